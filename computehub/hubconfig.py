@@ -1,0 +1,75 @@
+"""Turn a validated site file into JupyterHub configuration.
+
+``hub_config/jupyterhub_config.py`` calls :func:`configure`; everything a
+deployment varies lives in the site file or in ``COMPUTEHUB_*`` variables.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from computehub.paths import repo_root, state_dir
+from computehub.sitefile import Site
+
+
+class ConfigError(RuntimeError):
+    """A setting that can't be honoured; the message names it."""
+
+
+def _proxy_command() -> list[str]:
+    local = repo_root() / "node_modules" / ".bin" / "configurable-http-proxy"
+    if local.exists():
+        return [str(local)]
+    found = shutil.which("configurable-http-proxy")
+    if found is None:
+        raise ConfigError("configurable-http-proxy not found: run scripts/install.sh (npm install)")
+    return [found]
+
+
+def _configure_auth(c: Any, site: Site) -> None:
+    auth = site.auth
+    if auth.method == "dummy":
+        assert auth.dummy is not None  # the schema guarantees the section
+        c.JupyterHub.authenticator_class = "dummy"
+        c.Authenticator.allowed_users = set(auth.dummy.users)
+        operators = {name for name, role in auth.dummy.users.items() if role == "operator"}
+        c.Authenticator.admin_users = set(auth.admin_users) | operators
+        return
+    raise ConfigError(
+        f"site file auth.method: {auth.method!r} login is not available in this version yet; "
+        "use 'dummy' for a local demo"
+    )
+
+
+def configure(c: Any, site: Site, site_path: Path) -> None:
+    """Apply ``site`` (loaded from ``site_path``) to the JupyterHub config object ``c``."""
+    state = state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    env = os.environ
+    c.JupyterHub.bind_url = env.get("COMPUTEHUB_BIND_URL", "http://127.0.0.1:8000")
+    c.JupyterHub.hub_bind_url = env.get("COMPUTEHUB_HUB_BIND_URL", "http://127.0.0.1:8081")
+    c.ConfigurableHTTPProxy.api_url = env.get("COMPUTEHUB_PROXY_API_URL", "http://127.0.0.1:8001")
+    c.ConfigurableHTTPProxy.command = _proxy_command()
+    c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
+    c.JupyterHub.db_url = env.get(
+        "COMPUTEHUB_HUB_DB_URL", f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    )
+    c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
+    # Sessions are Slurm jobs paid for in advance: a hub restart must not stop them.
+    c.JupyterHub.cleanup_servers = False
+    c.JupyterHub.cleanup_proxy = False
+    c.JupyterHub.template_vars = {
+        "computehub_platform": site.platform.name,
+        "computehub_support": site.platform.support,
+    }
+
+    c.JupyterHub.spawner_class = "computehub.spawners.spawner.ComputeHubSpawner"
+    c.ComputeHubSpawner.site_file = str(site_path)
+    c.Spawner.http_timeout = 120
+    c.Spawner.start_timeout = 600
+    c.Spawner.default_url = "/lab"
+    _configure_auth(c, site)

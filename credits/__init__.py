@@ -1,0 +1,1 @@
+"""The credit ledger, its JupyterHub service and the operators' CLI."""

@@ -1,0 +1,25 @@
+# JupyterHub configuration of computehub.
+#
+# Everything a deployment varies is in the site file ($COMPUTEHUB_SITE, see
+# site.example.yaml and `computehub check-config FILE`) or in COMPUTEHUB_*
+# environment variables; this file only loads it. JupyterHub's own settings
+# reference: https://jupyterhub.readthedocs.io/en/stable/reference/api/app.html
+# ruff: noqa: F821  (`c` and `load_subconfig` are given by JupyterHub)
+import os
+import sys
+
+from computehub.hubconfig import ConfigError, configure
+from computehub.sitefile import SiteFileError, load_site
+
+_site_path = os.environ.get("COMPUTEHUB_SITE", "/etc/computehub/site.yaml")
+try:
+    configure(c, load_site(_site_path), _site_path)
+except (SiteFileError, ConfigError) as _err:
+    # One line naming the file and the key, not a traceback.
+    print(f"computehub: {_err}", file=sys.stderr)
+    sys.exit(1)
+
+# Local additions (the demo's and the tests' service tokens) come from a file
+# outside the repository.
+if os.environ.get("COMPUTEHUB_EXTRA_CONFIG"):
+    load_subconfig(os.environ["COMPUTEHUB_EXTRA_CONFIG"])

@@ -1,0 +1,1 @@
+"""The credit-aware GPU spawner, the hub registry and the options form."""

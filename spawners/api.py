@@ -1,0 +1,48 @@
+"""A strict replacement for batchspawner's ``/api/batchspawner`` handler.
+
+batchspawner's handler sets *any* spawner attribute the job sends it (mass
+assignment: a job could set ``exec_prefix`` or ``batch_submit_cmd``). Ours
+accepts exactly one thing, the port the server listens on, from the server's
+own token.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyterhub.apihandlers import APIHandler, default_handlers
+from tornado import web
+
+PATH = r"/api/batchspawner"
+
+
+class PortReportHandler(APIHandler):
+    """``POST {"port": N}`` from ``batchspawner-singleuser`` inside the job."""
+
+    @web.authenticated  # type: ignore[misc]
+    def post(self) -> None:
+        token = self.get_auth_token()
+        user = self.current_user
+        spawner = None
+        for candidate in getattr(user, "spawners", {}).values():
+            if candidate.api_token and candidate.api_token == token:
+                spawner = candidate
+                break
+        if spawner is None:
+            raise web.HTTPError(403, "only a server's own token may report its port")
+        body: Any = self.get_json_body()
+        if not isinstance(body, dict) or set(body) != {"port"}:
+            raise web.HTTPError(400, 'expected exactly {"port": <1-65535>}')
+        port = body["port"]
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise web.HTTPError(400, "port must be an integer between 1 and 65535")
+        spawner.port = port
+        self.set_status(201)
+        self.finish(json.dumps({"message": "port recorded"}))
+
+
+def install() -> None:
+    """Put our handler in place of batchspawner's in JupyterHub's API handler table."""
+    default_handlers[:] = [h for h in default_handlers if h[0] != PATH]
+    default_handlers.append((PATH, PortReportHandler))

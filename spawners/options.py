@@ -1,0 +1,153 @@
+"""Spawn options in three stages: parse (form → raw), validate (raw → request), apply.
+
+``user_options`` arriving through the REST API are hostile input: only the
+known keys, of the right type, with values from the operator's allow-lists get
+through; everything else is refused naming the field. This module does no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from computehub.spawners.registry import HubRegistry
+
+#: The keys a spawn request may carry.
+KNOWN_KEYS = ("hub", "gpu_type", "gpus", "hours", "environment")
+#: Every string value must look like a plain token: no shell or Slurm syntax.
+_TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+CPU_ONLY = "none"
+
+
+class OptionsError(ValueError):
+    """A spawn option that is refused, with the field and a reason a person can act on."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """A validated request for one notebook session."""
+
+    hub: str
+    gpu_type: str | None
+    gpus: int
+    hours: Decimal
+    environment: str
+
+    @property
+    def minutes(self) -> int:
+        """The Slurm time limit in whole minutes (rounded up)."""
+        return math.ceil(self.hours * 60)
+
+    @property
+    def resource(self) -> str:
+        """The rated resource: ``gpu:<type>`` or ``cpu``."""
+        return f"gpu:{self.gpu_type}" if self.gpu_type else "cpu"
+
+
+def parse_form(formdata: Mapping[str, list[str]]) -> dict[str, str]:
+    """Stage 1: the spawn form's fields (lists of strings) to single values.
+
+    Unknown fields are kept so that validation can refuse them by name.
+    """
+    parsed: dict[str, str] = {}
+    for key, values in formdata.items():
+        if len(values) != 1:
+            raise OptionsError(key, "give exactly one value")
+        parsed[key] = values[0].strip()
+    return parsed
+
+
+def _token(field: str, value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise OptionsError(field, f"must be a string, not {type(value).__name__}")
+    text = str(value)
+    if not _TOKEN.match(text):
+        raise OptionsError(field, "contains characters that are not allowed")
+    return text
+
+
+def _count(field: str, value: object) -> int:
+    if isinstance(value, bool):
+        raise OptionsError(field, "must be a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,3}", value):
+        return int(value)
+    raise OptionsError(field, "must be a whole number")
+
+
+def _hours(value: object) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise OptionsError("hours", "must be a number of hours such as 1 or 2.5")
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{1,4}(\.[0-9]{1,2})?", value):
+        raise OptionsError("hours", "must be a number of hours such as 1 or 2.5")
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise OptionsError("hours", "must be a number of hours such as 1 or 2.5") from None
+
+
+def validate(raw: Mapping[str, object], registry: HubRegistry) -> SessionRequest:
+    """Stage 2: check raw options against the site's allow-lists and limits."""
+    if not isinstance(raw, Mapping):
+        raise OptionsError("user_options", "must be a JSON object")
+    for key in raw:
+        if key not in KNOWN_KEYS:
+            shown = key if isinstance(key, str) and _TOKEN.match(key) else "(a key)"
+            raise OptionsError(shown, f"unknown option; allowed: {', '.join(KNOWN_KEYS)}")
+    site = registry.site
+
+    hub_name = _token("hub", raw.get("hub", site.defaults.hub or registry.names()[0]))
+    if hub_name not in registry:
+        raise OptionsError("hub", f"no hub {hub_name!r}; hubs: {', '.join(registry.names())}")
+    hub = registry[hub_name]
+
+    gpu_raw = raw.get("gpu_type", CPU_ONLY)
+    gpu_type: str | None = _token("gpu_type", gpu_raw) if gpu_raw != "" else CPU_ONLY
+    if gpu_type == CPU_ONLY:
+        gpu_type = None
+    elif gpu_type not in hub.gpus:
+        have = ", ".join(hub.gpus) or "none"
+        raise OptionsError(
+            "gpu_type", f"{hub.display_name} has no {gpu_type!r} GPUs (it has: {have})"
+        )
+
+    if gpu_type is None:
+        gpus = _count("gpus", raw.get("gpus", 0))
+        if gpus != 0:
+            raise OptionsError("gpus", "a CPU-only session has 0 GPUs; choose a GPU type")
+        if "cpu" not in hub.rates:
+            raise OptionsError("gpu_type", f"{hub.display_name} offers no CPU-only sessions")
+    else:
+        gpus = _count("gpus", raw.get("gpus", 1))
+        most = min(hub.limits.max_gpus, hub.gpus[gpu_type])
+        if not 1 <= gpus <= most:
+            raise OptionsError("gpus", f"must be between 1 and {most} on {hub.display_name}")
+
+    hours = _hours(raw.get("hours", str(site.defaults.hours)))
+    if hours <= 0:
+        raise OptionsError("hours", "must be more than 0")
+    if hours > hub.limits.max_hours:
+        raise OptionsError(
+            "hours", f"at most {hub.limits.max_hours} h per session on {hub.display_name}"
+        )
+
+    default_env = site.defaults.environment or hub.environments[0]
+    if default_env not in hub.environments:
+        default_env = hub.environments[0]
+    environment = _token("environment", raw.get("environment", default_env))
+    if environment not in hub.environments:
+        raise OptionsError(
+            "environment",
+            f"{environment!r} is not offered on {hub.display_name} "
+            f"(offered: {', '.join(hub.environments)})",
+        )
+    return SessionRequest(hub_name, gpu_type, gpus, hours, environment)

@@ -1,0 +1,89 @@
+"""The hub registry: what each regional hub offers and how to reach its Slurm."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from types import MappingProxyType
+
+from computehub.sitefile import Site
+from computehub.sitefile.schema import Hub, Limits
+
+
+@dataclass(frozen=True)
+class HubEntry:
+    """One hub as the spawner sees it."""
+
+    name: str
+    display_name: str
+    region: str
+    gpus: Mapping[str, int]
+    mig: Mapping[str, Mapping[str, int]]
+    rates: Mapping[str, Decimal]
+    limits: Limits
+    default_partition: str
+    gpu_partitions: Mapping[str, str]
+    environments: tuple[str, ...]
+    slurm_env: Mapping[str, str]
+    timeout_s: float
+
+    def partition_for(self, gpu_type: str | None) -> str:
+        """The partition a session with this GPU type (or CPU only) goes to."""
+        if gpu_type is None:
+            return self.default_partition
+        return self.gpu_partitions.get(gpu_type, self.default_partition)
+
+
+def _entry(name: str, hub: Hub, all_envs: tuple[str, ...]) -> HubEntry:
+    default = next((p for p, spec in hub.partitions.items() if spec.default), None)
+    default = default or next(iter(hub.partitions))
+    env: dict[str, str] = {}
+    if hub.slurm.conf is not None:
+        env["SLURM_CONF"] = str(hub.slurm.conf)
+    return HubEntry(
+        name=name,
+        display_name=hub.display_name,
+        region=hub.region,
+        gpus=MappingProxyType({t: g.count for t, g in hub.gpus.items()}),
+        mig=MappingProxyType({t: dict(g.mig) for t, g in hub.gpus.items() if g.mig}),
+        rates=MappingProxyType(dict(hub.rates)),
+        limits=hub.limits,
+        default_partition=default,
+        gpu_partitions=MappingProxyType(
+            {t: g.partition for t, g in hub.gpus.items() if g.partition is not None}
+        ),
+        environments=tuple(hub.environments) if hub.environments else all_envs,
+        slurm_env=MappingProxyType(env),
+        timeout_s=hub.slurm.timeout_s,
+    )
+
+
+class HubRegistry:
+    """Every hub of the site file, by name, with the environment for its Slurm commands."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        envs = tuple(site.environments)
+        self._hubs = {name: _entry(name, hub, envs) for name, hub in site.hubs.items()}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._hubs
+
+    def __getitem__(self, name: str) -> HubEntry:
+        return self._hubs[name]
+
+    def names(self) -> list[str]:
+        """Hub names in site-file order."""
+        return list(self._hubs)
+
+    def command_env(self, name: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment for any Slurm client command aimed at hub ``name``.
+
+        Every command (sbatch, squeue, scancel, sinfo, sacct, scontrol) must get it:
+        without it a query reaches the wrong cluster and a job is orphaned.
+        """
+        env = dict(os.environ if base is None else base)
+        env.update(self._hubs[name].slurm_env)
+        return env

@@ -1,0 +1,243 @@
+"""``ComputeHubSpawner``: a notebook server as a Slurm job on a chosen regional hub.
+
+Built on batchspawner's ``SlurmSpawner`` for its lifecycle (start → poll →
+stop); what it does through a shell or from unvalidated input is replaced:
+options are validated against the site file (``options.py``), the batch
+request is a pure function (``batch.py``), every Slurm command runs as argv
+with its hub's ``SLURM_CONF`` and a timeout (``slurmclient.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+from collections.abc import AsyncIterator
+from functools import cache
+from pathlib import PurePosixPath
+from typing import Any
+
+import batchspawner  # noqa: F401  (registers batchspawner's handler, replaced next)
+from batchspawner.batchspawner import JobStatus, SlurmSpawner
+from tornado import web
+from traitlets import Unicode, default
+
+from computehub.sitefile import Site, load_site
+from computehub.spawners import api
+from computehub.spawners.batch import JobPlacement, build_batch_request
+from computehub.spawners.form import render_form
+from computehub.spawners.options import OptionsError, SessionRequest, parse_form, validate
+from computehub.spawners.registry import HubRegistry
+from computehub.spawners.slurmclient import JobInfo, SlurmClient, SlurmError, SlurmUnavailableError
+
+api.install()
+
+_PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"}
+_RUNNING = {"RUNNING", "COMPLETING"}
+
+
+@cache
+def _registry(path: str, mtime: float) -> HubRegistry:
+    return HubRegistry(load_site(path))
+
+
+def _apply_user_options(spawner: ComputeHubSpawner, user_options: dict[str, Any]) -> None:
+    """JupyterHub's ``apply_user_options`` hook: refuse bad options with a 400."""
+    try:
+        spawner.session_request = validate(user_options or {}, spawner.registry)
+    except OptionsError as err:
+        raise web.HTTPError(400, f"Invalid spawn option {err}") from None
+
+
+class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
+    """Start the user's server on the hub, GPU and hours they chose."""
+
+    site_file = Unicode(
+        os.environ.get("COMPUTEHUB_SITE", "/etc/computehub/site.yaml"),
+        help="The site file (hubs, GPUs, rates, environments).",
+    ).tag(config=True)
+
+    slurm_bin_dir = Unicode(
+        "", help="Directory of the Slurm client commands (default: found on PATH)."
+    ).tag(config=True)
+
+    sudo_command = Unicode(
+        "/usr/bin/sudo", help="sudo, to submit the job as the user (never as root)."
+    ).tag(config=True)
+
+    hub_name = Unicode("", help="The hub the current job runs on (spawner state).")
+
+    session_request: SessionRequest | None = None
+    _exec_host: str | None = None
+    _job_info: JobInfo | None = None
+    _slurm_down: str | None = None
+
+    @property
+    def registry(self) -> HubRegistry:
+        """The hub registry for the site file, reloaded when the file changes."""
+        path = self.site_file
+        return _registry(path, os.stat(path).st_mtime)
+
+    @property
+    def site(self) -> Site:
+        return self.registry.site
+
+    @property
+    def slurm(self) -> SlurmClient:
+        return SlurmClient(self.registry, self.slurm_bin_dir or None)
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self) -> Any:
+        return _apply_user_options
+
+    @default("options_form")
+    def _default_options_form(self) -> Any:
+        return lambda spawner: render_form(spawner.registry)
+
+    @default("env_keep")
+    def _default_env_keep(self) -> list[str]:
+        return ["LANG", "LC_ALL"]
+
+    def options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, str]:
+        """Stage 1 of the options pipeline (stage 2 runs in ``apply_user_options``)."""
+        try:
+            return parse_form(formdata)
+        except OptionsError as err:
+            raise web.HTTPError(400, f"Invalid spawn option {err}") from None
+
+    async def run_command(self, cmd: Any, input: Any = None, env: Any = None) -> str:
+        """batchspawner's shell runner is closed: every command goes through SlurmClient."""
+        raise RuntimeError("computehub runs no shell commands; use SlurmClient")
+
+    def get_env(self) -> dict[str, str]:
+        env: dict[str, str] = super().get_env()
+        if self.session_request is not None:
+            prefix = self.site.environments[self.session_request.environment].prefix
+            env["PATH"] = f"{prefix}/bin:/usr/local/bin:/usr/bin:/bin"
+        return env
+
+    def _placement(self, req: SessionRequest) -> JobPlacement:
+        hub = self.registry[req.hub]
+        entry = pwd.getpwnam(self.user.name)
+        return JobPlacement(
+            username=self.user.name,
+            home=PurePosixPath(entry.pw_dir),
+            partition=hub.partition_for(req.gpu_type),
+            cpus=hub.limits.cpus_per_session,
+            memory_gb=hub.limits.memory_gb_per_session,
+            env_prefix=PurePosixPath(str(self.site.environments[req.environment].prefix)),
+            sbatch=self.slurm.binary("sbatch"),
+            sudo=self.sudo_command,
+        )
+
+    async def submit_batch_script(self) -> str:
+        """Build the batch request from validated options and submit it as the user."""
+        req = self.session_request
+        if req is None:
+            req = self.session_request = validate({}, self.registry)
+        try:
+            pwd.getpwnam(self.user.name)
+        except KeyError:
+            raise web.HTTPError(
+                403,
+                f"{self.user.name} has no account on the clusters; ask "
+                f"{self.site.platform.support or 'your hub administrators'}",
+            ) from None
+        job_env = self.get_env()
+        request = build_batch_request(req, self._placement(req), list(job_env))
+        job_env.update(self.registry.command_env(req.hub, {}))
+        self.hub_name = req.hub
+        self.log.info(
+            "Submitting %s's session to hub %s: %s", self.user.name, req.hub, " ".join(request.argv)
+        )
+        try:
+            self.job_id = await self.slurm.submit(req.hub, request, job_env)
+        except SlurmUnavailableError as err:
+            raise web.HTTPError(
+                503, f"The {req.hub} hub's scheduler is not answering; try again soon ({err})"
+            ) from None
+        except SlurmError as err:
+            raise web.HTTPError(400, f"Slurm refused the session on {req.hub}: {err}") from None
+        self.log.info("Job %s submitted on hub %s", self.job_id, req.hub)
+        return str(self.job_id)
+
+    async def query_job_status(self) -> JobStatus:
+        """Ask the job's hub; an unreachable controller is UNKNOWN (never refund, never kill)."""
+        if not self.job_id or not self.hub_name:
+            return JobStatus.NOTFOUND
+        try:
+            info = await self.slurm.job(self.hub_name, self.job_id)
+        except SlurmUnavailableError as err:
+            self._slurm_down = str(err)
+            self.job_status = f"UNKNOWN {err}"
+            return JobStatus.UNKNOWN
+        except SlurmError as err:
+            self.log.warning("squeue failed for %s/%s: %s", self.hub_name, self.job_id, err)
+            self.job_status = f"UNKNOWN {err}"
+            return JobStatus.UNKNOWN
+        self._slurm_down = None
+        self._job_info = info
+        if info is None:
+            self.job_status = ""
+            return JobStatus.NOTFOUND
+        self.job_status = f"{info.state} {info.node}"
+        if info.state in _RUNNING:
+            if self._exec_host is None:
+                self._exec_host = await self.slurm.node_address(self.hub_name, info.node)
+            return JobStatus.RUNNING
+        if info.state in _PENDING:
+            return JobStatus.PENDING
+        return JobStatus.NOTFOUND
+
+    def state_ispending(self) -> bool:
+        return self._job_info is not None and self._job_info.state in _PENDING
+
+    def state_isrunning(self) -> bool:
+        return self._job_info is not None and self._job_info.state in _RUNNING
+
+    def state_isunknown(self) -> bool:
+        return self._slurm_down is not None
+
+    def state_gethost(self) -> str:
+        return self._exec_host or "127.0.0.1"
+
+    async def cancel_batch_job(self) -> None:
+        if not self.job_id or not self.hub_name:
+            return
+        self.log.info("Cancelling job %s on hub %s", self.job_id, self.hub_name)
+        await self.slurm.cancel(self.hub_name, self.job_id)
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.hub_name = state.get("hub", "")
+
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().get_state()
+        if self.hub_name:
+            state["hub"] = self.hub_name
+        return state
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self.hub_name = ""
+        self._exec_host = None
+        self._job_info = None
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        """Tell the user where their job is: queued (and why), starting, or connecting."""
+        while True:
+            info = self._job_info
+            if self._slurm_down:
+                yield {"message": f"The {self.hub_name} scheduler is not answering; waiting"}
+            elif info is None:
+                yield {"message": f"Submitting to the {self.hub_name or 'chosen'} hub..."}
+            elif info.state in _PENDING:
+                why = f" ({info.reason})" if info.reason and info.reason != "None" else ""
+                yield {"message": f"Job {self.job_id} queued on {self.hub_name}{why}"}
+            elif info.state in _RUNNING:
+                yield {
+                    "message": f"Job {self.job_id} running on {info.node}; "
+                    "waiting for the notebook server"
+                }
+                return
+            await asyncio.sleep(1)
