@@ -69,5 +69,9 @@ if [[ $(cat "$NOTEBOOK_ENV/.computehub-src-stamp" 2>/dev/null) != "$src_stamp" ]
   "$NOTEBOOK_ENV/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$ROOT"
   echo "$src_stamp" >"$NOTEBOOK_ENV/.computehub-src-stamp"
 fi
+# Sessions run where no outside network is reachable: JupyterLab must not ask
+# users about fetching news or checking for updates.
+install -D -m 0644 "$ROOT/images/notebook/lab/overrides.json" \
+  "$NOTEBOOK_ENV/share/jupyter/lab/settings/overrides.json"
 chmod -R a+rX "$NOTEBOOK_ENV"
 say "ready"

@@ -17,10 +17,10 @@ from tornado import web
 PATH = r"/api/batchspawner"
 
 
-class PortReportHandler(APIHandler):
+class PortReportHandler(APIHandler):  # type: ignore[misc]
     """``POST {"port": N}`` from ``batchspawner-singleuser`` inside the job."""
 
-    @web.authenticated  # type: ignore[misc]
+    @web.authenticated
     def post(self) -> None:
         token = self.get_auth_token()
         user = self.current_user

@@ -7,16 +7,29 @@ tests skip on a developer's machine, and fail under ``CI=true``.
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from computehub.localbed.bed import SlurmBed
+from computehub.localbed.hub import HubProcess
 from computehub.localbed.postgres import Postgres
 from computehub.localbed.proc import MissingComponentError
+from computehub.localbed.sitegen import bed_site, write_site
+from computehub.localbed.slapd import Slapd
+from computehub.localbed.users import ensure_user
+
+REPO = Path(__file__).resolve().parent.parent
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -54,3 +67,151 @@ def postgres_server(bed_root: Path) -> Iterator[Postgres]:
 def postgres_url(postgres_server: Postgres) -> str:
     """SQLAlchemy URL of a fresh, empty PostgreSQL database."""
     return postgres_server.create_database()
+
+
+# --- the Slurm hubs, the people, the hub ------------------------------------------------
+
+#: Test people: POSIX users on this machine (jobs run as them) and their platform roles.
+TEST_USERS = {"alice": "researcher", "bob": "student", "carol": "operator"}
+
+
+@pytest.fixture(scope="session")
+def test_users() -> dict[str, str]:
+    """Local POSIX accounts for the test people."""
+    try:
+        for name in TEST_USERS:
+            ensure_user(name)
+    except MissingComponentError as err:
+        component_missing(err)
+    return dict(TEST_USERS)
+
+
+@pytest.fixture(scope="session")
+def slurm_bed(bed_root: Path) -> Iterator[SlurmBed]:
+    """munge, MariaDB + slurmdbd and two Slurm clusters (lahore: 4 h100, karachi: 4 a100)."""
+    bed = SlurmBed(bed_root / "slurm")
+    try:
+        bed.start()
+    except MissingComponentError as err:
+        component_missing(err)
+    yield bed
+    for cluster in bed.clusters.values():
+        cluster.cancel_all()
+    bed.stop()
+
+
+@pytest.fixture(scope="session")
+def notebook_env() -> Path:
+    """The notebook environment jobs run (built by scripts/install.sh)."""
+    env = Path(os.environ.get("COMPUTEHUB_NOTEBOOK_ENV", "/opt/computehub/envs/notebook"))
+    if not (env / "bin" / "batchspawner-singleuser").exists():
+        component_missing(MissingComponentError(f"no notebook environment at {env}"))
+    return env
+
+
+@pytest.fixture(scope="session")
+def site_file(
+    bed_root: Path, slurm_bed: SlurmBed, notebook_env: Path, test_users: dict[str, str]
+) -> Path:
+    """A site file describing the bed's two hubs."""
+    return write_site(bed_root / "site.yaml", bed_site(slurm_bed, notebook_env, test_users))
+
+
+@dataclass
+class RunningHub:
+    """A JupyterHub process and a REST client with a test-driver service token."""
+
+    process: HubProcess
+    token: str
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    def api(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
+        """Call the hub's REST API as the test driver; returns (status, JSON or None)."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(  # noqa: S310 (loopback URL built by the test)
+            f"{self.url}/hub/api{path}",
+            method=method,
+            data=data,
+            headers={"Authorization": f"token {self.token}"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310
+                raw = resp.read()
+                return resp.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as err:
+            raw = err.read()
+            return err.code, json.loads(raw) if raw else None
+
+
+@pytest.fixture(scope="session")
+def hub(bed_root: Path, site_file: Path) -> Iterator[RunningHub]:
+    """JupyterHub from hub_config/ with its configurable-http-proxy, on the bed's hubs."""
+    token = secrets.token_hex(24)
+    extra = bed_root / "test_extra_config.py"
+    # A test driver is a service with a role, as JupyterHub recommends over api_tokens.
+    extra.write_text(
+        f"c.JupyterHub.services = [{{'name': 'test-driver', 'api_token': {token!r}}}]\n"
+        "c.JupyterHub.load_roles = [{'name': 'test-driver', 'services': ['test-driver'],\n"
+        "    'scopes': ['admin:users', 'admin:servers', 'access:servers', 'list:users']}]\n"
+        "c.JupyterHub.log_level = 'DEBUG'\n"
+    )
+    extra.chmod(0o600)
+    process = HubProcess(bed_root / "hub", site_file, extra_config=extra)
+    try:
+        process.start()
+    except MissingComponentError as err:
+        component_missing(err)
+    yield RunningHub(process, token)
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def slapd(bed_root: Path) -> Iterator[Slapd]:
+    """A real OpenLDAP server with an empty university directory."""
+    server = Slapd(bed_root / "slapd")
+    try:
+        server.start()
+    except MissingComponentError as err:
+        component_missing(err)
+    yield server
+    server.stop()
+
+
+# --- the browser ------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    if not Path(CHROMIUM).exists():
+        component_missing(MissingComponentError("chromium not installed (Debian package)"))
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def output_dir(request: pytest.FixtureRequest) -> Path:
+    """This test's output folder (screenshots): test-output/<test name>/."""
+    root = Path(os.environ.get("COMPUTEHUB_TEST_OUTPUT", REPO / "test-output"))
+    path = root / request.node.name.replace("/", "_")
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path

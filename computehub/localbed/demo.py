@@ -92,7 +92,8 @@ def run_demo(state: Path, port: int) -> int:
         print(f"[computehub] could not start: {err}", file=sys.stderr)
         demo.stop()
         return 1
-    assert demo.bed is not None and demo.hub is not None
+    assert demo.bed is not None
+    assert demo.hub is not None
     hubs = ", ".join(
         f"{name} ({', '.join(f'{n}x {t}' for t, n in c.gpus.items())}: {c.sinfo_state()})"
         for name, c in demo.bed.clusters.items()

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install everything the tests need, then run them all: lint, types, and the
+# pytest suite on the real test bed (Slurm, MariaDB, slapd, PostgreSQL, proxy,
+# JupyterHub, Chromium). Under CI=true a missing component fails a test.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+bash scripts/install.sh
+echo "[test] ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "[test] mypy"
+bash scripts/typecheck.sh
+echo "[test] pytest"
+exec .venv/bin/pytest "$@"

@@ -1,0 +1,164 @@
+"""The options pipeline and the batch request: plain tables, no Slurm, no hub."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+
+from computehub.sitefile import load_site
+from computehub.spawners.batch import JobPlacement, build_batch_request
+from computehub.spawners.options import OptionsError, SessionRequest, parse_form, validate
+from computehub.spawners.registry import HubRegistry
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "hub_config" / "site.example.yaml"
+
+
+@pytest.fixture(scope="module")
+def registry() -> HubRegistry:
+    return HubRegistry(load_site(EXAMPLE))
+
+
+VALID = [
+    ("defaults", {}, SessionRequest("lahore", None, 0, Decimal(1), "pytorch")),
+    (
+        "h100 x2",
+        {"hub": "lahore", "gpu_type": "h100", "gpus": 2, "hours": "2.5"},
+        SessionRequest("lahore", "h100", 2, Decimal("2.5"), "pytorch"),
+    ),
+    (
+        "form strings",
+        {"hub": "karachi", "gpu_type": "a100", "gpus": "1", "hours": "12"},
+        SessionRequest("karachi", "a100", 1, Decimal(12), "pytorch"),
+    ),
+    (
+        "cpu only",
+        {"hub": "karachi", "gpu_type": "none", "gpus": "0", "hours": 3},
+        SessionRequest("karachi", None, 0, Decimal(3), "pytorch"),
+    ),
+    (
+        "gpu count defaults to 1",
+        {"gpu_type": "l40s"},
+        SessionRequest("lahore", "l40s", 1, Decimal(1), "pytorch"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [pytest.param(r, e, id=i) for i, r, e in VALID])
+def test_valid_options(
+    registry: HubRegistry, raw: dict[str, Any], expected: SessionRequest
+) -> None:
+    assert validate(raw, registry) == expected
+
+
+REFUSED: list[tuple[str, Any, str, str]] = [
+    ("unknown key", {"gres": "gpu:h100:8"}, "gres", "unknown option"),
+    ("unknown hub", {"hub": "quetta"}, "hub", "no hub 'quetta'"),
+    ("gpu the hub lacks", {"hub": "karachi", "gpu_type": "h100"}, "gpu_type", "has no 'h100'"),
+    ("count above limit", {"gpu_type": "h100", "gpus": 5}, "gpus", "between 1 and 4"),
+    (
+        "count above karachi limit",
+        {"hub": "karachi", "gpu_type": "a100", "gpus": 3},
+        "gpus",
+        "between 1 and 2",
+    ),
+    ("zero gpus", {"gpu_type": "h100", "gpus": 0}, "gpus", "between 1"),
+    ("gpus on cpu session", {"gpu_type": "none", "gpus": 1}, "gpus", "CPU-only"),
+    ("negative gpus", {"gpu_type": "h100", "gpus": "-1"}, "gpus", "whole number"),
+    ("bool gpus", {"gpu_type": "h100", "gpus": True}, "gpus", "whole number"),
+    ("float gpus", {"gpu_type": "h100", "gpus": 1.5}, "gpus", "whole number"),
+    ("hours too long", {"hours": "25"}, "hours", "at most 24"),
+    ("karachi hours", {"hub": "karachi", "hours": "13"}, "hours", "at most 12"),
+    ("zero hours", {"hours": "0"}, "hours", "more than 0"),
+    ("hours exponent", {"hours": "1e3"}, "hours", "number of hours"),
+    ("hours nan", {"hours": "NaN"}, "hours", "number of hours"),
+    ("hours list", {"hours": [1]}, "hours", "number of hours"),
+    ("shell in hub", {"hub": "lahore; rm -rf /"}, "hub", "not allowed"),
+    ("slurm option in gpu", {"gpu_type": "h100 --uid=0"}, "gpu_type", "not allowed"),
+    (
+        "newline sbatch directive",
+        {"environment": "pytorch\n#SBATCH --uid=0"},
+        "environment",
+        "not allowed",
+    ),
+    ("dict value", {"hub": {"name": "lahore"}}, "hub", "must be a string"),
+    ("unknown environment", {"environment": "tensorflow"}, "environment", "not offered"),
+    ("not a mapping", ["hub", "lahore"], "user_options", "JSON object"),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "words"), [pytest.param(r, f, w, id=i) for i, r, f, w in REFUSED]
+)
+def test_refused_options(registry: HubRegistry, raw: Any, field: str, words: str) -> None:
+    with pytest.raises(OptionsError) as caught:
+        validate(raw, registry)
+    assert caught.value.field == field
+    assert words in caught.value.reason
+
+
+def test_parse_form_takes_single_values() -> None:
+    assert parse_form({"hub": [" lahore "], "gpus": ["2"]}) == {"hub": "lahore", "gpus": "2"}
+    with pytest.raises(OptionsError, match="exactly one value"):
+        parse_form({"hub": ["lahore", "karachi"]})
+
+
+PLACEMENT = JobPlacement(
+    username="ayesha",
+    home=PurePosixPath("/home/ayesha"),
+    partition="gpu",
+    cpus=8,
+    memory_gb=64,
+    env_prefix=PurePosixPath("/opt/computehub/envs/pytorch"),
+    sbatch="/usr/bin/sbatch",
+    sudo="/usr/bin/sudo",
+)
+
+
+def test_batch_request_for_two_gpus() -> None:
+    req = SessionRequest("lahore", "h100", 2, Decimal("1.5"), "pytorch")
+    batch = build_batch_request(req, PLACEMENT, ["JUPYTERHUB_API_TOKEN", "HOME"])
+    assert batch.argv == (
+        "/usr/bin/sudo",
+        "-n",
+        "-u",
+        "ayesha",
+        "--preserve-env=HOME,JUPYTERHUB_API_TOKEN,SLURM_CONF",
+        "/usr/bin/sbatch",
+        "--parsable",
+        "--job-name=jupyterhub-lahore",
+        "--partition=gpu",
+        "--time=90",
+        "--nodes=1",
+        "--ntasks=1",
+        "--cpus-per-task=8",
+        "--mem=64G",
+        "--chdir=/home/ayesha",
+        "--output=/home/ayesha/.computehub-lahore-%j.log",
+        "--export=ALL",
+        "--signal=B:TERM@60",
+        "--gres=gpu:h100:2",
+    )
+    assert batch.script.splitlines()[-1] == (
+        "exec /opt/computehub/envs/pytorch/bin/batchspawner-singleuser "
+        "/opt/computehub/envs/pytorch/bin/jupyterhub-singleuser"
+    )
+
+
+@pytest.mark.parametrize(
+    ("hours", "minutes"), [("0.25", 15), ("1", 60), ("2.5", 150), ("0.01", 1), ("0.02", 2)]
+)
+def test_time_limit_is_the_funded_time_rounded_up(hours: str, minutes: int) -> None:
+    req = SessionRequest("lahore", None, 0, Decimal(hours), "pytorch")
+    batch = build_batch_request(req, PLACEMENT, [])
+    assert f"--time={minutes}" in batch.argv
+    assert not any(a.startswith("--gres") for a in batch.argv)
+
+
+def test_script_quotes_operator_paths() -> None:
+    odd = JobPlacement(**{**PLACEMENT.__dict__, "env_prefix": PurePosixPath("/opt/my env")})
+    req = SessionRequest("lahore", None, 0, Decimal(1), "pytorch")
+    script = build_batch_request(req, odd, []).script
+    assert "exec '/opt/my env/bin/batchspawner-singleuser'" in script
