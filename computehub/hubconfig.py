@@ -11,12 +11,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from computehub.auth.configure import AuthConfigError, configure_auth
 from computehub.paths import repo_root, state_dir
 from computehub.sitefile import Site
 
 
 class ConfigError(RuntimeError):
     """A setting that can't be honoured; the message names it."""
+
+
+__all__ = ["AuthConfigError", "ConfigError", "configure"]
 
 
 def _proxy_command() -> list[str]:
@@ -27,21 +31,6 @@ def _proxy_command() -> list[str]:
     if found is None:
         raise ConfigError("configurable-http-proxy not found: run scripts/install.sh (npm install)")
     return [found]
-
-
-def _configure_auth(c: Any, site: Site) -> None:
-    auth = site.auth
-    if auth.method == "dummy":
-        assert auth.dummy is not None  # the schema guarantees the section
-        c.JupyterHub.authenticator_class = "dummy"
-        c.Authenticator.allowed_users = set(auth.dummy.users)
-        operators = {name for name, role in auth.dummy.users.items() if role == "operator"}
-        c.Authenticator.admin_users = set(auth.admin_users) | operators
-        return
-    raise ConfigError(
-        f"site file auth.method: {auth.method!r} login is not available in this version yet; "
-        "use 'dummy' for a local demo"
-    )
 
 
 def configure(c: Any, site: Site, site_path: Path) -> None:
@@ -72,4 +61,4 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
     c.Spawner.http_timeout = 120
     c.Spawner.start_timeout = 600
     c.Spawner.default_url = "/lab"
-    _configure_auth(c, site)
+    configure_auth(c, site)

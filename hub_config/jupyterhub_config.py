@@ -8,13 +8,13 @@
 import os
 import sys
 
-from computehub.hubconfig import ConfigError, configure
+from computehub.hubconfig import AuthConfigError, ConfigError, configure
 from computehub.sitefile import SiteFileError, load_site
 
 _site_path = os.environ.get("COMPUTEHUB_SITE", "/etc/computehub/site.yaml")
 try:
     configure(c, load_site(_site_path), _site_path)
-except (SiteFileError, ConfigError) as _err:
+except (SiteFileError, ConfigError, AuthConfigError) as _err:
     # One line naming the file and the key, not a traceback.
     print(f"computehub: {_err}", file=sys.stderr)
     sys.exit(1)

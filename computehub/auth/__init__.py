@@ -1,0 +1,1 @@
+"""Login: university SSO (OIDC) and LDAP, roles, and identity on the clusters."""
