@@ -1,41 +1,68 @@
-"""The spawn form (Bootstrap 5 markup inside JupyterHub's spawn page). No I/O."""
+"""The spawn form (Bootstrap 5 markup inside JupyterHub's spawn page). No I/O.
+
+Prices are embedded as data attributes so the page shows the cost per hour and
+the total as the user changes their choices.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from html import escape
 
+from computehub.spawners.availability import GpuAvailability
+from computehub.spawners.options import ANY_HUB, CPU_ONLY
 from computehub.spawners.registry import HubRegistry
 
+Free = Mapping[str, Mapping[str, GpuAvailability]]
 
-def render_form(registry: HubRegistry) -> str:
+
+def _free_text(hub: str, gpu: str, count: int, free: Free | None) -> str:
+    if free is None or hub not in free:
+        return f"{count} GPUs, availability unknown"
+    seen = free[hub].get(gpu)
+    return f"{seen.free} of {seen.total} free" if seen else "not seen in Slurm"
+
+
+def render_form(registry: HubRegistry, free: Free | None = None) -> str:
     """HTML for choosing hub, GPU type and count, hours and environment."""
     site = registry.site
     default_hub = site.defaults.hub or registry.names()[0]
-    hub_opts = []
-    gpu_opts = ['<option value="none" data-hubs="*">CPU only</option>']
-    env_opts = []
+    hub_opts = [f'<option value="{ANY_HUB}">Any hub: the cheapest with the GPUs free now</option>']
+    gpu_types: dict[str, list[str]] = {}
+    prices: dict[str, dict[str, str]] = {}
     for name in registry.names():
         hub = registry[name]
         selected = " selected" if name == default_hub else ""
+        gpus = "; ".join(
+            f"{gpu.upper()}: {_free_text(name, gpu, count, free)}"
+            for gpu, count in hub.gpus.items()
+        )
         hub_opts.append(
             f'<option value="{escape(name)}"{selected}>{escape(hub.display_name)} '
-            f"({escape(hub.region)})</option>"
+            f"({escape(hub.region)}){' · ' + escape(gpus) if gpus else ''}</option>"
         )
-        for gpu, count in hub.gpus.items():
-            rate = hub.rates.get(f"gpu:{gpu}")
-            gpu_opts.append(
-                f'<option value="{escape(gpu)}" data-hubs="{escape(name)}">'
-                f"{escape(gpu.upper())} on {escape(hub.display_name)} "
-                f"({count} GPUs, {rate} credits/h each)</option>"
-            )
+        prices[name] = {resource: str(rate) for resource, rate in hub.rates.items()}
+        for gpu in hub.gpus:
+            gpu_types.setdefault(gpu, []).append(name)
+    gpu_opts = [f'<option value="{CPU_ONLY}" data-hubs="*">CPU only</option>']
+    for gpu, hubs in gpu_types.items():
+        gpu_opts.append(
+            f'<option value="{escape(gpu)}" data-hubs="{escape(" ".join(hubs))}">'
+            f"{escape(gpu.upper())}</option>"
+        )
+    env_opts = []
     for env_name, env in site.environments.items():
         selected = " selected" if env_name == site.defaults.environment else ""
         env_opts.append(
             f'<option value="{escape(env_name)}"{selected}>{escape(env.display_name)}</option>'
         )
     hours = escape(str(site.defaults.hours))
-    return f"""
-<div class="computehub-spawn" id="computehub-spawn">
+    price_json = escape(json.dumps(prices))
+    return (
+        f"""
+<div class="computehub-spawn" id="computehub-spawn" data-prices="{price_json}"
+     data-cpu="{CPU_ONLY}" data-any="{ANY_HUB}">
   <div class="mb-3">
     <label for="ch-hub" class="form-label">AI hub</label>
     <select id="ch-hub" name="hub" class="form-select">{"".join(hub_opts)}</select>
@@ -47,7 +74,7 @@ def render_form(registry: HubRegistry) -> str:
     </div>
     <div class="col-sm-4">
       <label for="ch-gpus" class="form-label">Number of GPUs</label>
-      <input id="ch-gpus" name="gpus" type="number" min="0" max="64" value="1"
+      <input id="ch-gpus" name="gpus" type="number" min="0" max="64" value="0"
              class="form-control">
     </div>
   </div>
@@ -63,24 +90,60 @@ def render_form(registry: HubRegistry) -> str:
         {"".join(env_opts)}</select>
     </div>
   </div>
+  <div class="alert alert-secondary" id="ch-cost" role="status" aria-live="polite"></div>
 </div>
+"""
+    ) + _SCRIPT
+
+
+_SCRIPT = """
 <script>
-(function () {{
+(function () {
+  const root = document.getElementById("computehub-spawn");
+  const prices = JSON.parse(root.dataset.prices);
   const hub = document.getElementById("ch-hub");
   const gpu = document.getElementById("ch-gpu-type");
   const count = document.getElementById("ch-gpus");
-  function filter() {{
-    for (const opt of gpu.options) {{
-      const ok = opt.dataset.hubs === "*" || opt.dataset.hubs === hub.value;
+  const hours = document.getElementById("ch-hours");
+  const cost = document.getElementById("ch-cost");
+  function rateOf(h) {
+    const table = prices[h] || {};
+    return gpu.value === root.dataset.cpu ? table["cpu"] : table["gpu:" + gpu.value];
+  }
+  function update() {
+    for (const opt of gpu.options) {
+      const hubs = opt.dataset.hubs.split(" ");
+      const anyHub = hub.value === root.dataset.any;
+      const ok = opt.dataset.hubs === "*" || anyHub || hubs.includes(hub.value);
       opt.hidden = !ok;
-      if (!ok && opt.selected) {{ gpu.value = "none"; }}
-    }}
-    if (gpu.value === "none") {{ count.value = 0; }}
-    else if (count.value === "0") {{ count.value = 1; }}
-  }}
-  hub.addEventListener("change", filter);
-  gpu.addEventListener("change", filter);
-  filter();
-}})();
+      if (!ok && opt.selected) { gpu.value = root.dataset.cpu; }
+    }
+    if (gpu.value === root.dataset.cpu) { count.value = 0; }
+    else if (count.value === "0") { count.value = 1; }
+    let rate;
+    if (hub.value === root.dataset.any) {
+      const all = Object.keys(prices).map(rateOf).filter(r => r !== undefined).map(Number);
+      rate = all.length ? Math.min(...all) : undefined;
+    } else {
+      rate = rateOf(hub.value);
+    }
+    if (rate === undefined) {
+      cost.textContent = "This hub does not offer that resource.";
+      return;
+    }
+    const units = gpu.value === root.dataset.cpu ? 1 : Math.max(Number(count.value), 1);
+    const perHour = Number(rate) * units;
+    const total = perHour * Number(hours.value || 0);
+    const from = hub.value === root.dataset.any ? "from " : "";
+    cost.textContent = `Cost: ${from}${perHour.toFixed(2)} credits per hour, ` +
+      `${from}${total.toFixed(2)} credits for ${hours.value} h ` +
+      "(held when the server starts; you pay only for the time it runs).";
+  }
+  for (const el of [hub, gpu, count, hours]) {
+    el.addEventListener("change", update);
+    el.addEventListener("input", update);
+  }
+  update();
+})();
 </script>
 """

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from computehub.spawners.availability import GpuAvailability, choose_hub, offers_for
 from computehub.spawners.registry import HubRegistry
 
 #: The keys a spawn request may carry.
@@ -20,6 +21,8 @@ KNOWN_KEYS = ("hub", "gpu_type", "gpus", "hours", "environment")
 #: Every string value must look like a plain token: no shell or Slurm syntax.
 _TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 CPU_ONLY = "none"
+#: The hub choice that places the session where the GPU is free and cheapest.
+ANY_HUB = "any"
 
 
 class OptionsError(ValueError):
@@ -95,8 +98,47 @@ def _hours(value: object) -> Decimal:
         raise OptionsError("hours", "must be a number of hours such as 1 or 2.5") from None
 
 
-def validate(raw: Mapping[str, object], registry: HubRegistry) -> SessionRequest:
-    """Stage 2: check raw options against the site's allow-lists and limits."""
+def _place_anywhere(
+    raw: Mapping[str, object],
+    registry: HubRegistry,
+    free: Mapping[str, Mapping[str, GpuAvailability]] | None,
+) -> str:
+    """The hub for an "any hub" request: where the GPU is free now and cheapest."""
+    gpu_raw = raw.get("gpu_type", CPU_ONLY)
+    gpu_type = _token("gpu_type", gpu_raw) if gpu_raw != "" else CPU_ONLY
+    if gpu_type == CPU_ONLY:
+        cpu_hubs = [h for h in registry.names() if "cpu" in registry[h].rates]
+        if not cpu_hubs:
+            raise OptionsError("hub", "no hub offers CPU-only sessions")
+        return min(cpu_hubs, key=lambda h: (registry[h].rates["cpu"], h))
+    if not any(gpu_type in registry[h].gpus for h in registry.names()):
+        raise OptionsError("gpu_type", f"no hub has {gpu_type!r} GPUs")
+    if free is None:
+        raise OptionsError("hub", "free GPUs are not known right now; choose a hub")
+    count = _count("gpus", raw.get("gpus", 1))
+    rates = {h: registry[h].rates for h in registry.names()}
+    offers = offers_for(gpu_type, rates, free)
+    best = choose_hub(offers, count)
+    if best is None:
+        seen = ", ".join(f"{o.hub}: {o.free} free" for o in offers) or "no hub answered"
+        raise OptionsError(
+            "hub", f"no hub has {count} free {gpu_type.upper()} GPUs right now ({seen})"
+        )
+    return best.hub
+
+
+def validate(
+    raw: Mapping[str, object],
+    registry: HubRegistry,
+    free: Mapping[str, Mapping[str, GpuAvailability]] | None = None,
+) -> SessionRequest:
+    """Stage 2: check raw options against the site's allow-lists and limits.
+
+    Args:
+        raw: the options as received (form or REST).
+        registry: the hubs of the site file.
+        free: free GPUs per hub and type, needed only for the "any hub" choice.
+    """
     if not isinstance(raw, Mapping):
         raise OptionsError("user_options", "must be a JSON object")
     for key in raw:
@@ -106,6 +148,8 @@ def validate(raw: Mapping[str, object], registry: HubRegistry) -> SessionRequest
     site = registry.site
 
     hub_name = _token("hub", raw.get("hub", site.defaults.hub or registry.names()[0]))
+    if hub_name == ANY_HUB:
+        hub_name = _place_anywhere(raw, registry, free)
     if hub_name not in registry:
         raise OptionsError("hub", f"no hub {hub_name!r}; hubs: {', '.join(registry.names())}")
     hub = registry[hub_name]

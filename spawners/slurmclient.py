@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from computehub.spawners.availability import SINFO_FORMAT, GpuAvailability, parse_sinfo
 from computehub.spawners.batch import BatchRequest
 from computehub.spawners.registry import HubRegistry
 
@@ -79,10 +81,20 @@ async def run_argv(
 class SlurmClient:
     """Slurm commands for the hubs of a registry, each with its hub's environment."""
 
-    def __init__(self, registry: HubRegistry, bin_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        registry: HubRegistry,
+        bin_dir: str | None = None,
+        *,
+        availability_ttl_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.registry = registry
         self._bin_dir = bin_dir
         self._node_addr: dict[tuple[str, str], str] = {}
+        self._ttl = availability_ttl_s
+        self._clock = clock
+        self._free: dict[str, tuple[float, dict[str, GpuAvailability]]] = {}
 
     def binary(self, name: str) -> str:
         """Absolute path of a Slurm client command."""
@@ -143,3 +155,22 @@ class SlurmClient:
             match = re.search(r"\bNodeAddr=(\S+)", out)
             self._node_addr[key] = match.group(1) if match else node
         return self._node_addr[key]
+
+    async def gpu_availability(self, hub: str) -> dict[str, GpuAvailability]:
+        """GPUs per type on ``hub`` and how many are free, cached for a few seconds."""
+        cached = self._free.get(hub)
+        if cached is not None and self._clock() - cached[0] < self._ttl:
+            return cached[1]
+        out = await self._run(hub, [self.binary("sinfo"), "-h", "-N", "-O", SINFO_FORMAT])
+        free = parse_sinfo(out)
+        self._free[hub] = (self._clock(), free)
+        return free
+
+    async def queue_position(self, hub: str, job_id: str, partition: str) -> int | None:
+        """1-based place of a pending job among its partition's pending jobs by priority."""
+        out = await self._run(
+            hub,
+            [self.binary("squeue"), "-h", "-t", "PD", "-p", partition, "-o", "%i", "--sort=-p,i"],
+        )
+        ids = out.split()
+        return ids.index(job_id) + 1 if job_id in ids else None

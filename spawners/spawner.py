@@ -24,9 +24,16 @@ from traitlets import Unicode, default
 
 from computehub.sitefile import Site, load_site
 from computehub.spawners import api
+from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.batch import JobPlacement, build_batch_request
 from computehub.spawners.form import render_form
-from computehub.spawners.options import OptionsError, SessionRequest, parse_form, validate
+from computehub.spawners.options import (
+    ANY_HUB,
+    OptionsError,
+    SessionRequest,
+    parse_form,
+    validate,
+)
 from computehub.spawners.registry import HubRegistry
 from computehub.spawners.slurmclient import JobInfo, SlurmClient, SlurmError, SlurmUnavailableError
 
@@ -41,10 +48,21 @@ def _registry(path: str, mtime: float) -> HubRegistry:
     return HubRegistry(load_site(path))
 
 
-def _apply_user_options(spawner: ComputeHubSpawner, user_options: dict[str, Any]) -> None:
+@cache
+def _client(registry: HubRegistry, bin_dir: str) -> SlurmClient:
+    # One client per registry, shared by every spawner: its caches (free GPUs,
+    # node addresses) then serve all users.
+    return SlurmClient(registry, bin_dir or None)
+
+
+async def _apply_user_options(spawner: ComputeHubSpawner, user_options: dict[str, Any]) -> None:
     """JupyterHub's ``apply_user_options`` hook: refuse bad options with a 400."""
+    options = user_options or {}
+    free = None
+    if isinstance(options, dict) and options.get("hub") == ANY_HUB:
+        free = await spawner.free_gpus()
     try:
-        spawner.session_request = validate(user_options or {}, spawner.registry)
+        spawner.session_request = validate(options, spawner.registry, free)
     except OptionsError as err:
         raise web.HTTPError(400, f"Invalid spawn option {err}") from None
 
@@ -71,6 +89,7 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
     _exec_host: str | None = None
     _job_info: JobInfo | None = None
     _slurm_down: str | None = None
+    _queue_position: int | None = None
 
     @property
     def registry(self) -> HubRegistry:
@@ -84,7 +103,26 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
 
     @property
     def slurm(self) -> SlurmClient:
-        return SlurmClient(self.registry, self.slurm_bin_dir or None)
+        return _client(self.registry, self.slurm_bin_dir)
+
+    async def free_gpus(self) -> dict[str, dict[str, GpuAvailability]]:
+        """Free GPUs per hub and type (hubs whose scheduler doesn't answer are left out)."""
+        names = self.registry.names()
+        results = await asyncio.gather(
+            *(self.slurm.gpu_availability(h) for h in names), return_exceptions=True
+        )
+        free: dict[str, dict[str, GpuAvailability]] = {}
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, SlurmError):
+                self.log.warning("Free GPUs of hub %s unknown: %s", name, result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                free[name] = result
+        return free
+
+    async def _render_options_form(self) -> str:
+        return render_form(self.registry, await self.free_gpus())
 
     @default("apply_user_options")
     def _default_apply_user_options(self) -> Any:
@@ -92,7 +130,30 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
 
     @default("options_form")
     def _default_options_form(self) -> Any:
-        return lambda spawner: render_form(spawner.registry)
+        return lambda spawner: spawner._render_options_form()
+
+    @default("startup_poll_interval")
+    def _default_startup_poll_interval(self) -> float:
+        return 0.25
+
+    async def start(self) -> tuple[str, int]:
+        """Submit and wait for the job (batchspawner), then until the server listens.
+
+        JupyterHub checks a started server with an exponential backoff that lands
+        about a second after the server is up; returning only once the port
+        accepts connections lets its first check succeed.
+        """
+        ip, port = await super().start()
+        deadline = asyncio.get_running_loop().time() + self.http_timeout
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), 1)
+            except (OSError, TimeoutError):
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            break
+        return ip, port
 
     @default("env_keep")
     def _default_env_keep(self) -> list[str]:
@@ -186,6 +247,14 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
                 self._exec_host = await self.slurm.node_address(self.hub_name, info.node)
             return JobStatus.RUNNING
         if info.state in _PENDING:
+            req = self.session_request
+            partition = self.registry[self.hub_name].partition_for(req.gpu_type if req else None)
+            try:
+                self._queue_position = await self.slurm.queue_position(
+                    self.hub_name, self.job_id, partition
+                )
+            except SlurmError:
+                self._queue_position = None
             return JobStatus.PENDING
         return JobStatus.NOTFOUND
 
@@ -232,8 +301,16 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
             elif info is None:
                 yield {"message": f"Submitting to the {self.hub_name or 'chosen'} hub..."}
             elif info.state in _PENDING:
-                why = f" ({info.reason})" if info.reason and info.reason != "None" else ""
-                yield {"message": f"Job {self.job_id} queued on {self.hub_name}{why}"}
+                why = f"; Slurm says: {info.reason}" if info.reason not in ("", "None") else ""
+                place = (
+                    f", position {self._queue_position} in the queue"
+                    if self._queue_position
+                    else ""
+                )
+                yield {
+                    "message": f"Job {self.job_id} waiting on {self.hub_name}{place}{why} "
+                    "(waiting costs nothing)"
+                }
             elif info.state in _RUNNING:
                 yield {
                     "message": f"Job {self.job_id} running on {info.node}; "

@@ -19,9 +19,17 @@ pytestmark = pytest.mark.integration
 
 def start_demo(state: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "computehub"), "demo", "--state-dir", str(state),
-         "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            str(Path(sys.executable).parent / "computehub"),
+            "demo",
+            "--state-dir",
+            str(state),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
     assert proc.stdout is not None
@@ -62,7 +70,7 @@ def test_demo_runs_stops_and_restarts_from_its_state(bed_root: Path, notebook_en
         assert f"computehub is running at http://127.0.0.1:{port}/" in text
         assert "lahore (4x h100: idle), karachi (4x a100: idle)" in text
         assert "log in as: ayesha (researcher), bilal (student), zara (operator)" in text
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/hub/login", timeout=10) as r:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/hub/login", timeout=10) as r:
             assert r.status == 200
         for hub in ("lahore", "karachi"):
             env = {**os.environ, "SLURM_CONF": str(state / "slurm" / hub / "etc" / "slurm.conf")}
