@@ -20,7 +20,7 @@ from typing import Any
 import batchspawner  # noqa: F401  (registers batchspawner's handler, replaced next)
 from batchspawner.batchspawner import JobStatus, SlurmSpawner
 from tornado import web
-from traitlets import Unicode, default
+from traitlets import Float, Unicode, default
 
 from computehub.sitefile import Site, load_site
 from computehub.spawners import api
@@ -49,10 +49,10 @@ def _registry(path: str, mtime: float) -> HubRegistry:
 
 
 @cache
-def _client(registry: HubRegistry, bin_dir: str) -> SlurmClient:
+def _client(registry: HubRegistry, bin_dir: str, ttl_s: float) -> SlurmClient:
     # One client per registry, shared by every spawner: its caches (free GPUs,
     # node addresses) then serve all users.
-    return SlurmClient(registry, bin_dir or None)
+    return SlurmClient(registry, bin_dir or None, availability_ttl_s=ttl_s)
 
 
 async def _apply_user_options(spawner: ComputeHubSpawner, user_options: dict[str, Any]) -> None:
@@ -83,6 +83,12 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         "/usr/bin/sudo", help="sudo, to submit the job as the user (never as root)."
     ).tag(config=True)
 
+    free_gpus_cache_s = Float(
+        10.0,
+        min=0,
+        help="How long the free GPUs seen with sinfo are reused (spawn form, any-hub choice).",
+    ).tag(config=True)
+
     hub_name = Unicode("", help="The hub the current job runs on (spawner state).")
 
     session_request: SessionRequest | None = None
@@ -103,7 +109,7 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
 
     @property
     def slurm(self) -> SlurmClient:
-        return _client(self.registry, self.slurm_bin_dir)
+        return _client(self.registry, self.slurm_bin_dir, self.free_gpus_cache_s)
 
     async def free_gpus(self) -> dict[str, dict[str, GpuAvailability]]:
         """Free GPUs per hub and type (hubs whose scheduler doesn't answer are left out)."""

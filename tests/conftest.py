@@ -157,6 +157,9 @@ def hub(bed_root: Path, site_file: Path) -> Iterator[RunningHub]:
         "c.JupyterHub.load_roles = [{'name': 'test-driver', 'services': ['test-driver'],\n"
         "    'scopes': ['admin:users', 'admin:servers', 'access:servers', 'list:users']}]\n"
         "c.JupyterHub.log_level = 'DEBUG'\n"
+        # Poll sessions often, so tests see what the hub makes of a job quickly.
+        "c.Spawner.poll_interval = 3\n"
+        "c.ComputeHubSpawner.free_gpus_cache_s = 0.5\n"
     )
     extra.chmod(0o600)
     process = HubProcess(bed_root / "hub", site_file, extra_config=extra)

@@ -13,7 +13,7 @@ from computehub.localbed.slurm import SlurmCluster, SlurmDbd
 
 #: The two regional hubs of the bed and their fake GPUs.
 DEFAULT_HUBS: Mapping[str, Mapping[str, int]] = {
-    "lahore": {"h100": 4},
+    "lahore": {"h100": 4, "a100": 2},
     "karachi": {"a100": 4},
 }
 

@@ -12,6 +12,8 @@ from computehub.localbed.bed import SlurmBed
 
 #: Credits per hour of each fake GPU type, and of a CPU-only session.
 BED_RATES: Mapping[str, str] = {"h100": "10", "a100": "7", "cpu": "0.5"}
+#: Hub-specific prices: an A100 costs more in Lahore, so "any hub" prefers Karachi.
+HUB_RATES: Mapping[str, Mapping[str, str]] = {"lahore": {"gpu:a100": "8"}}
 _DISPLAY = {"lahore": ("Lahore AI Hub", "Punjab"), "karachi": ("Karachi AI Hub", "Sindh")}
 
 
@@ -24,11 +26,11 @@ def bed_site(
         display, region = _DISPLAY.get(name, (f"{name.title()} AI Hub", "local"))
         rates: dict[str, str] = {"cpu": BED_RATES["cpu"]}
         for gpu in cluster.gpus:
-            rates[f"gpu:{gpu}"] = BED_RATES.get(gpu, "5")
+            rates[f"gpu:{gpu}"] = HUB_RATES.get(name, {}).get(f"gpu:{gpu}", BED_RATES.get(gpu, "5"))
         hubs[name] = {
             "display_name": display,
             "region": region,
-            "slurm": {"conf": str(cluster.conf), "timeout_s": 10},
+            "slurm": {"conf": str(cluster.conf), "timeout_s": 5},
             "partitions": {cluster.partition: {"default": True, "max_hours": 24}},
             "gpus": {gpu: {"count": count} for gpu, count in cluster.gpus.items()},
             "rates": rates,
