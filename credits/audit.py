@@ -1,0 +1,184 @@
+"""Recomputing the ledger from its history, and reports over its charges."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from computehub.credits import models as m
+from computehub.credits import records as r
+
+_ZERO = Decimal(0)
+
+
+def _sums(session: Session, query: Select[int, Decimal]) -> dict[int, Decimal]:
+    # SUM keeps the column's type, so the stored integers are added exactly and come
+    # back as Decimal through the Credits type.
+    return {key: total for key, total in session.execute(query)}
+
+
+def check_ledger(session: Session) -> r.CheckReport:
+    """Compare every stored figure with what the transactions, holds and lots say.
+
+    Checks: each balance equals posted credits minus posted debits; each ``held``
+    equals its open holds; people's accounts are never negative; lots add up to
+    the balance and reservations to ``held``; each open hold's reservations and
+    pending rows add up to its amount; all balances sum to zero.
+    """
+    units = m.Transaction.amount
+    posted = m.Transaction.pending.is_(False)
+    credits = _sums(
+        session,
+        select(m.Transaction.credit_account_id, func.sum(units))
+        .where(posted)
+        .group_by(m.Transaction.credit_account_id),
+    )
+    debits = _sums(
+        session,
+        select(m.Transaction.debit_account_id, func.sum(units))
+        .where(posted)
+        .group_by(m.Transaction.debit_account_id),
+    )
+    open_holds = m.Hold.status == m.HoldStatus.OPEN
+    held = _sums(
+        session,
+        select(m.Hold.account_id, func.sum(m.Hold.amount))
+        .where(open_holds)
+        .group_by(m.Hold.account_id),
+    )
+    lot_remaining = _sums(
+        session,
+        select(m.Lot.account_id, func.sum(m.Lot.remaining)).group_by(m.Lot.account_id),
+    )
+    lot_reserved = _sums(
+        session,
+        select(m.Lot.account_id, func.sum(m.Lot.reserved)).group_by(m.Lot.account_id),
+    )
+    differences: list[str] = []
+    total = _ZERO
+    accounts = session.scalars(select(m.Account).order_by(m.Account.id)).all()
+    for account in accounts:
+        total += account.balance
+        expected = credits.get(account.id, _ZERO) - debits.get(account.id, _ZERO)
+        if account.balance != expected:
+            differences.append(
+                f"{account.name}: balance {account.balance}, transactions say {expected}"
+            )
+        if account.held != held.get(account.id, _ZERO):
+            differences.append(
+                f"{account.name}: held {account.held}, open holds say {held.get(account.id, _ZERO)}"
+            )
+        if m.AccountKind(account.kind).is_system:
+            continue
+        if account.balance < 0 or account.held < 0 or account.balance < account.held:
+            differences.append(
+                f"{account.name}: negative figures (balance {account.balance}, held {account.held})"
+            )
+        if lot_remaining.get(account.id, _ZERO) != account.balance:
+            in_lots = lot_remaining.get(account.id, _ZERO)
+            differences.append(f"{account.name}: balance {account.balance}, lots say {in_lots}")
+        if lot_reserved.get(account.id, _ZERO) != account.held:
+            reserved = lot_reserved.get(account.id, _ZERO)
+            differences.append(f"{account.name}: held {account.held}, lots reserve {reserved}")
+    if total != 0:
+        differences.append(f"balances sum to {total}, not 0")
+    differences += _check_holds(session)
+    bad_lots = session.scalar(
+        select(func.count()).where(
+            (m.Lot.reserved < Decimal(0)) | (m.Lot.reserved > m.Lot.remaining)
+        )
+    )
+    if bad_lots:
+        differences.append(f"{bad_lots} lots reserve more than they hold")
+    transactions = session.scalar(select(func.count()).select_from(m.Transaction)) or 0
+    return r.CheckReport(accounts=len(accounts), transactions=transactions, differences=differences)
+
+
+def _check_holds(session: Session) -> list[str]:
+    differences = []
+    allocated = _sums(
+        session,
+        select(m.HoldAllocation.hold_id, func.sum(m.HoldAllocation.amount))
+        .join(m.Hold, m.Hold.id == m.HoldAllocation.hold_id)
+        .where(m.Hold.status == m.HoldStatus.OPEN)
+        .group_by(m.HoldAllocation.hold_id),
+    )
+    pending: dict[int, Decimal] = defaultdict(Decimal)
+    for hold_id, kind, amount in session.execute(
+        select(m.Transaction.hold_id, m.Transaction.kind, m.Transaction.amount).where(
+            m.Transaction.pending.is_(True)
+        )
+    ):
+        if hold_id is None:
+            continue
+        pending[hold_id] += -amount if kind == m.TxKind.RELEASE else amount
+    for hold in session.scalars(select(m.Hold).order_by(m.Hold.id)):
+        if hold.status == m.HoldStatus.OPEN:
+            if allocated.get(hold.id, _ZERO) != hold.amount:
+                reserved = allocated.get(hold.id, _ZERO)
+                differences.append(f"hold {hold.id}: amount {hold.amount}, lots reserve {reserved}")
+            if pending[hold.id] != hold.amount:
+                differences.append(
+                    f"hold {hold.id}: amount {hold.amount}, pending rows say {pending[hold.id]}"
+                )
+        elif pending[hold.id] - _charged(session, hold) != 0:
+            differences.append(f"hold {hold.id}: {hold.status} but its pending rows do not balance")
+    return differences
+
+
+def _charged(session: Session, hold: m.Hold) -> Decimal:
+    if hold.status != m.HoldStatus.SETTLED:
+        return _ZERO
+    return session.scalars(select(m.Charge.amount).where(m.Charge.hold_id == hold.id)).one()
+
+
+def report_charges(
+    session: Session, *, since: datetime | None, until: datetime, by: str
+) -> list[r.ReportRow]:
+    """Charges in ``[since, until)`` summed by account, hub or resource."""
+    period = [m.Charge.created_at < until]
+    if since is not None:
+        period.append(m.Charge.created_at >= since)
+    rows: dict[str, list[Decimal | int]] = {}
+    if by == "resource":
+        for resource, cost, hours, _charge_id in session.execute(
+            select(m.Usage.resource, m.Usage.cost, m.Usage.hours, m.Usage.charge_id)
+            .join(m.Charge, m.Charge.id == m.Usage.charge_id)
+            .where(*period)
+        ):
+            row = rows.setdefault(resource, [_ZERO, _ZERO, 0])
+            row[0] += cost
+            row[1] += hours
+            row[2] += 1
+    elif by in ("account", "hub"):
+        key_column = m.Account.name if by == "account" else m.Charge.hub
+        charges = session.execute(
+            select(key_column, m.Charge.id, m.Charge.amount)
+            .join(m.Account, m.Account.id == m.Charge.account_id)
+            .where(*period)
+        ).all()
+        usage_hours = _usage_hours(session)
+        for key, charge_id, amount in charges:
+            row = rows.setdefault(key, [_ZERO, _ZERO, 0])
+            row[0] += amount
+            row[1] += usage_hours.get(charge_id, _ZERO)
+            row[2] += 1
+    else:
+        raise ValueError(f"report by account, hub or resource, not {by!r}")
+    return [
+        r.ReportRow(
+            key=key, credits=Decimal(v[0]), resource_hours=Decimal(v[1]), sessions=int(v[2])
+        )
+        for key, v in sorted(rows.items())
+    ]
+
+
+def _usage_hours(session: Session) -> dict[int, Decimal]:
+    totals: dict[int, Decimal] = defaultdict(Decimal)
+    for charge_id, hours in session.execute(select(m.Usage.charge_id, m.Usage.hours)):
+        totals[charge_id] += hours
+    return totals

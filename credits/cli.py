@@ -1,0 +1,334 @@
+"""``computehub credits ...``: the operators' ledger commands.
+
+Every command works on ``--db URL`` (or ``$COMPUTEHUB_DB_URL``, default the embedded
+SQLite file) and prints JSON with ``--json``. A refused operation prints one line on
+stderr, exits 1 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import getpass
+import io
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from computehub.credits.errors import LedgerError
+from computehub.credits.ledger import Ledger
+from computehub.credits.models import AccountKind, Role
+from computehub.sitefile import SiteFileError, load_site
+
+_PROG = "computehub credits"
+
+
+def register(sub: Any) -> None:
+    """Add the ``credits`` command group to the top-level parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db",
+        metavar="URL",
+        help="ledger database (default: $COMPUTEHUB_DB_URL or embedded SQLite)",
+    )
+    common.add_argument("--json", action="store_true", help="print JSON")
+    common.add_argument(
+        "--actor", default=None, help="who is acting, for the history (default: your login name)"
+    )
+
+    parser: argparse.ArgumentParser = sub.add_parser("credits", help="operate the credit ledger")
+    commands = parser.add_subparsers(dest="credits_command", metavar="COMMAND", required=True)
+
+    accounts = commands.add_parser("accounts", help="create and list accounts, manage members")
+    account_commands = accounts.add_subparsers(
+        dest="accounts_command", metavar="ACTION", required=True
+    )
+    create = account_commands.add_parser("create", parents=[common], help="create an account")
+    create.add_argument("name")
+    create.add_argument("--kind", required=True, choices=[k.value for k in _user_kinds()])
+    create.add_argument("--owner", help="user who owns it (personal accounts: default the name)")
+    create.set_defaults(handler=_wrap(_accounts_create))
+    member = account_commands.add_parser(
+        "add-member", parents=[common], help="give a user a role in an account"
+    )
+    member.add_argument("account")
+    member.add_argument("user")
+    member.add_argument("--role", required=True, choices=[role.value for role in Role])
+    member.set_defaults(handler=_wrap(_accounts_add_member))
+    listing = account_commands.add_parser("list", parents=[common], help="list accounts of a user")
+    listing.add_argument("user")
+    listing.set_defaults(handler=_wrap(_accounts_list))
+
+    grant = commands.add_parser("grant", parents=[common], help="issue credits into an account")
+    grant.add_argument("account")
+    grant.add_argument("amount")
+    grant.add_argument(
+        "--expires", type=_day, metavar="YYYY-MM-DD", help="last day the credit can be spent (UTC)"
+    )
+    grant.add_argument("--note", default="")
+    grant.add_argument("--source", default="programme", help="funding source (default: programme)")
+    grant.add_argument("--idempotency-key", help="a repeat with the same key does nothing")
+    grant.set_defaults(handler=_wrap(_grant))
+
+    transfer = commands.add_parser("transfer", parents=[common], help="move credits")
+    transfer.add_argument("from_account", metavar="FROM")
+    transfer.add_argument("to_account", metavar="TO")
+    transfer.add_argument("amount")
+    transfer.add_argument("--reason", default="")
+    transfer.add_argument("--idempotency-key", help="a repeat with the same key does nothing")
+    transfer.set_defaults(handler=_wrap(_transfer))
+
+    balance = commands.add_parser("balance", parents=[common], help="balance, held, available")
+    balance.add_argument("account")
+    balance.set_defaults(handler=_wrap(_balance))
+
+    history = commands.add_parser("history", parents=[common], help="an account's transactions")
+    history.add_argument("account")
+    history.add_argument("--limit", type=int, default=50)
+    history.set_defaults(handler=_wrap(_history))
+
+    rates = commands.add_parser("rates", parents=[common], help="current rates and their history")
+    rates.add_argument(
+        "--site", type=Path, metavar="FILE", help="first record the site file's rates"
+    )
+    rates.set_defaults(handler=_wrap(_rates))
+
+    report = commands.add_parser("report", parents=[common], help="charges over a period (CSV)")
+    report.add_argument("--since", type=_day, metavar="YYYY-MM-DD", help="from this day (UTC)")
+    report.add_argument("--until", type=_day, metavar="YYYY-MM-DD", help="before this day (UTC)")
+    report.add_argument("--by", choices=["account", "hub", "resource"], default="account")
+    report.set_defaults(handler=_wrap(_report))
+
+    check = commands.add_parser("check", parents=[common], help="recompute and compare")
+    check.set_defaults(handler=_wrap(_check))
+
+    expire = commands.add_parser("expire", parents=[common], help="give back expired credit")
+    expire.set_defaults(handler=_wrap(_expire))
+
+
+def _user_kinds() -> list[AccountKind]:
+    return [AccountKind.PERSONAL, AccountKind.PROJECT, AccountKind.COURSE]
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-12-31") from None
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+Command = Callable[[Ledger, argparse.Namespace], Any]
+
+
+def _wrap(command: Command) -> Callable[[argparse.Namespace], int]:
+    """Open the ledger, run ``command``, print its result; refusals become one stderr line."""
+
+    def handler(args: argparse.Namespace) -> int:
+        args.actor = args.actor or _login()
+        try:
+            with Ledger(args.db) as ledger:
+                result = command(ledger, args)
+        except (LedgerError, ValueError) as error:
+            print(f"{_PROG}: error: {error}", file=sys.stderr)
+            return 1
+        except SiteFileError as error:
+            print(f"{_PROG}: error: {error.one_line()}", file=sys.stderr)
+            return 1
+        except SQLAlchemyError as error:
+            print(f"{_PROG}: database error: {str(error).splitlines()[0]}", file=sys.stderr)
+            return 1
+        if isinstance(result, _Failed):
+            print(f"{_PROG}: {result.message}", file=sys.stderr)
+            _print(result.payload, args)
+            return 1
+        _print(result, args)
+        return 0
+
+    return handler
+
+
+@dataclasses.dataclass
+class _Failed:
+    """A command that ran but found a problem (``check``)."""
+
+    message: str
+    payload: Any
+
+
+def _login() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _accounts_create(ledger: Ledger, args: argparse.Namespace) -> Any:
+    owner = args.owner or (args.name if args.kind == AccountKind.PERSONAL else None)
+    return ledger.create_account(args.name, args.kind, actor=args.actor, owner=owner)
+
+
+def _accounts_add_member(ledger: Ledger, args: argparse.Namespace) -> Any:
+    ledger.add_member(args.account, args.user, args.role, actor=args.actor)
+    return {"account": args.account, "members": ledger.members(args.account)}
+
+
+def _accounts_list(ledger: Ledger, args: argparse.Namespace) -> Any:
+    return ledger.accounts_for_user(args.user)
+
+
+def _grant(ledger: Ledger, args: argparse.Namespace) -> Any:
+    expires = None if args.expires is None else _midnight(args.expires + timedelta(days=1))
+    return ledger.grant(
+        args.account,
+        args.amount,
+        actor=args.actor,
+        source=args.source,
+        expires_at=expires,
+        note=args.note,
+        idempotency_key=args.idempotency_key,
+    )
+
+
+def _transfer(ledger: Ledger, args: argparse.Namespace) -> Any:
+    return ledger.transfer(
+        args.from_account,
+        args.to_account,
+        args.amount,
+        actor=args.actor,
+        reason=args.reason,
+        idempotency_key=args.idempotency_key,
+    )
+
+
+def _balance(ledger: Ledger, args: argparse.Namespace) -> Any:
+    return ledger.balance(args.account)
+
+
+def _history(ledger: Ledger, args: argparse.Namespace) -> Any:
+    if args.limit < 1:
+        raise ValueError("--limit must be at least 1")
+    return ledger.history(args.account, limit=args.limit)
+
+
+def _rates(ledger: Ledger, args: argparse.Namespace) -> Any:
+    recorded = []
+    if args.site is not None:
+        site = load_site(args.site)
+        recorded = ledger.sync_rates(
+            {
+                (hub, resource): rate
+                for hub, spec in site.hubs.items()
+                for resource, rate in spec.rates.items()
+            },
+            actor=args.actor,
+        )
+    current = [
+        {"hub": hub, "resource": resource, "rate": rate}
+        for (hub, resource), rate in sorted(ledger.rates().items())
+    ]
+    return {"current": current, "recorded": recorded, "history": ledger.rate_history()}
+
+
+def _report(ledger: Ledger, args: argparse.Namespace) -> Any:
+    rows = ledger.report(
+        since=None if args.since is None else _midnight(args.since),
+        until=None if args.until is None else _midnight(args.until),
+        by=args.by,
+    )
+    if args.json:
+        return rows
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([args.by, "credits", "resource_hours", "sessions"])
+    for row in rows:
+        writer.writerow([row.key, row.credits, row.resource_hours, row.sessions])
+    return _Text(out.getvalue())
+
+
+def _check(ledger: Ledger, args: argparse.Namespace) -> Any:
+    report = ledger.check()
+    if report.ok:
+        return report
+    return _Failed(f"check found {len(report.differences)} differences", report)
+
+
+def _expire(ledger: Ledger, args: argparse.Namespace) -> Any:
+    return {"accounts_expired": ledger.expire(actor=args.actor)}
+
+
+@dataclasses.dataclass
+class _Text:
+    text: str
+
+
+def _print(result: Any, args: argparse.Namespace) -> None:
+    if isinstance(result, _Text):
+        sys.stdout.write(result.text)
+        return
+    plain = _plain(result)
+    if args.json:
+        print(json.dumps(plain, indent=2, sort_keys=True))
+    else:
+        print(_human(plain))
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, Decimals and times as JSON values (amounts as exact strings)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        plain = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        for name in ("ok", "sufficient"):
+            if hasattr(value, name):
+                plain[name] = getattr(value, name)
+        return plain
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _human(plain: Any, indent: str = "") -> str:
+    if isinstance(plain, dict):
+        lines = []
+        for key, value in plain.items():
+            if isinstance(value, dict | list) and value:
+                lines.append(f"{indent}{key}:")
+                lines.append(_human(value, indent + "  "))
+            else:
+                lines.append(f"{indent}{key}: {'' if value is None else value}")
+        return "\n".join(lines)
+    if isinstance(plain, list):
+        if not plain:
+            return f"{indent}(none)"
+        return "\n".join(
+            _human(item, indent) + ("\n" if isinstance(item, dict) else "") for item in plain
+        ).rstrip("\n")
+    return f"{indent}{plain}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``computehub credits ...`` with only this command group (``python -m``, tests)."""
+    parser = argparse.ArgumentParser(prog="computehub")
+    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+    args = parser.parse_args(["credits", *(sys.argv[1:] if argv is None else argv)])
+    status: int = args.handler(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Turning the ledger's rows into the records its operations return."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from computehub.credits import models as m
+from computehub.credits import records as r
+
+
+def balance(row: m.Account, expiring: Decimal = Decimal(0)) -> r.Balance:
+    return r.Balance(
+        account=row.name,
+        kind=row.kind,
+        balance=row.balance,
+        held=row.held,
+        available=row.balance - row.held,
+        next_expiry_at=row.next_expiry_at,
+        expiring=expiring,
+    )
+
+
+def with_role(balance: r.Balance, role: str) -> r.Balance:
+    return r.Balance(
+        account=balance.account,
+        kind=balance.kind,
+        balance=balance.balance,
+        held=balance.held,
+        available=balance.available,
+        next_expiry_at=balance.next_expiry_at,
+        expiring=balance.expiring,
+        role=role,
+    )
+
+
+def grant(grant: m.Grant, account: str, source: str) -> r.Grant:
+    return r.Grant(
+        id=grant.id,
+        account=account,
+        source=source,
+        amount=grant.amount,
+        expires_at=grant.expires_at,
+        note=grant.note,
+        created_at=grant.created_at,
+    )
+
+
+def transfer(done: m.Transfer, from_account: str, to_account: str) -> r.Transfer:
+    return r.Transfer(
+        id=done.id,
+        from_account=from_account,
+        to_account=to_account,
+        amount=done.amount,
+        created_at=done.created_at,
+    )
+
+
+def rate(row: m.Rate) -> r.RateEntry:
+    return r.RateEntry(
+        hub=row.hub,
+        resource=row.resource,
+        rate=row.rate,
+        effective_at=row.effective_at,
+        recorded_by=row.recorded_by,
+    )
+
+
+def entry(tx: m.Transaction, account_id: int, names: Mapping[int, str]) -> r.Entry:
+    incoming = tx.credit_account_id == account_id
+    return r.Entry(
+        id=tx.id,
+        kind=tx.kind,
+        pending=tx.pending,
+        amount=tx.amount,
+        change=tx.amount if incoming else -tx.amount,
+        counterparty=names[tx.debit_account_id if incoming else tx.credit_account_id],
+        actor=tx.actor,
+        reason=tx.reason,
+        created_at=tx.created_at,
+        hold_id=tx.hold_id,
+    )
+
+
+def hold(hold: m.Hold, account: str, held_rates: Mapping[str, tuple[int, Decimal]]) -> r.Hold:
+    return r.Hold(
+        id=hold.id,
+        account=account,
+        hub=hold.hub,
+        job_id=hold.job_id,
+        status=hold.status,
+        hours=hold.hours,
+        amount=hold.amount,
+        per_hour=sum((rate * count for count, rate in held_rates.values()), Decimal(0)),
+        resources={res: count for res, (count, _) in sorted(held_rates.items())},
+        rates={res: rate for res, (_, rate) in sorted(held_rates.items())},
+        created_at=hold.created_at,
+    )

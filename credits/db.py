@@ -1,0 +1,123 @@
+"""Database engines for the ledger, and its schema upgrades through Alembic.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout, and write
+transactions start with ``BEGIN IMMEDIATE`` so that two writers never both read a
+balance and then both spend it; readers use a plain deferred ``BEGIN`` and never
+block. PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://...``);
+writers there lock account rows ``FOR UPDATE`` (see :mod:`~computehub.credits.ledger`).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+
+#: Execution option that marks a connection as read-only (SQLite: deferred BEGIN).
+READ_ONLY = "computehub_read_only"
+#: How long a SQLite writer waits for the write lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+_MIGRATIONS = Path(__file__).with_name("migrations")
+# Any constant works; it only has to be the same for every process migrating this ledger.
+_PG_MIGRATION_LOCK = 0x6C656467
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for bare ``postgresql://`` URLs (SQLAlchemy would pick psycopg2)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def create_ledger_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine configured for the ledger's transactions on SQLite or PostgreSQL.
+
+    Args:
+        url: a SQLAlchemy URL: ``sqlite:///path`` or ``postgresql+psycopg://...``.
+        **kwargs: passed to :func:`sqlalchemy.create_engine` (pool sizes and such).
+    """
+    url = normalise_url(url)
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        kwargs.setdefault("connect_args", {})
+        kwargs["connect_args"].setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+        engine = create_engine(url, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)
+    raise ValueError(f"the ledger runs on SQLite or PostgreSQL, not {backend!r}")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # See "Serializable isolation / Savepoints / Transactional DDL" in SQLAlchemy's
+    # SQLite dialect docs: pysqlite's own transaction handling must be switched off so
+    # that SQLAlchemy can emit BEGIN IMMEDIATE itself.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            # In WAL mode NORMAL is durable across application crashes; only an OS
+            # crash may lose the last commits (https://sqlite.org/pragma.html#pragma_synchronous).
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """Whether the engine talks to SQLite."""
+    return engine.dialect.name == "sqlite"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration for the ledger's migrations (no ini file needed)."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest revision shipped with this code."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or ``None`` for an empty database."""
+    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest revision; safe when several processes start at once."""
+    if current_revision(engine) == head_revision():
+        return
+    with engine.begin() as connection:
+        # SQLite: BEGIN IMMEDIATE already serialises migrating processes.
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+            )
+        command.upgrade(alembic_config(connection), "head")

@@ -1,0 +1,78 @@
+"""Typed errors of the ledger: each one carries what a person needs to act on it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+
+class LedgerError(Exception):
+    """Base class: an operation was refused and nothing was changed."""
+
+
+class InvalidAmountError(LedgerError, ValueError):
+    """An amount, hours or rate that is not a positive exact decimal the ledger accepts."""
+
+
+class UnknownAccountError(LedgerError, LookupError):
+    """No account has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown account {name!r}")
+        self.name = name
+
+
+class UnknownHoldError(LedgerError, LookupError):
+    """No hold has this id."""
+
+    def __init__(self, hold_id: int) -> None:
+        super().__init__(f"unknown hold {hold_id}")
+        self.hold_id = hold_id
+
+
+class UnknownRateError(LedgerError, LookupError):
+    """A hub does not price this resource (or has withdrawn it)."""
+
+    def __init__(self, hub: str, resource: str) -> None:
+        super().__init__(f"hub {hub!r} has no rate for resource {resource!r}")
+        self.hub = hub
+        self.resource = resource
+
+
+class ConflictError(LedgerError):
+    """The request contradicts the ledger's state (closed hold, reused idempotency key, ...)."""
+
+
+class InsufficientCreditError(LedgerError):
+    """The account cannot cover the amount asked for.
+
+    Attributes:
+        account: the account's name.
+        available: credits the account could spend now.
+        requested: credits the operation needed.
+        affordable_hours: for holds, how many hours the account could pay at the same price.
+    """
+
+    def __init__(
+        self,
+        account: str,
+        available: Decimal,
+        requested: Decimal,
+        affordable_hours: Decimal | None = None,
+    ) -> None:
+        message = f"account {account!r} has {available} credits available, {requested} requested"
+        if affordable_hours is not None:
+            message += f" (it can afford {affordable_hours} hours)"
+        super().__init__(message)
+        self.account = account
+        self.available = available
+        self.requested = requested
+        self.affordable_hours = affordable_hours
+
+
+# The short names the ledger's callers use (``except InsufficientCredit``).
+InvalidAmount = InvalidAmountError
+UnknownAccount = UnknownAccountError
+UnknownHold = UnknownHoldError
+UnknownRate = UnknownRateError
+Conflict = ConflictError
+InsufficientCredit = InsufficientCreditError

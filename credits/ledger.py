@@ -1,0 +1,434 @@
+"""The :class:`Ledger`: every operation on credits, each one atomic.
+
+Double entry: every posted movement debits one account and credits another, so the
+balances of all accounts always sum to zero. People's accounts never go below zero;
+system accounts (one issuing account per funding source, one revenue account per hub)
+may. A hold is a pending transfer: it reserves credit (``held``) until it is settled
+for the real cost or voided.
+
+The machinery lives in :mod:`~computehub.credits.core`, the session operations in
+:mod:`~computehub.credits.holds`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select, text
+
+from computehub.credits import convert, lots, queries
+from computehub.credits import models as m
+from computehub.credits import records as r
+from computehub.credits.audit import check_ledger, report_charges
+from computehub.credits.core import Clock, LedgerCore, _Op, utcnow
+from computehub.credits.errors import (
+    ConflictError,
+    InsufficientCreditError,
+)
+from computehub.credits.holds import HoldsMixin
+from computehub.credits.money import (
+    parse_amount,
+    parse_rate,
+)
+from computehub.credits.names import (
+    validate_account_name,
+    validate_hub,
+    validate_resource,
+    validate_username,
+)
+
+__all__ = ["Clock", "Ledger", "LedgerCore", "utcnow"]
+
+_PG_RATES_LOCK = 0x72617465
+_ROLES_BY_KIND: dict[str, frozenset[m.Role]] = {
+    m.AccountKind.PERSONAL: frozenset({m.Role.OWNER, m.Role.MEMBER}),
+    m.AccountKind.PROJECT: frozenset({m.Role.OWNER, m.Role.MEMBER}),
+    m.AccountKind.COURSE: frozenset({m.Role.OWNER, m.Role.INSTRUCTOR, m.Role.STUDENT}),
+}
+
+
+class Ledger(HoldsMixin):
+    """The credit ledger on one database.
+
+    The API is synchronous; async callers (JupyterHub) run it in a thread. Every write
+    takes an ``actor`` (who asked) and, where a caller may retry after a crash, an
+    ``idempotency_key``: repeating an operation with the same key returns the first
+    result and changes nothing more; reusing a key for a different operation is a
+    :class:`~computehub.credits.errors.ConflictError`.
+
+    Args:
+        url: the database URL; default :func:`computehub.paths.default_ledger_url`.
+        clock: the current time (UTC, timezone-aware); a seam for tests.
+        migrate: bring the schema to the newest revision first.
+        engine: use this engine instead of creating one from ``url``.
+    """
+
+    # -- accounts --------------------------------------------------------------------
+
+    def create_account(
+        self, name: str, kind: str, *, actor: str, owner: str | None = None
+    ) -> r.Balance:
+        """Create a personal, project or course account, optionally with an owner.
+
+        Raises:
+            ConflictError: the name is taken.
+            ValueError: bad name or kind.
+        """
+        validate_account_name(name)
+        account_kind = queries.user_kind(kind)
+        if owner is not None:
+            validate_username(owner)
+
+        def body(op: _Op) -> r.Balance:
+            if op.session.scalar(select(m.Account.id).where(m.Account.name == name)) is not None:
+                raise ConflictError(f"account {name!r} already exists")
+            account = m.Account(
+                name=name,
+                kind=account_kind,
+                balance=Decimal(0),
+                held=Decimal(0),
+                created_at=op.now,
+                created_by=op.actor,
+            )
+            op.session.add(account)
+            op.session.flush()
+            if owner is not None:
+                op.session.add(
+                    m.Member(
+                        account_id=account.id, username=owner, role=m.Role.OWNER, added_at=op.now
+                    )
+                )
+            return convert.balance(account)
+
+        return self._write(actor, body)
+
+    def add_member(self, account: str, username: str, role: str, *, actor: str) -> None:
+        """Give a user a role in an account (replacing the role they had there).
+
+        Raises:
+            UnknownAccountError: no such account.
+            ValueError: the role does not exist or does not fit the account's kind.
+        """
+        validate_username(username)
+        try:
+            member_role = m.Role(role)
+        except ValueError:
+            raise ValueError(f"unknown role {role!r}; use one of {', '.join(m.Role)}") from None
+
+        def body(op: _Op) -> None:
+            row = self._user_account(op.session, account)
+            if member_role not in _ROLES_BY_KIND[row.kind]:
+                raise ValueError(f"a {row.kind} account has no {member_role} role")
+            existing = op.session.scalar(
+                select(m.Member).where(m.Member.account_id == row.id, m.Member.username == username)
+            )
+            if existing is None:
+                op.session.add(
+                    m.Member(
+                        account_id=row.id, username=username, role=member_role, added_at=op.now
+                    )
+                )
+            else:
+                existing.role = member_role
+
+        self._write(actor, body)
+
+    def ensure_personal_account(self, username: str, *, actor: str = "system") -> r.Balance:
+        """The user's personal account, created (named after the user) when missing.
+
+        Raises:
+            ConflictError: another kind of account already has the user's name.
+        """
+        validate_username(username)
+        for balance in self.accounts_for_user(username):
+            if balance.kind == m.AccountKind.PERSONAL and balance.role == m.Role.OWNER:
+                return balance
+        try:
+            created = self.create_account(
+                username, m.AccountKind.PERSONAL, actor=actor, owner=username
+            )
+            return convert.with_role(created, m.Role.OWNER)
+        except ConflictError:
+            # A concurrent login may have created it just now.
+            for balance in self.accounts_for_user(username):
+                if balance.kind == m.AccountKind.PERSONAL and balance.role == m.Role.OWNER:
+                    return balance
+            raise
+
+    def accounts_for_user(self, username: str) -> list[r.Balance]:
+        """The accounts a user belongs to, with their role and current figures."""
+        with self._read() as session:
+            rows = session.execute(
+                select(m.Account, m.Member.role)
+                .join(m.Member, m.Member.account_id == m.Account.id)
+                .where(m.Member.username == username)
+                .order_by(m.Account.name)
+            ).all()
+            names = [(account.name, role) for account, role in rows]
+        return [convert.with_role(self.balance(name), role) for name, role in names]
+
+    def members(self, account: str) -> dict[str, str]:
+        """The account's members and their roles."""
+        with self._read() as session:
+            row = self._user_account(session, account)
+            return {
+                member.username: member.role
+                for member in session.scalars(
+                    select(m.Member)
+                    .where(m.Member.account_id == row.id)
+                    .order_by(m.Member.username)
+                )
+            }
+
+    def grant(
+        self,
+        account: str,
+        amount: Decimal | str | int,
+        *,
+        actor: str,
+        source: str = "programme",
+        expires_at: datetime | None = None,
+        note: str = "",
+        idempotency_key: str | None = None,
+    ) -> r.Grant:
+        """Issue credits into an account from a funding source's issuing account.
+
+        Raises:
+            InvalidAmountError: the amount is not a positive exact decimal.
+            UnknownAccountError: no such account.
+            ValueError: the expiry is not in the future.
+        """
+        value = parse_amount(amount)
+        if expires_at is not None and expires_at.tzinfo is None:
+            raise ValueError("expires_at must be timezone-aware")
+        issuing_id = self._system_account(m.AccountKind.ISSUING, source)
+
+        def body(op: _Op) -> r.Grant:
+            target = self._user_account(op.session, account)
+            previous = queries.by_key(op.session, idempotency_key, m.TxKind.GRANT)
+            if previous is not None:
+                grant = op.session.get_one(m.Grant, previous.grant_id)
+                if grant.account_id != target.id or grant.amount != value:
+                    raise ConflictError(
+                        f"idempotency key {idempotency_key!r} was used for another grant"
+                    )
+                return convert.grant(grant, account, source)
+            if expires_at is not None and expires_at <= op.now:
+                raise ValueError(f"expiry {expires_at.isoformat()} is not in the future")
+            locked = self._lock(op, target.id)[target.id]
+            grant = m.Grant(
+                account_id=target.id,
+                issuing_account_id=issuing_id,
+                amount=value,
+                expires_at=expires_at,
+                note=note,
+                created_at=op.now,
+            )
+            op.session.add(grant)
+            op.session.flush()
+            op.session.add(
+                m.Lot(
+                    account_id=target.id,
+                    grant_id=grant.id,
+                    issuing_account_id=issuing_id,
+                    expires_at=expires_at,
+                    remaining=value,
+                    reserved=Decimal(0),
+                )
+            )
+            locked.balance += value
+            op.move_system(issuing_id, -value)
+            self._post(
+                op,
+                m.TxKind.GRANT,
+                issuing_id,
+                target.id,
+                value,
+                note,
+                idempotency_key,
+                grant_id=grant.id,
+            )
+            locked.next_expiry_at = lots.next_expiry(op.session, target.id)[0]
+            return convert.grant(grant, account, source)
+
+        return self._write(actor, body)
+
+    def transfer(
+        self,
+        from_account: str,
+        to_account: str,
+        amount: Decimal | str | int,
+        *,
+        actor: str,
+        reason: str = "",
+        idempotency_key: str | None = None,
+    ) -> r.Transfer:
+        """Move available credit between two people's accounts, keeping its expiry.
+
+        Raises:
+            InsufficientCreditError: the source cannot spare the amount.
+            UnknownAccountError: either account does not exist.
+            ConflictError: the same account twice, or a system account.
+        """
+        value = parse_amount(amount)
+
+        def body(op: _Op) -> r.Transfer:
+            source = self._user_account(op.session, from_account)
+            target = self._user_account(op.session, to_account)
+            if source.id == target.id:
+                raise ConflictError("a transfer needs two different accounts")
+            previous = queries.by_key(op.session, idempotency_key, m.TxKind.TRANSFER)
+            if previous is not None:
+                done = op.session.scalars(
+                    select(m.Transfer).where(m.Transfer.transaction_id == previous.id)
+                ).one()
+                if (done.from_account_id, done.to_account_id, done.amount) != (
+                    source.id,
+                    target.id,
+                    value,
+                ):
+                    raise ConflictError(
+                        f"idempotency key {idempotency_key!r} was used for another transfer"
+                    )
+                return convert.transfer(done, from_account, to_account)
+            locked = self._lock(op, source.id, target.id)
+            self._expire_due(op, locked[source.id])
+            available = locked[source.id].balance - locked[source.id].held
+            if value > available:
+                raise InsufficientCreditError(from_account, available, value)
+            for lot, part in lots.take(op.session, source.id, value, op.now):
+                lots.give(op.session, target.id, lot, part)
+            locked[source.id].balance -= value
+            locked[target.id].balance += value
+            tx = self._post(
+                op, m.TxKind.TRANSFER, source.id, target.id, value, reason, idempotency_key
+            )
+            done = m.Transfer(
+                transaction_id=tx,
+                from_account_id=source.id,
+                to_account_id=target.id,
+                amount=value,
+                created_at=op.now,
+            )
+            op.session.add(done)
+            op.session.flush()
+            for row in locked.values():
+                row.next_expiry_at = lots.next_expiry(op.session, row.id)[0]
+            return convert.transfer(done, from_account, to_account)
+
+        return self._write(actor, body)
+
+    def expire(self, *, actor: str = "system") -> int:
+        """Give back every expired, unreserved credit to its issuing account.
+
+        Returns:
+            The number of accounts that had credit expire.
+        """
+        now = self._now()
+        with self._read() as session:
+            due = session.scalars(
+                select(m.Account.id).where(m.Account.next_expiry_at <= now).order_by(m.Account.id)
+            ).all()
+        for account_id in due:
+            self._expire_account(account_id, actor=actor)
+        return len(due)
+
+    # -- rates -----------------------------------------------------------------------
+
+    def sync_rates(
+        self, rates: Mapping[tuple[str, str], Decimal], *, actor: str
+    ) -> list[r.RateEntry]:
+        """Record the site file's rates: a new row only where a value changed.
+
+        Resources that had a rate and are missing from ``rates`` are recorded as
+        withdrawn. Holds already placed keep the rates they were placed at.
+
+        Args:
+            rates: credits per hour per unit, keyed by ``(hub, resource)``.
+            actor: who synced (the hub process or an operator).
+
+        Returns:
+            The rows recorded (empty when nothing changed).
+        """
+        wanted: dict[tuple[str, str], Decimal] = {}
+        for (hub, resource), value in rates.items():
+            validate_hub(hub)
+            validate_resource(resource)
+            wanted[(hub, resource)] = parse_rate(value)
+
+        def body(op: _Op) -> list[r.RateEntry]:
+            if op.session.get_bind().dialect.name == "postgresql":
+                op.session.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_RATES_LOCK}
+                )
+            current = queries.current_rates(op.session, op.now)
+            changes: list[tuple[tuple[str, str], Decimal | None]] = [
+                (key, value) for key, value in wanted.items() if current.get(key) != value
+            ]
+            changes += [(key, None) for key in current if key not in wanted]
+            recorded = []
+            for (hub, resource), value in sorted(changes, key=lambda c: c[0]):
+                row = m.Rate(
+                    hub=hub,
+                    resource=resource,
+                    rate=value,
+                    effective_at=op.now,
+                    recorded_by=op.actor,
+                )
+                op.session.add(row)
+                recorded.append(convert.rate(row))
+            return recorded
+
+        return self._write(actor, body)
+
+    def rates(self, hub: str | None = None) -> dict[tuple[str, str], Decimal]:
+        """The rates in force now, keyed by ``(hub, resource)``."""
+        with self._read() as session:
+            current = queries.current_rates(session, self._now())
+        return {key: value for key, value in current.items() if hub is None or key[0] == hub}
+
+    def rate_history(self) -> list[r.RateEntry]:
+        """Every rate ever recorded, oldest first."""
+        with self._read() as session:
+            return [
+                convert.rate(row)
+                for row in session.scalars(select(m.Rate).order_by(m.Rate.effective_at, m.Rate.id))
+            ]
+
+    # -- history, reports, check -----------------------------------------------------
+
+    def history(
+        self, account: str, *, limit: int = 100, before: int | None = None
+    ) -> list[r.Entry]:
+        """An account's transactions, newest first, ``limit`` at a time (page with ``before``)."""
+        with self._read() as session:
+            row = queries.account(session, account)
+            query = select(m.Transaction).where(
+                (m.Transaction.debit_account_id == row.id)
+                | (m.Transaction.credit_account_id == row.id)
+            )
+            if before is not None:
+                query = query.where(m.Transaction.id < before)
+            txs = session.scalars(query.order_by(m.Transaction.id.desc()).limit(limit)).all()
+            names = dict(session.execute(select(m.Account.id, m.Account.name)).all())
+            return [convert.entry(tx, row.id, names) for tx in txs]
+
+    def report(
+        self, *, since: datetime | None = None, until: datetime | None = None, by: str = "account"
+    ) -> list[r.ReportRow]:
+        """Charges between ``since`` (inclusive) and ``until`` (exclusive), summed ``by``.
+
+        Args:
+            since: start of the period; default the beginning.
+            until: end of the period; default now.
+            by: ``account``, ``hub`` or ``resource``.
+        """
+        with self._read() as session:
+            return report_charges(session, since=since, until=until or self._now(), by=by)
+
+    def check(self) -> r.CheckReport:
+        """Recompute every account's figures from the transactions, holds and lots."""
+        with self._read() as session:
+            return check_ledger(session)

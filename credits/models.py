@@ -1,0 +1,315 @@
+"""The ledger's tables as SQLAlchemy 2 typed declarative models.
+
+Amounts are stored as whole ten-thousandths of a credit (``BIGINT``) so that both
+SQLite and PostgreSQL add them up exactly; times are stored as naive UTC and come
+back timezone-aware. The schema itself is created by the Alembic revisions in
+``migrations/``, never by ``create_all``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from computehub.credits.money import from_units, to_units
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Credits(TypeDecorator[Decimal]):
+    """An exact credit amount stored as an integer count of :data:`~money.QUANTUM`."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
+        """Decimal to stored integer."""
+        return None if value is None else to_units(value)
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> Decimal | None:
+        """Stored integer to Decimal."""
+        return None if value is None else from_units(int(value))
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC time stored as naive UTC (SQLite has no time zones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Aware time to naive UTC; naive times are refused rather than guessed."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the ledger only stores timezone-aware times")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Naive UTC to aware time."""
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class AccountKind(enum.StrEnum):
+    """What an account is for; the first three belong to people."""
+
+    PERSONAL = "personal"
+    PROJECT = "project"
+    COURSE = "course"
+    #: One per funding source: grants come out of it, expired credit goes back to it.
+    ISSUING = "issuing"
+    #: One per hub: charges go into it.
+    REVENUE = "revenue"
+
+    @property
+    def is_system(self) -> bool:
+        """System accounts may go negative and have no members."""
+        return self in (AccountKind.ISSUING, AccountKind.REVENUE)
+
+
+USER_KINDS = (AccountKind.PERSONAL, AccountKind.PROJECT, AccountKind.COURSE)
+
+
+class Role(enum.StrEnum):
+    """A member's role in an account."""
+
+    OWNER = "owner"
+    MEMBER = "member"
+    INSTRUCTOR = "instructor"
+    STUDENT = "student"
+
+
+class HoldStatus(enum.StrEnum):
+    """A hold is open until it is settled (posted) or voided."""
+
+    OPEN = "open"
+    SETTLED = "settled"
+    VOIDED = "voided"
+
+
+class TxKind(enum.StrEnum):
+    """What a row of the transactions table records."""
+
+    GRANT = "grant"
+    TRANSFER = "transfer"
+    CHARGE = "charge"
+    EXPIRY = "expiry"
+    #: Pending: credit reserved by a hold (or added to it); moves no balance.
+    HOLD = "hold"
+    EXTEND = "extend"
+    #: Pending: the part of a hold given back when it is settled or voided.
+    RELEASE = "release"
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names for Alembic."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Account(Base):
+    """An account; its balance, held and next expiry are kept here for O(1) reads."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    #: Revenue accounts: the hub; issuing accounts: the funding source.
+    scope: Mapped[str | None] = mapped_column(String(64))
+    balance: Mapped[Decimal] = mapped_column(Credits, default=Decimal(0))
+    held: Mapped[Decimal] = mapped_column(Credits, default=Decimal(0))
+    #: Soonest expiry among lots with unreserved credit, so a read knows when to expire.
+    next_expiry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(80))
+
+
+class Member(Base):
+    """A user's role in an account; a user may belong to several accounts."""
+
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("account_id", "username"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    username: Mapped[str] = mapped_column(String(80), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Grant(Base):
+    """Credits issued into an account from a funding source, possibly expiring."""
+
+    __tablename__ = "grants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    issuing_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    amount: Mapped[Decimal] = mapped_column(Credits)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Lot(Base):
+    """A part of one grant held by one account; transfers split lots, keeping the expiry.
+
+    ``remaining`` includes ``reserved`` (the part open holds have claimed).
+    """
+
+    __tablename__ = "lots"
+    __table_args__ = (Index(None, "account_id", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id"))
+    issuing_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    remaining: Mapped[Decimal] = mapped_column(Credits)
+    reserved: Mapped[Decimal] = mapped_column(Credits, default=Decimal(0))
+
+
+class Rate(Base):
+    """Credits per hour for one unit of a resource on a hub, from a moment on.
+
+    A ``NULL`` rate records that the site file withdrew the resource.
+    """
+
+    __tablename__ = "rates"
+    __table_args__ = (Index(None, "hub", "resource", "effective_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hub: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(128))
+    rate: Mapped[Decimal | None] = mapped_column(Credits)
+    effective_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(80))
+
+
+class Hold(Base):
+    """A pending transfer reserving credit for one session until it is settled or voided."""
+
+    __tablename__ = "holds"
+    __table_args__ = (UniqueConstraint("hub", "job_id"), Index(None, "status", "hub"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    hub: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    hours: Mapped[Decimal] = mapped_column(Credits)
+    amount: Mapped[Decimal] = mapped_column(Credits)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(80))
+
+
+class HoldResource(Base):
+    """A resource a hold pays for, with the rate in force when the hold was placed."""
+
+    __tablename__ = "hold_resources"
+
+    hold_id: Mapped[int] = mapped_column(ForeignKey("holds.id"), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(128), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    rate: Mapped[Decimal] = mapped_column(Credits)
+
+
+class HoldAllocation(Base):
+    """How much of a hold is reserved from which lot (soonest expiry first)."""
+
+    __tablename__ = "hold_allocations"
+
+    hold_id: Mapped[int] = mapped_column(ForeignKey("holds.id"), primary_key=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lots.id"), primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(Credits)
+
+
+class Transaction(Base):
+    """One append-only row per change: who, when, why, and which two accounts.
+
+    Posted rows move ``amount`` from the debit account to the credit account; pending
+    rows (holds, extensions, releases) record reservations and move no balance.
+    """
+
+    __tablename__ = "transactions"
+    __table_args__ = (Index(None, "debit_account_id", "id"), Index(None, "credit_account_id", "id"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    debit_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    credit_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    amount: Mapped[Decimal] = mapped_column(Credits)
+    hold_id: Mapped[int | None] = mapped_column(ForeignKey("holds.id"), index=True)
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("grants.id"))
+    actor: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+
+
+class Transfer(Base):
+    """Credits moved between two people's accounts."""
+
+    __tablename__ = "transfers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"), unique=True)
+    from_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    to_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    amount: Mapped[Decimal] = mapped_column(Credits)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Charge(Base):
+    """What a settled session really cost (at most its hold)."""
+
+    __tablename__ = "charges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hold_id: Mapped[int] = mapped_column(ForeignKey("holds.id"), unique=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    hub: Mapped[str] = mapped_column(String(64))
+    #: What was charged: the usage's cost, capped at the hold.
+    amount: Mapped[Decimal] = mapped_column(Credits)
+    #: The usage's cost before the cap, so an operator sees sessions that overran.
+    cost: Mapped[Decimal] = mapped_column(Credits)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Usage(Base):
+    """Resource-hours of one type in a charge, priced at the hold's rate."""
+
+    __tablename__ = "usage"
+
+    charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id"), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(128), primary_key=True)
+    hours: Mapped[Decimal] = mapped_column(Credits)
+    rate: Mapped[Decimal] = mapped_column(Credits)
+    cost: Mapped[Decimal] = mapped_column(Credits)

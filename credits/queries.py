@@ -1,0 +1,106 @@
+"""Small queries and checks the ledger's operations share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from computehub.credits import models as m
+from computehub.credits.errors import (
+    ConflictError,
+    InvalidAmountError,
+    UnknownAccountError,
+    UnknownHoldError,
+)
+from computehub.credits.names import validate_resource
+
+
+def retryable(error: OperationalError) -> bool:
+    code = getattr(error.orig, "sqlstate", None)
+    # 40001 serialization_failure, 40P01 deadlock_detected; SQLite: database is locked.
+    return code in ("40001", "40P01") or "database is locked" in str(error.orig)
+
+
+def user_kind(kind: str) -> m.AccountKind:
+    try:
+        value = m.AccountKind(kind)
+    except ValueError:
+        value = None
+    if value not in m.USER_KINDS or value is None:
+        raise ValueError(f"account kind must be personal, project or course, not {kind!r}")
+    return value
+
+
+def check_resources(resources: Mapping[str, int]) -> None:
+    if not resources:
+        raise InvalidAmountError("a session needs at least one resource")
+    for resource, count in resources.items():
+        validate_resource(resource)
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 < count <= 10_000:
+            raise InvalidAmountError(
+                f"count of {resource!r} must be a positive integer, not {count!r}"
+            )
+
+
+def account(session: Session, name: str) -> m.Account:
+    row = session.scalars(select(m.Account).where(m.Account.name == name)).first()
+    if row is None:
+        raise UnknownAccountError(name)
+    return row
+
+
+def by_key(session: Session, key: str | None, kind: m.TxKind) -> m.Transaction | None:
+    if key is None:
+        return None
+    tx = session.scalars(select(m.Transaction).where(m.Transaction.idempotency_key == key)).first()
+    if tx is not None and tx.kind != kind:
+        raise ConflictError(f"idempotency key {key!r} was used for a {tx.kind}")
+    return tx
+
+
+def hold_account(session: Session, hold_id: int) -> int:
+    account_id = session.scalar(select(m.Hold.account_id).where(m.Hold.id == hold_id))
+    if account_id is None:
+        raise UnknownHoldError(hold_id)
+    return account_id
+
+
+def lock_hold(session: Session, hold_id: int) -> m.Hold:
+    hold = session.scalars(
+        select(m.Hold)
+        .where(m.Hold.id == hold_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if hold is None:
+        raise UnknownHoldError(hold_id)
+    return hold
+
+
+def hold_rates(session: Session, hold_id: int) -> dict[str, tuple[int, Decimal]]:
+    rows = session.execute(
+        select(m.HoldResource.resource, m.HoldResource.count, m.HoldResource.rate)
+        .where(m.HoldResource.hold_id == hold_id)
+        .order_by(m.HoldResource.resource)
+    ).all()
+    return {res: (count, rate) for res, count, rate in rows}
+
+
+def check_job_free(session: Session, hub: str, job_id: str) -> None:
+    taken = session.scalar(select(m.Hold.id).where(m.Hold.hub == hub, m.Hold.job_id == job_id))
+    if taken is not None:
+        raise ConflictError(f"job {job_id} on {hub} already has hold {taken}")
+
+
+def current_rates(session: Session, now: datetime) -> dict[tuple[str, str], Decimal]:
+    latest: dict[tuple[str, str], Decimal | None] = {}
+    for row in session.scalars(
+        select(m.Rate).where(m.Rate.effective_at <= now).order_by(m.Rate.effective_at, m.Rate.id)
+    ):
+        latest[(row.hub, row.resource)] = row.rate
+    return {key: value for key, value in latest.items() if value is not None}

@@ -1,0 +1,173 @@
+"""What the ledger's operations return: frozen snapshots, safe to pass between threads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class Balance:
+    """An account's figures: ``available = balance - held``.
+
+    Attributes:
+        account: the account's name.
+        kind: personal, project, course, issuing or revenue.
+        balance: credits in the account (negative only for system accounts).
+        held: credits reserved by open holds.
+        available: what can be spent or reserved now.
+        next_expiry_at: when the next unreserved credit expires, if any does.
+        expiring: credits that expire at ``next_expiry_at``.
+        role: the user's role, when the balance came from :meth:`Ledger.accounts_for_user`.
+    """
+
+    account: str
+    kind: str
+    balance: Decimal
+    held: Decimal
+    available: Decimal
+    next_expiry_at: datetime | None = None
+    expiring: Decimal = Decimal(0)
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Credits issued into an account."""
+
+    id: int
+    account: str
+    source: str
+    amount: Decimal
+    expires_at: datetime | None
+    note: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Credits moved from one account to another."""
+
+    id: int
+    from_account: str
+    to_account: str
+    amount: Decimal
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Credit reserved for one session.
+
+    Attributes:
+        resources: counts per resource, e.g. ``{"gpu:h100": 2, "cpu": 8}``.
+        rates: credits per hour per unit, as they were when the hold was placed.
+        per_hour: credits per hour of the whole session.
+    """
+
+    id: int
+    account: str
+    hub: str
+    job_id: str | None
+    status: str
+    hours: Decimal
+    amount: Decimal
+    per_hour: Decimal
+    resources: Mapping[str, int]
+    rates: Mapping[str, Decimal]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What a settled session cost.
+
+    Attributes:
+        amount: what was charged: ``min(cost, hold amount)``.
+        cost: the usage priced at the hold's rates, before the cap.
+        released: the part of the hold given back to the account.
+        usage: resource-hours per resource.
+    """
+
+    id: int
+    hold_id: int
+    account: str
+    hub: str
+    amount: Decimal
+    cost: Decimal
+    released: Decimal
+    usage: Mapping[str, Decimal]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The price of a session and whether the account can pay for it."""
+
+    account: str
+    hub: str
+    per_hour: Decimal
+    hours: Decimal
+    cost: Decimal
+    available: Decimal
+    #: Hours the available credit pays for at this price; ``None`` when the session is free.
+    affordable_hours: Decimal | None
+
+    @property
+    def sufficient(self) -> bool:
+        """Whether the account can pay for all the hours asked."""
+        return self.cost <= self.available
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of an account's history, signed from that account's point of view."""
+
+    id: int
+    kind: str
+    pending: bool
+    amount: Decimal
+    #: ``+`` credit into the account, ``-`` out of it (pending rows: the reservation).
+    change: Decimal
+    counterparty: str
+    actor: str
+    reason: str
+    created_at: datetime
+    hold_id: int | None = None
+
+
+@dataclass(frozen=True)
+class RateEntry:
+    """A rate and when it took effect; ``rate is None`` means the resource was withdrawn."""
+
+    hub: str
+    resource: str
+    rate: Decimal | None
+    effective_at: datetime
+    recorded_by: str
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """Charges summed over one account, hub or resource."""
+
+    key: str
+    credits: Decimal
+    resource_hours: Decimal
+    sessions: int
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What :meth:`Ledger.check` found; clean when ``differences`` is empty."""
+
+    accounts: int
+    transactions: int
+    differences: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the stored figures agree with the recomputed ones."""
+        return not self.differences

@@ -1,0 +1,32 @@
+"""Shared helpers of the ledger's tests (the fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+#: The moment the tests' clock starts at.
+START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+#: Rates the ledger tests price sessions with, as a site file would declare them.
+RATES = {
+    ("north", "cpu"): Decimal("0.5"),
+    ("north", "gpu:h100"): Decimal("10"),
+    ("north", "mig:h100:1g.10gb"): Decimal("1.25"),
+    ("south", "cpu"): Decimal("0.4"),
+    ("south", "gpu:a100"): Decimal("6"),
+}
+
+
+class FakeClock:
+    """A clock the tests move by hand, to make credit expire."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        """Move forward by a :class:`~datetime.timedelta`'s keyword arguments."""
+        self.now += timedelta(**delta)
+        return self.now

@@ -1,0 +1,178 @@
+"""``computehub credits ...`` on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from computehub.credits import cli
+from computehub.credits.ledger import Ledger
+
+SITE = """
+hubs:
+  north:
+    display_name: North AI Hub
+    region: North
+    slurm: {conf: /etc/slurm/north/slurm.conf}
+    partitions: {gpu: {default: true}}
+    gpus: {h100: {count: 4}}
+    rates: {cpu: 0.5, "gpu:h100": 10}
+environments:
+  base: {display_name: Base, prefix: /opt/envs/base}
+auth: {method: dummy, dummy: {users: {alice: researcher}}}
+"""
+
+
+def run(capsys: pytest.CaptureFixture[str], db_url: str, *argv: str) -> tuple[int, str, str]:
+    status = cli.main([*argv, "--db", db_url])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], db_url: str, *argv: str) -> Any:
+    status, out, err = run(capsys, db_url, *argv, "--json")
+    assert (status, err) == (0, "")
+    return json.loads(out)
+
+
+@pytest.fixture
+def funded(capsys: pytest.CaptureFixture[str], db_url: str) -> str:
+    """A database with a funded project ``p1`` and an empty course ``c1``."""
+    run_json(capsys, db_url, "accounts", "create", "p1", "--kind", "project", "--owner", "alice")
+    run_json(capsys, db_url, "accounts", "create", "c1", "--kind", "course", "--owner", "prof")
+    run_json(capsys, db_url, "grant", "p1", "100", "--expires", "2099-12-31", "--note", "seed")
+    return db_url
+
+
+def test_grant_transfer_balance_history(capsys: pytest.CaptureFixture[str], funded: str) -> None:
+    moved = run_json(capsys, funded, "transfer", "p1", "c1", "30.5", "--reason", "week 1")
+    assert moved["amount"] == "30.5000"
+    balance = run_json(capsys, funded, "balance", "p1")
+    assert (balance["balance"], balance["held"], balance["available"]) == (
+        "69.5000",
+        "0.0000",
+        "69.5000",
+    )
+    assert balance["next_expiry_at"] == "2100-01-01T00:00:00+00:00"
+    history = run_json(capsys, funded, "history", "p1")
+    assert [(e["kind"], e["change"]) for e in history] == [
+        ("transfer", "-30.5000"),
+        ("grant", "100.0000"),
+    ]
+    status, out, _ = run(capsys, funded, "balance", "c1")
+    assert status == 0
+    assert "available: 30.5000" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(["grant", "p1", "-5"], "amount '-5' is negative", id="negative"),
+        pytest.param(["grant", "p1", "1e9999"], "is larger than", id="huge"),
+        pytest.param(["grant", "p1", "abc"], "is not a decimal number", id="letters"),
+        pytest.param(["grant", "p1", "1.00001"], "more than 4 decimal places", id="decimals"),
+        pytest.param(["grant", "p1", "NaN"], "not a finite number", id="nan"),
+        pytest.param(["grant", "ghost", "5"], "unknown account 'ghost'", id="unknown-account"),
+        pytest.param(
+            ["transfer", "p1", "c1", "1000"], "100.0000 credits available", id="insufficient"
+        ),
+        pytest.param(["transfer", "c1", "p1", "1"], "0 credits available", id="empty-source"),
+        pytest.param(
+            ["accounts", "create", "p1", "--kind", "project"], "already exists", id="duplicate"
+        ),
+        pytest.param(["accounts", "create", "a:b", "--kind", "project"], "bad account", id="name"),
+        pytest.param(
+            ["accounts", "add-member", "p1", "sam", "--role", "student"], "no student", id="role"
+        ),
+        pytest.param(
+            ["grant", "p1", "5", "--expires", "2020-01-01"], "not in the future", id="past"
+        ),
+    ],
+)
+def test_refusals_exit_non_zero_with_one_line_and_change_nothing(
+    capsys: pytest.CaptureFixture[str], funded: str, argv: list[str], message: str
+) -> None:
+    before = [run_json(capsys, funded, "history", name) for name in ("p1", "c1")]
+    status, out, err = run(capsys, funded, *argv)
+    assert status == 1
+    assert out == ""
+    assert len(err.splitlines()) == 1
+    assert err.startswith("computehub credits: error: ")
+    assert message in err
+    assert [run_json(capsys, funded, "history", name) for name in ("p1", "c1")] == before
+    assert run_json(capsys, funded, "check")["ok"] is True
+
+
+def test_rates_from_a_site_file(
+    capsys: pytest.CaptureFixture[str], db_url: str, tmp_path: Path
+) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(SITE)
+    first = run_json(capsys, db_url, "rates", "--site", str(site))
+    assert first["current"] == [
+        {"hub": "north", "resource": "cpu", "rate": "0.5000"},
+        {"hub": "north", "resource": "gpu:h100", "rate": "10.0000"},
+    ]
+    assert len(first["recorded"]) == 2
+    again = run_json(capsys, db_url, "rates", "--site", str(site))
+    assert again["recorded"] == []
+    site.write_text(SITE.replace("cpu: 0.5", "cpu: 0.75"))
+    changed = run_json(capsys, db_url, "rates", "--site", str(site))
+    assert [(r["resource"], r["rate"]) for r in changed["recorded"]] == [("cpu", "0.7500")]
+    assert len(changed["history"]) == 3
+    site.write_text(SITE.replace("cpu: 0.5", "cpu: -1"))
+    status, _, err = run(capsys, db_url, "rates", "--site", str(site))
+    assert status == 1
+    assert len(err.splitlines()) == 1
+    assert "hubs.north.rates" in err
+
+
+def test_report_is_csv_by_default(capsys: pytest.CaptureFixture[str], funded: str) -> None:
+    with Ledger(funded) as ledger:
+        ledger.sync_rates({("north", "gpu:h100"): 10}, actor="site")  # type: ignore[dict-item]
+        hold = ledger.place_hold("p1", "north", {"gpu:h100": 1}, "2", actor="spawner")
+        ledger.settle(hold.id, {"gpu:h100": "1.5"}, actor="spawner")
+    status, out, _ = run(capsys, funded, "report", "--by", "hub", "--since", "2020-01-01")
+    assert status == 0
+    assert out.splitlines() == ["hub,credits,resource_hours,sessions", "north,15.0000,1.5000,1"]
+    rows = run_json(capsys, funded, "report", "--by", "account")
+    assert [(r["key"], r["credits"]) for r in rows] == [("p1", "15.0000")]
+
+
+def test_check_fails_on_a_difference(capsys: pytest.CaptureFixture[str], funded: str) -> None:
+    assert run_json(capsys, funded, "check")["ok"] is True
+    with Ledger(funded) as ledger, ledger.engine.begin() as connection:
+        connection.execute(text("UPDATE accounts SET held = 10000 WHERE name = 'p1'"))
+    status, out, err = run(capsys, funded, "check", "--json")
+    assert status == 1
+    assert err == "computehub credits: check found 2 differences\n"
+    assert any("p1: held 1.0000, open holds say 0" in d for d in json.loads(out)["differences"])
+
+
+def test_the_environment_names_the_database(funded: str, tmp_path: Path) -> None:
+    env = {**os.environ, "COMPUTEHUB_DB_URL": funded}
+    done = subprocess.run(
+        [sys.executable, "-m", "computehub.credits.cli", "balance", "p1", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert json.loads(done.stdout)["balance"] == "100.0000"
+    refused = subprocess.run(
+        [sys.executable, "-m", "computehub.credits.cli", "transfer", "p1", "c1", "abc"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert refused.stderr == "computehub credits: error: amount 'abc' is not a decimal number\n"
