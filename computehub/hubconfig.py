@@ -62,3 +62,11 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
     c.Spawner.start_timeout = 600
     c.Spawner.default_url = "/lab"
     configure_auth(c, site)
+    # The site file is the one source of truth for prices: record them in the ledger
+    # (a new row only where a rate changed, so past charges keep their prices).
+    from computehub.spawners.billing import sync_site_rates
+
+    try:
+        sync_site_rates(site)
+    except Exception as err:  # any ledger failure stops startup, in one line
+        raise ConfigError(f"the credit ledger can't be opened: {err}") from None

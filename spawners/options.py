@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -17,7 +17,7 @@ from computehub.spawners.availability import GpuAvailability, choose_hub, offers
 from computehub.spawners.registry import HubRegistry
 
 #: The keys a spawn request may carry.
-KNOWN_KEYS = ("hub", "gpu_type", "gpus", "hours", "environment")
+KNOWN_KEYS = ("hub", "gpu_type", "gpus", "hours", "environment", "account")
 #: Every string value must look like a plain token: no shell or Slurm syntax.
 _TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 CPU_ONLY = "none"
@@ -43,6 +43,7 @@ class SessionRequest:
     gpus: int
     hours: Decimal
     environment: str
+    account: str = ""
 
     @property
     def minutes(self) -> int:
@@ -131,6 +132,7 @@ def validate(
     raw: Mapping[str, object],
     registry: HubRegistry,
     free: Mapping[str, Mapping[str, GpuAvailability]] | None = None,
+    accounts: Sequence[str] | None = None,
 ) -> SessionRequest:
     """Stage 2: check raw options against the site's allow-lists and limits.
 
@@ -138,6 +140,8 @@ def validate(
         raw: the options as received (form or REST).
         registry: the hubs of the site file.
         free: free GPUs per hub and type, needed only for the "any hub" choice.
+        accounts: the credit accounts this user may charge, the default first; None
+            when no ledger is involved (the request then names no account).
     """
     if not isinstance(raw, Mapping):
         raise OptionsError("user_options", "must be a JSON object")
@@ -194,4 +198,15 @@ def validate(
             f"{environment!r} is not offered on {hub.display_name} "
             f"(offered: {', '.join(hub.environments)})",
         )
-    return SessionRequest(hub_name, gpu_type, gpus, hours, environment)
+    account = ""
+    if accounts is not None:
+        if not accounts:
+            raise OptionsError("account", "you have no credit account to charge")
+        account = _token("account", raw.get("account", accounts[0]))
+        if account not in accounts:
+            raise OptionsError(
+                "account", f"you can't charge {account!r} (yours: {', '.join(accounts)})"
+            )
+    elif "account" in raw:
+        raise OptionsError("account", "this platform has no credit accounts")
+    return SessionRequest(hub_name, gpu_type, gpus, hours, environment, account)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from computehub.spawners.accounting import SACCT_FIELDS, JobUsage, parse_sacct
 from computehub.spawners.availability import SINFO_FORMAT, GpuAvailability, parse_sinfo
 from computehub.spawners.batch import BatchRequest
 from computehub.spawners.registry import HubRegistry
@@ -174,3 +175,17 @@ class SlurmClient:
         )
         ids = out.split()
         return ids.index(job_id) + 1 if job_id in ids else None
+
+    async def usage(self, hub: str, job_id: str) -> JobUsage | None:
+        """The job's accounting record (elapsed time, allocated GPUs), if slurmdbd has it."""
+        out = await self._run(
+            hub, [self.binary("sacct"), "-n", "-X", "-P", "-j", job_id, "-o", SACCT_FIELDS]
+        )
+        return parse_sacct(out)
+
+    async def set_time_limit(self, hub: str, job_id: str, minutes: int) -> None:
+        """Change a job's time limit (the funded time), as the cluster's admin."""
+        await self._run(
+            hub,
+            [self.binary("scontrol"), "update", f"JobId={job_id}", f"TimeLimit={minutes}"],
+        )

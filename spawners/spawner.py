@@ -10,8 +10,10 @@ with its hub's ``SLURM_CONF`` and a timeout (``slurmclient.py``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
+import uuid
 from collections.abc import AsyncIterator
 from functools import cache
 from pathlib import PurePosixPath
@@ -20,12 +22,14 @@ from typing import Any
 import batchspawner  # noqa: F401  (registers batchspawner's handler, replaced next)
 from batchspawner.batchspawner import JobStatus, SlurmSpawner
 from tornado import web
-from traitlets import Float, Unicode, default
+from traitlets import Float, Integer, Unicode, default
 
+from computehub.credits.errors import InsufficientCreditError
 from computehub.sitefile import Site, load_site
 from computehub.spawners import api
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.batch import JobPlacement, build_batch_request
+from computehub.spawners.billing import Billing, ledger_for, ledger_url
 from computehub.spawners.form import render_form
 from computehub.spawners.options import (
     ANY_HUB,
@@ -61,8 +65,9 @@ async def _apply_user_options(spawner: ComputeHubSpawner, user_options: dict[str
     free = None
     if isinstance(options, dict) and options.get("hub") == ANY_HUB:
         free = await spawner.free_gpus()
+    accounts = await spawner.billing.chargeable_accounts()
     try:
-        spawner.session_request = validate(options, spawner.registry, free)
+        spawner.session_request = validate(options, spawner.registry, free, accounts)
     except OptionsError as err:
         raise web.HTTPError(400, f"Invalid spawn option {err}") from None
 
@@ -83,6 +88,13 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         "/usr/bin/sudo", help="sudo, to submit the job as the user (never as root)."
     ).tag(config=True)
 
+    settle_wait_s = Float(
+        20.0,
+        min=0,
+        help="How long to wait for Slurm's accounting record of an ended job before "
+        "leaving its settlement to reconciliation.",
+    ).tag(config=True)
+
     free_gpus_cache_s = Float(
         10.0,
         min=0,
@@ -90,6 +102,7 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
     ).tag(config=True)
 
     hub_name = Unicode("", help="The hub the current job runs on (spawner state).")
+    hold_id = Integer(0, help="The ledger hold paying for the current job (spawner state).")
 
     session_request: SessionRequest | None = None
     _exec_host: str | None = None
@@ -106,6 +119,11 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
     @property
     def site(self) -> Site:
         return self.registry.site
+
+    @property
+    def billing(self) -> Billing:
+        """Holds and charges for this user, on the site's ledger."""
+        return Billing(ledger_for(ledger_url(self.site)), self.user.name)
 
     @property
     def slurm(self) -> SlurmClient:
@@ -149,7 +167,15 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         about a second after the server is up; returning only once the port
         accepts connections lets its first check succeed.
         """
-        ip, port = await super().start()
+        try:
+            ip, port = await super().start()
+        except BaseException:
+            # A start that fails at any step releases what it held.
+            if self.job_id and self.hub_name:
+                with contextlib.suppress(SlurmError):
+                    await self.slurm.cancel(self.hub_name, self.job_id)
+            await self._settle("the start failed")
+            raise
         deadline = asyncio.get_running_loop().time() + self.http_timeout
         while asyncio.get_running_loop().time() < deadline:
             try:
@@ -214,19 +240,113 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         request = build_batch_request(req, self._placement(req), list(job_env))
         job_env.update(self.registry.command_env(req.hub, {}))
         self.hub_name = req.hub
+        await self._place_hold(req)
         self.log.info(
             "Submitting %s's session to hub %s: %s", self.user.name, req.hub, " ".join(request.argv)
         )
         try:
             self.job_id = await self.slurm.submit(req.hub, request, job_env)
-        except SlurmUnavailableError as err:
-            raise web.HTTPError(
-                503, f"The {req.hub} hub's scheduler is not answering; try again soon ({err})"
-            ) from None
         except SlurmError as err:
+            # Nothing was submitted: the hold goes back in full.
+            await self.billing.void(self.hold_id, f"not submitted: {err}")
+            self.hold_id = 0
+            if isinstance(err, SlurmUnavailableError):
+                raise web.HTTPError(
+                    503, f"The {req.hub} hub's scheduler is not answering; try again soon ({err})"
+                ) from None
             raise web.HTTPError(400, f"Slurm refused the session on {req.hub}: {err}") from None
-        self.log.info("Job %s submitted on hub %s", self.job_id, req.hub)
+        await self.billing.attach(self.hold_id, req.hub, self.job_id)
+        self.log.info(
+            "Job %s submitted on hub %s, paid by hold %s", self.job_id, req.hub, self.hold_id
+        )
         return str(self.job_id)
+
+    async def _place_hold(self, req: SessionRequest) -> None:
+        """Reserve the session's price before anything reaches Slurm; 402 if not funded."""
+        hub = self.registry[req.hub]
+        units = req.gpus if req.gpu_type else 1
+        per_hour = hub.rates[req.resource] * units
+        try:
+            hold = await self.billing.hold(req, key=f"start:{self.user.name}:{uuid.uuid4()}")
+        except InsufficientCreditError as err:
+            fundable = (
+                f"; it can fund up to {err.affordable_hours} h"
+                if err.affordable_hours is not None
+                else ""
+            )
+            raise web.HTTPError(
+                402,
+                f"Not enough credits in {err.account}: {err.available} available, "
+                f"this session needs {err.requested} ({per_hour} credits/h for {req.hours} h)"
+                f"{fundable}.",
+            ) from None
+        self.hold_id = hold.id
+
+    async def _settle(self, why: str) -> None:
+        """Charge what the job used and release the rest of its hold (once).
+
+        Slurm's accounting may take a moment to complete a finished job's record; a
+        hold whose record stays incomplete is left to reconciliation, never voided
+        while its job may still run.
+        """
+        if not self.hold_id:
+            return
+        if not self.job_id or not self.hub_name:
+            await self.billing.void(self.hold_id, f"no job was started ({why})")
+            self.hold_id = 0
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settle_wait_s
+        usage = None
+        while True:
+            try:
+                usage = await self.slurm.usage(self.hub_name, self.job_id)
+            except SlurmError as err:
+                self.log.warning("sacct failed for %s/%s: %s", self.hub_name, self.job_id, err)
+            if (usage is not None and usage.complete) or loop.time() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        if usage is None or not usage.complete:
+            self.log.warning(
+                "Job %s/%s has no final accounting yet; hold %s is left for reconciliation",
+                self.hub_name,
+                self.job_id,
+                self.hold_id,
+            )
+            return
+        hold = await asyncio.to_thread(self.billing.ledger.hold, self.hold_id)
+        resource = next(iter(hold.resources))
+        charge = await self.billing.settle(
+            self.hold_id, self.hub_name, self.job_id, resource, usage
+        )
+        self.log.info(
+            "Session %s/%s of %s settled (%s): charged %s, released %s",
+            self.hub_name,
+            self.job_id,
+            self.user.name,
+            why,
+            charge.amount,
+            charge.released,
+        )
+        self.hold_id = 0
+
+    async def poll(self) -> int | None:
+        """None while the job is queued, running or unknown; settle once it is gone."""
+        status = await self.query_job_status()
+        if status in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.UNKNOWN):
+            return None
+        await self._settle("the session ended")
+        self.clear_state()
+        return 1
+
+    async def stop(self, now: bool = False) -> None:
+        """Cancel the job, then settle its hold from Slurm's accounting."""
+        await super().stop(now=now)
+        try:
+            await self._settle("stopped")
+        except Exception:
+            self.log.exception("Settling %s/%s failed", self.hub_name, self.job_id)
+            raise
 
     async def query_job_status(self) -> JobStatus:
         """Ask the job's hub; an unreachable controller is UNKNOWN (never refund, never kill)."""
@@ -285,16 +405,20 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
         self.hub_name = state.get("hub", "")
+        self.hold_id = int(state.get("hold_id", 0))
 
     def get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = super().get_state()
         if self.hub_name:
             state["hub"] = self.hub_name
+        if self.hold_id:
+            state["hold_id"] = self.hold_id
         return state
 
     def clear_state(self) -> None:
         super().clear_state()
         self.hub_name = ""
+        self.hold_id = 0
         self._exec_host = None
         self._job_info = None
 

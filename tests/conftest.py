@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
 from computehub.localbed.hub import HubProcess
 from computehub.localbed.postgres import Postgres
@@ -128,6 +129,11 @@ class RunningHub:
     def url(self) -> str:
         return self.process.url
 
+    @property
+    def ledger_url(self) -> str:
+        """The hub's credit ledger (the embedded SQLite default in its state dir)."""
+        return f"sqlite:///{self.process.base / 'ledger.sqlite'}"
+
     def api(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
         """Call the hub's REST API as the test driver; returns (status, JSON or None)."""
         data = json.dumps(body).encode() if body is not None else None
@@ -160,6 +166,8 @@ def hub(bed_root: Path, site_file: Path) -> Iterator[RunningHub]:
         # Poll sessions often, so tests see what the hub makes of a job quickly.
         "c.Spawner.poll_interval = 3\n"
         "c.ComputeHubSpawner.free_gpus_cache_s = 0.5\n"
+        "c.JupyterHub.allow_named_servers = True\n"
+        "c.JupyterHub.named_server_limit_per_user = 25\n"
     )
     extra.chmod(0o600)
     process = HubProcess(bed_root / "hub", site_file, extra_config=extra)
@@ -167,7 +175,12 @@ def hub(bed_root: Path, site_file: Path) -> Iterator[RunningHub]:
         process.start()
     except MissingComponentError as err:
         component_missing(err)
-    yield RunningHub(process, token)
+    running = RunningHub(process, token)
+    with Ledger(running.ledger_url) as ledger:
+        for user in TEST_USERS:
+            ledger.ensure_personal_account(user, actor="test-bed")
+            ledger.grant(user, "1000", actor="test-bed", idempotency_key=f"test-bed:{user}")
+    yield running
     process.stop()
 
 

@@ -4,16 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from computehub.auth.onboarding import StartingCredits
+from computehub.auth.policy import LoginPolicy
+from computehub.auth.secrets import SecretError, read_secret
+from computehub.paths import default_ledger_url, repo_root
 from computehub.sitefile import Site
+from computehub.sitefile.schema import LdapAuth, OidcAuth
+
+LDAP_CLASS = "computehub.auth.ldap.ComputeHubLDAPAuthenticator"
+OIDC_CLASS = "computehub.auth.oidc.ComputeHubOIDCAuthenticator"
+
+#: The site file's TLS choice, as ldapauthenticator's ``tls_strategy``.
+_TLS_STRATEGY = {"starttls": "before_bind", "ldaps": "on_connect", "none": "insecure"}
 
 
 class AuthConfigError(RuntimeError):
     """A login setting that can't be honoured; the message names the key."""
 
 
+def templates_dir() -> str:
+    """The folder with computehub's JupyterHub page templates (the login page)."""
+    return str(repo_root() / "hub_config" / "templates")
+
+
 def configure_auth(c: Any, site: Site) -> None:
     """Apply the site's login method to the JupyterHub config object ``c``."""
     auth = site.auth
+    _login_page(c, site)
     if auth.method == "dummy":
         assert auth.dummy is not None  # the schema guarantees the section
         c.JupyterHub.authenticator_class = "dummy"
@@ -21,7 +38,134 @@ def configure_auth(c: Any, site: Site) -> None:
         operators = {name for name, role in auth.dummy.users.items() if role == "operator"}
         c.Authenticator.admin_users = set(auth.admin_users) | operators
         return
-    raise AuthConfigError(
-        f"site file auth.method: {auth.method!r} login is not available in this version yet; "
-        "use 'dummy' for a local demo"
+    if auth.method == "ldap":
+        assert auth.ldap is not None
+        c.JupyterHub.authenticator_class = LDAP_CLASS
+        section = c.ComputeHubLDAPAuthenticator
+        _ldap(section, auth.ldap, site.platform.support)
+    else:
+        assert auth.oidc is not None
+        c.JupyterHub.authenticator_class = OIDC_CLASS
+        section = c.ComputeHubOIDCAuthenticator
+        _oidc(section, auth.oidc)
+    _platform(section, site)
+
+
+def _platform(section: Any, site: Site) -> None:
+    auth = site.auth
+    section.login_policy = LoginPolicy.from_site(
+        auth, platform=site.platform.name, support=site.platform.support
     )
+    section.admin_users = set(auth.admin_users)
+    # Defence in depth: JupyterHub itself refuses names outside the POSIX pattern.
+    section.username_pattern = auth.username.pattern
+    section.manage_groups = True
+    section.manage_roles = True
+    # JupyterHub 6.1.1 raises KeyError('users') in init_role_assignment at a restart
+    # once managed roles have members, unless this is on. The platform roles are all
+    # listed by load_managed_roles without 'users', so their members are kept.
+    section.reset_managed_roles_on_startup = True
+    # The login policy is the allow configuration (PlatformLogin.check_allowed).
+    section.any_allow_config = True
+    if any(amount > 0 for amount in auth.first_login.credits.values()):
+        section.starting_credits = StartingCredits.from_site(auth.first_login)
+        section.ledger_url = site.ledger.db_url or default_ledger_url()
+
+
+def _check_secret(key: str, env: str | None, file: Any) -> None:
+    # Read once so that a missing secret stops the hub at start; the value is not kept.
+    try:
+        read_secret(key, env, None if file is None else str(file))
+    except SecretError as err:
+        raise AuthConfigError(f"site file {err}") from None
+
+
+def _ldap(section: Any, ldap: LdapAuth, support: str) -> None:
+    section.server_address = ldap.server_address
+    section.tls_strategy = _TLS_STRATEGY[ldap.tls]
+    if ldap.server_port is not None:
+        section.server_port = ldap.server_port
+    if ldap.ca_certs_file is not None:
+        section.tls_kwargs = {"ca_certs_file": str(ldap.ca_certs_file)}
+    section.user_attribute = ldap.user_attribute
+    if ldap.bind_dn_template:
+        section.bind_dn_template = list(ldap.bind_dn_template)
+    else:
+        section.lookup_dn = True
+        section.user_search_base = ldap.user_search_base
+        section.lookup_dn_user_dn_attribute = ldap.user_attribute
+        section.use_lookup_dn_username = True
+        if ldap.search_bind_dn is not None:
+            _check_secret("auth.ldap", ldap.search_password_env, ldap.search_password_file)
+            section.lookup_dn_search_user = ldap.search_bind_dn
+            section.search_password_env = ldap.search_password_env
+            if ldap.search_password_file is not None:
+                section.search_password_file = str(ldap.search_password_file)
+    section.group_search_base = ldap.group_search_base
+    section.group_search_filter = ldap.group_search_filter
+    section.group_name_attribute = ldap.group_name_attribute
+    section.display_name_attribute = ldap.attributes.display_name
+    section.email_attribute = ldap.attributes.email
+    section.affiliation_attribute = ldap.attributes.affiliation
+    section.timeout_s = ldap.timeout_s
+    section.support = support or "the platform's operators"
+
+
+def _oidc(section: Any, oidc: OidcAuth) -> None:
+    _check_secret("auth.oidc", oidc.client_secret_env, oidc.client_secret_file)
+    authorize_url, token_url, userinfo_url = oidc.endpoints()
+    section.authorize_url = authorize_url
+    section.token_url = token_url
+    section.userdata_url = userinfo_url
+    section.client_id = oidc.client_id
+    # Only where the secret is: the authenticator reads it when it first needs it.
+    section.client_secret_env = oidc.client_secret_env
+    if oidc.client_secret_file is not None:
+        section.client_secret_file = str(oidc.client_secret_file)
+    section.scope = list(oidc.scopes)
+    section.username_claim = oidc.claims.username
+    section.display_name_claim = oidc.claims.display_name
+    section.email_claim = oidc.claims.email
+    section.groups_claim = oidc.claims.groups
+    section.affiliation_claim = oidc.claims.affiliation
+    section.login_service = oidc.button_label
+    section.enable_pkce = True
+    if oidc.callback_url is not None:
+        section.oauth_callback_url = oidc.callback_url
+
+
+def login_note(site: Site) -> str:
+    """The login page's note on the platform and on credits."""
+    if site.auth.login_page.note:
+        return site.auth.login_page.note
+    who = site.platform.organisation or site.platform.name
+    note = (
+        f"{site.platform.name} runs Jupyter notebooks on the GPU clusters of {who}, "
+        "paid from compute credits."
+    )
+    if site.platform.support:
+        note += f" For credits or a cluster account: {site.platform.support}"
+    return note
+
+
+def _login_page(c: Any, site: Site) -> None:
+    methods: list[dict[str, str]] = []
+    if site.auth.method == "oidc":
+        assert site.auth.oidc is not None
+        methods.append({"kind": "oidc", "label": site.auth.oidc.button_label})
+    else:
+        label = "University account" if site.auth.method == "ldap" else "Demo login"
+        methods.append({"kind": "password", "label": label})
+    existing = c.JupyterHub.template_paths if "template_paths" in c.JupyterHub else []
+    if templates_dir() not in existing:
+        c.JupyterHub.template_paths = [templates_dir(), *existing]
+    variables = dict(c.JupyterHub.template_vars) if "template_vars" in c.JupyterHub else {}
+    variables["computehub_login"] = {
+        "platform": site.platform.name,
+        "organisation": site.platform.organisation,
+        "note": login_note(site),
+        "methods": methods,
+    }
+    c.JupyterHub.template_vars = variables
+    if site.platform.logo is not None:
+        c.JupyterHub.logo_file = str(site.platform.logo)

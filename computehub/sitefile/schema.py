@@ -10,6 +10,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -99,38 +100,333 @@ class Environment(_Strict):
     description: str = ""
 
 
+#: The platform roles a login can carry; they decide resources, credits and admin rights.
+PlatformRole = Literal["student", "instructor", "researcher", "operator"]
+#: eduPerson affiliations (eduPersonAffiliation / the ``eduperson_affiliation`` claim).
+Affiliation = Literal[
+    "student", "faculty", "staff", "member", "affiliate", "employee", "alum", "library-walk-in"
+]
+#: A group name as a directory or an identity provider reports it.
+GroupName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+DomainName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$"),
+]
+#: The name of an environment variable that holds a secret.
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+#: A POSIX login name (what ``useradd`` accepts by default on Debian).
+POSIX_USERNAME = r"^[a-z_][a-z0-9_-]{0,31}$"
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def _is_loopback(host: str) -> bool:
+    return host in _LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def _one_secret_source(env: str | None, file: Path | None, what: str) -> None:
+    if env is not None and file is not None:
+        raise ValueError(f"give the {what} in one way: either '{what}_env' or '{what}_file'")
+
+
 class DummyAuth(_Strict):
     """Local demo logins: any password, listed users only. Never for production."""
 
-    users: dict[Identifier, Literal["student", "instructor", "researcher", "operator"]] = Field(
-        min_length=1
+    users: dict[Identifier, PlatformRole] = Field(
+        min_length=1, description="login name: platform role"
+    )
+
+
+class LdapAttributes(_Strict):
+    """Which LDAP attributes of a person's entry hold what the platform needs."""
+
+    display_name: str = Field(default="displayName", min_length=1, description="full name")
+    email: str = Field(default="mail", min_length=1, description="e-mail address")
+    affiliation: str | None = Field(
+        default="eduPersonAffiliation",
+        description="eduPerson affiliation (student, faculty, staff, member); null: none",
     )
 
 
 class LdapAuth(_Strict):
-    """University directory login (expanded by the login issue)."""
+    """University directory login: direct bind, or search-then-bind, over TLS."""
 
-    server_address: str = Field(min_length=1)
-    server_port: int = Field(default=389, ge=1, le=65535)
-    use_ssl: bool = False
-    bind_dn_template: list[str] = Field(default_factory=list)
-    user_search_base: str | None = None
+    server_address: str = Field(min_length=1, description="host name or address of the server")
+    server_port: int | None = Field(
+        default=None, ge=1, le=65535, description="default: 636 for ldaps, else 389"
+    )
+    tls: Literal["starttls", "ldaps", "none"] = Field(
+        default="starttls",
+        description="StartTLS before the bind, TLS from connect (ldaps), or none "
+        "(plaintext passwords: refused unless the server is on loopback)",
+    )
+    ca_certs_file: Path | None = Field(
+        default=None, description="CA bundle that signed the server's certificate"
+    )
+    bind_dn_template: list[str] = Field(
+        default_factory=list,
+        description="direct bind: DN templates with {username}, e.g. uid={username},ou=people,...",
+    )
+    user_search_base: str | None = Field(
+        default=None, description="search-then-bind: where to look the person up"
+    )
+    user_attribute: str = Field(
+        default="uid", min_length=1, description="attribute holding the login name"
+    )
+    search_bind_dn: str | None = Field(
+        default=None, description="search-then-bind: service account (null: anonymous search)"
+    )
+    search_password_env: EnvName | None = Field(
+        default=None, description="environment variable holding the service account's password"
+    )
+    search_password_file: Path | None = Field(
+        default=None, description="file holding the service account's password"
+    )
+    group_search_base: str | None = Field(
+        default=None, description="where the groups are (null: roles come from affiliation only)"
+    )
+    group_search_filter: str = Field(
+        default="(|(member={userdn})(uniqueMember={userdn})(memberUid={uid}))",
+        description="groups a person belongs to; {userdn} and {uid} are filled in, escaped",
+    )
+    group_name_attribute: str = Field(
+        default="cn", min_length=1, description="attribute of a group entry that names it"
+    )
+    attributes: LdapAttributes = Field(default_factory=LdapAttributes)
+    timeout_s: float = Field(
+        default=5.0, gt=0, le=60, description="connect and response timeout per LDAP call"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LdapAuth:
+        if bool(self.bind_dn_template) == (self.user_search_base is not None):
+            raise ValueError(
+                "give exactly one of 'bind_dn_template' (direct bind) or "
+                "'user_search_base' (search-then-bind)"
+            )
+        for template in self.bind_dn_template:
+            if "{username}" not in template:
+                raise ValueError(f"bind_dn_template {template!r} has no {{username}}")
+        _one_secret_source(self.search_password_env, self.search_password_file, "search_password")
+        has_password = (self.search_password_env or self.search_password_file) is not None
+        if has_password and self.search_bind_dn is None:
+            raise ValueError("a search password is given but no 'search_bind_dn'")
+        if self.search_bind_dn is not None and not has_password:
+            raise ValueError(
+                "search_bind_dn needs 'search_password_env' or 'search_password_file' "
+                "(never the password itself)"
+            )
+        if self.tls == "none" and not _is_loopback(self.server_address):
+            raise ValueError(
+                "tls 'none' would send passwords in clear text: use 'starttls' or 'ldaps' "
+                "(plaintext is accepted only for a server on loopback)"
+            )
+        return self
+
+
+class OidcClaims(_Strict):
+    """Which claims of the ID token / userinfo answer carry what the platform needs."""
+
+    username: str = Field(
+        default="preferred_username", min_length=1, description="becomes the POSIX login name"
+    )
+    display_name: str = Field(default="name", min_length=1, description="full name")
+    email: str = Field(default="email", min_length=1, description="e-mail address")
+    groups: str | None = Field(default="groups", description="list of group names; null: none")
+    affiliation: str | None = Field(
+        default="eduperson_affiliation",
+        description="eduPerson affiliation(s): a string or a list; null: none",
+    )
+
+
+#: Endpoint paths of the identity providers we document, from their issuer URL.
+OIDC_PRESETS: dict[str, tuple[str, str, str]] = {
+    "keycloak": (
+        "{issuer}/protocol/openid-connect/auth",
+        "{issuer}/protocol/openid-connect/token",
+        "{issuer}/protocol/openid-connect/userinfo",
+    ),
+    "cilogon": ("{issuer}/authorize", "{issuer}/oauth2/token", "{issuer}/oauth2/userinfo"),
+    "entra": (
+        "{tenant}/oauth2/v2.0/authorize",
+        "{tenant}/oauth2/v2.0/token",
+        "https://graph.microsoft.com/oidc/userinfo",
+    ),
+}
 
 
 class OidcAuth(_Strict):
-    """University SSO through OpenID Connect (expanded by the login issue)."""
+    """University SSO through OpenID Connect (authorization code flow with PKCE)."""
 
-    issuer: str = Field(min_length=1)
-    client_id: str = Field(min_length=1)
-    client_secret_env: str | None = "COMPUTEHUB_OIDC_CLIENT_SECRET"  # noqa: S105 (a name)
-    client_secret_file: Path | None = None
+    preset: Literal["generic", "keycloak", "cilogon", "entra"] = Field(
+        default="generic",
+        description="derive the endpoints from the issuer for a known provider; "
+        "'generic' needs authorize_url, token_url and userinfo_url",
+    )
+    issuer: str = Field(min_length=1, description="the provider's issuer URL")
+    authorize_url: str | None = Field(default=None, description="authorization endpoint")
+    token_url: str | None = Field(default=None, description="token endpoint")
+    userinfo_url: str | None = Field(default=None, description="userinfo endpoint")
+    client_id: str = Field(min_length=1, description="this platform's client id at the provider")
+    client_secret_env: EnvName | None = Field(
+        default=None, description="environment variable holding the client secret"
+    )
+    client_secret_file: Path | None = Field(
+        default=None, description="file holding the client secret"
+    )
+    scopes: list[str] = Field(
+        default_factory=lambda: ["openid", "profile", "email"],
+        description="scopes to ask for (add the provider's groups/affiliation scope)",
+    )
+    claims: OidcClaims = Field(default_factory=OidcClaims)
+    callback_url: str | None = Field(
+        default=None, description="https://HOST/hub/oauth_callback (default: from the request)"
+    )
+    button_label: str = Field(
+        default="Log in with your university account", min_length=1, description="login button"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OidcAuth:
+        if self.client_secret_env is None and self.client_secret_file is None:
+            raise ValueError(
+                "give 'client_secret_env' or 'client_secret_file' (never the secret itself)"
+            )
+        _one_secret_source(self.client_secret_env, self.client_secret_file, "client_secret")
+        for name in ("issuer", "authorize_url", "token_url", "userinfo_url", "callback_url"):
+            url = getattr(self, name)
+            if url is None:
+                continue
+            parsed = urlsplit(url)
+            if parsed.scheme not in {"https", "http"} or not parsed.hostname:
+                raise ValueError(f"{name} must be an https:// URL, got {url!r}")
+            if parsed.scheme == "http" and not _is_loopback(parsed.hostname):
+                raise ValueError(f"{name} must use https (http only on loopback), got {url!r}")
+        if self.preset == "generic":
+            missing = [
+                n for n in ("authorize_url", "token_url", "userinfo_url") if not getattr(self, n)
+            ]
+            if missing:
+                raise ValueError(
+                    f"preset 'generic' needs {', '.join(missing)} (from the provider's "
+                    "/.well-known/openid-configuration), or choose a preset"
+                )
+        if self.preset == "entra" and "/v2.0" not in self.issuer:
+            raise ValueError(
+                "preset 'entra' wants the v2.0 issuer, "
+                "https://login.microsoftonline.com/TENANT/v2.0"
+            )
+        return self
+
+    def endpoints(self) -> tuple[str, str, str]:
+        """The authorization, token and userinfo URLs: explicit ones win over the preset's."""
+        issuer = self.issuer.rstrip("/")
+        derived: tuple[str, str, str] = ("", "", "")
+        if self.preset in OIDC_PRESETS:
+            tenant = issuer.removesuffix("/v2.0")
+            derived = tuple(  # type: ignore[assignment]
+                t.format(issuer=issuer, tenant=tenant) for t in OIDC_PRESETS[self.preset]
+            )
+        return (
+            self.authorize_url or derived[0],
+            self.token_url or derived[1],
+            self.userinfo_url or derived[2],
+        )
+
+
+class RoleRule(_Strict):
+    """Who gets a platform role: members of any listed group, or any listed affiliation."""
+
+    groups: list[GroupName] = Field(default_factory=list, description="directory/IdP groups")
+    affiliations: list[Affiliation] = Field(
+        default_factory=list, description="eduPerson affiliations"
+    )
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> RoleRule:
+        if not self.groups and not self.affiliations:
+            raise ValueError("give 'groups' or 'affiliations' (or drop the role)")
+        return self
+
+
+class UsernameRules(_Strict):
+    """How a directory or IdP name becomes the POSIX account jobs run as."""
+
+    pattern: str = Field(
+        default=POSIX_USERNAME,
+        description="allowed names after lower-casing and stripping a domain "
+        "(a full-match regular expression)",
+    )
+    strip_domains: list[DomainName] = Field(
+        default_factory=list,
+        description="'alice@DOMAIN' becomes 'alice' for these domains; other domains are refused",
+    )
+    require_posix_account: bool = Field(
+        default=True,
+        description="refuse a login (naming platform.support) when the name has no "
+        "POSIX account on the hub host",
+    )
+
+    @model_validator(mode="after")
+    def _pattern_compiles(self) -> UsernameRules:
+        try:
+            compiled = re.compile(self.pattern)
+        except re.error as err:
+            raise ValueError(f"pattern is not a regular expression: {err}") from None
+        if compiled.fullmatch("") is not None:
+            raise ValueError("pattern must not accept an empty name")
+        for ch in "/:@ \n":
+            if compiled.fullmatch(f"a{ch}b") is not None:
+                raise ValueError(f"pattern must not accept {ch!r} in a POSIX name")
+        return self
+
+
+class FirstLogin(_Strict):
+    """Credits granted once, on a person's first login, by platform role."""
+
+    credits: dict[PlatformRole, Decimal] = Field(
+        default_factory=dict,
+        description="credits by role (several roles: the largest); roles not listed get none",
+    )
+    expires_after_days: int | None = Field(
+        default=180, ge=1, le=3650, description="days until the grant expires; null: never"
+    )
+    source: Identifier = Field(default="programme", description="the funding source")
+
+    @model_validator(mode="after")
+    def _amounts(self) -> FirstLogin:
+        for role, amount in self.credits.items():
+            if not amount.is_finite() or amount < 0:
+                raise ValueError(f"credits.{role} must be a number of credits >= 0, got {amount}")
+            if -amount.as_tuple().exponent > 4:  # type: ignore[operator]
+                raise ValueError(f"credits.{role}: at most 4 decimal places, got {amount}")
+        return self
+
+
+class LoginPage(_Strict):
+    """What the login page says beside the buttons."""
+
+    note: str = Field(
+        default="",
+        description="a short note on the platform and where to get credits "
+        "(default: built from platform.organisation and platform.support)",
+    )
 
 
 class Auth(_Strict):
-    """How people log in."""
+    """How people log in, which roles they get, and their first credits."""
 
     method: Literal["dummy", "ldap", "oidc"]
-    admin_users: list[Identifier] = Field(default_factory=list)
+    admin_users: list[Identifier] = Field(
+        default_factory=list, description="always admins (operators are admins too)"
+    )
+    roles: dict[PlatformRole, RoleRule] = Field(
+        default_factory=dict,
+        description="platform role: the groups/affiliations that give it; "
+        "a person with no role is refused",
+    )
+    username: UsernameRules = Field(default_factory=UsernameRules)
+    first_login: FirstLogin = Field(default_factory=FirstLogin)
+    login_page: LoginPage = Field(default_factory=LoginPage)
     dummy: DummyAuth | None = None
     ldap: LdapAuth | None = None
     oidc: OidcAuth | None = None
@@ -139,6 +435,11 @@ class Auth(_Strict):
     def _section_for_method(self) -> Auth:
         if getattr(self, self.method) is None:
             raise ValueError(f"method is {self.method!r} but there is no '{self.method}' section")
+        if self.method != "dummy" and not self.roles:
+            raise ValueError(
+                f"method {self.method!r} needs 'roles' (which groups or affiliations may log "
+                "in, as which platform role): without them nobody could"
+            )
         return self
 
 

@@ -55,11 +55,16 @@ def stop(hub: Any, user: str) -> None:
 @pytest.fixture
 def clean(hub: Any, slurm_bed: SlurmBed, test_users: dict[str, str]) -> Iterator[None]:
     """Every test starts and ends with no servers and no jobs."""
+
+    def reset() -> None:
+        for user in test_users:
+            stop(hub, user)
+        for cluster in slurm_bed.clusters.values():
+            cluster.cancel_all()
+
+    reset()
     yield
-    for user in test_users:
-        stop(hub, user)
-    for cluster in slurm_bed.clusters.values():
-        cluster.cancel_all()
+    reset()
 
 
 @pytest.mark.parametrize(
@@ -82,8 +87,8 @@ def test_start_on_each_hub_with_one_and_two_gpus(
     limit: str,
 ) -> None:
     options = {"hub": hub_name, "gpu_type": gpu, "gpus": count, "hours": hours}
-    status, _ = hub.api("POST", "/users/alice/server", options)
-    assert status in (201, 202)
+    status, body = hub.api("POST", "/users/alice/server", options)
+    assert status in (201, 202), body
     server = wait_ready(hub, "alice")
     job_id = server["state"]["job_id"]
     assert server["state"]["hub"] == hub_name
@@ -309,3 +314,28 @@ def test_controller_down_keeps_sessions_and_refuses_new_starts(
         lahore.start_controller()
     _, model = hub.api("GET", "/users/alice")
     assert model["servers"][""]["ready"]
+
+
+def test_sessions_survive_a_hub_crash(hub: Any, slurm_bed: SlurmBed, clean: None) -> None:
+    for user, hub_name in (("alice", "lahore"), ("bob", "karachi"), ("carol", "karachi")):
+        hub.api("POST", f"/users/{user}/server", {"hub": hub_name, "gpu_type": "none"})
+    jobs = {user: wait_ready(hub, user)["state"] for user in ("alice", "bob", "carol")}
+    hub.process.kill()  # SIGKILL: no cleanup of any kind
+    # While the hub is down, carol's session ends.
+    slurm_out(slurm_bed, "karachi", "scancel", jobs["carol"]["job_id"])
+    hub.process.start()
+    for user in ("alice", "bob"):
+        server = wait_ready(hub, user, timeout=30)
+        assert server["state"]["job_id"] == jobs[user]["job_id"]
+        req = urllib.request.Request(  # noqa: S310 (loopback)
+            f"{hub.url}/user/{user}/api/status", headers={"Authorization": f"token {hub.token}"}
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+            assert resp.status == 200
+    deadline = time.monotonic() + 30
+    while True:
+        _, model = hub.api("GET", "/users/carol")
+        if not model["servers"]:
+            break
+        assert time.monotonic() < deadline, "carol's ended session is still listed"
+        time.sleep(0.5)

@@ -1,0 +1,60 @@
+"""Platform roles as JupyterHub groups and roles (``manage_groups``/``manage_roles``).
+
+A person's platform roles become JupyterHub groups of the same names (the spawner
+reads them for its allow-lists) and JupyterHub roles with the scopes below,
+re-synced at every login. Operators are admins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from computehub.auth.policy import PLATFORM_ROLES, Admission
+from computehub.sitefile.schema import PlatformRole
+
+#: JupyterHub scopes of each platform role, beyond the default ``user`` role.
+ROLE_SCOPES: dict[PlatformRole, tuple[str, ...]] = {
+    "student": ("self",),
+    "researcher": ("self",),
+    # Instructors follow their students' sessions; they can't act on them.
+    "instructor": (
+        "self",
+        "list:users!group=student",
+        "read:users:activity!group=student",
+        "read:servers!group=student",
+        # Course accounts they instruct (which ones: the ledger's memberships).
+        "custom:credits:instruct",
+    ),
+    # Admin rights come with the 'admin' role that every operator also gets.
+    "operator": ("self", "custom:credits:admin"),
+}
+
+ROLE_DESCRIPTIONS: dict[PlatformRole, str] = {
+    "student": "computehub platform role: student (course resources)",
+    "instructor": "computehub platform role: instructor (follows students' sessions)",
+    "researcher": "computehub platform role: researcher",
+    "operator": "computehub platform role: operator (hub admin)",
+}
+
+
+def role_spec(role: PlatformRole) -> dict[str, Any]:
+    """The JupyterHub role definition of a platform role."""
+    return {"name": role, "description": ROLE_DESCRIPTIONS[role], "scopes": list(ROLE_SCOPES[role])}
+
+
+def managed_roles() -> list[dict[str, Any]]:
+    """Every platform role's definition, loaded at hub start (``load_managed_roles``)."""
+    return [role_spec(role) for role in PLATFORM_ROLES]
+
+
+def auth_model_fields(admission: Admission) -> dict[str, Any]:
+    """The ``groups``, ``roles`` and ``admin`` fields of a JupyterHub auth model.
+
+    ``manage_roles`` strips every role the model doesn't list, JupyterHub's
+    default ``user`` role and ``admin`` included, so they are listed here.
+    """
+    roles: list[dict[str, Any]] = [{"name": "user"}]
+    roles += [role_spec(role) for role in admission.roles]
+    if admission.admin:
+        roles.append({"name": "admin"})
+    return {"groups": list(admission.roles), "roles": roles, "admin": admission.admin}

@@ -1,0 +1,114 @@
+"""The spawner's side of paying for a session: hold, attach, settle or void.
+
+A thin async wrapper around the ledger (which is synchronous and knows nothing
+of Slurm): every call runs in a worker thread so the hub's event loop never
+waits on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from functools import cache
+
+from computehub.credits.ledger import Ledger
+from computehub.credits.records import Charge, Hold
+from computehub.paths import default_ledger_url
+from computehub.sitefile import Site
+from computehub.spawners.accounting import JobUsage
+from computehub.spawners.options import SessionRequest
+
+#: Account roles whose members may charge the account for a session.
+CHARGING_ROLES = ("owner", "member", "instructor")
+
+
+@cache
+def ledger_for(url: str) -> Ledger:
+    """One ledger (engine and connection pool) per database URL in this process."""
+    return Ledger(url)
+
+
+def ledger_url(site: Site) -> str:
+    """The ledger's database: the site file's, else ``$COMPUTEHUB_DB_URL`` or SQLite."""
+    return site.ledger.db_url or default_ledger_url()
+
+
+def site_rates(site: Site) -> dict[tuple[str, str], Decimal]:
+    """Every rate of the site file, keyed by (hub, resource)."""
+    return {
+        (hub, resource): rate
+        for hub, spec in site.hubs.items()
+        for resource, rate in spec.rates.items()
+    }
+
+
+def sync_site_rates(site: Site) -> int:
+    """Record the site file's rates in the ledger (a new row only where one changed)."""
+    return len(ledger_for(ledger_url(site)).sync_rates(site_rates(site), actor="site-file"))
+
+
+class Billing:
+    """Holds and charges for one user's sessions."""
+
+    def __init__(self, ledger: Ledger, username: str) -> None:
+        self.ledger = ledger
+        self.username = username
+
+    async def chargeable_accounts(self) -> list[str]:
+        """Accounts this user may charge, their personal account first (created if new)."""
+
+        def lookup() -> list[str]:
+            self.ledger.ensure_personal_account(self.username, actor="spawner")
+            balances = self.ledger.accounts_for_user(self.username)
+            names = [b.account for b in balances if b.role in CHARGING_ROLES]
+            return sorted(names, key=lambda n: (n != self.username, n))
+
+        return await asyncio.to_thread(lookup)
+
+    async def hold(self, req: SessionRequest, key: str) -> Hold:
+        """Reserve rate * count * hours; ``InsufficientCreditError`` when not funded."""
+        units = req.gpus if req.gpu_type else 1
+        return await asyncio.to_thread(
+            self.ledger.place_hold,
+            req.account,
+            req.hub,
+            {req.resource: units},
+            req.hours,
+            actor=self.username,
+            idempotency_key=key,
+        )
+
+    async def attach(self, hold_id: int, hub: str, job_id: str) -> Hold:
+        """Record the Slurm job a hold pays for: job identity is (hub, job id)."""
+        return await asyncio.to_thread(
+            self.ledger.attach_job, hold_id, hub, job_id, actor=self.username
+        )
+
+    async def void(self, hold_id: int, reason: str) -> Hold:
+        """Release a hold whose job never ran (submission refused, nothing started)."""
+        return await asyncio.to_thread(
+            self.ledger.void_hold,
+            hold_id,
+            reason,
+            actor="spawner",
+            idempotency_key=f"void:{hold_id}",
+        )
+
+    async def settle(
+        self, hold_id: int, hub: str, job_id: str, resource: str, usage: JobUsage
+    ) -> Charge:
+        """Charge what the job used (from Slurm accounting) and release the rest."""
+        return await asyncio.to_thread(
+            self.ledger.settle,
+            hold_id,
+            usage.resource_hours(resource),
+            actor="spawner",
+            idempotency_key=f"settle:{hub}:{job_id}",
+            reason=f"session {hub}/{job_id} {usage.state.lower()} after {usage.elapsed_s} s",
+        )
+
+    async def extend(self, hold_id: int, hours: Decimal, key: str) -> Hold:
+        """Add ``hours`` to a running session's hold."""
+        return await asyncio.to_thread(
+            self.ledger.extend_hold, hold_id, hours, actor=self.username, idempotency_key=key
+        )

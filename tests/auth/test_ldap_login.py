@@ -1,0 +1,116 @@
+"""LDAP login against the real slapd, in Chromium, through the hub's real login page."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from authbed import SUPPORT, LdapHub
+from login import LOGGED_IN, ldap_login
+
+from computehub.credits.ledger import Ledger
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def submit(page: Any, hub_url: str, user: str, password: str) -> str:
+    """Post the login form; the text of the login error shown, or '' when logged in."""
+    page.goto(f"{hub_url}/hub/login")
+    page.fill("#username_input", user)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    page.wait_for_load_state()
+    error = page.locator(".login_error")
+    return error.first.inner_text().strip() if error.count() else ""
+
+
+def test_valid_login_maps_groups_to_roles(ldap_hub: LdapHub, page: Any) -> None:
+    ldap_login(page, ldap_hub.hub.url, "alice", "alice-pw")
+    assert LOGGED_IN.match(page.url)
+    status, user = ldap_hub.hub.api("GET", "/users/alice")
+    assert status == 200
+    assert sorted(user["groups"]) == ["instructor", "researcher"]
+    assert {"user", "instructor", "researcher"} <= set(user["roles"])
+    assert user["admin"] is False
+
+
+def test_operator_is_admin(ldap_hub: LdapHub, page: Any) -> None:
+    ldap_login(page, ldap_hub.hub.url, "carol", "carol-pw")
+    status, user = ldap_hub.hub.api("GET", "/users/carol")
+    assert status == 200
+    assert sorted(user["groups"]) == ["operator", "researcher"]
+    assert user["admin"] is True
+    assert "admin" in user["roles"]
+
+
+def test_affiliation_gives_student_and_first_credits(ldap_hub: LdapHub, page: Any) -> None:
+    ldap_login(page, ldap_hub.hub.url, "bob", "bob-pw")
+    status, user = ldap_hub.hub.api("GET", "/users/bob")
+    assert (status, user["groups"]) == (200, ["student"])
+    with Ledger(ldap_hub.ledger_url, migrate=False) as ledger:
+        assert str(ledger.balance("bob").available) in {"10", "10.0000"}
+
+
+def test_wrong_password(ldap_hub: LdapHub, page: Any) -> None:
+    assert submit(page, ldap_hub.hub.url, "alice", "not-her-password") == (
+        "Invalid username or password"
+    )
+
+
+def test_unknown_user(ldap_hub: LdapHub, page: Any) -> None:
+    assert submit(page, ldap_hub.hub.url, "mallory", "whatever") == "Invalid username or password"
+    assert ldap_hub.hub.api("GET", "/users/mallory")[0] == 404
+
+
+def test_user_in_no_allowed_group_is_refused_with_a_message(
+    ldap_hub: LdapHub, page: Any, output_dir: Path
+) -> None:
+    message = submit(page, ldap_hub.hub.url, "erin", "erin-pw")
+    page.screenshot(path=str(output_dir / "login-ldap-refused.png"))
+    assert "none of the groups or affiliations allowed" in message
+    assert SUPPORT in message
+    assert ldap_hub.hub.api("GET", "/users/erin")[0] == 404
+
+
+def test_user_without_cluster_account_is_told_whom_to_ask(ldap_hub: LdapHub, page: Any) -> None:
+    message = submit(page, ldap_hub.hub.url, "quinn", "quinn-pw")
+    assert "no cluster account named 'quinn'" in message
+    assert SUPPORT in message
+
+
+def test_directory_down_is_a_clear_error_and_the_hub_keeps_running(
+    ldap_hub: LdapHub, page: Any
+) -> None:
+    ldap_hub.gate.close()
+    try:
+        message = submit(page, ldap_hub.hub.url, "alice", "alice-pw")
+        assert "directory can't be reached" in message
+        assert SUPPORT in message
+        with urllib.request.urlopen(f"{ldap_hub.hub.url}/hub/health", timeout=5) as r:  # noqa: S310
+            assert r.status == 200
+    finally:
+        ldap_hub.gate.open()
+    assert submit(page, ldap_hub.hub.url, "alice", "alice-pw") == ""
+
+
+def test_hub_restarts_with_managed_roles_kept(ldap_hub: LdapHub, page: Any) -> None:
+    """Runs last in this file: members of the platform roles survive a hub restart."""
+    ldap_login(page, ldap_hub.hub.url, "alice", "alice-pw")
+    ldap_hub.hub.process.stop()
+    ldap_hub.hub.process.start()
+    status, user = ldap_hub.hub.api("GET", "/users/alice")
+    assert status == 200
+    assert sorted(user["groups"]) == ["instructor", "researcher"]
+    assert {"instructor", "researcher"} <= set(user["roles"])

@@ -1,0 +1,162 @@
+"""Paying for sessions on the real bed: hold at start, settle from sacct at stop."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import subprocess
+import time
+from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import pytest
+from test_spawner import stop, wait_ready
+
+from computehub.credits.ledger import Ledger
+from computehub.localbed.bed import SlurmBed
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ledger(hub: Any) -> Iterator[Ledger]:
+    with Ledger(hub.ledger_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def clean(hub: Any, slurm_bed: SlurmBed, test_users: dict[str, str]) -> Iterator[None]:
+    def reset() -> None:
+        for user in test_users:
+            _, model = hub.api("GET", f"/users/{user}")
+            for name in list(model["servers"]):
+                hub.api(
+                    "DELETE", f"/users/{user}/servers/{name}" if name else f"/users/{user}/server"
+                )
+            stop(hub, user)
+        for cluster in slurm_bed.clusters.values():
+            cluster.cancel_all()
+
+    reset()
+    yield
+    reset()
+
+
+def sacct(bed: SlurmBed, hub_name: str, job_id: str) -> list[str]:
+    out = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-j", job_id, "-o", "ElapsedRaw,AllocTRES,State"],
+        env=bed.clusters[hub_name].env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return out.split("|")
+
+
+@pytest.mark.parametrize(
+    ("hub_name", "gpu", "count", "rate"),
+    [("lahore", "h100", 2, Decimal(10)), ("karachi", "a100", 1, Decimal(7))],
+)
+def test_stop_charges_exactly_the_gpu_time_used(
+    hub: Any,
+    slurm_bed: SlurmBed,
+    ledger: Ledger,
+    clean: None,
+    hub_name: str,
+    gpu: str,
+    count: int,
+    rate: Decimal,
+) -> None:
+    before = ledger.balance("alice")
+    hub.api(
+        "POST",
+        "/users/alice/server",
+        {"hub": hub_name, "gpu_type": gpu, "gpus": count, "hours": "2"},
+    )
+    server = wait_ready(hub, "alice")
+    hold_id = server["state"]["hold_id"]
+    during = ledger.balance("alice")
+    assert during.held - before.held == rate * count * 2  # rate x GPUs x hours, reserved
+    assert during.balance == before.balance
+    time.sleep(2)
+    stop(hub, "alice")
+    after = ledger.balance("alice")
+    elapsed, tres, _state = sacct(slurm_bed, hub_name, server["state"]["job_id"])
+    assert f"gres/gpu:{gpu}={count}" in tres.split(",")
+    charge = next(e for e in ledger.history("alice") if e.kind == "charge" and e.hold_id == hold_id)
+    used = (count * Decimal(elapsed) / 3600).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    expected = (rate * used).quantize(Decimal("0.0001"))
+    assert -charge.change == expected > 0
+    assert before.balance - after.balance == expected  # the balance moved by the charge only
+    assert after.held == before.held  # the rest of the hold is released
+    assert ledger.check().ok
+
+
+def test_short_balance_is_refused_before_anything_reaches_slurm(
+    hub: Any, slurm_bed: SlurmBed, ledger: Ledger, clean: None
+) -> None:
+    ledger.create_account("small-lab", "project", actor="test", owner="bob")
+    ledger.grant("small-lab", "15", actor="test", idempotency_key="small-lab-grant")
+    jobs_before = slurm_jobs(slurm_bed, "bob")
+    status, body = hub.api(
+        "POST",
+        "/users/bob/server",
+        {"hub": "lahore", "gpu_type": "h100", "gpus": 2, "hours": "1", "account": "small-lab"},
+    )
+    assert status == 402
+    assert body["message"] == (
+        "Not enough credits in small-lab: 15.0000 available, this session needs 20.0000 "
+        "(20 credits/h for 1 h); it can fund up to 0.75 h."
+    )
+    assert slurm_jobs(slurm_bed, "bob") == jobs_before
+    small = ledger.balance("small-lab")
+    assert (small.balance, small.held) == (Decimal(15), Decimal(0))
+    assert not ledger.open_holds()
+
+
+def test_an_account_one_may_not_charge_is_refused(hub: Any, ledger: Ledger, clean: None) -> None:
+    status, body = hub.api("POST", "/users/alice/server", {"gpu_type": "none", "account": "bob"})
+    assert status == 400
+    assert body["message"].startswith("Invalid spawn option account: you can't charge 'bob'")
+
+
+def slurm_jobs(bed: SlurmBed, user: str) -> list[str]:
+    return [
+        subprocess.run(
+            ["sacct", "-n", "-X", "-P", "-u", user, "-S", "now-2hours", "-o", "JobID"],
+            env=c.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        for c in bed.clusters.values()
+    ]  # type: ignore[return-value]
+
+
+def test_twenty_concurrent_starts_on_five_funded_sessions(
+    hub: Any, slurm_bed: SlurmBed, ledger: Ledger, clean: None
+) -> None:
+    # A CPU-only quarter hour costs 0.5 x 0.25 = 0.125: the account funds exactly five.
+    ledger.create_account("five-sessions", "project", actor="test", owner="carol")
+    ledger.grant("five-sessions", "0.625", actor="test", idempotency_key="five-grant")
+    body = {"hub": "karachi", "gpu_type": "none", "hours": "0.25", "account": "five-sessions"}
+
+    def start(n: int) -> int:
+        status, _ = hub.api("POST", f"/users/carol/servers/s{n}", body)
+        return int(status)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(start, range(20)))
+    assert sorted(statuses).count(402) == 15, statuses
+    deadline = time.monotonic() + 120
+    while True:
+        _, model = hub.api("GET", "/users/carol")
+        ready = [name for name, s in model["servers"].items() if s["ready"]]
+        if len(ready) == 5 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(ready) == 5
+    funded = ledger.balance("five-sessions")
+    assert funded.available == 0
+    assert funded.held == Decimal("0.625")
+    assert ledger.check().ok
