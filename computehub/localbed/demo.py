@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
 from computehub.localbed.hub import HubProcess
 from computehub.localbed.proc import BedError, MissingComponentError, port_open
@@ -24,6 +25,10 @@ from computehub.localbed.users import ensure_user
 
 #: Demo logins (POSIX users on this machine) and their platform roles.
 DEMO_USERS = {"ayesha": "researcher", "bilal": "student", "zara": "operator"}
+#: Credits granted once to each demo person (idempotent across runs).
+DEMO_GRANTS = {"ayesha": "50", "bilal": "10", "zara": "5"}
+#: A course pool that ayesha teaches and bilal takes.
+DEMO_COURSE = "intro-ml"
 DEFAULT_NOTEBOOK_ENV = Path("/opt/computehub/envs/notebook")
 
 
@@ -60,6 +65,7 @@ class Demo:
         say("starting JupyterHub and configurable-http-proxy")
         self.hub = HubProcess(self.state / "hub", site, port=self.port)
         self.hub.start()
+        grant_demo_credits(f"sqlite:///{self.state / 'hub' / 'ledger.sqlite'}")
         say(f"up in {time.monotonic() - started:.1f} s")
 
     def stop(self) -> None:
@@ -70,6 +76,32 @@ class Demo:
             for cluster in self.bed.clusters.values():
                 cluster.cancel_all()
             self.bed.stop()
+
+
+def grant_demo_credits(ledger_url: str) -> dict[str, str]:
+    """Personal accounts with credits, and a course pool (granted once, kept across runs)."""
+    with Ledger(ledger_url) as ledger:
+        for user, amount in DEMO_GRANTS.items():
+            ledger.ensure_personal_account(user, actor="demo")
+            ledger.grant(
+                user,
+                amount,
+                actor="demo",
+                note="demo credits",
+                idempotency_key=f"demo-grant:{user}",
+            )
+        if DEMO_COURSE not in {b.account for b in ledger.accounts_for_user("ayesha")}:
+            ledger.create_account(DEMO_COURSE, "course", actor="demo")
+            ledger.add_member(DEMO_COURSE, "ayesha", "instructor", actor="demo")
+            ledger.add_member(DEMO_COURSE, "bilal", "student", actor="demo")
+        ledger.grant(
+            DEMO_COURSE,
+            "100",
+            actor="demo",
+            note="course pool",
+            idempotency_key="demo-grant:course",
+        )
+        return {user: f"{ledger.balance(user).available:.2f}" for user in DEMO_GRANTS}
 
 
 def run_demo(state: Path, port: int) -> int:
@@ -98,7 +130,10 @@ def run_demo(state: Path, port: int) -> int:
         f"{name} ({', '.join(f'{n}x {t}' for t, n in c.gpus.items())}: {c.sinfo_state()})"
         for name, c in demo.bed.clusters.items()
     )
-    logins = ", ".join(f"{user} ({role})" for user, role in DEMO_USERS.items())
+    credits = grant_demo_credits(f"sqlite:///{state / 'hub' / 'ledger.sqlite'}")
+    logins = ", ".join(
+        f"{user} ({role}, {credits[user]} credits)" for user, role in DEMO_USERS.items()
+    )
     print(
         f"\ncomputehub is running at {demo.hub.url}/\n"
         f"  AI hubs: {hubs}\n"

@@ -69,7 +69,10 @@ def test_demo_runs_stops_and_restarts_from_its_state(bed_root: Path, notebook_en
         text = "\n".join(lines)
         assert f"computehub is running at http://127.0.0.1:{port}/" in text
         assert "lahore (4x h100, 2x a100: idle), karachi (4x a100: idle)" in text
-        assert "log in as: ayesha (researcher), bilal (student), zara (operator)" in text
+        assert (
+            "log in as: ayesha (researcher, 50.00 credits), bilal (student, 10.00 credits), "
+            "zara (operator, 5.00 credits)"
+        ) in text
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/hub/login", timeout=10) as r:
             assert r.status == 200
         for hub in ("lahore", "karachi"):
@@ -88,10 +91,12 @@ def test_demo_runs_stops_and_restarts_from_its_state(bed_root: Path, notebook_en
         assert pid is not None
         assert not pid_alive(pid), f"{name} still running after Ctrl-C"
 
-    # A second run reuses the state: same munge key, same accounting database.
+    # A second run reuses the state: same munge key, same accounting database,
+    # and the demo credits are not granted twice.
     proc, lines = start_demo(state, port)
     try:
         assert (state / "slurm" / "munge" / "etc" / "munge.key").read_bytes() == key
         assert any(line.startswith("[computehub] up in") for line in lines)
+        assert "ayesha (researcher, 50.00 credits)" in "\n".join(lines)
     finally:
         stop_demo(proc)
