@@ -37,9 +37,9 @@ NOTEBOOK_ENV = Path(os.environ.get("COMPUTEHUB_NOTEBOOK_ENV", "/opt/computehub/e
 
 def driver_config(path: Path, token: str, extra: str = "") -> Path:
     path.write_text(
-        f"c.JupyterHub.services = [{{'name': 'bench', 'api_token': {token!r}}}]\n"
-        "c.JupyterHub.load_roles = [{'name': 'bench', 'services': ['bench'],\n"
-        "    'scopes': ['admin:users', 'admin:servers', 'tokens']}]\n" + extra
+        f"c.JupyterHub.services.append({{'name': 'bench', 'api_token': {token!r}}})\n"
+        "c.JupyterHub.load_roles.append({'name': 'bench', 'services': ['bench'],\n"
+        "    'scopes': ['admin:users', 'admin:servers', 'tokens']})\n" + extra
     )
     return path
 

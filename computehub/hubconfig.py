@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 from computehub.auth.configure import AuthConfigError, configure_auth
+from computehub.credits.service.jupyterhub import configure_credits_service
 from computehub.paths import repo_root, state_dir
 from computehub.sitefile import Site
 
@@ -61,7 +63,13 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
     c.Spawner.http_timeout = 120
     c.Spawner.start_timeout = 600
     c.Spawner.default_url = "/lab"
+    # Where a job reaches the hub's public side (the proxy): the widget finds the
+    # credits service there. Set COMPUTEHUB_PUBLIC_URL when users come in elsewhere.
+    c.Spawner.environment = {
+        "COMPUTEHUB_HUB_URL": env.get("COMPUTEHUB_PUBLIC_URL", c.JupyterHub.bind_url)
+    }
     configure_auth(c, site)
+    configure_credits_service(c, site, site_path)
     # The site file is the one source of truth for prices: record them in the ledger
     # (a new row only where a rate changed, so past charges keep their prices).
     from computehub.spawners.billing import sync_site_rates
@@ -70,3 +78,35 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
         sync_site_rates(site)
     except Exception as err:  # any ledger failure stops startup, in one line
         raise ConfigError(f"the credit ledger can't be opened: {err}") from None
+    _configure_reconciler(c, site, site_path)
+
+
+def _configure_reconciler(c: Any, site: Site, site_path: Path) -> None:
+    """Run the hold/job reconciliation beside the hub, as a managed service.
+
+    It needs no hub API access (no url, no scopes): it talks to Slurm and the ledger.
+    """
+    from computehub.spawners.billing import ledger_url
+
+    interval = os.environ.get("COMPUTEHUB_RECONCILE_INTERVAL", "60")
+    services = list(c.JupyterHub.services) if "services" in c.JupyterHub else []
+    services = [spec for spec in services if spec.get("name") != "reconciler"]
+    services.append(
+        {
+            "name": "reconciler",
+            "command": [
+                sys.executable,
+                "-m",
+                "computehub.spawners.reconcile",
+                "--site",
+                str(site_path),
+                "--interval",
+                interval,
+            ],
+            "environment": {
+                "COMPUTEHUB_DB_URL": ledger_url(site),
+                "COMPUTEHUB_STATE_DIR": str(state_dir()),
+            },
+        }
+    )
+    c.JupyterHub.services = services

@@ -171,3 +171,44 @@ class CheckReport:
     def ok(self) -> bool:
         """Whether the stored figures agree with the recomputed ones."""
         return not self.differences
+
+
+@dataclass(frozen=True)
+class Session:
+    """A session as its account sees it: the hold, who placed it, and what it was charged.
+
+    Attributes:
+        hold: the hold (status ``open``, ``settled`` or ``voided``).
+        created_by: who placed the hold (the spawner places holds as the user).
+        closed_at: when the hold was settled or voided; ``None`` while it is open.
+        charged: what the settlement charged; ``None`` unless settled.
+        cost: the usage's price before the cap at the hold; ``None`` unless settled.
+    """
+
+    hold: Hold
+    created_by: str
+    closed_at: datetime | None = None
+    charged: Decimal | None = None
+    cost: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Ledger-wide figures for monitoring, computed from the tables when asked.
+
+    Attributes:
+        granted: credits ever granted, by funding source.
+        held: credits reserved by open holds, by ``(hub, resource)`` (each resource's
+            share: rate * count * hours, before the hold's rounding).
+        open_holds: open holds by hub.
+        charged: credits charged (capped at each hold), by hub.
+        usage_cost: price of the resource-hours used, by ``(hub, resource)``, before the cap.
+        usage_hours: resource-hours used, by ``(hub, resource)``.
+    """
+
+    granted: Mapping[str, Decimal]
+    held: Mapping[tuple[str, str], Decimal]
+    open_holds: Mapping[str, int]
+    charged: Mapping[str, Decimal]
+    usage_cost: Mapping[tuple[str, str], Decimal]
+    usage_hours: Mapping[tuple[str, str], Decimal]

@@ -248,7 +248,8 @@ class HttpCreditsClient:
         api_url = env.get("JUPYTERHUB_API_URL", "").rstrip("/")
         token = env.get("JUPYTERHUB_API_TOKEN") or None
         problem = None
-        base = hub_base_url.rstrip("/")
+        # The hub tells the job where its public (proxied) URL is: services live there.
+        base = (hub_base_url or env.get("COMPUTEHUB_HUB_URL", "")).rstrip("/")
         if not base and api_url:
             try:
                 base = hub_base_from_api_url(api_url)

@@ -69,7 +69,6 @@ def build_batch_request(
         f"--chdir={where.home}",
         f"--output={where.home}/.computehub-{req.hub}-%j.log",
         "--export=ALL",
-        "--signal=B:TERM@60",
     ]
     if req.gpu_type is not None:
         argv.append(f"--gres=gpu:{req.gpu_type}:{req.gpus}")

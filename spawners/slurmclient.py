@@ -189,3 +189,15 @@ class SlurmClient:
             hub,
             [self.binary("scontrol"), "update", f"JobId={job_id}", f"TimeLimit={minutes}"],
         )
+
+    async def live_jobs(self, hub: str, name_prefix: str) -> set[str]:
+        """Ids of the jobs still queued or running on ``hub`` whose name has the prefix."""
+        out = await self._run(
+            hub, [self.binary("squeue"), "-h", "-o", "%i|%j", "-t", "PD,CF,R,CG,S"]
+        )
+        jobs = set()
+        for line in out.splitlines():
+            job_id, _, name = line.partition("|")
+            if name.startswith(name_prefix):
+                jobs.add(job_id.strip())
+        return jobs

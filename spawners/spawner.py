@@ -26,7 +26,7 @@ from traitlets import Float, Integer, Unicode, default
 
 from computehub.credits.errors import InsufficientCreditError
 from computehub.sitefile import Site, load_site
-from computehub.spawners import api
+from computehub.spawners import api, extend
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.batch import JobPlacement, build_batch_request
 from computehub.spawners.billing import Billing, ledger_for, ledger_url
@@ -42,6 +42,7 @@ from computehub.spawners.registry import HubRegistry
 from computehub.spawners.slurmclient import JobInfo, SlurmClient, SlurmError, SlurmUnavailableError
 
 api.install()
+extend.install()
 
 _PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"}
 _RUNNING = {"RUNNING", "COMPLETING"}

@@ -28,6 +28,7 @@ from computehub.localbed.postgres import Postgres
 from computehub.localbed.proc import MissingComponentError
 from computehub.localbed.sitegen import bed_site, write_site
 from computehub.localbed.slapd import Slapd
+from computehub.localbed.university import SUPPORT, ensure_people, ldap_auth
 from computehub.localbed.users import ensure_user
 
 REPO = Path(__file__).resolve().parent.parent
@@ -112,10 +113,18 @@ def notebook_env() -> Path:
 
 @pytest.fixture(scope="session")
 def site_file(
-    bed_root: Path, slurm_bed: SlurmBed, notebook_env: Path, test_users: dict[str, str]
+    bed_root: Path,
+    slurm_bed: SlurmBed,
+    notebook_env: Path,
+    test_users: dict[str, str],
+    slapd: Slapd,
 ) -> Path:
-    """A site file describing the bed's two hubs."""
-    return write_site(bed_root / "site.yaml", bed_site(slurm_bed, notebook_env, test_users))
+    """A site file describing the bed's two hubs; people log in with the test directory."""
+    ensure_people(slapd)
+    data = bed_site(slurm_bed, notebook_env, test_users)
+    data["auth"] = ldap_auth("127.0.0.1", slapd.port)
+    data["platform"]["support"] = SUPPORT
+    return write_site(bed_root / "site.yaml", data)
 
 
 @dataclass
@@ -159,9 +168,11 @@ def hub(bed_root: Path, site_file: Path) -> Iterator[RunningHub]:
     extra = bed_root / "test_extra_config.py"
     # A test driver is a service with a role, as JupyterHub recommends over api_tokens.
     extra.write_text(
-        f"c.JupyterHub.services = [{{'name': 'test-driver', 'api_token': {token!r}}}]\n"
-        "c.JupyterHub.load_roles = [{'name': 'test-driver', 'services': ['test-driver'],\n"
-        "    'scopes': ['admin:users', 'admin:servers', 'access:servers', 'list:users']}]\n"
+        # appended: the hub config already defines the credits service and platform roles
+        f"c.JupyterHub.services.append({{'name': 'test-driver', 'api_token': {token!r}}})\n"
+        "c.JupyterHub.load_roles.append({'name': 'test-driver', 'services': ['test-driver'],\n"
+        "    'scopes': ['admin:users', 'admin:servers', 'access:servers', 'list:users',\n"
+        "               'tokens']})\n"
         "c.JupyterHub.log_level = 'DEBUG'\n"
         # Poll sessions often, so tests see what the hub makes of a job quickly.
         "c.Spawner.poll_interval = 3\n"
@@ -170,12 +181,20 @@ def hub(bed_root: Path, site_file: Path) -> Iterator[RunningHub]:
         "c.JupyterHub.named_server_limit_per_user = 25\n"
     )
     extra.chmod(0o600)
-    process = HubProcess(bed_root / "hub", site_file, extra_config=extra)
+    # The reconciler service does one pass at start; tests drive further passes.
+    process = HubProcess(
+        bed_root / "hub",
+        site_file,
+        extra_config=extra,
+        extra_env={"COMPUTEHUB_RECONCILE_INTERVAL": "3600"},
+    )
     try:
         process.start()
     except MissingComponentError as err:
         component_missing(err)
     running = RunningHub(process, token)
+    for user in TEST_USERS:
+        running.api("POST", f"/users/{user}")  # LDAP login would create them; tests use REST
     with Ledger(running.ledger_url) as ledger:
         for user in TEST_USERS:
             ledger.ensure_personal_account(user, actor="test-bed")
@@ -210,9 +229,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    """Debian's Chromium, headless, driven by Playwright (no browser download).
+
+    Module-scoped: Playwright's sync API keeps an event loop running on the main
+    thread while it is open, which would stop the asyncio tests of other modules.
+    """
     if not Path(CHROMIUM).exists():
         component_missing(MissingComponentError("chromium not installed (Debian package)"))
     from playwright.sync_api import sync_playwright
@@ -227,7 +250,8 @@ def browser() -> Iterator[Any]:
 def output_dir(request: pytest.FixtureRequest) -> Path:
     """This test's output folder (screenshots): test-output/<test name>/."""
     root = Path(os.environ.get("COMPUTEHUB_TEST_OUTPUT", REPO / "test-output"))
-    path = root / request.node.name.replace("/", "_")
+    name: str = request.node.name
+    path = root / name.replace("/", "_")
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path

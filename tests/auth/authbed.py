@@ -1,4 +1,7 @@
-"""The login tests' pieces: the university's people, a site file, a TCP gate, the IdP process."""
+"""The login tests' pieces: a site file, a TCP gate, the IdP process.
+
+The directory's people and roles are in :mod:`computehub.localbed.university`.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ldap3
 import pytest
 
 from computehub.localbed.hub import HubProcess
@@ -28,7 +30,14 @@ from computehub.localbed.proc import (
     tail_hint,
     wait_for,
 )
-from computehub.localbed.slapd import LdapPerson, Slapd
+
+# Re-exported for the login tests, which import them from here.
+from computehub.localbed.university import FIRST_LOGIN as FIRST_LOGIN
+from computehub.localbed.university import PEOPLE as PEOPLE
+from computehub.localbed.university import ROLES as ROLES
+from computehub.localbed.university import SUPPORT as SUPPORT
+from computehub.localbed.university import ensure_people as ensure_people
+from computehub.localbed.university import ldap_auth as ldap_auth
 from computehub.paths import repo_root
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -68,73 +77,6 @@ class HubClient:
         except urllib.error.HTTPError as err:
             raw = err.read()
             return err.code, json.loads(raw) if raw else None
-
-
-#: The university directory: POSIX test users (alice, bob, carol) and two who may not start.
-PEOPLE = (
-    LdapPerson(
-        "alice", "alice-pw", "Alice Akhtar", ("research-staff", "course-instructors"), "faculty"
-    ),
-    LdapPerson("bob", "bob-pw", "Bob Baig", (), "student"),
-    LdapPerson("carol", "carol-pw", "Carol Chaudhry", ("hpc-operators", "research-staff"), "staff"),
-    # In the directory, but in no group or affiliation the platform admits.
-    LdapPerson("erin", "erin-pw", "Erin Ejaz", ("alumni",), "alum"),
-    # Admitted by group, but without a POSIX account on the clusters.
-    LdapPerson("quinn", "quinn-pw", "Quinn Qureshi", ("research-staff",), "staff"),
-)
-
-#: Platform roles from the directory's groups and affiliations (the site file's auth.roles).
-ROLES = {
-    "student": {"affiliations": ["student"]},
-    "instructor": {"groups": ["course-instructors"]},
-    "researcher": {"groups": ["research-staff"], "affiliations": ["faculty"]},
-    "operator": {"groups": ["hpc-operators"]},
-}
-FIRST_LOGIN = {
-    "credits": {"student": 10, "instructor": 20, "researcher": 50},
-    "expires_after_days": 180,
-}
-SUPPORT = "the Lahore hub helpdesk (helpdesk@ai-hubs.example)"
-
-
-def ensure_people(slapd: Slapd, people: tuple[LdapPerson, ...] = PEOPLE) -> None:
-    """Add the people to the directory unless they are there (the slapd is shared)."""
-    with ldap3.Connection(
-        ldap3.Server(slapd.url, get_info=ldap3.NONE),
-        user=slapd.admin_dn,
-        password=slapd.admin_password,
-        auto_bind=True,
-    ) as conn:
-        missing = []
-        for person in people:
-            conn.search(f"ou=people,{slapd.suffix}", f"(uid={person.uid})", attributes=["uid"])
-            if not conn.entries:
-                missing.append(person)
-        conn.search(f"ou=groups,{slapd.suffix}", "(objectClass=groupOfNames)", attributes=["cn"])
-        existing_groups = {str(e.cn) for e in conn.entries}
-    clash = {g for p in missing for g in p.groups} & existing_groups
-    if clash:
-        raise BedError(f"groups {sorted(clash)} already exist in the shared slapd")
-    if missing:
-        slapd.add_people(missing)
-
-
-def ldap_auth(host: str, port: int) -> dict[str, Any]:
-    """The site file's auth section for the test directory (direct bind, plaintext on loopback)."""
-    return {
-        "method": "ldap",
-        "ldap": {
-            "server_address": host,
-            "server_port": port,
-            "tls": "none",
-            "bind_dn_template": ["uid={username},ou=people,dc=university,dc=example"],
-            "group_search_base": "ou=groups,dc=university,dc=example",
-            "attributes": {"affiliation": "employeeType"},
-            "timeout_s": 3,
-        },
-        "roles": ROLES,
-        "first_login": FIRST_LOGIN,
-    }
 
 
 def site_data(auth: dict[str, Any], ledger_url: str, bed: Path) -> dict[str, Any]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -120,7 +123,7 @@ def test_an_account_one_may_not_charge_is_refused(hub: Any, ledger: Ledger, clea
     assert body["message"].startswith("Invalid spawn option account: you can't charge 'bob'")
 
 
-def slurm_jobs(bed: SlurmBed, user: str) -> list[str]:
+def slurm_jobs(bed: SlurmBed, user: str) -> list[list[str]]:
     return [
         subprocess.run(
             ["sacct", "-n", "-X", "-P", "-u", user, "-S", "now-2hours", "-o", "JobID"],
@@ -130,7 +133,7 @@ def slurm_jobs(bed: SlurmBed, user: str) -> list[str]:
             check=True,
         ).stdout.split()
         for c in bed.clusters.values()
-    ]  # type: ignore[return-value]
+    ]
 
 
 def test_twenty_concurrent_starts_on_five_funded_sessions(
@@ -160,3 +163,76 @@ def test_twenty_concurrent_starts_on_five_funded_sessions(
     assert funded.available == 0
     assert funded.held == Decimal("0.625")
     assert ledger.check().ok
+
+
+def user_token(hub: Any, user: str) -> str:
+    status, made = hub.api("POST", f"/users/{user}/tokens", {"note": "test", "expires_in": 600})
+    assert status == 201, made
+    return str(made["token"])
+
+
+def extend(hub: Any, token: str, body: Any) -> tuple[int, Any]:
+    req = urllib.request.Request(  # noqa: S310 (loopback)
+        f"{hub.url}/hub/api/computehub/extend",
+        method="POST",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"token {token}"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_extension_shows_the_cost_then_moves_the_end(
+    hub: Any, slurm_bed: SlurmBed, ledger: Ledger, clean: None
+) -> None:
+    token = user_token(hub, "alice")
+    assert extend(hub, token, {"hours": "1"})[0] == 409  # nothing running yet
+    hub.api("POST", "/users/alice/server", {"hub": "lahore", "gpu_type": "h100", "hours": "1"})
+    state = wait_ready(hub, "alice")["state"]
+    available = ledger.balance("alice").available
+    status, quote = extend(hub, token, {"hours": "1.5", "dry_run": True})
+    assert status == 200, quote
+    assert Decimal(quote["cost"]) == Decimal(15)
+    assert Decimal(quote["available"]) == available
+    assert ledger.hold(state["hold_id"]).hours == 1  # a dry run changes nothing
+    status, done = extend(hub, token, {"hours": "1.5"})
+    assert status == 200, done
+    assert ledger.hold(state["hold_id"]).hours == Decimal("2.5")
+    assert ledger.balance("alice").available == available - 15
+    limit = subprocess.run(
+        ["squeue", "-h", "-j", state["job_id"], "-o", "%l"],
+        env=slurm_bed.clusters["lahore"].env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert limit == "2:30:00"
+    status, refused = extend(hub, token, {"hours": "11"})
+    assert status == 400
+    assert "at most 12 h" in refused["message"]
+    assert extend(hub, token, {"hours": "1; scancel"})[0] == 400
+
+
+def test_a_session_ends_at_its_funded_time_and_is_settled(
+    hub: Any, slurm_bed: SlurmBed, ledger: Ledger, clean: None
+) -> None:
+    """One funded minute: Slurm ends the job at its time limit, the hub settles it."""
+    hub.api("POST", "/users/bob/server", {"hub": "karachi", "gpu_type": "a100", "hours": "0.01"})
+    state = wait_ready(hub, "bob")["state"]
+    deadline = time.monotonic() + 180
+    while ledger.hold(state["hold_id"]).status == "open":
+        assert time.monotonic() < deadline, "the session outlived its funded minute"
+        time.sleep(2)
+    elapsed, _tres, job_state = sacct(slurm_bed, "karachi", state["job_id"])
+    assert job_state == "TIMEOUT"
+    charge = next(
+        e for e in ledger.history("bob") if e.kind == "charge" and e.hold_id == state["hold_id"]
+    )
+    # At most the hold (7 credits/h for 0.01 h), however late Slurm's check came.
+    used = (Decimal(elapsed) / 3600).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    assert -charge.change == min(Decimal("0.07"), (7 * used).quantize(Decimal("0.0001")))
+    _, model = hub.api("GET", "/users/bob")
+    assert not model["servers"]

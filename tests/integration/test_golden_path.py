@@ -1,8 +1,10 @@
 """The golden path, end to end in a real browser: log in, choose, start, compute, stop.
 
-It grows with every capability. Today it proves the frame: the server is a Slurm
-job on the chosen local cluster, running as the user, with the requested fake
-GPU in CUDA_VISIBLE_DEVICES. A screenshot of each step goes to the output folder.
+It grows with every capability: the person logs in through the university's
+directory (slapd), picks hub, GPU and hours and sees the cost first; the server is
+a Slurm job on the chosen cluster, running as the user, with the requested fake
+GPU in CUDA_VISIBLE_DEVICES; stopping it charges the account for the time used.
+A screenshot of each step goes to the output folder.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
 
 pytestmark = pytest.mark.integration
@@ -59,8 +63,9 @@ def _walk(hub: Any, slurm_bed: SlurmBed, page: Any, shot: Any) -> None:
     # 1. Log in.
     page.goto(f"{hub.url}/hub/login")
     shot("login")
+    # alice, researcher and instructor in the test university's directory (slapd)
     page.fill("#username_input", "alice")
-    page.fill("#password_input", "any password")
+    page.fill("#password_input", "alice-pw")
     page.click("#login_submit")
 
     # 2. The spawn form: Karachi, one A100, two hours.
@@ -69,6 +74,9 @@ def _walk(hub: Any, slurm_bed: SlurmBed, page: Any, shot: Any) -> None:
     page.select_option("#ch-gpu-type", "a100")
     page.fill("#ch-gpus", "1")
     page.fill("#ch-hours", "2")
+    # The cost shows before anything starts: an A100 in Karachi is 7 credits an hour.
+    cost = page.locator("#ch-cost")
+    assert "7.00 credits per hour, 14.00 credits for 2 h" in cost.inner_text()
     shot("spawn-form")
     page.click("input[type=submit], button[type=submit]")
 
@@ -107,11 +115,22 @@ def _walk(hub: Any, slurm_bed: SlurmBed, page: Any, shot: Any) -> None:
     assert squeue(slurm_bed, "karachi", job_id) == "alice|RUNNING|gres:gpu:a100:1|2:00:00"
     status, model = hub.api("GET", "/users/alice")
     assert status == 200
-    assert model["servers"][""]["state"] == {
+    state = model["servers"][""]["state"]
+    assert {k: state[k] for k in ("job_id", "job_status", "hub")} == {
         "job_id": job_id,
         "job_status": "RUNNING karachi-n1",
         "hub": "karachi",
     }
+    # Paid for: 7 credits/h x 2 h held on alice's account while it runs.
+    with Ledger(hub.ledger_url) as ledger:
+        hold = ledger.hold(state["hold_id"])
+        assert (hold.account, hold.hub, hold.job_id, hold.amount) == (
+            "alice",
+            "karachi",
+            job_id,
+            Decimal(14),
+        )
+        balance_running = ledger.balance("alice").balance
 
     # 5. Stop the server from the hub's home page.
     page.goto(f"{hub.url}/hub/home")
@@ -122,3 +141,15 @@ def _walk(hub: Any, slurm_bed: SlurmBed, page: Any, shot: Any) -> None:
     while squeue(slurm_bed, "karachi", job_id).split("|")[1:2] == ["RUNNING"]:
         assert time.monotonic() < deadline, "the job outlived its server"
         time.sleep(0.5)
+    # The stop settled the session: the balance moved by exactly what it cost.
+    with Ledger(hub.ledger_url) as ledger:
+        deadline = time.monotonic() + 30  # settling waits for Slurm's final accounting
+        while ledger.hold(state["hold_id"]).status == "open":
+            assert time.monotonic() < deadline, "the stopped session was never settled"
+            time.sleep(0.5)
+        assert ledger.hold(state["hold_id"]).status == "settled"
+        charge = next(
+            e for e in ledger.history("alice") if e.kind == "charge" and e.hold_id == hold.id
+        )
+        assert Decimal(0) < -charge.change < Decimal(14)
+        assert ledger.balance("alice").balance == balance_running + charge.change

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
 
 pytestmark = pytest.mark.integration
@@ -339,3 +340,18 @@ def test_sessions_survive_a_hub_crash(hub: Any, slurm_bed: SlurmBed, clean: None
             break
         assert time.monotonic() < deadline, "carol's ended session is still listed"
         time.sleep(0.5)
+    # Nothing lost: carol's session was settled exactly once; the others still hold.
+    with Ledger(hub.ledger_url) as ledger:
+        deadline = time.monotonic() + 30
+        while ledger.hold(jobs["carol"]["hold_id"]).status == "open":
+            assert time.monotonic() < deadline, "carol's ended session was never settled"
+            time.sleep(0.5)
+        charges = [
+            e
+            for e in ledger.history("carol", limit=1000)
+            if e.kind == "charge" and e.hold_id == jobs["carol"]["hold_id"]
+        ]
+        assert len(charges) == 1
+        for user in ("alice", "bob"):
+            assert ledger.hold(jobs[user]["hold_id"]).status == "open"
+        assert ledger.check().ok

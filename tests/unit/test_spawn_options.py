@@ -10,6 +10,7 @@ import pytest
 
 from computehub.sitefile import load_site
 from computehub.spawners.batch import JobPlacement, build_batch_request
+from computehub.spawners.extend import parse_extension
 from computehub.spawners.options import OptionsError, SessionRequest, parse_form, validate
 from computehub.spawners.registry import HubRegistry
 
@@ -138,7 +139,6 @@ def test_batch_request_for_two_gpus() -> None:
         "--chdir=/home/ayesha",
         "--output=/home/ayesha/.computehub-lahore-%j.log",
         "--export=ALL",
-        "--signal=B:TERM@60",
         "--gres=gpu:h100:2",
     )
     assert batch.script.splitlines()[-1] == (
@@ -162,3 +162,34 @@ def test_script_quotes_operator_paths() -> None:
     req = SessionRequest("lahore", None, 0, Decimal(1), "pytorch")
     script = build_batch_request(req, odd, []).script
     assert "exec '/opt/my env/bin/batchspawner-singleuser'" in script
+
+
+@pytest.mark.parametrize(
+    ("body", "parsed"),
+    [
+        ({"hours": "1"}, (Decimal(1), False)),
+        ({"hours": 2, "dry_run": True}, (Decimal(2), True)),
+        ({"hours": "0.5", "dry_run": False}, (Decimal("0.5"), False)),
+    ],
+)
+def test_extension_body(body: dict[str, Any], parsed: tuple[Decimal, bool]) -> None:
+    assert parse_extension(body) == parsed
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"hours": "0"},
+        {"hours": "-1"},
+        {"hours": "1e3"},
+        {"hours": True},
+        {"hours": "1", "dry_run": "yes"},
+        {"hours": "1", "job_id": "7"},
+        ["hours", "1"],
+        {"hours": "1; scancel 1"},
+    ],
+)
+def test_extension_body_refused(body: Any) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 (the message is for people; any reason)
+        parse_extension(body)

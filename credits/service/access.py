@@ -1,0 +1,124 @@
+"""Who may do what: JupyterHub scopes decide the kind of operation, ledger roles the account.
+
+Pure functions over a :class:`Caller` and the caller's role in an account, so the whole
+policy is a table the tests can read. A filtered scope (``custom:credits:admin!group=x``)
+counts as not held: the service fails closed rather than guess what a filter means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from computehub.credits.service.scopes import ADMIN, INSTRUCT, READ, READ_METRICS
+
+#: Roles that make an account one's own for reading its figures and estimates.
+_ANY_ROLE = frozenset({"owner", "member", "instructor", "student"})
+#: Roles whose holders read every transaction and session of a personal or project account.
+_TEAM_ROLES = frozenset({"owner", "member"})
+#: Roles that run a course (``accounts create --kind course --owner prof`` makes an owner).
+_COURSE_STAFF = frozenset({"owner", "instructor"})
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a JupyterHub user or service, with the scopes of its token.
+
+    Attributes:
+        name: the user's (or service's) name; actor of every write it makes.
+        kind: ``user`` or ``service``.
+        scopes: the token's expanded scopes, as JupyterHub reports them.
+    """
+
+    name: str
+    kind: str
+    scopes: frozenset[str]
+
+    @classmethod
+    def from_model(cls, model: Mapping[str, Any]) -> Caller:
+        """Build from the model JupyterHub returns for a token (``GET /hub/api/user``)."""
+        scopes: Iterable[str] = model.get("scopes") or ()
+        return cls(
+            name=str(model["name"]),
+            kind=str(model.get("kind", "user")),
+            scopes=frozenset(str(scope) for scope in scopes),
+        )
+
+    @property
+    def admin(self) -> bool:
+        """Whether the caller may act on any account (operators)."""
+        return ADMIN in self.scopes
+
+    @property
+    def reader(self) -> bool:
+        """Whether the caller may read its own accounts."""
+        return READ in self.scopes or self.admin
+
+    @property
+    def instructor(self) -> bool:
+        """Whether the caller may manage course accounts it instructs."""
+        return INSTRUCT in self.scopes
+
+
+def may_read_account(caller: Caller, role: str | None) -> bool:
+    """The figures of one account (balance, held, available) and estimates on it."""
+    return caller.admin or (caller.reader and role in _ANY_ROLE)
+
+
+def may_read_members(caller: Caller, kind: str, role: str | None) -> bool:
+    """Who belongs to the account, with their roles."""
+    if caller.admin:
+        return True
+    if kind == "course":
+        return caller.instructor and role in _COURSE_STAFF
+    return caller.reader and role == "owner"
+
+
+def may_read_history(caller: Caller, kind: str, role: str | None) -> bool:
+    """Every transaction of the account (a course's show each student's use)."""
+    if caller.admin:
+        return True
+    if kind == "course":
+        return caller.instructor and role in _COURSE_STAFF
+    return caller.reader and role in _TEAM_ROLES
+
+
+def sessions_filter(caller: Caller, kind: str, role: str | None) -> tuple[bool, str | None]:
+    """Whether the caller may list the account's sessions, and whose.
+
+    Returns:
+        ``(allowed, user)``: ``user`` is ``None`` for every session, or the caller's own
+        name where it may only see its own sessions (a student on a course account).
+    """
+    if may_read_history(caller, kind, role):
+        return True, None
+    if caller.reader and role == "student":
+        return True, caller.name
+    return False, None
+
+
+def may_transfer(
+    caller: Caller,
+    source_kind: str,
+    source_members: Mapping[str, str],
+    target_members: Mapping[str, str],
+) -> bool:
+    """Move credit from one account to another.
+
+    Operators may move between any two people's accounts; a course's staff, from the
+    course to an account its owner holds as a student of that course.
+    """
+    if caller.admin:
+        return True
+    if not caller.instructor or source_kind != "course":
+        return False
+    if source_members.get(caller.name) not in _COURSE_STAFF:
+        return False
+    owners = {user for user, role in target_members.items() if role == "owner"}
+    return any(source_members.get(user) == "student" for user in owners)
+
+
+def may_read_metrics(caller: Caller) -> bool:
+    """The Prometheus metrics: operators and JupyterHub's metrics readers."""
+    return caller.admin or READ_METRICS in caller.scopes

@@ -1,0 +1,66 @@
+"""The Tornado application of the credits service and its routes."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from tornado import web
+
+from computehub.credits.service import handlers as h
+from computehub.credits.service.base import BaseHandler
+from computehub.credits.service.context import ServiceContext
+from computehub.credits.service.metrics import MetricsHandler, registry_for
+
+#: The REST API under ``{prefix}api/v1``: path template and handler, as the OpenAPI names them.
+API_ROUTES: list[tuple[str, type[BaseHandler]]] = [
+    ("/accounts", h.AccountsHandler),
+    ("/accounts/{name}", h.AccountHandler),
+    ("/accounts/{name}/transactions", h.TransactionsHandler),
+    ("/accounts/{name}/sessions", h.SessionsHandler),
+    ("/accounts/{name}/grants", h.GrantsHandler),
+    ("/transfers", h.TransfersHandler),
+    ("/rates", h.RatesHandler),
+    ("/estimate", h.EstimateHandler),
+    ("/sessions/current", h.CurrentSessionHandler),
+    ("/reports", h.ReportsHandler),
+    ("/openapi.json", h.OpenApiHandler),
+]
+
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+def _pattern(template: str) -> str:
+    return _PARAM.sub(r"(?P<\1>[^/]+)", re.escape(template).replace(r"\{", "{").replace(r"\}", "}"))
+
+
+def make_app(ctx: ServiceContext, *, cookie_secret: bytes | None = None) -> web.Application:
+    """The service's application, with every route under the hub's service prefix.
+
+    Args:
+        ctx: the ledger, JupyterHub auth and clock the handlers share.
+        cookie_secret: signs the OAuth cookie; random by default, so a restart of the
+            service only means logging in through the hub again.
+    """
+    from jupyterhub.services.auth import HubOAuthCallbackHandler
+
+    prefix = ctx.hub_auth.base_url
+    api = f"{prefix}api/v1"
+    context: dict[str, Any] = {"ctx": ctx}
+    routes: list[Any] = [
+        (prefix, h.IndexHandler, context),
+        (f"{prefix}oauth_callback", HubOAuthCallbackHandler),
+        (f"{prefix}metrics", MetricsHandler, context),
+    ]
+    routes += [(api + _pattern(template), handler, context) for template, handler in API_ROUTES]
+    return web.Application(
+        routes,
+        cookie_secret=cookie_secret or secrets.token_bytes(32),
+        computehub_metrics=registry_for(ctx.ledger),
+        # HubOAuth checks XSRF itself before it accepts a cookie on a POST; token
+        # requests need none. Tornado's own check would run before we know which it is.
+        xsrf_cookies=False,
+        default_handler_class=h.NotFoundHandler,
+        default_handler_args=context,
+    )

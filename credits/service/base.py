@@ -1,0 +1,86 @@
+"""The handler every endpoint builds on: JupyterHub auth without blocking, JSON errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
+from tornado.web import HTTPError, RequestHandler
+
+from computehub.credits.service.access import Caller
+from computehub.credits.service.context import ServiceContext
+from computehub.credits.service.errors import ApiError
+from computehub.credits.service.scopes import ACCESS
+
+
+class BaseHandler(HubOAuthenticated, RequestHandler):  # type: ignore[misc]
+    """Identifies the caller in :meth:`prepare` and answers errors as ``{"message": ...}``."""
+
+    ctx: ServiceContext
+    caller: Caller | None = None
+    #: Endpoints anyone may read (the OpenAPI description).
+    public = False
+
+    def initialize(self, ctx: ServiceContext) -> None:
+        """Tornado hook: the shared context."""
+        self.ctx = ctx
+        self.hub_auth = ctx.hub_auth
+
+    def set_default_headers(self) -> None:
+        """JSON, never cached: the answers are people's balances."""
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+
+    async def prepare(self) -> None:
+        """Identify the caller from its token or OAuth cookie, asking the hub asynchronously.
+
+        ``HubAuthenticated.get_current_user`` would block the event loop on the hub's
+        answer, so the user is resolved here with ``sync=False`` and cached.
+        """
+        if self.public:
+            self.current_user = None
+            return
+        model = await self.hub_auth.get_user(self, sync=False)
+        if not model:
+            self.current_user = None
+            return
+        try:
+            allowed = self.check_hub_user(model)
+        except UserNotAllowed:
+            raise ApiError(
+                403, f"{model.get('kind', 'user')} {model['name']}'s token lacks {ACCESS}"
+            ) from None
+        self.current_user = allowed
+        self.caller = Caller.from_model(allowed)
+
+    def get_current_user(self) -> Any:
+        """Resolved in :meth:`prepare`; never a blocking call here."""
+        return None
+
+    def require_caller(self) -> Caller:
+        """The caller, or a 401 telling an anonymous one how to authenticate."""
+        if self.caller is None:
+            raise ApiError(
+                401,
+                "authentication required: send 'Authorization: token <JupyterHub token>' "
+                "or log in at the hub first",
+            )
+        return self.caller
+
+    def send_json(self, data: Any, status: int = 200) -> None:
+        """Answer with ``data`` as JSON."""
+        self.set_status(status)
+        self.finish(json.dumps(data))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error is ``{"message": ...}``; tracebacks stay in the log."""
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, ApiError):
+            body: dict[str, Any] = {"message": error.message, **error.extra}
+        elif isinstance(error, HTTPError) and error.log_message:
+            body = {"message": error.log_message % error.args if error.args else error.log_message}
+        else:
+            body = {"message": self._reason}
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(body))

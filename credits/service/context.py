@@ -1,0 +1,73 @@
+"""What every handler shares: the ledger, JupyterHub auth, the clock and the settings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from computehub.credits.core import Clock, utcnow
+from computehub.credits.errors import (
+    ConflictError,
+    InsufficientCreditError,
+    InvalidAmountError,
+    UnknownAccountError,
+    UnknownHoldError,
+    UnknownRateError,
+)
+from computehub.credits.ledger import Ledger
+from computehub.credits.service.errors import ApiError
+from computehub.credits.service.views import amount
+
+T = TypeVar("T")
+
+
+@dataclass
+class ServiceContext:
+    """The service's state.
+
+    Attributes:
+        ledger: the ledger (synchronous: every call runs in a worker thread).
+        hub_auth: JupyterHub's ``HubOAuth`` for this service.
+        clock: the current time; a seam for tests.
+        expiring_soon: how far ahead ``expiring_soon`` looks.
+    """
+
+    ledger: Ledger
+    hub_auth: Any
+    clock: Clock = utcnow
+    expiring_soon: timedelta = timedelta(days=30)
+
+    def now(self) -> datetime:
+        """The current time (timezone-aware)."""
+        return self.clock()
+
+    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a ledger operation in a worker thread; its refusals become :class:`ApiError`."""
+        try:
+            return await asyncio.to_thread(function, *args, **kwargs)
+        except InsufficientCreditError as err:
+            message = (
+                f"account {err.account!r} has {amount(err.available)} credits available, "
+                f"{amount(err.requested)} requested"
+            )
+            raise ApiError(
+                402,
+                message,
+                account=err.account,
+                available=amount(err.available),
+                requested=amount(err.requested),
+            ) from None
+        except UnknownAccountError as err:
+            raise ApiError(404, f"unknown account {err.name!r}") from None
+        except UnknownHoldError as err:
+            raise ApiError(404, str(err)) from None
+        except (UnknownRateError, InvalidAmountError) as err:
+            raise ApiError(400, str(err)) from None
+        except ConflictError as err:
+            raise ApiError(409, str(err)) from None
+        except ValueError as err:
+            # The ledger's own checks on names, kinds and times: the caller sent them.
+            raise ApiError(400, str(err)) from None

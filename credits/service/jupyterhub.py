@@ -1,0 +1,140 @@
+"""Register the credits service with JupyterHub: service, custom scopes, roles, tokens.
+
+:func:`configure_credits_service` is called by :func:`computehub.hubconfig.configure`.
+It merges into what other configuration set (services, roles, user scopes, server
+token scopes) instead of replacing it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from computehub.credits.service.scopes import (
+    ACCESS,
+    ADMIN,
+    CUSTOM_SCOPES,
+    INSTRUCT,
+    READ,
+    SERVICE_NAME,
+)
+from computehub.paths import DB_URL_ENV, SITE_FILE_ENV, STATE_DIR_ENV, default_ledger_url, state_dir
+from computehub.sitefile import Site
+from computehub.sitefile.schema import PlatformRole
+
+#: Where the service listens when ``$COMPUTEHUB_CREDITS_PORT`` is not set.
+DEFAULT_PORT = 10101
+PORT_ENV = "COMPUTEHUB_CREDITS_PORT"
+#: Every user may reach the service and read their own credits.
+USER_SCOPES = (ACCESS, READ)
+#: JupyterHub's default ``server`` role (used when ``server_token_scopes`` is unset).
+DEFAULT_SERVER_SCOPES = ("users:activity!user", "access:servers!server")
+#: What ``$JUPYTERHUB_API_TOKEN`` in a job adds for the widget's ``sessions/current``.
+SERVER_TOKEN_SCOPES = (ACCESS, READ)
+
+
+def service_port(env: dict[str, str] | None = None) -> int:
+    """The service's port on 127.0.0.1.
+
+    Raises:
+        ValueError: ``$COMPUTEHUB_CREDITS_PORT`` is not a port number.
+    """
+    raw = (os.environ if env is None else env).get(PORT_ENV, str(DEFAULT_PORT))
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"{PORT_ENV} must be a port number, not {raw!r}")
+    return int(raw)
+
+
+def service_spec(site: Site, site_path: Path | None = None) -> dict[str, Any]:
+    """The ``c.JupyterHub.services`` entry of the managed credits service."""
+    environment = {
+        DB_URL_ENV: site.ledger.db_url or default_ledger_url(),
+        STATE_DIR_ENV: str(state_dir()),
+    }
+    if site_path is not None:
+        environment[SITE_FILE_ENV] = str(site_path)
+    return {
+        "name": SERVICE_NAME,
+        "url": f"http://127.0.0.1:{service_port()}",
+        "command": [sys.executable, "-m", "computehub.credits.service"],
+        "environment": environment,
+        "oauth_no_confirm": True,
+        # OAuth tokens the service receives from a browser login carry at most these,
+        # intersected with what the user holds.
+        "oauth_client_allowed_scopes": [READ, INSTRUCT, ADMIN],
+        "display": True,
+    }
+
+
+def configure_credits_service(c: Any, site: Site, site_path: Path | None = None) -> None:
+    """Add the credits service and its permissions to the JupyterHub config ``c``.
+
+    The service itself holds no hub scopes: it identifies callers with their own
+    tokens (``GET /hub/api/user``), and OAuth needs only its client credentials.
+    """
+    services = list(c.JupyterHub.services) if "services" in c.JupyterHub else []
+    services = [spec for spec in services if spec.get("name") != SERVICE_NAME]
+    c.JupyterHub.services = [*services, service_spec(site, site_path)]
+
+    custom = dict(c.JupyterHub.custom_scopes) if "custom_scopes" in c.JupyterHub else {}
+    c.JupyterHub.custom_scopes = {**custom, **CUSTOM_SCOPES}
+
+    extra = set(c.JupyterHub.extra_user_scopes) if "extra_user_scopes" in c.JupyterHub else set()
+    c.JupyterHub.extra_user_scopes = extra | set(USER_SCOPES)
+    # A 'user' role redefined in load_roles makes JupyterHub ignore extra_user_scopes.
+    roles = list(c.JupyterHub.load_roles) if "load_roles" in c.JupyterHub else []
+    for role in roles:
+        if role.get("name") == "user" and "scopes" in role:
+            role["scopes"] = sorted(set(role["scopes"]) | set(USER_SCOPES))
+    if site.auth.method == "dummy" and site.auth.dummy is not None:
+        roles = _demo_platform_roles(roles, site.auth.dummy.users)
+    c.JupyterHub.load_roles = roles
+
+    current = c.Spawner.server_token_scopes if "server_token_scopes" in c.Spawner else None
+    c.Spawner.server_token_scopes = server_token_scopes(current)
+
+
+def server_token_scopes(current: Any) -> Any:
+    """``Spawner.server_token_scopes`` with the widget's scopes added to ``current``.
+
+    ``current`` may be unset (JupyterHub's default ``server`` role), a list, or a
+    callable (wrapped so that its answer gets the same addition).
+    """
+    if callable(current):
+        wrapped: Callable[[Any], Any] = current
+
+        async def scopes(spawner: Any) -> list[str]:
+            answer = wrapped(spawner)
+            if hasattr(answer, "__await__"):
+                answer = await answer
+            return _with_widget_scopes(answer or DEFAULT_SERVER_SCOPES)
+
+        return scopes
+    return _with_widget_scopes(current or DEFAULT_SERVER_SCOPES)
+
+
+def _with_widget_scopes(scopes: Any) -> list[str]:
+    return sorted(set(scopes) | set(SERVER_TOKEN_SCOPES))
+
+
+def _demo_platform_roles(
+    roles: list[dict[str, Any]], users: Mapping[str, PlatformRole]
+) -> list[Any]:
+    """Give the dummy login's people their platform roles (LDAP/OIDC logins sync them).
+
+    Without this the demo's operator and instructors would hold no credits scopes.
+    """
+    from computehub.auth.roles import role_spec
+
+    by_name = {role["name"]: role for role in roles}
+    for platform_role in sorted(set(users.values())):
+        members = sorted(user for user, role in users.items() if role == platform_role)
+        if platform_role in by_name:
+            existing = by_name[platform_role]
+            existing["users"] = sorted(set(existing.get("users", [])) | set(members))
+        else:
+            roles.append({**role_spec(platform_role), "users": members})
+    return roles

@@ -1,0 +1,135 @@
+"""Read-only views of sessions (holds with their charges) and ledger-wide totals.
+
+These serve the credits service: an account's sessions page by page, a user's running
+session for the notebook widget, and the figures its Prometheus metrics report.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from computehub.credits import models as m
+from computehub.credits import queries
+from computehub.credits import records as r
+from computehub.credits.core import LedgerCore
+
+
+class SessionsMixin(LedgerCore):
+    """Queries over holds and charges; nothing here writes."""
+
+    def sessions(
+        self,
+        account: str,
+        *,
+        limit: int = 50,
+        before: int | None = None,
+        user: str | None = None,
+    ) -> list[r.Session]:
+        """An account's sessions, newest first, ``limit`` at a time (page with ``before``).
+
+        Args:
+            account: the account that pays for the sessions.
+            limit: at most this many sessions.
+            before: only holds with a smaller id (the last id of the previous page).
+            user: only sessions this user started.
+
+        Raises:
+            UnknownAccountError: no such account.
+        """
+        with self._read() as session:
+            row = queries.account(session, account)
+            query = select(m.Hold.id).where(m.Hold.account_id == row.id)
+            if before is not None:
+                query = query.where(m.Hold.id < before)
+            if user is not None:
+                query = query.where(m.Hold.created_by == user)
+            ids = session.scalars(query.order_by(m.Hold.id.desc()).limit(limit)).all()
+            return [self._session_record(session, hold_id) for hold_id in ids]
+
+    def current_session(self, username: str) -> r.Session | None:
+        """The user's most recent open hold with a Slurm job attached, if any."""
+        with self._read() as session:
+            hold_id = session.scalar(
+                select(m.Hold.id)
+                .where(
+                    m.Hold.created_by == username,
+                    m.Hold.status == m.HoldStatus.OPEN,
+                    m.Hold.job_id.is_not(None),
+                )
+                .order_by(m.Hold.created_at.desc(), m.Hold.id.desc())
+                .limit(1)
+            )
+            return None if hold_id is None else self._session_record(session, hold_id)
+
+    def totals(self) -> r.Totals:
+        """Credits granted, held and charged, for monitoring (a few aggregate queries)."""
+        with self._read() as session:
+            granted = {
+                str(source): Decimal(amount or 0)
+                for source, amount in session.execute(
+                    select(m.Account.scope, func.sum(m.Grant.amount))
+                    .join(m.Account, m.Account.id == m.Grant.issuing_account_id)
+                    .group_by(m.Account.scope)
+                )
+            }
+            held: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+            open_holds: dict[str, int] = defaultdict(int)
+            for hub, count in session.execute(
+                select(m.Hold.hub, func.count())
+                .where(m.Hold.status == m.HoldStatus.OPEN)
+                .group_by(m.Hold.hub)
+            ):
+                open_holds[hub] = int(count)
+            # Open holds are the running and queued sessions: few rows, summed here.
+            for hub, resource, count, rate, hours in session.execute(
+                select(
+                    m.Hold.hub,
+                    m.HoldResource.resource,
+                    m.HoldResource.count,
+                    m.HoldResource.rate,
+                    m.Hold.hours,
+                )
+                .join(m.HoldResource, m.HoldResource.hold_id == m.Hold.id)
+                .where(m.Hold.status == m.HoldStatus.OPEN)
+            ):
+                held[(hub, resource)] += rate * count * hours
+            charged = {
+                hub: Decimal(amount or 0)
+                for hub, amount in session.execute(
+                    select(m.Charge.hub, func.sum(m.Charge.amount)).group_by(m.Charge.hub)
+                )
+            }
+            usage_cost: dict[tuple[str, str], Decimal] = {}
+            usage_hours: dict[tuple[str, str], Decimal] = {}
+            for hub, resource, cost, hours in session.execute(
+                select(
+                    m.Charge.hub, m.Usage.resource, func.sum(m.Usage.cost), func.sum(m.Usage.hours)
+                )
+                .join(m.Charge, m.Charge.id == m.Usage.charge_id)
+                .group_by(m.Charge.hub, m.Usage.resource)
+            ):
+                usage_cost[(hub, resource)] = Decimal(cost or 0)
+                usage_hours[(hub, resource)] = Decimal(hours or 0)
+        return r.Totals(
+            granted=granted,
+            held=dict(held),
+            open_holds=dict(open_holds),
+            charged=charged,
+            usage_cost=usage_cost,
+            usage_hours=usage_hours,
+        )
+
+    def _session_record(self, session: Session, hold_id: int) -> r.Session:
+        hold = session.get_one(m.Hold, hold_id)
+        charge = session.scalars(select(m.Charge).where(m.Charge.hold_id == hold_id)).first()
+        return r.Session(
+            hold=self._hold_record(session, hold_id),
+            created_by=hold.created_by,
+            closed_at=None if hold.status == m.HoldStatus.OPEN else hold.updated_at,
+            charged=None if charge is None else charge.amount,
+            cost=None if charge is None else charge.cost,
+        )

@@ -1,0 +1,124 @@
+"""The credits service tests' pieces: a hub with the service, an HTTP client, the people."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from computehub.localbed.hub import HubProcess
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def component_missing(err: Exception) -> None:
+    """Skip locally, fail in CI (as tests/conftest.py's helper of the same name)."""
+    if IN_CI:
+        pytest.fail(f"CI=true and a real component is missing: {err}", pytrace=False)
+    pytest.skip(str(err))
+
+
+#: Persona of the matrix -> JupyterHub user and platform role.
+PEOPLE = {
+    "owner": ("owen", "researcher"),
+    "other": ("otto", "researcher"),
+    "instructor": ("ines", "instructor"),
+    "student": ("sami", "student"),
+    "operator": ("opal", "operator"),
+}
+COURSE = "physics101"
+DRIVER_SCOPES = [
+    "admin:users",
+    "tokens",
+    "list:users",
+    "access:services",
+    "custom:credits:read",
+    "custom:credits:instruct",
+    "custom:credits:admin",
+    "users:activity",
+    "access:servers",
+]
+
+
+@dataclass
+class Answer:
+    """An HTTP answer: status, parsed JSON (or None) and the raw body."""
+
+    status: int
+    body: Any
+    raw: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def http(
+    method: str, url: str, token: str | None = None, body: object = None, raw: bytes | None = None
+) -> Answer:
+    """One request; a token goes in ``Authorization: token ...``."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    headers = {"Accept": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"token {token}"
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, method=method, data=data, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
+            payload = resp.read()
+            status, head = resp.status, {k.lower(): v for k, v in resp.headers.items()}
+    except urllib.error.HTTPError as err:
+        payload, status, head = err.read(), err.code, {k.lower(): v for k, v in err.headers.items()}
+    try:
+        parsed = json.loads(payload) if payload else None
+    except ValueError:
+        parsed = None
+    return Answer(status, parsed, payload, head)
+
+
+@dataclass
+class CreditsHub:
+    """The hub, the service's base URL, the ledger and one token per person."""
+
+    process: HubProcess
+    driver_token: str
+    db_url: str
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def api(self) -> str:
+        return f"{self.process.url}/services/credits/api/v1"
+
+    @property
+    def service(self) -> str:
+        return f"{self.process.url}/services/credits"
+
+    def hub_api(self, method: str, path: str, body: object = None) -> Answer:
+        return http(method, f"{self.process.url}/hub/api{path}", self.driver_token, body)
+
+    def token_for(self, user: str, scopes: list[str] | None = None) -> str:
+        """A new API token of ``user`` (all of the user's scopes unless ``scopes``)."""
+        body: dict[str, Any] = {"note": "credits service test"}
+        if scopes is not None:
+            body["scopes"] = scopes
+        answer = self.hub_api("POST", f"/users/{user}/tokens", body)
+        assert answer.status == 201, answer.raw
+        return str(answer.body["token"])
+
+    def call(self, persona: str, method: str, path: str, body: object = None) -> Answer:
+        token = None if persona == "anonymous" else self.tokens[persona]
+        return http(method, f"{self.api}{path}", token, body)
+
+
+def _wait_for_service(hub: CreditsHub, timeout: float = 30) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if http("GET", f"{hub.api}/openapi.json").status == 200:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"credits service did not answer; see {hub.process.log}")

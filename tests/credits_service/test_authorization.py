@@ -1,0 +1,164 @@
+"""Every endpoint x every kind of caller: nobody reads or moves what isn't theirs.
+
+Personas: the owner of a personal account (owen), another user (otto), the instructor
+of a course (ines), a student of that course (sami), an operator (opal), anonymous.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from credits_hub import COURSE, CreditsHub
+
+PERSONAS = ("owner", "other", "instructor", "student", "operator", "anonymous")
+_EST = "/estimate?hub=lahore&resource=gpu:h100&count=1&hours=1&account="
+
+#: (id, method, path, body, expected status per persona in PERSONAS order).
+MATRIX: list[tuple[str, str, str, Any, tuple[int, ...]]] = [
+    ("list-own-accounts", "GET", "/accounts", None, (200, 200, 200, 200, 200, 401)),
+    ("list-owners-accounts", "GET", "/accounts?user=owen", None, (200, 403, 403, 403, 200, 401)),
+    ("read-personal", "GET", "/accounts/owen", None, (200, 403, 403, 403, 200, 401)),
+    ("read-course", "GET", f"/accounts/{COURSE}", None, (403, 403, 200, 200, 200, 401)),
+    ("read-unknown", "GET", "/accounts/nobody", None, (403, 403, 403, 403, 404, 401)),
+    (
+        "personal-transactions",
+        "GET",
+        "/accounts/owen/transactions",
+        None,
+        (200, 403, 403, 403, 200, 401),
+    ),
+    (
+        "course-transactions",
+        "GET",
+        f"/accounts/{COURSE}/transactions",
+        None,
+        (403, 403, 200, 403, 200, 401),
+    ),
+    ("personal-sessions", "GET", "/accounts/owen/sessions", None, (200, 403, 403, 403, 200, 401)),
+    (
+        "course-sessions",
+        "GET",
+        f"/accounts/{COURSE}/sessions",
+        None,
+        (403, 403, 200, 200, 200, 401),
+    ),
+    (
+        "grant",
+        "POST",
+        "/accounts/owen/grants",
+        {"amount": "1"},
+        (403, 403, 403, 403, 201, 401),
+    ),
+    (
+        "transfer-course-to-student",
+        "POST",
+        "/transfers",
+        {"from": COURSE, "to": "sami", "amount": "1"},
+        (403, 403, 201, 403, 201, 401),
+    ),
+    (
+        "transfer-course-to-non-student",
+        "POST",
+        "/transfers",
+        {"from": COURSE, "to": "otto", "amount": "1"},
+        (403, 403, 403, 403, 201, 401),
+    ),
+    (
+        "transfer-personal",
+        "POST",
+        "/transfers",
+        {"from": "owen", "to": "otto", "amount": "1"},
+        (403, 403, 403, 403, 201, 401),
+    ),
+    ("rates", "GET", "/rates", None, (200, 200, 200, 200, 200, 401)),
+    ("estimate-personal", "GET", _EST + "owen", None, (200, 403, 403, 403, 200, 401)),
+    ("estimate-course", "GET", _EST + COURSE, None, (403, 403, 200, 200, 200, 401)),
+    ("current-session", "GET", "/sessions/current", None, (200, 404, 404, 404, 404, 401)),
+    ("reports", "GET", "/reports", None, (403, 403, 403, 403, 200, 401)),
+    ("openapi", "GET", "/openapi.json", None, (200, 200, 200, 200, 200, 200)),
+]
+
+CASES = [
+    pytest.param(method, path, body, persona, expected[i], id=f"{name}-{persona}")
+    for name, method, path, body, expected in MATRIX
+    for i, persona in enumerate(PERSONAS)
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "persona", "status"), CASES)
+def test_matrix(
+    credits_hub: CreditsHub,
+    accounts: dict[str, str],
+    method: str,
+    path: str,
+    body: Any,
+    persona: str,
+    status: int,
+) -> None:
+    answer = credits_hub.call(persona, method, path, body)
+    assert answer.status == status, answer.raw
+    assert isinstance(answer.body, dict)
+    if status >= 400:
+        assert answer.body["message"]
+
+
+@pytest.mark.parametrize(
+    ("persona", "status"),
+    [
+        pytest.param(p, s, id=p)
+        for p, s in zip(PERSONAS, (403, 403, 403, 403, 200, 401), strict=True)
+    ],
+)
+def test_metrics_matrix(
+    credits_hub: CreditsHub, accounts: dict[str, str], persona: str, status: int
+) -> None:
+    from credits_hub import http
+
+    token = None if persona == "anonymous" else credits_hub.tokens[persona]
+    assert http("GET", f"{credits_hub.service}/metrics", token).status == status
+
+
+def test_student_sees_only_own_sessions_on_the_course(
+    credits_hub: CreditsHub, accounts: dict[str, str], ledger: Any
+) -> None:
+    ledger.place_hold(COURSE, "lahore", {"cpu": 1}, "1", actor="ines")
+    student = credits_hub.call("student", "GET", f"/accounts/{COURSE}/sessions").body
+    staff = credits_hub.call("instructor", "GET", f"/accounts/{COURSE}/sessions").body
+    assert {row["user"] for row in student["sessions"]} == {"sami"}
+    assert {row["user"] for row in staff["sessions"]} >= {"sami", "ines"}
+
+
+def test_members_only_for_managers(credits_hub: CreditsHub, accounts: dict[str, str]) -> None:
+    staff = credits_hub.call("instructor", "GET", f"/accounts/{COURSE}").body
+    student = credits_hub.call("student", "GET", f"/accounts/{COURSE}").body
+    assert staff["members"] == {"ines": "instructor", "sami": "student"}
+    assert "members" not in student
+
+
+def test_token_without_the_read_scope_is_refused(
+    credits_hub: CreditsHub, accounts: dict[str, str]
+) -> None:
+    from credits_hub import http
+
+    token = credits_hub.token_for("owen", ["access:services!service=credits"])
+    answer = http("GET", f"{credits_hub.api}/accounts", token)
+    assert answer.status == 403
+    assert "custom:credits:read" in answer.body["message"]
+
+
+def test_token_without_service_access_is_refused(
+    credits_hub: CreditsHub, accounts: dict[str, str]
+) -> None:
+    from credits_hub import http
+
+    token = credits_hub.token_for("owen", ["custom:credits:read"])
+    answer = http("GET", f"{credits_hub.api}/accounts", token)
+    assert answer.status == 403
+    assert "access:services!service=credits" in answer.body["message"]
+
+
+def test_bad_token_is_401(credits_hub: CreditsHub) -> None:
+    from credits_hub import http
+
+    assert http("GET", f"{credits_hub.api}/accounts", "not-a-token").status == 401
