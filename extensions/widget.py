@@ -194,7 +194,8 @@ class ExtendPanel(widgets.VBox):  # type: ignore[misc]
         self.quote = quote
         self.phase = "quoted"
         self.message.value = _line(
-            f"{_hours(hours)} more costs {quote.cost} credits ({quote.available} available); "
+            f"{_hours(hours)} more costs {quote.cost:,.2f} credits "
+            f"({quote.available:,.2f} available); "
             f"the session would run until {format_time(quote.funded_until)}. Confirm?"
         )
 
@@ -214,8 +215,8 @@ class ExtendPanel(widgets.VBox):  # type: ignore[misc]
             return
         self.phase = "done"
         self.message.value = _line(
-            f"Extended by {_hours(hours)} for {result.cost} credits: funded until "
-            f"{format_time(result.funded_until)}, {result.available} credits left."
+            f"Extended by {_hours(hours)} for {result.cost:,.2f} credits: funded until "
+            f"{format_time(result.funded_until)}, {result.available:,.2f} credits left."
         )
         if self._on_extended is not None:
             self._on_extended(result)

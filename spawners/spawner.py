@@ -226,9 +226,10 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
 
     async def submit_batch_script(self) -> str:
         """Build the batch request from validated options and submit it as the user."""
+        if self.session_request is None:  # start() called without JupyterHub's options hook
+            await _apply_user_options(self, self.user_options or {})
         req = self.session_request
-        if req is None:
-            req = self.session_request = validate({}, self.registry)
+        assert req is not None  # set by the hook, or it raised a 400
         try:
             pwd.getpwnam(self.user.name)
         except KeyError:

@@ -25,7 +25,7 @@ from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
 from computehub.localbed.hub import HubProcess
 from computehub.localbed.postgres import Postgres
-from computehub.localbed.proc import MissingComponentError
+from computehub.localbed.proc import MissingComponentError, free_port
 from computehub.localbed.sitegen import bed_site, write_site
 from computehub.localbed.slapd import Slapd
 from computehub.localbed.university import SUPPORT, ensure_people, ldap_auth
@@ -179,6 +179,9 @@ def hub(bed_root: Path, site_file: Path) -> Iterator[RunningHub]:
         "c.ComputeHubSpawner.free_gpus_cache_s = 0.5\n"
         "c.JupyterHub.allow_named_servers = True\n"
         "c.JupyterHub.named_server_limit_per_user = 25\n"
+        # No GPUs here: the widget reads the fake device layer in the jobs (4 devices,
+        # of which a job sees the ones Slurm gives it in CUDA_VISIBLE_DEVICES).
+        "c.Spawner.environment.update({'COMPUTEHUB_FAKE_GPUS': '4'})\n"
     )
     extra.chmod(0o600)
     # The reconciler service does one pass at start; tests drive further passes.
@@ -186,7 +189,10 @@ def hub(bed_root: Path, site_file: Path) -> Iterator[RunningHub]:
         bed_root / "hub",
         site_file,
         extra_config=extra,
-        extra_env={"COMPUTEHUB_RECONCILE_INTERVAL": "3600"},
+        extra_env={
+            "COMPUTEHUB_RECONCILE_INTERVAL": "3600",
+            "COMPUTEHUB_CREDITS_PORT": str(free_port()),
+        },
     )
     try:
         process.start()

@@ -91,8 +91,29 @@ class HubProcess:
             self.proc.wait()
 
     def stop(self) -> None:
-        """Stop the hub, then its proxy (which outlives hub restarts by design)."""
+        """Stop the hub, then its proxy (which outlives hub restarts by design).
+
+        Managed services run in sessions of their own; those of a hub that was
+        killed (a crash test) outlive it, so every process started with this hub's
+        state directory in its environment is stopped too.
+        """
         if self.proc is not None:
             stop_pid(self.proc.pid, timeout=20)
             self.proc.wait()
         stop_pid(read_pid(self.base / "jupyterhub-proxy.pid"))
+        for pid in self._leftovers():
+            stop_pid(pid)
+
+    def _leftovers(self) -> list[int]:
+        marker = f"COMPUTEHUB_STATE_DIR={self.base}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if marker in environ and int(entry.name) != os.getpid():
+                found.append(int(entry.name))
+        return found
