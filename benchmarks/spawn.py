@@ -26,6 +26,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
 from computehub.localbed.hub import HubProcess
 from computehub.localbed.proc import free_port, port_open
@@ -47,7 +48,7 @@ def driver_config(path: Path, token: str, extra: str = "") -> Path:
 PLAIN = f"""
 c.JupyterHub.spawner_class = "batchspawner.MultiSlurmSpawner"
 # the node name does not resolve here: batchspawner's own mapping for that
-c.MultiSlurmSpawner.daemon_resolver = {"lahore-n1": "127.0.0.1"}
+c.MultiSlurmSpawner.daemon_resolver = {{"lahore-n1": "127.0.0.1"}}
 c.SlurmSpawner.exec_prefix = "sudo -E -u {{username}}"
 c.SlurmSpawner.batchspawner_singleuser_cmd = "{NOTEBOOK_ENV}/bin/batchspawner-singleuser"
 c.SlurmSpawner.cmd = ["{NOTEBOOK_ENV}/bin/jupyterhub-singleuser"]
@@ -175,7 +176,15 @@ def main() -> None:
         bed_site(bed, NOTEBOOK_ENV, {"alice": "researcher", "bob": "researcher"}),
     )
     token = secrets.token_hex(20)
-    ours = HubProcess(base / "ours", site, extra_config=driver_config(base / "ours.py", token))
+    # Each hub its own credits port; no reconciliation passes during the runs (the
+    # other hub's jobs are not in this hub's ledger).
+    quiet = {"COMPUTEHUB_RECONCILE_INTERVAL": "3600"}
+    ours = HubProcess(
+        base / "ours",
+        site,
+        extra_config=driver_config(base / "ours.py", token),
+        extra_env={**quiet, "COMPUTEHUB_CREDITS_PORT": str(free_port())},
+    )
     conf = bed.clusters["lahore"].conf
     # SLURM_CONF must reach sbatch (Spawner.environment) and squeue/scancel (the hub's env).
     plain_extra = PLAIN + f"c.SlurmSpawner.environment = {{'SLURM_CONF': {str(conf)!r}}}\n"
@@ -183,7 +192,7 @@ def main() -> None:
         base / "plain",
         site,
         extra_config=driver_config(base / "plain.py", token, plain_extra),
-        extra_env={"SLURM_CONF": str(conf)},
+        extra_env={**quiet, "SLURM_CONF": str(conf), "COMPUTEHUB_CREDITS_PORT": str(free_port())},
     )
     timings: dict[str, list[float]] = {
         "ComputeHubSpawner": [],
@@ -193,6 +202,9 @@ def main() -> None:
     try:
         ours.start()
         plain.start()
+        with Ledger(f"sqlite:///{base / 'ours' / 'ledger.sqlite'}") as ledger:
+            ledger.ensure_personal_account("alice", actor="bench")
+            ledger.grant("alice", "100000", actor="bench", idempotency_key="bench")
         body = {"hub": "lahore", "gpu_type": "h100", "gpus": 1, "hours": "1"}
         cycle(ours.url, token, "alice", body)  # warm both paths once, unmeasured
         cycle(plain.url, token, "bob", None)

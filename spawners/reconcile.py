@@ -7,7 +7,9 @@ computehub.spawners.reconcile``), at start and then periodically:
   spawner lost track of it) is settled from Slurm's accounting, once;
 * a hold with no job that is older than a grace period (the start died before
   sbatch answered) is voided;
-* a notebook job that no open hold pays for is cancelled and logged.
+* a notebook job that no open hold pays for is cancelled and logged, once it is
+  older than the grace period (a start may have submitted it and not yet recorded
+  its job id in the hold).
 
 A hub whose controller does not answer is skipped: nothing is settled, voided or
 cancelled on a guess. :func:`plan` decides, without I/O.
@@ -60,7 +62,7 @@ Action = Settle | Void | Cancel
 
 def plan(
     holds: Sequence[Hold],
-    queued: Mapping[str, set[str]],
+    queued: Mapping[str, Mapping[str, datetime]],
     usage: Mapping[tuple[str, str], JobUsage | None],
     now: datetime,
     grace: timedelta,
@@ -69,10 +71,12 @@ def plan(
 
     Args:
         holds: the ledger's open holds.
-        queued: per reachable hub, the notebook jobs Slurm still has (any live state).
+        queued: per reachable hub, the notebook jobs Slurm still has (any live state),
+            with their submit times.
         usage: accounting records of ended jobs, by (hub, job id); None when not final.
         now: the current time (UTC).
-        grace: how long a hold may wait for its job id before it is voided.
+        grace: how long a hold may wait for its job id before it is voided, and a
+            job for a hold that pays for it before it is cancelled.
     """
     actions: list[Action] = []
     paid: dict[str, set[str]] = {}
@@ -90,8 +94,9 @@ def plan(
         if record is not None and record.complete:
             actions.append(Settle(hold, record))
     for hub, jobs in queued.items():
-        for job_id in sorted(jobs - paid.get(hub, set()), key=int):
-            actions.append(Cancel(hub, job_id))
+        for job_id in sorted(set(jobs) - paid.get(hub, set()), key=int):
+            if now - jobs[job_id] > grace:
+                actions.append(Cancel(hub, job_id))
     return actions
 
 
@@ -102,9 +107,17 @@ async def reconcile_once(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     grace: timedelta = timedelta(minutes=10),
 ) -> list[Action]:
-    """Look at every hub once and carry out the plan; returns what was done."""
+    """Look at every hub once and carry out the plan; returns what was done.
+
+    Args:
+        registry: the hubs.
+        ledger: the credit ledger.
+        slurm: the Slurm client.
+        now: the clock (UTC).
+        grace: see :func:`plan`.
+    """
     holds = await asyncio.to_thread(ledger.open_holds)
-    queued: dict[str, set[str]] = {}
+    queued: dict[str, dict[str, datetime]] = {}
     for hub in registry.names():
         try:
             queued[hub] = await slurm.live_jobs(hub, JOB_NAME_PREFIX)

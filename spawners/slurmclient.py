@@ -8,6 +8,7 @@ import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from computehub.spawners.accounting import SACCT_FIELDS, JobUsage, parse_sacct
 from computehub.spawners.availability import SINFO_FORMAT, GpuAvailability, parse_sinfo
@@ -190,14 +191,22 @@ class SlurmClient:
             [self.binary("scontrol"), "update", f"JobId={job_id}", f"TimeLimit={minutes}"],
         )
 
-    async def live_jobs(self, hub: str, name_prefix: str) -> set[str]:
-        """Ids of the jobs still queued or running on ``hub`` whose name has the prefix."""
+    async def live_jobs(self, hub: str, name_prefix: str) -> dict[str, datetime]:
+        """Jobs still queued or running on ``hub`` whose name has the prefix: id → submitted.
+
+        Slurm prints submit times in the controller's local time; they are read as UTC
+        (the hubs' controllers run in UTC, as this bed's do).
+        """
         out = await self._run(
-            hub, [self.binary("squeue"), "-h", "-o", "%i|%j", "-t", "PD,CF,R,CG,S"]
+            hub, [self.binary("squeue"), "-h", "-o", "%i|%j|%V", "-t", "PD,CF,R,CG,S"]
         )
-        jobs = set()
+        jobs: dict[str, datetime] = {}
         for line in out.splitlines():
-            job_id, _, name = line.partition("|")
-            if name.startswith(name_prefix):
-                jobs.add(job_id.strip())
+            job_id, name, submitted = ([*line.split("|"), "", ""])[:3]
+            if not name.startswith(name_prefix):
+                continue
+            try:
+                jobs[job_id.strip()] = datetime.fromisoformat(submitted.strip()).replace(tzinfo=UTC)
+            except ValueError:
+                jobs[job_id.strip()] = datetime.now(UTC)  # unknown: treat as just submitted
         return jobs

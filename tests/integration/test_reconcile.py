@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ async def test_reconcile_settles_ended_sessions_and_cancels_orphans(
     deadline = time.monotonic() + 60
     done: list[Any] = []
     while time.monotonic() < deadline:
-        done += await reconcile_once(registry, ledger, slurm)
+        done += await reconcile_once(registry, ledger, slurm, grace=timedelta(0))
         if ledger.hold(hold.id).status == "settled" and any(
             isinstance(a, Cancel) and a.job_id == orphan for a in done
         ):
@@ -86,7 +87,7 @@ async def test_reconcile_settles_ended_sessions_and_cancels_orphans(
     assert ledger.hold(hold.id).status == "settled"
     assert state(slurm_bed, "karachi", orphan).startswith("CANCELLED")
     # Once: another pass finds nothing more to do for them.
-    again = await reconcile_once(registry, ledger, slurm)
+    again = await reconcile_once(registry, ledger, slurm, grace=timedelta(0))
     assert not [a for a in again if isinstance(a, Settle) and a.hold.id == hold.id]
     charges = [
         e
