@@ -24,6 +24,6 @@ for dir in benchmarks tests tests/*/; do
   dir=${dir%/}
   files=("$dir"/*.py)
   [[ -e ${files[0]} ]] || continue
-  MYPYPATH=$TREE:$ROOT/$dir "$MYPY" "$@" "${files[@]}" || status=1
+  MYPYPATH=$TREE:$ROOT/$dir:$ROOT/tests "$MYPY" "$@" "${files[@]}" || status=1
 done
 exit $status

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from html import escape
 
 from computehub.spawners.availability import GpuAvailability
@@ -24,8 +25,19 @@ def _free_text(hub: str, gpu: str, count: int, free: Free | None) -> str:
     return f"{seen.free} of {seen.total} free" if seen else "not seen in Slurm"
 
 
-def render_form(registry: HubRegistry, free: Free | None = None) -> str:
-    """HTML for choosing hub, GPU type and count, hours and environment."""
+def render_form(
+    registry: HubRegistry,
+    free: Free | None = None,
+    accounts: Mapping[str, Decimal] | None = None,
+) -> str:
+    """HTML for choosing hub, GPU type and count, hours, environment and account.
+
+    Args:
+        registry: the hubs of the site file.
+        free: free GPUs per hub and type, when known.
+        accounts: the accounts the user may charge, with their available credits
+            (the default first), so the form can say how many hours each can fund.
+    """
     site = registry.site
     default_hub = site.defaults.hub or registry.names()[0]
     hub_opts = [f'<option value="{ANY_HUB}">Any hub: the cheapest with the GPUs free now</option>']
@@ -57,6 +69,11 @@ def render_form(registry: HubRegistry, free: Free | None = None) -> str:
         env_opts.append(
             f'<option value="{escape(env_name)}"{selected}>{escape(env.display_name)}</option>'
         )
+    account_opts = [
+        f'<option value="{escape(name)}" data-available="{escape(str(available))}">'
+        f"{escape(name)} ({available:,.2f} credits available)</option>"
+        for name, available in (accounts or {}).items()
+    ]
     hours = escape(str(site.defaults.hours))
     price_json = escape(json.dumps(prices))
     return (
@@ -90,6 +107,10 @@ def render_form(registry: HubRegistry, free: Free | None = None) -> str:
         {"".join(env_opts)}</select>
     </div>
   </div>
+  <div class="mb-3">
+    <label for="ch-account" class="form-label">Pay from</label>
+    <select id="ch-account" name="account" class="form-select">{"".join(account_opts)}</select>
+  </div>
   <div class="alert alert-secondary" id="ch-cost" role="status" aria-live="polite"></div>
 </div>
 """
@@ -106,6 +127,7 @@ _SCRIPT = """
   const count = document.getElementById("ch-gpus");
   const hours = document.getElementById("ch-hours");
   const cost = document.getElementById("ch-cost");
+  const account = document.getElementById("ch-account");
   function rateOf(h) {
     const table = prices[h] || {};
     return gpu.value === root.dataset.cpu ? table["cpu"] : table["gpu:" + gpu.value];
@@ -135,11 +157,22 @@ _SCRIPT = """
     const perHour = Number(rate) * units;
     const total = perHour * Number(hours.value || 0);
     const from = hub.value === root.dataset.any ? "from " : "";
+    let funds = "";
+    const chosen = account.selectedOptions[0];
+    if (chosen && perHour > 0) {
+      const available = Number(chosen.dataset.available);
+      const fundable = Math.floor((available / perHour) * 100) / 100;
+      funds = ` Your account can fund up to ${fundable.toFixed(2)} h.`;
+      if (available < total) {
+        funds += ` That is not enough for ${hours.value} h: choose fewer hours, ` +
+          "a cheaper resource or another account.";
+      }
+    }
     cost.textContent = `Cost: ${from}${perHour.toFixed(2)} credits per hour, ` +
       `${from}${total.toFixed(2)} credits for ${hours.value} h ` +
-      "(held when the server starts; you pay only for the time it runs).";
+      "(held when the server starts; you pay only for the time it runs)." + funds;
   }
-  for (const el of [hub, gpu, count, hours]) {
+  for (const el of [hub, gpu, count, hours, account]) {
     el.addEventListener("change", update);
     el.addEventListener("input", update);
   }

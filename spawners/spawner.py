@@ -147,7 +147,11 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         return free
 
     async def _render_options_form(self) -> str:
-        return render_form(self.registry, await self.free_gpus())
+        names = await self.billing.chargeable_accounts()
+        ledger = self.billing.ledger
+        balances = await asyncio.gather(*(asyncio.to_thread(ledger.balance, n) for n in names))
+        accounts = {n: b.available for n, b in zip(names, balances, strict=True)}
+        return render_form(self.registry, await self.free_gpus(), accounts)
 
     @default("apply_user_options")
     def _default_apply_user_options(self) -> Any:

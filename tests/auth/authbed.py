@@ -10,14 +10,14 @@ import os
 import socket
 import subprocess
 import threading
-import urllib.error
-import urllib.request
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
+from bedtools import IN_CI as IN_CI
+from bedtools import component_missing as component_missing
+from bedtools import hub_api
 
 from computehub.localbed.hub import HubProcess
 from computehub.localbed.proc import (
@@ -40,15 +40,6 @@ from computehub.localbed.university import ensure_people as ensure_people
 from computehub.localbed.university import ldap_auth as ldap_auth
 from computehub.paths import repo_root
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def component_missing(err: Exception) -> None:
-    """Skip locally, fail in CI (as tests/conftest.py's helper of the same name)."""
-    if IN_CI:
-        pytest.fail(f"CI=true and a real component is missing: {err}", pytrace=False)
-    pytest.skip(str(err))
-
 
 @dataclass
 class HubClient:
@@ -63,20 +54,7 @@ class HubClient:
 
     def api(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
         """Call the hub's REST API; returns (status, JSON or None)."""
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(  # noqa: S310 (loopback URL built by the test)
-            f"{self.url}/hub/api{path}",
-            method=method,
-            data=data,
-            headers={"Authorization": f"token {self.token}"},
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
-                raw = resp.read()
-                return resp.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as err:
-            raw = err.read()
-            return err.code, json.loads(raw) if raw else None
+        return hub_api(self.url, self.token, method, path, body, timeout=30)
 
 
 def site_data(auth: dict[str, Any], ledger_url: str, bed: Path) -> dict[str, Any]:

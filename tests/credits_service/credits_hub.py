@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
+from bedtools import IN_CI as IN_CI
+from bedtools import component_missing as component_missing
 
 from computehub.localbed.hub import HubProcess
-
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def component_missing(err: Exception) -> None:
-    """Skip locally, fail in CI (as tests/conftest.py's helper of the same name)."""
-    if IN_CI:
-        pytest.fail(f"CI=true and a real component is missing: {err}", pytrace=False)
-    pytest.skip(str(err))
-
 
 #: Persona of the matrix -> JupyterHub user and platform role.
 PEOPLE = {

@@ -83,6 +83,10 @@ def test_stop_charges_exactly_the_gpu_time_used(
     assert during.balance == before.balance
     time.sleep(2)
     stop(hub, "alice")
+    deadline = time.monotonic() + 60  # the stop settles, or the reconciler does soon after
+    while ledger.hold(hold_id).status == "open":
+        assert time.monotonic() < deadline, "the stopped session was never settled"
+        time.sleep(0.5)
     after = ledger.balance("alice")
     elapsed, tres, _state = sacct(slurm_bed, hub_name, server["state"]["job_id"])
     assert f"gres/gpu:{gpu}={count}" in tres.split(",")

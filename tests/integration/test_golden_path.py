@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,9 @@ def _walk(hub: Any, slurm_bed: SlurmBed, page: Any, shot: Any) -> None:
     # The cost shows before anything starts: an A100 in Karachi is 7 credits an hour.
     cost = page.locator("#ch-cost")
     assert "7.00 credits per hour, 14.00 credits for 2 h" in cost.inner_text()
+    with Ledger(hub.ledger_url) as ledger:
+        fundable = (ledger.balance("alice").available / 7).quantize(Decimal("0.01"), ROUND_DOWN)
+    assert f"Your account can fund up to {fundable} h." in cost.inner_text()
     shot("spawn-form")
     page.click("input[type=submit], button[type=submit]")
 
@@ -143,7 +146,7 @@ def _walk(hub: Any, slurm_bed: SlurmBed, page: Any, shot: Any) -> None:
         time.sleep(0.5)
     # The stop settled the session: the balance moved by exactly what it cost.
     with Ledger(hub.ledger_url) as ledger:
-        deadline = time.monotonic() + 30  # settling waits for Slurm's final accounting
+        deadline = time.monotonic() + 60  # settling waits for Slurm's final accounting
         while ledger.hold(state["hold_id"]).status == "open":
             assert time.monotonic() < deadline, "the stopped session was never settled"
             time.sleep(0.5)
