@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bedtools import component_missing, hub_api
+from bedtools import STRICT, component_missing, hub_api
 
 from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
@@ -30,6 +30,16 @@ from computehub.localbed.university import SUPPORT, ensure_people, ldap_auth
 from computehub.localbed.users import ensure_user
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In strict runs (CI=true, scripts/test.sh) a skipped test is a failed test."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if STRICT and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in a strict run (CI=true): {report.longrepr}"
 
 
 @pytest.fixture(scope="session")

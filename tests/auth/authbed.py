@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bedtools import IN_CI as IN_CI
-from bedtools import component_missing as component_missing
 from bedtools import hub_api
 
 from computehub.localbed.hub import HubProcess

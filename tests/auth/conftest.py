@@ -17,16 +17,16 @@ from authbed import (
     OidcHub,
     OidcProviderProcess,
     TcpGate,
-    component_missing,
     ensure_people,
     extra_config,
     ldap_auth,
     oidc_auth,
     site_data,
 )
+from bedtools import component_missing
 
 from computehub.localbed.hub import HubProcess
-from computehub.localbed.proc import BedError, MissingComponentError, free_port
+from computehub.localbed.proc import MissingComponentError, free_port
 from computehub.localbed.sitegen import write_site
 from computehub.localbed.slapd import Slapd
 
@@ -34,7 +34,7 @@ from computehub.localbed.slapd import Slapd
 def _start(process: HubProcess) -> None:
     try:
         process.start()
-    except (MissingComponentError, BedError) as err:
+    except MissingComponentError as err:
         component_missing(err)
 
 
@@ -71,7 +71,7 @@ def oidc_hub(bed_root: Path, test_users: dict[str, str]) -> Iterator[OidcHub]:
     idp = OidcProviderProcess(base / "idp", client_secret, callback)
     try:
         idp.start()
-    except (MissingComponentError, BedError) as err:
+    except MissingComponentError as err:
         component_missing(err)
     ledger_url = f"sqlite:///{base / 'ledger.sqlite'}"
     site = write_site(

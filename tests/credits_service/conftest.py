@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bedtools import component_missing
 from credits_hub import (
     COURSE,
     DRIVER_SCOPES,
     PEOPLE,
     CreditsHub,
     _wait_for_service,
-    component_missing,
 )
 
 from computehub.credits.ledger import Ledger

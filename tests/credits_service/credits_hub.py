@@ -8,9 +8,6 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from bedtools import IN_CI as IN_CI
-from bedtools import component_missing as component_missing
-
 from computehub.localbed.hub import HubProcess
 
 #: Persona of the matrix -> JupyterHub user and platform role.
