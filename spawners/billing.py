@@ -8,6 +8,7 @@ waits on the database.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 
@@ -47,6 +48,14 @@ def sync_site_rates(site: Site) -> int:
     return len(ledger_for(ledger_url(site)).sync_rates(site_rates(site), actor="site-file"))
 
 
+@dataclass(frozen=True)
+class Standing:
+    """A user's place in the ledger: accounts they may charge, courses they belong to."""
+
+    accounts: list[str]
+    courses: frozenset[str]
+
+
 class Billing:
     """Holds and charges for one user's sessions."""
 
@@ -54,16 +63,23 @@ class Billing:
         self.ledger = ledger
         self.username = username
 
-    async def chargeable_accounts(self) -> list[str]:
-        """Accounts this user may charge, their personal account first (created if new)."""
+    async def standing(self) -> Standing:
+        """The accounts this user may charge (personal first, created if new) and courses."""
 
-        def lookup() -> list[str]:
+        def lookup() -> Standing:
             self.ledger.ensure_personal_account(self.username, actor="spawner")
             balances = self.ledger.accounts_for_user(self.username)
             names = [b.account for b in balances if b.role in CHARGING_ROLES]
-            return sorted(names, key=lambda n: (n != self.username, n))
+            return Standing(
+                accounts=sorted(names, key=lambda n: (n != self.username, n)),
+                courses=frozenset(b.account for b in balances if b.kind == "course"),
+            )
 
         return await asyncio.to_thread(lookup)
+
+    async def chargeable_accounts(self) -> list[str]:
+        """Accounts this user may charge, their personal account first (created if new)."""
+        return (await self.standing()).accounts
 
     async def hold(self, req: SessionRequest, key: str) -> Hold:
         """Reserve rate * count * hours; ``InsufficientCreditError`` when not funded."""

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from html import escape
 
+from computehub.spawners.access import Entitlements, refusal
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.options import ANY_HUB, CPU_ONLY
 from computehub.spawners.registry import HubRegistry
@@ -29,6 +30,7 @@ def render_form(
     registry: HubRegistry,
     free: Free | None = None,
     accounts: Mapping[str, Decimal] | None = None,
+    who: Entitlements | None = None,
 ) -> str:
     """HTML for choosing hub, GPU type and count, hours, environment and account.
 
@@ -37,12 +39,16 @@ def render_form(
         free: free GPUs per hub and type, when known.
         accounts: the accounts the user may charge, with their available credits
             (the default first), so the form can say how many hours each can fund.
+        who: the user's roles and courses: resources a hub keeps for others stay in
+            the lists, and choosing one says who may use it instead of a price.
     """
+    who = who or Entitlements()
     site = registry.site
     default_hub = site.defaults.hub or registry.names()[0]
     hub_opts = [f'<option value="{ANY_HUB}">Any hub: the cheapest with the GPUs free now</option>']
     gpu_types: dict[str, list[str]] = {}
     prices: dict[str, dict[str, str]] = {}
+    refused: dict[str, dict[str, str]] = {}
     for name in registry.names():
         hub = registry[name]
         selected = " selected" if name == default_hub else ""
@@ -55,6 +61,10 @@ def render_form(
             f"({escape(hub.region)}){' · ' + escape(gpus) if gpus else ''}</option>"
         )
         prices[name] = {resource: str(rate) for resource, rate in hub.rates.items()}
+        for resource in hub.rates:
+            reason = refusal(hub, resource, who)
+            if reason is not None:
+                refused.setdefault(name, {})[resource] = reason
         for gpu in hub.gpus:
             gpu_types.setdefault(gpu, []).append(name)
     gpu_opts = [f'<option value="{CPU_ONLY}" data-hubs="*">CPU only</option>']
@@ -76,9 +86,11 @@ def render_form(
     ]
     hours = escape(str(site.defaults.hours))
     price_json = escape(json.dumps(prices))
+    refused_json = escape(json.dumps(refused))
     return (
         f"""
 <div class="computehub-spawn" id="computehub-spawn" data-prices="{price_json}"
+     data-refused="{refused_json}"
      data-cpu="{CPU_ONLY}" data-any="{ANY_HUB}">
   <div class="mb-3">
     <label for="ch-hub" class="form-label">AI hub</label>
@@ -128,9 +140,15 @@ _SCRIPT = """
   const hours = document.getElementById("ch-hours");
   const cost = document.getElementById("ch-cost");
   const account = document.getElementById("ch-account");
+  const refused = JSON.parse(root.dataset.refused);
+  function resource() {
+    return gpu.value === root.dataset.cpu ? "cpu" : "gpu:" + gpu.value;
+  }
+  function refusalAt(h) {
+    return (refused[h] || {})[resource()];
+  }
   function rateOf(h) {
-    const table = prices[h] || {};
-    return gpu.value === root.dataset.cpu ? table["cpu"] : table["gpu:" + gpu.value];
+    return refusalAt(h) === undefined ? (prices[h] || {})[resource()] : undefined;
   }
   function update() {
     for (const opt of gpu.options) {
@@ -150,9 +168,15 @@ _SCRIPT = """
       rate = rateOf(hub.value);
     }
     if (rate === undefined) {
-      cost.textContent = "This hub does not offer that resource.";
+      const hubs = hub.value === root.dataset.any ? Object.keys(prices) : [hub.value];
+      const why = hubs.map(refusalAt).find(r => r !== undefined);
+      cost.className = "alert alert-warning";
+      cost.textContent = why !== undefined
+        ? `You can't start this: ${why}. Choose another GPU or hub.`
+        : "This hub does not offer that resource.";
       return;
     }
+    cost.className = "alert alert-secondary";
     const units = gpu.value === root.dataset.cpu ? 1 : Math.max(Number(count.value), 1);
     const perHour = Number(rate) * units;
     const total = perHour * Number(hours.value || 0);

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from computehub.spawners.access import Entitlements, refusal
 from computehub.spawners.availability import GpuAvailability, choose_hub, offers_for
 from computehub.spawners.registry import HubRegistry
 
@@ -103,22 +104,35 @@ def _place_anywhere(
     raw: Mapping[str, object],
     registry: HubRegistry,
     free: Mapping[str, Mapping[str, GpuAvailability]] | None,
+    who: Entitlements,
 ) -> str:
-    """The hub for an "any hub" request: where the GPU is free now and cheapest."""
+    """The hub for an "any hub" request: where the GPU is free now and cheapest.
+
+    Only hubs where the person may use the resource are considered.
+    """
     gpu_raw = raw.get("gpu_type", CPU_ONLY)
     gpu_type = _token("gpu_type", gpu_raw) if gpu_raw != "" else CPU_ONLY
+    resource = "cpu" if gpu_type == CPU_ONLY else f"gpu:{gpu_type}"
+    offering = [
+        h
+        for h in registry.names()
+        if resource in registry[h].rates and (resource == "cpu" or gpu_type in registry[h].gpus)
+    ]
+    allowed = [h for h in offering if refusal(registry[h], resource, who) is None]
+    if offering and not allowed:
+        reason = refusal(registry[offering[0]], resource, who)
+        raise OptionsError("gpu_type", str(reason))
     if gpu_type == CPU_ONLY:
-        cpu_hubs = [h for h in registry.names() if "cpu" in registry[h].rates]
-        if not cpu_hubs:
+        if not allowed:
             raise OptionsError("hub", "no hub offers CPU-only sessions")
-        return min(cpu_hubs, key=lambda h: (registry[h].rates["cpu"], h))
-    if not any(gpu_type in registry[h].gpus for h in registry.names()):
+        return min(allowed, key=lambda h: (registry[h].rates["cpu"], h))
+    if not allowed:
         raise OptionsError("gpu_type", f"no hub has {gpu_type!r} GPUs")
     if free is None:
         raise OptionsError("hub", "free GPUs are not known right now; choose a hub")
     count = _count("gpus", raw.get("gpus", 1))
-    rates = {h: registry[h].rates for h in registry.names()}
-    offers = offers_for(gpu_type, rates, free)
+    rates = {h: registry[h].rates for h in allowed}
+    offers = offers_for(gpu_type, rates, {h: v for h, v in free.items() if h in allowed})
     best = choose_hub(offers, count)
     if best is None:
         seen = ", ".join(f"{o.hub}: {o.free} free" for o in offers) or "no hub answered"
@@ -133,6 +147,7 @@ def validate(
     registry: HubRegistry,
     free: Mapping[str, Mapping[str, GpuAvailability]] | None = None,
     accounts: Sequence[str] | None = None,
+    who: Entitlements | None = None,
 ) -> SessionRequest:
     """Stage 2: check raw options against the site's allow-lists and limits.
 
@@ -142,7 +157,10 @@ def validate(
         free: free GPUs per hub and type, needed only for the "any hub" choice.
         accounts: the credit accounts this user may charge, the default first; None
             when no ledger is involved (the request then names no account).
+        who: the person's platform roles and courses, for the resources a hub
+            restricts (``limits.access``); default: none, so only open resources.
     """
+    who = who or Entitlements()
     if not isinstance(raw, Mapping):
         raise OptionsError("user_options", "must be a JSON object")
     for key in raw:
@@ -153,7 +171,7 @@ def validate(
 
     hub_name = _token("hub", raw.get("hub", site.defaults.hub or registry.names()[0]))
     if hub_name == ANY_HUB:
-        hub_name = _place_anywhere(raw, registry, free)
+        hub_name = _place_anywhere(raw, registry, free, who)
     if hub_name not in registry:
         raise OptionsError("hub", f"no hub {hub_name!r}; hubs: {', '.join(registry.names())}")
     hub = registry[hub_name]
@@ -168,12 +186,16 @@ def validate(
             "gpu_type", f"{hub.display_name} has no {gpu_type!r} GPUs (it has: {have})"
         )
 
+    if gpu_type is None and "cpu" not in hub.rates:
+        raise OptionsError("gpu_type", f"{hub.display_name} offers no CPU-only sessions")
+    reason = refusal(hub, f"gpu:{gpu_type}" if gpu_type else "cpu", who)
+    if reason is not None:
+        raise OptionsError("gpu_type", reason)
+
     if gpu_type is None:
         gpus = _count("gpus", raw.get("gpus", 0))
         if gpus != 0:
             raise OptionsError("gpus", "a CPU-only session has 0 GPUs; choose a GPU type")
-        if "cpu" not in hub.rates:
-            raise OptionsError("gpu_type", f"{hub.display_name} offers no CPU-only sessions")
     else:
         gpus = _count("gpus", raw.get("gpus", 1))
         most = min(hub.limits.max_gpus, hub.gpus[gpu_type])

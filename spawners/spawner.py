@@ -24,9 +24,11 @@ from batchspawner.batchspawner import JobStatus, SlurmSpawner
 from tornado import web
 from traitlets import Float, Integer, Unicode, default
 
+from computehub.auth.policy import PLATFORM_ROLES
 from computehub.credits.errors import InsufficientCreditError
 from computehub.sitefile import Site, load_site
 from computehub.spawners import api, extend
+from computehub.spawners.access import Entitlements
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.batch import JobPlacement, build_batch_request
 from computehub.spawners.billing import Billing, ledger_for, ledger_url
@@ -66,9 +68,12 @@ async def _apply_user_options(spawner: ComputeHubSpawner, user_options: dict[str
     free = None
     if isinstance(options, dict) and options.get("hub") == ANY_HUB:
         free = await spawner.free_gpus()
-    accounts = await spawner.billing.chargeable_accounts()
+    standing = await spawner.billing.standing()
+    who = Entitlements(roles=spawner.platform_roles(), courses=standing.courses)
     try:
-        spawner.session_request = validate(options, spawner.registry, free, accounts)
+        spawner.session_request = validate(
+            options, spawner.registry, free, standing.accounts, who=who
+        )
     except OptionsError as err:
         raise web.HTTPError(400, f"Invalid spawn option {err}") from None
 
@@ -146,12 +151,18 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
                 free[name] = result
         return free
 
+    def platform_roles(self) -> frozenset[str]:
+        """The user's platform roles: the JupyterHub groups their login put them in."""
+        return frozenset(g.name for g in self.user.groups) & frozenset(PLATFORM_ROLES)
+
     async def _render_options_form(self) -> str:
-        names = await self.billing.chargeable_accounts()
+        standing = await self.billing.standing()
+        names = standing.accounts
         ledger = self.billing.ledger
         balances = await asyncio.gather(*(asyncio.to_thread(ledger.balance, n) for n in names))
         accounts = {n: b.available for n, b in zip(names, balances, strict=True)}
-        return render_form(self.registry, await self.free_gpus(), accounts)
+        who = Entitlements(roles=self.platform_roles(), courses=standing.courses)
+        return render_form(self.registry, await self.free_gpus(), accounts, who)
 
     @default("apply_user_options")
     def _default_apply_user_options(self) -> Any:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -43,3 +45,28 @@ def hub_api(
     except urllib.error.HTTPError as err:
         raw = err.read()
         return err.code, json.loads(raw) if raw else None
+
+
+def hub_login(hub_url: str, user: str, password: str, timeout: float = 60) -> None:
+    """Log in on the hub's real login form (as a browser would, without one).
+
+    The login sets what only a login sets: the person's platform roles (JupyterHub
+    groups) and their first-login grant.
+
+    Raises:
+        AssertionError: the hub did not accept the login.
+    """
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(f"{hub_url}/hub/login", timeout=timeout) as resp:
+        resp.read()
+    xsrf = next((c.value for c in jar if c.name == "_xsrf"), "")
+    form = urllib.parse.urlencode({"username": user, "password": password, "_xsrf": xsrf})
+    try:
+        with opener.open(f"{hub_url}/hub/login", form.encode(), timeout=timeout) as resp:
+            resp.read()
+            landed = resp.url
+    except urllib.error.HTTPError as err:
+        raise AssertionError(f"login as {user} refused: {err.code} {err.read()[:300]!r}") from None
+    if "/hub/login" in landed:
+        raise AssertionError(f"login as {user} refused: still on {landed}")

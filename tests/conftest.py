@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bedtools import STRICT, component_missing, hub_api
+from bedtools import STRICT, component_missing, hub_api, hub_login
 
 from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
@@ -26,7 +26,7 @@ from computehub.localbed.postgres import Postgres
 from computehub.localbed.proc import MissingComponentError, free_port
 from computehub.localbed.sitegen import bed_site, write_site
 from computehub.localbed.slapd import Slapd
-from computehub.localbed.university import SUPPORT, ensure_people, ldap_auth
+from computehub.localbed.university import PEOPLE, SUPPORT, ensure_people, ldap_auth
 from computehub.localbed.users import ensure_user
 
 REPO = Path(__file__).resolve().parent.parent
@@ -74,6 +74,8 @@ def postgres_url(postgres_server: Postgres) -> str:
 
 #: Test people: POSIX users on this machine (jobs run as them) and their platform roles.
 TEST_USERS = {"alice": "researcher", "bob": "student", "carol": "operator"}
+#: Their directory passwords (computehub.localbed.university).
+PASSWORDS = {person.uid: person.password for person in PEOPLE}
 
 
 @pytest.fixture(scope="session")
@@ -186,8 +188,10 @@ def hub(bed_root: Path, site_file: Path) -> Iterator[RunningHub]:
     except MissingComponentError as err:
         component_missing(err)
     running = RunningHub(process, token)
+    # A real login through the directory: it sets each person's platform roles
+    # (JupyterHub groups, which the spawner's allow-lists read) and first-login grant.
     for user in TEST_USERS:
-        running.api("POST", f"/users/{user}")  # LDAP login would create them; tests use REST
+        hub_login(running.url, user, PASSWORDS[user])
     with Ledger(running.ledger_url) as ledger:
         for user in TEST_USERS:
             ledger.ensure_personal_account(user, actor="test-bed")

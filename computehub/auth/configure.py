@@ -13,6 +13,7 @@ from computehub.sitefile.schema import LdapAuth, OidcAuth
 
 LDAP_CLASS = "computehub.auth.ldap.ComputeHubLDAPAuthenticator"
 OIDC_CLASS = "computehub.auth.oidc.ComputeHubOIDCAuthenticator"
+DUMMY_CLASS = "computehub.auth.dummy.ComputeHubDummyAuthenticator"
 
 #: The site file's TLS choice, as ldapauthenticator's ``tls_strategy``.
 _TLS_STRATEGY = {"starttls": "before_bind", "ldaps": "on_connect", "none": "insecure"}
@@ -33,10 +34,13 @@ def configure_auth(c: Any, site: Site) -> None:
     _login_page(c, site)
     if auth.method == "dummy":
         assert auth.dummy is not None  # the schema guarantees the section
-        c.JupyterHub.authenticator_class = "dummy"
+        c.JupyterHub.authenticator_class = DUMMY_CLASS
         c.Authenticator.allowed_users = set(auth.dummy.users)
         operators = {name for name, role in auth.dummy.users.items() if role == "operator"}
         c.Authenticator.admin_users = set(auth.admin_users) | operators
+        section = c.ComputeHubDummyAuthenticator
+        section.platform_roles = dict(auth.dummy.users)
+        _managed(section)
         return
     if auth.method == "ldap":
         assert auth.ldap is not None
@@ -59,17 +63,22 @@ def _platform(section: Any, site: Site) -> None:
     section.admin_users = set(auth.admin_users)
     # Defence in depth: JupyterHub itself refuses names outside the POSIX pattern.
     section.username_pattern = auth.username.pattern
+    _managed(section)
+    # The login policy is the allow configuration (PlatformLogin.check_allowed).
+    section.any_allow_config = True
+    if any(amount > 0 for amount in auth.first_login.credits.values()):
+        section.starting_credits = StartingCredits.from_site(auth.first_login)
+        section.ledger_url = site.ledger.db_url or default_ledger_url()
+
+
+def _managed(section: Any) -> None:
+    """Platform roles become JupyterHub groups and roles, re-synced at every login."""
     section.manage_groups = True
     section.manage_roles = True
     # JupyterHub 6.1.1 raises KeyError('users') in init_role_assignment at a restart
     # once managed roles have members, unless this is on. The platform roles are all
     # listed by load_managed_roles without 'users', so their members are kept.
     section.reset_managed_roles_on_startup = True
-    # The login policy is the allow configuration (PlatformLogin.check_allowed).
-    section.any_allow_config = True
-    if any(amount > 0 for amount in auth.first_login.credits.values()):
-        section.starting_credits = StartingCredits.from_site(auth.first_login)
-        section.ledger_url = site.ledger.db_url or default_ledger_url()
 
 
 def _check_secret(key: str, env: str | None, file: Any) -> None:

@@ -14,6 +14,13 @@ from computehub.localbed.bed import SlurmBed
 BED_RATES: Mapping[str, str] = {"h100": "10", "a100": "7", "cpu": "0.5"}
 #: Hub-specific prices: an A100 costs more in Lahore, so "any hub" prefers Karachi.
 HUB_RATES: Mapping[str, Mapping[str, str]] = {"lahore": {"gpu:a100": "8"}}
+#: Who may use what: Lahore's H100s are kept for researchers, instructors and
+#: operators, and for the members of the intro-ml course (the demo's course).
+BED_ACCESS: Mapping[str, Mapping[str, Any]] = {
+    "lahore": {
+        "gpu:h100": {"roles": ["researcher", "instructor", "operator"], "courses": ["intro-ml"]}
+    }
+}
 _DISPLAY = {"lahore": ("Lahore AI Hub", "Punjab"), "karachi": ("Karachi AI Hub", "Sindh")}
 
 
@@ -39,6 +46,11 @@ def bed_site(
                 "max_hours": 12,
                 "cpus_per_session": 1,
                 "memory_gb_per_session": 1,
+                "access": {
+                    resource: dict(rule)
+                    for resource, rule in BED_ACCESS.get(name, {}).items()
+                    if resource in rates
+                },
             },
         }
     return {

@@ -130,6 +130,14 @@ def _reference_problems(site: Site) -> list[Problem]:
                         f"unknown partition {gpu.partition!r}",
                     )
                 )
+        for resource in hub.limits.access:
+            if resource not in hub.rates:
+                problems.append(
+                    Problem(
+                        f"{base}.limits.access.{resource}",
+                        f"{resource!r} has no rate on this hub (rated: {', '.join(hub.rates)})",
+                    )
+                )
         for i, env in enumerate(hub.environments or []):
             if env not in site.environments:
                 problems.append(Problem(f"{base}.environments.{i}", f"unknown environment {env!r}"))

@@ -67,6 +67,28 @@ class GpuType(_Strict):
     mig: dict[MigProfileName, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
 
 
+#: The platform roles a login can carry; they decide resources, credits and admin rights.
+PlatformRole = Literal["student", "instructor", "researcher", "operator"]
+
+
+class ResourceAccess(_Strict):
+    """Who may use one resource of a hub: any of these roles, or a member of these courses."""
+
+    roles: list[PlatformRole] = Field(
+        default_factory=list, description="platform roles that may use it"
+    )
+    courses: list[Identifier] = Field(
+        default_factory=list,
+        description="course accounts whose members (instructors and students) may use it",
+    )
+
+    @model_validator(mode="after")
+    def _someone(self) -> ResourceAccess:
+        if not self.roles and not self.courses:
+            raise ValueError("name the 'roles' or 'courses' that may use it (else nobody could)")
+        return self
+
+
 class Limits(_Strict):
     """Per-session limits on a hub."""
 
@@ -74,6 +96,11 @@ class Limits(_Strict):
     max_hours: Decimal = Field(default=Decimal(24), gt=0, le=720)
     cpus_per_session: int = Field(default=1, ge=1, le=256)
     memory_gb_per_session: int = Field(default=4, ge=1, le=4096)
+    access: dict[str, ResourceAccess] = Field(
+        default_factory=dict,
+        description="resource (gpu:<type>, mig:<type>:<profile>, cpu): who may use it; "
+        "a resource not listed is open to everyone who may log in",
+    )
 
 
 class Hub(_Strict):
@@ -100,8 +127,6 @@ class Environment(_Strict):
     description: str = ""
 
 
-#: The platform roles a login can carry; they decide resources, credits and admin rights.
-PlatformRole = Literal["student", "instructor", "researcher", "operator"]
 #: eduPerson affiliations (eduPersonAffiliation / the ``eduperson_affiliation`` claim).
 Affiliation = Literal[
     "student", "faculty", "staff", "member", "affiliate", "employee", "alum", "library-walk-in"

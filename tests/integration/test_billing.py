@@ -108,12 +108,12 @@ def test_short_balance_is_refused_before_anything_reaches_slurm(
     status, body = hub.api(
         "POST",
         "/users/bob/server",
-        {"hub": "lahore", "gpu_type": "h100", "gpus": 2, "hours": "1", "account": "small-lab"},
+        {"hub": "lahore", "gpu_type": "a100", "gpus": 2, "hours": "1", "account": "small-lab"},
     )
     assert status == 402
     assert body["message"] == (
-        "Not enough credits in small-lab: 15.0000 available, this session needs 20.0000 "
-        "(20 credits/h for 1 h); it can fund up to 0.75 h."
+        "Not enough credits in small-lab: 15.0000 available, this session needs 16.0000 "
+        "(16 credits/h for 1 h); it can fund up to 0.93 h."
     )
     assert slurm_jobs(slurm_bed, "bob") == jobs_before
     small = ledger.balance("small-lab")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from computehub.credits.errors import ConflictError
 from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
 
@@ -200,9 +202,48 @@ def test_refusal_names_field_and_reason(hub: Any, clean: None) -> None:
     assert body["message"] == (
         "Invalid spawn option gpu_type: Karachi AI Hub has no 'h100' GPUs (it has: a100)"
     )
-    status, body = hub.api("POST", "/users/bob/server", {"gpu_type": "h100", "gpus": 3})
+    status, body = hub.api("POST", "/users/alice/server", {"gpu_type": "h100", "gpus": 3})
     assert status == 400
     assert body["message"] == "Invalid spawn option gpus: must be between 1 and 2 on Lahore AI Hub"
+
+
+def test_resources_by_role_and_course(hub: Any, slurm_bed: SlurmBed, clean: None) -> None:
+    """Lahore's H100s are for researchers, instructors, operators and the intro-ml course.
+
+    bob logged in through the directory as a student: refused, with who may use them,
+    and nothing reaches Slurm or the ledger; once he is a student of intro-ml he may.
+    """
+    h100 = {"hub": "lahore", "gpu_type": "h100", "gpus": 1, "hours": "0.25"}
+    with Ledger(hub.ledger_url) as ledger:
+        jobs_before = jobs_of(slurm_bed, "bob")
+        holds_before = len(ledger.open_holds())
+        status, body = hub.api("POST", "/users/bob/server", h100)
+        assert status == 400, body
+        assert body["message"] == (
+            "Invalid spawn option gpu_type: H100 GPUs on Lahore AI Hub are for researchers, "
+            "instructors, operators and members of the course intro-ml "
+            "(your roles: student; your courses: none)"
+        )
+        assert jobs_of(slurm_bed, "bob") == jobs_before
+        assert len(ledger.open_holds()) == holds_before
+        # The A100s next door are open to everyone.
+        status, body = hub.api(
+            "POST", "/users/bob/server", {**h100, "gpu_type": "a100", "hours": "0.1"}
+        )
+        assert status in (201, 202), body
+        wait_ready(hub, "bob")
+        stop(hub, "bob")
+
+        with contextlib.suppress(ConflictError):
+            ledger.create_account("intro-ml", "course", actor="test")
+        ledger.add_member("intro-ml", "bob", "student", actor="test")
+        status, body = hub.api("POST", "/users/bob/server", h100)
+        assert status in (201, 202), body
+        server = wait_ready(hub, "bob")
+        job = server["state"]["job_id"]
+        gres = slurm_out(slurm_bed, "lahore", "squeue", "-h", "-j", job, "-o", "%b")
+        assert "h100:1" in gres, gres
+        stop(hub, "bob")
 
 
 def block_gpus(bed: SlurmBed, hub_name: str, gres: str) -> str:

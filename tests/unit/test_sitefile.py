@@ -121,6 +121,27 @@ BROKEN = [
         "hubs.lahore.gpus.l40s.partition",
         "unknown partition",
     ),
+    (
+        "access to an unrated resource",
+        "hubs/karachi/limits/access",
+        {"gpu:h100": {"roles": ["researcher"]}},
+        "hubs.karachi.limits.access.gpu:h100",
+        "has no rate on this hub",
+    ),
+    (
+        "access open to nobody",
+        "hubs/karachi/limits/access",
+        {"gpu:a100": {"roles": [], "courses": []}},
+        "hubs.karachi.limits.access.gpu:a100",
+        "name the 'roles' or 'courses'",
+    ),
+    (
+        "access for an unknown role",
+        "hubs/karachi/limits/access",
+        {"gpu:a100": {"roles": ["professor"]}},
+        "hubs.karachi.limits.access.gpu:a100.roles.0",
+        "professor",
+    ),
 ]
 
 

@@ -9,12 +9,17 @@ from typing import Any
 import pytest
 
 from computehub.sitefile import load_site
+from computehub.spawners.access import Entitlements
+from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.batch import JobPlacement, build_batch_request
 from computehub.spawners.extend import parse_extension
 from computehub.spawners.options import OptionsError, SessionRequest, parse_form, validate
 from computehub.spawners.registry import HubRegistry
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "hub_config" / "site.example.yaml"
+#: The example site keeps Lahore's H100s for researchers, instructors, operators and intro-ml.
+RESEARCHER = Entitlements(roles=frozenset({"researcher"}))
+STUDENT = Entitlements(roles=frozenset({"student"}))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +56,7 @@ VALID = [
 def test_valid_options(
     registry: HubRegistry, raw: dict[str, Any], expected: SessionRequest
 ) -> None:
-    assert validate(raw, registry) == expected
+    assert validate(raw, registry, who=RESEARCHER) == expected
 
 
 REFUSED: list[tuple[str, Any, str, str]] = [
@@ -95,8 +100,58 @@ REFUSED: list[tuple[str, Any, str, str]] = [
 )
 def test_refused_options(registry: HubRegistry, raw: Any, field: str, words: str) -> None:
     with pytest.raises(OptionsError) as caught:
-        validate(raw, registry)
+        validate(raw, registry, who=RESEARCHER)
     assert caught.value.field == field
+    assert words in caught.value.reason
+
+
+H100 = {"hub": "lahore", "gpu_type": "h100"}
+ACCESS: list[tuple[str, dict[str, Any], Entitlements, str | None]] = [
+    # (id, options, who, words of the refusal or None when allowed)
+    ("researcher h100", H100, RESEARCHER, None),
+    ("instructor h100", H100, Entitlements(roles=frozenset({"instructor"})), None),
+    (
+        "student h100",
+        H100,
+        STUDENT,
+        "H100 GPUs on Lahore AI Hub are for researchers, instructors, operators and "
+        "members of the course intro-ml (your roles: student; your courses: none)",
+    ),
+    ("no roles at all", H100, Entitlements(), "your roles: none"),
+    (
+        "student of intro-ml",
+        H100,
+        Entitlements(roles=frozenset({"student"}), courses=frozenset({"intro-ml"})),
+        None,
+    ),
+    (
+        "student of another course",
+        H100,
+        Entitlements(roles=frozenset({"student"}), courses=frozenset({"nlp-101"})),
+        "your courses: nlp-101",
+    ),
+    ("student l40s (not listed)", {"gpu_type": "l40s"}, STUDENT, None),
+    ("student cpu (not listed)", {"gpu_type": "none"}, STUDENT, None),
+    ("student any hub h100", {"hub": "any", "gpu_type": "h100"}, STUDENT, "are for researchers"),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "who", "words"), [pytest.param(r, w, x, id=i) for i, r, w, x in ACCESS]
+)
+def test_resource_access_by_role_and_course(
+    registry: HubRegistry, raw: dict[str, Any], who: Entitlements, words: str | None
+) -> None:
+    free = {
+        "lahore": {"h100": GpuAvailability(32, 32)},
+        "karachi": {"a100": GpuAvailability(16, 16)},
+    }
+    if words is None:
+        assert validate(raw, registry, free, who=who).hub == "lahore"
+        return
+    with pytest.raises(OptionsError) as caught:
+        validate(raw, registry, free, who=who)
+    assert caught.value.field == "gpu_type"
     assert words in caught.value.reason
 
 
