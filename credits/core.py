@@ -36,10 +36,12 @@ from computehub.credits.errors import (
     UnknownHoldError,
     UnknownRateError,
 )
+from computehub.credits.hotpath import RawOp
 from computehub.credits.names import (
     issuing_name,
     revenue_name,
 )
+from computehub.credits.rawsql import Cursor, Driver
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,10 @@ _BALANCE = select(
 class LedgerCore:
     """What every ledger operation runs on; see :class:`~computehub.credits.ledger.Ledger`."""
 
+    #: Place and settle holds on the driver's cursor (:mod:`~.hotpath`); tests switch it
+    #: off to compare with the general implementation.
+    _fast_path = True
+
     def __init__(
         self,
         url: str | None = None,
@@ -97,6 +103,7 @@ class LedgerCore:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._readonly = engine.execution_options(**{READ_ONLY: True})
         self._system_ids: dict[str, int] = {}
+        self._driver = Driver(engine)
         if migrate:
             upgrade(engine)
 
@@ -127,13 +134,61 @@ class LedgerCore:
         """Run ``body`` in one write transaction, again if it lost a race."""
         if not actor:
             raise ValueError("every change needs an actor")
+
+        def once() -> T:
+            with self._sessions() as session, session.begin():
+                op = _Op(session, self._now(), actor)
+                result = body(op)
+                self._flush_system(op)
+                return result
+
+        return self._retrying(once)
+
+    def _write_fast(self, actor: str, body: Callable[[RawOp], T]) -> T:
+        """Like :meth:`_write`, for ``body`` running SQL on the driver's cursor.
+
+        The transaction is the driver's own: SQLAlchemy's ``Connection`` costs more to
+        begin and commit than SQLite takes to run the whole transaction. It begins as
+        every write does (:meth:`.Driver.begin`: ``BEGIN IMMEDIATE`` on SQLite) and
+        driver errors become SQLAlchemy's, so that lost races are run again the same
+        way. ``body`` raising :class:`~.hotpath.Fallback` rolls back.
+        """
+        if not actor:
+            raise ValueError("every change needs an actor")
+        driver = self._driver
+
+        def once() -> T:
+            pooled = self.engine.raw_connection()
+            try:
+                raw: Any = pooled.driver_connection
+                try:
+                    cursor: Cursor = driver.begin(raw)
+                    try:
+                        op = RawOp(cursor, driver, self._now(), actor)
+                        result = body(op)
+                        op.flush_system()
+                    finally:
+                        cursor.close()
+                    raw.commit()
+                    return result
+                except BaseException as error:
+                    driver.rollback(raw)
+                    if not isinstance(error, driver.error):
+                        raise
+                    if driver.is_disconnect(error, raw):
+                        pooled.invalidate(error)
+                    raise driver.wrap(error) from error
+            finally:
+                pooled.close()
+
+        return self._retrying(once)
+
+    @staticmethod
+    def _retrying(once: Callable[[], T]) -> T:
+        """Run a write transaction, again (up to :data:`_ATTEMPTS`) if it lost a race."""
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                with self._sessions() as session, session.begin():
-                    op = _Op(session, self._now(), actor)
-                    result = body(op)
-                    self._flush_system(op)
-                    return result
+                return once()
             except IntegrityError:
                 # A concurrent request with the same idempotency key (or job id) committed
                 # first; running again finds its result.

@@ -21,6 +21,9 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 
 #: Execution option that marks a connection as read-only (SQLite: deferred BEGIN).
 READ_ONLY = "computehub_read_only"
+#: How SQLite write transactions begin: taking the write lock first, so that two
+#: writers never both read a balance and then both spend it.
+SQLITE_BEGIN_WRITE = "BEGIN IMMEDIATE"
 #: How long a SQLite writer waits for the write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -82,7 +85,7 @@ def _configure_sqlite(engine: Engine) -> None:
         if connection.get_execution_options().get(READ_ONLY):
             connection.exec_driver_sql("BEGIN")
         else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql(SQLITE_BEGIN_WRITE)
 
 
 def is_sqlite(engine: Engine) -> bool:

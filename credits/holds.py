@@ -12,8 +12,8 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from computehub.credits import hotpath, queries
 from computehub.credits import models as m
-from computehub.credits import queries
 from computehub.credits import records as r
 from computehub.credits import statements as sql
 from computehub.credits.core import LedgerCore, _Op
@@ -96,6 +96,23 @@ class HoldsMixin(LedgerCore):
         queries.check_resources(resources)
         validate_hub(hub)
         revenue_id = self._system_account(m.AccountKind.REVENUE, hub)
+        if self._fast_path:
+            try:
+                return self._write_fast(
+                    actor,
+                    lambda raw: hotpath.place_hold(
+                        raw,
+                        account,
+                        hub,
+                        resources,
+                        wanted_hours,
+                        revenue_id=revenue_id,
+                        idempotency_key=idempotency_key,
+                        job_id=job_id,
+                    ),
+                )
+            except hotpath.Fallback:
+                pass  # a replay or due expiry: the general implementation below
 
         def body(op: _Op) -> r.Hold:
             connection = op.session.connection()
@@ -289,6 +306,21 @@ class HoldsMixin(LedgerCore):
             )
             for res, value in used.items()
         }
+        if self._fast_path:
+            try:
+                return self._write_fast(
+                    actor,
+                    lambda raw: hotpath.settle(
+                        raw,
+                        hold_id,
+                        usage,
+                        revenue_ids=self._system_ids,
+                        idempotency_key=idempotency_key,
+                        reason=reason,
+                    ),
+                )
+            except hotpath.Fallback:
+                pass  # a replay, a settled hold or due expiry: the general implementation
 
         def body(op: _Op) -> r.Charge:
             connection = op.session.connection()
