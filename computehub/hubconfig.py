@@ -14,6 +14,7 @@ from typing import Any
 
 from computehub.auth.configure import AuthConfigError, configure_auth
 from computehub.credits.service.jupyterhub import configure_credits_service
+from computehub.culling import configure_culling
 from computehub.paths import repo_root, state_dir
 from computehub.sitefile import Site
 
@@ -79,6 +80,9 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
     except Exception as err:  # any ledger failure stops startup, in one line
         raise ConfigError(f"the credit ledger can't be opened: {err}") from None
     _configure_reconciler(c, site, site_path)
+    from computehub.spawners.billing import ledger_url
+
+    configure_culling(c, site, c.Spawner.environment["COMPUTEHUB_HUB_URL"], ledger_url(site))
 
 
 def _configure_reconciler(c: Any, site: Site, site_path: Path) -> None:

@@ -38,6 +38,7 @@ from computehub.credits.names import (
     validate_resource,
     validate_username,
 )
+from computehub.credits.notes import NotesMixin
 from computehub.credits.sessions import SessionsMixin
 
 __all__ = ["Clock", "Ledger", "LedgerCore", "utcnow"]
@@ -50,7 +51,7 @@ _ROLES_BY_KIND: dict[str, frozenset[m.Role]] = {
 }
 
 
-class Ledger(HoldsMixin, SessionsMixin):
+class Ledger(HoldsMixin, SessionsMixin, NotesMixin):
     """The credit ledger on one database.
 
     The API is synchronous; async callers (JupyterHub) run it in a thread. Every write

@@ -226,6 +226,8 @@ class Hold(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(80))
+    #: Why the session ended, as its user should read it (e.g. stopped for idle GPUs).
+    end_note: Mapped[str | None] = mapped_column(String(500))
 
 
 class HoldResource(Base):

@@ -183,6 +183,7 @@ class Session:
         closed_at: when the hold was settled or voided; ``None`` while it is open.
         charged: what the settlement charged; ``None`` unless settled.
         cost: the usage's price before the cap at the hold; ``None`` unless settled.
+        end_note: why the session ended, when something other than its user ended it.
     """
 
     hold: Hold
@@ -190,6 +191,7 @@ class Session:
     closed_at: datetime | None = None
     charged: Decimal | None = None
     cost: Decimal | None = None
+    end_note: str | None = None
 
 
 @dataclass(frozen=True)

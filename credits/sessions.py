@@ -16,6 +16,7 @@ from computehub.credits import models as m
 from computehub.credits import queries
 from computehub.credits import records as r
 from computehub.credits.core import LedgerCore
+from computehub.credits.errors import UnknownHoldError
 
 
 class SessionsMixin(LedgerCore):
@@ -49,6 +50,17 @@ class SessionsMixin(LedgerCore):
                 query = query.where(m.Hold.created_by == user)
             ids = session.scalars(query.order_by(m.Hold.id.desc()).limit(limit)).all()
             return [self._session_record(session, hold_id) for hold_id in ids]
+
+    def session(self, hold_id: int) -> r.Session:
+        """One session by its hold.
+
+        Raises:
+            UnknownHoldError: no such hold.
+        """
+        with self._read() as session:
+            if session.get(m.Hold, hold_id) is None:
+                raise UnknownHoldError(hold_id)
+            return self._session_record(session, hold_id)
 
     def current_session(self, username: str) -> r.Session | None:
         """The user's most recent open hold with a Slurm job attached, if any."""
@@ -132,4 +144,5 @@ class SessionsMixin(LedgerCore):
             closed_at=None if hold.status == m.HoldStatus.OPEN else hold.updated_at,
             charged=None if charge is None else charge.amount,
             cost=None if charge is None else charge.cost,
+            end_note=hold.end_note,
         )

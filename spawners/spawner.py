@@ -223,6 +223,8 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         if self.session_request is not None:
             prefix = self.site.environments[self.session_request.environment].prefix
             env["PATH"] = f"{prefix}/bin:/usr/local/bin:/usr/bin:/bin"
+            # The notebook server reports its hub with its GPU activity (gpuidle).
+            env["COMPUTEHUB_HUB"] = self.session_request.hub
         return env
 
     def _placement(self, req: SessionRequest) -> JobPlacement:

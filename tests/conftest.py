@@ -134,6 +134,8 @@ class RunningHub:
 
     process: HubProcess
     token: str
+    #: Tokens of services with the roles of the idle culler and of the GPU-idle rule.
+    probe_tokens: dict[str, str]
 
     @property
     def url(self) -> str:
@@ -153,6 +155,7 @@ class RunningHub:
 def hub(bed_root: Path, site_file: Path) -> Iterator[RunningHub]:
     """JupyterHub from hub_config/ with its configurable-http-proxy, on the bed's hubs."""
     token = secrets.token_hex(24)
+    probes = {name: secrets.token_hex(24) for name in ("idle-culler", "gpu-idle")}
     extra = bed_root / "test_extra_config.py"
     # A test driver is a service with a role, as JupyterHub recommends over api_tokens.
     extra.write_text(
@@ -170,6 +173,17 @@ def hub(bed_root: Path, site_file: Path) -> Iterator[RunningHub]:
         # No GPUs here: the widget reads the fake device layer in the jobs (4 devices,
         # of which a job sees the ones Slurm gives it in CUDA_VISIBLE_DEVICES).
         "c.Spawner.environment.update({'COMPUTEHUB_FAKE_GPUS': '4'})\n"
+        # The notebook servers sample their GPUs every second (the GPU-idle rule's input).
+        "c.Spawner.environment.update({'COMPUTEHUB_GPU_SAMPLE_S': '1'})\n"
+        # Probes that hold exactly the culling services' roles, so that tests can run
+        # one pass of each with a short limit, with the scopes the services have.
+        "from computehub.culling import GPU_IDLE_SCOPES, IDLE_CULLER_SCOPES\n"
+        f"_probes = {probes!r}\n"
+        "_scopes = {'idle-culler': IDLE_CULLER_SCOPES, 'gpu-idle': GPU_IDLE_SCOPES}\n"
+        "for _name, _token in _probes.items():\n"
+        "    c.JupyterHub.services.append({'name': _name + '-probe', 'api_token': _token})\n"
+        "    _role = {'name': _name + '-probe', 'scopes': _scopes[_name]}\n"
+        "    c.JupyterHub.load_roles.append({**_role, 'services': [_name + '-probe']})\n"
     )
     extra.chmod(0o600)
     # The reconciler service passes often, as the safety net it is: a session whose
@@ -187,7 +201,7 @@ def hub(bed_root: Path, site_file: Path) -> Iterator[RunningHub]:
         process.start()
     except MissingComponentError as err:
         component_missing(err)
-    running = RunningHub(process, token)
+    running = RunningHub(process, token, probes)
     # A real login through the directory: it sets each person's platform roles
     # (JupyterHub groups, which the spawner's allow-lists read) and first-login grant.
     for user in TEST_USERS:

@@ -485,6 +485,29 @@ class Defaults(_Strict):
     hours: Decimal = Field(default=Decimal(1), gt=0)
 
 
+class Culling(_Strict):
+    """Stopping sessions nobody uses, so that their credits and GPUs go back.
+
+    Two rules: ``jupyterhub-idle-culler`` stops servers with no activity (no open
+    notebook, no kernel work) for ``idle_timeout_s``; the GPU rule stops servers
+    whose GPUs have been below ``gpu_busy_percent`` for ``gpu_idle_s`` even while
+    a notebook is open, and tells the user how many credits that saved.
+    """
+
+    idle_timeout_s: int | None = Field(
+        default=3600, ge=60, le=30 * 86400, description="no activity for this long: stop; null: off"
+    )
+    idle_check_every_s: int = Field(default=300, ge=10, le=86400)
+    gpu_idle_s: int | None = Field(
+        default=1800,
+        ge=60,
+        le=30 * 86400,
+        description="GPUs below gpu_busy_percent for this long: stop; null: off",
+    )
+    gpu_busy_percent: int = Field(default=5, ge=1, le=100, description="busiest GPU's use")
+    gpu_check_every_s: int = Field(default=60, ge=5, le=3600)
+
+
 class Ledger(_Strict):
     """Where the credit ledger lives (default: ``$COMPUTEHUB_DB_URL`` or embedded SQLite)."""
 
@@ -500,3 +523,4 @@ class Site(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     auth: Auth
     ledger: Ledger = Field(default_factory=Ledger)
+    culling: Culling = Field(default_factory=Culling)

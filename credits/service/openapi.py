@@ -110,6 +110,10 @@ _SCHEMAS: dict[str, Any] = {
             "closed_at": {"type": ["string", "null"], "format": "date-time"},
             "charged": {"type": ["string", "null"]},
             "cost": {"type": ["string", "null"]},
+            "end_note": {
+                "type": ["string", "null"],
+                "description": "why the session ended, when its user did not end it",
+            },
         },
     },
     "CurrentSession": {

@@ -86,6 +86,7 @@ def session(row: r.Session) -> dict[str, Any]:
         "closed_at": instant(row.closed_at),
         "charged": optional_amount(row.charged),
         "cost": optional_amount(row.cost),
+        "end_note": row.end_note,
     }
 
 

@@ -362,3 +362,18 @@ def test_the_clock_must_be_timezone_aware(db_url: str) -> None:
 
 def _rates(ledger: Ledger) -> dict[tuple[str, str], Decimal]:
     return dict(ledger.rates())
+
+
+def test_a_session_end_note_is_kept_beside_its_charge(ledger: Ledger) -> None:
+    ledger.create_account("noted", "project", actor="op")
+    ledger.grant("noted", "100", actor="op")
+    hold = ledger.place_hold("noted", "north", {"gpu:h100": 1}, "2", actor="ayesha")
+    ledger.settle(hold.id, {"gpu:h100": "0.5"}, actor="spawner")
+    ledger.note_session_end(hold.id, "Stopped: its GPUs were idle for 30 min.", actor="gpu-idle")
+    (row,) = ledger.sessions("noted")
+    assert row.end_note == "Stopped: its GPUs were idle for 30 min."
+    assert row.charged == Decimal(5)
+    with pytest.raises(UnknownHoldError):
+        ledger.note_session_end(hold.id + 1000, "x", actor="gpu-idle")
+    with pytest.raises(ValueError, match="1 to 500"):
+        ledger.note_session_end(hold.id, " ", actor="gpu-idle")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -13,6 +16,7 @@ from computehub.spawners.access import Entitlements
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.batch import JobPlacement, build_batch_request
 from computehub.spawners.extend import parse_extension
+from computehub.spawners.form import render_form
 from computehub.spawners.options import OptionsError, SessionRequest, parse_form, validate
 from computehub.spawners.registry import HubRegistry
 
@@ -248,3 +252,16 @@ def test_extension_body(body: dict[str, Any], parsed: tuple[Decimal, bool]) -> N
 def test_extension_body_refused(body: Any) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 (the message is for people; any reason)
         parse_extension(body)
+
+
+def test_form_explains_resources_kept_for_others(registry: HubRegistry) -> None:
+    """The form keeps a refused GPU in the list and carries why, for the page to say."""
+    student = render_form(registry, None, {"bob": Decimal(10)}, STUDENT)
+    refused = json.loads(html.unescape(re.search(r'data-refused="([^"]*)"', student)[1]))  # type: ignore[index]
+    assert refused["lahore"]["gpu:h100"].startswith(
+        "H100 GPUs on Lahore AI Hub are for researchers"
+    )
+    assert "gpu:l40s" not in refused["lahore"]
+    assert 'value="h100"' in student
+    researcher = render_form(registry, None, {"alice": Decimal(10)}, RESEARCHER)
+    assert 'data-refused="{}"' in researcher

@@ -1,0 +1,156 @@
+"""Idle sessions on the real bed: jupyterhub-idle-culler and the GPU-idle rule.
+
+The hub runs both as services with long limits (the site file's defaults). Here
+each runs one pass, or a few seconds, with a short limit and a token of a probe
+service that holds exactly the service's role: what it can do, the service can.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from bedtools import hub_api
+from test_billing import clean as clean
+from test_spawner import wait_ready
+
+from computehub.credits.ledger import Ledger
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ledger(hub: Any) -> Iterator[Ledger]:
+    with Ledger(hub.ledger_url) as opened:
+        yield opened
+
+
+def start(hub: Any, user: str, options: dict[str, Any], name: str = "") -> dict[str, Any]:
+    path = f"/users/{user}/servers/{name}" if name else f"/users/{user}/server"
+    status, body = hub.api("POST", path, options)
+    assert status in (201, 202), body
+    if not name:
+        return wait_ready(hub, user)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        _, model = hub.api("GET", f"/users/{user}")
+        server = model["servers"].get(name)
+        if server and server["ready"]:
+            return dict(server)
+        time.sleep(0.3)
+    raise AssertionError(f"{user}/{name} not ready")
+
+
+def servers(hub: Any, user: str) -> dict[str, Any]:
+    _, model = hub.api("GET", f"/users/{user}")
+    return dict(model["servers"])
+
+
+def activity(hub: Any, token: str, url: str) -> dict[str, Any]:
+    req = urllib.request.Request(  # noqa: S310 (loopback)
+        f"{hub.url}{url}computehub/gpu-activity?busy_percent=5",
+        headers={"Authorization": f"token {token}"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+        report: dict[str, Any] = json.loads(resp.read())
+        return report
+
+
+def gpu_idle_pass(hub: Any, limit_s: float) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "JUPYTERHUB_API_URL": f"{hub.url}/hub/api",
+        "JUPYTERHUB_API_TOKEN": hub.probe_tokens["gpu-idle"],
+        "COMPUTEHUB_PUBLIC_URL": hub.url,
+        "COMPUTEHUB_DB_URL": hub.ledger_url,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "computehub.spawners.gpuidle", f"--limit={limit_s}", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
+
+
+def test_gpu_idle_rule_stops_idle_gpus_and_says_what_it_saved(
+    hub: Any, ledger: Ledger, clean: None
+) -> None:
+    # alice: one A100 for 2 h whose (fake) GPU does nothing; carol: CPU only.
+    gpu = start(hub, "alice", {"hub": "karachi", "gpu_type": "a100", "gpus": 1, "hours": "2"})
+    cpu = start(hub, "carol", {"hub": "karachi", "gpu_type": "none", "hours": "1"})
+    token = hub.probe_tokens["gpu-idle"]
+    report = activity(hub, token, gpu["url"])
+    assert (report["gpus"], report["hub"], report["job_id"]) == (
+        1,
+        "karachi",
+        gpu["state"]["job_id"],
+    )
+    assert activity(hub, token, cpu["url"])["gpus"] == 0
+    hold_id = gpu["state"]["hold_id"]
+
+    # Not idle long enough yet: nothing is stopped.
+    limit = 8.0
+    first = gpu_idle_pass(hub, limit_s=3600)
+    assert set(servers(hub, "alice")) == {""}, first.stderr
+    deadline = time.monotonic() + 60
+    while (activity(hub, token, gpu["url"])["idle_s"] or 0) < limit:
+        assert time.monotonic() < deadline, "the GPU never counted as idle"
+        time.sleep(1)
+
+    done = gpu_idle_pass(hub, limit_s=limit)
+    assert "Stopping alice" in done.stderr, done.stderr
+    assert servers(hub, "alice") == {}
+    assert set(servers(hub, "carol")) == {""}, "a CPU-only session is not the GPU rule's"
+    session = ledger.session(hold_id)
+    assert session.charged is not None, done.stderr
+    saved = session.hold.amount - session.charged
+    assert saved > 0
+    note = session.end_note or ""
+    assert note.startswith("Stopped by computehub: its GPUs were below 5 % use for "), note
+    assert note.endswith(
+        f"(the limit is 8 s). That saved you {saved:.2f} credits, returned to alice."
+    ), note
+    assert ledger.check().ok
+
+
+def test_idle_culler_stops_inactive_servers_with_its_least_privilege_role(
+    hub: Any, clean: None
+) -> None:
+    start(hub, "carol", {"hub": "karachi", "gpu_type": "none", "hours": "1"})
+    token = hub.probe_tokens["idle-culler"]
+    # The role finds and stops servers, and nothing more.
+    status, _ = hub_api(hub.url, token, "GET", "/users?state=active")
+    assert status == 200
+    status, _ = hub_api(hub.url, token, "POST", "/users/carol/tokens", {"note": "x"})
+    assert status == 403
+    env = {
+        **os.environ,
+        "JUPYTERHUB_API_URL": f"{hub.url}/hub/api",
+        "JUPYTERHUB_API_TOKEN": token,
+    }
+    culler = subprocess.Popen(
+        [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=5", "--cull-every=2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while servers(hub, "carol"):
+            assert time.monotonic() < deadline, "the idle culler did not stop carol's server"
+            assert culler.poll() is None, culler.communicate()[0]
+            time.sleep(1)
+    finally:
+        culler.terminate()
+        output = culler.communicate(timeout=30)[0]
+    assert "Culling server carol" in output, output
