@@ -72,7 +72,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         IdleClock(time.monotonic()),
     )
 
-    class ActivityHandler(APIHandler):  # type: ignore[misc]
+    class ActivityHandler(APIHandler):
         @web.authenticated
         def get(self) -> None:
             raw = self.get_query_argument("busy_percent", "5")

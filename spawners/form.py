@@ -31,6 +31,7 @@ def render_form(
     free: Free | None = None,
     accounts: Mapping[str, Decimal] | None = None,
     who: Entitlements | None = None,
+    notice: str | None = None,
 ) -> str:
     """HTML for choosing hub, GPU type and count, hours, environment and account.
 
@@ -41,6 +42,8 @@ def render_form(
             (the default first), so the form can say how many hours each can fund.
         who: the user's roles and courses: resources a hub keeps for others stay in
             the lists, and choosing one says who may use it instead of a price.
+        notice: why the user's last session ended, when something else ended it
+            (e.g. the GPU-idle rule, with what that saved), shown above the choices.
     """
     who = who or Entitlements()
     site = registry.site
@@ -92,6 +95,7 @@ def render_form(
 <div class="computehub-spawn" id="computehub-spawn" data-prices="{price_json}"
      data-refused="{refused_json}"
      data-cpu="{CPU_ONLY}" data-any="{ANY_HUB}">
+  {_notice(notice)}
   <div class="mb-3">
     <label for="ch-hub" class="form-label">AI hub</label>
     <select id="ch-hub" name="hub" class="form-select">{"".join(hub_opts)}</select>
@@ -127,6 +131,15 @@ def render_form(
 </div>
 """
     ) + _SCRIPT
+
+
+def _notice(text: str | None) -> str:
+    if not text:
+        return ""
+    return (
+        '<div class="alert alert-info" id="ch-last-session" role="status">'
+        f"Your last session: {escape(text)}</div>"
+    )
 
 
 _SCRIPT = """

@@ -236,7 +236,10 @@ def main(argv: Iterable[str] | None = None) -> int:
             ledger=ledger,
             rule=Rule(limit_s=args.limit, busy_percent=args.busy_percent),
         )
-        asyncio.run(service.run(args.every, args.once))
+        try:
+            asyncio.run(service.run(args.every, args.once))
+        except KeyboardInterrupt:  # the hub stops its managed services with SIGINT
+            log.info("Stopped")
     return 0
 
 

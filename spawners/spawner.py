@@ -15,6 +15,7 @@ import os
 import pwd
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
@@ -46,6 +47,8 @@ from computehub.spawners.slurmclient import JobInfo, SlurmClient, SlurmError, Sl
 api.install()
 extend.install()
 
+#: How long the spawn form recalls why the last session ended.
+NOTICE_FOR = timedelta(days=7)
 _PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"}
 _RUNNING = {"RUNNING", "COMPLETING"}
 
@@ -162,7 +165,23 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         balances = await asyncio.gather(*(asyncio.to_thread(ledger.balance, n) for n in names))
         accounts = {n: b.available for n, b in zip(names, balances, strict=True)}
         who = Entitlements(roles=self.platform_roles(), courses=standing.courses)
-        return render_form(self.registry, await self.free_gpus(), accounts, who)
+        notice = await asyncio.to_thread(self._last_end_note, names)
+        return render_form(self.registry, await self.free_gpus(), accounts, who, notice)
+
+    def _last_end_note(self, accounts: list[str]) -> str | None:
+        """Why the user's latest session ended, if something else ended it lately."""
+        ledger = self.billing.ledger
+        latest = [
+            row
+            for account in accounts
+            for row in ledger.sessions(account, limit=1, user=self.user.name)
+            if row.closed_at is not None
+        ]
+        if not latest:
+            return None
+        last = max(latest, key=lambda row: row.closed_at or datetime.min.replace(tzinfo=UTC))
+        recent = last.closed_at and datetime.now(UTC) - last.closed_at < NOTICE_FOR
+        return last.end_note if recent else None
 
     @default("apply_user_options")
     def _default_apply_user_options(self) -> Any:

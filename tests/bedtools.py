@@ -47,11 +47,16 @@ def hub_api(
         return err.code, json.loads(raw) if raw else None
 
 
-def hub_login(hub_url: str, user: str, password: str, timeout: float = 60) -> None:
+def hub_login(
+    hub_url: str, user: str, password: str, timeout: float = 60
+) -> urllib.request.OpenerDirector:
     """Log in on the hub's real login form (as a browser would, without one).
 
     The login sets what only a login sets: the person's platform roles (JupyterHub
     groups) and their first-login grant.
+
+    Returns:
+        An opener that carries the login's cookies, to fetch the hub's pages as them.
 
     Raises:
         AssertionError: the hub did not accept the login.
@@ -70,3 +75,4 @@ def hub_login(hub_url: str, user: str, password: str, timeout: float = 60) -> No
         raise AssertionError(f"login as {user} refused: {err.code} {err.read()[:300]!r}") from None
     if "/hub/login" in landed:
         raise AssertionError(f"login as {user} refused: still on {landed}")
+    return opener

@@ -7,6 +7,7 @@ service that holds exactly the service's role: what it can do, the service can.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import subprocess
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from bedtools import hub_api
+from bedtools import hub_api, hub_login
 from test_billing import clean as clean
 from test_spawner import wait_ready
 
@@ -120,6 +121,11 @@ def test_gpu_idle_rule_stops_idle_gpus_and_says_what_it_saved(
         f"(the limit is 8 s). That saved you {saved:.2f} credits, returned to alice."
     ), note
     assert ledger.check().ok
+    # Back on the hub, the spawn form says why the session ended and what it saved.
+    as_alice = hub_login(hub.url, "alice", "alice-pw")
+    with as_alice.open(f"{hub.url}/hub/spawn", timeout=60) as resp:
+        page = resp.read().decode()
+    assert f"Your last session: {html.escape(note)}" in page
 
 
 def test_idle_culler_stops_inactive_servers_with_its_least_privilege_role(

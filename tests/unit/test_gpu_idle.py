@@ -104,7 +104,7 @@ def test_end_note_says_what_the_stop_saved() -> None:
 
 
 def test_running_servers_are_the_ready_ones() -> None:
-    users = [
+    users: list[dict[str, Any]] = [
         {"name": "ayesha", "servers": {"": {"ready": True, "url": "/user/ayesha/"}}},
         {"name": "bilal", "servers": {"gpu": {"ready": True, "url": "/user/bilal/gpu/"}}},
         {"name": "zara", "servers": {"": {"ready": False, "url": "/user/zara/"}}},

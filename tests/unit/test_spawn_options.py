@@ -265,3 +265,12 @@ def test_form_explains_resources_kept_for_others(registry: HubRegistry) -> None:
     assert 'value="h100"' in student
     researcher = render_form(registry, None, {"alice": Decimal(10)}, RESEARCHER)
     assert 'data-refused="{}"' in researcher
+
+
+def test_form_tells_why_the_last_session_ended(registry: HubRegistry) -> None:
+    page = render_form(registry, None, {}, RESEARCHER, notice="Stopped <idle> & saved 5.00")
+    assert (
+        '<div class="alert alert-info" id="ch-last-session" role="status">'
+        "Your last session: Stopped &lt;idle&gt; &amp; saved 5.00</div>"
+    ) in page
+    assert "ch-last-session" not in render_form(registry, None, {}, RESEARCHER)
