@@ -6,11 +6,13 @@ import re
 import secrets
 from typing import Any
 
+from jupyterhub.services.auth import HubOAuthCallbackHandler
 from tornado import web
 
 from computehub.credits.service import handlers as h
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.context import ServiceContext
+from computehub.credits.service.home import IndexHandler
 from computehub.credits.service.metrics import MetricsHandler, registry_for
 
 #: The REST API under ``{prefix}api/v1``: path template and handler, as the OpenAPI names them.
@@ -28,6 +30,20 @@ API_ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("/openapi.json", h.OpenApiHandler),
 ]
 
+
+class OAuthCallbackHandler(HubOAuthCallbackHandler):  # type: ignore[misc]
+    """JupyterHub's OAuth callback, with the service's own ``HubOAuth``.
+
+    The login's state (next URL, PKCE code verifier) lives in the ``HubOAuth`` that
+    sent the browser to the hub; JupyterHub's handler would otherwise use a singleton
+    of its own and find no verifier.
+    """
+
+    def initialize(self, ctx: ServiceContext) -> None:
+        """Tornado hook: the shared context."""
+        self.hub_auth = ctx.hub_auth
+
+
 _PARAM = re.compile(r"\{(\w+)\}")
 
 
@@ -43,14 +59,12 @@ def make_app(ctx: ServiceContext, *, cookie_secret: bytes | None = None) -> web.
         cookie_secret: signs the OAuth cookie; random by default, so a restart of the
             service only means logging in through the hub again.
     """
-    from jupyterhub.services.auth import HubOAuthCallbackHandler
-
     prefix = ctx.hub_auth.base_url
     api = f"{prefix}api/v1"
     context: dict[str, Any] = {"ctx": ctx}
     routes: list[Any] = [
-        (prefix, h.IndexHandler, context),
-        (f"{prefix}oauth_callback", HubOAuthCallbackHandler),
+        (prefix, IndexHandler, context),
+        (f"{prefix}oauth_callback", OAuthCallbackHandler, context),
         (f"{prefix}metrics", MetricsHandler, context),
     ]
     routes += [(api + _pattern(template), handler, context) for template, handler in API_ROUTES]

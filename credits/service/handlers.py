@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tornado import web
-
 from computehub.credits import records as r
 from computehub.credits.service import access, params, views
 from computehub.credits.service.base import BaseHandler
@@ -48,22 +46,6 @@ class _LedgerHandler(BaseHandler):
     def arg(self, name: str) -> str | None:
         value = self.get_query_argument(name, None)
         return None if value is None else str(value)
-
-
-class IndexHandler(BaseHandler):
-    """``/services/credits/``: sends a browser through the hub's login, then says hello."""
-
-    @web.authenticated
-    def get(self) -> None:
-        """Who is logged in, and where the API is."""
-        prefix = self.ctx.hub_auth.base_url
-        self.send_json(
-            {
-                "user": self.current_user["name"],
-                "api": f"{prefix}api/v1",
-                "openapi": f"{prefix}api/v1/openapi.json",
-            }
-        )
 
 
 class AccountsHandler(_LedgerHandler):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ from computehub.credits.service.scopes import (
 )
 from computehub.paths import DB_URL_ENV, SITE_FILE_ENV, STATE_DIR_ENV, default_ledger_url, state_dir
 from computehub.sitefile import Site
-from computehub.sitefile.schema import PlatformRole
 
 #: Where the service listens when ``$COMPUTEHUB_CREDITS_PORT`` is not set.
 DEFAULT_PORT = 10101
@@ -34,6 +33,9 @@ USER_SCOPES = (ACCESS, READ)
 DEFAULT_SERVER_SCOPES = ("users:activity!user", "access:servers!server")
 #: What ``$JUPYTERHUB_API_TOKEN`` in a job adds for the widget's ``sessions/current``.
 SERVER_TOKEN_SCOPES = (ACCESS, READ)
+#: The service's entry in the hub's "Services" menu (computehub's ``page.html`` shows
+#: ``info.display_name``; JupyterHub's own would show the name, ``credits``).
+DISPLAY_NAME = "Credits and sessions"
 
 
 def service_port(env: dict[str, str] | None = None) -> int:
@@ -65,7 +67,9 @@ def service_spec(site: Site, site_path: Path | None = None) -> dict[str, Any]:
         # OAuth tokens the service receives from a browser login carry at most these,
         # intersected with what the user holds.
         "oauth_client_allowed_scopes": [READ, INSTRUCT, ADMIN],
+        # Listed in the hub's "Services" menu, linking to the page of credits and sessions.
         "display": True,
+        "info": {"display_name": DISPLAY_NAME},
     }
 
 
@@ -78,6 +82,7 @@ def configure_credits_service(c: Any, site: Site, site_path: Path | None = None)
     services = list(c.JupyterHub.services) if "services" in c.JupyterHub else []
     services = [spec for spec in services if spec.get("name") != SERVICE_NAME]
     c.JupyterHub.services = [*services, service_spec(site, site_path)]
+    _menu_template(c)
 
     custom = dict(c.JupyterHub.custom_scopes) if "custom_scopes" in c.JupyterHub else {}
     c.JupyterHub.custom_scopes = {**custom, **CUSTOM_SCOPES}
@@ -89,12 +94,21 @@ def configure_credits_service(c: Any, site: Site, site_path: Path | None = None)
     for role in roles:
         if role.get("name") == "user" and "scopes" in role:
             role["scopes"] = sorted(set(role["scopes"]) | set(USER_SCOPES))
-    if site.auth.method == "dummy" and site.auth.dummy is not None:
-        roles = _demo_platform_roles(roles, site.auth.dummy.users)
+    # Platform roles are not assigned here: every login method (the demo's dummy one
+    # included) manages them, and JupyterHub refuses load_roles with users then.
     c.JupyterHub.load_roles = roles
 
     current = c.Spawner.server_token_scopes if "server_token_scopes" in c.Spawner else None
     c.Spawner.server_token_scopes = server_token_scopes(current)
+
+
+def _menu_template(c: Any) -> None:
+    """Put computehub's templates (whose ``page.html`` shows ``display_name``) on the path."""
+    from computehub.auth.configure import templates_dir
+
+    existing = list(c.JupyterHub.template_paths) if "template_paths" in c.JupyterHub else []
+    if templates_dir() not in existing:
+        c.JupyterHub.template_paths = [templates_dir(), *existing]
 
 
 def server_token_scopes(current: Any) -> Any:
@@ -118,23 +132,3 @@ def server_token_scopes(current: Any) -> Any:
 
 def _with_widget_scopes(scopes: Any) -> list[str]:
     return sorted(set(scopes) | set(SERVER_TOKEN_SCOPES))
-
-
-def _demo_platform_roles(
-    roles: list[dict[str, Any]], users: Mapping[str, PlatformRole]
-) -> list[Any]:
-    """Give the dummy login's people their platform roles (LDAP/OIDC logins sync them).
-
-    Without this the demo's operator and instructors would hold no credits scopes.
-    """
-    from computehub.auth.roles import role_spec
-
-    by_name = {role["name"]: role for role in roles}
-    for platform_role in sorted(set(users.values())):
-        members = sorted(user for user, role in users.items() if role == platform_role)
-        if platform_role in by_name:
-            existing = by_name[platform_role]
-            existing["users"] = sorted(set(existing.get("users", [])) | set(members))
-        else:
-            roles.append({**role_spec(platform_role), "users": members})
-    return roles

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bedtools import component_missing
+from bedtools import component_missing, hub_login
 from credits_hub import (
     COURSE,
     DRIVER_SCOPES,
@@ -62,7 +62,8 @@ def credits_hub(bed_root: Path) -> Iterator[CreditsHub]:
     try:
         _wait_for_service(hub)
         for persona, (user, _role) in PEOPLE.items():
-            hub.hub_api("POST", f"/users/{user}")
+            # A login, as the demo's people do: it gives them their platform role.
+            hub_login(process.url, user, "any password")
             hub.tokens[persona] = hub.token_for(user)
         yield hub
     finally:
@@ -81,7 +82,7 @@ def accounts(ledger: Ledger) -> dict[str, str]:
     """Personal accounts for owner, other and student; a course with instructor and student."""
     for persona in ("owner", "other", "student"):
         user = PEOPLE[persona][0]
-        ledger.create_account(user, "personal", actor="test", owner=user)
+        ledger.ensure_personal_account(user, actor="test")
         ledger.grant(user, "1000", actor="test")
     ledger.create_account(COURSE, "course", actor="test")
     ledger.add_member(COURSE, PEOPLE["instructor"][0], "instructor", actor="test")

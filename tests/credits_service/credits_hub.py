@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from http.cookiejar import CookieJar
 from typing import Any
 
 from computehub.localbed.hub import HubProcess
@@ -43,11 +46,16 @@ class Answer:
 
 
 def http(
-    method: str, url: str, token: str | None = None, body: object = None, raw: bytes | None = None
+    method: str,
+    url: str,
+    token: str | None = None,
+    body: object = None,
+    raw: bytes | None = None,
+    accept: str = "application/json",
 ) -> Answer:
     """One request; a token goes in ``Authorization: token ...``."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": accept}
     if token is not None:
         headers["Authorization"] = f"token {token}"
     if data is not None:
@@ -100,6 +108,25 @@ class CreditsHub:
         return http(method, f"{self.api}{path}", token, body)
 
 
+def browser_login(hub_url: str, user: str) -> urllib.request.OpenerDirector:
+    """A cookie jar logged in on the hub's form as ``user`` (the dummy login), like a browser.
+
+    Requests through it send ``Accept: text/html`` and follow redirects, the hub's OAuth
+    ones included.
+    """
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.addheaders = [("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")]
+    with opener.open(f"{hub_url}/hub/login", timeout=30) as resp:
+        resp.read()
+    xsrf = next((c.value for c in jar if c.name == "_xsrf"), "")
+    form = urllib.parse.urlencode({"username": user, "password": "any", "_xsrf": xsrf})
+    with opener.open(f"{hub_url}/hub/login", form.encode(), timeout=60) as resp:
+        resp.read()
+        assert "/hub/login" not in resp.url, f"login as {user} refused"
+    return opener
+
+
 def _wait_for_service(hub: CreditsHub, timeout: float = 30) -> None:
     import time
 
@@ -109,3 +136,41 @@ def _wait_for_service(hub: CreditsHub, timeout: float = 30) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"credits service did not answer; see {hub.process.log}")
+
+
+class PageRows(HTMLParser):
+    """The page's session rows: ``tr[data-hold-id]`` -> the text of each ``td.ch-*`` cell."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[str, dict[str, str]] = {}
+        self.tags: set[str] = set()
+        self._row: dict[str, str] | None = None
+        self._cell: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        found = dict(attrs)
+        if tag == "tr" and found.get("data-hold-id"):
+            self._row = self.rows.setdefault(str(found["data-hold-id"]), {})
+        elif tag == "td" and self._row is not None:
+            classes = str(found.get("class")).split()
+            self._cell = next(name for name in classes if name.startswith("ch-"))
+            self._row[self._cell] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td":
+            self._cell = None
+        elif tag == "tr":
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._row is not None and self._cell is not None:
+            self._row[self._cell] += data
+
+
+def page_rows(html: str) -> PageRows:
+    """Read the credits page back: its session rows and the tags it holds."""
+    parser = PageRows()
+    parser.feed(html)
+    return parser

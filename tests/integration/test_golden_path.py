@@ -3,7 +3,9 @@
 It grows with every capability: the person logs in through the university's
 directory (slapd), picks hub, GPU and hours and sees the cost first; the server is
 a Slurm job on the chosen cluster, running as the user, with the requested fake
-GPU in CUDA_VISIBLE_DEVICES; stopping it charges the account for the time used.
+GPU in CUDA_VISIBLE_DEVICES; stopping it charges the account for the time used,
+and the credits page (reached from the hub's "Services" menu) shows that charge and
+what went back to the account.
 A screenshot of each step goes to the output folder.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 
 from computehub.credits.ledger import Ledger
+from computehub.credits.service.views import amount
 from computehub.localbed.bed import SlurmBed
 
 pytestmark = pytest.mark.integration
@@ -156,3 +159,22 @@ def _walk(hub: Any, slurm_bed: SlurmBed, page: Any, shot: Any) -> None:
         )
         assert Decimal(0) < -charge.change < Decimal(14)
         assert ledger.balance("alice").balance == balance_running + charge.change
+
+    # 6. The credits page, from the hub's menu (the service's OAuth asks nothing): the
+    # session with what it was charged and what went back to the account.
+    page.goto(f"{hub.url}/hub/home")
+    page.click("nav >> text=Services")
+    page.click("a.dropdown-item:has-text('Credits and sessions')")
+    page.wait_for_url(f"{hub.url}/services/credits/")
+    page.wait_for_selector("#ch-sessions")
+    row = page.locator(f'#ch-sessions tr[data-hold-id="{hold.id}"]')
+    assert row.locator(".ch-status").inner_text() == "ended"
+    assert row.locator(".ch-hub").inner_text() == "karachi"
+    assert row.locator(".ch-resources").inner_text() == "1 \N{MULTIPLICATION SIGN} A100"
+    assert row.locator(".ch-held").inner_text() == "14.00"
+    assert row.locator(".ch-charged").inner_text() == amount(-charge.change)
+    assert row.locator(".ch-returned").inner_text() == amount(hold.amount + charge.change)
+    available = page.locator('#ch-accounts tr[data-account="alice"] .ch-available').inner_text()
+    with Ledger(hub.ledger_url) as ledger:
+        assert available == amount(ledger.balance("alice").available)
+    shot("credits-page")
