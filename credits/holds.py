@@ -1,8 +1,10 @@
 """Holds and charges: reserving credit for a session, then charging what it used.
 
 A hold is a pending transfer: it reserves credit (``held``) until it is settled for the
-real cost (at most the hold) or voided. The hot paths run prebuilt Core statements
-(:mod:`~computehub.credits.statements`).
+real cost (at most the hold) or voided. Placing and settling run first on the
+driver's cursor (:mod:`~computehub.credits.hotpath`); their rare cases, and the other
+operations, run the general implementation here, with prebuilt Core statements
+(:mod:`~computehub.credits.statements`) for what they share with the hot path.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Building a statement and going through the ORM's unit of work costs far more than
 running it; holds and settlements happen on every session start and end, so they
-run these compiled-once statements on the transaction's connection instead.
+run these compiled-once statements on the transaction's connection instead. Their
+common case goes further, with hand-written SQL on the driver's cursor
+(:mod:`~computehub.credits.hotpath`); these serve their rare cases (and extend/void).
 """
 
 from __future__ import annotations
