@@ -32,11 +32,19 @@ class JobUsage:
     gpus: Mapping[str, int]
     complete: bool
 
-    def resource_hours(self, resource: str) -> dict[str, Decimal]:
-        """Resource-hours to charge for ``resource`` (``gpu:TYPE`` or ``cpu``)."""
-        units = (
-            self.gpus.get(resource.removeprefix("gpu:"), 0) if resource.startswith("gpu:") else 1
-        )
+    def resource_hours(self, resource: str, gres_type: str | None = None) -> dict[str, Decimal]:
+        """Resource-hours to charge for ``resource``.
+
+        Args:
+            resource: ``gpu:TYPE``, ``mig:TYPE:PROFILE`` or ``cpu``.
+            gres_type: the Slurm GRES type the GPUs or slices were allocated as
+                (default for ``gpu:TYPE``: TYPE); units are the allocated count of it.
+        """
+        if resource == "cpu":
+            units = 1
+        else:
+            gres = gres_type or resource.removeprefix("gpu:")
+            units = self.gpus.get(gres, 0)
         used = Decimal(self.elapsed_s * units) / SECONDS_PER_HOUR
         return {resource: used.quantize(HOURS_STEP, rounding=ROUND_HALF_UP)}
 

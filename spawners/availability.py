@@ -72,16 +72,19 @@ def choose_hub(offers: Sequence[HubOffer], count: int) -> HubOffer | None:
 
 
 def offers_for(
-    gpu_type: str,
-    rates: Mapping[str, Mapping[str, Decimal]],
+    resource: str,
+    hubs: Mapping[str, tuple[Decimal, str]],
     free: Mapping[str, Mapping[str, GpuAvailability]],
 ) -> list[HubOffer]:
-    """Offers for ``gpu_type`` from every hub that has it and a rate for it."""
-    resource = f"gpu:{gpu_type}"
+    """Offers for a GPU resource (a whole GPU or a MIG slice) from the hubs that sell it.
+
+    Args:
+        resource: ``gpu:<type>`` or ``mig:<type>:<profile>`` (for the offers' labels).
+        hubs: for each hub that sells the resource, its rate and Slurm GRES type.
+        free: free GPUs per hub and GRES type, from sinfo; hubs not in it are left out.
+    """
     return [
-        HubOffer(
-            hub, hub_rates[resource], free.get(hub, {}).get(gpu_type, GpuAvailability(0, 0)).free
-        )
-        for hub, hub_rates in rates.items()
-        if resource in hub_rates and gpu_type in free.get(hub, {})
+        HubOffer(hub, rate, free[hub].get(gres, GpuAvailability(0, 0)).free)
+        for hub, (rate, gres) in hubs.items()
+        if hub in free and gres in free[hub]
     ]

@@ -27,6 +27,8 @@ class JobPlacement:
     env_prefix: PurePosixPath
     sbatch: str = "sbatch"
     sudo: str = "sudo"
+    #: The Slurm GRES type of the chosen GPUs or MIG slices (default: the GPU type).
+    gres_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def build_batch_request(
         "--export=ALL",
     ]
     if req.gpu_type is not None:
-        argv.append(f"--gres=gpu:{req.gpu_type}:{req.gpus}")
+        argv.append(f"--gres=gpu:{where.gres_type or req.gpu_type}:{req.gpus}")
     bindir = where.env_prefix / "bin"
     script = (
         "#!/bin/bash\n"

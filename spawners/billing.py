@@ -111,13 +111,19 @@ class Billing:
         )
 
     async def settle(
-        self, hold_id: int, hub: str, job_id: str, resource: str, usage: JobUsage
+        self,
+        hold_id: int,
+        hub: str,
+        job_id: str,
+        resource: str,
+        usage: JobUsage,
+        gres_type: str | None = None,
     ) -> Charge:
         """Charge what the job used (from Slurm accounting) and release the rest."""
         return await asyncio.to_thread(
             self.ledger.settle,
             hold_id,
-            usage.resource_hours(resource),
+            usage.resource_hours(resource, gres_type),
             actor="spawner",
             idempotency_key=f"settle:{hub}:{job_id}",
             reason=f"session {hub}/{job_id} {usage.state.lower()} after {usage.elapsed_s} s",

@@ -55,9 +55,13 @@ def render_form(
     for name in registry.names():
         hub = registry[name]
         selected = " selected" if name == default_hub else ""
+        offered = [(gpu.upper(), gpu, count) for gpu, count in hub.gpus.items()]
+        for gpu, profiles in hub.mig.items():
+            for profile, count in profiles.items():
+                gres = hub.gres_type(f"mig:{gpu}:{profile}") or profile
+                offered.append((f"{gpu.upper()} {profile} slices", gres, count))
         gpus = "; ".join(
-            f"{gpu.upper()}: {_free_text(name, gpu, count, free)}"
-            for gpu, count in hub.gpus.items()
+            f"{label}: {_free_text(name, gres, count, free)}" for label, gres, count in offered
         )
         hub_opts.append(
             f'<option value="{escape(name)}"{selected}>{escape(hub.display_name)} '
@@ -70,11 +74,16 @@ def render_form(
                 refused.setdefault(name, {})[resource] = reason
         for gpu in hub.gpus:
             gpu_types.setdefault(gpu, []).append(name)
+        for gpu, profiles in hub.mig.items():
+            for profile in profiles:
+                gpu_types.setdefault(f"{gpu}:{profile}", []).append(name)
     gpu_opts = [f'<option value="{CPU_ONLY}" data-hubs="*">CPU only</option>']
-    for gpu, hubs in gpu_types.items():
+    for choice, hubs in gpu_types.items():
+        gpu, _, profile = choice.partition(":")
+        label = f"{gpu.upper()}, a {profile} MIG slice" if profile else gpu.upper()
         gpu_opts.append(
-            f'<option value="{escape(gpu)}" data-hubs="{escape(" ".join(hubs))}">'
-            f"{escape(gpu.upper())}</option>"
+            f'<option value="{escape(choice)}" data-hubs="{escape(" ".join(hubs))}">'
+            f"{escape(label)}</option>"
         )
     env_opts = []
     for env_name, env in site.environments.items():
@@ -106,7 +115,7 @@ def render_form(
       <select id="ch-gpu-type" name="gpu_type" class="form-select">{"".join(gpu_opts)}</select>
     </div>
     <div class="col-sm-4">
-      <label for="ch-gpus" class="form-label">Number of GPUs</label>
+      <label for="ch-gpus" class="form-label">Number of GPUs or slices</label>
       <input id="ch-gpus" name="gpus" type="number" min="0" max="64" value="0"
              class="form-control">
     </div>
@@ -155,7 +164,8 @@ _SCRIPT = """
   const account = document.getElementById("ch-account");
   const refused = JSON.parse(root.dataset.refused);
   function resource() {
-    return gpu.value === root.dataset.cpu ? "cpu" : "gpu:" + gpu.value;
+    if (gpu.value === root.dataset.cpu) { return "cpu"; }
+    return (gpu.value.includes(":") ? "mig:" : "gpu:") + gpu.value;
   }
   function refusalAt(h) {
     return (refused[h] || {})[resource()];

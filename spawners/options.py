@@ -22,6 +22,7 @@ KNOWN_KEYS = ("hub", "gpu_type", "gpus", "hours", "environment", "account")
 #: Every string value must look like a plain token: no shell or Slurm syntax.
 _TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 CPU_ONLY = "none"
+_MIG_PROFILE = re.compile(r"^[1-9]g\.[0-9]{1,3}gb$")
 #: The hub choice that places the session where the GPU is free and cheapest.
 ANY_HUB = "any"
 
@@ -45,6 +46,8 @@ class SessionRequest:
     hours: Decimal
     environment: str
     account: str = ""
+    #: A MIG slice of ``gpu_type`` (``gpus`` then counts slices), e.g. ``1g.10gb``.
+    mig_profile: str | None = None
 
     @property
     def minutes(self) -> int:
@@ -53,8 +56,31 @@ class SessionRequest:
 
     @property
     def resource(self) -> str:
-        """The rated resource: ``gpu:<type>`` or ``cpu``."""
-        return f"gpu:{self.gpu_type}" if self.gpu_type else "cpu"
+        """The rated resource: ``gpu:<type>``, ``mig:<type>:<profile>`` or ``cpu``."""
+        return resource_of(self.gpu_type, self.mig_profile)
+
+
+def resource_of(gpu_type: str | None, mig_profile: str | None = None) -> str:
+    """The rated resource of a choice: ``gpu:<type>``, ``mig:<type>:<profile>`` or ``cpu``."""
+    if gpu_type is None:
+        return "cpu"
+    return f"mig:{gpu_type}:{mig_profile}" if mig_profile else f"gpu:{gpu_type}"
+
+
+def _gpu_choice(raw: Mapping[str, object]) -> tuple[str | None, str | None]:
+    """The ``gpu_type`` option: ``none`` (CPU only), ``h100`` or a MIG slice ``h100:1g.10gb``."""
+    value = raw.get("gpu_type", CPU_ONLY)
+    text = CPU_ONLY if value == "" else _token("gpu_type", value)
+    if text == CPU_ONLY:
+        return None, None
+    gpu, sep, profile = text.partition(":")
+    if not sep:
+        return gpu, None
+    if not gpu or not _MIG_PROFILE.match(profile):
+        raise OptionsError(
+            "gpu_type", "must be a GPU type, or a MIG slice of one such as a100:1g.10gb"
+        )
+    return gpu, profile
 
 
 def parse_form(formdata: Mapping[str, list[str]]) -> dict[str, str]:
@@ -110,35 +136,36 @@ def _place_anywhere(
 
     Only hubs where the person may use the resource are considered.
     """
-    gpu_raw = raw.get("gpu_type", CPU_ONLY)
-    gpu_type = _token("gpu_type", gpu_raw) if gpu_raw != "" else CPU_ONLY
-    resource = "cpu" if gpu_type == CPU_ONLY else f"gpu:{gpu_type}"
+    gpu_type, profile = _gpu_choice(raw)
+    resource = resource_of(gpu_type, profile)
     offering = [
         h
         for h in registry.names()
-        if resource in registry[h].rates and (resource == "cpu" or gpu_type in registry[h].gpus)
+        if resource in registry[h].rates
+        and (resource == "cpu" or registry[h].gres_type(resource) is not None)
     ]
     allowed = [h for h in offering if refusal(registry[h], resource, who) is None]
     if offering and not allowed:
-        reason = refusal(registry[offering[0]], resource, who)
-        raise OptionsError("gpu_type", str(reason))
-    if gpu_type == CPU_ONLY:
+        raise OptionsError("gpu_type", str(refusal(registry[offering[0]], resource, who)))
+    if gpu_type is None:
         if not allowed:
             raise OptionsError("hub", "no hub offers CPU-only sessions")
         return min(allowed, key=lambda h: (registry[h].rates["cpu"], h))
     if not allowed:
-        raise OptionsError("gpu_type", f"no hub has {gpu_type!r} GPUs")
+        what = f"{profile} slices of {gpu_type!r} GPUs" if profile else f"{gpu_type!r} GPUs"
+        raise OptionsError("gpu_type", f"no hub has {what}")
     if free is None:
         raise OptionsError("hub", "free GPUs are not known right now; choose a hub")
     count = _count("gpus", raw.get("gpus", 1))
-    rates = {h: registry[h].rates for h in allowed}
-    offers = offers_for(gpu_type, rates, {h: v for h, v in free.items() if h in allowed})
+    sellers = {
+        h: (registry[h].rates[resource], str(registry[h].gres_type(resource))) for h in allowed
+    }
+    offers = offers_for(resource, sellers, free)
     best = choose_hub(offers, count)
     if best is None:
         seen = ", ".join(f"{o.hub}: {o.free} free" for o in offers) or "no hub answered"
-        raise OptionsError(
-            "hub", f"no hub has {count} free {gpu_type.upper()} GPUs right now ({seen})"
-        )
+        label = f"{gpu_type.upper()} {profile} slices" if profile else f"{gpu_type.upper()} GPUs"
+        raise OptionsError("hub", f"no hub has {count} free {label} right now ({seen})")
     return best.hub
 
 
@@ -176,19 +203,25 @@ def validate(
         raise OptionsError("hub", f"no hub {hub_name!r}; hubs: {', '.join(registry.names())}")
     hub = registry[hub_name]
 
-    gpu_raw = raw.get("gpu_type", CPU_ONLY)
-    gpu_type: str | None = _token("gpu_type", gpu_raw) if gpu_raw != "" else CPU_ONLY
-    if gpu_type == CPU_ONLY:
-        gpu_type = None
-    elif gpu_type not in hub.gpus:
+    gpu_type, profile = _gpu_choice(raw)
+    if gpu_type is not None and gpu_type not in hub.gpus:
         have = ", ".join(hub.gpus) or "none"
         raise OptionsError(
             "gpu_type", f"{hub.display_name} has no {gpu_type!r} GPUs (it has: {have})"
         )
-
-    if gpu_type is None and "cpu" not in hub.rates:
-        raise OptionsError("gpu_type", f"{hub.display_name} offers no CPU-only sessions")
-    reason = refusal(hub, f"gpu:{gpu_type}" if gpu_type else "cpu", who)
+    if gpu_type is not None and profile is not None and profile not in hub.mig.get(gpu_type, {}):
+        have = ", ".join(hub.mig.get(gpu_type, {})) or "none"
+        raise OptionsError(
+            "gpu_type",
+            f"{hub.display_name} has no {profile} slices of its {gpu_type.upper()} GPUs "
+            f"(slices: {have})",
+        )
+    resource = resource_of(gpu_type, profile)
+    if resource not in hub.rates:
+        if gpu_type is None:
+            raise OptionsError("gpu_type", f"{hub.display_name} offers no CPU-only sessions")
+        raise OptionsError("gpu_type", f"{hub.display_name} has no price for {resource}")
+    reason = refusal(hub, resource, who)
     if reason is not None:
         raise OptionsError("gpu_type", reason)
 
@@ -198,7 +231,8 @@ def validate(
             raise OptionsError("gpus", "a CPU-only session has 0 GPUs; choose a GPU type")
     else:
         gpus = _count("gpus", raw.get("gpus", 1))
-        most = min(hub.limits.max_gpus, hub.gpus[gpu_type])
+        stock = hub.mig[gpu_type][profile] if profile else hub.gpus[gpu_type]
+        most = min(hub.limits.max_gpus, stock)
         if not 1 <= gpus <= most:
             raise OptionsError("gpus", f"must be between 1 and {most} on {hub.display_name}")
 
@@ -231,4 +265,4 @@ def validate(
             )
     elif "account" in raw:
         raise OptionsError("account", "this platform has no credit accounts")
-    return SessionRequest(hub_name, gpu_type, gpus, hours, environment, account)
+    return SessionRequest(hub_name, gpu_type, gpus, hours, environment, account, profile)

@@ -134,18 +134,21 @@ async def reconcile_once(
                 log.warning("sacct failed for %s/%s: %s", hold.hub, hold.job_id, err)
     actions = plan(holds, queued, usage, now(), grace)
     for action in actions:
-        await _carry_out(action, ledger, slurm)
+        await _carry_out(action, registry, ledger, slurm)
     return actions
 
 
-async def _carry_out(action: Action, ledger: Ledger, slurm: SlurmClient) -> None:
+async def _carry_out(
+    action: Action, registry: HubRegistry, ledger: Ledger, slurm: SlurmClient
+) -> None:
     if isinstance(action, Settle):
         hold, record = action.hold, action.usage
         resource = next(iter(hold.resources))
+        gres = registry[hold.hub].gres_type(resource) if hold.hub in registry else None
         charge = await asyncio.to_thread(
             ledger.settle,
             hold.id,
-            record.resource_hours(resource),
+            record.resource_hours(resource, gres),
             actor="reconciler",
             idempotency_key=f"settle:{hold.hub}:{hold.job_id}",
             reason=f"session {hold.hub}/{hold.job_id} {record.state.lower()} (reconciled)",

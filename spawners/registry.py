@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -28,6 +28,13 @@ class HubEntry:
     environments: tuple[str, ...]
     slurm_env: Mapping[str, str]
     timeout_s: float
+    #: The Slurm GRES type of each GPU resource: ``gpu:h100`` -> ``h100``,
+    #: ``mig:h100:1g.10gb`` -> ``1g.10gb`` (or the site file's ``mig_gres``).
+    gres_types: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def gres_type(self, resource: str) -> str | None:
+        """The GRES type a resource is requested and accounted as; None for ``cpu``."""
+        return self.gres_types.get(resource)
 
     def partition_for(self, gpu_type: str | None) -> str:
         """The partition a session with this GPU type (or CPU only) goes to."""
@@ -57,7 +64,17 @@ def _entry(name: str, hub: Hub, all_envs: tuple[str, ...]) -> HubEntry:
         environments=tuple(hub.environments) if hub.environments else all_envs,
         slurm_env=MappingProxyType(env),
         timeout_s=hub.slurm.timeout_s,
+        gres_types=MappingProxyType(_gres_types(hub)),
     )
+
+
+def _gres_types(hub: Hub) -> dict[str, str]:
+    types: dict[str, str] = {}
+    for gpu, spec in hub.gpus.items():
+        types[f"gpu:{gpu}"] = gpu
+        for profile in spec.mig:
+            types[f"mig:{gpu}:{profile}"] = spec.mig_gres.get(profile, profile)
+    return types
 
 
 class HubRegistry:

@@ -258,6 +258,7 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
             env_prefix=PurePosixPath(str(self.site.environments[req.environment].prefix)),
             sbatch=self.slurm.binary("sbatch"),
             sudo=self.sudo_command,
+            gres_type=hub.gres_type(req.resource),
         )
 
     async def submit_batch_script(self) -> str:
@@ -354,8 +355,9 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
             return
         hold = await asyncio.to_thread(self.billing.ledger.hold, self.hold_id)
         resource = next(iter(hold.resources))
+        gres = self.registry[self.hub_name].gres_type(resource)
         charge = await self.billing.settle(
-            self.hold_id, self.hub_name, self.job_id, resource, usage
+            self.hold_id, self.hub_name, self.job_id, resource, usage, gres
         )
         self.log.info(
             "Session %s/%s of %s settled (%s): charged %s, released %s",

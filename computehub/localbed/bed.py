@@ -14,7 +14,9 @@ from computehub.localbed.slurm import SlurmCluster, SlurmDbd
 #: The two regional hubs of the bed and their fake GPUs.
 DEFAULT_HUBS: Mapping[str, Mapping[str, int]] = {
     "lahore": {"h100": 4, "a100": 2},
-    "karachi": {"a100": 4},
+    # Besides 4 whole A100s, Karachi has an A100 in MIG mode: 4 slices of 1g.10gb,
+    # declared as GRES type 1g.10gb (as Slurm's NVML autodetection names them).
+    "karachi": {"a100": 4, "1g.10gb": 4},
 }
 
 

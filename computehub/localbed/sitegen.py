@@ -21,6 +21,10 @@ BED_ACCESS: Mapping[str, Mapping[str, Any]] = {
         "gpu:h100": {"roles": ["researcher", "instructor", "operator"], "courses": ["intro-ml"]}
     }
 }
+#: GRES types of the bed that are MIG slices: hub -> GRES type -> the GPU they slice.
+BED_MIG: Mapping[str, Mapping[str, str]] = {"karachi": {"1g.10gb": "a100"}}
+#: Credits per hour of one MIG slice, by profile.
+MIG_RATES: Mapping[str, str] = {"1g.10gb": "1"}
 _DISPLAY = {"lahore": ("Lahore AI Hub", "Punjab"), "karachi": ("Karachi AI Hub", "Sindh")}
 
 
@@ -32,14 +36,23 @@ def bed_site(
     for name, cluster in bed.clusters.items():
         display, region = _DISPLAY.get(name, (f"{name.title()} AI Hub", "local"))
         rates: dict[str, str] = {"cpu": BED_RATES["cpu"]}
-        for gpu in cluster.gpus:
+        mig = BED_MIG.get(name, {})
+        gpus: dict[str, dict[str, Any]] = {}
+        for gpu, count in cluster.gpus.items():
+            if gpu in mig:
+                continue
+            gpus[gpu] = {"count": count}
             rates[f"gpu:{gpu}"] = HUB_RATES.get(name, {}).get(f"gpu:{gpu}", BED_RATES.get(gpu, "5"))
+        for profile, parent in mig.items():
+            if profile in cluster.gpus and parent in gpus:
+                gpus[parent].setdefault("mig", {})[profile] = cluster.gpus[profile]
+                rates[f"mig:{parent}:{profile}"] = MIG_RATES.get(profile, "1")
         hubs[name] = {
             "display_name": display,
             "region": region,
             "slurm": {"conf": str(cluster.conf), "timeout_s": 5},
             "partitions": {cluster.partition: {"default": True, "max_hours": 24}},
-            "gpus": {gpu: {"count": count} for gpu, count in cluster.gpus.items()},
+            "gpus": gpus,
             "rates": rates,
             "limits": {
                 "max_gpus": 2,

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 HubName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
 GpuTypeName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")]
 MigProfileName = Annotated[str, StringConstraints(pattern=r"^[1-9]g\.[0-9]{1,3}gb$")]
+#: A Slurm GRES type name (``gpu:<type>``).
+GresTypeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
 #: A resource that has a rate: ``cpu``, ``gpu:<type>`` or ``mig:<type>:<profile>``.
@@ -65,6 +67,18 @@ class GpuType(_Strict):
     partition: str | None = None
     #: MIG profiles offered on this type, e.g. ``1g.10gb: 14`` (slices on the hub).
     mig: dict[MigProfileName, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    mig_gres: dict[MigProfileName, GresTypeName] = Field(
+        default_factory=dict,
+        description="the Slurm GRES type of a MIG profile's slices "
+        "(default: the profile name, e.g. gpu:1g.10gb, as Slurm's NVML autodetection names them)",
+    )
+
+    @model_validator(mode="after")
+    def _gres_for_offered_profiles(self) -> GpuType:
+        unknown = sorted(set(self.mig_gres) - set(self.mig))
+        if unknown:
+            raise ValueError(f"mig_gres names profiles not in 'mig': {', '.join(unknown)}")
+        return self
 
 
 #: The platform roles a login can carry; they decide resources, credits and admin rights.

@@ -58,7 +58,12 @@ def sacct(bed: SlurmBed, hub_name: str, job_id: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("hub_name", "gpu", "count", "rate"),
-    [("lahore", "h100", 2, Decimal(10)), ("karachi", "a100", 1, Decimal(7))],
+    [
+        ("lahore", "h100", 2, Decimal(10)),
+        ("karachi", "a100", 1, Decimal(7)),
+        # Two MIG slices of an A100, GRES type 1g.10gb, at 1 credit per slice-hour.
+        ("karachi", "a100:1g.10gb", 2, Decimal(1)),
+    ],
 )
 def test_stop_charges_exactly_the_gpu_time_used(
     hub: Any,
@@ -89,7 +94,7 @@ def test_stop_charges_exactly_the_gpu_time_used(
         time.sleep(0.5)
     after = ledger.balance("alice")
     elapsed, tres, _state = sacct(slurm_bed, hub_name, server["state"]["job_id"])
-    assert f"gres/gpu:{gpu}={count}" in tres.split(",")
+    assert f"gres/gpu:{gpu.split(':')[-1]}={count}" in tres.split(",")
     charge = next(e for e in ledger.history("alice") if e.kind == "charge" and e.hold_id == hold_id)
     used = (count * Decimal(elapsed) / 3600).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
     expected = (rate * used).quantize(Decimal("0.0001"))

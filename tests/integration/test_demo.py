@@ -68,7 +68,7 @@ def test_demo_runs_stops_and_restarts_from_its_state(bed_root: Path, notebook_en
     try:
         text = "\n".join(lines)
         assert f"computehub is running at http://127.0.0.1:{port}/" in text
-        assert "lahore (4x h100, 2x a100: idle), karachi (4x a100: idle)" in text
+        assert "lahore (4x h100, 2x a100: idle), karachi (4x a100, 4x 1g.10gb: idle)" in text
         assert (
             "log in as: ayesha (researcher, 50.00 credits), bilal (student, 10.00 credits), "
             "zara (operator, 5.00 credits)"

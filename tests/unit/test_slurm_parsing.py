@@ -126,6 +126,15 @@ def test_resource_hours(usage: JobUsage, resource: str, hours: Decimal) -> None:
     assert usage.resource_hours(resource) == {resource: hours}
 
 
+def test_resource_hours_of_mig_slices_count_their_gres_type() -> None:
+    usage = JobUsage("COMPLETED", 1800, {"1g.10gb": 3, "a100": 1}, True)
+    assert usage.resource_hours("mig:a100:1g.10gb", "1g.10gb") == {
+        "mig:a100:1g.10gb": Decimal("1.5")
+    }
+    assert usage.resource_hours("mig:a100:2g.20gb", "2g.20gb") == {"mig:a100:2g.20gb": Decimal(0)}
+    assert usage.resource_hours("gpu:a100", "a100") == {"gpu:a100": Decimal("0.5")}
+
+
 @pytest.mark.parametrize(
     ("out", "job"), [("12\n", "12"), ("12;lahore\n", "12"), ("warning\n345\n", "345")]
 )

@@ -53,6 +53,11 @@ VALID = [
         {"gpu_type": "l40s"},
         SessionRequest("lahore", "l40s", 1, Decimal(1), "pytorch"),
     ),
+    (
+        "two MIG slices",
+        {"hub": "karachi", "gpu_type": "a100:1g.10gb", "gpus": 2},
+        SessionRequest("karachi", "a100", 2, Decimal(1), "pytorch", mig_profile="1g.10gb"),
+    ),
 ]
 
 
@@ -94,6 +99,25 @@ REFUSED: list[tuple[str, Any, str, str]] = [
         "not allowed",
     ),
     ("dict value", {"hub": {"name": "lahore"}}, "hub", "must be a string"),
+    (
+        "MIG profile the hub lacks",
+        {"hub": "karachi", "gpu_type": "a100:3g.40gb"},
+        "gpu_type",
+        "has no 3g.40gb slices of its A100 GPUs (slices: 1g.10gb)",
+    ),
+    (
+        "MIG of a GPU the hub lacks",
+        {"hub": "karachi", "gpu_type": "h100:1g.10gb"},
+        "gpu_type",
+        "no 'h100'",
+    ),
+    ("not a MIG profile", {"gpu_type": "h100:big"}, "gpu_type", "a MIG slice of one"),
+    (
+        "MIG slices above the limit",
+        {"hub": "karachi", "gpu_type": "a100:1g.10gb", "gpus": 3},
+        "gpus",
+        "between 1 and 2",
+    ),
     ("unknown environment", {"environment": "tensorflow"}, "environment", "not offered"),
     ("not a mapping", ["hub", "lahore"], "user_options", "JSON object"),
 ]
@@ -216,6 +240,20 @@ def test_time_limit_is_the_funded_time_rounded_up(hours: str, minutes: int) -> N
     assert not any(a.startswith("--gres") for a in batch.argv)
 
 
+def test_batch_request_for_mig_slices_asks_for_their_gres_type() -> None:
+    req = SessionRequest("karachi", "a100", 2, Decimal(1), "pytorch", mig_profile="1g.10gb")
+    assert req.resource == "mig:a100:1g.10gb"
+    where = JobPlacement(**{**PLACEMENT.__dict__, "gres_type": "a100_1g.10gb"})
+    assert "--gres=gpu:a100_1g.10gb:2" in build_batch_request(req, where, []).argv
+
+
+def test_registry_knows_the_gres_type_of_each_gpu_resource(registry: HubRegistry) -> None:
+    karachi = registry["karachi"]
+    assert karachi.gres_type("gpu:a100") == "a100"
+    assert karachi.gres_type("mig:a100:1g.10gb") == "1g.10gb"
+    assert karachi.gres_type("cpu") is None
+
+
 def test_script_quotes_operator_paths() -> None:
     odd = JobPlacement(**{**PLACEMENT.__dict__, "env_prefix": PurePosixPath("/opt/my env")})
     req = SessionRequest("lahore", None, 0, Decimal(1), "pytorch")
@@ -263,6 +301,9 @@ def test_form_explains_resources_kept_for_others(registry: HubRegistry) -> None:
     )
     assert "gpu:l40s" not in refused["lahore"]
     assert 'value="h100"' in student
+    assert '<option value="h100:1g.10gb" data-hubs="lahore">H100, a 1g.10gb MIG slice</option>' in (
+        student
+    )
     researcher = render_form(registry, None, {"alice": Decimal(10)}, RESEARCHER)
     assert 'data-refused="{}"' in researcher
 
