@@ -29,7 +29,8 @@ from computehub.credits import convert, lots, queries
 from computehub.credits import models as m
 from computehub.credits import records as r
 from computehub.credits import statements as sql
-from computehub.credits.db import READ_ONLY, create_ledger_engine, upgrade
+from computehub.credits.checkpoint import Checkpointer, ThreadConnections
+from computehub.credits.db import READ_ONLY, create_ledger_engine, sqlite_file, upgrade
 from computehub.credits.errors import (
     ConflictError,
     UnknownAccountError,
@@ -106,9 +107,18 @@ class LedgerCore:
         self._driver = Driver(engine)
         if migrate:
             upgrade(engine)
+        path = sqlite_file(engine)
+        self._checkpointer = Checkpointer(path).start() if path is not None else None
+        # SQLite's fast path keeps a connection per thread: the pool's checkout and
+        # return cost a tenth of a hold. PostgreSQL's go back to the pool.
+        self._own_connections = ThreadConnections(engine) if path is not None else None
 
     def close(self) -> None:
         """Close the database connections."""
+        if self._own_connections is not None:
+            self._own_connections.close()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
 
     def __enter__(self) -> Self:
@@ -158,9 +168,12 @@ class LedgerCore:
         driver = self._driver
 
         def once() -> T:
-            pooled = self.engine.raw_connection()
+            own = self._own_connections
+            kept = own.checkout() if own is not None else None
+            pooled = None if kept is not None else self.engine.raw_connection()
+            raw: Any = kept if pooled is None else pooled.driver_connection
+            reusable = False  # whether the connection can serve this thread's next write
             try:
-                raw: Any = pooled.driver_connection
                 try:
                     cursor: Cursor = driver.begin(raw)
                     try:
@@ -170,16 +183,24 @@ class LedgerCore:
                     finally:
                         cursor.close()
                     raw.commit()
-                    return result
                 except BaseException as error:
                     driver.rollback(raw)
                     if not isinstance(error, driver.error):
+                        # A refusal or a Fallback: the connection itself is fine.
+                        reusable = own is not None and not raw.in_transaction
                         raise
-                    if driver.is_disconnect(error, raw):
+                    if pooled is not None and driver.is_disconnect(error, raw):
                         pooled.invalidate(error)
                     raise driver.wrap(error) from error
+                reusable = own is not None
+                return result
             finally:
-                pooled.close()
+                if own is not None and reusable:
+                    own.keep(raw, pooled)
+                elif pooled is not None:
+                    pooled.close()
+                elif own is not None:
+                    own.discard(raw)  # a kept connection the driver failed on
 
         return self._retrying(once)
 

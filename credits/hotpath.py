@@ -314,22 +314,20 @@ def settle(
         if first[1] != hold_id:
             raise ConflictError(f"idempotency key {idempotency_key!r} was used for another hold")
         raise Fallback  # a replay: the general path rebuilds the first charge
-    owner = op.row(sql.hold_account, hold_id)
-    if owner is None:
-        raise UnknownHoldError(hold_id)
-    account_id: int = owner[0]
-    found = op.row(sql.lock_account_by_id, account_id)
+    found = op.row(sql.lock_hold_payer, hold_id)
     if found is None:
-        raise UnknownAccountError(str({"id": account_id}))
-    name: str = found[0]
-    expiry = _check_payer(op, found[1], name, found[4])
-    status, hub, hold_units = op.row(sql.lock_hold, hold_id)
+        raise UnknownHoldError(hold_id)
+    account_id: int = found[0]
+    name: str = found[1]
+    expiry = _check_payer(op, found[2], name, found[5])
+    op.cursor.execute(sql.lock_hold_rates, (hold_id,))
+    rows = op.cursor.fetchall()
+    status, hub, hold_units = rows[0][:3]
     if status == m.HoldStatus.SETTLED:
         raise Fallback  # settled already (another key): the general path returns its charge
     if status != m.HoldStatus.OPEN:
         raise ConflictError(f"hold {hold_id} is {status}; it cannot be charged")
-    op.cursor.execute(sql.hold_rates, (hold_id,))
-    held_rates: dict[str, int] = dict(op.cursor.fetchall())
+    held_rates: dict[str, int] = {row[3]: row[4] for row in rows if row[3] is not None}
     unknown = sorted(set(usage) - set(held_rates))
     if unknown:
         raise ConflictError(f"hold {hold_id} did not reserve {', '.join(unknown)}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from computehub.credits.db import SQLITE_BEGIN_WRITE
 
 log = logging.getLogger(__name__)
+_FOR_UPDATE = re.compile(r" FOR UPDATE( OF \w+)?")
 
 
 class Cursor(Protocol):
@@ -58,9 +60,6 @@ class Statements:
     job_taken: str = "SELECT id FROM holds WHERE hub = %s AND job_id = %s"
     lock_account_by_name: str = (
         "SELECT id, kind, balance, held, next_expiry_at FROM accounts WHERE name = %s FOR UPDATE"
-    )
-    lock_account_by_id: str = (
-        "SELECT name, kind, balance, held, next_expiry_at FROM accounts WHERE id = %s FOR UPDATE"
     )
     account_id: str = "SELECT id FROM accounts WHERE name = %s"
     #: ``IN (%s)`` is widened to one parameter per resource (see :meth:`Driver.rates`).
@@ -97,9 +96,16 @@ class Statements:
         " amount, hold_id, grant_id, actor, reason, created_at, idempotency_key)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
     )
-    hold_account: str = "SELECT account_id FROM holds WHERE id = %s"
-    lock_hold: str = "SELECT status, hub, amount FROM holds WHERE id = %s FOR UPDATE"
-    hold_rates: str = "SELECT resource, rate FROM hold_resources WHERE hold_id = %s"
+    #: The payer of a hold, locked (the account first, as every writer locks).
+    lock_hold_payer: str = (
+        "SELECT a.id, a.name, a.kind, a.balance, a.held, a.next_expiry_at FROM holds h"
+        " JOIN accounts a ON a.id = h.account_id WHERE h.id = %s FOR UPDATE OF a"
+    )
+    #: The hold, locked, with one row per resource it reserved and that resource's rate.
+    lock_hold_rates: str = (
+        "SELECT h.status, h.hub, h.amount, r.resource, r.rate FROM holds h"
+        " LEFT JOIN hold_resources r ON r.hold_id = h.id WHERE h.id = %s FOR UPDATE OF h"
+    )
     allocated_lots: str = (
         "SELECT a.lot_id, a.amount, l.expires_at FROM hold_allocations a"
         " JOIN lots l ON l.id = a.lot_id WHERE a.hold_id = %s"
@@ -123,7 +129,7 @@ class Statements:
         return dataclasses.replace(
             self,
             **{
-                field.name: getattr(self, field.name).replace(" FOR UPDATE", "").replace("%s", "?")
+                field.name: _FOR_UPDATE.sub("", getattr(self, field.name)).replace("%s", "?")
                 for field in dataclasses.fields(self)
             },
         )
