@@ -46,6 +46,9 @@ def configure_culling(c: Any, site: Site, public_url: str, ledger_url: str) -> N
                 f"--timeout={culling.idle_timeout_s}",
                 f"--cull-every={culling.idle_check_every_s}",
             ],
+            # Marks the process as this hub's (a restarted hub stops what its dead
+            # predecessor left running; see computehub.localbed.hub).
+            "environment": {"COMPUTEHUB_STATE_DIR": str(state_dir())},
         }
     _replace(services, "idle-culler", culler)
     _replace(

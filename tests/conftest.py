@@ -201,17 +201,19 @@ def hub(bed_root: Path, site_file: Path) -> Iterator[RunningHub]:
         process.start()
     except MissingComponentError as err:
         component_missing(err)
-    running = RunningHub(process, token, probes)
-    # A real login through the directory: it sets each person's platform roles
-    # (JupyterHub groups, which the spawner's allow-lists read) and first-login grant.
-    for user in TEST_USERS:
-        hub_login(running.url, user, PASSWORDS[user])
-    with Ledger(running.ledger_url) as ledger:
+    try:
+        running = RunningHub(process, token, probes)
+        # A real login through the directory: it sets each person's platform roles
+        # (JupyterHub groups, which the spawner's allow-lists read) and first-login grant.
         for user in TEST_USERS:
-            ledger.ensure_personal_account(user, actor="test-bed")
-            ledger.grant(user, "1000", actor="test-bed", idempotency_key=f"test-bed:{user}")
-    yield running
-    process.stop()
+            hub_login(running.url, user, PASSWORDS[user])
+        with Ledger(running.ledger_url) as ledger:
+            for user in TEST_USERS:
+                ledger.ensure_personal_account(user, actor="test-bed")
+                ledger.grant(user, "1000", actor="test-bed", idempotency_key=f"test-bed:{user}")
+        yield running
+    finally:
+        process.stop()
 
 
 @pytest.fixture(scope="session")
