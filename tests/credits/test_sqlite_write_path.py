@@ -101,6 +101,7 @@ def test_a_refusal_keeps_the_connection_and_a_driver_failure_drops_it(tmp_path: 
         kept = ledger._own_connections
         assert kept is not None
         first = kept.checkout()
+        assert first is not None
         kept.keep(first, None)
         with pytest.raises(InsufficientCreditError):
             ledger.place_hold("lab", "north", {"gpu:h100": 64}, "87600", actor="spawner")
