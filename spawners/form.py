@@ -219,11 +219,67 @@ _SCRIPT = """
       `${from}${total.toFixed(2)} credits for ${hours.value} h ` +
       "(held when the server starts; you pay only for the time it runs)." + funds;
   }
-  for (const el of [hub, gpu, count, hours, account]) {
-    el.addEventListener("change", update);
-    el.addEventListener("input", update);
+  // The figures above come from the page; the ledger's own estimate (the same
+  // validation as a start, the account's credit now) replaces them when it arrives.
+  let asked = 0;
+  let timer;
+  function choice() {
+    const query = new URLSearchParams();
+    for (const el of root.querySelectorAll("select[name], input[name]")) {
+      query.set(el.name, el.value);
+    }
+    return query;
   }
-  update();
+  async function askLedger() {
+    const mine = ++asked;
+    const jh = window.jhdata || {};
+    const base = (jh.base_url || "/hub/") + "api/computehub/estimate?";  // base_url: /hub/
+    let answer;
+    try {
+      const response = await fetch(base + choice(), {
+        credentials: "same-origin",
+        headers: {"X-XSRFToken": jh.xsrf_token || ""},
+      });
+      answer = {status: response.status, body: await response.json()};
+    } catch (err) {
+      return;  // the figures from the page stay
+    }
+    if (mine !== asked) { return; }  // a newer choice is on its way
+    const body = answer.body;
+    if (answer.status !== 200) {
+      if (answer.status === 400 && body.message) {
+        cost.className = "alert alert-warning";
+        cost.dataset.source = "ledger";
+        cost.textContent = `You can't start this: ${body.message}`;
+      }
+      return;
+    }
+    const on = hub.value === root.dataset.any ? ` on ${body.hub_name}` : "";
+    let funds = "";
+    if (body.affordable_hours !== null) {
+      funds = ` Your account can fund up to ${body.affordable_hours} h.`;
+      if (!body.sufficient) {
+        funds += ` That is not enough for ${body.hours} h: choose fewer hours, ` +
+          "a cheaper resource or another account.";
+      }
+    }
+    cost.className = body.sufficient ? "alert alert-secondary" : "alert alert-warning";
+    cost.dataset.source = "ledger";
+    cost.textContent = `Cost: ${Number(body.per_hour).toFixed(2)} credits per hour, ` +
+      `${Number(body.cost).toFixed(2)} credits for ${body.hours} h${on} ` +
+      "(held when the server starts; you pay only for the time it runs)." + funds;
+  }
+  function changed() {
+    update();
+    delete cost.dataset.source;
+    clearTimeout(timer);
+    timer = setTimeout(askLedger, 200);
+  }
+  for (const el of [hub, gpu, count, hours, account, root.querySelector("#ch-environment")]) {
+    el.addEventListener("change", changed);
+    el.addEventListener("input", changed);
+  }
+  changed();
 })();
 </script>
 """

@@ -77,8 +77,10 @@ def _walk(hub: Any, slurm_bed: SlurmBed, page: Any, shot: Any) -> None:
     page.select_option("#ch-gpu-type", "a100")
     page.fill("#ch-gpus", "1")
     page.fill("#ch-hours", "2")
-    # The cost shows before anything starts: an A100 in Karachi is 7 credits an hour.
-    cost = page.locator("#ch-cost")
+    # The cost shows before anything starts: an A100 in Karachi is 7 credits an hour,
+    # as the ledger's estimate says (it replaces the page's own figures when it comes).
+    cost = page.locator("#ch-cost[data-source=ledger]")
+    cost.wait_for(timeout=30_000)
     assert "7.00 credits per hour, 14.00 credits for 2 h" in cost.inner_text()
     with Ledger(hub.ledger_url) as ledger:
         fundable = (ledger.balance("alice").available / 7).quantize(Decimal("0.01"), ROUND_DOWN)

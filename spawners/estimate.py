@@ -1,0 +1,86 @@
+"""``GET /hub/api/computehub/estimate``: what the spawn form's choice would cost.
+
+The spawn form calls it as the user changes their choice (with the hub's login
+cookie and XSRF token). The query carries the form's fields (``hub``, ``gpu_type``,
+``gpus``, ``hours``, ``account``, ``environment``); they go through the same
+validation as a start (allow-lists, limits, roles and courses, the accounts the user
+may charge), and the figures are the ledger's own estimate, as the credits
+service's ``/estimate`` gives them. Answers ``{"hub", "hub_name", "account",
+"per_hour", "hours", "cost", "available", "affordable_hours", "sufficient"}``, or
+``{"message"}`` with a 400 naming the field that is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from jupyterhub.apihandlers import APIHandler, default_handlers
+from tornado import web
+
+from computehub.credits.errors import LedgerError
+from computehub.spawners.access import Entitlements
+from computehub.spawners.options import ANY_HUB, KNOWN_KEYS, OptionsError, validate
+
+PATH = r"/api/computehub/estimate"
+
+
+class EstimateHandler(APIHandler):  # type: ignore[misc]
+    """The price of a session the caller could start, and what their account funds."""
+
+    def _error(self, status: int, message: str) -> None:
+        self.set_status(status)
+        self.finish(json.dumps({"message": message}))
+
+    async def get(self) -> None:
+        # Not @web.authenticated: for a GET it would redirect to the login page.
+        user = self.current_user
+        if getattr(user, "kind", None) != "user":
+            raise web.HTTPError(403, "only a user can ask what their session would cost")
+        spawner = user.get_spawner("", replace_failed=True)
+        raw: dict[str, Any] = {}
+        for key in self.request.query_arguments:
+            if key not in KNOWN_KEYS:
+                return self._error(400, f"{key}: unknown option")
+            raw[key] = self.get_query_argument(key).strip()
+        free = await spawner.free_gpus() if raw.get("hub") == ANY_HUB else None
+        standing = await spawner.billing.standing()
+        who = Entitlements(roles=spawner.platform_roles(), courses=standing.courses)
+        try:
+            req = validate(raw, spawner.registry, free, standing.accounts, who=who)
+        except OptionsError as err:
+            return self._error(400, str(err))
+        units = req.gpus if req.gpu_type else 1
+        try:
+            figures = await asyncio.to_thread(
+                spawner.billing.ledger.estimate,
+                req.account,
+                req.hub,
+                {req.resource: units},
+                req.hours,
+            )
+        except LedgerError as err:
+            return self._error(400, str(err))
+        affordable = figures.affordable_hours
+        self.finish(
+            json.dumps(
+                {
+                    "hub": req.hub,
+                    "hub_name": spawner.registry[req.hub].display_name,
+                    "account": figures.account,
+                    "per_hour": str(figures.per_hour),
+                    "hours": str(req.hours),
+                    "cost": str(figures.cost),
+                    "available": str(figures.available),
+                    "affordable_hours": None if affordable is None else str(affordable),
+                    "sufficient": figures.sufficient,
+                }
+            )
+        )
+
+
+def install() -> None:
+    """Add the handler to JupyterHub's API handler table."""
+    default_handlers[:] = [h for h in default_handlers if h[0] != PATH]
+    default_handlers.append((PATH, EstimateHandler))
