@@ -20,10 +20,24 @@ IDLE_CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "dele
 GPU_IDLE_SCOPES = ["list:users", "read:servers", "access:servers", "delete:servers"]
 
 
-def _replace(specs: list[dict[str, Any]], name: str, spec: dict[str, Any] | None) -> None:
-    specs[:] = [s for s in specs if s.get("name") != name]
-    if spec is not None:
-        specs.append(spec)
+def _register(
+    services: list[dict[str, Any]],
+    roles: list[dict[str, Any]],
+    name: str,
+    scopes: list[str],
+    argv: list[str] | None,
+    environment: dict[str, str],
+) -> None:
+    """Register (``argv``) or remove (None) a managed service and its role."""
+    services[:] = [s for s in services if s.get("name") != name]
+    roles[:] = [r for r in roles if r.get("name") != name]
+    if argv is None:
+        return
+    # COMPUTEHUB_STATE_DIR marks the process as this hub's: a restarted hub stops what
+    # its killed predecessor left running (see computehub.localbed.hub).
+    env = {**environment, "COMPUTEHUB_STATE_DIR": str(state_dir())}
+    services.append({"name": name, "command": [sys.executable, "-m", *argv], "environment": env})
+    roles.append({"name": name, "scopes": list(scopes), "services": [name]})
 
 
 def configure_culling(c: Any, site: Site, public_url: str, ledger_url: str) -> None:
@@ -37,52 +51,21 @@ def configure_culling(c: Any, site: Site, public_url: str, ledger_url: str) -> N
     )
     culler = None
     if culling.idle_timeout_s is not None:
-        culler = {
-            "name": "idle-culler",
-            "command": [
-                sys.executable,
-                "-m",
-                "jupyterhub_idle_culler",
-                f"--timeout={culling.idle_timeout_s}",
-                f"--cull-every={culling.idle_check_every_s}",
-            ],
-            # Marks the process as this hub's (a restarted hub stops what its dead
-            # predecessor left running; see computehub.localbed.hub).
-            "environment": {"COMPUTEHUB_STATE_DIR": str(state_dir())},
-        }
-    _replace(services, "idle-culler", culler)
-    _replace(
-        roles,
-        "idle-culler",
-        None
-        if culler is None
-        else {"name": "idle-culler", "scopes": IDLE_CULLER_SCOPES, "services": ["idle-culler"]},
-    )
+        culler = [
+            "jupyterhub_idle_culler",
+            f"--timeout={culling.idle_timeout_s}",
+            f"--cull-every={culling.idle_check_every_s}",
+        ]
+    _register(services, roles, "idle-culler", IDLE_CULLER_SCOPES, culler, {})
     gpu = None
     if culling.gpu_idle_s is not None:
-        gpu = {
-            "name": "gpu-idle",
-            "command": [
-                sys.executable,
-                "-m",
-                "computehub.spawners.gpuidle",
-                f"--limit={culling.gpu_idle_s}",
-                f"--busy-percent={culling.gpu_busy_percent}",
-                f"--every={culling.gpu_check_every_s}",
-            ],
-            "environment": {
-                "COMPUTEHUB_PUBLIC_URL": public_url,
-                "COMPUTEHUB_DB_URL": ledger_url,
-                "COMPUTEHUB_STATE_DIR": str(state_dir()),
-            },
-        }
-    _replace(services, "gpu-idle", gpu)
-    _replace(
-        roles,
-        "gpu-idle",
-        None
-        if gpu is None
-        else {"name": "gpu-idle", "scopes": GPU_IDLE_SCOPES, "services": ["gpu-idle"]},
-    )
+        gpu = [
+            "computehub.spawners.gpuidle",
+            f"--limit={culling.gpu_idle_s}",
+            f"--busy-percent={culling.gpu_busy_percent}",
+            f"--every={culling.gpu_check_every_s}",
+        ]
+    env = {"COMPUTEHUB_PUBLIC_URL": public_url, "COMPUTEHUB_DB_URL": ledger_url}
+    _register(services, roles, "gpu-idle", GPU_IDLE_SCOPES, gpu, env)
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
