@@ -58,17 +58,18 @@ def test_the_checkpointer_keeps_the_log_short(
 
 
 def test_close_stops_the_checkpointer_and_kept_connections(tmp_path: Path) -> None:
-    ledger = _ledger(tmp_path / "ledger.sqlite")
+    path = tmp_path / "ledger.sqlite"
+    ledger = _ledger(path)
     _pairs(ledger, 2)
-    names = {t.name for t in threading.enumerate()}
-    assert any(name.startswith("ledger-checkpoint:") for name in names)
+    mine = f"ledger-checkpoint:{path}"  # other tests' ledgers may still run theirs
+    assert mine in {t.name for t in threading.enumerate()}
     kept = ledger._own_connections
     assert kept is not None
     raw = kept.checkout()
     assert raw is not None  # this thread kept its connection
     kept.keep(raw, None)
     ledger.close()
-    assert not any(t.name.startswith("ledger-checkpoint:") for t in threading.enumerate())
+    assert mine not in {t.name for t in threading.enumerate()}
     with pytest.raises(sqlite3.ProgrammingError):
         raw.execute("SELECT 1")
 

@@ -47,7 +47,7 @@ def test_munge_encodes_and_decodes(slurm_bed: SlurmBed) -> None:
 
 
 @pytest.mark.parametrize(
-    ("hub", "gpu"), [("lahore", "gpu:h100:4,gpu:a100:2"), ("karachi", "gpu:a100:4")]
+    ("hub", "gpu"), [("lahore", "gpu:h100:4,gpu:a100:2"), ("karachi", "gpu:a100:4,gpu:1g.10gb:4")]
 )
 def test_each_hub_is_its_own_cluster_with_fake_gpus(
     slurm_bed: SlurmBed, hub: str, gpu: str
