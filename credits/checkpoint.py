@@ -22,6 +22,7 @@ pool once (with the engine's connect settings) and detached from it.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from typing import Any
@@ -32,6 +33,16 @@ log = logging.getLogger(__name__)
 
 #: How often the log is checkpointed (a no-op when nothing was written since).
 INTERVAL_S = 0.05
+
+# A process that forks while a checkpoint runs would hand its child SQLite's internal
+# locks, held by a thread the child does not have, and the child would hang at its
+# first database call. Forks wait for a running checkpoint, and none starts meanwhile.
+_CHECKPOINTING = threading.Lock()
+os.register_at_fork(
+    before=_CHECKPOINTING.acquire,
+    after_in_parent=_CHECKPOINTING.release,
+    after_in_child=_CHECKPOINTING.release,
+)
 
 
 class Checkpointer:
@@ -71,10 +82,11 @@ class Checkpointer:
 
     @staticmethod
     def _checkpoint(connection: sqlite3.Connection) -> None:
-        try:
-            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error as err:  # busy or locked: the next round tries again
-            log.debug("ledger checkpoint skipped: %s", err)
+        with _CHECKPOINTING:
+            try:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as err:  # busy or locked: the next round tries again
+                log.debug("ledger checkpoint skipped: %s", err)
 
 
 class ThreadConnections:
