@@ -73,15 +73,13 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
     configure_credits_service(c, site, site_path)
     # The site file is the one source of truth for prices: record them in the ledger
     # (a new row only where a rate changed, so past charges keep their prices).
-    from computehub.spawners.billing import sync_site_rates
+    from computehub.spawners.billing import ledger_url, sync_site_rates
 
     try:
         sync_site_rates(site)
     except Exception as err:  # any ledger failure stops startup, in one line
         raise ConfigError(f"the credit ledger can't be opened: {err}") from None
     _configure_reconciler(c, site, site_path)
-    from computehub.spawners.billing import ledger_url
-
     configure_culling(c, site, c.Spawner.environment["COMPUTEHUB_HUB_URL"], ledger_url(site))
 
 

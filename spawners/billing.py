@@ -8,7 +8,7 @@ waits on the database.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 
@@ -52,8 +52,11 @@ def sync_site_rates(site: Site) -> int:
 class Standing:
     """A user's place in the ledger: accounts they may charge, courses they belong to."""
 
+    #: The accounts the user may charge, their personal account first.
     accounts: list[str]
     courses: frozenset[str]
+    #: Each chargeable account's available credit, as read with the accounts.
+    available: dict[str, Decimal] = field(default_factory=dict)
 
 
 class Billing:
@@ -64,22 +67,26 @@ class Billing:
         self.username = username
 
     async def standing(self) -> Standing:
-        """The accounts this user may charge (personal first, created if new) and courses."""
+        """The accounts this user may charge (personal first, created if new) and courses.
+
+        One read of the user's accounts, with their figures (a second only the first
+        time, after the personal account is created).
+        """
 
         def lookup() -> Standing:
-            self.ledger.ensure_personal_account(self.username, actor="spawner")
             balances = self.ledger.accounts_for_user(self.username)
-            names = [b.account for b in balances if b.role in CHARGING_ROLES]
+            if not any(b.kind == "personal" and b.role == "owner" for b in balances):
+                self.ledger.ensure_personal_account(self.username, actor="spawner")
+                balances = self.ledger.accounts_for_user(self.username)
+            chargeable = [b for b in balances if b.role in CHARGING_ROLES]
+            chargeable.sort(key=lambda b: (b.account != self.username, b.account))
             return Standing(
-                accounts=sorted(names, key=lambda n: (n != self.username, n)),
+                accounts=[b.account for b in chargeable],
                 courses=frozenset(b.account for b in balances if b.kind == "course"),
+                available={b.account: b.available for b in chargeable},
             )
 
         return await asyncio.to_thread(lookup)
-
-    async def chargeable_accounts(self) -> list[str]:
-        """Accounts this user may charge, their personal account first (created if new)."""
-        return (await self.standing()).accounts
 
     async def hold(self, req: SessionRequest, key: str) -> Hold:
         """Reserve rate * count * hours; ``InsufficientCreditError`` when not funded."""

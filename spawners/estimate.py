@@ -20,7 +20,6 @@ from jupyterhub.apihandlers import APIHandler, default_handlers
 from tornado import web
 
 from computehub.credits.errors import LedgerError
-from computehub.spawners.access import Entitlements
 from computehub.spawners.options import ANY_HUB, KNOWN_KEYS, OptionsError, validate
 
 PATH = r"/api/computehub/estimate"
@@ -45,8 +44,7 @@ class EstimateHandler(APIHandler):  # type: ignore[misc]
                 return self._error(400, f"{key}: unknown option")
             raw[key] = self.get_query_argument(key).strip()
         free = await spawner.free_gpus() if raw.get("hub") == ANY_HUB else None
-        standing = await spawner.billing.standing()
-        who = Entitlements(roles=spawner.platform_roles(), courses=standing.courses)
+        standing, who = await spawner.standing()
         try:
             req = validate(raw, spawner.registry, free, standing.accounts, who=who)
         except OptionsError as err:

@@ -32,7 +32,7 @@ from computehub.spawners import api, estimate, extend
 from computehub.spawners.access import Entitlements
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.batch import JobPlacement, build_batch_request
-from computehub.spawners.billing import Billing, ledger_for, ledger_url
+from computehub.spawners.billing import Billing, Standing, ledger_for, ledger_url
 from computehub.spawners.form import render_form
 from computehub.spawners.options import (
     ANY_HUB,
@@ -72,8 +72,7 @@ async def _apply_user_options(spawner: ComputeHubSpawner, user_options: dict[str
     free = None
     if isinstance(options, dict) and options.get("hub") == ANY_HUB:
         free = await spawner.free_gpus()
-    standing = await spawner.billing.standing()
-    who = Entitlements(roles=spawner.platform_roles(), courses=standing.courses)
+    standing, who = await spawner.standing()
     try:
         spawner.session_request = validate(
             options, spawner.registry, free, standing.accounts, who=who
@@ -159,15 +158,16 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         """The user's platform roles: the JupyterHub groups their login put them in."""
         return frozenset(g.name for g in self.user.groups) & frozenset(PLATFORM_ROLES)
 
-    async def _render_options_form(self) -> str:
+    async def standing(self) -> tuple[Standing, Entitlements]:
+        """The user's accounts in the ledger, and what the allow-lists see of the user."""
         standing = await self.billing.standing()
-        names = standing.accounts
-        ledger = self.billing.ledger
-        balances = await asyncio.gather(*(asyncio.to_thread(ledger.balance, n) for n in names))
-        accounts = {n: b.available for n, b in zip(names, balances, strict=True)}
-        who = Entitlements(roles=self.platform_roles(), courses=standing.courses)
-        notice = await asyncio.to_thread(self._last_end_note, names)
-        return render_form(self.registry, await self.free_gpus(), accounts, who, notice)
+        return standing, Entitlements(roles=self.platform_roles(), courses=standing.courses)
+
+    async def _render_options_form(self) -> str:
+        standing, who = await self.standing()
+        notice = await asyncio.to_thread(self._last_end_note, standing.accounts)
+        free = await self.free_gpus()
+        return render_form(self.registry, free, standing.available, who, notice)
 
     def _last_end_note(self, accounts: list[str]) -> str | None:
         """Why the user's latest session ended, if something else ended it lately."""

@@ -21,6 +21,18 @@ def _answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _page(field: str, item: str) -> dict[str, Any]:
+    """A page of an account's ``field`` (items of schema ``item``), newest first."""
+    return {
+        "type": "object",
+        "properties": {
+            "account": {"type": "string"},
+            field: {"type": "array", "items": _ref(item)},
+            "next_before": {"type": ["integer", "null"]},
+        },
+    }
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     words = {
         400: "bad input (amount, limit, names)",
@@ -217,17 +229,7 @@ _PATHS: dict[str, Any] = {
             "custom:credits:instruct. Operators: any.",
             "parameters": [_NAME, *_PAGE],
             "responses": {
-                "200": _answer(
-                    "a page",
-                    {
-                        "type": "object",
-                        "properties": {
-                            "account": {"type": "string"},
-                            "transactions": {"type": "array", "items": _ref("Transaction")},
-                            "next_before": {"type": ["integer", "null"]},
-                        },
-                    },
-                ),
+                "200": _answer("a page", _page("transactions", "Transaction")),
                 **_errors(400, 401, 403, 404),
             },
         }
@@ -238,17 +240,7 @@ _PATHS: dict[str, Any] = {
             "description": "As transactions; a course's students see their own sessions only.",
             "parameters": [_NAME, *_PAGE],
             "responses": {
-                "200": _answer(
-                    "a page",
-                    {
-                        "type": "object",
-                        "properties": {
-                            "account": {"type": "string"},
-                            "sessions": {"type": "array", "items": _ref("Session")},
-                            "next_before": {"type": ["integer", "null"]},
-                        },
-                    },
-                ),
+                "200": _answer("a page", _page("sessions", "Session")),
                 **_errors(400, 401, 403, 404),
             },
         }
