@@ -69,6 +69,39 @@ class InsufficientCreditError(LedgerError):
         self.affordable_hours = affordable_hours
 
 
+class IdentityConflictError(LedgerError):
+    """A user name is bound to another identity, or the identity to another name.
+
+    Attributes:
+        username: the name asked for.
+        bound_to: what the name (or the identity) is already bound to, for the log.
+    """
+
+    def __init__(self, username: str, bound_to: str) -> None:
+        super().__init__(f"user name {username!r} conflicts with the identity bound to {bound_to}")
+        self.username = username
+        self.bound_to = bound_to
+
+
+class HoursLimitError(LedgerError):
+    """A hold would last longer than the most hours its session may have.
+
+    Attributes:
+        limit: the most hours allowed.
+        current: the hours the hold has now.
+        requested: the hours asked for on top.
+    """
+
+    def __init__(self, hold_id: int, limit: Decimal, current: Decimal, requested: Decimal) -> None:
+        super().__init__(
+            f"hold {hold_id} has {current} h; {requested} h more exceeds the limit of {limit} h"
+        )
+        self.hold_id = hold_id
+        self.limit = limit
+        self.current = current
+        self.requested = requested
+
+
 # The short names the ledger's callers use (``except InsufficientCredit``).
 InvalidAmount = InvalidAmountError
 UnknownAccount = UnknownAccountError

@@ -28,6 +28,7 @@ from computehub.credits.errors import (
     InsufficientCreditError,
 )
 from computehub.credits.holds import HoldsMixin
+from computehub.credits.identities import IdentitiesMixin
 from computehub.credits.money import (
     parse_amount,
     parse_rate,
@@ -51,7 +52,7 @@ _ROLES_BY_KIND: dict[str, frozenset[m.Role]] = {
 }
 
 
-class Ledger(HoldsMixin, SessionsMixin, NotesMixin):
+class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
     """The credit ledger on one database.
 
     The API is synchronous; async callers (JupyterHub) run it in a thread. Every write

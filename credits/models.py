@@ -315,3 +315,25 @@ class Usage(Base):
     hours: Mapped[Decimal] = mapped_column(Credits)
     rate: Mapped[Decimal] = mapped_column(Credits)
     cost: Mapped[Decimal] = mapped_column(Credits)
+
+
+class Identity(Base):
+    """The stable identity a platform user name belongs to, bound at its first login.
+
+    A name is the POSIX account jobs run as and the owner of a personal account, so
+    two people must never become one name: the first identity that logs in under a
+    name keeps it, and a later login under the same name with another identity (or
+    the same identity under another name) is refused.
+    """
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    #: Who vouches for the identity: an OIDC issuer URL, or ``ldap:<server>``.
+    issuer: Mapped[str] = mapped_column(String(255))
+    #: The identity's immutable id there: OIDC ``sub``, LDAP ``entryUUID`` (else the DN).
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -155,6 +155,14 @@ DomainName = Annotated[
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 #: A POSIX login name (what ``useradd`` accepts by default on Debian).
 POSIX_USERNAME = r"^[a-z_][a-z0-9_-]{0,31}$"
+#: Service and system accounts a person must never become (``auth.username.deny``).
+SYSTEM_ACCOUNT_NAMES = (
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp",
+    "proxy", "www-data", "backup", "list", "irc", "gnats", "nobody", "_apt", "messagebus",
+    "sshd", "munge", "slurm", "slurmdbd", "mysql", "postgres", "openldap", "nslcd", "sssd",
+    "polkitd", "systemd-network", "systemd-resolve", "systemd-timesync", "jupyterhub",
+    "computehub", "admin", "administrator", "toor",
+)  # fmt: skip
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
@@ -403,6 +411,18 @@ class UsernameRules(_Strict):
         default=True,
         description="refuse a login (naming platform.support) when the name has no "
         "POSIX account on the hub host",
+    )
+    min_uid: int = Field(
+        default=1000,
+        ge=1,
+        le=2**31 - 1,
+        description="POSIX accounts below this uid are system accounts: refused at login "
+        "and at job submission (root, munge, slurm, daemon, ...)",
+    )
+    deny: list[Identifier] = Field(
+        default_factory=lambda: list(SYSTEM_ACCOUNT_NAMES),
+        description="names never admitted and never submitted as, whatever their uid "
+        "(the default lists the usual system and service accounts)",
     )
 
     @model_validator(mode="after")

@@ -1,0 +1,39 @@
+"""Identities: each platform user name is bound to the stable identity that first used it.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-04 14:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Apply this revision."""
+    op.create_table(
+        "identities",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("username", sa.String(length=80), nullable=False),
+        sa.Column("issuer", sa.String(length=255), nullable=False),
+        sa.Column("subject", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_identities")),
+        sa.UniqueConstraint("username", name=op.f("uq_identities_username")),
+        sa.UniqueConstraint("issuer", "subject", name=op.f("uq_identities_issuer_subject")),
+    )
+
+
+def downgrade() -> None:
+    """Undo this revision."""
+    op.drop_table("identities")
