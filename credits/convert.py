@@ -95,4 +95,5 @@ def hold(hold: m.Hold, account: str, held_rates: Mapping[str, tuple[int, Decimal
         resources={res: count for res, (count, _) in sorted(held_rates.items())},
         rates={res: rate for res, (_, rate) in sorted(held_rates.items())},
         created_at=hold.created_at,
+        cancel_requested_at=hold.cancel_requested_at,
     )

@@ -21,6 +21,7 @@ from computehub.credits import statements as sql
 from computehub.credits.core import LedgerCore, _Op
 from computehub.credits.errors import (
     ConflictError,
+    HoursLimitError,
     InsufficientCreditError,
     UnknownHoldError,
 )
@@ -225,11 +226,22 @@ class HoldsMixin(LedgerCore):
         *,
         actor: str,
         idempotency_key: str | None = None,
+        max_hours: Decimal | None = None,
     ) -> r.Hold:
         """Reserve ``hours`` more at the rates the hold was placed at.
 
+        Args:
+            hold_id: the session's hold.
+            hours: the hours to add.
+            actor: who asked.
+            idempotency_key: a retry with the same key returns the extended hold.
+            max_hours: the most hours the hold may have in all (the hub's limit),
+                checked inside the transaction so that concurrent extensions can't
+                pass it together.
+
         Raises:
             InsufficientCreditError: the account cannot pay for the extra hours.
+            HoursLimitError: the hold would have more than ``max_hours``.
             ConflictError: the hold is no longer open.
         """
         extra_hours = parse_hours(hours)
@@ -247,6 +259,8 @@ class HoldsMixin(LedgerCore):
             hold = queries.lock_hold(op.session, hold_id)
             if hold.status != m.HoldStatus.OPEN:
                 raise ConflictError(f"hold {hold_id} is {hold.status}")
+            if max_hours is not None and hold.hours + extra_hours > max_hours:
+                raise HoursLimitError(hold_id, max_hours, hold.hours, extra_hours)
             self._expire_due(op, locked)
             held_rates = queries.hold_rates(op.session, hold_id)
             per_hour = sum((rate * count for count, rate in held_rates.values()), Decimal(0))
@@ -493,9 +507,15 @@ class HoldsMixin(LedgerCore):
             ]
 
     def hold_for_job(self, hub: str, job_id: str) -> r.Hold | None:
-        """The hold that pays for a Slurm job, if any."""
+        """The hold that pays for a Slurm job: the open one, else the newest that did.
+
+        Slurm reuses job ids, so a closed hold may name an id a newer job has now.
+        """
         with self._read() as session:
             hid = session.scalar(
-                select(m.Hold.id).where(m.Hold.hub == hub, m.Hold.job_id == job_id)
+                select(m.Hold.id)
+                .where(m.Hold.hub == hub, m.Hold.job_id == job_id)
+                .order_by((m.Hold.status == m.HoldStatus.OPEN).desc(), m.Hold.id.desc())
+                .limit(1)
             )
             return None if hid is None else self._hold_record(session, hid)

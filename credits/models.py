@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -214,7 +215,19 @@ class Hold(Base):
     """A pending transfer reserving credit for one session until it is settled or voided."""
 
     __tablename__ = "holds"
-    __table_args__ = (UniqueConstraint("hub", "job_id"), Index(None, "status", "hub"))
+    __table_args__ = (
+        # Slurm reuses job ids (a controller whose state was reset, MaxJobId wrapping):
+        # a job id identifies a job on its hub only among the holds still open.
+        Index(
+            "uq_holds_open_job",
+            "hub",
+            "job_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index(None, "status", "hub"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -228,6 +241,9 @@ class Hold(Base):
     created_by: Mapped[str] = mapped_column(String(80))
     #: Why the session ended, as its user should read it (e.g. stopped for idle GPUs).
     end_note: Mapped[str | None] = mapped_column(String(500))
+    #: When the platform asked Slurm to end the job; kept so that reconciliation ends
+    #: a job whose cancel did not reach Slurm (controller down) after the hub forgot it.
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class HoldResource(Base):

@@ -36,3 +36,22 @@ class NotesMixin(LedgerCore):
                 raise UnknownHoldError(hold_id)
 
         self._write(actor, body)
+
+    def request_cancel(self, hold_id: int, *, actor: str) -> None:
+        """Record that the platform asked Slurm to end the hold's job (the first time counts).
+
+        Kept in the ledger so that the request survives the hub forgetting the job:
+        reconciliation cancels a job whose open hold has it.
+
+        Raises:
+            UnknownHoldError: no such hold.
+        """
+
+        def body(op: _Op) -> None:
+            hold = op.session.get(m.Hold, hold_id)
+            if hold is None:
+                raise UnknownHoldError(hold_id)
+            if hold.cancel_requested_at is None:
+                hold.cancel_requested_at = op.now
+
+        self._write(actor, body)

@@ -92,7 +92,12 @@ def hold_rates(session: Session, hold_id: int) -> dict[str, tuple[int, Decimal]]
 
 
 def check_job_free(session: Session, hub: str, job_id: str) -> None:
-    taken = session.scalar(select(m.Hold.id).where(m.Hold.hub == hub, m.Hold.job_id == job_id))
+    # Only open holds: Slurm reuses the ids of jobs long settled.
+    taken = session.scalar(
+        select(m.Hold.id).where(
+            m.Hold.hub == hub, m.Hold.job_id == job_id, m.Hold.status == m.HoldStatus.OPEN
+        )
+    )
     if taken is not None:
         raise ConflictError(f"job {job_id} on {hub} already has hold {taken}")
 

@@ -57,7 +57,7 @@ class Statements:
     """The hot path's statements, in PostgreSQL's form (see :meth:`for_sqlite`)."""
 
     key: str = "SELECT kind, hold_id FROM transactions WHERE idempotency_key = %s"
-    job_taken: str = "SELECT id FROM holds WHERE hub = %s AND job_id = %s"
+    job_taken: str = "SELECT id FROM holds WHERE hub = %s AND job_id = %s AND status = 'open'"
     lock_account_by_name: str = (
         "SELECT id, kind, balance, held, next_expiry_at FROM accounts WHERE name = %s FOR UPDATE"
     )

@@ -78,6 +78,8 @@ class Hold:
     resources: Mapping[str, int]
     rates: Mapping[str, Decimal]
     created_at: datetime
+    #: When the platform asked Slurm to end the job (None: not asked).
+    cancel_requested_at: datetime | None = None
 
 
 @dataclass(frozen=True)
