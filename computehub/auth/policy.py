@@ -1,6 +1,6 @@
 """Who may log in, under which POSIX name, with which platform roles: pure logic, no I/O.
 
-Both authenticators (LDAP and OIDC) reduce what they learned to an
+The authenticators (LDAP, OIDC, the demo's) reduce what they learned to an
 :class:`Identity` and ask :func:`admit`; a refusal is a :class:`LoginRefusedError` whose
 message is written for the person at the login page.
 """
@@ -12,32 +12,54 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from computehub.sitefile.schema import Auth, PlatformRole
+from computehub.auth.system import SystemAccounts, UidLookup, posix_uid
+from computehub.sitefile.schema import SYSTEM_ACCOUNT_NAMES, Auth, PlatformRole
 
 #: Platform roles, most privileged last (the order JupyterHub groups are listed in).
 PLATFORM_ROLES: tuple[PlatformRole, ...] = get_args(PlatformRole)
 
-RefusalReason = Literal["bad-username", "no-role", "no-posix-account"]
+RefusalReason = Literal[
+    "bad-username",
+    "unverified-email",
+    "no-identity",
+    "system-account",
+    "no-role",
+    "no-posix-account",
+    "identity-conflict",
+    "unknown-person",
+]
 
 
 class LoginRefusedError(Exception):
     """A login that is authenticated but not admitted; ``message`` is for the person."""
 
-    def __init__(self, reason: RefusalReason, message: str) -> None:
+    def __init__(self, reason: RefusalReason, message: str, detail: str = "") -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        #: What only the log gets (e.g. the uid of a system account).
+        self.detail = detail
 
 
 @dataclass(frozen=True)
 class Identity:
-    """What an identity provider or directory says about a person."""
+    """What an identity provider or directory says about a person.
+
+    ``issuer`` and ``subject`` name the person for good (OIDC ``iss`` and ``sub``;
+    an LDAP entry's ``entryUUID``, or its DN on the server): a user name is bound to
+    the first identity that used it, and no other identity gets it afterwards.
+    """
 
     login: str
     display_name: str = ""
     email: str = ""
     groups: frozenset[str] = frozenset()
     affiliations: frozenset[str] = frozenset()
+    issuer: str = ""
+    subject: str = ""
+    #: The login name is the e-mail address (then the provider must have verified it).
+    login_is_email: bool = False
+    email_verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,14 +70,25 @@ class RoleRule:
     affiliations: frozenset[str] = frozenset()
 
 
+#: A domain's names become ``prefix + local part + suffix`` (both empty: the bare domain).
+Affixes = tuple[str, str]
+
+
 @dataclass(frozen=True)
 class LoginPolicy:
     """The login rules of a site, as plain values (built by :meth:`from_site`)."""
 
     roles: Mapping[PlatformRole, RoleRule]
     username_pattern: str = r"^[a-z_][a-z0-9_-]{0,31}$"
-    strip_domains: frozenset[str] = frozenset()
+    #: Accepted domains and how their names become POSIX names; other domains are refused.
+    domains: Mapping[str, Affixes] = field(default_factory=dict)
     require_posix_account: bool = True
+    #: Names nobody may log in as (deny-list and uid floor).
+    system_accounts: SystemAccounts = field(
+        default_factory=lambda: SystemAccounts.of(1000, SYSTEM_ACCOUNT_NAMES)
+    )
+    #: Logins must carry a stable identity (issuer and subject) to bind the name to.
+    require_identity: bool = False
     admin_users: frozenset[str] = frozenset()
     support: str = "the platform's operators"
     platform: str = "computehub"
@@ -66,15 +99,34 @@ class LoginPolicy:
 
     @classmethod
     def from_site(cls, auth: Auth, *, platform: str, support: str) -> LoginPolicy:
-        """The policy of a validated site file's ``auth`` section."""
+        """The policy of a validated site file's ``auth`` section (a university login)."""
         return cls(
             roles={
                 role: RoleRule(frozenset(rule.groups), frozenset(rule.affiliations))
                 for role, rule in auth.roles.items()
             },
             username_pattern=auth.username.pattern,
-            strip_domains=frozenset(auth.username.strip_domains),
+            domains={d: rule.affixes for d, rule in auth.username.domain_rules().items()},
             require_posix_account=auth.username.require_posix_account,
+            system_accounts=SystemAccounts.of(auth.username.min_uid, auth.username.deny),
+            require_identity=True,
+            admin_users=frozenset(auth.admin_users),
+            support=support or "the platform's operators",
+            platform=platform,
+        )
+
+    @classmethod
+    def for_demo(cls, auth: Auth, *, platform: str, support: str) -> LoginPolicy:
+        """The policy of the demo's listed logins: each is in a group named after its role.
+
+        The list is the allow-list; the POSIX-account check does not apply (the
+        demo's people may exist in the ledger only), the system-account check does.
+        """
+        return cls(
+            roles={role: RoleRule(groups=frozenset({role})) for role in PLATFORM_ROLES},
+            username_pattern=auth.username.pattern,
+            require_posix_account=False,
+            system_accounts=SystemAccounts.of(auth.username.min_uid, auth.username.deny),
             admin_users=frozenset(auth.admin_users),
             support=support or "the platform's operators",
             platform=platform,
@@ -98,45 +150,79 @@ class Admission:
 def normalise_username(policy: LoginPolicy, login: str) -> str:
     """The POSIX name for ``login`` under ``policy``.
 
+    Anything outside ASCII is refused before any folding (``str.lower`` turns the
+    Kelvin sign into ``k``); ``name@DOMAIN`` gets the domain's prefix or suffix, or
+    none for the one bare domain; a name without a domain, or from the bare domain,
+    that has another domain's prefix and suffix is refused (it is kept for them).
+
     Raises:
-        LoginRefusedError: the name has a domain that is not stripped, or characters not allowed.
+        LoginRefusedError: a domain that is not accepted, characters not allowed, or
+            a name kept for another domain's people.
     """
-    # JupyterHub lower-cases every name it is given, so the POSIX name is lower-case too.
+    if not login.isascii():
+        raise LoginRefusedError(
+            "bad-username",
+            f"Your account name {login!r} has characters other than plain letters, digits "
+            "and punctuation, so it can't be used as a cluster account name. "
+            f"Ask {policy.support}.",
+        )
     name = login.strip().lower()
+    affixes: Affixes = ("", "")
     if "@" in name:
         local, _, domain = name.rpartition("@")
-        if domain.lower() not in policy.strip_domains:
+        if domain not in policy.domains or not local:
             raise LoginRefusedError(
                 "bad-username",
                 f"Your account name {login!r} is from a domain this platform does not accept. "
                 f"Ask {policy.support}.",
             )
-        name = local
+        affixes = policy.domains[domain]
+        name = f"{affixes[0]}{local}{affixes[1]}"
     if not policy.matches(name):
         raise LoginRefusedError(
             "bad-username",
             f"Your account name {login!r} can't be used as a cluster account name "
             f"(allowed: {policy.username_pattern}). Ask {policy.support}.",
         )
+    if affixes == ("", ""):
+        for domain, (prefix, suffix) in policy.domains.items():
+            kept = (prefix or suffix) and len(name) > len(prefix) + len(suffix)
+            if kept and name.startswith(prefix) and name.endswith(suffix):
+                raise LoginRefusedError(
+                    "bad-username",
+                    f"Your account name {login!r} would be the cluster account {name!r}, "
+                    f"a name kept for people of {domain}. Ask {policy.support}.",
+                )
     return name
 
 
 def roles_for(
     rules: Mapping[PlatformRole, RoleRule], groups: Iterable[str], affiliations: Iterable[str]
 ) -> tuple[PlatformRole, ...]:
-    """The platform roles that ``groups`` and ``affiliations`` give, in canonical order."""
+    """The platform roles that ``groups`` and ``affiliations`` give, in canonical order.
+
+    ``operator`` comes from groups only: an affiliation (``staff``) is held by whole
+    categories of people, and operators are hub admins. The site file refuses an
+    operator rule with affiliations; this ignores one given anyway.
+    """
     groups = frozenset(groups)
     affiliations = frozenset(a.lower() for a in affiliations)
-    return tuple(
-        role
-        for role in PLATFORM_ROLES
-        if role in rules
-        and (rules[role].groups & groups or rules[role].affiliations & affiliations)
-    )
+    found: list[PlatformRole] = []
+    for role in PLATFORM_ROLES:
+        rule = rules.get(role)
+        if rule is None:
+            continue
+        by_affiliation = rule.affiliations & affiliations if role != "operator" else frozenset()
+        if rule.groups & groups or by_affiliation:
+            found.append(role)
+    return tuple(found)
 
 
 def admit(
-    policy: LoginPolicy, identity: Identity, has_posix_account: Callable[[str], bool]
+    policy: LoginPolicy,
+    identity: Identity,
+    has_posix_account: Callable[[str], bool],
+    uid_of: UidLookup = posix_uid,
 ) -> Admission:
     """Decide a login: the POSIX name, the roles, admin; or refuse it.
 
@@ -144,11 +230,33 @@ def admit(
         policy: the site's login rules.
         identity: what the directory or identity provider said.
         has_posix_account: whether a name has an account on the clusters (a seam).
+        uid_of: a POSIX account's uid by name, KeyError for none (a seam).
 
     Raises:
         LoginRefusedError: with a message for the person.
     """
     name = normalise_username(policy, identity.login)
+    if identity.login_is_email and not identity.email_verified:
+        raise LoginRefusedError(
+            "unverified-email",
+            f"Your identity provider has not verified your e-mail address {identity.email!r}, "
+            f"and {policy.platform} uses it as your account name. Verify it with your "
+            f"university account and log in again, or ask {policy.support}.",
+        )
+    if policy.require_identity and not (identity.issuer and identity.subject):
+        raise LoginRefusedError(
+            "no-identity",
+            f"Your identity provider did not say who you are in a way {policy.platform} can "
+            f"keep (no stable identifier), so you can't log in. Ask {policy.support}.",
+        )
+    system = policy.system_accounts.refusal(name, uid_of)
+    if system is not None:
+        raise LoginRefusedError(
+            "system-account",
+            f"You signed in as {name}, which is a system account of the clusters: nobody "
+            f"may use {policy.platform} as it. Ask {policy.support}.",
+            detail=system,
+        )
     roles = roles_for(policy.roles, identity.groups, identity.affiliations)
     if not roles:
         raise LoginRefusedError(

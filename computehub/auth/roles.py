@@ -2,13 +2,15 @@
 
 A person's platform roles become JupyterHub groups of the same names (the spawner
 reads them for its allow-lists) and JupyterHub roles with the scopes below,
-re-synced at every login. Operators are admins.
+re-synced at every login and refresh. Operators are admins. Course memberships add
+groups and roles of their own (:mod:`computehub.auth.courses`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from computehub.auth.courses import CourseMembership, course_groups, course_roles
 from computehub.auth.policy import PLATFORM_ROLES, Admission
 from computehub.sitefile.schema import PlatformRole
 
@@ -16,22 +18,16 @@ from computehub.sitefile.schema import PlatformRole
 ROLE_SCOPES: dict[PlatformRole, tuple[str, ...]] = {
     "student": ("self",),
     "researcher": ("self",),
-    # Instructors follow their students' sessions; they can't act on them.
-    "instructor": (
-        "self",
-        "list:users!group=student",
-        "read:users:activity!group=student",
-        "read:servers!group=student",
-        # Course accounts they instruct (which ones: the ledger's memberships).
-        "custom:credits:instruct",
-    ),
+    # Course accounts they instruct (which ones: the ledger's memberships). Whose
+    # sessions they may follow comes with each course's own staff role (courses.py).
+    "instructor": ("self", "custom:credits:instruct"),
     # Admin rights come with the 'admin' role that every operator also gets.
     "operator": ("self", "custom:credits:admin"),
 }
 
 ROLE_DESCRIPTIONS: dict[PlatformRole, str] = {
     "student": "computehub platform role: student (course resources)",
-    "instructor": "computehub platform role: instructor (follows students' sessions)",
+    "instructor": "computehub platform role: instructor (course accounts they teach)",
     "researcher": "computehub platform role: researcher",
     "operator": "computehub platform role: operator (hub admin)",
 }
@@ -47,7 +43,9 @@ def managed_roles() -> list[dict[str, Any]]:
     return [role_spec(role) for role in PLATFORM_ROLES]
 
 
-def auth_model_fields(admission: Admission) -> dict[str, Any]:
+def auth_model_fields(
+    admission: Admission, courses: tuple[CourseMembership, ...] = ()
+) -> dict[str, Any]:
     """The ``groups``, ``roles`` and ``admin`` fields of a JupyterHub auth model.
 
     ``manage_roles`` strips every role the model doesn't list, JupyterHub's
@@ -55,6 +53,8 @@ def auth_model_fields(admission: Admission) -> dict[str, Any]:
     """
     roles: list[dict[str, Any]] = [{"name": "user"}]
     roles += [role_spec(role) for role in admission.roles]
+    roles += course_roles(courses)
     if admission.admin:
         roles.append({"name": "admin"})
-    return {"groups": list(admission.roles), "roles": roles, "admin": admission.admin}
+    groups = list(admission.roles) + course_groups(courses)
+    return {"groups": groups, "roles": roles, "admin": admission.admin}

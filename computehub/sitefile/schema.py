@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 HubName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
 GpuTypeName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")]
@@ -191,6 +198,12 @@ class LdapAttributes(_Strict):
     affiliation: str | None = Field(
         default="eduPersonAffiliation",
         description="eduPerson affiliation (student, faculty, staff, member); null: none",
+    )
+    identity: str | None = Field(
+        default="entryUUID",
+        description="operational attribute with the entry's permanent id, which each name is "
+        "bound to (OpenLDAP, 389-DS: entryUUID; Active Directory: objectGUID); "
+        "null, or an entry without it: the entry's DN on this server",
     )
 
 
@@ -395,17 +408,63 @@ class RoleRule(_Strict):
         return self
 
 
+#: What a domain's names get in front (a POSIX name starts with a letter or '_').
+AffixPrefix = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,15}$")]
+#: What a domain's names get at the end.
+AffixSuffix = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,16}$")]
+
+
+class DomainRule(_Strict):
+    """How names ``local@DOMAIN`` from one domain become POSIX names.
+
+    Exactly one of: ``bare: true`` (``ali@uni-a.example`` is ``ali``; one domain at
+    most), or a ``prefix`` and/or ``suffix`` that keeps the domain's people apart
+    (``{suffix: -b}``: ``ali@uni-b.example`` is ``ali-b``).
+    """
+
+    bare: bool = Field(default=False, description="the local part as it is (one domain at most)")
+    prefix: AffixPrefix | None = Field(default=None, description="put before the local part")
+    suffix: AffixSuffix | None = Field(default=None, description="put after the local part")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> DomainRule:
+        affixed = self.prefix is not None or self.suffix is not None
+        if self.bare == affixed:
+            raise ValueError(
+                "give either 'bare: true' or a 'prefix' and/or 'suffix' "
+                "(a domain that is not listed is refused)"
+            )
+        return self
+
+    @property
+    def affixes(self) -> tuple[str, str]:
+        """``(prefix, suffix)``; both empty for the bare domain."""
+        return (self.prefix or "", self.suffix or "")
+
+
+def _overlapping(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    """Whether some name has both affix pairs (then two domains could give it)."""
+    (pa, sa), (pb, sb) = a, b
+    return (pa.startswith(pb) or pb.startswith(pa)) and (sa.endswith(sb) or sb.endswith(sa))
+
+
 class UsernameRules(_Strict):
     """How a directory or IdP name becomes the POSIX account jobs run as."""
 
     pattern: str = Field(
         default=POSIX_USERNAME,
-        description="allowed names after lower-casing and stripping a domain "
+        description="allowed names after lower-casing and mapping the domain "
         "(a full-match regular expression)",
+    )
+    domains: dict[DomainName, DomainRule] = Field(
+        default_factory=dict,
+        description="domain: how 'name@DOMAIN' becomes a POSIX name ({bare: true} for one "
+        "domain at most, else {prefix: ...} / {suffix: ...}); other domains are refused",
     )
     strip_domains: list[DomainName] = Field(
         default_factory=list,
-        description="'alice@DOMAIN' becomes 'alice' for these domains; other domains are refused",
+        description="older form of 'domains' for one domain: 'alice@DOMAIN' becomes 'alice' "
+        "(two or more would merge their people into one namespace: refused, use 'domains')",
     )
     require_posix_account: bool = Field(
         default=True,
@@ -424,6 +483,50 @@ class UsernameRules(_Strict):
         description="names never admitted and never submitted as, whatever their uid "
         "(the default lists the usual system and service accounts)",
     )
+
+    @model_validator(mode="after")
+    def _one_namespace_per_domain(self) -> UsernameRules:
+        if self.strip_domains and self.domains:
+            raise ValueError(
+                "give 'domains' or the older 'strip_domains', not both "
+                "(move the strip_domains entry into domains as {bare: true})"
+            )
+        if len(self.strip_domains) > 1:
+            first, *others = self.strip_domains
+            example = ", ".join(
+                [f"{first}: {{bare: true}}"]
+                + [f"{d}: {{suffix: -{d.split('.')[0]}}}" for d in others]
+            )
+            raise ValueError(
+                f"strip_domains lists {len(self.strip_domains)} domains "
+                f"({', '.join(self.strip_domains)}): their people would share one namespace, "
+                f"so ali@{first} and ali@{others[0]} would become the same user. "
+                "Use 'domains' instead: at most one domain bare, each other one with its own "
+                f"prefix or suffix, e.g. domains: {{{example}}}"
+            )
+        bare = [d for d, rule in self.domains.items() if rule.bare]
+        if len(bare) > 1:
+            raise ValueError(
+                f"domains {', '.join(bare)} are all 'bare': their people would share one "
+                "namespace (ali@ each would be the same user); keep one bare and give the "
+                "others a prefix or suffix"
+            )
+        affixed = [(d, r.affixes) for d, r in self.domains.items() if not r.bare]
+        for i, (a, fa) in enumerate(affixed):
+            for b, fb in affixed[i + 1 :]:
+                if _overlapping(fa, fb):
+                    raise ValueError(
+                        f"domains {a} and {b} map onto overlapping names (prefix/suffix "
+                        f"{fa} and {fb}): give each domain a prefix or suffix that is not "
+                        "the start or end of another's"
+                    )
+        return self
+
+    def domain_rules(self) -> dict[str, DomainRule]:
+        """Every accepted domain and its rule (``strip_domains``' one domain is bare)."""
+        if self.strip_domains:
+            return {d: DomainRule(bare=True) for d in self.strip_domains}
+        return dict(self.domains)
 
     @model_validator(mode="after")
     def _pattern_compiles(self) -> UsernameRules:
@@ -486,9 +589,32 @@ class Auth(_Strict):
     username: UsernameRules = Field(default_factory=UsernameRules)
     first_login: FirstLogin = Field(default_factory=FirstLogin)
     login_page: LoginPage = Field(default_factory=LoginPage)
+    refresh_age_s: int = Field(
+        default=300,
+        ge=1,
+        le=86400,
+        description="a logged-in person's roles, groups and admin right are looked up again "
+        "(directory or identity provider) once they are this old, and before each start",
+    )
     dummy: DummyAuth | None = None
     ldap: LdapAuth | None = None
     oidc: OidcAuth | None = None
+
+    @field_validator("roles")
+    @classmethod
+    def _operators_by_group(
+        cls, roles: dict[PlatformRole, RoleRule]
+    ) -> dict[PlatformRole, RoleRule]:
+        operator = roles.get("operator")
+        if operator is not None and operator.affiliations:
+            raise ValueError(
+                "operator can't be given by affiliation "
+                f"({', '.join(operator.affiliations)}): an affiliation is held by whole "
+                "categories of people and operators are hub admins. Remove "
+                "auth.roles.operator.affiliations; name a directory/IdP group in "
+                "auth.roles.operator.groups, or list people in auth.admin_users"
+            )
+        return roles
 
     @model_validator(mode="after")
     def _section_for_method(self) -> Auth:
@@ -498,6 +624,15 @@ class Auth(_Strict):
             raise ValueError(
                 f"method {self.method!r} needs 'roles' (which groups or affiliations may log "
                 "in, as which platform role): without them nobody could"
+            )
+        deny = {name.lower() for name in self.username.deny}
+        named = set(self.admin_users) | set(self.dummy.users if self.dummy else ())
+        system = sorted(name for name in named if name.lower() in deny)
+        if system:
+            raise ValueError(
+                f"{', '.join(system)} {'is' if len(system) == 1 else 'are'} on "
+                "auth.username.deny (system accounts): nobody may log in as "
+                f"{'it' if len(system) == 1 else 'them'}; use a person's own account"
             )
         return self
 

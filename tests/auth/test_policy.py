@@ -16,6 +16,7 @@ from computehub.auth.policy import (
     roles_for,
 )
 from computehub.auth.roles import auth_model_fields
+from computehub.sitefile.schema import PlatformRole
 
 POLICY = LoginPolicy(
     roles={
@@ -26,8 +27,8 @@ POLICY = LoginPolicy(
         ),
         "operator": RoleRule(groups=frozenset({"hpc-operators"})),
     },
-    strip_domains=frozenset({"university.example"}),
-    admin_users=frozenset({"root-admin"}),
+    domains={"university.example": ("", "")},
+    admin_users=frozenset({"boss"}),
     support="the helpdesk",
     platform="Test AI Compute",
 )
@@ -97,7 +98,7 @@ def test_roles_for(groups: list[str], affiliations: list[str], roles: tuple[str,
 
 
 def _exists(name: str) -> bool:
-    return name in {"alice", "carol", "root-admin"}
+    return name in {"alice", "carol", "boss"}
 
 
 def test_admit_builds_name_roles_and_admin() -> None:
@@ -109,8 +110,8 @@ def test_admit_builds_name_roles_and_admin() -> None:
 def test_operators_and_admin_users_are_admins() -> None:
     carol = Identity("carol", groups=frozenset({"hpc-operators"}))
     assert admit(POLICY, carol, _exists).admin is True
-    root = Identity("root-admin", affiliations=frozenset({"faculty"}))
-    assert admit(POLICY, root, _exists).admin is True
+    boss = Identity("boss", affiliations=frozenset({"faculty"}))
+    assert admit(POLICY, boss, _exists).admin is True
 
 
 def test_no_role_is_refused_before_the_account_check() -> None:
@@ -160,3 +161,170 @@ def test_auth_model_lists_user_and_admin_roles() -> None:
     assert fields["groups"] == ["operator"]
     assert [r["name"] for r in fields["roles"]] == ["user", "operator", "admin"]
     assert fields["admin"] is True
+
+
+# --- finding 3: one name, one person ------------------------------------------------------
+
+CAMPUS = LoginPolicy(
+    roles=POLICY.roles,
+    domains={"uni-a.example": ("", ""), "uni-b.example": ("", "-b"), "uni-c.example": ("c_", "")},
+    support="the helpdesk",
+)
+
+
+@pytest.mark.parametrize(
+    ("login", "name"),
+    [
+        pytest.param("ali@uni-a.example", "ali", id="bare domain"),
+        pytest.param("ali@uni-b.example", "ali-b", id="suffixed domain"),
+        pytest.param("ali@uni-c.example", "c_ali", id="prefixed domain"),
+        pytest.param("ALI@Uni-B.Example", "ali-b", id="ascii case folds"),
+        pytest.param("ali", "ali", id="no domain"),
+    ],
+)
+def test_each_domain_has_its_own_namespace(login: str, name: str) -> None:
+    assert normalise_username(CAMPUS, login) == name
+
+
+@pytest.mark.parametrize(
+    "login",
+    [
+        pytest.param("\u212aelvin@uni-a.example", id="kelvin sign folds to k"),
+        pytest.param("\u212aelvin", id="kelvin sign without domain"),
+        pytest.param("\uff41li@uni-a.example", id="fullwidth a"),
+        pytest.param("ali\u00a0@uni-a.example", id="no-break space"),
+        pytest.param("al\u0131", id="dotless i"),
+        pytest.param("ali@uni-a.ex\u0430mple", id="cyrillic a in the domain"),
+    ],
+)
+def test_non_ascii_is_refused_before_folding(login: str) -> None:
+    with pytest.raises(LoginRefusedError) as refused:
+        normalise_username(CAMPUS, login)
+    assert refused.value.reason == "bad-username"
+    assert "plain letters" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    "login",
+    [
+        pytest.param("ali-b@uni-a.example", id="bare domain name with another's suffix"),
+        pytest.param("ali-b", id="undomained name with another's suffix"),
+        pytest.param("c_ali", id="undomained name with another's prefix"),
+        pytest.param("@uni-b.example", id="empty local part"),
+    ],
+)
+def test_names_kept_for_another_domain_are_refused(login: str) -> None:
+    with pytest.raises(LoginRefusedError) as refused:
+        normalise_username(CAMPUS, login)
+    assert refused.value.reason == "bad-username"
+
+
+def test_a_suffix_alone_is_not_a_name() -> None:
+    # "-b" alone is not kept for uni-b: nobody at uni-b has an empty local part.
+    assert normalise_username(CAMPUS, "c_@uni-a.example") == "c_"
+
+
+def test_email_as_login_must_be_verified() -> None:
+    who = Identity(
+        "bob@university.example",
+        email="bob@university.example",
+        affiliations=frozenset({"student"}),
+        login_is_email=True,
+    )
+    with pytest.raises(LoginRefusedError) as refused:
+        admit(POLICY, who, lambda _: True)
+    assert refused.value.reason == "unverified-email"
+    assert "the helpdesk" in refused.value.message
+    verified = Identity(**{**who.__dict__, "email_verified": True})
+    assert admit(POLICY, verified, lambda _: True).name == "bob"
+
+
+def test_a_university_login_needs_a_stable_identity() -> None:
+    strict = LoginPolicy(roles=POLICY.roles, require_identity=True)
+    who = Identity("bob", affiliations=frozenset({"student"}))
+    with pytest.raises(LoginRefusedError) as refused:
+        admit(strict, who, lambda _: True)
+    assert refused.value.reason == "no-identity"
+    bound = Identity("bob", affiliations=frozenset({"student"}), issuer="i", subject="s")
+    assert admit(strict, bound, lambda _: True).name == "bob"
+
+
+# --- finding 2: system accounts -----------------------------------------------------------
+
+STUDENT = frozenset({"student"})
+
+
+@pytest.mark.parametrize(
+    ("login", "detail"),
+    [
+        pytest.param("root", "deny-list", id="root"),
+        pytest.param("munge", "deny-list", id="munge"),
+        pytest.param("SLURM@university.example", "deny-list", id="slurm from a domain"),
+        pytest.param("daemon", "deny-list", id="daemon"),
+    ],
+)
+def test_system_accounts_are_refused(login: str, detail: str) -> None:
+    with pytest.raises(LoginRefusedError) as refused:
+        admit(POLICY, Identity(login, affiliations=STUDENT), lambda _: True)
+    assert refused.value.reason == "system-account"
+    assert "system account" in refused.value.message
+    assert "the helpdesk" in refused.value.message
+    assert detail in refused.value.detail
+
+
+def test_the_uid_floor_refuses_accounts_not_on_the_deny_list() -> None:
+    from computehub.auth.system import SystemAccounts
+
+    floor_only = LoginPolicy(roles=POLICY.roles, system_accounts=SystemAccounts.of(1000, ()))
+    uids = {"svc-backup": 998, "bob": 1002}
+
+    def uid_of(name: str) -> int:
+        return uids[name]
+
+    with pytest.raises(LoginRefusedError) as refused:
+        admit(floor_only, Identity("svc-backup", affiliations=STUDENT), lambda _: True, uid_of)
+    assert refused.value.reason == "system-account"
+    assert "uid 998" in refused.value.detail
+    assert admit(floor_only, Identity("bob", affiliations=STUDENT), lambda _: True, uid_of).name
+
+
+def test_the_uid_floor_reads_this_machine() -> None:
+    # The real account database: root is uid 0 here, whatever the deny-list says.
+    from computehub.auth.system import SystemAccounts
+
+    floor_only = LoginPolicy(roles=POLICY.roles, system_accounts=SystemAccounts.of(1000, ()))
+    with pytest.raises(LoginRefusedError) as refused:
+        admit(floor_only, Identity("root", affiliations=STUDENT), lambda _: True)
+    assert "uid 0" in refused.value.detail
+
+
+# --- finding 13: operators by group only; course groups and roles --------------------------
+
+
+def test_operator_is_never_given_by_affiliation() -> None:
+    rules: dict[PlatformRole, RoleRule] = {"operator": RoleRule(affiliations=frozenset({"staff"}))}
+    assert roles_for(rules, [], ["staff"]) == ()
+    rules = {"operator": RoleRule(frozenset({"hpc-operators"}), frozenset({"staff"}))}
+    assert roles_for(rules, ["hpc-operators"], []) == ("operator",)
+
+
+def test_auth_model_adds_course_groups_and_staff_roles() -> None:
+    from computehub.auth.courses import CourseMembership
+
+    alice = admit(POLICY, Identity("alice", groups=frozenset({"course-instructors"})), _exists)
+    courses = (
+        CourseMembership("intro-ml", "instructor"),
+        CourseMembership("physics", "student"),
+    )
+    fields = auth_model_fields(alice, courses)
+    assert fields["groups"] == ["instructor", "course-physics-students"]
+    names = [r["name"] for r in fields["roles"]]
+    assert names == ["user", "instructor", "course-intro-ml-staff"]
+    staff = fields["roles"][2]
+    assert staff["scopes"] == [
+        "list:users!group=course-intro-ml-students",
+        "read:users:activity!group=course-intro-ml-students",
+        "read:servers!group=course-intro-ml-students",
+    ]
+    instructor = fields["roles"][1]
+    assert not [s for s in instructor["scopes"] if "group=" in s or "users" in s]
