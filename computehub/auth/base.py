@@ -1,36 +1,49 @@
-"""What both university logins share: admission by policy, roles, the first-login grant.
+"""What the university logins and the demo's share: admission, identity, roles, first credits.
 
 :class:`PlatformLogin` sits in front of a JupyterHub authenticator in the MRO
 (``class X(PlatformLogin, LDAPAuthenticator)``). Its subclasses turn what the
-directory or the identity provider said into an :class:`Identity` and call
-:meth:`PlatformLogin.admit_identity`; refusals reach the person as a 403 page
-with a message, and the first-login grant runs after JupyterHub has admitted
-the login (``run_post_auth_hook``).
+directory or the identity provider said into an :class:`Identity` and ask
+:meth:`PlatformLogin.login_model` (at a login) or :meth:`PlatformLogin.refreshed_model`
+(when JupyterHub refreshes a logged-in person). Both decide by the site's policy,
+bind the name to the person's stable identity in the ledger (a name that belongs to
+someone else is refused; a ledger that can't be reached refuses the login), and
+read the person's course memberships. Refusals reach the person as a 403 page with a
+message; the first-login grant runs after JupyterHub has admitted the login
+(``run_post_auth_hook``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import pwd
+import threading
 from datetime import UTC, datetime
 from inspect import isawaitable
 from typing import Any
 
 from jupyterhub.auth import Authenticator
 from tornado import web
-from traitlets import Callable, Instance, Unicode
+from traitlets import Callable, Float, Instance, Unicode
 
+from computehub.auth.courses import CourseMembership, course_memberships
 from computehub.auth.onboarding import (
+    ACTOR,
     StartingCredits,
     first_login_grant,
+    identity_conflict_errors,
     ledger_conflict_errors,
     open_ledger,
 )
 from computehub.auth.policy import Admission, Identity, LoginPolicy, LoginRefusedError, admit
 from computehub.auth.roles import auth_model_fields, managed_roles
+from computehub.auth.system import posix_uid
 
 #: Where in ``auth_state`` the platform keeps what it decided at login.
 STATE_KEY = "computehub"
+
+
+class LoginUnavailableError(Exception):
+    """A login that can't be decided now (the ledger can't be reached)."""
 
 
 def posix_account_exists(name: str) -> bool:
@@ -56,7 +69,7 @@ def refusal(status: int, message: str) -> web.HTTPError:
 
 
 class PlatformLogin(Authenticator):  # type: ignore[misc]
-    """Admission, platform roles and first-login credits for a university login."""
+    """Admission, identity binding, roles, courses and first-login credits for a login."""
 
     login_policy = Instance(
         LoginPolicy,
@@ -74,7 +87,14 @@ class PlatformLogin(Authenticator):  # type: ignore[misc]
         None,
         allow_none=True,
         config=True,
-        help="Database URL of the credit ledger for first-login grants (None: no grant).",
+        help="Database URL of the credit ledger: identity bindings, course memberships and "
+        "first-login grants (None: none of them; configure_auth always sets it).",
+    )
+    ledger_timeout_s = Float(
+        10.0,
+        min=0.1,
+        config=True,
+        help="How long a login waits for the ledger before it is refused as unavailable.",
     )
     ledger_factory = Callable(
         open_ledger,
@@ -86,9 +106,15 @@ class PlatformLogin(Authenticator):  # type: ignore[misc]
         config=True,
         help="Whether a name has a POSIX account on the clusters; a seam for tests.",
     )
+    uid_of = Callable(
+        posix_uid,
+        config=True,
+        help="A POSIX account's uid by name (KeyError: none), for the system-account floor.",
+    )
     clock = Callable(utcnow, config=True, help="The current time (UTC); a seam for tests.")
 
     _ledger: Any = None
+    _ledger_lock = threading.Lock()
 
     def policy(self) -> LoginPolicy:
         """The configured policy (configure_auth always sets one)."""
@@ -97,37 +123,148 @@ class PlatformLogin(Authenticator):  # type: ignore[misc]
         policy: LoginPolicy = self.login_policy
         return policy
 
-    def admit_identity(self, identity: Identity) -> Admission:
-        """Admit a person or raise a 403 whose page tells them why and whom to ask."""
+    async def decide(self, identity: Identity) -> tuple[Admission, tuple[CourseMembership, ...]]:
+        """The policy's admission, the identity bound to the name, the person's courses.
+
+        Raises:
+            LoginRefusedError: refused by the policy, or the name belongs to another identity.
+            LoginUnavailableError: the ledger can't be reached (the login is refused).
+        """
+        admission = admit(self.policy(), identity, self.account_exists, self.uid_of)
+        if not self.ledger_url:
+            return admission, ()
         try:
-            admission = admit(self.policy(), identity, self.account_exists)
-        except LoginRefusedError as refused:
-            self.log.warning(
-                "Login refused (%s) for %r: groups %s, affiliations %s",
-                refused.reason,
-                identity.login,
-                sorted(identity.groups),
-                sorted(identity.affiliations),
+            courses = await asyncio.wait_for(
+                asyncio.to_thread(self._confirm_blocking, admission), self.ledger_timeout_s
             )
+        except identity_conflict_errors() as conflict:
+            raise LoginRefusedError(
+                "identity-conflict",
+                f"You signed in as {admission.name}, but the account {admission.name!r} "
+                "already belongs to another person (or you have already used another "
+                f"account name here), so you can't log in as it. Ask {self.policy().support}.",
+                detail=f"{identity.issuer} {identity.subject}: {conflict}",
+            ) from None
+        except ValueError as bad:
+            raise LoginRefusedError(
+                "no-identity",
+                "Your identity provider's identifier for you can't be kept, so you can't "
+                f"log in. Ask {self.policy().support}.",
+                detail=str(bad),
+            ) from None
+        except Exception as err:
+            self.log.error(
+                "Login of %s can't be checked: the ledger is unavailable: %s: %s",
+                admission.name,
+                type(err).__name__,
+                err,
+            )
+            raise LoginUnavailableError from None
+        return admission, courses
+
+    def _confirm_blocking(self, admission: Admission) -> tuple[CourseMembership, ...]:
+        ledger = self._open_ledger()
+        identity = admission.identity
+        bound = bool(identity.issuer and identity.subject) and ledger.bind_identity(
+            admission.name, identity.issuer, identity.subject, actor=ACTOR
+        )
+        if bound:
+            self.log.info(
+                "Identity bound: %s is %s %s", admission.name, identity.issuer, identity.subject
+            )
+        return course_memberships(ledger.accounts_for_user(admission.name))
+
+    def _open_ledger(self) -> Any:
+        with self._ledger_lock:
+            if self._ledger is None:
+                self._ledger = self.ledger_factory(self.ledger_url)
+            return self._ledger
+
+    def _log_refusal(self, what: str, identity: Identity, refused: LoginRefusedError) -> None:
+        self.log.warning(
+            "%s refused (%s%s) for %r: groups %s, affiliations %s",
+            what,
+            refused.reason,
+            f": {refused.detail}" if refused.detail else "",
+            identity.login,
+            sorted(identity.groups),
+            sorted(identity.affiliations),
+        )
+
+    async def login_model(self, identity: Identity, auth_state: dict[str, Any]) -> dict[str, Any]:
+        """The auth model of a person logging in, or a 403/503 page telling them why not."""
+        try:
+            admission, courses = await self.decide(identity)
+        except LoginRefusedError as refused:
+            self._log_refusal("Login", identity, refused)
             raise refusal(403, refused.message) from None
+        except LoginUnavailableError:
+            raise refusal(
+                503,
+                "Your login can't be completed right now: the platform's account records "
+                "can't be reached. Please try again in a few minutes; if it persists, "
+                f"tell {self.policy().support}.",
+            ) from None
         self.log.info(
-            "Login admitted: %s as %s%s",
+            "Login admitted: %s as %s%s%s",
             admission.name,
             ", ".join(admission.roles),
             " (admin)" if admission.admin else "",
+            "".join(f", {c.role} of {c.account}" for c in courses),
         )
-        return admission
+        return self.admitted_model(admission, auth_state, courses)
 
-    def admitted_model(self, admission: Admission, auth_state: dict[str, Any]) -> dict[str, Any]:
+    async def refreshed_model(
+        self, username: str, identity: Identity | None, auth_state: dict[str, Any]
+    ) -> dict[str, Any] | bool:
+        """What ``refresh_user`` returns for a person looked up again.
+
+        Args:
+            username: the JupyterHub name being refreshed.
+            identity: what the directory or provider says now (None: the person is gone).
+            auth_state: the auth state to keep.
+
+        Returns:
+            The new auth model (roles, groups, admin as they are now); False when the
+            person is refused now (JupyterHub then asks for a new login); True
+            (keep everything) when the ledger can't be reached.
+        """
+        if identity is None:
+            self.log.warning("Refresh refused (unknown-person) for %r: logged out", username)
+            return False
+        try:
+            admission, courses = await self.decide(identity)
+            if admission.name != username:
+                raise LoginRefusedError(
+                    "identity-conflict",
+                    "",
+                    detail=f"the login now gives the name {admission.name!r}",
+                )
+        except LoginRefusedError as refused:
+            self._log_refusal(f"Refresh of {username}", identity, refused)
+            return False
+        except LoginUnavailableError:
+            self.log.warning("Refresh of %s postponed: the ledger is unavailable", username)
+            return True
+        return self.admitted_model(admission, auth_state, courses)
+
+    def admitted_model(
+        self,
+        admission: Admission,
+        auth_state: dict[str, Any],
+        courses: tuple[CourseMembership, ...] = (),
+    ) -> dict[str, Any]:
         """The JupyterHub auth model of an admitted person (name, groups, roles, admin)."""
+        fields = auth_model_fields(admission, courses)
         auth_state = dict(auth_state)
         auth_state[STATE_KEY] = {
             "roles": list(admission.roles),
+            "groups": list(fields["groups"]),
             "display_name": admission.identity.display_name,
             "email": admission.identity.email,
             "affiliations": sorted(admission.identity.affiliations),
         }
-        return {"name": admission.name, "auth_state": auth_state, **auth_model_fields(admission)}
+        return {"name": admission.name, "auth_state": auth_state, **fields}
 
     async def check_allowed(self, username: str, auth_model: dict[str, Any] | None) -> bool:
         """Admitted by the platform's policy, or by JupyterHub's own allow settings."""
@@ -167,10 +304,8 @@ class PlatformLogin(Authenticator):  # type: ignore[misc]
     def _onboard_blocking(
         self, username: str, roles: list[Any], credits: StartingCredits, now: datetime
     ) -> Any:
-        if self._ledger is None:
-            self._ledger = self.ledger_factory(self.ledger_url)
         return first_login_grant(
-            self._ledger,
+            self._open_ledger(),
             username,
             roles,
             credits,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from computehub.auth.onboarding import StartingCredits
@@ -14,6 +15,8 @@ from computehub.sitefile.schema import LdapAuth, OidcAuth
 LDAP_CLASS = "computehub.auth.ldap.ComputeHubLDAPAuthenticator"
 OIDC_CLASS = "computehub.auth.oidc.ComputeHubOIDCAuthenticator"
 DUMMY_CLASS = "computehub.auth.dummy.ComputeHubDummyAuthenticator"
+#: JupyterHub's key for encrypting auth_state (OIDC tokens, kept for refresh_user).
+CRYPT_KEY_ENV = "JUPYTERHUB_CRYPT_KEY"
 
 #: The site file's TLS choice, as ldapauthenticator's ``tls_strategy``.
 _TLS_STRATEGY = {"starttls": "before_bind", "ldaps": "on_connect", "none": "insecure"}
@@ -40,7 +43,12 @@ def configure_auth(c: Any, site: Site) -> None:
         c.Authenticator.admin_users = set(auth.admin_users) | operators
         section = c.ComputeHubDummyAuthenticator
         section.platform_roles = dict(auth.dummy.users)
+        section.login_policy = LoginPolicy.for_demo(
+            auth, platform=site.platform.name, support=site.platform.support
+        )
+        section.ledger_url = site.ledger.db_url or default_ledger_url()
         _managed(section)
+        _refresh(section, site)
         return
     if auth.method == "ldap":
         assert auth.ldap is not None
@@ -64,11 +72,19 @@ def _platform(section: Any, site: Site) -> None:
     # Defence in depth: JupyterHub itself refuses names outside the POSIX pattern.
     section.username_pattern = auth.username.pattern
     _managed(section)
+    _refresh(section, site)
     # The login policy is the allow configuration (PlatformLogin.check_allowed).
     section.any_allow_config = True
+    # Always: logins bind names to identities and read course memberships there.
+    section.ledger_url = site.ledger.db_url or default_ledger_url()
     if any(amount > 0 for amount in auth.first_login.credits.values()):
         section.starting_credits = StartingCredits.from_site(auth.first_login)
-        section.ledger_url = site.ledger.db_url or default_ledger_url()
+
+
+def _refresh(section: Any, site: Site) -> None:
+    """Roles, groups and admin follow the directory/IdP between logins (refresh_user)."""
+    section.auth_refresh_age = site.auth.refresh_age_s
+    section.refresh_pre_spawn = True
 
 
 def _managed(section: Any) -> None:
@@ -77,7 +93,9 @@ def _managed(section: Any) -> None:
     section.manage_roles = True
     # JupyterHub 6.1.1 raises KeyError('users') in init_role_assignment at a restart
     # once managed roles have members, unless this is on. The platform roles are all
-    # listed by load_managed_roles without 'users', so their members are kept.
+    # listed by load_managed_roles without 'users', so their members are kept; course
+    # roles are not listed: they are deleted at start and made again at each
+    # instructor's first refresh.
     section.reset_managed_roles_on_startup = True
 
 
@@ -104,24 +122,35 @@ def _ldap(section: Any, ldap: LdapAuth, support: str) -> None:
         section.user_search_base = ldap.user_search_base
         section.lookup_dn_user_dn_attribute = ldap.user_attribute
         section.use_lookup_dn_username = True
-        if ldap.search_bind_dn is not None:
-            _check_secret("auth.ldap", ldap.search_password_env, ldap.search_password_file)
-            section.lookup_dn_search_user = ldap.search_bind_dn
-            section.search_password_env = ldap.search_password_env
-            if ldap.search_password_file is not None:
-                section.search_password_file = str(ldap.search_password_file)
+    if ldap.search_bind_dn is not None:
+        # Search-then-bind looks people up with it; refresh_user does in both modes.
+        _check_secret("auth.ldap", ldap.search_password_env, ldap.search_password_file)
+        section.lookup_dn_search_user = ldap.search_bind_dn
+        section.search_password_env = ldap.search_password_env
+        if ldap.search_password_file is not None:
+            section.search_password_file = str(ldap.search_password_file)
     section.group_search_base = ldap.group_search_base
     section.group_search_filter = ldap.group_search_filter
     section.group_name_attribute = ldap.group_name_attribute
     section.display_name_attribute = ldap.attributes.display_name
     section.email_attribute = ldap.attributes.email
     section.affiliation_attribute = ldap.attributes.affiliation
+    section.identity_attribute = ldap.attributes.identity
     section.timeout_s = ldap.timeout_s
     section.support = support or "the platform's operators"
 
 
 def _oidc(section: Any, oidc: OidcAuth) -> None:
     _check_secret("auth.oidc", oidc.client_secret_env, oidc.client_secret_file)
+    if not os.environ.get(CRYPT_KEY_ENV, "").strip():
+        raise AuthConfigError(
+            f"site file auth.oidc: the environment variable {CRYPT_KEY_ENV} is not set. "
+            "OpenID Connect logins keep the person's tokens (encrypted with that key) so "
+            "that their roles can be refreshed between logins: set it to 32 random bytes "
+            "in hex (openssl rand -hex 32), the same on every start"
+        )
+    section.enable_auth_state = True
+    section.issuer = oidc.issuer
     authorize_url, token_url, userinfo_url = oidc.endpoints()
     section.authorize_url = authorize_url
     section.token_url = token_url

@@ -12,6 +12,11 @@ What the subclass changes, and why:
   looked up under ``group_search_base``.
 - ldap3's TLS object does not verify certificates unless asked: here it must.
 - The JupyterHub name is the entry's ``uid`` (the POSIX account), not what was typed.
+- The person's stable identity is the entry's ``entryUUID`` (an operational
+  attribute, asked for by name), or else its DN on this server; the login binds
+  the name to it.
+- ``refresh_user`` looks the person up again (with the search user, if one is
+  configured) so that roles, groups and admin follow the directory between logins.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 import ldap3
 from ldap3.core.exceptions import LDAPBindError, LDAPException
 from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn
 from ldapauthenticator import LDAPAuthenticator  # type: ignore[import-untyped]
 from ldapauthenticator.ldapauthenticator import TlsStrategy  # type: ignore[import-untyped]
 from traitlets import Float, Unicode, default
@@ -34,6 +40,10 @@ from computehub.auth.secrets import read_secret
 
 #: A key of the attributes dict that carries the person's group names (not an LDAP attribute).
 GROUPS_KEY = "computehub:groups"
+#: A key of the attributes dict that carries the entry's DN.
+DN_KEY = "computehub:dn"
+#: LDAP result codes: success, and the entry does not exist.
+_SUCCESS, _NO_SUCH_OBJECT = 0, 32
 
 
 def _first(values: Any) -> str:
@@ -73,6 +83,13 @@ class ComputeHubLDAPAuthenticator(PlatformLogin, LDAPAuthenticator):  # type: ig
         allow_none=True,
         config=True,
         help="Attribute with the eduPerson affiliation (None: no affiliation).",
+    )
+    identity_attribute = Unicode(
+        "entryUUID",
+        allow_none=True,
+        config=True,
+        help="Operational attribute with the entry's permanent id, asked for by name "
+        "(None, or an entry without it: the entry's DN on this server).",
     )
     timeout_s = Float(
         5.0, min=0.1, config=True, help="Connect and receive timeout of each LDAP call."
@@ -129,15 +146,18 @@ class ComputeHubLDAPAuthenticator(PlatformLogin, LDAPAuthenticator):  # type: ig
         wanted = [self.user_attribute or "uid", self.display_name_attribute, self.email_attribute]
         if self.affiliation_attribute:
             wanted.append(self.affiliation_attribute)
+        if self.identity_attribute:
+            wanted.append(self.identity_attribute)
         conn.search(
             search_base=userdn,
             search_scope=ldap3.BASE,
             search_filter="(objectClass=*)",
             attributes=wanted,
         )
-        attributes: dict[str, Any] = (
-            dict(conn.entries[0].entry_attributes_as_dict) if len(conn.entries) == 1 else {}
-        )
+        attributes: dict[str, Any] = {}
+        if len(conn.entries) == 1:
+            attributes = dict(conn.entries[0].entry_attributes_as_dict)
+            attributes[DN_KEY] = str(conn.entries[0].entry_dn)
         groups: list[str] = []
         if self.group_search_base:
             uid = _first(attributes.get(self.user_attribute or "uid"))
@@ -191,15 +211,112 @@ class ComputeHubLDAPAuthenticator(PlatformLogin, LDAPAuthenticator):  # type: ig
         if model is None:
             return None
         attributes = model["auth_state"]["user_attributes"]
-        identity = Identity(
-            login=_first(attributes.get(self.user_attribute or "uid")) or model["name"],
+        identity = self.identity_from(attributes, fallback_login=model["name"])
+        return await self.login_model(identity, {"ldap_groups": sorted(identity.groups)})
+
+    def identity_from(self, attributes: dict[str, Any], fallback_login: str = "") -> Identity:
+        """The person an entry's attributes describe, with the entry's stable identity."""
+        issuer, subject = "", ""
+        permanent = attributes.get(self.identity_attribute) if self.identity_attribute else None
+        value = permanent[0] if isinstance(permanent, list) and permanent else permanent
+        if isinstance(value, bytes):
+            # A binary id (Active Directory's objectGUID without schema): its hex form.
+            value = value.hex()
+        if value:
+            issuer, subject = f"ldap:{self.identity_attribute}", str(value).lower()
+        elif attributes.get(DN_KEY):
+            issuer, subject = f"ldap://{self.server_address}", str(attributes[DN_KEY]).lower()
+        return Identity(
+            login=_first(attributes.get(self.user_attribute or "uid")) or fallback_login,
             display_name=_first(attributes.get(self.display_name_attribute)),
             email=_first(attributes.get(self.email_attribute)),
             groups=groups_from(attributes.get(GROUPS_KEY)),
             affiliations=affiliations_from(
                 attributes.get(self.affiliation_attribute) if self.affiliation_attribute else None
             ),
+            issuer=issuer,
+            subject=subject,
         )
-        admission = self.admit_identity(identity)
-        state = {"ldap_groups": sorted(identity.groups)}
-        return self.admitted_model(admission, state)
+
+    async def refresh_user(self, user: Any, handler: Any = None) -> dict[str, Any] | bool:
+        """Look the person up again: roles, groups and admin as the directory says now.
+
+        Returns:
+            The new auth model; False when the person is gone from the directory or
+            refused now (JupyterHub asks them to log in again); True (nothing
+            changes) when the directory or the ledger can't be reached, or when an
+            anonymous search can't tell a person who left from one it can't see.
+        """
+        try:
+            attributes = await asyncio.to_thread(self._lookup_blocking, user.name)
+        except LDAPException as err:
+            self.log.warning(
+                "Refresh of %s postponed: the directory can't be reached: %s: %s",
+                user.name,
+                type(err).__name__,
+                err,
+            )
+            return True
+        if attributes is None and not self.lookup_dn_search_user:
+            self.log.warning(
+                "Refresh of %s: an anonymous search finds no entry; set auth.ldap."
+                "search_bind_dn so that people who left the directory are logged out",
+                user.name,
+            )
+            return True
+        identity = None if attributes is None else self.identity_from(attributes)
+        state = {"ldap_groups": sorted(identity.groups) if identity else []}
+        return await self.refreshed_model(user.name, identity, state)
+
+    def _lookup_blocking(self, name: str) -> dict[str, Any] | None:
+        """The attributes (and groups) of the entry named ``name``, or None if there is none.
+
+        Raises:
+            LDAPException: the directory can't be reached, refuses the search user, or fails.
+        """
+        search_user = self.lookup_dn_search_user or None
+        password = self.lookup_dn_search_password if search_user else None
+        conn = self.get_connection(search_user, password)
+        if conn is None:
+            raise LDAPBindError(f"the directory refused the search user {search_user}")
+        try:
+            userdn = self._find_dn(conn, name)
+            if userdn is None:
+                return None
+            attributes = self.get_user_attributes(conn, userdn)
+            _check(conn)
+            return attributes if DN_KEY in attributes else None
+        finally:
+            conn.unbind()
+
+    def _find_dn(self, conn: Any, name: str) -> str | None:
+        if self.lookup_dn:
+            conn.search(
+                search_base=self.user_search_base,
+                search_scope=ldap3.SUBTREE,
+                search_filter=f"({self.user_attribute}={escape_filter_chars(name)})",
+                attributes=[self.user_attribute],
+            )
+            _check(conn)
+            return str(conn.entries[0].entry_dn) if len(conn.entries) == 1 else None
+        for template in self.bind_dn_template:
+            userdn = template.format(username=escape_rdn(name))
+            conn.search(
+                search_base=userdn,
+                search_scope=ldap3.BASE,
+                search_filter="(objectClass=*)",
+                attributes=[],
+            )
+            _check(conn)
+            if len(conn.entries) == 1:
+                return str(conn.entries[0].entry_dn)
+        return None
+
+
+def _check(conn: Any) -> None:
+    """Raise for a failed search other than 'no such entry' (busy, unavailable, ...)."""
+    result = conn.result or {}
+    if result.get("result", _SUCCESS) not in (_SUCCESS, _NO_SUCH_OBJECT):
+        raise LDAPException(
+            f"LDAP search failed: {result.get('description')} ({result.get('result')})"
+        )

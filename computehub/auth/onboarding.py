@@ -114,16 +114,33 @@ def first_login_grant(
     return amount
 
 
+class LoginLedger(OnboardingLedger, Protocol):
+    """Every ledger operation a login needs: identity binding and memberships too."""
+
+    def bind_identity(self, username: str, issuer: str, subject: str, *, actor: str) -> bool:
+        """Bind the name to the identity, or check that it is; True when newly bound."""
+
+    def accounts_for_user(self, username: str) -> list[Any]:
+        """The accounts the user belongs to, each with ``account``, ``kind`` and ``role``."""
+
+
 #: Opens a ledger from its database URL (a seam for the authenticators' tests).
-LedgerFactory = Callable[[str], OnboardingLedger]
+LedgerFactory = Callable[[str], LoginLedger]
 
 
-def open_ledger(url: str) -> OnboardingLedger:
+def open_ledger(url: str) -> LoginLedger:
     """The real credit ledger at ``url`` (imported here: the ledger stays hub-agnostic)."""
     from computehub.credits.ledger import Ledger
 
-    ledger: OnboardingLedger = Ledger(url)
+    ledger: LoginLedger = Ledger(url)
     return ledger
+
+
+def identity_conflict_errors() -> tuple[type[Exception], ...]:
+    """The real ledger's error for a user name bound to another identity (or vice versa)."""
+    from computehub.credits.errors import IdentityConflictError
+
+    return (IdentityConflictError,)
 
 
 def ledger_conflict_errors() -> tuple[type[Exception], ...]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import socket
 import subprocess
 import threading
@@ -15,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ldap3
 from bedtools import hub_api
+from ldap3.core.exceptions import LDAPNoSuchObjectResult
 
 from computehub.localbed.hub import HubProcess
 from computehub.localbed.proc import (
@@ -28,6 +31,7 @@ from computehub.localbed.proc import (
     tail_hint,
     wait_for,
 )
+from computehub.localbed.slapd import LdapPerson, Slapd, ssha
 
 # Re-exported for the login tests, which import them from here.
 from computehub.localbed.university import FIRST_LOGIN as FIRST_LOGIN
@@ -37,6 +41,126 @@ from computehub.localbed.university import SUPPORT as SUPPORT
 from computehub.localbed.university import ensure_people as ensure_people
 from computehub.localbed.university import ldap_auth as ldap_auth
 from computehub.paths import repo_root
+
+#: People the login tests add to the shared directory, beside the bed's (university.py).
+#: root and munge have directory entries (as a careless or hostile directory could) and
+#: an affiliation that gives a role: only the system-account rule keeps them out.
+AUTH_PEOPLE = {
+    "root": LdapPerson("root", "root-pw", "Not Root", (), "student"),
+    "munge": LdapPerson("munge", "munge-pw", "Not Munge", (), "student"),
+    # An operator whose groups the refresh test changes.
+    "olga": LdapPerson("olga", "olga-pw", "Olga Omar", ("hpc-operators", "research-staff")),
+    # Students of another course and of none (the instructor-scope test).
+    "dora": LdapPerson("dora", "dora-pw", "Dora Durrani", (), "student"),
+    "evan": LdapPerson("evan", "evan-pw", "Evan Elahi", (), "student"),
+    # A person whose entry is deleted and made again for someone else.
+    "rita": LdapPerson("rita", "rita-pw", "Rita Rana", (), "student"),
+}
+#: Of those, the ones with a POSIX account on this machine (the hub refuses others).
+AUTH_POSIX_PEOPLE = ("olga", "dora", "evan", "rita")
+
+
+@dataclass
+class Directory:
+    """The shared test slapd, changed as its administrator (people come and go)."""
+
+    slapd: Slapd
+
+    def _connection(self) -> ldap3.Connection:
+        return ldap3.Connection(
+            ldap3.Server(self.slapd.url, get_info=ldap3.NONE),
+            user=self.slapd.admin_dn,
+            password=self.slapd.admin_password,
+            auto_bind=True,
+            raise_exceptions=True,
+        )
+
+    def person_dn(self, uid: str) -> str:
+        return f"uid={uid},ou=people,{self.slapd.suffix}"
+
+    def group_dn(self, group: str) -> str:
+        return f"cn={group},ou=groups,{self.slapd.suffix}"
+
+    def add(self, person: LdapPerson, uid_number: int) -> None:
+        """Add the person unless their entry exists, and put them in their groups."""
+        with self._connection() as conn:
+            dn = self.person_dn(person.uid)
+            if not self._exists(conn, dn):
+                conn.add(
+                    dn,
+                    ["inetOrgPerson", "posixAccount"],
+                    {
+                        "uid": person.uid,
+                        "cn": person.display_name,
+                        "sn": person.display_name.split()[-1],
+                        "displayName": person.display_name,
+                        "mail": f"{person.uid}@university.example",
+                        "uidNumber": uid_number,
+                        "gidNumber": uid_number,
+                        "homeDirectory": f"/home/{person.uid}",
+                        "employeeType": person.affiliation,
+                        "userPassword": ssha(person.password),
+                    },
+                )
+            for group in person.groups:
+                self._join(conn, group, dn)
+
+    def entry_uuid(self, uid: str) -> str:
+        """The entry's entryUUID (an operational attribute: asked for by name)."""
+        with self._connection() as conn:
+            conn.search(
+                self.person_dn(uid), "(objectClass=*)", ldap3.BASE, attributes=["entryUUID"]
+            )
+            return str(conn.entries[0].entryUUID)
+
+    def delete(self, uid: str) -> None:
+        """Delete the person's entry (their group memberships go with it)."""
+        with self._connection() as conn:
+            dn = self.person_dn(uid)
+            conn.search(f"ou=groups,{self.slapd.suffix}", f"(member={dn})", attributes=["cn"])
+            for entry in list(conn.entries):
+                self.leave_with(conn, str(entry.cn), dn)
+            conn.delete(dn)
+
+    def leave(self, uid: str, group: str) -> None:
+        """Take the person out of a group."""
+        with self._connection() as conn:
+            self.leave_with(conn, group, self.person_dn(uid))
+
+    def leave_with(self, conn: ldap3.Connection, group: str, dn: str) -> None:
+        conn.search(self.group_dn(group), "(objectClass=*)", ldap3.BASE, attributes=["member"])
+        members = [str(m) for m in conn.entries[0].member.values] if conn.entries else []
+        if dn not in members:
+            return
+        if members == [dn]:
+            # groupOfNames needs a member: the group goes when its last member does.
+            conn.delete(self.group_dn(group))
+        else:
+            conn.modify(self.group_dn(group), {"member": [(ldap3.MODIFY_DELETE, [dn])]})
+
+    def _join(self, conn: ldap3.Connection, group: str, dn: str) -> None:
+        group_dn = self.group_dn(group)
+        if not self._exists(conn, group_dn):
+            conn.add(group_dn, ["groupOfNames"], {"cn": group, "member": [dn]})
+            return
+        conn.search(group_dn, "(objectClass=*)", ldap3.BASE, attributes=["member"])
+        if dn not in [str(m) for m in conn.entries[0].member.values]:
+            conn.modify(group_dn, {"member": [(ldap3.MODIFY_ADD, [dn])]})
+
+    @staticmethod
+    def _exists(conn: ldap3.Connection, dn: str) -> bool:
+        try:
+            return bool(conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["1.1"]))
+        except LDAPNoSuchObjectResult:
+            return False
+
+
+def uid_number(person: LdapPerson, n: int) -> int:
+    """A directory uid number: the machine's for a system account, else one of the tests'."""
+    try:
+        return pwd.getpwnam(person.uid).pw_uid if person.uid in ("root", "munge") else 30000 + n
+    except KeyError:
+        return 30000 + n
 
 
 @dataclass
@@ -83,7 +207,7 @@ def extra_config(path: Path, token: str) -> Path:
     path.write_text(
         f"c.JupyterHub.services = [{{'name': 'test-driver', 'api_token': {token!r}}}]\n"
         "c.JupyterHub.load_roles = [{'name': 'test-driver', 'services': ['test-driver'],\n"
-        "    'scopes': ['admin:users', 'admin:groups', 'list:users', 'read:roles']}]\n"
+        "    'scopes': ['admin:users', 'admin:groups', 'list:users', 'read:roles', 'tokens']}]\n"
         "c.JupyterHub.log_level = 'DEBUG'\n"
         "c.JupyterHub.default_url = '/hub/home'\n"
     )
@@ -161,7 +285,56 @@ IDP_PEOPLE = {
         "groups": ["visitors"],
         "eduperson_affiliation": ["affiliate"],
     },
+    # The IdP vouches for a person whose username claim is a system account's name.
+    "root": {
+        "preferred_username": "root@university.example",
+        "name": "Not Root",
+        "email": "root@university.example",
+        "groups": [],
+        "eduperson_affiliation": "student",
+    },
+    # Another subject claiming alice's name (the case differs: it folds to 'alice').
+    "mallory": {
+        "preferred_username": "Alice@university.example",
+        "name": "Mallory Mirza",
+        "email": "mallory@university.example",
+        "groups": ["research-staff"],
+        "eduperson_affiliation": ["faculty"],
+    },
+    # An operator whose groups the refresh test changes at the IdP.
+    "olga": {
+        "preferred_username": "olga@university.example",
+        "name": "Olga Omar",
+        "email": "olga@university.example",
+        "groups": ["hpc-operators", "research-staff"],
+        "eduperson_affiliation": ["staff"],
+    },
 }
+
+#: People of a second IdP whose username claim is the e-mail address, from two domains.
+CAMPUS_PEOPLE = {
+    "ali-a": {"email": "ali@uni-a.example", "email_verified": True, "name": "Ali Ahmed"},
+    "ali-b": {"email": "ali@uni-b.example", "email_verified": True, "name": "Ali Bhatti"},
+    # Another subject whose address folds onto ali@uni-a.example.
+    "ali-again": {"email": "Ali@uni-a.example", "email_verified": True, "name": "Not Ali"},
+    # The Kelvin sign folds to 'k' under str.lower(): KELVIN SIGN + 'elvin'.
+    "kelvin": {"email": "\u212aelvin@uni-a.example", "email_verified": True, "name": "K"},
+    "unverified": {"email": "uv@uni-a.example", "email_verified": False, "name": "U V"},
+}
+for _person in CAMPUS_PEOPLE.values():
+    _person["eduperson_affiliation"] = "student"
+
+
+def campus_auth(issuer: str, callback_url: str) -> dict[str, Any]:
+    """The auth section of a hub whose people come from two domains, named by e-mail."""
+    auth = oidc_auth(issuer, callback_url)
+    auth["oidc"]["claims"] = {"username": "email"}
+    auth["username"] = {
+        "domains": {"uni-a.example": {"bare": True}, "uni-b.example": {"suffix": "-b"}},
+        # The names need no POSIX account here: what is tested is who gets which name.
+        "require_posix_account": False,
+    }
+    return auth
 
 
 def oidc_auth(issuer: str, callback_url: str) -> dict[str, Any]:
@@ -182,7 +355,13 @@ def oidc_auth(issuer: str, callback_url: str) -> dict[str, Any]:
         "roles": ROLES,
         "username": {"strip_domains": ["university.example"]},
         "first_login": FIRST_LOGIN,
+        # Short, so that the refresh tests see a change within seconds.
+        "refresh_age_s": REFRESH_AGE_S,
     }
+
+
+#: auth.refresh_age_s of the test hubs: roles are looked up again after this long.
+REFRESH_AGE_S = 3
 
 
 @dataclass
@@ -192,8 +371,33 @@ class OidcProviderProcess:
     base: Path
     client_secret: str
     redirect_uri: str
+    people: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(IDP_PEOPLE))
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def config(self) -> Path:
+        return self.base / "idp.json"
+
+    def set_people(self, people: dict[str, dict[str, Any]]) -> None:
+        """Change what the IdP says of its people (it reads the file at each request)."""
+        self.people = people
+        self._write()
+
+    def _write(self) -> None:
+        tmp = self.config.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps(
+                {
+                    "port": self.port,
+                    "issuer": self.issuer,
+                    "client_id": "computehub-test",
+                    "redirect_uris": [self.redirect_uri],
+                    "people": self.people,
+                }
+            )
+        )
+        tmp.replace(self.config)
 
     @property
     def issuer(self) -> str:
@@ -210,18 +414,8 @@ class OidcProviderProcess:
             raise MissingComponentError("npm package oidc-provider missing: run scripts/install.sh")
         node = "/usr/bin/node" if Path("/usr/bin/node").exists() else "node"
         self.base.mkdir(parents=True, exist_ok=True)
-        config = self.base / "idp.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "port": self.port,
-                    "issuer": self.issuer,
-                    "client_id": "computehub-test",
-                    "redirect_uris": [self.redirect_uri],
-                    "people": IDP_PEOPLE,
-                }
-            )
-        )
+        self._write()
+        config = self.config
         script = Path(__file__).with_name("oidc_provider.mjs")
         env = {**os.environ, "OIDC_TEST_CLIENT_SECRET": self.client_secret}
         # Node resolves packages from the script's folder upwards: the repository's node_modules.
@@ -251,6 +445,7 @@ class LdapHub:
     hub: HubClient
     gate: TcpGate
     ledger_url: str
+    directory: Directory
 
 
 @dataclass

@@ -1,7 +1,7 @@
-"""Session fixtures of the login tests: a hub on LDAP and a hub on a real OIDC provider.
+"""Session fixtures of the login tests: a hub on LDAP and hubs on real OIDC providers.
 
 Each hub is a real ``jupyterhub`` process from hub_config/ with its own ports,
-state folder and ledger under the bed's folder; neither needs Slurm.
+state folder and ledger under the bed's folder; none needs Slurm.
 """
 
 from __future__ import annotations
@@ -9,19 +9,28 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from authbed import (
+    AUTH_PEOPLE,
+    AUTH_POSIX_PEOPLE,
+    CAMPUS_PEOPLE,
+    IDP_PEOPLE,
+    REFRESH_AGE_S,
+    Directory,
     HubClient,
     LdapHub,
     OidcHub,
     OidcProviderProcess,
     TcpGate,
+    campus_auth,
     ensure_people,
     extra_config,
     ldap_auth,
     oidc_auth,
     site_data,
+    uid_number,
 )
 from bedtools import component_missing
 
@@ -29,6 +38,10 @@ from computehub.localbed.hub import HubProcess
 from computehub.localbed.proc import MissingComponentError, free_port
 from computehub.localbed.sitegen import write_site
 from computehub.localbed.slapd import Slapd
+from computehub.localbed.users import ensure_user
+
+#: The environment variable the LDAP test hub reads its search user's password from.
+SEARCH_PASSWORD_ENV = "COMPUTEHUB_TEST_LDAP_SEARCH_PW"
 
 
 def _start(process: HubProcess) -> None:
@@ -39,53 +52,94 @@ def _start(process: HubProcess) -> None:
 
 
 @pytest.fixture(scope="session")
-def ldap_hub(bed_root: Path, slapd: Slapd, test_users: dict[str, str]) -> Iterator[LdapHub]:
-    """JupyterHub on LDAP (direct bind, groups → roles, first-login credits)."""
+def auth_people(slapd: Slapd, test_users: dict[str, str], auth_posix: None) -> Directory:
+    """The bed's people and the login tests' own in the directory, with POSIX accounts."""
     ensure_people(slapd)
+    directory = Directory(slapd)
+    for n, person in enumerate(AUTH_PEOPLE.values()):
+        directory.add(person, uid_number(person, n))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def ldap_hub(bed_root: Path, slapd: Slapd, auth_people: Directory) -> Iterator[LdapHub]:
+    """JupyterHub on LDAP (direct bind, groups → roles, first-login credits, refresh)."""
     gate = TcpGate(slapd.port)
     gate.open()
     base = bed_root / "auth-ldap"
     ledger_url = f"sqlite:///{base / 'ledger.sqlite'}"
-    site = write_site(
-        base / "site.yaml", site_data(ldap_auth("127.0.0.1", gate.port), ledger_url, base)
-    )
+    auth = ldap_auth("127.0.0.1", gate.port)
+    # refresh_user looks people up with a search user (here the directory's admin), so
+    # that a person gone from the directory is told apart from one it hides.
+    auth["ldap"]["search_bind_dn"] = slapd.admin_dn
+    auth["ldap"]["search_password_env"] = SEARCH_PASSWORD_ENV
+    auth["refresh_age_s"] = REFRESH_AGE_S
+    site = write_site(base / "site.yaml", site_data(auth, ledger_url, base))
     token = secrets.token_hex(24)
     process = HubProcess(
-        base / "hub", site, extra_config=extra_config(base / "extra_config.py", token)
+        base / "hub",
+        site,
+        extra_config=extra_config(base / "extra_config.py", token),
+        extra_env={SEARCH_PASSWORD_ENV: slapd.admin_password},
     )
     base.mkdir(parents=True, exist_ok=True)
     _start(process)
-    yield LdapHub(HubClient(process, token), gate, ledger_url)
+    yield LdapHub(HubClient(process, token), gate, ledger_url, auth_people)
     process.stop()
     gate.close()
 
 
-@pytest.fixture(scope="session")
-def oidc_hub(bed_root: Path, test_users: dict[str, str]) -> Iterator[OidcHub]:
-    """JupyterHub on OpenID Connect against oidc-provider on loopback."""
-    base = bed_root / "auth-oidc"
+def _oidc_hub(
+    base: Path,
+    people: dict[str, dict[str, Any]],
+    auth: Any,
+) -> Iterator[OidcHub]:
     base.mkdir(parents=True, exist_ok=True)
     client_secret = "cs-" + secrets.token_urlsafe(24)
     hub_port = free_port()
     callback = f"http://127.0.0.1:{hub_port}/hub/oauth_callback"
-    idp = OidcProviderProcess(base / "idp", client_secret, callback)
+    idp = OidcProviderProcess(base / "idp", client_secret, callback, people=dict(people))
     try:
         idp.start()
     except MissingComponentError as err:
         component_missing(err)
     ledger_url = f"sqlite:///{base / 'ledger.sqlite'}"
-    site = write_site(
-        base / "site.yaml", site_data(oidc_auth(idp.issuer, callback), ledger_url, base)
-    )
+    site = write_site(base / "site.yaml", site_data(auth(idp.issuer, callback), ledger_url, base))
     token = secrets.token_hex(24)
     process = HubProcess(
         base / "hub",
         site,
         port=hub_port,
         extra_config=extra_config(base / "extra_config.py", token),
-        extra_env={"COMPUTEHUB_TEST_OIDC_SECRET": client_secret},
+        extra_env={
+            "COMPUTEHUB_TEST_OIDC_SECRET": client_secret,
+            # auth_state (the person's tokens, for refresh_user) is encrypted with it.
+            "JUPYTERHUB_CRYPT_KEY": secrets.token_hex(32),
+        },
     )
     _start(process)
     yield OidcHub(HubClient(process, token), idp, client_secret, ledger_url, site)
     process.stop()
     idp.stop()
+
+
+@pytest.fixture(scope="session")
+def oidc_hub(bed_root: Path, test_users: dict[str, str], auth_posix: None) -> Iterator[OidcHub]:
+    """JupyterHub on OpenID Connect against oidc-provider on loopback."""
+    yield from _oidc_hub(bed_root / "auth-oidc", IDP_PEOPLE, oidc_auth)
+
+
+@pytest.fixture(scope="session")
+def campus_hub(bed_root: Path) -> Iterator[OidcHub]:
+    """JupyterHub whose IdP names people by e-mail address, from two domains."""
+    yield from _oidc_hub(bed_root / "auth-campus", CAMPUS_PEOPLE, campus_auth)
+
+
+@pytest.fixture(scope="session")
+def auth_posix() -> None:
+    """POSIX accounts for the login tests' own people (the OIDC hub needs olga's)."""
+    try:
+        for name in AUTH_POSIX_PEOPLE:
+            ensure_user(name)
+    except MissingComponentError as err:
+        component_missing(err)

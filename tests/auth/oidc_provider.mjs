@@ -6,6 +6,7 @@
 //   The client secret comes from $OIDC_TEST_CLIENT_SECRET (as a real deployment's would).
 // Logins use oidc-provider's development interactions (a login form that takes
 // any password); consent is pre-granted for the platform, a first-party client.
+// People's claims are read from CONFIG at each request, so a test can change them.
 import { readFileSync } from "node:fs";
 
 import Provider from "oidc-provider";
@@ -32,7 +33,7 @@ const provider = new Provider(config.issuer, {
   claims: {
     openid: ["sub"],
     profile: ["name", "preferred_username"],
-    email: ["email"],
+    email: ["email", "email_verified"],
     groups: ["groups"],
     eduperson: ["eduperson_affiliation"],
   },
@@ -40,7 +41,7 @@ const provider = new Provider(config.issuer, {
   cookies: { keys: ["computehub-test-idp-cookie-key"] },
   pkce: { required: () => true },
   async findAccount(_ctx, id) {
-    const person = config.people[id];
+    const person = JSON.parse(readFileSync(process.argv[2], "utf8")).people[id];
     if (!person) return undefined;
     return { accountId: id, claims: async () => ({ sub: id, ...person }) };
   },

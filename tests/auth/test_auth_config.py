@@ -10,13 +10,20 @@ import pytest
 from authbed import ldap_auth, oidc_auth, site_data
 from traitlets.config import Config
 
-from computehub.auth.configure import LDAP_CLASS, OIDC_CLASS, AuthConfigError, configure_auth
+from computehub.auth.configure import (
+    DUMMY_CLASS,
+    LDAP_CLASS,
+    OIDC_CLASS,
+    AuthConfigError,
+    configure_auth,
+)
 from computehub.auth.onboarding import StartingCredits
 from computehub.auth.policy import LoginPolicy
 from computehub.sitefile import SiteFileError, parse_site
 
 BED = Path("/nonexistent-bed")
 SECRET = "s3cr3t-value-never-in-config"
+CRYPT_KEY = "00" * 32
 
 
 def ldap_site() -> dict[str, Any]:
@@ -139,6 +146,88 @@ BROKEN = [
         ">= 0",
     ),
     ("bad domain", oidc_site, "auth/username/strip_domains", ["@x"], "auth.username", "pattern"),
+    (
+        "two domains stripped into one namespace",
+        oidc_site,
+        "auth/username/strip_domains",
+        ["uni-a.example", "uni-b.example"],
+        "auth.username",
+        "ali@uni-a.example and ali@uni-b.example would become the same user. Use 'domains'",
+    ),
+    (
+        "strip_domains and domains",
+        oidc_site,
+        "auth/username/domains",
+        {"uni-b.example": {"suffix": "-b"}},
+        "auth.username",
+        "not both",
+    ),
+    (
+        "two bare domains",
+        oidc_site,
+        "auth/username",
+        {"domains": {"uni-a.example": {"bare": True}, "uni-b.example": {"bare": True}}},
+        "auth.username",
+        "share one",
+    ),
+    (
+        "two domains with one suffix",
+        oidc_site,
+        "auth/username",
+        {"domains": {"uni-a.example": {"suffix": "-u"}, "uni-b.example": {"suffix": "-u"}}},
+        "auth.username",
+        "overlapping names",
+    ),
+    (
+        "nested suffixes",
+        oidc_site,
+        "auth/username",
+        {"domains": {"uni-a.example": {"suffix": "-b"}, "uni-b.example": {"suffix": "b"}}},
+        "auth.username",
+        "overlapping names",
+    ),
+    (
+        "a prefix and a suffix overlap",
+        oidc_site,
+        "auth/username",
+        {"domains": {"uni-a.example": {"prefix": "a-"}, "uni-b.example": {"suffix": "-b"}}},
+        "auth.username",
+        "overlapping names",
+    ),
+    (
+        "domain rule says nothing",
+        oidc_site,
+        "auth/username",
+        {"domains": {"uni-a.example": {}}},
+        "auth.username.domains.uni-a.example",
+        "give either 'bare: true' or a 'prefix'",
+    ),
+    (
+        "domain suffix not posix",
+        oidc_site,
+        "auth/username",
+        {"domains": {"uni-a.example": {"suffix": "@b"}}},
+        "auth.username.domains.uni-a.example.suffix",
+        "pattern",
+    ),
+    (
+        "operator by affiliation",
+        ldap_site,
+        "auth/roles/operator",
+        {"groups": ["hpc-operators"], "affiliations": ["staff"]},
+        "auth.roles",
+        "operator can't be given by affiliation (staff)",
+    ),
+    ("admin is a system account", ldap_site, "auth/admin_users", ["root"], "auth", "deny"),
+    (
+        "demo login as a system account",
+        ldap_site,
+        "auth/dummy",
+        {"users": {"munge": "student"}},
+        "auth",
+        "munge is on auth.username.deny",
+    ),
+    ("refresh age zero", ldap_site, "auth/refresh_age_s", 0, "auth.refresh_age_s", "greater"),
 ]
 
 
@@ -208,6 +297,8 @@ def test_ldap_config(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(section.login_policy, LoginPolicy)
     assert isinstance(section.starting_credits, StartingCredits)
     assert section.ledger_url == "sqlite:////tmp/ledger.sqlite"
+    assert section.identity_attribute == "entryUUID"
+    assert (section.auth_refresh_age, section.refresh_pre_spawn) == (300, True)
     assert c.JupyterHub.template_paths[0].endswith("hub_config/templates")
     assert c.JupyterHub.template_vars["computehub_login"]["methods"] == [
         {"kind": "password", "label": "University account"}
@@ -218,13 +309,81 @@ def test_oidc_config_holds_where_the_secret_is_not_the_secret(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("COMPUTEHUB_TEST_OIDC_SECRET", SECRET)
+    monkeypatch.setenv("JUPYTERHUB_CRYPT_KEY", CRYPT_KEY)
     c = Config()
     configure_auth(c, parse_site(oidc_site(), Path("site.yaml")))
     section = c.ComputeHubOIDCAuthenticator
     assert c.JupyterHub.authenticator_class == OIDC_CLASS
     assert section.client_secret_env == "COMPUTEHUB_TEST_OIDC_SECRET"
     assert section.token_url == "http://127.0.0.1:9000/token"
+    assert section.issuer == "http://127.0.0.1:9000"
     assert SECRET not in repr(c)
+
+
+def test_oidc_keeps_tokens_to_refresh_roles(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPUTEHUB_TEST_OIDC_SECRET", SECRET)
+    monkeypatch.setenv("JUPYTERHUB_CRYPT_KEY", CRYPT_KEY)
+    data = oidc_site()
+    data["auth"]["refresh_age_s"] = 60
+    c = Config()
+    configure_auth(c, parse_site(data, Path("site.yaml")))
+    section = c.ComputeHubOIDCAuthenticator
+    assert section.enable_auth_state is True
+    assert (section.auth_refresh_age, section.refresh_pre_spawn) == (60, True)
+    assert section.ledger_url == "sqlite:////tmp/ledger.sqlite"
+
+
+def test_oidc_without_a_crypt_key_stops_the_hub_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COMPUTEHUB_TEST_OIDC_SECRET", SECRET)
+    monkeypatch.delenv("JUPYTERHUB_CRYPT_KEY", raising=False)
+    with pytest.raises(AuthConfigError, match="JUPYTERHUB_CRYPT_KEY is not set"):
+        configure_auth(Config(), parse_site(oidc_site(), Path("site.yaml")))
+
+
+def test_one_stripped_domain_still_loads_as_the_bare_domain() -> None:
+    site = parse_site(oidc_site(), Path("site.yaml"))
+    assert site.auth.username.domain_rules()["university.example"].bare is True
+    policy = LoginPolicy.from_site(site.auth, platform="p", support="s")
+    assert policy.domains == {"university.example": ("", "")}
+
+
+def test_domains_become_the_policy() -> None:
+    data = oidc_site()
+    data["auth"]["username"] = {
+        "domains": {
+            "uni-a.example": {"bare": True},
+            "uni-b.example": {"suffix": "-b"},
+            "uni-c.example": {"suffix": "-c"},
+        },
+        "min_uid": 500,
+        "deny": ["root", "Slurm"],
+    }
+    site = parse_site(data, Path("site.yaml"))
+    policy = LoginPolicy.from_site(site.auth, platform="p", support="s")
+    assert policy.domains == {
+        "uni-a.example": ("", ""),
+        "uni-b.example": ("", "-b"),
+        "uni-c.example": ("", "-c"),
+    }
+    assert policy.system_accounts.min_uid == 500
+    assert policy.system_accounts.deny == {"root", "slurm"}
+    assert policy.require_identity is True
+
+
+def test_dummy_config_checks_names_but_not_posix_accounts() -> None:
+    data = ldap_site()
+    data["auth"] = {"method": "dummy", "dummy": {"users": {"ines": "instructor"}}}
+    c = Config()
+    configure_auth(c, parse_site(data, Path("site.yaml")))
+    section = c.ComputeHubDummyAuthenticator
+    assert c.JupyterHub.authenticator_class == DUMMY_CLASS
+    policy = section.login_policy
+    assert (policy.require_posix_account, policy.require_identity) == (False, False)
+    assert "root" in policy.system_accounts.deny
+    assert section.ledger_url == "sqlite:////tmp/ledger.sqlite"
+    assert (section.auth_refresh_age, section.refresh_pre_spawn) == (300, True)
 
 
 def test_oidc_secret_missing_stops_the_hub_naming_the_variable(
@@ -238,6 +397,7 @@ def test_oidc_secret_missing_stops_the_hub_naming_the_variable(
 def test_oidc_secret_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from computehub.auth.oidc import ComputeHubOIDCAuthenticator
 
+    monkeypatch.setenv("JUPYTERHUB_CRYPT_KEY", CRYPT_KEY)
     secret_file = tmp_path / "secret"
     secret_file.write_text(SECRET + "\n")
     data = oidc_site()

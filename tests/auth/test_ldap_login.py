@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from authbed import SUPPORT, LdapHub
+from authbed import AUTH_PEOPLE, REFRESH_AGE_S, SUPPORT, LdapHub
 from login import LOGGED_IN, ldap_login
 
 from computehub.credits.ledger import Ledger
+from computehub.localbed.slapd import LdapPerson
 
 pytestmark = pytest.mark.integration
 
@@ -103,6 +105,82 @@ def test_directory_down_is_a_clear_error_and_the_hub_keeps_running(
     finally:
         ldap_hub.gate.open()
     assert submit(page, ldap_hub.hub.url, "alice", "alice-pw") == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        pytest.param("root", "'root' is on the deny-list", id="root"),
+        pytest.param("munge", "'munge' is on the deny-list", id="munge"),
+    ],
+)
+def test_system_accounts_in_the_directory_are_refused(
+    ldap_hub: LdapHub, page: Any, name: str, reason: str
+) -> None:
+    # Their entries bind with the right password and carry the student affiliation;
+    # the hub host has POSIX accounts of these names (root, the munge daemon's).
+    message = submit(page, ldap_hub.hub.url, name, AUTH_PEOPLE[name].password)
+    assert "system account" in message
+    assert SUPPORT in message
+    assert ldap_hub.hub.api("GET", f"/users/{name}")[0] == 404
+    assert f"Login refused (system-account: {reason}" in ldap_hub.hub.process.log.read_text()
+
+
+def test_names_are_bound_to_the_entry_s_uuid(ldap_hub: LdapHub, page: Any) -> None:
+    ldap_login(page, ldap_hub.hub.url, "alice", "alice-pw")
+    with Ledger(ldap_hub.ledger_url, migrate=False) as ledger:
+        bound = ledger.identity_of("alice")
+    assert bound == ("ldap:entryUUID", ldap_hub.directory.entry_uuid("alice").lower())
+
+
+def test_an_entry_made_again_for_someone_else_is_refused(ldap_hub: LdapHub, browser: Any) -> None:
+    directory = ldap_hub.directory
+
+    def attempt(password: str) -> str:
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            page.set_default_timeout(20_000)
+            return submit(page, ldap_hub.hub.url, "rita", password)
+        finally:
+            context.close()
+
+    assert attempt("rita-pw") == ""
+    first = directory.entry_uuid("rita")
+    # The directory deletes rita's entry and gives the uid to someone else.
+    directory.delete("rita")
+    directory.add(LdapPerson("rita", "new-rita-pw", "Rita Two", (), "student"), 30100)
+    assert directory.entry_uuid("rita") != first
+    message = attempt("new-rita-pw")
+    assert "already belongs to another person" in message
+    assert SUPPORT in message
+    assert "Login refused (identity-conflict" in ldap_hub.hub.process.log.read_text()
+
+
+def test_roles_follow_the_directory_between_logins(ldap_hub: LdapHub, page: Any) -> None:
+    """An operator taken out of the operator group loses admin at their next request."""
+    url, directory = ldap_hub.hub.url, ldap_hub.directory
+    ldap_login(page, url, "olga", "olga-pw")
+    status, user = ldap_hub.hub.api("GET", "/users/olga")
+    assert (status, user["admin"]) == (200, True)
+    assert sorted(user["groups"]) == ["operator", "researcher"]
+    try:
+        directory.leave("olga", "hpc-operators")
+        time.sleep(REFRESH_AGE_S + 1)
+        page.goto(f"{url}/hub/home")
+        assert "/hub/home" in page.url
+        status, user = ldap_hub.hub.api("GET", "/users/olga")
+        assert (user["admin"], user["groups"]) == (False, ["researcher"])
+        assert "admin" not in user["roles"]
+        assert "operator" not in user["roles"]
+        # Out of every group that gives a role: logged out at the next request.
+        directory.leave("olga", "research-staff")
+        time.sleep(REFRESH_AGE_S + 1)
+        page.goto(f"{url}/hub/home")
+        assert "/hub/login" in page.url
+        assert "none of the groups" in submit(page, url, "olga", "olga-pw")
+    finally:
+        directory.add(AUTH_PEOPLE["olga"], 30002)
 
 
 def test_hub_restarts_with_managed_roles_kept(ldap_hub: LdapHub, page: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
-from authbed import SUPPORT, OidcHub
+from authbed import IDP_PEOPLE, REFRESH_AGE_S, SUPPORT, OidcHub
 from login import LOGGED_IN, oidc_login
 
 from computehub.credits.ledger import Ledger
@@ -84,6 +85,58 @@ def test_affiliation_not_allowed_is_refused_with_a_message(oidc_hub: OidcHub, pa
     assert "none of the groups or affiliations allowed" in body
     assert SUPPORT in body
     assert oidc_hub.hub.api("GET", "/users/guest")[0] == 404
+
+
+def test_a_system_account_claim_is_refused(oidc_hub: OidcHub, page: Any) -> None:
+    # The IdP vouches for 'root@university.example' with the student affiliation.
+    oidc_login(page, oidc_hub.hub.url, "root")
+    body = page.inner_text("body")
+    assert "system account" in body
+    assert SUPPORT in body
+    assert oidc_hub.hub.api("GET", "/users/root")[0] == 404
+    assert "Login refused (system-account: 'root'" in oidc_hub.hub.process.log.read_text()
+
+
+def test_another_subject_can_not_take_a_name(oidc_hub: OidcHub, browser: Any) -> None:
+    def login(who: str) -> str:
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            page.set_default_timeout(20_000)
+            oidc_login(page, oidc_hub.hub.url, who)
+            return str(page.inner_text("body"))
+        finally:
+            context.close()
+
+    login("alice")
+    with Ledger(oidc_hub.ledger_url, migrate=False) as ledger:
+        assert ledger.identity_of("alice") == (oidc_hub.idp.issuer, "alice")
+    # mallory's IdP subject claims the name 'Alice@university.example'.
+    body = login("mallory")
+    assert "already belongs to another person" in body
+    assert SUPPORT in body
+    status, user = oidc_hub.hub.api("GET", "/users/alice")
+    assert (status, user["admin"]) == (200, False)
+    # The same person again is still welcome.
+    login("alice")
+    assert "Login admitted: alice" in oidc_hub.hub.process.log.read_text()
+
+
+def test_roles_follow_the_provider_between_logins(oidc_hub: OidcHub, page: Any) -> None:
+    oidc_login(page, oidc_hub.hub.url, "olga")
+    page.wait_for_url(LOGGED_IN)
+    status, user = oidc_hub.hub.api("GET", "/users/olga")
+    assert (status, user["admin"]) == (200, True)
+    people = {**IDP_PEOPLE, "olga": {**IDP_PEOPLE["olga"], "groups": ["research-staff"]}}
+    oidc_hub.idp.set_people(people)
+    try:
+        time.sleep(REFRESH_AGE_S + 1)
+        page.goto(f"{oidc_hub.hub.url}/hub/home")
+        status, user = oidc_hub.hub.api("GET", "/users/olga")
+        assert (user["admin"], user["groups"]) == (False, ["researcher"])
+        assert "admin" not in user["roles"]
+    finally:
+        oidc_hub.idp.set_people(dict(IDP_PEOPLE))
 
 
 def test_tampered_state_is_refused(oidc_hub: OidcHub, page: Any) -> None:
