@@ -217,12 +217,13 @@ def extra_config(path: Path, token: str) -> Path:
 
 @dataclass
 class TcpGate:
-    """A TCP forwarder on loopback that can be closed: the directory 'goes down'."""
+    """A TCP forwarder on loopback that can be closed: the server behind it 'goes down'."""
 
     target_port: int
     port: int = field(default_factory=free_port)
     _server: socket.socket | None = None
-    _threads: list[threading.Thread] = field(default_factory=list)
+    _live: list[socket.socket] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def open(self) -> None:
         """Listen and forward each connection to the target."""
@@ -232,12 +233,17 @@ class TcpGate:
         thread.start()
 
     def close(self) -> None:
-        """Stop listening: new connections are refused, as with a server that is down."""
+        """Stop listening and cut open connections, as with a server that is down."""
         if self._server is not None:
             with suppress(OSError):
                 self._server.shutdown(socket.SHUT_RDWR)
             self._server.close()
             self._server = None
+        with self._lock:
+            live, self._live = self._live, []
+        for sock in live:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _accept(self, server: socket.socket) -> None:
         while True:
@@ -250,6 +256,10 @@ class TcpGate:
             except OSError:
                 client.close()
                 continue
+            # Pooled connections (a database's) stay idle for long: no read timeout.
+            upstream.settimeout(None)
+            with self._lock:
+                self._live += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
 
@@ -440,12 +450,17 @@ class OidcProviderProcess:
 
 @dataclass
 class LdapHub:
-    """A hub logging in through the test directory, reached through a gate that can close."""
+    """A hub logging in through the test directory, reached through a gate that can close.
+
+    Its ledger is a PostgreSQL database the hub reaches through a gate of its own;
+    ``ledger_url`` reaches it directly (for the tests' checks).
+    """
 
     hub: HubClient
     gate: TcpGate
     ledger_url: str
     directory: Directory
+    ledger_gate: TcpGate
 
 
 @dataclass

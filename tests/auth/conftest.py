@@ -35,6 +35,7 @@ from authbed import (
 from bedtools import component_missing
 
 from computehub.localbed.hub import HubProcess
+from computehub.localbed.postgres import Postgres
 from computehub.localbed.proc import MissingComponentError, free_port
 from computehub.localbed.sitegen import write_site
 from computehub.localbed.slapd import Slapd
@@ -62,31 +63,41 @@ def auth_people(slapd: Slapd, test_users: dict[str, str], auth_posix: None) -> D
 
 
 @pytest.fixture(scope="session")
-def ldap_hub(bed_root: Path, slapd: Slapd, auth_people: Directory) -> Iterator[LdapHub]:
+def ldap_hub(
+    bed_root: Path, slapd: Slapd, auth_people: Directory, postgres_server: Postgres
+) -> Iterator[LdapHub]:
     """JupyterHub on LDAP (direct bind, groups → roles, first-login credits, refresh)."""
     gate = TcpGate(slapd.port)
     gate.open()
     base = bed_root / "auth-ldap"
-    ledger_url = f"sqlite:///{base / 'ledger.sqlite'}"
+    ledger_url = postgres_server.create_database("auth_ledger")
+    ledger_gate = TcpGate(postgres_server.port)
+    ledger_gate.open()
+    hub_ledger_url = ledger_url.replace(f":{postgres_server.port}/", f":{ledger_gate.port}/")
     auth = ldap_auth("127.0.0.1", gate.port)
     # refresh_user looks people up with a search user (here the directory's admin), so
     # that a person gone from the directory is told apart from one it hides.
     auth["ldap"]["search_bind_dn"] = slapd.admin_dn
     auth["ldap"]["search_password_env"] = SEARCH_PASSWORD_ENV
     auth["refresh_age_s"] = REFRESH_AGE_S
-    site = write_site(base / "site.yaml", site_data(auth, ledger_url, base))
+    site = write_site(base / "site.yaml", site_data(auth, hub_ledger_url, base))
     token = secrets.token_hex(24)
+    extra = extra_config(base / "extra_config.py", token)
+    with extra.open("a") as more:
+        # A login gives up on a ledger that can't be reached after this long.
+        more.write("c.ComputeHubLDAPAuthenticator.ledger_timeout_s = 4\n")
     process = HubProcess(
         base / "hub",
         site,
-        extra_config=extra_config(base / "extra_config.py", token),
+        extra_config=extra,
         extra_env={SEARCH_PASSWORD_ENV: slapd.admin_password},
     )
     base.mkdir(parents=True, exist_ok=True)
     _start(process)
-    yield LdapHub(HubClient(process, token), gate, ledger_url, auth_people)
+    yield LdapHub(HubClient(process, token), gate, ledger_url, auth_people, ledger_gate)
     process.stop()
     gate.close()
+    ledger_gate.close()
 
 
 def _oidc_hub(

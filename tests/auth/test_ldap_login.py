@@ -183,6 +183,18 @@ def test_roles_follow_the_directory_between_logins(ldap_hub: LdapHub, page: Any)
         directory.add(AUTH_PEOPLE["olga"], 30002)
 
 
+def test_a_ledger_that_can_t_be_reached_refuses_the_login(ldap_hub: LdapHub, page: Any) -> None:
+    """Fail closed: without the ledger the name's identity can't be checked."""
+    ldap_hub.ledger_gate.close()
+    try:
+        message = submit(page, ldap_hub.hub.url, "alice", "alice-pw")
+        assert "can't be completed right now" in message
+        assert SUPPORT in message
+    finally:
+        ldap_hub.ledger_gate.open()
+    assert submit(page, ldap_hub.hub.url, "alice", "alice-pw") == ""
+
+
 def test_hub_restarts_with_managed_roles_kept(ldap_hub: LdapHub, page: Any) -> None:
     """Runs last in this file: members of the platform roles survive a hub restart."""
     ldap_login(page, ldap_hub.hub.url, "alice", "alice-pw")
