@@ -32,6 +32,14 @@ def test_example_site_file_loads() -> None:
     assert site.hubs["karachi"].slurm.conf == Path("/etc/slurm/karachi/slurm.conf")
 
 
+def test_example_site_file_login_rules() -> None:
+    auth = load_site(EXAMPLE).auth
+    assert auth.username.domain_rules()["university.example"].bare is True
+    assert (auth.username.min_uid, auth.refresh_age_s) == (1000, 300)
+    assert "root" in auth.username.deny
+    assert not auth.roles["operator"].affiliations
+
+
 def test_rates_are_exact_decimals(tmp_path: Path) -> None:
     data = example()
     data["hubs"]["lahore"]["rates"]["cpu"] = 0.1
@@ -114,6 +122,20 @@ BROKEN = [
         "unknown environment",
     ),
     ("auth section missing", "auth/oidc", _DELETE, "auth", "no 'oidc' section"),
+    (
+        "two bare domains",
+        "auth/username/domains/partner.example",
+        {"bare": True},
+        "auth.username",
+        "would share one namespace",
+    ),
+    (
+        "operator by affiliation",
+        "auth/roles/operator/affiliations",
+        ["staff"],
+        "auth.roles",
+        "operator can't be given by affiliation",
+    ),
     (
         "unknown partition",
         "hubs/lahore/gpus/l40s/partition",
