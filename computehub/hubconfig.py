@@ -82,7 +82,7 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
     except Exception as err:  # any ledger failure stops startup, in one line
         raise ConfigError(f"the credit ledger can't be opened: {err}") from None
     _configure_reconciler(c, site, site_path)
-    configure_culling(c, site, c.Spawner.environment["COMPUTEHUB_HUB_URL"], ledger_url(site))
+    configure_culling(c, site, ledger_url(site))
 
 
 def _configure_reconciler(c: Any, site: Site, site_path: Path) -> None:
