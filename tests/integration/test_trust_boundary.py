@@ -251,8 +251,9 @@ def test_a_server_reports_for_itself_only_and_at_worst_gets_itself_stopped(
         99999,
     )
     assert [key for key in gpu_reports(hub) if key[0] != "bob"] == []
-    # Its token can't read the others' reports, nor stop anyone's server.
+    # Its token can't read the others' reports, nor move the running server elsewhere.
     assert hub_api(hub.url, token, "GET", path)[0] == 403
+    assert hub_api(hub.url, token, "POST", "/batchspawner", {"port": 1})[0] == 409
     # The GPU rule believes him about his own server: it stops it, notes it on his hold.
     done = gpu_idle_pass(hub, limit_s=3600)
     assert done.returncode == 0, done.stderr
