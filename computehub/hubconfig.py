@@ -17,6 +17,7 @@ from computehub.credits.service.jupyterhub import configure_credits_service
 from computehub.culling import configure_culling
 from computehub.paths import repo_root, state_dir
 from computehub.sitefile import Site
+from computehub.spawners.scopes import configure_hub_scopes
 
 
 class ConfigError(RuntimeError):
@@ -71,6 +72,7 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
     }
     configure_auth(c, site)
     configure_credits_service(c, site, site_path)
+    configure_hub_scopes(c)
     # The site file is the one source of truth for prices: record them in the ledger
     # (a new row only where a rate changed, so past charges keep their prices).
     from computehub.spawners.billing import ledger_url, sync_site_rates
@@ -80,7 +82,7 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
     except Exception as err:  # any ledger failure stops startup, in one line
         raise ConfigError(f"the credit ledger can't be opened: {err}") from None
     _configure_reconciler(c, site, site_path)
-    configure_culling(c, site, c.Spawner.environment["COMPUTEHUB_HUB_URL"], ledger_url(site))
+    configure_culling(c, site, ledger_url(site))
 
 
 def _configure_reconciler(c: Any, site: Site, site_path: Path) -> None:

@@ -3,7 +3,7 @@
 batchspawner's handler sets *any* spawner attribute the job sends it (mass
 assignment: a job could set ``exec_prefix`` or ``batch_submit_cmd``). Ours
 accepts exactly one thing, the port the server listens on, from the server's
-own token.
+own token, while the server is starting (a server that is up can't move itself).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Any
 from jupyterhub.apihandlers import APIHandler, default_handlers
 from tornado import web
 
+from computehub.spawners.owntoken import own_spawner
+
 PATH = r"/api/batchspawner"
 
 
@@ -22,15 +24,11 @@ class PortReportHandler(APIHandler):  # type: ignore[misc]
 
     @web.authenticated
     def post(self) -> None:
-        token = self.get_auth_token()
-        user = self.current_user
-        spawner = None
-        for candidate in getattr(user, "spawners", {}).values():
-            if candidate.api_token and candidate.api_token == token:
-                spawner = candidate
-                break
+        spawner = own_spawner(self.current_user, self.get_auth_token())
         if spawner is None:
             raise web.HTTPError(403, "only a server's own token may report its port")
+        if spawner.pending != "spawn":
+            raise web.HTTPError(409, "the server has already started")
         body: Any = self.get_json_body()
         if not isinstance(body, dict) or set(body) != {"port"}:
             raise web.HTTPError(400, 'expected exactly {"port": <1-65535>}')

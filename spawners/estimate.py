@@ -7,7 +7,9 @@ validation as a start (allow-lists, limits, roles and courses, the accounts the 
 may charge), and the figures are the ledger's own estimate, as the credits
 service's ``/estimate`` gives them. Answers ``{"hub", "hub_name", "account",
 "per_hour", "hours", "cost", "available", "affordable_hours", "sufficient"}``, or
-``{"message"}`` with a 400 naming the field that is refused.
+``{"message"}`` with a 400 naming the field that is refused. The caller needs
+``custom:computehub:sessions`` for themselves (the login cookie has it; a
+read-only token does not: 403).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import json
 from typing import Any
 
 from jupyterhub.apihandlers import APIHandler, default_handlers
+from jupyterhub.scopes import needs_scope
 from tornado import web
 
 from computehub.credits.errors import LedgerError
 from computehub.spawners.options import ANY_HUB, KNOWN_KEYS, OptionsError, validate
+from computehub.spawners.scopes import SESSIONS
 
 PATH = r"/api/computehub/estimate"
 
@@ -37,6 +41,13 @@ class EstimateHandler(APIHandler):  # type: ignore[misc]
         user = self.current_user
         if getattr(user, "kind", None) != "user":
             raise web.HTTPError(403, "only a user can ask what their session would cost")
+        await self._estimate(user.name)
+
+    @needs_scope(SESSIONS)  # type: ignore[untyped-decorator]
+    async def _estimate(self, user_name: str) -> None:
+        # JupyterHub's scope check: SESSIONS for this user (@needs_scope filters on
+        # the argument's name).
+        user = self.current_user
         spawner = user.get_spawner("", replace_failed=True)
         raw: dict[str, Any] = {}
         for key in self.request.query_arguments:

@@ -1,10 +1,18 @@
 """``POST /hub/api/computehub/extend``: more time for a running session, if funded.
 
-Called by the notebook widget with the server's own token (or by the user).
+Called by the notebook widget with the server's own token (it extends that server's
+session), or by the user with a token of theirs (it extends their default server).
+The token needs ``custom:computehub:sessions`` (:mod:`computehub.spawners.scopes`):
+every user holds it for their servers and each server's token for itself; a
+read-only token, or the OAuth token a visitor's browser gave another user's
+server, does not.
+
 Body: ``{"hours": "1", "dry_run": true}``. A dry run answers what the extension
-would cost; a real one adds to the session's hold first, then moves Slurm's time
-limit, so a job never runs past what its account funded. Answers
-``{"cost", "available", "funded_until"}`` or ``{"message"}`` with 400/402/409/503.
+would cost; a real one adds to the session's hold first (the ledger refuses, inside
+its transaction, to go past the hub's ``max_hours``), then moves Slurm's time limit
+to the hold's hours, so a job never runs past what its account funded. Extensions
+of one session run one at a time, so Slurm's limit ends at the hold's. Answers
+``{"cost", "available", "funded_until"}`` or ``{"message"}`` with 400/402/403/409/503.
 """
 
 from __future__ import annotations
@@ -14,17 +22,24 @@ import json
 import math
 import re
 import uuid
-from datetime import timedelta
+import weakref
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from jupyterhub.apihandlers import APIHandler, default_handlers
+from jupyterhub.scopes import needs_scope
 from tornado import web
 
-from computehub.credits.errors import ConflictError, InsufficientCreditError
+from computehub.credits.errors import ConflictError, HoursLimitError, InsufficientCreditError
+from computehub.spawners.owntoken import own_spawner
+from computehub.spawners.scopes import SESSIONS
 
 PATH = r"/api/computehub/extend"
-_HOURS = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,2})?$")
+_HOURS = re.compile(r"[0-9]{1,3}(\.[0-9]{1,2})?")
+
+#: One lock per hold: extensions of a session are applied (ledger, then Slurm) in turn.
+_LOCKS: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
 
 def parse_extension(body: Any) -> tuple[Decimal, bool]:
@@ -32,7 +47,11 @@ def parse_extension(body: Any) -> tuple[Decimal, bool]:
     if not isinstance(body, dict) or not set(body) <= {"hours", "dry_run"}:
         raise ValueError('expected {"hours": "<hours>", "dry_run": true|false}')
     hours = body.get("hours")
-    if isinstance(hours, bool) or not isinstance(hours, str | int) or not _HOURS.match(str(hours)):
+    if (
+        isinstance(hours, bool)
+        or not isinstance(hours, str | int)
+        or not _HOURS.fullmatch(str(hours))
+    ):
         raise ValueError("hours must be a number of hours such as 1 or 0.5")
     dry_run = body.get("dry_run", False)
     if not isinstance(dry_run, bool):
@@ -43,8 +62,34 @@ def parse_extension(body: Any) -> tuple[Decimal, bool]:
     return value, dry_run
 
 
+def _lock(hold_id: int) -> asyncio.Lock:
+    lock = _LOCKS.get(hold_id)
+    if lock is None:
+        lock = asyncio.Lock()
+        _LOCKS[hold_id] = lock
+    return lock
+
+
+def _hours(value: Decimal) -> str:
+    """``11.00`` as ``11``, ``2.50`` as ``2.5``."""
+    return f"{value.normalize():f}"
+
+
+def _limit_message(display_name: str, limit: Decimal, hours: Decimal) -> str:
+    return (
+        f"a session on {display_name} lasts at most {_hours(limit)} h; "
+        f"this one has {_hours(hours)} h"
+    )
+
+
+def _figures(cost: Decimal, available: Decimal, funded_until: datetime) -> str:
+    return json.dumps(
+        {"cost": str(cost), "available": str(available), "funded_until": funded_until.isoformat()}
+    )
+
+
 class ExtendHandler(APIHandler):  # type: ignore[misc]
-    """Extend the caller's default server (the session the widget runs in)."""
+    """Extend the session of the calling server, or the caller's default server."""
 
     def _error(self, status: int, message: str) -> None:
         self.set_status(status)
@@ -55,72 +100,78 @@ class ExtendHandler(APIHandler):  # type: ignore[misc]
         user = self.current_user
         if getattr(user, "kind", None) != "user":
             raise web.HTTPError(403, "only a user (or their server) can extend a session")
+        own = own_spawner(user, self.get_auth_token())
+        server = own.name if own is not None else ""
+        await self._extend(user.name, server)
+
+    @needs_scope(SESSIONS)  # type: ignore[untyped-decorator]
+    async def _extend(self, user_name: str, server_name: str) -> None:
+        # JupyterHub's scope check: SESSIONS on this user's server (the arguments'
+        # names are what @needs_scope filters on).
+        user = self.current_user
         try:
             hours, dry_run = parse_extension(self.get_json_body())
         except ValueError as err:
             return self._error(400, str(err))
-        spawner = user.spawners.get("")
+        spawner = user.spawners.get(server_name)
         if spawner is None or not spawner.active or not getattr(spawner, "hold_id", 0):
             return self._error(409, "you have no running session to extend")
+        # The hub's limit; partition limits, where the site file sets them, are not
+        # applied here yet.
         hub = spawner.registry[spawner.hub_name]
+        limit = hub.limits.max_hours
         ledger = spawner.billing.ledger
-        hold = await asyncio.to_thread(ledger.hold, spawner.hold_id)
-        total = hold.hours + hours
-        if total > hub.limits.max_hours:
-            return self._error(
-                400,
-                f"a session on {hub.display_name} lasts at most {hub.limits.max_hours} h; "
-                f"this one has {hold.hours} h",
-            )
-        cost = hold.per_hour * hours
-        funded_until = hold.created_at + timedelta(hours=float(total))
-        balance = await asyncio.to_thread(ledger.balance, hold.account)
-        if dry_run:
-            self.finish(
-                json.dumps(
-                    {
-                        "cost": str(cost),
-                        "available": str(balance.available),
-                        "funded_until": funded_until.isoformat(),
-                    }
+        hold_id = int(spawner.hold_id)
+        async with _lock(hold_id):
+            hold = await asyncio.to_thread(ledger.hold, hold_id)
+            if dry_run:
+                if hold.hours + hours > limit:
+                    return self._error(400, _limit_message(hub.display_name, limit, hold.hours))
+                balance = await asyncio.to_thread(ledger.balance, hold.account)
+                until = hold.created_at + timedelta(hours=float(hold.hours + hours))
+                self.finish(_figures(hold.per_hour * hours, balance.available, until))
+                return
+            try:
+                extended = await asyncio.to_thread(
+                    ledger.extend_hold,
+                    hold_id,
+                    hours,
+                    actor=user.name,
+                    idempotency_key=f"extend:{hold_id}:{uuid.uuid4()}",
+                    max_hours=limit,
                 )
-            )
-            return
-        try:
-            await spawner.billing.extend(hold.id, hours, key=f"extend:{hold.id}:{uuid.uuid4()}")
-        except InsufficientCreditError as err:
-            return self._error(
-                402,
-                f"Not enough credits in {err.account}: {err.available} available, "
-                f"{err.requested} needed for {hours} more h",
-            )
-        except ConflictError as err:
-            return self._error(409, f"the session can't be extended: {err}")
-        try:
-            await spawner.slurm.set_time_limit(
-                spawner.hub_name, spawner.job_id, math.ceil(total * 60)
-            )
-        except Exception as err:  # the extra hold is released when the session is settled
-            spawner.log.warning("Extending job %s failed: %s", spawner.job_id, err)
-            return self._error(503, f"Slurm did not take the new time limit ({err}); try again")
+            except HoursLimitError as err:
+                return self._error(400, _limit_message(hub.display_name, limit, err.current))
+            except InsufficientCreditError as err:
+                return self._error(
+                    402,
+                    f"Not enough credits in {err.account}: {err.available} available, "
+                    f"{err.requested} needed for {hours} more h",
+                )
+            except ConflictError as err:
+                return self._error(409, f"the session can't be extended: {err}")
+            try:
+                await spawner.slurm.set_time_limit(
+                    spawner.hub_name, spawner.job_id, math.ceil(extended.hours * 60)
+                )
+            except Exception:  # the extra hold is released when the session is settled
+                spawner.log.exception("Extending job %s failed", spawner.job_id)
+                return self._error(
+                    503, "The scheduler did not take the new time limit; try again shortly."
+                )
+        cost = extended.amount - hold.amount
         balance = await asyncio.to_thread(ledger.balance, hold.account)
         spawner.log.info(
-            "Session %s/%s of %s extended by %s h (%s credits)",
+            "Session %s/%s of %s extended by %s h (%s credits), now %s h",
             spawner.hub_name,
             spawner.job_id,
             user.name,
             hours,
             cost,
+            extended.hours,
         )
-        self.finish(
-            json.dumps(
-                {
-                    "cost": str(cost),
-                    "available": str(balance.available),
-                    "funded_until": funded_until.isoformat(),
-                }
-            )
-        )
+        until = extended.created_at + timedelta(hours=float(extended.hours))
+        self.finish(_figures(cost, balance.available, until))
 
 
 def install() -> None:

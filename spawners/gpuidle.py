@@ -1,14 +1,29 @@
 """The GPU-idle rule: stop sessions whose GPUs sit idle, and say what that saved.
 
 ``jupyterhub-idle-culler`` stops servers nobody uses; a notebook left open on a GPU
-that does nothing is *used* in its eyes, and burns credits. This service, run
-beside the hub like the culler, asks every running server how long its GPUs have
-been below ``--busy-percent`` (the notebook server's ``computehub/gpu-activity``
-endpoint, see :mod:`computehub.extensions.activity`), stops those idle for
-``--limit`` seconds, and, once the spawner has settled the session, writes on it
-what the stop saved (the unused part of its hold) for the user to read beside the
-charge. Its hub scopes: ``list:users``, ``read:servers`` (to find the servers),
-``access:servers`` (to ask them) and ``delete:servers`` (to stop them).
+that does nothing is *used* in its eyes, and burns credits. Each notebook server
+pushes how long its GPUs have been below the busy threshold to the hub, with its
+own token (:mod:`computehub.extensions.activity`); the hub keeps the latest report
+of each server, attributed to that server's job and hold
+(:mod:`computehub.spawners.gpuactivity`). This service, run beside the hub like the
+culler, reads those reports from the hub, stops the servers idle for ``--limit``
+seconds, and, once the spawner has settled the session, writes on it what the stop
+saved (the unused part of its hold) for the user to read beside the charge.
+
+It never contacts a notebook server: a server is code its user controls, and a
+token sent there is the user's to keep. Its hub scopes:
+``custom:computehub:gpu-activity:read`` (the reports) and ``delete:servers`` (the
+stop).
+
+The rule: a server is stopped when the hub holds a report of its current job,
+received at most ``--stale-after`` seconds ago, measured at this service's
+``--busy-percent``, saying its (one or more) GPUs have been below that use for at
+least ``--limit`` seconds. A missing, stale, unmeasured (``idle_s`` null: no
+driver, MIG slices) or malformed report, one at another threshold, or a server
+without GPUs, never stops a server.
+
+A user can push reports for their own servers only: at worst they keep their own,
+paid, server running, or get it stopped.
 """
 
 from __future__ import annotations
@@ -21,10 +36,10 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import quote
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from computehub.credits.errors import LedgerError
 from computehub.credits.ledger import Ledger
@@ -32,7 +47,12 @@ from computehub.credits.records import Session
 
 log = logging.getLogger("computehub.gpuidle")
 
-ACTIVITY_ROUTE = "computehub/gpu-activity"
+#: The hub's report of every running server (:mod:`computehub.spawners.gpuactivity`).
+REPORTS_PATH = "/computehub/gpu-activity"
+
+
+def _number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -41,17 +61,19 @@ class Rule:
 
     limit_s: float
     busy_percent: int
+    #: A report older than this says nothing about the server now.
+    stale_after_s: float = 180.0
 
     def idle_for(self, report: Mapping[str, Any]) -> float | None:
-        """The idle seconds that condemn a server, or None to leave it running.
-
-        A server with no GPUs, or whose GPU use can't be measured (``idle_s`` null),
-        is never stopped by this rule.
-        """
-        gpus, idle_s = report.get("gpus"), report.get("idle_s")
+        """The idle seconds that condemn a server, or None to leave it running."""
+        gpus, idle_s, age_s = report.get("gpus"), report.get("idle_s"), report.get("age_s")
         if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 1:
             return None
-        if not isinstance(idle_s, int | float) or isinstance(idle_s, bool):
+        if not _number(age_s) or not 0 <= age_s <= self.stale_after_s:
+            return None
+        if report.get("busy_percent") != self.busy_percent:
+            return None
+        if not _number(idle_s):
             return None
         return float(idle_s) if idle_s >= self.limit_s else None
 
@@ -75,81 +97,97 @@ def end_note(rule: Rule, idle_s: float, session: Session | None) -> str:
 
 @dataclass(frozen=True)
 class Server:
-    """A running notebook server as the hub's REST API lists it."""
+    """A running server as the hub's report names it, with the hold the hub knows."""
 
     user: str
     name: str
-    url: str
+    hold_id: int
 
     @property
     def label(self) -> str:
         return f"{self.user}/{self.name}" if self.name else self.user
 
+    @property
+    def path(self) -> str:
+        """Its REST path under the hub API."""
+        if self.name:
+            return f"/users/{quote(self.user, safe='')}/servers/{quote(self.name, safe='')}"
+        return f"/users/{quote(self.user, safe='')}/server"
 
-def running_servers(users: Iterable[Mapping[str, Any]]) -> list[Server]:
-    """The ready servers in a ``GET /users`` answer."""
-    found = []
-    for user in users:
-        for name, server in (user.get("servers") or {}).items():
-            if server.get("ready") and server.get("url"):
-                found.append(Server(user["name"], name, server["url"]))
-    return found
+
+def server_of(report: Mapping[str, Any]) -> Server | None:
+    """The server a hub report is about (None for a malformed row)."""
+    user, name, hold_id = report.get("user"), report.get("server"), report.get("hold_id")
+    if not isinstance(user, str) or not user or not isinstance(name, str):
+        return None
+    if not isinstance(hold_id, int) or isinstance(hold_id, bool) or hold_id < 0:
+        return None
+    return Server(user, name, hold_id)
 
 
 class GpuIdleService:
-    """One pass or a loop of the rule, against a hub's REST API and the ledger."""
+    """One pass or a loop of the rule, against the hub's REST API and the ledger."""
 
     def __init__(
         self,
         *,
         api_url: str,
-        public_url: str,
         token: str,
         ledger: Ledger,
         rule: Rule,
         settle_wait_s: float = 90.0,
     ) -> None:
         self.api_url = api_url.rstrip("/")
-        self.public_url = public_url.rstrip("/")
         self.token = token
         self.ledger = ledger
         self.rule = rule
         self.settle_wait_s = settle_wait_s
 
-    async def _call(self, method: str, url: str, wait_s: float = 20) -> Any:
+    async def _call(self, method: str, path: str, wait_s: float = 20) -> Any:
+        """Call the hub's REST API (never anything else: the token is the service's)."""
         request = HTTPRequest(
-            url,
+            f"{self.api_url}{path}",
             method=method,
             headers={"Authorization": f"token {self.token}"},
             request_timeout=wait_s,
+            follow_redirects=False,
         )
         # The client belongs to the running event loop: ask for it here, not earlier.
         response = await AsyncHTTPClient().fetch(request)
         return json.loads(response.body) if response.body else None
 
     async def one_pass(self) -> list[str]:
-        """Check every running server once; returns the servers it stopped."""
-        users = await self._call("GET", f"{self.api_url}/users?state=active")
-        servers = running_servers(users or [])
-        stopped = await asyncio.gather(*(self._check(server) for server in servers))
-        return [label for label in stopped if label]
+        """Judge every server's latest report once; returns the servers it stopped."""
+        answer = await self._call("GET", REPORTS_PATH)
+        reports = answer.get("reports") if isinstance(answer, dict) else None
+        if not isinstance(reports, list):
+            raise ValueError("the hub's GPU activity answer has no list of reports")
+        rows = [r for r in reports if isinstance(r, dict)]
+        outcomes = await asyncio.gather(*(self._judge(r) for r in rows), return_exceptions=True)
+        stopped = []
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if isinstance(outcome, Exception):  # one server's failure doesn't stop the pass
+                log.error("Stopping %s/%s failed: %s", row.get("user"), row.get("server"), outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            elif outcome:
+                stopped.append(outcome)
+        return stopped
 
-    async def _check(self, server: Server) -> str | None:
-        url = f"{self.public_url}{server.url}{ACTIVITY_ROUTE}?busy_percent={self.rule.busy_percent}"
-        try:
-            report = await self._call("GET", url, wait_s=10)
-        except HTTPClientError as err:
-            # 404: an image without the activity extension; others: the server is busy
-            # starting or stopping. Either way, not idle as far as anyone can tell.
-            log.debug("No GPU activity from %s: %s", server.label, err)
+    async def _judge(self, report: Mapping[str, Any]) -> str | None:
+        server = server_of(report)
+        if server is None:
             return None
-        except OSError as err:
-            log.debug("No GPU activity from %s: %s", server.label, err)
-            return None
-        idle_s = self.rule.idle_for(report if isinstance(report, dict) else {})
+        if report.get("gpus") and report.get("busy_percent") != self.rule.busy_percent:
+            log.warning(
+                "%s reports GPU idleness at %s %%, not at this rule's %s %%: never stopped",
+                server.label,
+                report.get("busy_percent"),
+                self.rule.busy_percent,
+            )
+        idle_s = self.rule.idle_for(report)
         if idle_s is None:
             return None
-        hold = await asyncio.to_thread(self._hold_of, server, report)
         log.warning(
             "Stopping %s: its %s GPU(s) were idle for %.0f s (limit %.0f s)",
             server.label,
@@ -157,31 +195,19 @@ class GpuIdleService:
             idle_s,
             self.rule.limit_s,
         )
-        path = f"/users/{quote(server.user)}/servers/{quote(server.name)}"
-        if not server.name:
-            path = f"/users/{quote(server.user)}/server"
-        await self._call("DELETE", f"{self.api_url}{path}", wait_s=120)
-        if hold is not None:
-            session = await self._settled(hold)
+        await self._call("DELETE", server.path, wait_s=120)
+        if server.hold_id:
+            session = await self._settled(server.hold_id)
             note = end_note(self.rule, idle_s, session)
-            await asyncio.to_thread(self.ledger.note_session_end, hold, note, actor="gpu-idle")
-            log.info("Hold %s: %s", hold, note)
+            try:
+                await asyncio.to_thread(
+                    self.ledger.note_session_end, server.hold_id, note, actor="gpu-idle"
+                )
+            except LedgerError as err:
+                log.warning("No end note on hold %s: %s", server.hold_id, err)
+            else:
+                log.info("Hold %s: %s", server.hold_id, note)
         return server.label
-
-    def _hold_of(self, server: Server, report: Mapping[str, Any]) -> int | None:
-        """The hold paying for the server's job, if it really is this user's."""
-        hub, job_id = report.get("hub"), report.get("job_id")
-        if not isinstance(hub, str) or not isinstance(job_id, str) or not hub or not job_id:
-            return None
-        try:
-            hold = self.ledger.hold_for_job(hub, job_id)
-        except (LedgerError, ValueError):
-            return None
-        if hold is None:
-            return None
-        # The server says which job it is; believe it only for its own user's hold.
-        session = self.ledger.session(hold.id)
-        return hold.id if session.created_by == server.user else None
 
     async def _settled(self, hold_id: int) -> Session | None:
         """The session once the spawner has settled it (None if that takes too long)."""
@@ -195,17 +221,23 @@ class GpuIdleService:
                 return None
             await asyncio.sleep(1)
 
-    async def run(self, every_s: float, once: bool) -> None:
-        """A pass now, then every ``every_s`` seconds (until cancelled)."""
+    async def run(self, every_s: float, once: bool) -> bool:
+        """A pass now, then every ``every_s`` seconds (until cancelled).
+
+        Returns:
+            With ``once``: whether the pass ran to its end.
+        """
         while True:
+            ok = True
             try:
                 stopped = await self.one_pass()
                 if stopped:
                     log.info("Stopped for idle GPUs: %s", ", ".join(stopped))
             except Exception:
+                ok = False
                 log.exception("The GPU-idle pass failed; trying again in %s s", every_s)
             if once:
-                return
+                return ok
             await asyncio.sleep(every_s)
 
 
@@ -213,13 +245,18 @@ def main(argv: Iterable[str] | None = None) -> int:
     """``python -m computehub.spawners.gpuidle --limit S [--busy-percent P] [--every S]``.
 
     Reads ``JUPYTERHUB_API_URL`` and ``JUPYTERHUB_API_TOKEN`` (set by the hub for a
-    managed service), ``COMPUTEHUB_PUBLIC_URL`` (where the proxy serves the
-    notebook servers) and ``COMPUTEHUB_DB_URL`` (the ledger).
+    managed service) and ``COMPUTEHUB_DB_URL`` (the ledger).
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--limit", type=float, required=True, help="idle seconds before a stop")
     parser.add_argument("--busy-percent", type=int, default=5, help="GPU use that counts as busy")
     parser.add_argument("--every", type=float, default=60.0, help="seconds between passes")
+    parser.add_argument(
+        "--stale-after",
+        type=float,
+        default=None,
+        help="seconds after which a server's report no longer counts (default: 3 x --every)",
+    )
     parser.add_argument("--once", action="store_true", help="one pass, then exit")
     args = parser.parse_args(list(argv) if argv is not None else None)
     logging.basicConfig(
@@ -228,19 +265,20 @@ def main(argv: Iterable[str] | None = None) -> int:
     env = os.environ
     from computehub.paths import default_ledger_url
 
+    stale = args.stale_after if args.stale_after is not None else 3 * args.every
     with Ledger(env.get("COMPUTEHUB_DB_URL") or default_ledger_url()) as ledger:
         service = GpuIdleService(
             api_url=env["JUPYTERHUB_API_URL"],
-            public_url=env["COMPUTEHUB_PUBLIC_URL"],
             token=env["JUPYTERHUB_API_TOKEN"],
             ledger=ledger,
-            rule=Rule(limit_s=args.limit, busy_percent=args.busy_percent),
+            rule=Rule(limit_s=args.limit, busy_percent=args.busy_percent, stale_after_s=stale),
         )
         try:
-            asyncio.run(service.run(args.every, args.once))
+            ok = asyncio.run(service.run(args.every, args.once))
         except KeyboardInterrupt:  # the hub stops its managed services with SIGINT
             log.info("Stopped")
-    return 0
+            ok = True
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from traitlets import Float, Integer, Unicode, default
 from computehub.auth.policy import PLATFORM_ROLES
 from computehub.credits.errors import InsufficientCreditError
 from computehub.sitefile import Site, load_site
-from computehub.spawners import api, estimate, extend
+from computehub.spawners import api, estimate, extend, gpuactivity
 from computehub.spawners.access import Entitlements
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.batch import JobPlacement, build_batch_request
@@ -47,6 +47,7 @@ from computehub.spawners.slurmclient import JobInfo, SlurmClient, SlurmError, Sl
 api.install()
 extend.install()
 estimate.install()
+gpuactivity.install()
 
 #: How long the spawn form recalls why the last session ended.
 NOTICE_FOR = timedelta(days=7)

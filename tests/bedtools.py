@@ -47,6 +47,16 @@ def hub_api(
         return err.code, json.loads(raw) if raw else None
 
 
+def user_token(hub_url: str, driver_token: str, user: str, scopes: list[str] | None = None) -> str:
+    """A new API token of ``user`` (all their permissions, or just ``scopes``), for 10 min."""
+    body: dict[str, Any] = {"note": "test", "expires_in": 600}
+    if scopes is not None:
+        body["scopes"] = scopes
+    status, made = hub_api(hub_url, driver_token, "POST", f"/users/{user}/tokens", body)
+    assert status == 201, made
+    return str(made["token"])
+
+
 def hub_login(
     hub_url: str, user: str, password: str, timeout: float = 60
 ) -> urllib.request.OpenerDirector:

@@ -134,7 +134,8 @@ class RunningHub:
 
     process: HubProcess
     token: str
-    #: Tokens of services with the roles of the idle culler and of the GPU-idle rule.
+    #: Tokens of services holding exactly the scopes of the idle culler and of the
+    #: GPU-idle rule (computehub.culling), by service name.
     probe_tokens: dict[str, str]
 
     @property
@@ -173,8 +174,10 @@ def hub(bed_root: Path, site_file: Path) -> Iterator[RunningHub]:
         # No GPUs here: the widget reads the fake device layer in the jobs (4 devices,
         # of which a job sees the ones Slurm gives it in CUDA_VISIBLE_DEVICES).
         "c.Spawner.environment.update({'COMPUTEHUB_FAKE_GPUS': '4'})\n"
-        # The notebook servers sample their GPUs every second (the GPU-idle rule's input).
-        "c.Spawner.environment.update({'COMPUTEHUB_GPU_SAMPLE_S': '1'})\n"
+        # The notebook servers sample their GPUs every second and report them to the
+        # hub every second (the GPU-idle rule's input).
+        "c.Spawner.environment.update({'COMPUTEHUB_GPU_SAMPLE_S': '1',\n"
+        "                              'COMPUTEHUB_GPU_REPORT_S': '1'})\n"
         # Probes that hold exactly the culling services' roles, so that tests can run
         # one pass of each with a short limit, with the scopes the services have.
         "from computehub.culling import GPU_IDLE_SCOPES, IDLE_CULLER_SCOPES\n"

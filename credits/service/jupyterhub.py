@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +111,13 @@ def _menu_template(c: Any) -> None:
         c.JupyterHub.template_paths = [templates_dir(), *existing]
 
 
-def server_token_scopes(current: Any) -> Any:
-    """``Spawner.server_token_scopes`` with the widget's scopes added to ``current``.
+def server_token_scopes(current: Any, add: Iterable[str] = SERVER_TOKEN_SCOPES) -> Any:
+    """``Spawner.server_token_scopes`` with ``add`` (the widget's scopes) added to ``current``.
 
     ``current`` may be unset (JupyterHub's default ``server`` role), a list, or a
     callable (wrapped so that its answer gets the same addition).
     """
+    extra = tuple(add)
     if callable(current):
         wrapped: Callable[[Any], Any] = current
 
@@ -124,11 +125,11 @@ def server_token_scopes(current: Any) -> Any:
             answer = wrapped(spawner)
             if hasattr(answer, "__await__"):
                 answer = await answer
-            return _with_widget_scopes(answer or DEFAULT_SERVER_SCOPES)
+            return _with(answer or DEFAULT_SERVER_SCOPES, extra)
 
         return scopes
-    return _with_widget_scopes(current or DEFAULT_SERVER_SCOPES)
+    return _with(current or DEFAULT_SERVER_SCOPES, extra)
 
 
-def _with_widget_scopes(scopes: Any) -> list[str]:
-    return sorted(set(scopes) | set(SERVER_TOKEN_SCOPES))
+def _with(scopes: Any, extra: tuple[str, ...]) -> list[str]:
+    return sorted(set(scopes) | set(extra))

@@ -20,6 +20,7 @@ from computehub.extensions.fake import MIB, FakeGpu, FakeGpuBackend, FakeMig
 TOKEN = "secret-token"
 SESSION_PATH = "/services/credits/api/v1/sessions/current"
 EXTEND_PATH = "/hub/api/computehub/extend"
+GPU_REPORT_PATH = "/hub/api/computehub/gpu-activity"
 START = datetime.fromisoformat("2026-11-23T01:00:00+00:00")
 
 
@@ -123,6 +124,9 @@ def _handler(hub: CreditsHub) -> type[BaseHTTPRequestHandler]:
                 return
             if self.headers.get("Authorization") != f"token {TOKEN}":
                 self._json(403, {"message": "Forbidden"})
+                return
+            if self.path == GPU_REPORT_PATH:
+                self._send(204, b"")
                 return
             if self.path != EXTEND_PATH:
                 self._json(404, {"message": "Not Found"})

@@ -10,7 +10,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import pytest
-from bedtools import hub_login
+from bedtools import hub_login, user_token
 
 from computehub.credits.ledger import Ledger
 
@@ -75,3 +75,21 @@ def test_the_estimate_is_for_logged_in_users_only(hub: Any) -> None:
     anonymous = urllib.request.build_opener()
     status, _ = ask(anonymous, hub.url, None, hub="karachi", gpu_type="a100")
     assert status == 403
+
+
+def test_the_estimate_needs_the_sessions_scope(hub: Any) -> None:
+    # A token that only tells who alice is (what an app she logs in to gets): refused;
+    # a token with her own permissions: answered.
+    choice = urllib.parse.urlencode({"hub": "karachi", "gpu_type": "a100", "hours": "1"})
+    for scopes, expected in ((["read:users:name!user"], 403), (None, 200)):
+        token = user_token(hub.url, hub.token, "alice", scopes)
+        request = urllib.request.Request(  # noqa: S310 (loopback)
+            f"{hub.url}/hub/api/computehub/estimate?{choice}",
+            headers={"Authorization": f"token {token}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310
+                status = resp.status
+        except urllib.error.HTTPError as err:
+            status = err.code
+        assert status == expected, scopes

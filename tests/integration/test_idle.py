@@ -2,29 +2,32 @@
 
 The hub runs both as services with long limits (the site file's defaults). Here
 each runs one pass, or a few seconds, with a short limit and a token of a probe
-service that holds exactly the service's role: what it can do, the service can.
+service that holds exactly the service's scopes: what it can do, the service can.
+The notebook servers push their GPU reports to the hub every second (conftest).
 """
 
 from __future__ import annotations
 
 import html
-import json
 import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from bedtools import hub_api, hub_login
+from bedtools import hub_api, hub_login, user_token
 from test_billing import clean as clean
 from test_spawner import wait_ready
 
 from computehub.credits.ledger import Ledger
 
 pytestmark = pytest.mark.integration
+
+REPORTS = "/computehub/gpu-activity"
 
 
 @pytest.fixture
@@ -54,21 +57,33 @@ def servers(hub: Any, user: str) -> dict[str, Any]:
     return dict(model["servers"])
 
 
-def activity(hub: Any, token: str, url: str) -> dict[str, Any]:
-    req = urllib.request.Request(  # noqa: S310 (loopback)
-        f"{hub.url}{url}computehub/gpu-activity?busy_percent=5",
-        headers={"Authorization": f"token {token}"},
-    )
-    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
-        report: dict[str, Any] = json.loads(resp.read())
-        return report
+def gpu_reports(hub: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """The hub's GPU reports, read as the GPU-idle service reads them."""
+    status, answer = hub_api(hub.url, hub.probe_tokens["gpu-idle"], "GET", REPORTS)
+    assert status == 200, answer
+    return {(r["user"], r["server"]): r for r in answer["reports"]}
 
 
-def gpu_idle_pass(hub: Any, limit_s: float) -> subprocess.CompletedProcess[str]:
+def wait_report(hub: Any, user: str, server: str = "", **expected: Any) -> dict[str, Any]:
+    """The report of ``user``'s server once it says what is expected (the hub's view)."""
+    deadline = time.monotonic() + 60
+    while True:
+        report = gpu_reports(hub).get((user, server))
+        if report is not None and all(report.get(k) == v for k, v in expected.items()):
+            return report
+        assert time.monotonic() < deadline, f"no report of {user}/{server} like {expected}"
+        time.sleep(0.5)
+
+
+def gpu_idle_pass(
+    hub: Any, limit_s: float, token: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """One pass of the GPU-idle service, with the scopes the real one has."""
     env = {
         **os.environ,
         "JUPYTERHUB_API_URL": f"{hub.url}/hub/api",
-        "JUPYTERHUB_API_TOKEN": hub.probe_tokens["gpu-idle"],
+        "JUPYTERHUB_API_TOKEN": token or hub.probe_tokens["gpu-idle"],
+        # Where the service of old reached the servers (it no longer needs it).
         "COMPUTEHUB_PUBLIC_URL": hub.url,
         "COMPUTEHUB_DB_URL": hub.ledger_url,
     }
@@ -78,7 +93,7 @@ def gpu_idle_pass(hub: Any, limit_s: float) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=240,
-        check=True,
+        check=False,
     )
 
 
@@ -88,29 +103,34 @@ def test_gpu_idle_rule_stops_idle_gpus_and_says_what_it_saved(
     # alice: one A100 for 2 h whose (fake) GPU does nothing; carol: CPU only.
     gpu = start(hub, "alice", {"hub": "karachi", "gpu_type": "a100", "gpus": 1, "hours": "2"})
     cpu = start(hub, "carol", {"hub": "karachi", "gpu_type": "none", "hours": "1"})
-    token = hub.probe_tokens["gpu-idle"]
-    report = activity(hub, token, gpu["url"])
-    assert (report["gpus"], report["hub"], report["job_id"]) == (
-        1,
+    hold_id = gpu["state"]["hold_id"]
+    # The hub attributes each report to the server's own job and hold.
+    report = wait_report(hub, "alice", gpus=1)
+    assert (report["hub"], report["job_id"], report["hold_id"]) == (
         "karachi",
         gpu["state"]["job_id"],
+        hold_id,
     )
-    assert activity(hub, token, cpu["url"])["gpus"] == 0
-    hold_id = gpu["state"]["hold_id"]
+    assert report["busy_percent"] == 5
+    assert 0 <= report["age_s"] < 10
+    assert wait_report(hub, "carol", gpus=0)["hold_id"] == cpu["state"]["hold_id"]
 
     # Not idle long enough yet: nothing is stopped.
     limit = 8.0
     first = gpu_idle_pass(hub, limit_s=3600)
+    assert first.returncode == 0, first.stderr
     assert set(servers(hub, "alice")) == {""}, first.stderr
     deadline = time.monotonic() + 60
-    while (activity(hub, token, gpu["url"])["idle_s"] or 0) < limit:
+    while (gpu_reports(hub)[("alice", "")]["idle_s"] or 0) < limit:
         assert time.monotonic() < deadline, "the GPU never counted as idle"
         time.sleep(1)
 
     done = gpu_idle_pass(hub, limit_s=limit)
+    assert done.returncode == 0, done.stderr
     assert "Stopping alice" in done.stderr, done.stderr
     assert servers(hub, "alice") == {}
     assert set(servers(hub, "carol")) == {""}, "a CPU-only session is not the GPU rule's"
+    assert ("alice", "") not in gpu_reports(hub), "a stopped server's report is forgotten"
     session = ledger.session(hold_id)
     assert session.charged is not None, done.stderr
     saved = session.hold.amount - session.charged
@@ -126,6 +146,42 @@ def test_gpu_idle_rule_stops_idle_gpus_and_says_what_it_saved(
     with as_alice.open(f"{hub.url}/hub/spawn", timeout=60) as resp:
         page = resp.read().decode()
     assert f"Your last session: {html.escape(note)}" in page
+
+
+def test_only_the_gpu_idle_role_reads_reports_and_only_a_server_writes_its_own(
+    hub: Any, clean: None
+) -> None:
+    start(hub, "alice", {"hub": "karachi", "gpu_type": "a100", "gpus": 1, "hours": "1"})
+    wait_report(hub, "alice", gpus=1)
+    alice = user_token(hub.url, hub.token, "alice")
+    # Reading the reports: the GPU-idle role only (not users, not the culler, not an admin).
+    for token in (alice, hub.probe_tokens["idle-culler"], hub.token):
+        status, _ = hub_api(hub.url, token, "GET", REPORTS)
+        assert status == 403
+    # Writing one: a server's own token only (a user's token is not their server's).
+    body = {"gpus": 1, "idle_s": 99999, "busy_percent": 5, "samples": 1}
+    for token in (alice, hub.probe_tokens["gpu-idle"], hub.token):
+        status, _ = hub_api(hub.url, token, "POST", REPORTS, body)
+        assert status == 403
+    assert gpu_reports(hub)[("alice", "")]["idle_s"] < 99999
+
+    # The service's own reach: it can't list users, nor reach a server.
+    gpu_idle = hub.probe_tokens["gpu-idle"]
+    assert hub_api(hub.url, gpu_idle, "GET", "/users")[0] == 403
+    request = urllib.request.Request(  # noqa: S310 (loopback)
+        f"{hub.url}/user/alice/api/status", headers={"Authorization": f"token {gpu_idle}"}
+    )
+    opener = urllib.request.build_opener(NoRedirect())
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        opener.open(request, timeout=30)
+    assert refused.value.code in (302, 403), refused.value.code
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Report a redirect as the answer instead of following it."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def test_idle_culler_stops_inactive_servers_with_its_least_privilege_role(

@@ -14,7 +14,8 @@ from computehub.credits.records import Hold, Session
 from computehub.culling import GPU_IDLE_SCOPES, IDLE_CULLER_SCOPES, configure_culling
 from computehub.extensions.idle import IdleClock
 from computehub.sitefile import load_site
-from computehub.spawners.gpuidle import Rule, Server, end_note, running_servers
+from computehub.spawners.gpuidle import Rule, Server, end_note, server_of
+from computehub.spawners.scopes import GPU_ACTIVITY_READ
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "hub_config" / "site.example.yaml"
 
@@ -53,16 +54,22 @@ def test_idle_clock_refuses_a_bad_threshold() -> None:
         IdleClock(0).idle_seconds(0, 1)
 
 
-RULE = Rule(limit_s=1800, busy_percent=5)
+RULE = Rule(limit_s=1800, busy_percent=5, stale_after_s=180)
+FRESH = {"busy_percent": 5, "age_s": 12.5}
 VERDICTS: list[tuple[str, dict[str, Any], float | None]] = [
-    ("idle past the limit", {"gpus": 1, "idle_s": 1900.5}, 1900.5),
-    ("idle exactly the limit", {"gpus": 2, "idle_s": 1800}, 1800.0),
-    ("idle less than the limit", {"gpus": 1, "idle_s": 1799}, None),
-    ("no GPUs (CPU-only session)", {"gpus": 0, "idle_s": 9999}, None),
-    ("unknown idleness", {"gpus": 1, "idle_s": None}, None),
-    ("garbage idle_s", {"gpus": 1, "idle_s": "9999"}, None),
-    ("garbage gpus", {"gpus": True, "idle_s": 9999}, None),
+    ("idle past the limit", {**FRESH, "gpus": 1, "idle_s": 1900.5}, 1900.5),
+    ("idle exactly the limit", {**FRESH, "gpus": 2, "idle_s": 1800}, 1800.0),
+    ("idle less than the limit", {**FRESH, "gpus": 1, "idle_s": 1799}, None),
+    ("no GPUs (CPU-only session)", {**FRESH, "gpus": 0, "idle_s": 9999}, None),
+    ("unknown idleness", {**FRESH, "gpus": 1, "idle_s": None}, None),
+    ("garbage idle_s", {**FRESH, "gpus": 1, "idle_s": "9999"}, None),
+    ("garbage gpus", {**FRESH, "gpus": True, "idle_s": 9999}, None),
     ("empty report", {}, None),
+    ("stale report", {"busy_percent": 5, "age_s": 180.5, "gpus": 1, "idle_s": 9999}, None),
+    ("report just in time", {"busy_percent": 5, "age_s": 180, "gpus": 1, "idle_s": 9999}, 9999.0),
+    ("no age", {"busy_percent": 5, "gpus": 1, "idle_s": 9999}, None),
+    ("age from the future", {"busy_percent": 5, "age_s": -1, "gpus": 1, "idle_s": 9999}, None),
+    ("another threshold", {"busy_percent": 50, "age_s": 1, "gpus": 1, "idle_s": 9999}, None),
 ]
 
 
@@ -103,17 +110,24 @@ def test_end_note_says_what_the_stop_saved() -> None:
     assert "for 45 s (the limit is 30 s)" in end_note(Rule(30, 5), 45, None)
 
 
-def test_running_servers_are_the_ready_ones() -> None:
-    users: list[dict[str, Any]] = [
-        {"name": "ayesha", "servers": {"": {"ready": True, "url": "/user/ayesha/"}}},
-        {"name": "bilal", "servers": {"gpu": {"ready": True, "url": "/user/bilal/gpu/"}}},
-        {"name": "zara", "servers": {"": {"ready": False, "url": "/user/zara/"}}},
-        {"name": "omar"},
-    ]
-    assert running_servers(users) == [
-        Server("ayesha", "", "/user/ayesha/"),
-        Server("bilal", "gpu", "/user/bilal/gpu/"),
-    ]
+REPORT_ROWS: list[tuple[str, dict[str, Any], Server | None]] = [
+    ("default server", {"user": "ayesha", "server": "", "hold_id": 7}, Server("ayesha", "", 7)),
+    ("named server", {"user": "bilal", "server": "gpu", "hold_id": 8}, Server("bilal", "gpu", 8)),
+    ("no user", {"server": "", "hold_id": 7}, None),
+    ("no server name", {"user": "ayesha", "hold_id": 7}, None),
+    ("hold as text", {"user": "ayesha", "server": "", "hold_id": "7"}, None),
+    ("hold as boolean", {"user": "ayesha", "server": "", "hold_id": True}, None),
+]
+
+
+@pytest.mark.parametrize(("row", "expected"), [pytest.param(r, e, id=i) for i, r, e in REPORT_ROWS])
+def test_server_of_a_hub_report(row: dict[str, Any], expected: Server | None) -> None:
+    assert server_of(row) == expected
+
+
+def test_server_paths_are_escaped() -> None:
+    assert Server("ayesha", "", 1).path == "/users/ayesha/server"
+    assert Server("a/b", "x/../y", 1).path == "/users/a%2Fb/servers/x%2F..%2Fy"
 
 
 def test_culling_services_have_least_privilege() -> None:
@@ -121,7 +135,8 @@ def test_culling_services_have_least_privilege() -> None:
     c.JupyterHub.services = [{"name": "credits"}]
     c.JupyterHub.load_roles = [{"name": "credits", "scopes": []}]
     site = load_site(EXAMPLE)
-    configure_culling(c, site, "http://127.0.0.1:8000", "sqlite:///x")
+    c.Spawner.environment = {"COMPUTEHUB_HUB_URL": "http://127.0.0.1:8000"}
+    configure_culling(c, site, "sqlite:///x")
     services = {s["name"]: s for s in c.JupyterHub.services}
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert set(services) == {"credits", "idle-culler", "gpu-idle"}
@@ -131,21 +146,30 @@ def test_culling_services_have_least_privilege() -> None:
         "services": ["idle-culler"],
     }
     assert roles["idle-culler"]["scopes"] == IDLE_CULLER_SCOPES
-    assert roles["gpu-idle"]["scopes"] == GPU_IDLE_SCOPES
-    assert "admin:users" not in GPU_IDLE_SCOPES + IDLE_CULLER_SCOPES
+    assert roles["gpu-idle"]["scopes"] == GPU_IDLE_SCOPES == [GPU_ACTIVITY_READ, "delete:servers"]
+    # Neither may reach a server: a server is code its user controls.
+    for scopes in (GPU_IDLE_SCOPES, IDLE_CULLER_SCOPES):
+        assert not {s for s in scopes if s.startswith(("access:", "admin"))}, scopes
     assert services["idle-culler"]["command"][-2:] == ["--timeout=3600", "--cull-every=300"]
-    assert services["gpu-idle"]["command"][-3:] == [
+    assert services["gpu-idle"]["command"][-4:] == [
         "--limit=1800",
         "--busy-percent=5",
         "--every=60",
+        "--stale-after=180",
     ]
-    assert services["gpu-idle"]["environment"]["COMPUTEHUB_PUBLIC_URL"] == "http://127.0.0.1:8000"
+    # The servers push their report as often as the rule looks, at its threshold.
+    assert c.Spawner.environment == {
+        "COMPUTEHUB_HUB_URL": "http://127.0.0.1:8000",
+        "COMPUTEHUB_GPU_REPORT_S": "60",
+        "COMPUTEHUB_GPU_BUSY_PERCENT": "5",
+    }
     # Both off: neither service nor role is left behind.
     off = site.model_copy(
         update={
             "culling": site.culling.model_copy(update={"idle_timeout_s": None, "gpu_idle_s": None})
         }
     )
-    configure_culling(c, off, "http://127.0.0.1:8000", "sqlite:///x")
+    configure_culling(c, off, "sqlite:///x")
     assert [s["name"] for s in c.JupyterHub.services] == ["credits"]
     assert [r["name"] for r in c.JupyterHub.load_roles] == ["credits"]
+    assert c.Spawner.environment == {"COMPUTEHUB_HUB_URL": "http://127.0.0.1:8000"}

@@ -1,0 +1,67 @@
+"""The custom JupyterHub scopes of computehub's own hub API, and who holds them.
+
+``/hub/api/computehub/extend`` and ``/estimate`` need :data:`SESSIONS`: every user
+holds it for their own servers (the ``user`` role), and each server's own token
+(``$JUPYTERHUB_API_TOKEN``, the widget's) for that server only. Any other token of
+the user — a read-only token, the OAuth token a visitor's browser gives another
+user's server — lacks it. ``GET /hub/api/computehub/gpu-activity`` needs
+:data:`GPU_ACTIVITY_READ`, which only the GPU-idle service's role holds.
+
+The handlers check them with JupyterHub's own ``@needs_scope``, which refuses, when
+the decorated module is imported, a scope JupyterHub does not know yet; the hub
+imports the spawner (and so the handlers) before it reads
+``c.JupyterHub.custom_scopes``. This module therefore defines its scopes in
+JupyterHub on import, and :func:`configure_hub_scopes` puts the very same
+definitions in the configuration, which JupyterHub accepts as equal.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from jupyterhub.scopes import define_custom_scopes
+
+from computehub.credits.service.jupyterhub import server_token_scopes
+
+#: Quote and buy more time for a running session; estimate a new one.
+SESSIONS: Final = "custom:computehub:sessions"
+#: Read the GPU activity reports of every running server (the GPU-idle service).
+GPU_ACTIVITY_READ: Final = "custom:computehub:gpu-activity:read"
+
+#: ``c.JupyterHub.custom_scopes`` entries.
+CUSTOM_SCOPES: Final[dict[str, dict[str, str]]] = {
+    SESSIONS: {
+        "description": "Estimate the cost of a session, and quote or buy more time "
+        "for your running session.",
+    },
+    GPU_ACTIVITY_READ: {
+        "description": "Read how long the GPUs of every running notebook server "
+        "have been idle, as the servers report it.",
+    },
+}
+#: What every user holds: their own sessions.
+USER_SCOPES: Final = (f"{SESSIONS}!user",)
+#: What a server's own token holds: that server's session (the widget's extend).
+SERVER_TOKEN_SCOPES: Final = (f"{SESSIONS}!server",)
+
+define_custom_scopes(CUSTOM_SCOPES)
+
+
+def configure_hub_scopes(c: Any) -> None:
+    """Define the scopes in the JupyterHub config ``c`` and give users and servers theirs.
+
+    Merges into what other configuration set (custom scopes, the user role's extra
+    scopes, ``Spawner.server_token_scopes``), as the credits service's does.
+    """
+    custom = dict(c.JupyterHub.custom_scopes) if "custom_scopes" in c.JupyterHub else {}
+    c.JupyterHub.custom_scopes = {**custom, **CUSTOM_SCOPES}
+    extra = set(c.JupyterHub.extra_user_scopes) if "extra_user_scopes" in c.JupyterHub else set()
+    c.JupyterHub.extra_user_scopes = extra | set(USER_SCOPES)
+    # A 'user' role redefined in load_roles makes JupyterHub ignore extra_user_scopes.
+    roles = list(c.JupyterHub.load_roles) if "load_roles" in c.JupyterHub else []
+    for role in roles:
+        if role.get("name") == "user" and "scopes" in role:
+            role["scopes"] = sorted(set(role["scopes"]) | set(USER_SCOPES))
+    c.JupyterHub.load_roles = roles
+    current = c.Spawner.server_token_scopes if "server_token_scopes" in c.Spawner else None
+    c.Spawner.server_token_scopes = server_token_scopes(current, SERVER_TOKEN_SCOPES)
