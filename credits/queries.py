@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,17 @@ from computehub.credits.errors import (
     UnknownHoldError,
 )
 from computehub.credits.names import validate_resource
+
+#: The rates of some resources on a hub, oldest first (the last one in force wins).
+RATES = (
+    select(m.Rate.resource, m.Rate.rate)
+    .where(
+        m.Rate.hub == bindparam("hub"),
+        m.Rate.resource.in_(bindparam("resources", expanding=True)),
+        m.Rate.effective_at <= bindparam("now"),
+    )
+    .order_by(m.Rate.effective_at, m.Rate.id)
+)
 
 
 def retryable(error: OperationalError) -> bool:
@@ -52,22 +63,6 @@ def account(session: Session, name: str) -> m.Account:
     if row is None:
         raise UnknownAccountError(name)
     return row
-
-
-def by_key(session: Session, key: str | None, kind: m.TxKind) -> m.Transaction | None:
-    if key is None:
-        return None
-    tx = session.scalars(select(m.Transaction).where(m.Transaction.idempotency_key == key)).first()
-    if tx is not None and tx.kind != kind:
-        raise ConflictError(f"idempotency key {key!r} was used for a {tx.kind}")
-    return tx
-
-
-def hold_account(session: Session, hold_id: int) -> int:
-    account_id = session.scalar(select(m.Hold.account_id).where(m.Hold.id == hold_id))
-    if account_id is None:
-        raise UnknownHoldError(hold_id)
-    return account_id
 
 
 def lock_hold(session: Session, hold_id: int) -> m.Hold:
@@ -109,3 +104,20 @@ def current_rates(session: Session, now: datetime) -> dict[tuple[str, str], Deci
     ):
         latest[(row.hub, row.resource)] = row.rate
     return {key: value for key, value in latest.items() if value is not None}
+
+
+def expiring(session: Session, account_id: int) -> Decimal:
+    """Unreserved credit that expires at the account's next expiry."""
+    rows = session.execute(
+        select(m.Lot.expires_at, m.Lot.remaining, m.Lot.reserved)
+        .where(
+            m.Lot.account_id == account_id,
+            m.Lot.expires_at.is_not(None),
+            m.Lot.remaining > m.Lot.reserved,
+        )
+        .order_by(m.Lot.expires_at)
+    ).all()
+    if not rows:
+        return Decimal(0)
+    first = rows[0][0]
+    return sum((row[1] - row[2] for row in rows if row[0] == first), Decimal(0))

@@ -80,6 +80,13 @@ def run_scenario(ledger: Ledger, clock: FakeClock) -> list[tuple[object, ...]]:
     run(lambda: ledger.place_hold("lab", "north", GPU, "2", actor="ana", idempotency_key="h1"))
     # A replay asking for other hours (finding 13).
     run(lambda: ledger.place_hold("lab", "north", GPU, "3", actor="ana", idempotency_key="h1"))
+    run(lambda: ledger.settle(h1.id, {"cpu": "1"}, actor="spawner", idempotency_key="h1"))
+    run(lambda: ledger.place_hold("nobody", "north", GPU, "1", actor="ana"))
+    run(lambda: ledger.place_hold("revenue:north", "north", GPU, "1", actor="ana"))
+    run(lambda: ledger.place_hold("lab", "north", {"gpu:a100": 1}, "1", actor="ana"))
+    run(lambda: ledger.settle(10_000, {"cpu": "1"}, actor="spawner"))
+    run(lambda: ledger.settle(h1.id, {"gpu:a100": "1"}, actor="spawner"))  # not reserved
+    run(lambda: ledger.void_hold(10_000, "no such hold", actor="spawner"))
     run(lambda: ledger.extend_hold(h1.id, "1", actor="ana", idempotency_key="e1"))
     run(lambda: ledger.extend_hold(h1.id, "1", actor="ana", idempotency_key="e1"))
     # A replay asking for other hours (finding 13).
@@ -97,7 +104,11 @@ def run_scenario(ledger: Ledger, clock: FakeClock) -> list[tuple[object, ...]]:
             "lab", "north", {"cpu": 2}, "4", actor="ana", idempotency_key="h2", job_id="j1"
         )
     )
+    run(lambda: ledger.place_hold("lab", "north", {"cpu": 1}, "1", actor="ana", job_id="j1"))
+    run(lambda: ledger.settle(h2.id, {"cpu": "1"}, actor="spawner", idempotency_key="s1"))
     run(lambda: ledger.settle(h2.id, {"cpu": "20"}, actor="spawner", reason="overran"))
+    run(lambda: ledger.extend_hold(h2.id, "1", actor="ana"))  # settled
+    run(lambda: ledger.void_hold(h2.id, "too late", actor="spawner"))  # settled
     # Voided, and the void replayed.
     h3 = run(lambda: ledger.place_hold("lab", "north", {"gpu:h100": 1}, "1", actor="ana"))
     run(lambda: ledger.void_hold(h3.id, "sbatch failed", actor="spawner", idempotency_key="v3"))
