@@ -228,10 +228,11 @@ class LedgerCore:
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 return once()
-            except IntegrityError:
+            except IntegrityError as error:
                 # A concurrent request with the same idempotency key (or job id) committed
-                # first; running again finds its result.
-                if attempt == _ATTEMPTS:
+                # first; running again finds its result. A broken invariant (a CHECK
+                # constraint) is a bug, not a race: raised at once.
+                if not queries.lost_race(error) or attempt == _ATTEMPTS:
                     raise
             except OperationalError as error:
                 if not queries.retryable(error) or attempt == _ATTEMPTS:

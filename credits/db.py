@@ -9,7 +9,9 @@ writers there lock account rows ``FOR UPDATE`` (see :mod:`~computehub.credits.le
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -129,13 +131,41 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision; safe when several processes start at once."""
     if current_revision(engine) == head_revision():
         return
-    with engine.begin() as connection:
+    with migrating(engine) as connection:
         # SQLite: BEGIN IMMEDIATE already serialises migrating processes.
         if connection.dialect.name == "postgresql":
             connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
             )
         command.upgrade(alembic_config(connection), "head")
+
+
+@contextlib.contextmanager
+def migrating(engine: Engine) -> Iterator[Connection]:
+    """A connection in a write transaction for schema changes.
+
+    SQLite changes a table by rebuilding it (Alembic's batch mode: copy the rows into a
+    new table, drop the old one, rename), and with foreign keys enforced, dropping a
+    table that other rows refer to fails. So, as https://sqlite.org/lang_altertable.html
+    prescribes, foreign keys are off for the migration (a pragma that only takes effect
+    outside a transaction) and ``PRAGMA foreign_key_check`` must find nothing before it
+    commits.
+    """
+    with engine.connect() as connection:
+        if not is_sqlite(engine):
+            with connection.begin():
+                yield connection
+            return
+        raw: Any = connection.connection.driver_connection
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                yield connection
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"the migration broke foreign keys: {broken[:10]}")
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def sqlite_file(engine: Engine) -> str | None:

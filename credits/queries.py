@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from computehub.credits import models as m
@@ -35,6 +35,13 @@ def retryable(error: OperationalError) -> bool:
     code = getattr(error.orig, "sqlstate", None)
     # 40001 serialization_failure, 40P01 deadlock_detected; SQLite: database is locked.
     return code in ("40001", "40P01") or "database is locked" in str(error.orig)
+
+
+def lost_race(error: IntegrityError) -> bool:
+    """Whether a write failed on a unique index another transaction filled first."""
+    code = getattr(error.orig, "sqlstate", None)
+    # 23505 unique_violation; SQLite names the constraint kind in its message.
+    return code == "23505" or "UNIQUE constraint failed" in str(error.orig)
 
 
 def user_kind(kind: str) -> m.AccountKind:
