@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from computehub.credits.errors import LedgerError
+from computehub.credits.keys import ClientKey
 from computehub.credits.ledger import Ledger
 from computehub.credits.models import AccountKind, Role
 from computehub.sitefile import SiteFileError, load_site
@@ -91,7 +92,7 @@ def register(sub: Any) -> None:
 
     history = commands.add_parser("history", parents=[common], help="an account's transactions")
     history.add_argument("account")
-    history.add_argument("--limit", type=int, default=50)
+    history.add_argument("--limit", type=_whole, default=50)
     history.set_defaults(handler=_wrap(_history))
 
     rates = commands.add_parser("rates", parents=[common], help="current rates and their history")
@@ -115,6 +116,13 @@ def register(sub: Any) -> None:
 
 def _user_kinds() -> list[AccountKind]:
     return [AccountKind.PERSONAL, AccountKind.PROJECT, AccountKind.COURSE]
+
+
+def _whole(text: str) -> int:
+    # ASCII digits only: int() also reads "١٢" as 12.
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number like 50")
+    return int(text)
 
 
 def _day(text: str) -> date:
@@ -196,7 +204,7 @@ def _grant(ledger: Ledger, args: argparse.Namespace) -> Any:
         source=args.source,
         expires_at=expires,
         note=args.note,
-        idempotency_key=args.idempotency_key,
+        idempotency_key=_key(args),
     )
 
 
@@ -207,8 +215,13 @@ def _transfer(ledger: Ledger, args: argparse.Namespace) -> Any:
         args.amount,
         actor=args.actor,
         reason=args.reason,
-        idempotency_key=args.idempotency_key,
+        idempotency_key=_key(args),
     )
+
+
+def _key(args: argparse.Namespace) -> ClientKey | None:
+    """An operator's key lives in the operator's namespace, apart from the platform's."""
+    return None if args.idempotency_key is None else ClientKey(args.actor, args.idempotency_key)
 
 
 def _balance(ledger: Ledger, args: argparse.Namespace) -> Any:

@@ -34,11 +34,15 @@ def grant(
     target = op.user_account(account)
     first = op.first_use(idempotency_key, m.TxKind.GRANT)
     if first is not None:
-        account_id, _issuing, units, stored_expiry, stored_note, created = op.row(
+        account_id, issuing, units, stored_expiry, stored_note, created = op.row(
             sql.grant_by_id, first[3]
         )
-        if account_id != target or from_units(units) != amount:
-            raise ConflictError(f"idempotency key {idempotency_key!r} was used for another grant")
+        op.replayed(
+            idempotency_key,
+            "grant",
+            (account_id, issuing, from_units(units), op.time_out(stored_expiry), stored_note)
+            == (target, issuing_id, amount, expires_at, note),
+        )
         return r.Grant(
             id=first[3],
             account=account,
@@ -87,11 +91,14 @@ def transfer(
         raise ConflictError("a transfer needs two different accounts")
     first = op.first_use(idempotency_key, m.TxKind.TRANSFER)
     if first is not None:
-        done_id, from_id, to_id, units, created = op.row(sql.transfer_by_transaction, first[0])
-        if (from_id, to_id, from_units(units)) != (source, target, amount):
-            raise ConflictError(
-                f"idempotency key {idempotency_key!r} was used for another transfer"
-            )
+        done_id, from_id, to_id, units, created, first_reason = op.row(
+            sql.transfer_by_transaction, first[0]
+        )
+        op.replayed(
+            idempotency_key,
+            "transfer",
+            (from_id, to_id, from_units(units), first_reason) == (source, target, amount, reason),
+        )
         return r.Transfer(
             id=done_id,
             from_account=from_account,

@@ -18,6 +18,7 @@ from computehub.credits import models as m
 from computehub.credits import records as r
 from computehub.credits.core import LedgerCore, _Op
 from computehub.credits.errors import ConflictError
+from computehub.credits.keys import Key, stored_key
 from computehub.credits.money import (
     affordable_hours,
     parse_decimal,
@@ -69,7 +70,7 @@ class HoldsMixin(LedgerCore):
         hours: Decimal | str | int,
         *,
         actor: str,
-        idempotency_key: str | None = None,
+        idempotency_key: Key = None,
         job_id: str | None = None,
     ) -> r.Hold:
         """Reserve the price of ``hours`` of ``resources`` on ``hub`` at the current rates.
@@ -89,6 +90,7 @@ class HoldsMixin(LedgerCore):
             UnknownAccountError: no such account.
         """
         wanted_hours = parse_hours(hours)
+        key = stored_key(idempotency_key)
         queries.check_resources(resources)
         validate_hub(hub)
         revenue_id = self._system_account(m.AccountKind.REVENUE, hub)
@@ -101,7 +103,7 @@ class HoldsMixin(LedgerCore):
                 resources,
                 wanted_hours,
                 revenue_id=revenue_id,
-                idempotency_key=idempotency_key,
+                idempotency_key=key,
                 job_id=job_id,
             ),
         )
@@ -139,7 +141,7 @@ class HoldsMixin(LedgerCore):
         hours: Decimal | str | int,
         *,
         actor: str,
-        idempotency_key: str | None = None,
+        idempotency_key: Key = None,
         max_hours: Decimal | None = None,
     ) -> r.Hold:
         """Reserve ``hours`` more at the rates the hold was placed at.
@@ -159,6 +161,7 @@ class HoldsMixin(LedgerCore):
             ConflictError: the hold is no longer open.
         """
         extra_hours = parse_hours(hours)
+        key = stored_key(idempotency_key)
         done = self._move(
             actor,
             lambda op: holdwrites.extend_hold(
@@ -166,7 +169,7 @@ class HoldsMixin(LedgerCore):
                 hold_id,
                 extra_hours,
                 revenue_ids=self._system_ids,
-                idempotency_key=idempotency_key,
+                idempotency_key=key,
                 max_hours=max_hours,
             ),
         )
@@ -178,7 +181,7 @@ class HoldsMixin(LedgerCore):
         used: Mapping[str, Decimal | str | int],
         *,
         actor: str,
-        idempotency_key: str | None = None,
+        idempotency_key: Key = None,
         reason: str = "",
     ) -> r.Charge:
         """Charge a session's real usage, at most its hold, and release the rest.
@@ -202,6 +205,7 @@ class HoldsMixin(LedgerCore):
             )
             for res, value in used.items()
         }
+        key = stored_key(idempotency_key)
         done = self._move(
             actor,
             lambda op: holdwrites.settle(
@@ -209,7 +213,7 @@ class HoldsMixin(LedgerCore):
                 hold_id,
                 usage,
                 revenue_ids=self._system_ids,
-                idempotency_key=idempotency_key,
+                idempotency_key=key,
                 reason=reason,
             ),
         )
@@ -224,7 +228,7 @@ class HoldsMixin(LedgerCore):
         reason: str,
         *,
         actor: str = "system",
-        idempotency_key: str | None = None,
+        idempotency_key: Key = None,
     ) -> r.Hold:
         """Release a whole hold, for a session that never started. Repeats are harmless.
 
@@ -235,6 +239,7 @@ class HoldsMixin(LedgerCore):
         """
         if not reason:
             raise ValueError("voiding a hold needs a reason")
+        key = stored_key(idempotency_key)
         done = self._move(
             actor,
             lambda op: holdwrites.void_hold(
@@ -242,7 +247,7 @@ class HoldsMixin(LedgerCore):
                 hold_id,
                 reason,
                 revenue_ids=self._system_ids,
-                idempotency_key=idempotency_key,
+                idempotency_key=key,
             ),
         )
         return self._hold_result(done)

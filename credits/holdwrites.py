@@ -132,6 +132,11 @@ def _lock_hold(op: RawOp, hold_id: int) -> _Locked:
     )
 
 
+def _same_hours(stored: int | None, hours: Decimal) -> bool:
+    """Whether a replay asks for the hours first reserved (unknown before revision 0005)."""
+    return stored is None or stored == to_units(hours)
+
+
 def _rates(op: RawOp, hub: str, resources: Mapping[str, int]) -> dict[str, Decimal]:
     latest: dict[str, int | None] = {}
     for resource, rate in op.rows(op.driver.rates(len(resources)), hub, *resources, op.stamp):
@@ -159,12 +164,17 @@ def place_hold(
     """``HoldsMixin.place_hold``'s transaction."""
     sql = op.sql
     first = op.first_use(idempotency_key, m.TxKind.HOLD)
-    if first is not None and first[2] is not None:
+    if first is not None:
         hold_id: int = first[2]
-        payer, placed_hub = op.row(sql.hold_payer_and_hub, hold_id)
+        payer, placed_hub, placed_job = op.row(sql.hold_placed, hold_id)
         placed = dict(op.rows(sql.hold_resources, hold_id))
-        if (payer, placed_hub, placed) != (account, hub, dict(resources)):
-            raise ConflictError(f"idempotency key {idempotency_key!r} was used for another hold")
+        op.replayed(
+            idempotency_key,
+            "hold",
+            (payer, placed_hub, placed) == (account, hub, dict(resources))
+            and _same_hours(first[4], hours)
+            and job_id in (None, placed_job),
+        )
         return Existing(hold_id)
     if job_id is not None:
         taken = op.row(sql.job_taken, hub, job_id)
@@ -210,6 +220,7 @@ def place_hold(
         idempotency_key,
         pending=True,
         hold_id=hold_id,
+        hours=to_units(hours),
     )
     return r.Hold(
         id=hold_id,
@@ -238,8 +249,9 @@ def extend_hold(
     """``HoldsMixin.extend_hold``'s transaction."""
     first = op.first_use(idempotency_key, m.TxKind.EXTEND)
     if first is not None:
-        if first[2] != hold_id:
-            raise ConflictError(f"idempotency key {idempotency_key!r} was used for another hold")
+        op.replayed(
+            idempotency_key, "extension", first[2] == hold_id and _same_hours(first[4], hours)
+        )
         return Existing(hold_id)
     payer = _lock_payer_of(op, hold_id)
     hold = _lock_hold(op, hold_id)
@@ -266,6 +278,7 @@ def extend_hold(
         idempotency_key,
         pending=True,
         hold_id=hold_id,
+        hours=to_units(hours),
     )
     return hold.record(
         op, payer.name, m.HoldStatus.OPEN, hold.hours + to_units(hours), hold.amount + units
@@ -285,8 +298,10 @@ def settle(
     sql = op.sql
     first = op.first_use(idempotency_key, m.TxKind.CHARGE)
     if first is not None:
-        if first[2] != hold_id:
-            raise ConflictError(f"idempotency key {idempotency_key!r} was used for another hold")
+        first_usage = {res: from_units(used) for res, used in op.rows(sql.charged_usage, hold_id)}
+        op.replayed(
+            idempotency_key, "settlement", first[2] == hold_id and first_usage == dict(usage)
+        )
         return Existing(hold_id, charge=True)
     payer = _lock_payer_of(op, hold_id)
     hold = _lock_hold(op, hold_id)
@@ -370,6 +385,10 @@ def void_hold(
     idempotency_key: str | None,
 ) -> r.Hold | Existing:
     """``HoldsMixin.void_hold``'s transaction; a voided hold answers as it is."""
+    first = op.first_use(idempotency_key, m.TxKind.RELEASE)
+    if first is not None:
+        op.replayed(idempotency_key, "void", first[2] == hold_id)
+        return Existing(hold_id)
     found = op.row(op.sql.lock_hold_payer, hold_id)
     if found is None:
         raise UnknownHoldError(hold_id)

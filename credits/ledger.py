@@ -27,6 +27,7 @@ from computehub.credits.core import Clock, LedgerCore, _Op, utcnow
 from computehub.credits.errors import ConflictError
 from computehub.credits.holds import HoldsMixin
 from computehub.credits.identities import IdentitiesMixin
+from computehub.credits.keys import ClientKey, Key, stored_key
 from computehub.credits.money import (
     parse_amount,
     parse_rate,
@@ -40,7 +41,7 @@ from computehub.credits.names import (
 from computehub.credits.notes import NotesMixin
 from computehub.credits.sessions import SessionsMixin
 
-__all__ = ["Clock", "Ledger", "LedgerCore", "utcnow"]
+__all__ = ["ClientKey", "Clock", "Ledger", "LedgerCore", "utcnow"]
 
 _PG_RATES_LOCK = 0x72617465
 _ROLES_BY_KIND: dict[str, frozenset[m.Role]] = {
@@ -55,9 +56,12 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
 
     The API is synchronous; async callers (JupyterHub) run it in a thread. Every write
     takes an ``actor`` (who asked) and, where a caller may retry after a crash, an
-    ``idempotency_key``: repeating an operation with the same key returns the first
-    result and changes nothing more; reusing a key for a different operation is a
-    :class:`~computehub.credits.errors.ConflictError`.
+    ``idempotency_key``: repeating an operation with the same key and the same
+    parameters returns the first result and changes nothing more; reusing a key for
+    a different operation, or the same one with other parameters, is a
+    :class:`~computehub.credits.errors.ConflictError`. A key a client chose is passed
+    as :class:`~computehub.credits.keys.ClientKey` (it lives in that client's
+    namespace); a plain ``str`` is the platform's own (see :mod:`~.keys`).
 
     Args:
         url: the database URL; default :func:`computehub.paths.default_ledger_url`.
@@ -192,7 +196,7 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
         source: str = "programme",
         expires_at: datetime | None = None,
         note: str = "",
-        idempotency_key: str | None = None,
+        idempotency_key: Key = None,
     ) -> r.Grant:
         """Issue credits into an account from a funding source's issuing account.
 
@@ -202,6 +206,7 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
             ValueError: the expiry is not in the future.
         """
         value = parse_amount(amount)
+        key = stored_key(idempotency_key)
         if expires_at is not None and expires_at.tzinfo is None:
             raise ValueError("expires_at must be timezone-aware")
         issuing_id = self._system_account(m.AccountKind.ISSUING, source)
@@ -215,7 +220,7 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
                 source=source,
                 expires_at=expires_at,
                 note=note,
-                idempotency_key=idempotency_key,
+                idempotency_key=key,
             ),
         )
 
@@ -227,7 +232,7 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
         *,
         actor: str,
         reason: str = "",
-        idempotency_key: str | None = None,
+        idempotency_key: Key = None,
     ) -> r.Transfer:
         """Move available credit between two people's accounts, keeping its expiry.
 
@@ -237,6 +242,7 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
             ConflictError: the same account twice, or a system account.
         """
         value = parse_amount(amount)
+        key = stored_key(idempotency_key)
         return self._move(
             actor,
             lambda op: creditwrites.transfer(
@@ -245,7 +251,7 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
                 to_account,
                 value,
                 reason=reason,
-                idempotency_key=idempotency_key,
+                idempotency_key=key,
             ),
         )
 

@@ -331,6 +331,9 @@ class Transaction(Base):
             f"(pending AND {_PENDING_KINDS}) OR (NOT pending AND NOT ({_PENDING_KINDS}))",
             name="pending_kinds",
         ),
+        CheckConstraint(
+            "hours IS NULL OR (hours > 0 AND kind IN ('hold', 'extend'))", name="hours"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -345,6 +348,9 @@ class Transaction(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    #: Hold and extension rows: the hours they reserved (so that a replay of the
+    #: operation can be told from another one); ``NULL`` on rows before revision 0005.
+    hours: Mapped[Decimal | None] = mapped_column(Credits)
 
 
 class Transfer(Base):

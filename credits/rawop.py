@@ -86,6 +86,7 @@ class RawOp:
         pending: bool = False,
         hold_id: int | None = None,
         grant_id: int | None = None,
+        hours: int | None = None,
     ) -> int:
         """Append one row to the transactions table (the journal); return its id."""
         return self.insert(
@@ -101,10 +102,11 @@ class RawOp:
             reason,
             self.stamp,
             key,
+            hours,
         )
 
     def first_use(self, key: str | None, kind: m.TxKind) -> Any:
-        """The ``(id, kind, hold_id, grant_id)`` row an idempotency key was first used for.
+        """The ``(id, kind, hold_id, grant_id, hours)`` row a key was first used for.
 
         Raises:
             ConflictError: the key was used for another kind of operation.
@@ -115,6 +117,15 @@ class RawOp:
         if found is not None and found[1] != kind:
             raise ConflictError(f"idempotency key {key!r} was used for a {found[1]}")
         return found
+
+    def replayed(self, key: str | None, what: str, same: bool) -> None:
+        """Refuse a key used before for another operation than this one.
+
+        Raises:
+            ConflictError: ``same`` is false: the first use had other parameters.
+        """
+        if not same:
+            raise ConflictError(f"idempotency key {key!r} was used for another {what}")
 
     def user_account(self, name: str) -> int:
         """A person's account by name (unlocked: the caller locks it next).

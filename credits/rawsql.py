@@ -57,7 +57,9 @@ class Statements:
     """Every statement that moves credit, in PostgreSQL's form (see :meth:`for_sqlite`)."""
 
     # -- idempotency keys and names ---------------------------------------------------
-    key: str = "SELECT id, kind, hold_id, grant_id FROM transactions WHERE idempotency_key = %s"
+    key: str = (
+        "SELECT id, kind, hold_id, grant_id, hours FROM transactions WHERE idempotency_key = %s"
+    )
     account_by_name: str = "SELECT id, kind FROM accounts WHERE name = %s"
     job_taken: str = "SELECT id FROM holds WHERE hub = %s AND job_id = %s AND status = 'open'"
     # -- locks: people's accounts first, in id order, then the hold --------------------
@@ -91,8 +93,9 @@ class Statements:
         " AND effective_at <= %s ORDER BY effective_at, id"
     )
     # -- what an idempotency key was first used for ------------------------------------
-    hold_payer_and_hub: str = (
-        "SELECT a.name, h.hub FROM holds h JOIN accounts a ON a.id = h.account_id WHERE h.id = %s"
+    hold_placed: str = (
+        "SELECT a.name, h.hub, h.job_id FROM holds h JOIN accounts a ON a.id = h.account_id"
+        " WHERE h.id = %s"
     )
     hold_resources: str = "SELECT resource, count FROM hold_resources WHERE hold_id = %s"
     grant_by_id: str = (
@@ -100,8 +103,13 @@ class Statements:
         " FROM grants WHERE id = %s"
     )
     transfer_by_transaction: str = (
-        "SELECT id, from_account_id, to_account_id, amount, created_at FROM transfers"
-        " WHERE transaction_id = %s"
+        "SELECT t.id, t.from_account_id, t.to_account_id, t.amount, t.created_at, x.reason"
+        " FROM transfers t JOIN transactions x ON x.id = t.transaction_id"
+        " WHERE t.transaction_id = %s"
+    )
+    charged_usage: str = (
+        "SELECT u.resource, u.hours FROM charges c JOIN usage u ON u.charge_id = c.id"
+        " WHERE c.hold_id = %s"
     )
     # -- holds and charges -------------------------------------------------------------
     insert_hold: str = (
@@ -178,8 +186,8 @@ class Statements:
     move_system: str = "UPDATE accounts SET balance = balance + %s WHERE id = %s"
     insert_transaction: str = (
         "INSERT INTO transactions (kind, pending, debit_account_id, credit_account_id,"
-        " amount, hold_id, grant_id, actor, reason, created_at, idempotency_key)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+        " amount, hold_id, grant_id, actor, reason, created_at, idempotency_key, hours)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
     )
 
     def for_sqlite(self) -> Statements:

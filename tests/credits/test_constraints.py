@@ -74,6 +74,16 @@ CASES = [
         "ck_transactions_pending_kinds",
         "UPDATE transactions SET pending = :no WHERE kind = 'hold'",
     ),
+    (
+        "transactions",
+        "ck_transactions_hours",
+        "UPDATE transactions SET hours = 10000 WHERE kind = 'grant'",
+    ),
+    (
+        "transactions",
+        "ck_transactions_hours",
+        "UPDATE transactions SET hours = 0 WHERE kind = 'hold'",
+    ),
     ("transfers", "ck_transfers_amount_positive", "UPDATE transfers SET amount = 0"),
     (
         "transfers",
