@@ -68,7 +68,11 @@ def test_extend_refuses_past_the_most_hours(ledger: Ledger) -> None:
     assert ledger.extend_hold(hold.id, "2", actor="a", max_hours=Decimal(4)).hours == 4
     with pytest.raises(HoursLimitError) as refused:
         ledger.extend_hold(hold.id, "0.5", actor="a", max_hours=Decimal(4))
-    assert (refused.value.limit, refused.value.current, refused.value.requested) == (4, 4, 0.5)
+    assert (refused.value.limit, refused.value.current, refused.value.requested) == (
+        Decimal(4),
+        Decimal(4),
+        Decimal("0.5"),
+    )
     assert "exceeds the limit of 4 h" in str(refused.value)
     figures = ledger.balance("p")
     assert (figures.held, ledger.hold(hold.id).hours) == (Decimal(4), Decimal(4))
