@@ -105,6 +105,7 @@ class LedgerCore:
             else None
         )
         self._system_ids: dict[str, int] = {}
+        self._system_by_scope: dict[tuple[str, str], int] = {}
         self._driver = Driver(engine)
         if migrate:
             upgrade(engine)
@@ -248,9 +249,13 @@ class LedgerCore:
 
     def _system_account(self, kind: m.AccountKind, scope: str) -> int:
         """The id of a funding source's issuing account or a hub's revenue account."""
+        known = self._system_by_scope.get((kind, scope))
+        if known is not None:
+            return known
         name = issuing_name(scope) if kind == m.AccountKind.ISSUING else revenue_name(scope)
         cached = self._system_ids.get(name)
         if cached is not None:
+            self._system_by_scope[(kind, scope)] = cached
             return cached
 
         def body(op: _Op) -> int:
@@ -272,6 +277,7 @@ class LedgerCore:
 
         account_id = self._write("system", body)
         self._system_ids[name] = account_id
+        self._system_by_scope[(kind, scope)] = account_id
         return account_id
 
     def _expire_account(self, account_id: int, *, actor: str) -> None:

@@ -31,6 +31,8 @@ SQLITE_PAGE_SIZE = 1024
 #: WAL pages after which a writer checkpoints inline (normally never reached:
 #: :class:`~computehub.credits.checkpoint.Checkpointer` keeps the log short).
 SQLITE_AUTOCHECKPOINT_PAGES = 20_000
+#: SQLite's durability: a commit returns once it is on disk (the ledger holds money).
+SQLITE_SYNCHRONOUS = "FULL"
 #: How long a SQLite writer waits for the write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -88,9 +90,10 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
-            # In WAL mode NORMAL is durable across application crashes; only an OS
-            # crash may lose the last commits (https://sqlite.org/pragma.html#pragma_synchronous).
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            # FULL: every commit is on disk before it returns. NORMAL (in WAL mode) may
+            # lose the last commits on power loss or an OS crash: a hold gone while its
+            # job runs (https://sqlite.org/pragma.html#pragma_synchronous).
+            cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
         finally:
             cursor.close()
 

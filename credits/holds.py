@@ -30,6 +30,9 @@ from computehub.credits.names import (
     validate_hub,
 )
 
+#: The most resource-hours one usage figure may have.
+_MAX_USAGE_HOURS = Decimal(10) ** 9
+
 
 class HoldsMixin(LedgerCore):
     """The operations the spawner calls around a session."""
@@ -201,7 +204,7 @@ class HoldsMixin(LedgerCore):
         """
         usage = {
             res: parse_decimal(
-                value, what=f"usage of {res}", allow_zero=True, maximum=Decimal(10) ** 9
+                value, what=f"usage of {res}", allow_zero=True, maximum=_MAX_USAGE_HOURS
             )
             for res, value in used.items()
         }

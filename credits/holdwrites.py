@@ -44,7 +44,7 @@ class Existing:
     charge: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Payer:
     """A hold's account, locked, after its due credit expired."""
 
@@ -59,7 +59,7 @@ class _Payer:
         return from_units(self.balance - self.held)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Locked:
     """A hold, locked, with the resources it reserved: ``{resource: (count, rate units)}``."""
 

@@ -17,7 +17,10 @@ from typing import Any
 from computehub.credits import models as m
 from computehub.credits.errors import ConflictError, UnknownAccountError
 from computehub.credits.names import revenue_name
-from computehub.credits.rawsql import Cursor, Driver
+from computehub.credits.rawsql import Cursor, Driver, Statements
+
+# The stored value of each kind (an enum's ``.value`` is a descriptor call).
+_KIND_VALUES = {kind: kind.value for kind in m.TxKind}
 
 
 @dataclass
@@ -31,14 +34,12 @@ class RawOp:
     system_deltas: dict[int, int] = field(default_factory=dict)
     #: ``now`` as the time columns store it.
     stamp: Any = field(init=False)
+    #: The driver's statements.
+    sql: Statements = field(init=False)
 
     def __post_init__(self) -> None:
         self.stamp = self.driver.time_in(self.now)
-
-    @property
-    def sql(self) -> Any:
-        """The driver's statements (:class:`~computehub.credits.rawsql.Statements`)."""
-        return self.driver.sql
+        self.sql = self.driver.sql
 
     def row(self, sql: str, *params: object) -> Any:
         """The first row of a query (a tuple), or ``None``."""
@@ -91,7 +92,7 @@ class RawOp:
         """Append one row to the transactions table (the journal); return its id."""
         return self.insert(
             self.sql.insert_transaction,
-            kind.value,
+            _KIND_VALUES[kind],
             pending,
             debit,
             credit,
