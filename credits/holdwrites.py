@@ -98,8 +98,7 @@ class _Locked:
 
 
 def _payer(op: RawOp, found: Any, name: str) -> _Payer:
-    """Check a locked payer row and expire its due credit; ``found``: id, kind, balance,
-    held, next_expiry_at."""
+    """A locked payer row (id, kind, balance, held, next expiry), its due credit expired."""
     payer_id, kind, balance, held, stored_expiry = found
     check_person(kind, name)
     expired, expiry = lots.expire_if_due(op, payer_id, op.time_out(stored_expiry))
