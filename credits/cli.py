@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from computehub.credits.db import current_revision, head_revision
 from computehub.credits.errors import LedgerError
 from computehub.credits.keys import ClientKey
 from computehub.credits.ledger import Ledger
@@ -108,7 +109,8 @@ def register(sub: Any) -> None:
     report.set_defaults(handler=_wrap(_report))
 
     check = commands.add_parser("check", parents=[common], help="recompute and compare")
-    check.set_defaults(handler=_wrap(_check))
+    # An audit changes nothing, not even the schema: a ledger at another revision is refused.
+    check.set_defaults(handler=_wrap(_check, migrate=False))
 
     expire = commands.add_parser("expire", parents=[common], help="give back expired credit")
     expire.set_defaults(handler=_wrap(_expire))
@@ -139,13 +141,19 @@ def _midnight(day: date) -> datetime:
 Command = Callable[[Ledger, argparse.Namespace], Any]
 
 
-def _wrap(command: Command) -> Callable[[argparse.Namespace], int]:
-    """Open the ledger, run ``command``, print its result; refusals become one stderr line."""
+def _wrap(command: Command, *, migrate: bool = True) -> Callable[[argparse.Namespace], int]:
+    """Open the ledger, run ``command``, print its result; refusals become one stderr line.
+
+    Args:
+        migrate: bring the schema to this code's revision first (else refuse another one).
+    """
 
     def handler(args: argparse.Namespace) -> int:
         args.actor = args.actor or _login()
         try:
-            with Ledger(args.db) as ledger:
+            with Ledger(args.db, migrate=migrate) as ledger:
+                if not migrate:
+                    _require_head(ledger)
                 result = command(ledger, args)
         except (LedgerError, ValueError) as error:
             print(f"{_PROG}: error: {error}", file=sys.stderr)
@@ -164,6 +172,15 @@ def _wrap(command: Command) -> Callable[[argparse.Namespace], int]:
         return 0
 
     return handler
+
+
+def _require_head(ledger: Ledger) -> None:
+    found, head = current_revision(ledger.engine), head_revision()
+    if found != head:
+        raise ValueError(
+            f"the database is at schema revision {found or 'none (not a ledger)'}, "
+            f"this code's is {head}: upgrade it first (any other credits command does)"
+        )
 
 
 @dataclasses.dataclass
