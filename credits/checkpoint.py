@@ -1,21 +1,22 @@
 """Keeping SQLite's write path short: checkpoints in a thread, a connection per thread.
 
 **Checkpoints.**
-In WAL mode a commit only appends the changed pages to the log; a *checkpoint*
-copies them into the database file and is where SQLite waits for the disk
-(``synchronous=NORMAL`` syncs at checkpoints only). By default the writer whose
+In WAL mode a commit appends the changed pages to the log (and, at the ledger's
+``synchronous=FULL``, syncs the log before it returns); a *checkpoint* copies them
+into the database file and syncs that file too. By default the writer whose
 commit grows the log past 1,000 pages runs the checkpoint inline, so every few
-dozen holds one of them pays for a disk sync. SQLite's documentation suggests the
-alternative used here for busy writers (https://sqlite.org/wal.html#ckpt): a
-separate connection runs ``PRAGMA wal_checkpoint(PASSIVE)`` now and then, so
-commits never wait for the disk, while writers keep a much higher automatic
-threshold (:data:`~computehub.credits.db.SQLITE_AUTOCHECKPOINT_PAGES`) as a safety
-net should this thread ever stall. Durability is unchanged: a committed
-transaction is in the log either way, and the log is synced before it is copied.
+dozen holds one of them also pays for copying and syncing the database file.
+SQLite's documentation suggests the alternative used here for busy writers
+(https://sqlite.org/wal.html#ckpt): a separate connection runs
+``PRAGMA wal_checkpoint(PASSIVE)`` now and then, so commits wait for their own log
+sync only, while writers keep a much higher automatic threshold
+(:data:`~computehub.credits.db.SQLITE_AUTOCHECKPOINT_PAGES`) as a safety net should
+this thread ever stall. Durability is unchanged: a committed transaction is in the
+synced log either way, and the log is synced before it is copied.
 
-**Connections.** The hot path (placing and settling holds) runs on the driver's
-connection; checking one out of SQLAlchemy's pool and returning it costs about a
-tenth of a hold, so :class:`ThreadConnections` keeps one per thread, taken from the
+**Connections.** Every movement of credit (placing and settling holds above all)
+runs on the driver's connection; checking one out of SQLAlchemy's pool and returning
+it costs about a tenth of a hold, so :class:`ThreadConnections` keeps one per thread, taken from the
 pool once (with the engine's connect settings) and detached from it.
 """
 

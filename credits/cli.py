@@ -22,7 +22,9 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from computehub.credits.db import current_revision, head_revision
 from computehub.credits.errors import LedgerError
+from computehub.credits.keys import ClientKey
 from computehub.credits.ledger import Ledger
 from computehub.credits.models import AccountKind, Role
 from computehub.sitefile import SiteFileError, load_site
@@ -91,7 +93,7 @@ def register(sub: Any) -> None:
 
     history = commands.add_parser("history", parents=[common], help="an account's transactions")
     history.add_argument("account")
-    history.add_argument("--limit", type=int, default=50)
+    history.add_argument("--limit", type=_whole, default=50)
     history.set_defaults(handler=_wrap(_history))
 
     rates = commands.add_parser("rates", parents=[common], help="current rates and their history")
@@ -107,7 +109,8 @@ def register(sub: Any) -> None:
     report.set_defaults(handler=_wrap(_report))
 
     check = commands.add_parser("check", parents=[common], help="recompute and compare")
-    check.set_defaults(handler=_wrap(_check))
+    # An audit changes nothing, not even the schema: a ledger at another revision is refused.
+    check.set_defaults(handler=_wrap(_check, migrate=False))
 
     expire = commands.add_parser("expire", parents=[common], help="give back expired credit")
     expire.set_defaults(handler=_wrap(_expire))
@@ -115,6 +118,13 @@ def register(sub: Any) -> None:
 
 def _user_kinds() -> list[AccountKind]:
     return [AccountKind.PERSONAL, AccountKind.PROJECT, AccountKind.COURSE]
+
+
+def _whole(text: str) -> int:
+    # ASCII digits only: int() also reads "١٢" as 12.
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number like 50")
+    return int(text)
 
 
 def _day(text: str) -> date:
@@ -131,13 +141,19 @@ def _midnight(day: date) -> datetime:
 Command = Callable[[Ledger, argparse.Namespace], Any]
 
 
-def _wrap(command: Command) -> Callable[[argparse.Namespace], int]:
-    """Open the ledger, run ``command``, print its result; refusals become one stderr line."""
+def _wrap(command: Command, *, migrate: bool = True) -> Callable[[argparse.Namespace], int]:
+    """Open the ledger, run ``command``, print its result; refusals become one stderr line.
+
+    Args:
+        migrate: bring the schema to this code's revision first (else refuse another one).
+    """
 
     def handler(args: argparse.Namespace) -> int:
         args.actor = args.actor or _login()
         try:
-            with Ledger(args.db) as ledger:
+            with Ledger(args.db, migrate=migrate) as ledger:
+                if not migrate:
+                    _require_head(ledger)
                 result = command(ledger, args)
         except (LedgerError, ValueError) as error:
             print(f"{_PROG}: error: {error}", file=sys.stderr)
@@ -156,6 +172,15 @@ def _wrap(command: Command) -> Callable[[argparse.Namespace], int]:
         return 0
 
     return handler
+
+
+def _require_head(ledger: Ledger) -> None:
+    found, head = current_revision(ledger.engine), head_revision()
+    if found != head:
+        raise ValueError(
+            f"the database is at schema revision {found or 'none (not a ledger)'}, "
+            f"this code's is {head}: upgrade it first (any other credits command does)"
+        )
 
 
 @dataclasses.dataclass
@@ -196,7 +221,7 @@ def _grant(ledger: Ledger, args: argparse.Namespace) -> Any:
         source=args.source,
         expires_at=expires,
         note=args.note,
-        idempotency_key=args.idempotency_key,
+        idempotency_key=_key(args),
     )
 
 
@@ -207,8 +232,13 @@ def _transfer(ledger: Ledger, args: argparse.Namespace) -> Any:
         args.amount,
         actor=args.actor,
         reason=args.reason,
-        idempotency_key=args.idempotency_key,
+        idempotency_key=_key(args),
     )
+
+
+def _key(args: argparse.Namespace) -> ClientKey | None:
+    """An operator's key lives in the operator's namespace, apart from the platform's."""
+    return None if args.idempotency_key is None else ClientKey(args.actor, args.idempotency_key)
 
 
 def _balance(ledger: Ledger, args: argparse.Namespace) -> Any:

@@ -1,9 +1,15 @@
-"""The ledger's machinery: transactions, locks, lots and the transactions table.
+"""The ledger's machinery: engines, transactions and the reads every operation shares.
 
 Double entry: every posted movement debits one account and credits another, so the
 balances of all accounts always sum to zero. People's accounts never go below zero;
 system accounts (one issuing account per funding source, one revenue account per hub)
-may.
+may. The database enforces both (CHECK constraints, migration 0004).
+
+Two kinds of write transaction: :meth:`LedgerCore._move` for everything that moves
+credit (grants, transfers, expiry, the hold verbs), as hand-written SQL on the
+driver's cursor (:mod:`~computehub.credits.rawop`), and :meth:`LedgerCore._write`, an
+ORM session, for the writes that move none (accounts, members, rates, notes,
+identities).
 
 Concurrency: a write transaction locks the people's accounts it touches
 ``FOR UPDATE`` in id order before reading their figures, and changes system accounts
@@ -16,19 +22,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, Select, bindparam, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from computehub.credits import convert, lots, queries
+from computehub.credits import convert, creditwrites, queries
 from computehub.credits import models as m
 from computehub.credits import records as r
-from computehub.credits import statements as sql
 from computehub.credits.checkpoint import Checkpointer, ThreadConnections
 from computehub.credits.db import READ_ONLY, create_ledger_engine, sqlite_file, upgrade
 from computehub.credits.errors import (
@@ -37,11 +42,11 @@ from computehub.credits.errors import (
     UnknownHoldError,
     UnknownRateError,
 )
-from computehub.credits.hotpath import RawOp
 from computehub.credits.names import (
     issuing_name,
     revenue_name,
 )
+from computehub.credits.rawop import RawOp
 from computehub.credits.rawsql import Cursor, Driver
 
 log = logging.getLogger(__name__)
@@ -60,16 +65,11 @@ def utcnow() -> datetime:
 
 @dataclass
 class _Op:
-    """One write transaction: its session, time, actor and pending system-account changes."""
+    """One ORM write transaction (moving no credit): its session, time and actor."""
 
     session: Session
     now: datetime
     actor: str
-    system_deltas: dict[int, Decimal] = field(default_factory=dict)
-
-    def move_system(self, account_id: int, delta: Decimal) -> None:
-        """Add ``delta`` to a system account's balance when the transaction ends."""
-        self.system_deltas[account_id] = self.system_deltas.get(account_id, Decimal(0)) + delta
 
 
 # Core, not the ORM: this is the hottest read (every spawn form and API call).
@@ -80,10 +80,6 @@ _BALANCE = select(
 
 class LedgerCore:
     """What every ledger operation runs on; see :class:`~computehub.credits.ledger.Ledger`."""
-
-    #: Place and settle holds on the driver's cursor (:mod:`~.hotpath`); tests switch it
-    #: off to compare with the general implementation.
-    _fast_path = True
 
     def __init__(
         self,
@@ -109,13 +105,14 @@ class LedgerCore:
             else None
         )
         self._system_ids: dict[str, int] = {}
+        self._system_by_scope: dict[tuple[str, str], int] = {}
         self._driver = Driver(engine)
         if migrate:
             upgrade(engine)
         path = sqlite_file(engine)
         self._checkpointer = Checkpointer(path).start() if path is not None else None
-        # SQLite's fast path keeps a connection per thread: the pool's checkout and
-        # return cost a tenth of a hold. PostgreSQL's go back to the pool.
+        # On SQLite, writes that move credit keep a connection per thread: the pool's
+        # checkout and return cost a tenth of a hold. PostgreSQL's go back to the pool.
         self._own_connections = ThreadConnections(engine) if path is not None else None
 
     def close(self) -> None:
@@ -162,27 +159,28 @@ class LedgerCore:
             yield session
 
     def _write(self, actor: str, body: Callable[[_Op], T]) -> T:
-        """Run ``body`` in one write transaction, again if it lost a race."""
+        """Run ``body`` in one ORM write transaction, again if it lost a race.
+
+        For writes that move no credit; :meth:`_move` runs those that do.
+        """
         if not actor:
             raise ValueError("every change needs an actor")
 
         def once() -> T:
             with self._sessions() as session, session.begin():
                 op = _Op(session, self._now(), actor)
-                result = body(op)
-                self._flush_system(op)
-                return result
+                return body(op)
 
         return self._retrying(once)
 
-    def _write_fast(self, actor: str, body: Callable[[RawOp], T]) -> T:
-        """Like :meth:`_write`, for ``body`` running SQL on the driver's cursor.
+    def _move(self, actor: str, body: Callable[[RawOp], T]) -> T:
+        """Run ``body``, which moves credit, in one transaction on the driver's cursor.
 
         The transaction is the driver's own: SQLAlchemy's ``Connection`` costs more to
         begin and commit than SQLite takes to run the whole transaction. It begins as
         every write does (:meth:`.Driver.begin`: ``BEGIN IMMEDIATE`` on SQLite) and
         driver errors become SQLAlchemy's, so that lost races are run again the same
-        way. ``body`` raising :class:`~.hotpath.Fallback` rolls back.
+        way. ``body`` raising (a refusal) rolls back.
         """
         if not actor:
             raise ValueError("every change needs an actor")
@@ -207,7 +205,7 @@ class LedgerCore:
                 except BaseException as error:
                     driver.rollback(raw)
                     if not isinstance(error, driver.error):
-                        # A refusal or a Fallback: the connection itself is fine.
+                        # A refusal: the connection itself is fine.
                         reusable = own is not None and not raw.in_transaction
                         raise
                     if pooled is not None and driver.is_disconnect(error, raw):
@@ -231,52 +229,17 @@ class LedgerCore:
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 return once()
-            except IntegrityError:
+            except IntegrityError as error:
                 # A concurrent request with the same idempotency key (or job id) committed
-                # first; running again finds its result.
-                if attempt == _ATTEMPTS:
+                # first; running again finds its result. A broken invariant (a CHECK
+                # constraint) is a bug, not a race: raised at once.
+                if not queries.lost_race(error) or attempt == _ATTEMPTS:
                     raise
             except OperationalError as error:
                 if not queries.retryable(error) or attempt == _ATTEMPTS:
                     raise
             log.info("ledger transaction lost a race; running it again", extra={"attempt": attempt})
         raise AssertionError("unreachable")
-
-    def _flush_system(self, op: _Op) -> None:
-        changes = [
-            {"account_id": account_id, "change": op.system_deltas[account_id]}
-            for account_id in sorted(op.system_deltas)
-            if op.system_deltas[account_id]
-        ]
-        # One statement per account, in id order: see the module docstring on deadlocks.
-        connection = op.session.connection()
-        for change in changes:
-            connection.execute(sql.MOVE_SYSTEM, change)
-
-    def _lock(self, op: _Op, *account_ids: int) -> dict[int, m.Account]:
-        """Lock people's accounts in id order and load their current figures."""
-        rows = op.session.scalars(
-            select(m.Account)
-            .where(m.Account.id.in_(sorted(set(account_ids))))
-            .order_by(m.Account.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).all()
-        return {row.id: row for row in rows}
-
-    def _lock_by_name(self, op: _Op, name: str) -> m.Account:
-        """Lock one person's account by name (one statement: the hot path of holds)."""
-        row = op.session.scalars(
-            select(m.Account)
-            .where(m.Account.name == name)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).first()
-        if row is None:
-            raise UnknownAccountError(name)
-        if m.AccountKind(row.kind).is_system:
-            raise ConflictError(f"{name!r} is a system account; use a grant")
-        return row
 
     def _user_account(self, session: Session, name: str) -> m.Account:
         row = queries.account(session, name)
@@ -286,9 +249,13 @@ class LedgerCore:
 
     def _system_account(self, kind: m.AccountKind, scope: str) -> int:
         """The id of a funding source's issuing account or a hub's revenue account."""
+        known = self._system_by_scope.get((kind, scope))
+        if known is not None:
+            return known
         name = issuing_name(scope) if kind == m.AccountKind.ISSUING else revenue_name(scope)
         cached = self._system_ids.get(name)
         if cached is not None:
+            self._system_by_scope[(kind, scope)] = cached
             return cached
 
         def body(op: _Op) -> int:
@@ -310,78 +277,18 @@ class LedgerCore:
 
         account_id = self._write("system", body)
         self._system_ids[name] = account_id
+        self._system_by_scope[(kind, scope)] = account_id
         return account_id
 
     def _expire_account(self, account_id: int, *, actor: str) -> None:
-        def body(op: _Op) -> None:
-            self._expire_due(op, self._lock(op, account_id)[account_id])
-
-        self._write(actor, body)
-
-    def _expire_due(self, op: _Op, account: m.Account) -> None:
-        """Expire the account's due lots; the caller holds the account's lock."""
-        if account.next_expiry_at is None or account.next_expiry_at > op.now:
-            return
-        for lot in lots.due_lots(op.session, account.id, op.now):
-            amount = lot.remaining - lot.reserved
-            lot.remaining -= amount
-            account.balance -= amount
-            op.move_system(lot.issuing_account_id, amount)
-            self._post(
-                op,
-                m.TxKind.EXPIRY,
-                account.id,
-                lot.issuing_account_id,
-                amount,
-                f"credit expired at {lot.expires_at.isoformat() if lot.expires_at else '?'}",
-                None,
-                grant_id=lot.grant_id,
-            )
-        account.next_expiry_at = lots.next_expiry(op.session, account.id)[0]
-
-    def _post(
-        self,
-        op: _Op,
-        kind: m.TxKind,
-        debit: int,
-        credit: int,
-        amount: Decimal,
-        reason: str,
-        idempotency_key: str | None,
-        *,
-        pending: bool = False,
-        hold_id: int | None = None,
-        grant_id: int | None = None,
-    ) -> int:
-        """Append one row to the transactions table; return its id."""
-        tx_id: int = (
-            op.session.connection()
-            .execute(
-                sql.INSERT_TRANSACTION,
-                {
-                    "kind": kind.value,
-                    "pending": pending,
-                    "debit_account_id": debit,
-                    "credit_account_id": credit,
-                    "amount": amount,
-                    "hold_id": hold_id,
-                    "grant_id": grant_id,
-                    "actor": op.actor,
-                    "reason": reason,
-                    "created_at": op.now,
-                    "idempotency_key": idempotency_key,
-                },
-            )
-            .scalar_one()
-        )
-        return tx_id
+        self._move(actor, lambda op: creditwrites.expire(op, account_id))
 
     def _rates_for(
         self, session: Session, hub: str, resources: Mapping[str, int], now: datetime
     ) -> dict[str, Decimal]:
         latest: dict[str, Decimal | None] = {}
         for resource, rate in session.connection().execute(
-            sql.RATES, {"hub": hub, "resources": list(resources), "now": now}
+            queries.RATES, {"hub": hub, "resources": list(resources), "now": now}
         ):
             latest[resource] = rate
         found: dict[str, Decimal] = {}
@@ -390,109 +297,6 @@ class LedgerCore:
             if value is None:
                 raise UnknownRateError(hub, resource)
             found[resource] = value
-        return found
-
-    def _refresh_expiry(self, op: _Op, account_id: int) -> None:
-        """After reserving or releasing: expire what is due, recompute the next expiry."""
-        account = self._lock(op, account_id)[account_id]
-        account.next_expiry_at = lots.next_expiry(op.session, account_id)[0]
-        self._expire_due(op, account)
-
-    def _lock_row(
-        self, op: _Op, statement: Select[*tuple[Any, ...]], **params: object
-    ) -> Row[*tuple[Any, ...]]:
-        """Lock a person's account with a Core statement, expiring what is due first."""
-        connection = op.session.connection()
-        row = connection.execute(statement, params).first()
-        if row is None:
-            raise UnknownAccountError(str(params.get("name", params)))
-        if m.AccountKind(row.kind).is_system:
-            raise ConflictError(f"{row.name!r} is a system account; use a grant")
-        if row.next_expiry_at is not None and row.next_expiry_at <= op.now:
-            self._expire_due(op, self._lock(op, row.id)[row.id])
-            op.session.flush()
-            row = connection.execute(statement, params).one()
-        return row
-
-    def _previous(self, op: _Op, key: str | None, kind: m.TxKind) -> Row[*tuple[Any, ...]] | None:
-        """The transaction an idempotency key was first used for, if any."""
-        if key is None:
-            return None
-        row = op.session.connection().execute(sql.KEY, {"key": key}).first()
-        if row is not None and row.kind != kind:
-            raise ConflictError(f"idempotency key {key!r} was used for a {row.kind}")
-        return row
-
-    def _reserve(
-        self, op: _Op, hold_id: int, account_id: int, amount: Decimal, *, new: bool = True
-    ) -> None:
-        """Reserve ``amount`` from the account's lots, soonest expiry first, and hold it."""
-        connection = op.session.connection()
-        existing: set[int] = set()
-        if not new:
-            existing = {
-                lot_id
-                for lot_id, _, _ in connection.execute(sql.ALLOCATED_LOTS, {"hold_id": hold_id})
-            }
-        left = amount
-        reserved: list[dict[str, object]] = []
-        for lot_id, remaining, lot_reserved in connection.execute(
-            sql.SPENDABLE_LOTS, {"account_id": account_id, "now": op.now}
-        ):
-            if left <= 0:
-                break
-            take = min(remaining - lot_reserved, left)
-            reserved.append({"hold_id": hold_id, "lot_id": lot_id, "amount": take})
-            left -= take
-        if left > 0:
-            raise RuntimeError(f"account {account_id} lots are short of its available by {left}")
-        if reserved:
-            connection.execute(sql.RESERVE_LOT, reserved)
-            fresh = [row for row in reserved if row["lot_id"] not in existing]
-            if fresh:
-                connection.execute(sql.INSERT_ALLOCATION, fresh)
-            grown = [
-                {"b_hold_id": hold_id, "b_lot_id": row["lot_id"], "b_amount": row["amount"]}
-                for row in reserved
-                if row["lot_id"] in existing
-            ]
-            if grown:
-                connection.execute(sql.GROW_ALLOCATION, grown)
-        connection.execute(
-            sql.CHANGE_ACCOUNT,
-            {"account_id": account_id, "balance_change": 0, "held_change": amount},
-        )
-
-    def _release(self, op: _Op, hold_id: int, charged: Decimal) -> bool:
-        """Undo a hold's reservations, spending ``charged`` of them soonest-expiry-first.
-
-        Returns:
-            Whether credit that can expire became unreserved (the next expiry may change).
-        """
-        connection = op.session.connection()
-        left = charged
-        expiring = False
-        released: list[dict[str, object]] = []
-        for lot_id, allocated, expires_at in connection.execute(
-            sql.ALLOCATED_LOTS, {"hold_id": hold_id}
-        ):
-            spent = min(allocated, left)
-            released.append({"lot_id": lot_id, "released": allocated, "spent": spent})
-            left -= spent
-            expiring = expiring or (expires_at is not None and spent < allocated)
-        if left > 0:
-            raise RuntimeError(f"hold {hold_id} reservations are short of its charge by {left}")
-        if released:
-            connection.execute(sql.RELEASE_LOT, released)
-        return expiring
-
-    def _system_account_in(self, session: Session, hub: str) -> int:
-        cached = self._system_ids.get(revenue_name(hub))
-        if cached is not None:
-            return cached
-        found = session.scalar(select(m.Account.id).where(m.Account.name == revenue_name(hub)))
-        if found is None:
-            raise RuntimeError(f"the revenue account of hub {hub!r} is missing")
         return found
 
     def _hold_record(self, session: Session, hold_id: int) -> r.Hold:
@@ -535,7 +339,7 @@ class LedgerCore:
                 expiring = Decimal(0)
                 if next_expiry_at is not None:
                     with Session(bind=connection) as session:
-                        expiring = lots.next_expiry(session, account_id)[1]
+                        expiring = queries.expiring(session, account_id)
         if due:
             self._expire_account(account_id, actor="system")
             return self.balance(account)

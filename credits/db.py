@@ -9,7 +9,9 @@ writers there lock account rows ``FOR UPDATE`` (see :mod:`~computehub.credits.le
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,8 @@ SQLITE_PAGE_SIZE = 1024
 #: WAL pages after which a writer checkpoints inline (normally never reached:
 #: :class:`~computehub.credits.checkpoint.Checkpointer` keeps the log short).
 SQLITE_AUTOCHECKPOINT_PAGES = 20_000
+#: SQLite's durability: a commit returns once it is on disk (the ledger holds money).
+SQLITE_SYNCHRONOUS = "FULL"
 #: How long a SQLite writer waits for the write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -86,9 +90,10 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
-            # In WAL mode NORMAL is durable across application crashes; only an OS
-            # crash may lose the last commits (https://sqlite.org/pragma.html#pragma_synchronous).
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            # FULL: every commit is on disk before it returns. NORMAL (in WAL mode) may
+            # lose the last commits on power loss or an OS crash: a hold gone while its
+            # job runs (https://sqlite.org/pragma.html#pragma_synchronous).
+            cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
         finally:
             cursor.close()
 
@@ -129,13 +134,41 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision; safe when several processes start at once."""
     if current_revision(engine) == head_revision():
         return
-    with engine.begin() as connection:
+    with migrating(engine) as connection:
         # SQLite: BEGIN IMMEDIATE already serialises migrating processes.
         if connection.dialect.name == "postgresql":
             connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
             )
         command.upgrade(alembic_config(connection), "head")
+
+
+@contextlib.contextmanager
+def migrating(engine: Engine) -> Iterator[Connection]:
+    """A connection in a write transaction for schema changes.
+
+    SQLite changes a table by rebuilding it (Alembic's batch mode: copy the rows into a
+    new table, drop the old one, rename), and with foreign keys enforced, dropping a
+    table that other rows refer to fails. So, as https://sqlite.org/lang_altertable.html
+    prescribes, foreign keys are off for the migration (a pragma that only takes effect
+    outside a transaction) and ``PRAGMA foreign_key_check`` must find nothing before it
+    commits.
+    """
+    with engine.connect() as connection:
+        if not is_sqlite(engine):
+            with connection.begin():
+                yield connection
+            return
+        raw: Any = connection.connection.driver_connection
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                yield connection
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"the migration broke foreign keys: {broken[:10]}")
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def sqlite_file(engine: Engine) -> str | None:

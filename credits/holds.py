@@ -1,10 +1,9 @@
 """Holds and charges: reserving credit for a session, then charging what it used.
 
 A hold is a pending transfer: it reserves credit (``held``) until it is settled for the
-real cost (at most the hold) or voided. Placing and settling run first on the
-driver's cursor (:mod:`~computehub.credits.hotpath`); their rare cases, and the other
-operations, run the general implementation here, with prebuilt Core statements
-(:mod:`~computehub.credits.statements`) for what they share with the hot path.
+real cost (at most the hold) or voided. Each verb (place, extend, settle, void) has one
+implementation, a transaction on the driver's cursor (:mod:`~.holdwrites`), which
+runs every case, the rare ones included.
 """
 
 from __future__ import annotations
@@ -14,17 +13,12 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from computehub.credits import hotpath, queries
+from computehub.credits import holdwrites, queries
 from computehub.credits import models as m
 from computehub.credits import records as r
-from computehub.credits import statements as sql
 from computehub.credits.core import LedgerCore, _Op
-from computehub.credits.errors import (
-    ConflictError,
-    HoursLimitError,
-    InsufficientCreditError,
-    UnknownHoldError,
-)
+from computehub.credits.errors import ConflictError
+from computehub.credits.keys import Key, stored_key
 from computehub.credits.money import (
     affordable_hours,
     parse_decimal,
@@ -35,6 +29,9 @@ from computehub.credits.money import (
 from computehub.credits.names import (
     validate_hub,
 )
+
+#: The most resource-hours one usage figure may have.
+_MAX_USAGE_HOURS = Decimal(10) ** 9
 
 
 class HoldsMixin(LedgerCore):
@@ -76,7 +73,7 @@ class HoldsMixin(LedgerCore):
         hours: Decimal | str | int,
         *,
         actor: str,
-        idempotency_key: str | None = None,
+        idempotency_key: Key = None,
         job_id: str | None = None,
     ) -> r.Hold:
         """Reserve the price of ``hours`` of ``resources`` on ``hub`` at the current rates.
@@ -96,102 +93,24 @@ class HoldsMixin(LedgerCore):
             UnknownAccountError: no such account.
         """
         wanted_hours = parse_hours(hours)
+        key = stored_key(idempotency_key)
         queries.check_resources(resources)
         validate_hub(hub)
         revenue_id = self._system_account(m.AccountKind.REVENUE, hub)
-        if self._fast_path:
-            try:
-                return self._write_fast(
-                    actor,
-                    lambda raw: hotpath.place_hold(
-                        raw,
-                        account,
-                        hub,
-                        resources,
-                        wanted_hours,
-                        revenue_id=revenue_id,
-                        idempotency_key=idempotency_key,
-                        job_id=job_id,
-                    ),
-                )
-            except hotpath.Fallback:
-                pass  # a replay or due expiry: the general implementation below
-
-        def body(op: _Op) -> r.Hold:
-            connection = op.session.connection()
-            previous = self._previous(op, idempotency_key, m.TxKind.HOLD)
-            if previous is not None and previous.hold_id is not None:
-                hold = self._hold_record(op.session, previous.hold_id)
-                if (hold.account, hold.hub, dict(hold.resources)) != (
-                    account,
-                    hub,
-                    dict(resources),
-                ):
-                    raise ConflictError(
-                        f"idempotency key {idempotency_key!r} was used for another hold"
-                    )
-                return hold
-            if job_id is not None:
-                queries.check_job_free(op.session, hub, job_id)
-            payer = self._lock_row(op, sql.LOCK_ACCOUNT_BY_NAME, name=account)
-            rates = self._rates_for(op.session, hub, resources, op.now)
-            per_hour = price_per_hour(rates, resources)
-            amount = round_credits(per_hour * wanted_hours)
-            available = payer.balance - payer.held
-            if amount > available:
-                raise InsufficientCreditError(
-                    account, available, amount, affordable_hours(available, per_hour)
-                )
-            hold_id: int = connection.execute(
-                sql.INSERT_HOLD,
-                {
-                    "account_id": payer.id,
-                    "hub": hub,
-                    "job_id": job_id,
-                    "status": m.HoldStatus.OPEN.value,
-                    "hours": wanted_hours,
-                    "amount": amount,
-                    "created_at": op.now,
-                    "updated_at": op.now,
-                    "created_by": op.actor,
-                },
-            ).scalar_one()
-            connection.execute(
-                sql.INSERT_HOLD_RESOURCE,
-                [
-                    {"hold_id": hold_id, "resource": res, "count": count, "rate": rates[res]}
-                    for res, count in resources.items()
-                ],
-            )
-            self._reserve(op, hold_id, payer.id, amount)
-            if payer.next_expiry_at is not None:
-                self._refresh_expiry(op, payer.id)
-            self._post(
+        done = self._move(
+            actor,
+            lambda op: holdwrites.place_hold(
                 op,
-                m.TxKind.HOLD,
-                payer.id,
-                revenue_id,
-                amount,
-                f"{wanted_hours} h on {hub}",
-                idempotency_key,
-                pending=True,
-                hold_id=hold_id,
-            )
-            return r.Hold(
-                id=hold_id,
-                account=account,
-                hub=hub,
+                account,
+                hub,
+                resources,
+                wanted_hours,
+                revenue_id=revenue_id,
+                idempotency_key=key,
                 job_id=job_id,
-                status=m.HoldStatus.OPEN,
-                hours=wanted_hours,
-                amount=amount,
-                per_hour=per_hour,
-                resources=dict(sorted(resources.items())),
-                rates={res: rates[res] for res in sorted(resources)},
-                created_at=op.now,
-            )
-
-        return self._write(actor, body)
+            ),
+        )
+        return self._hold_result(done)
 
     def attach_job(self, hold_id: int, hub: str, job_id: str, *, actor: str = "system") -> r.Hold:
         """Record the Slurm job a hold pays for; the job's identity is ``(hub, job_id)``.
@@ -225,7 +144,7 @@ class HoldsMixin(LedgerCore):
         hours: Decimal | str | int,
         *,
         actor: str,
-        idempotency_key: str | None = None,
+        idempotency_key: Key = None,
         max_hours: Decimal | None = None,
     ) -> r.Hold:
         """Reserve ``hours`` more at the rates the hold was placed at.
@@ -245,52 +164,19 @@ class HoldsMixin(LedgerCore):
             ConflictError: the hold is no longer open.
         """
         extra_hours = parse_hours(hours)
-
-        def body(op: _Op) -> r.Hold:
-            previous = queries.by_key(op.session, idempotency_key, m.TxKind.EXTEND)
-            if previous is not None:
-                if previous.hold_id != hold_id:
-                    raise ConflictError(
-                        f"idempotency key {idempotency_key!r} was used for another hold"
-                    )
-                return self._hold_record(op.session, hold_id)
-            account_id = queries.hold_account(op.session, hold_id)
-            locked = self._lock(op, account_id)[account_id]
-            hold = queries.lock_hold(op.session, hold_id)
-            if hold.status != m.HoldStatus.OPEN:
-                raise ConflictError(f"hold {hold_id} is {hold.status}")
-            if max_hours is not None and hold.hours + extra_hours > max_hours:
-                raise HoursLimitError(hold_id, max_hours, hold.hours, extra_hours)
-            self._expire_due(op, locked)
-            held_rates = queries.hold_rates(op.session, hold_id)
-            per_hour = sum((rate * count for count, rate in held_rates.values()), Decimal(0))
-            amount = round_credits(per_hour * extra_hours)
-            available = locked.balance - locked.held
-            if amount > available:
-                raise InsufficientCreditError(
-                    locked.name, available, amount, affordable_hours(available, per_hour)
-                )
-            op.session.flush()
-            self._reserve(op, hold_id, account_id, amount, new=False)
-            hold.hours += extra_hours
-            hold.amount += amount
-            hold.updated_at = op.now
-            self._refresh_expiry(op, account_id)
-            revenue_id = self._system_account_in(op.session, hold.hub)
-            self._post(
+        key = stored_key(idempotency_key)
+        done = self._move(
+            actor,
+            lambda op: holdwrites.extend_hold(
                 op,
-                m.TxKind.EXTEND,
-                account_id,
-                revenue_id,
-                amount,
-                f"+{extra_hours} h",
-                idempotency_key,
-                pending=True,
-                hold_id=hold_id,
-            )
-            return self._hold_record(op.session, hold_id)
-
-        return self._write(actor, body)
+                hold_id,
+                extra_hours,
+                revenue_ids=self._system_ids,
+                idempotency_key=key,
+                max_hours=max_hours,
+            ),
+        )
+        return self._hold_result(done)
 
     def settle(
         self,
@@ -298,7 +184,7 @@ class HoldsMixin(LedgerCore):
         used: Mapping[str, Decimal | str | int],
         *,
         actor: str,
-        idempotency_key: str | None = None,
+        idempotency_key: Key = None,
         reason: str = "",
     ) -> r.Charge:
         """Charge a session's real usage, at most its hold, and release the rest.
@@ -318,126 +204,26 @@ class HoldsMixin(LedgerCore):
         """
         usage = {
             res: parse_decimal(
-                value, what=f"usage of {res}", allow_zero=True, maximum=Decimal(10) ** 9
+                value, what=f"usage of {res}", allow_zero=True, maximum=_MAX_USAGE_HOURS
             )
             for res, value in used.items()
         }
-        if self._fast_path:
-            try:
-                return self._write_fast(
-                    actor,
-                    lambda raw: hotpath.settle(
-                        raw,
-                        hold_id,
-                        usage,
-                        revenue_ids=self._system_ids,
-                        idempotency_key=idempotency_key,
-                        reason=reason,
-                    ),
-                )
-            except hotpath.Fallback:
-                pass  # a replay, a settled hold or due expiry: the general implementation
-
-        def body(op: _Op) -> r.Charge:
-            connection = op.session.connection()
-            previous = self._previous(op, idempotency_key, m.TxKind.CHARGE)
-            if previous is not None and previous.hold_id != hold_id:
-                raise ConflictError(
-                    f"idempotency key {idempotency_key!r} was used for another hold"
-                )
-            account_id = connection.execute(sql.HOLD_ACCOUNT, {"id": hold_id}).scalar()
-            if account_id is None:
-                raise UnknownHoldError(hold_id)
-            payer = self._lock_row(op, sql.LOCK_ACCOUNT_BY_ID, id=account_id)
-            status, hub, hold_amount = connection.execute(sql.LOCK_HOLD, {"id": hold_id}).one()
-            if status == m.HoldStatus.SETTLED:
-                return self._charge_record(op.session, hold_id)
-            if status != m.HoldStatus.OPEN:
-                raise ConflictError(f"hold {hold_id} is {status}; it cannot be charged")
-            held_rates = {
-                res: rate
-                for res, _count, rate in connection.execute(sql.HOLD_RATES, {"hold_id": hold_id})
-            }
-            unknown = sorted(set(usage) - set(held_rates))
-            if unknown:
-                raise ConflictError(f"hold {hold_id} did not reserve {', '.join(unknown)}")
-            costs = {res: round_credits(hours * held_rates[res]) for res, hours in usage.items()}
-            cost = sum(costs.values(), Decimal(0))
-            charged = min(cost, hold_amount)
-            unreserved_expiring = self._release(op, hold_id, charged)
-            connection.execute(
-                sql.CHANGE_ACCOUNT,
-                {"account_id": account_id, "balance_change": -charged, "held_change": -hold_amount},
-            )
-            revenue_id = self._system_account_in(op.session, hub)
-            op.move_system(revenue_id, charged)
-            tx = self._post(
+        key = stored_key(idempotency_key)
+        done = self._move(
+            actor,
+            lambda op: holdwrites.settle(
                 op,
-                m.TxKind.CHARGE,
-                account_id,
-                revenue_id,
-                charged,
-                reason,
-                idempotency_key,
-                hold_id=hold_id,
-            )
-            if hold_amount > charged:
-                self._post(
-                    op,
-                    m.TxKind.RELEASE,
-                    account_id,
-                    revenue_id,
-                    hold_amount - charged,
-                    reason or "unused part of the hold",
-                    None,
-                    pending=True,
-                    hold_id=hold_id,
-                )
-            charge_id = connection.execute(
-                sql.INSERT_CHARGE,
-                {
-                    "hold_id": hold_id,
-                    "transaction_id": tx,
-                    "account_id": account_id,
-                    "hub": hub,
-                    "amount": charged,
-                    "cost": cost,
-                    "created_at": op.now,
-                },
-            ).scalar_one()
-            if usage:
-                connection.execute(
-                    sql.INSERT_USAGE,
-                    [
-                        {
-                            "charge_id": charge_id,
-                            "resource": res,
-                            "hours": hours,
-                            "rate": held_rates[res],
-                            "cost": costs[res],
-                        }
-                        for res, hours in usage.items()
-                    ],
-                )
-            connection.execute(
-                sql.CLOSE_HOLD,
-                {"hold_id": hold_id, "new_status": m.HoldStatus.SETTLED.value, "now": op.now},
-            )
-            if unreserved_expiring or payer.next_expiry_at is not None:
-                self._refresh_expiry(op, account_id)
-            return r.Charge(
-                id=charge_id,
-                hold_id=hold_id,
-                account=payer.name,
-                hub=hub,
-                amount=charged,
-                cost=cost,
-                released=hold_amount - charged,
-                usage=dict(sorted(usage.items())),
-                created_at=op.now,
-            )
-
-        return self._write(actor, body)
+                hold_id,
+                usage,
+                revenue_ids=self._system_ids,
+                idempotency_key=key,
+                reason=reason,
+            ),
+        )
+        if isinstance(done, holdwrites.Existing):
+            with self._read() as session:
+                return self._charge_record(session, done.hold_id)
+        return done
 
     def void_hold(
         self,
@@ -445,7 +231,7 @@ class HoldsMixin(LedgerCore):
         reason: str,
         *,
         actor: str = "system",
-        idempotency_key: str | None = None,
+        idempotency_key: Key = None,
     ) -> r.Hold:
         """Release a whole hold, for a session that never started. Repeats are harmless.
 
@@ -456,39 +242,24 @@ class HoldsMixin(LedgerCore):
         """
         if not reason:
             raise ValueError("voiding a hold needs a reason")
-
-        def body(op: _Op) -> r.Hold:
-            account_id = queries.hold_account(op.session, hold_id)
-            self._lock(op, account_id)
-            hold = queries.lock_hold(op.session, hold_id)
-            if hold.status == m.HoldStatus.VOIDED:
-                return self._hold_record(op.session, hold_id)
-            if hold.status != m.HoldStatus.OPEN:
-                raise ConflictError(f"hold {hold_id} is {hold.status}; it cannot be voided")
-            op.session.flush()
-            self._release(op, hold_id, Decimal(0))
-            op.session.connection().execute(
-                sql.CHANGE_ACCOUNT,
-                {"account_id": account_id, "balance_change": 0, "held_change": -hold.amount},
-            )
-            revenue_id = self._system_account_in(op.session, hold.hub)
-            self._post(
+        key = stored_key(idempotency_key)
+        done = self._move(
+            actor,
+            lambda op: holdwrites.void_hold(
                 op,
-                m.TxKind.RELEASE,
-                account_id,
-                revenue_id,
-                hold.amount,
+                hold_id,
                 reason,
-                idempotency_key,
-                pending=True,
-                hold_id=hold_id,
-            )
-            hold.status = m.HoldStatus.VOIDED
-            hold.updated_at = op.now
-            self._refresh_expiry(op, account_id)
-            return self._hold_record(op.session, hold_id)
+                revenue_ids=self._system_ids,
+                idempotency_key=key,
+            ),
+        )
+        return self._hold_result(done)
 
-        return self._write(actor, body)
+    def _hold_result(self, done: r.Hold | holdwrites.Existing) -> r.Hold:
+        """A verb's hold; for a replay, the hold as it is now."""
+        if isinstance(done, holdwrites.Existing):
+            return self.hold(done.hold_id)
+        return done
 
     def hold(self, hold_id: int) -> r.Hold:
         """One hold."""

@@ -39,17 +39,23 @@ class IdentitiesMixin(LedgerCore):
                 raise ValueError(f"an identity's {what} has 1 to {IDENTITY_PART_MAX} characters")
 
         def body(op: _Op) -> bool:
-            by_name = op.session.scalar(select(m.Identity).where(m.Identity.username == username))
-            if by_name is not None:
-                if (by_name.issuer, by_name.subject) != (issuer, subject):
-                    raise IdentityConflictError(username, f"{by_name.issuer} {by_name.subject}")
-                by_name.last_seen_at = op.now
+            # One query for both: on PostgreSQL each statement sees the rows committed
+            # when it starts, so two queries could see a concurrent first login's row
+            # in the second and not in the first, and refuse its own person.
+            found = op.session.scalars(
+                select(m.Identity).where(
+                    (m.Identity.username == username)
+                    | ((m.Identity.issuer == issuer) & (m.Identity.subject == subject))
+                )
+            ).all()
+            for row in found:
+                if row.username != username:
+                    raise IdentityConflictError(username, f"user name {row.username!r}")
+                if (row.issuer, row.subject) != (issuer, subject):
+                    raise IdentityConflictError(username, f"{row.issuer} {row.subject}")
+            if found:
+                found[0].last_seen_at = op.now
                 return False
-            by_identity = op.session.scalar(
-                select(m.Identity).where(m.Identity.issuer == issuer, m.Identity.subject == subject)
-            )
-            if by_identity is not None:
-                raise IdentityConflictError(username, f"user name {by_identity.username!r}")
             op.session.add(
                 m.Identity(
                     username=username,

@@ -7,7 +7,8 @@ may. A hold is a pending transfer: it reserves credit (``held``) until it is set
 for the real cost or voided.
 
 The machinery lives in :mod:`~computehub.credits.core`, the session operations in
-:mod:`~computehub.credits.holds`.
+:mod:`~computehub.credits.holds`; every movement of credit is one transaction of
+:mod:`~computehub.credits.creditwrites` or :mod:`~computehub.credits.holdwrites`.
 """
 
 from __future__ import annotations
@@ -18,17 +19,15 @@ from decimal import Decimal
 
 from sqlalchemy import select, text
 
-from computehub.credits import convert, lots, queries
+from computehub.credits import convert, creditwrites, queries
 from computehub.credits import models as m
 from computehub.credits import records as r
 from computehub.credits.audit import check_ledger, report_charges
 from computehub.credits.core import Clock, LedgerCore, _Op, utcnow
-from computehub.credits.errors import (
-    ConflictError,
-    InsufficientCreditError,
-)
+from computehub.credits.errors import ConflictError
 from computehub.credits.holds import HoldsMixin
 from computehub.credits.identities import IdentitiesMixin
+from computehub.credits.keys import ClientKey, Key, stored_key
 from computehub.credits.money import (
     parse_amount,
     parse_rate,
@@ -42,7 +41,7 @@ from computehub.credits.names import (
 from computehub.credits.notes import NotesMixin
 from computehub.credits.sessions import SessionsMixin
 
-__all__ = ["Clock", "Ledger", "LedgerCore", "utcnow"]
+__all__ = ["ClientKey", "Clock", "Ledger", "LedgerCore", "utcnow"]
 
 _PG_RATES_LOCK = 0x72617465
 _ROLES_BY_KIND: dict[str, frozenset[m.Role]] = {
@@ -57,9 +56,12 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
 
     The API is synchronous; async callers (JupyterHub) run it in a thread. Every write
     takes an ``actor`` (who asked) and, where a caller may retry after a crash, an
-    ``idempotency_key``: repeating an operation with the same key returns the first
-    result and changes nothing more; reusing a key for a different operation is a
-    :class:`~computehub.credits.errors.ConflictError`.
+    ``idempotency_key``: repeating an operation with the same key and the same
+    parameters returns the first result and changes nothing more; reusing a key for
+    a different operation, or the same one with other parameters, is a
+    :class:`~computehub.credits.errors.ConflictError`. A key a client chose is passed
+    as :class:`~computehub.credits.keys.ClientKey` (it lives in that client's
+    namespace); a plain ``str`` is the platform's own (see :mod:`~.keys`).
 
     Args:
         url: the database URL; default :func:`computehub.paths.default_ledger_url`.
@@ -194,7 +196,7 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
         source: str = "programme",
         expires_at: datetime | None = None,
         note: str = "",
-        idempotency_key: str | None = None,
+        idempotency_key: Key = None,
     ) -> r.Grant:
         """Issue credits into an account from a funding source's issuing account.
 
@@ -204,59 +206,23 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
             ValueError: the expiry is not in the future.
         """
         value = parse_amount(amount)
+        key = stored_key(idempotency_key)
         if expires_at is not None and expires_at.tzinfo is None:
             raise ValueError("expires_at must be timezone-aware")
         issuing_id = self._system_account(m.AccountKind.ISSUING, source)
-
-        def body(op: _Op) -> r.Grant:
-            target = self._user_account(op.session, account)
-            previous = queries.by_key(op.session, idempotency_key, m.TxKind.GRANT)
-            if previous is not None:
-                grant = op.session.get_one(m.Grant, previous.grant_id)
-                if grant.account_id != target.id or grant.amount != value:
-                    raise ConflictError(
-                        f"idempotency key {idempotency_key!r} was used for another grant"
-                    )
-                return convert.grant(grant, account, source)
-            if expires_at is not None and expires_at <= op.now:
-                raise ValueError(f"expiry {expires_at.isoformat()} is not in the future")
-            locked = self._lock(op, target.id)[target.id]
-            grant = m.Grant(
-                account_id=target.id,
-                issuing_account_id=issuing_id,
-                amount=value,
+        return self._move(
+            actor,
+            lambda op: creditwrites.grant(
+                op,
+                account,
+                value,
+                issuing_id=issuing_id,
+                source=source,
                 expires_at=expires_at,
                 note=note,
-                created_at=op.now,
-            )
-            op.session.add(grant)
-            op.session.flush()
-            op.session.add(
-                m.Lot(
-                    account_id=target.id,
-                    grant_id=grant.id,
-                    issuing_account_id=issuing_id,
-                    expires_at=expires_at,
-                    remaining=value,
-                    reserved=Decimal(0),
-                )
-            )
-            locked.balance += value
-            op.move_system(issuing_id, -value)
-            self._post(
-                op,
-                m.TxKind.GRANT,
-                issuing_id,
-                target.id,
-                value,
-                note,
-                idempotency_key,
-                grant_id=grant.id,
-            )
-            locked.next_expiry_at = lots.next_expiry(op.session, target.id)[0]
-            return convert.grant(grant, account, source)
-
-        return self._write(actor, body)
+                idempotency_key=key,
+            ),
+        )
 
     def transfer(
         self,
@@ -266,7 +232,7 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
         *,
         actor: str,
         reason: str = "",
-        idempotency_key: str | None = None,
+        idempotency_key: Key = None,
     ) -> r.Transfer:
         """Move available credit between two people's accounts, keeping its expiry.
 
@@ -276,52 +242,18 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
             ConflictError: the same account twice, or a system account.
         """
         value = parse_amount(amount)
-
-        def body(op: _Op) -> r.Transfer:
-            source = self._user_account(op.session, from_account)
-            target = self._user_account(op.session, to_account)
-            if source.id == target.id:
-                raise ConflictError("a transfer needs two different accounts")
-            previous = queries.by_key(op.session, idempotency_key, m.TxKind.TRANSFER)
-            if previous is not None:
-                done = op.session.scalars(
-                    select(m.Transfer).where(m.Transfer.transaction_id == previous.id)
-                ).one()
-                if (done.from_account_id, done.to_account_id, done.amount) != (
-                    source.id,
-                    target.id,
-                    value,
-                ):
-                    raise ConflictError(
-                        f"idempotency key {idempotency_key!r} was used for another transfer"
-                    )
-                return convert.transfer(done, from_account, to_account)
-            locked = self._lock(op, source.id, target.id)
-            self._expire_due(op, locked[source.id])
-            available = locked[source.id].balance - locked[source.id].held
-            if value > available:
-                raise InsufficientCreditError(from_account, available, value)
-            for lot, part in lots.take(op.session, source.id, value, op.now):
-                lots.give(op.session, target.id, lot, part)
-            locked[source.id].balance -= value
-            locked[target.id].balance += value
-            tx = self._post(
-                op, m.TxKind.TRANSFER, source.id, target.id, value, reason, idempotency_key
-            )
-            done = m.Transfer(
-                transaction_id=tx,
-                from_account_id=source.id,
-                to_account_id=target.id,
-                amount=value,
-                created_at=op.now,
-            )
-            op.session.add(done)
-            op.session.flush()
-            for row in locked.values():
-                row.next_expiry_at = lots.next_expiry(op.session, row.id)[0]
-            return convert.transfer(done, from_account, to_account)
-
-        return self._write(actor, body)
+        key = stored_key(idempotency_key)
+        return self._move(
+            actor,
+            lambda op: creditwrites.transfer(
+                op,
+                from_account,
+                to_account,
+                value,
+                reason=reason,
+                idempotency_key=key,
+            ),
+        )
 
     def expire(self, *, actor: str = "system") -> int:
         """Give back every expired, unreserved credit to its issuing account.

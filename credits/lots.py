@@ -1,99 +1,182 @@
 """Lots: which grant's credit an account holds, spent soonest-expiry-first.
 
-Every function here runs inside a write transaction that already holds the lock on
-the account whose lots it touches, so lots need no locks of their own.
+The one implementation of reserving, releasing, moving and expiring credit, used by
+every operation that moves credit (:mod:`~computehub.credits.holdwrites`,
+:mod:`~computehub.credits.creditwrites`). Each function runs inside a write
+transaction (:class:`~computehub.credits.rawop.RawOp`) that already holds the lock
+on the account whose lots it touches, so lots need no locks of their own. Amounts are
+integer units.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
 from computehub.credits import models as m
+from computehub.credits.money import from_units
+from computehub.credits.rawop import RawOp
 
 
-def spendable_lots(session: Session, account_id: int, now: datetime) -> Sequence[m.Lot]:
-    """Unexpired lots with unreserved credit, in the order they are spent."""
-    return session.scalars(
-        select(m.Lot)
-        .where(
-            m.Lot.account_id == account_id,
-            m.Lot.remaining > m.Lot.reserved,
-            or_(m.Lot.expires_at.is_(None), m.Lot.expires_at > now),
-        )
-        .order_by(m.Lot.expires_at.asc().nulls_last(), m.Lot.id)
-        .execution_options(populate_existing=True)
-    ).all()
+@dataclass(frozen=True)
+class Taken:
+    """Credit taken out of one lot (by a transfer), with what the receiving lot keeps."""
+
+    units: int
+    grant_id: int
+    issuing_account_id: int
+    expires_at: object  # as stored
 
 
-def take(
-    session: Session, account_id: int, amount: Decimal, now: datetime
-) -> list[tuple[m.Lot, Decimal]]:
-    """Remove ``amount`` of unreserved credit from an account's lots (for transfers)."""
-    taken: list[tuple[m.Lot, Decimal]] = []
-    left = amount
-    for lot in spendable_lots(session, account_id, now):
+def reserve(op: RawOp, hold_id: int, account_id: int, units: int, *, new: bool = True) -> None:
+    """Reserve ``units`` of the account's unexpired lots for a hold, soonest expiry first.
+
+    Args:
+        new: the hold has no reservations yet (placing it, not extending it).
+    """
+    existing: set[int] = set()
+    if not new:
+        existing = {row[0] for row in op.rows(op.sql.allocated_lots, hold_id)}
+    left = units
+    reserved: list[tuple[int, int]] = []
+    for lot_id, remaining, lot_reserved, *_ in op.rows(op.sql.spendable_lots, account_id, op.stamp):
         if left <= 0:
             break
-        part = min(lot.remaining - lot.reserved, left)
-        lot.remaining -= part
-        left -= part
-        taken.append((lot, part))
+        take = min(remaining - lot_reserved, left)
+        reserved.append((lot_id, take))
+        left -= take
     if left > 0:
-        raise RuntimeError(f"account {account_id} lots are short of its available by {left}")
+        short = from_units(left)
+        raise RuntimeError(f"account {account_id} lots are short of its available by {short}")
+    if reserved:
+        op.cursor.executemany(op.sql.reserve_lot, [(take, lot) for lot, take in reserved])
+        fresh = [(hold_id, lot, take) for lot, take in reserved if lot not in existing]
+        if fresh:
+            op.cursor.executemany(op.sql.insert_allocation, fresh)
+        grown = [(take, hold_id, lot) for lot, take in reserved if lot in existing]
+        if grown:
+            op.cursor.executemany(op.sql.grow_allocation, grown)
+    op.run(op.sql.change_account, 0, units, account_id)
+
+
+def release(op: RawOp, hold_id: int, charged: int) -> bool:
+    """Undo a hold's reservations, spending ``charged`` of them soonest-expiry-first.
+
+    Returns:
+        Whether credit that can expire became unreserved (the next expiry may change).
+    """
+    left = charged
+    expiring = False
+    released: list[tuple[int, int, int]] = []
+    for lot_id, allocated, expires_at in op.rows(op.sql.allocated_lots, hold_id):
+        spent = min(allocated, left)
+        released.append((allocated, spent, lot_id))
+        left -= spent
+        expiring = expiring or (expires_at is not None and spent < allocated)
+    if left > 0:
+        short = from_units(left)
+        raise RuntimeError(f"hold {hold_id} reservations are short of its charge by {short}")
+    if released:
+        op.cursor.executemany(op.sql.release_lot, released)
+    return expiring
+
+
+def take(op: RawOp, account_id: int, units: int) -> list[Taken]:
+    """Remove ``units`` of unreserved, unexpired credit from an account's lots (transfers)."""
+    taken: list[Taken] = []
+    left = units
+    for lot_id, remaining, reserved, grant_id, issuing_id, expires_at in op.rows(
+        op.sql.spendable_lots, account_id, op.stamp
+    ):
+        if left <= 0:
+            break
+        part = min(remaining - reserved, left)
+        op.run(op.sql.take_lot, part, lot_id)
+        left -= part
+        taken.append(Taken(part, grant_id, issuing_id, expires_at))
+    if left > 0:
+        short = from_units(left)
+        raise RuntimeError(f"account {account_id} lots are short of its available by {short}")
     return taken
 
 
-def give(session: Session, account_id: int, source: m.Lot, amount: Decimal) -> None:
-    """Add ``amount`` of ``source``'s grant to an account, merged into its lot of that grant."""
-    lot = session.scalars(
-        select(m.Lot).where(m.Lot.account_id == account_id, m.Lot.grant_id == source.grant_id)
-    ).first()
-    if lot is None:
-        session.add(
-            m.Lot(
-                account_id=account_id,
-                grant_id=source.grant_id,
-                issuing_account_id=source.issuing_account_id,
-                expires_at=source.expires_at,
-                remaining=amount,
-                reserved=Decimal(0),
-            )
+def give(op: RawOp, account_id: int, part: Taken) -> None:
+    """Add credit taken from a lot to an account, merged into its lot of the same grant."""
+    found = op.row(op.sql.lot_of_grant, account_id, part.grant_id)
+    if found is None:
+        op.run(
+            op.sql.insert_lot,
+            account_id,
+            part.grant_id,
+            part.issuing_account_id,
+            part.expires_at,
+            part.units,
+            0,
         )
     else:
-        lot.remaining += amount
+        op.run(op.sql.give_lot, part.units, found[0])
 
 
-def due_lots(session: Session, account_id: int, now: datetime) -> Sequence[m.Lot]:
-    """Expired lots that still have unreserved credit to give back."""
-    return session.scalars(
-        select(m.Lot)
-        .where(
-            m.Lot.account_id == account_id,
-            m.Lot.expires_at <= now,
-            m.Lot.remaining > m.Lot.reserved,
+def next_expiry(op: RawOp, account_id: int) -> datetime | None:
+    """The soonest expiry among the account's lots with unreserved credit."""
+    found = op.row(op.sql.next_expiry, account_id)
+    return op.time_out(found[0] if found else None)
+
+
+def set_next_expiry(op: RawOp, account_id: int, stored: datetime | None) -> datetime | None:
+    """Recompute the account's next expiry and store it if it changed; return it."""
+    soonest = next_expiry(op, account_id)
+    if soonest != stored:
+        op.run(op.sql.set_next_expiry, op.driver.time_in(soonest), account_id)
+    return soonest
+
+
+def expire_due(op: RawOp, account_id: int) -> tuple[int, datetime | None]:
+    """Give back the account's expired, unreserved credit to its issuing accounts.
+
+    One ``expiry`` row per lot, then the account's next expiry is recomputed.
+
+    Returns:
+        The units expired, and the account's next expiry now.
+    """
+    expired = 0
+    for lot_id, remaining, reserved, issuing_id, grant_id, expires_at in op.rows(
+        op.sql.due_lots, account_id, op.stamp
+    ):
+        units = remaining - reserved
+        op.run(op.sql.expire_lot, lot_id)
+        op.move_system(issuing_id, units)
+        when = op.time_out(expires_at)
+        op.post(
+            m.TxKind.EXPIRY,
+            account_id,
+            issuing_id,
+            units,
+            f"credit expired at {when.isoformat() if when else '?'}",
+            None,
+            grant_id=grant_id,
         )
-        .order_by(m.Lot.expires_at, m.Lot.id)
-        .execution_options(populate_existing=True)
-    ).all()
+        expired += units
+    if expired:
+        op.run(op.sql.change_account, -expired, 0, account_id)
+    soonest = next_expiry(op, account_id)
+    op.run(op.sql.set_next_expiry, op.driver.time_in(soonest), account_id)
+    return expired, soonest
 
 
-def next_expiry(session: Session, account_id: int) -> tuple[datetime | None, Decimal]:
-    """The soonest expiry among lots with unreserved credit, and how much expires then."""
-    rows = session.execute(
-        select(m.Lot.expires_at, m.Lot.remaining, m.Lot.reserved)
-        .where(
-            m.Lot.account_id == account_id,
-            m.Lot.expires_at.is_not(None),
-            m.Lot.remaining > m.Lot.reserved,
-        )
-        .order_by(m.Lot.expires_at)
-    ).all()
-    if not rows:
-        return None, Decimal(0)
-    first = rows[0][0]
-    return first, sum((r[1] - r[2] for r in rows if r[0] == first), Decimal(0))
+def expire_if_due(
+    op: RawOp, account_id: int, stored: datetime | None
+) -> tuple[int, datetime | None]:
+    """:func:`expire_due` when the account's stored next expiry has come; else nothing."""
+    if stored is None or stored > op.now:
+        return 0, stored
+    return expire_due(op, account_id)
+
+
+def refresh_expiry(op: RawOp, account_id: int, stored: datetime | None) -> None:
+    """After reserving or releasing: recompute the next expiry, expiring what is due."""
+    soonest = next_expiry(op, account_id)
+    if soonest is not None and soonest <= op.now:
+        expire_due(op, account_id)
+    elif soonest != stored:
+        op.run(op.sql.set_next_expiry, op.driver.time_in(soonest), account_id)

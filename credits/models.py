@@ -4,6 +4,12 @@ Amounts are stored as whole ten-thousandths of a credit (``BIGINT``) so that bot
 SQLite and PostgreSQL add them up exactly; times are stored as naive UTC and come
 back timezone-aware. The schema itself is created by the Alembic revisions in
 ``migrations/``, never by ``create_all``.
+
+The invariants the code promises are also CHECK constraints (migration 0004), so that
+no path, not even a SQL shell, can overdraw a person's account or over-reserve a lot;
+:meth:`Ledger.check <computehub.credits.ledger.Ledger.check>` re-checks each of them
+row by row (the constraints declared here are its list). One invariant crosses
+tables, a charge at most its hold: triggers enforce it (:data:`CHARGE_WITHIN_HOLD`).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from decimal import Decimal
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Dialect,
     ForeignKey,
@@ -125,6 +132,19 @@ class TxKind(enum.StrEnum):
     RELEASE = "release"
 
 
+def _one_of(column: str, values: type[enum.StrEnum]) -> str:
+    """``column IN ('a', 'b', ...)`` for a CHECK constraint."""
+    return f"{column} IN ({', '.join(repr(str(value)) for value in values)})"
+
+
+_SYSTEM_KIND = "kind IN ('issuing', 'revenue')"
+_PENDING_KINDS = "kind IN ('hold', 'extend', 'release')"
+
+#: The invariant that crosses tables, enforced by triggers on ``charges`` and ``holds``
+#: (migration 0004): a charge is at most its hold's amount.
+CHARGE_WITHIN_HOLD = "ck_charges_within_hold"
+
+
 class Base(DeclarativeBase):
     """Declarative base with stable constraint names for Alembic."""
 
@@ -135,6 +155,15 @@ class Account(Base):
     """An account; its balance, held and next expiry are kept here for O(1) reads."""
 
     __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", AccountKind), name="kind"),
+        # People's accounts never go below zero nor reserve more than they hold; the
+        # issuing and revenue accounts may go negative (double entry) but hold nothing.
+        CheckConstraint(
+            f"{_SYSTEM_KIND} OR (held >= 0 AND balance >= held)", name="person_figures"
+        ),
+        CheckConstraint(f"NOT ({_SYSTEM_KIND}) OR held = 0", name="system_holds_nothing"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)
@@ -153,7 +182,10 @@ class Member(Base):
     """A user's role in an account; a user may belong to several accounts."""
 
     __tablename__ = "members"
-    __table_args__ = (UniqueConstraint("account_id", "username"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "username"),
+        CheckConstraint(_one_of("role", Role), name="role"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
@@ -166,6 +198,7 @@ class Grant(Base):
     """Credits issued into an account from a funding source, possibly expiring."""
 
     __tablename__ = "grants"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -183,7 +216,12 @@ class Lot(Base):
     """
 
     __tablename__ = "lots"
-    __table_args__ = (Index(None, "account_id", "expires_at"),)
+    __table_args__ = (
+        Index(None, "account_id", "expires_at"),
+        CheckConstraint(
+            "reserved >= 0 AND reserved <= remaining", name="reserved_within_remaining"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
@@ -201,7 +239,10 @@ class Rate(Base):
     """
 
     __tablename__ = "rates"
-    __table_args__ = (Index(None, "hub", "resource", "effective_at"),)
+    __table_args__ = (
+        Index(None, "hub", "resource", "effective_at"),
+        CheckConstraint("rate IS NULL OR rate >= 0", name="rate_not_negative"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     hub: Mapped[str] = mapped_column(String(64))
@@ -227,6 +268,8 @@ class Hold(Base):
             postgresql_where=text("status = 'open'"),
         ),
         Index(None, "status", "hub"),
+        CheckConstraint(_one_of("status", HoldStatus), name="status"),
+        CheckConstraint("hours >= 0 AND amount >= 0", name="figures_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -250,6 +293,7 @@ class HoldResource(Base):
     """A resource a hold pays for, with the rate in force when the hold was placed."""
 
     __tablename__ = "hold_resources"
+    __table_args__ = (CheckConstraint("count > 0 AND rate >= 0", name="count_and_rate"),)
 
     hold_id: Mapped[int] = mapped_column(ForeignKey("holds.id"), primary_key=True)
     resource: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -261,6 +305,7 @@ class HoldAllocation(Base):
     """How much of a hold is reserved from which lot (soonest expiry first)."""
 
     __tablename__ = "hold_allocations"
+    __table_args__ = (CheckConstraint("amount >= 0", name="amount_not_negative"),)
 
     hold_id: Mapped[int] = mapped_column(ForeignKey("holds.id"), primary_key=True)
     lot_id: Mapped[int] = mapped_column(ForeignKey("lots.id"), primary_key=True)
@@ -275,7 +320,21 @@ class Transaction(Base):
     """
 
     __tablename__ = "transactions"
-    __table_args__ = (Index(None, "debit_account_id", "id"), Index(None, "credit_account_id", "id"))
+    __table_args__ = (
+        Index(None, "debit_account_id", "id"),
+        Index(None, "credit_account_id", "id"),
+        CheckConstraint(_one_of("kind", TxKind), name="kind"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+        CheckConstraint("debit_account_id <> credit_account_id", name="two_accounts"),
+        # Holds, extensions and releases reserve (pending); the others move balances.
+        CheckConstraint(
+            f"(pending AND {_PENDING_KINDS}) OR (NOT pending AND NOT ({_PENDING_KINDS}))",
+            name="pending_kinds",
+        ),
+        CheckConstraint(
+            "hours IS NULL OR (hours > 0 AND kind IN ('hold', 'extend'))", name="hours"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -289,12 +348,19 @@ class Transaction(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    #: Hold and extension rows: the hours they reserved (so that a replay of the
+    #: operation can be told from another one); ``NULL`` on rows before revision 0005.
+    hours: Mapped[Decimal | None] = mapped_column(Credits)
 
 
 class Transfer(Base):
     """Credits moved between two people's accounts."""
 
     __tablename__ = "transfers"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("from_account_id <> to_account_id", name="two_accounts"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     transaction_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"), unique=True)
@@ -308,6 +374,8 @@ class Charge(Base):
     """What a settled session really cost (at most its hold)."""
 
     __tablename__ = "charges"
+    # A charge is also at most its hold (CHARGE_WITHIN_HOLD: triggers, as it crosses tables).
+    __table_args__ = (CheckConstraint("amount >= 0 AND amount <= cost", name="capped_cost"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     hold_id: Mapped[int] = mapped_column(ForeignKey("holds.id"), unique=True)
@@ -325,6 +393,9 @@ class Usage(Base):
     """Resource-hours of one type in a charge, priced at the hold's rate."""
 
     __tablename__ = "usage"
+    __table_args__ = (
+        CheckConstraint("hours >= 0 AND rate >= 0 AND cost >= 0", name="figures_not_negative"),
+    )
 
     charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id"), primary_key=True)
     resource: Mapped[str] = mapped_column(String(128), primary_key=True)

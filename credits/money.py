@@ -19,7 +19,7 @@ PLACES = 4
 #: The smallest amount: one ten-thousandth of a credit.
 QUANTUM = Decimal(1).scaleb(-PLACES)
 #: Stored integers are amounts times this.
-SCALE = 10**PLACES
+SCALE: int = 10**PLACES
 #: Largest amount the ledger accepts in one operation (a trillion credits).
 MAX_AMOUNT = Decimal(10) ** 12
 #: Largest number of hours one hold or usage figure may cover (ten years).
@@ -121,7 +121,9 @@ def affordable_hours(available: Decimal, per_hour: Decimal) -> Decimal | None:
 
 def to_units(amount: Decimal | int) -> int:
     """The stored integer for an amount (exact; the amount is already quantized)."""
-    return int(Decimal(amount).scaleb(PLACES, context=_CONTEXT).to_integral_exact(context=_CONTEXT))
+    if isinstance(amount, int):
+        return amount * SCALE
+    return int(amount.scaleb(PLACES, context=_CONTEXT).to_integral_exact(context=_CONTEXT))
 
 
 def from_units(units: int) -> Decimal:

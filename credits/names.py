@@ -11,6 +11,9 @@ _ACCOUNT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 _USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,79}$")
 _HUB_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _SOURCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Resources seen valid (a site has a few dozen): every hold checks its resources.
+_GOOD_RESOURCES: set[str] = set()
+_REMEMBERED = 1024
 
 
 def validate_account_name(name: str) -> None:
@@ -35,8 +38,12 @@ def validate_hub(hub: str) -> None:
 
 def validate_resource(resource: str) -> None:
     """Refuse resources other than ``cpu``, ``gpu:<type>`` and ``mig:<type>:<profile>``."""
-    if not RESOURCE_RE.match(resource) or len(resource) > 128:
+    if resource in _GOOD_RESOURCES:
+        return
+    if not isinstance(resource, str) or not RESOURCE_RE.match(resource) or len(resource) > 128:
         raise ValueError(f"bad resource {resource!r}: use cpu, gpu:TYPE or mig:TYPE:PROFILE")
+    if len(_GOOD_RESOURCES) < _REMEMBERED:
+        _GOOD_RESOURCES.add(resource)
 
 
 def issuing_name(source: str) -> str:

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from computehub.credits import models as m
@@ -19,11 +19,29 @@ from computehub.credits.errors import (
 )
 from computehub.credits.names import validate_resource
 
+#: The rates of some resources on a hub, oldest first (the last one in force wins).
+RATES = (
+    select(m.Rate.resource, m.Rate.rate)
+    .where(
+        m.Rate.hub == bindparam("hub"),
+        m.Rate.resource.in_(bindparam("resources", expanding=True)),
+        m.Rate.effective_at <= bindparam("now"),
+    )
+    .order_by(m.Rate.effective_at, m.Rate.id)
+)
+
 
 def retryable(error: OperationalError) -> bool:
     code = getattr(error.orig, "sqlstate", None)
     # 40001 serialization_failure, 40P01 deadlock_detected; SQLite: database is locked.
     return code in ("40001", "40P01") or "database is locked" in str(error.orig)
+
+
+def lost_race(error: IntegrityError) -> bool:
+    """Whether a write failed on a unique index another transaction filled first."""
+    code = getattr(error.orig, "sqlstate", None)
+    # 23505 unique_violation; SQLite names the constraint kind in its message.
+    return code == "23505" or "UNIQUE constraint failed" in str(error.orig)
 
 
 def user_kind(kind: str) -> m.AccountKind:
@@ -52,22 +70,6 @@ def account(session: Session, name: str) -> m.Account:
     if row is None:
         raise UnknownAccountError(name)
     return row
-
-
-def by_key(session: Session, key: str | None, kind: m.TxKind) -> m.Transaction | None:
-    if key is None:
-        return None
-    tx = session.scalars(select(m.Transaction).where(m.Transaction.idempotency_key == key)).first()
-    if tx is not None and tx.kind != kind:
-        raise ConflictError(f"idempotency key {key!r} was used for a {tx.kind}")
-    return tx
-
-
-def hold_account(session: Session, hold_id: int) -> int:
-    account_id = session.scalar(select(m.Hold.account_id).where(m.Hold.id == hold_id))
-    if account_id is None:
-        raise UnknownHoldError(hold_id)
-    return account_id
 
 
 def lock_hold(session: Session, hold_id: int) -> m.Hold:
@@ -109,3 +111,20 @@ def current_rates(session: Session, now: datetime) -> dict[tuple[str, str], Deci
     ):
         latest[(row.hub, row.resource)] = row.rate
     return {key: value for key, value in latest.items() if value is not None}
+
+
+def expiring(session: Session, account_id: int) -> Decimal:
+    """Unreserved credit that expires at the account's next expiry."""
+    rows = session.execute(
+        select(m.Lot.expires_at, m.Lot.remaining, m.Lot.reserved)
+        .where(
+            m.Lot.account_id == account_id,
+            m.Lot.expires_at.is_not(None),
+            m.Lot.remaining > m.Lot.reserved,
+        )
+        .order_by(m.Lot.expires_at)
+    ).all()
+    if not rows:
+        return Decimal(0)
+    first = rows[0][0]
+    return sum((row[1] - row[2] for row in rows if row[0] == first), Decimal(0))

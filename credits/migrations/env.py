@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from computehub.credits.db import create_ledger_engine
+from computehub.credits.db import create_ledger_engine, migrating
 from computehub.credits.models import Base
 
 config = context.config
@@ -37,7 +37,7 @@ def run_migrations_online() -> None:
     if not url:
         raise RuntimeError("set sqlalchemy.url (alembic -x is not supported) or use the ledger")
     engine = create_ledger_engine(url)
-    with engine.begin() as own:
+    with migrating(engine) as own:
         _run(own)
     engine.dispose()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from computehub.credits import records as r
+from computehub.credits.keys import CLIENT_KEY_MAX, ClientKey
 from computehub.credits.service import access, params, views
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.errors import ApiError
@@ -158,7 +159,7 @@ class GrantsHandler(_LedgerHandler):
             source=params.text(body, "source", limit=64) or "programme",
             expires_at=expires,
             note=params.text(body, "note"),
-            idempotency_key=self._key(body),
+            idempotency_key=self._key(caller, body),
         )
         figures = await self.ctx.call(self.ctx.ledger.balance, name)
         soon = self.ctx.now() + self.ctx.expiring_soon
@@ -166,10 +167,21 @@ class GrantsHandler(_LedgerHandler):
             {"grant": views.grant(grant), "balance": views.balance(figures, soon=soon)}, 201
         )
 
-    def _key(self, body: dict[str, Any]) -> str | None:
-        return params.text(body, "idempotency_key", limit=200) or self.request.headers.get(
-            "Idempotency-Key"
-        )
+    def _key(self, caller: access.Caller, body: dict[str, Any]) -> ClientKey | None:
+        """The client's key (body or ``Idempotency-Key`` header), in the caller's namespace.
+
+        So no caller can take the key of another's operation, nor of the platform's own
+        (``first-login:<user>``, ``settle:<hub>:<job>``, ...): see ``credits/keys.py``.
+        """
+        raw = params.text(
+            body, "idempotency_key", limit=CLIENT_KEY_MAX
+        ) or self.request.headers.get("Idempotency-Key")
+        if not raw:
+            return None
+        try:
+            return ClientKey(caller.name, raw)
+        except ValueError as err:
+            raise ApiError(400, f"the idempotency key is refused: {err}") from None
 
 
 class TransfersHandler(GrantsHandler):
@@ -206,7 +218,7 @@ class TransfersHandler(GrantsHandler):
             value,
             actor=caller.name,
             reason=params.text(body, "reason"),
-            idempotency_key=self._key(body),
+            idempotency_key=self._key(caller, body),
         )
         self.send_json({"transfer": views.transfer(done)}, 201)
 

@@ -40,7 +40,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         402: "not enough credit: says available and requested",
         403: "the token's scopes or the caller's role do not allow it",
         404: "unknown account (operators) or nothing to show",
-        409: "conflicts with the ledger (idempotency key reused, same account twice)",
+        409: "conflicts with the ledger (an idempotency key reused for another operation, "
+        "the same account twice)",
     }
     return {str(code): _answer(words[code], _ERROR) for code in codes}
 
@@ -192,6 +193,14 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
+#: A client's key: also accepted as the ``Idempotency-Key`` header. Keys are the caller's
+#: own: another caller's, or the platform's, are never touched by them.
+_IDEMPOTENCY_KEY = {
+    "type": "string",
+    "pattern": "^[!-~]{1,100}$",
+    "description": "a repeat with the same key (yours: keys are per caller) and the same "
+    "body returns the first result; with another body, a 409",
+}
 _AMOUNT_IN = {"oneOf": [{"type": "string", "example": "10.50"}, {"type": "integer"}]}
 
 _PATHS: dict[str, Any] = {
@@ -265,7 +274,7 @@ _PATHS: dict[str, Any] = {
                                 },
                                 "note": {"type": "string"},
                                 "source": {"type": "string", "default": "programme"},
-                                "idempotency_key": {"type": "string"},
+                                "idempotency_key": _IDEMPOTENCY_KEY,
                             },
                         }
                     }
@@ -298,7 +307,7 @@ _PATHS: dict[str, Any] = {
                                 "to": {"type": "string"},
                                 "amount": _AMOUNT_IN,
                                 "reason": {"type": "string"},
-                                "idempotency_key": {"type": "string"},
+                                "idempotency_key": _IDEMPOTENCY_KEY,
                             },
                         }
                     }

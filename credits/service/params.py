@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -14,33 +15,44 @@ from computehub.credits.service.errors import ApiError
 MAX_LIMIT = 500
 #: Largest JSON body accepted (a grant or a transfer is a few hundred bytes).
 MAX_BODY = 16 * 1024
+# ASCII digits only: str.isdigit() also takes "²" (int() then fails: a 500) and "١٢"
+# (which int() reads as 12).
+_WHOLE = re.compile(r"[0-9]{1,18}")
+
+
+def _whole(raw: str) -> int | None:
+    """``raw`` as a whole number written in ASCII digits, else None."""
+    return int(raw) if _WHOLE.fullmatch(raw) else None
 
 
 def page_limit(raw: str | None, default: int = 50) -> int:
     """``?limit=N``: 1 to :data:`MAX_LIMIT`."""
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    value = _whole(raw)
+    if value is None or not 1 <= value <= MAX_LIMIT:
         raise ApiError(400, f"limit must be a whole number from 1 to {MAX_LIMIT}, not {raw!r}")
-    return int(raw)
+    return value
 
 
 def page_before(raw: str | None) -> int | None:
     """``?before=ID``: the last id of the previous page."""
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    value = _whole(raw)
+    if value is None:
         raise ApiError(400, f"before must be an id from the previous page, not {raw!r}")
-    return int(raw)
+    return value
 
 
 def count(raw: str | None) -> int:
     """``?count=N``: how many units of the resource (default 1)."""
     if raw is None:
         return 1
-    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+    value = _whole(raw)
+    if value is None or not 1 <= value <= 10_000:
         raise ApiError(400, f"count must be a whole number from 1 to 10000, not {raw!r}")
-    return int(raw)
+    return value
 
 
 def json_body(raw: bytes) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, inspect, text
 
 from computehub.credits import cli
 from computehub.credits.ledger import Ledger
@@ -176,3 +176,18 @@ def test_the_environment_names_the_database(funded: str, tmp_path: Path) -> None
     )
     assert refused.returncode == 1
     assert refused.stderr == "computehub credits: error: amount 'abc' is not a decimal number\n"
+
+
+def test_check_audits_and_changes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Not even the schema: on a database that is not a ledger it refuses, creating nothing."""
+    other = tmp_path / "not-a-ledger.sqlite"
+    status, _out, err = run(capsys, f"sqlite:///{other}", "check")
+    assert status == 1
+    assert "schema revision none (not a ledger)" in err
+    engine = create_engine(f"sqlite:///{other}")
+    try:
+        assert inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()

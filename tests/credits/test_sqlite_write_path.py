@@ -78,7 +78,7 @@ def test_each_thread_keeps_its_own_connection_up_to_the_limit(tmp_path: Path) ->
     with _ledger(tmp_path / "ledger.sqlite") as ledger:
         kept = ledger._own_connections
         assert kept is not None
-        kept.limit = 3
+        kept.limit = 4  # this thread keeps one already: its grant moved credit
         seen: list[object] = []
 
         def work() -> None:

@@ -52,10 +52,11 @@ def http(
     body: object = None,
     raw: bytes | None = None,
     accept: str = "application/json",
+    extra_headers: dict[str, str] | None = None,
 ) -> Answer:
     """One request; a token goes in ``Authorization: token ...``."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    headers = {"Accept": accept}
+    headers = {"Accept": accept, **(extra_headers or {})}
     if token is not None:
         headers["Authorization"] = f"token {token}"
     if data is not None:
@@ -103,9 +104,16 @@ class CreditsHub:
         assert answer.status == 201, answer.raw
         return str(answer.body["token"])
 
-    def call(self, persona: str, method: str, path: str, body: object = None) -> Answer:
+    def call(
+        self,
+        persona: str,
+        method: str,
+        path: str,
+        body: object = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
         token = None if persona == "anonymous" else self.tokens[persona]
-        return http(method, f"{self.api}{path}", token, body)
+        return http(method, f"{self.api}{path}", token, body, extra_headers=headers)
 
 
 def browser_login(hub_url: str, user: str) -> urllib.request.OpenerDirector:

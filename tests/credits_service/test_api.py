@@ -93,7 +93,7 @@ def test_grant_with_expiry_shows_as_expiring_soon(
         "operator",
         "POST",
         "/accounts/soon/grants",
-        {"amount": "12.5", "expires": day, "idempotency_key": "g-soon-1"},
+        {"amount": "12.5", "expires": day, "note": "term", "idempotency_key": "g-soon-1"},
     )
     assert again.body["grant"]["id"] == answer.body["grant"]["id"]
     mine = credits_hub.call("other", "GET", "/accounts").body["accounts"]
@@ -128,10 +128,34 @@ def test_transactions_page_without_gaps_or_repeats(
     assert first["transactions"][0]["change"] == "+7.00"
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=x", "before=-1"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=501",
+        "limit=x",
+        "before=-1",
+        # Finding 13: str.isdigit() takes these; "²" was a 500, "١٢" read as 12.
+        pytest.param("limit=%C2%B2", id="superscript-two"),
+        pytest.param("limit=%D9%A1%D9%A2", id="arabic-indic-twelve"),
+        pytest.param("before=%D9%A1", id="arabic-indic-one"),
+    ],
+)
 def test_bad_paging_is_400(credits_hub: CreditsHub, accounts: dict[str, str], query: str) -> None:
     answer = credits_hub.call("owner", "GET", f"/accounts/owen/transactions?{query}")
     assert answer.status == 400
+    assert "must be" in answer.body["message"]
+
+
+@pytest.mark.parametrize("count", ["%C2%B2", "%D9%A2"], ids=["superscript-two", "arabic-indic-two"])
+def test_a_count_in_other_digits_is_400(
+    credits_hub: CreditsHub, accounts: dict[str, str], count: str
+) -> None:
+    answer = credits_hub.call(
+        "owner", "GET", f"/estimate?account=owen&hub=lahore&resource=cpu&hours=1&count={count}"
+    )
+    assert answer.status == 400
+    assert "count must be a whole number" in answer.body["message"]
 
 
 def test_estimate_maths(credits_hub: CreditsHub, accounts: dict[str, str], ledger: Any) -> None:
