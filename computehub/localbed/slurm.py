@@ -207,7 +207,8 @@ class SlurmCluster:
             "SlurmUser": "root",
             "SlurmdUser": "root",
             "AuthType": "auth/munge",
-            "AuthInfo": f"socket={self.munge.socket}",
+            # cred_expire also delays a requeued job's restart (default 120 s).
+            "AuthInfo": f"socket={self.munge.socket},cred_expire=30",
             "CredType": "cred/munge",
             "StateSaveLocation": self.base / "state",
             "SlurmdSpoolDir": self.base / "spool",
