@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from computehub.sitefile import load_site
 from computehub.spawners.accounting import JobUsage, parse_sacct, session_usage
 from computehub.spawners.availability import (
     GpuAvailability,
@@ -13,6 +15,8 @@ from computehub.spawners.availability import (
     choose_hub,
     parse_sinfo,
 )
+from computehub.spawners.jobcheck import Expected, allocation_problem
+from computehub.spawners.registry import HubEntry, HubRegistry
 from computehub.spawners.slurmclient import (
     JobInfo,
     QueuedJob,
@@ -23,6 +27,9 @@ from computehub.spawners.slurmclient import (
     parse_minutes,
     parse_queue,
 )
+from computehub.spawners.tres import missing_tres, tres_problem
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "hub_config" / "site.example.yaml"
 
 SINFO = [
     ("idle node", "n1|idle|gpu:h100:4|gpu:h100:0(IDX:N/A)|\n", {"h100": GpuAvailability(4, 4)}),
@@ -294,3 +301,82 @@ def test_parse_job_id(out: str, job: str) -> None:
 def test_parse_job_id_refuses_anything_else(out: str) -> None:
     with pytest.raises(SlurmError):
         parse_job_id(out)
+
+
+EXPECTED = Expected("jupyterhub-lahore-7", "gpu", 60, "h100", 2)
+
+
+def info(**changes: object) -> JobInfo:
+    base: dict[str, object] = {
+        "state": "RUNNING",
+        "node": "n1",
+        "reason": "None",
+        "name": "jupyterhub-lahore-7",
+        "partition": "gpu",
+        "minutes": 60,
+        "gpus": {"h100": 2},
+        "gpus_any": 2,
+    }
+    return JobInfo(**{**base, **changes})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("case", "job", "expected", "problem"),
+    [
+        ("as paid", info(), EXPECTED, None),
+        ("less time", info(minutes=30), EXPECTED, None),
+        ("untyped accounting", info(gpus={}, gpus_any=2), EXPECTED, None),
+        ("more GPUs", info(gpus={"h100": 4}, gpus_any=4), EXPECTED, "4 h100 GPUs"),
+        ("another type", info(gpus={"a100": 2}), EXPECTED, "other GPUs"),
+        ("more time", info(minutes=600), EXPECTED, "600 min"),
+        ("no time limit", info(minutes=None), EXPECTED, "no time limit"),
+        ("another partition", info(partition="batch"), EXPECTED, "partition 'batch'"),
+        ("another job's name", info(name="x"), EXPECTED, "its name"),
+        (
+            "GPUs for a CPU session",
+            info(gpus={}, gpus_any=1),
+            Expected("jupyterhub-lahore-7", "gpu", 60, None, 0),
+            "CPU-only",
+        ),
+        (
+            "a CPU session",
+            info(gpus={}, gpus_any=None),
+            Expected("jupyterhub-lahore-7", "gpu", 60, None, 0),
+            None,
+        ),
+    ],
+)
+def test_allocation_is_what_was_paid_for(
+    case: str, job: JobInfo, expected: Expected, problem: str | None
+) -> None:
+    found = allocation_problem(job, expected)
+    if problem is None:
+        assert found is None, case
+    else:
+        assert found is not None, case
+        assert problem in found, found
+
+
+@pytest.mark.parametrize(
+    ("tracked", "missing"),
+    [
+        ({"gres/gpu", "gres/gpu:h100", "gres/gpu:1g.10gb"}, []),
+        ({"gres/gpu"}, []),  # untyped counts every type
+        ({"gres/gpu:h100", "gres/gpu:1g.10gb"}, []),
+        ({"gres/gpu:h100"}, [("mig:h100:1g.10gb", "gres/gpu:1g.10gb")]),
+        ({"cpu", "mem"}, [("gpu:h100", "gres/gpu:h100"), ("mig:h100:1g.10gb", "gres/gpu:1g.10gb")]),
+    ],
+)
+def test_the_tres_each_gpu_rate_needs(tracked: set[str], missing: list[tuple[str, str]]) -> None:
+    site = load_site(EXAMPLE)
+    lahore = HubRegistry(site)["lahore"]
+    rated = {r: v for r, v in lahore.rates.items() if r in ("cpu", "gpu:h100", "mig:h100:1g.10gb")}
+    hub = HubEntry(**{**lahore.__dict__, "rates": rated})
+    assert missing_tres(hub, tracked) == missing
+    problem = tres_problem(hub, tracked)
+    if missing:
+        assert problem is not None
+        assert problem.startswith(f"hub lahore: Slurm does not account {missing[0][1]}, ")
+        assert "to AccountingStorageTRES in /etc/slurm/lahore/slurm.conf" in problem
+    else:
+        assert problem is None
