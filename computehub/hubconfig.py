@@ -119,6 +119,7 @@ def _configure_reconciler(c: Any, site: Site, site_path: Path) -> None:
     from computehub.spawners.billing import ledger_url
 
     interval = os.environ.get("COMPUTEHUB_RECONCILE_INTERVAL", "60")
+    metrics = os.environ.get("COMPUTEHUB_RECONCILE_METRICS_FILE")
     services = list(c.JupyterHub.services) if "services" in c.JupyterHub else []
     services = [spec for spec in services if spec.get("name") != "reconciler"]
     services.append(
@@ -132,6 +133,7 @@ def _configure_reconciler(c: Any, site: Site, site_path: Path) -> None:
                 str(site_path),
                 "--interval",
                 interval,
+                *(["--metrics-file", metrics] if metrics else []),
             ],
             "environment": {
                 "COMPUTEHUB_DB_URL": ledger_url(site),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping
+from pathlib import Path
 
 from computehub.spawners.registry import HubEntry, HubRegistry
 from computehub.spawners.slurmclient import parse_accounting_tres
@@ -65,7 +66,13 @@ def check_accounting_tres(
     unreachable: list[str] = []
     for name in registry.names():
         hub = registry[name]
+        if not any(hub.gres_type(resource) for resource in hub.rates):
+            continue  # no GPU rates: nothing to account
         env: Mapping[str, str] = registry.command_env(name)
+        conf = hub.slurm_env.get("SLURM_CONF")
+        if conf is not None and not Path(conf).exists():
+            unreachable.append(f"hub {name}: {conf} does not exist on this host")
+            continue
         try:
             proc = subprocess.run(  # noqa: S603 (argv from the operator's configuration)
                 [scontrol, "show", "config"],
