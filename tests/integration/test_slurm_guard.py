@@ -201,4 +201,4 @@ def test_an_owner_cannot_requeue_a_session_and_every_run_is_charged(
     assert len(elapsed) == 2
     assert all(e > 0 for e in elapsed)
     used = (Decimal(sum(elapsed)) / 3600).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
-    assert -charge.change == (10 * used).quantize(Decimal("0.0001"))
+    assert -charge.change == (10 * used).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
