@@ -297,7 +297,9 @@ class SlurmCluster:
     def sinfo_state(self) -> str:
         """The node's state as sinfo prints it (``idle``, ``alloc``, ``drain``...)."""
         sinfo = find_binary("sinfo", "slurm-client")
-        return run([sinfo, "-h", "-N", "-o", "%t"], env=self.env, timeout=15).strip()
+        return run(
+            [sinfo, "-h", "-N", "-p", self.partition, "-o", "%t"], env=self.env, timeout=15
+        ).strip()
 
     def stop_controller(self) -> None:
         """Stop slurmctld only (failure tests)."""
