@@ -81,8 +81,36 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
         sync_site_rates(site)
     except Exception as err:  # any ledger failure stops startup, in one line
         raise ConfigError(f"the credit ledger can't be opened: {err}") from None
+    _check_slurm(site)
     _configure_reconciler(c, site, site_path)
     configure_culling(c, site, ledger_url(site))
+
+
+def _check_slurm(site: Site) -> None:
+    """Refuse to start when a hub's Slurm can't account what its rates charge for.
+
+    Each hub's controller is asked for its ``AccountingStorageTRES`` (a GPU rate needs
+    ``gres/gpu:TYPE`` or ``gres/gpu``), and each job ticket key must be readable. A
+    controller that does not answer is reported and not checked.
+    """
+    from computehub.spawners.jobticket import TicketKeyError, load_key
+    from computehub.spawners.registry import HubRegistry
+    from computehub.spawners.tres import check_accounting_tres
+
+    registry = HubRegistry(site)
+    for name in registry.names():
+        key_file = registry[name].ticket_key_file
+        if key_file is not None:
+            try:
+                load_key(key_file)
+            except TicketKeyError as err:
+                raise ConfigError(f"hubs.{name}.slurm.job_ticket_key_file: {err}") from None
+    scontrol = shutil.which("scontrol") or "/usr/bin/scontrol"
+    problems, unreachable = check_accounting_tres(registry, scontrol)
+    for line in unreachable:
+        print(f"computehub: warning: {line}; its accounting TRES are not checked", file=sys.stderr)
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def _configure_reconciler(c: Any, site: Site, site_path: Path) -> None:
@@ -93,6 +121,7 @@ def _configure_reconciler(c: Any, site: Site, site_path: Path) -> None:
     from computehub.spawners.billing import ledger_url
 
     interval = os.environ.get("COMPUTEHUB_RECONCILE_INTERVAL", "60")
+    metrics = os.environ.get("COMPUTEHUB_RECONCILE_METRICS_FILE")
     services = list(c.JupyterHub.services) if "services" in c.JupyterHub else []
     services = [spec for spec in services if spec.get("name") != "reconciler"]
     services.append(
@@ -106,6 +135,7 @@ def _configure_reconciler(c: Any, site: Site, site_path: Path) -> None:
                 str(site_path),
                 "--interval",
                 interval,
+                *(["--metrics-file", metrics] if metrics else []),
             ],
             "environment": {
                 "COMPUTEHUB_DB_URL": ledger_url(site),

@@ -1,71 +1,241 @@
-"""What a finished job really used, from Slurm accounting (``sacct``). Pure parsing.
+"""What a job really used, from Slurm accounting (``sacct``). Pure parsing.
 
-``sacct -n -X -P -j ID -o State,ElapsedRaw,AllocTRES,UID,End`` prints e.g.
-``COMPLETED|3600|billing=1,cpu=1,gres/gpu:h100=2,gres/gpu=2,node=1|1001|2026-11-23T01:00:00``.
-slurmdbd may first store a finished job with uid 0 and an empty TRES and fill them
-in a moment later, so a record is only *complete* once the uid is set and the job
-has an end time.
+The client runs ``sacct -n -X -P -D -j ID -o`` :data:`SACCT_FIELDS` with
+``SLURM_TIME_FORMAT=%s`` (times as epoch seconds, whatever the controller's time zone),
+which prints one line per *run* of every job that had this id::
+
+    7|jupyterhub-lahore-12|REQUEUED|5|billing=1,cpu=1,gres/gpu:h100=1,gres/gpu=1,node=1|1002|1796393480|1796393489
+    7|jupyterhub-lahore-12|COMPLETED|3600|cpu=1,gres/gpu=1,node=1|1002|1796393489|1796397089
+
+``-D`` (``--duplicates``) lists every run: a requeued job has one record per run, and a
+job id that Slurm reused (a controller whose state was reset, ``MaxJobId`` wrapping)
+has the old job's records too. A session is therefore settled from the runs whose name
+is its own and that were submitted after its hold was placed (:func:`session_usage`).
+
+GPU counts come from AllocTRES, typed (``gres/gpu:h100=2``, any case: ``gres/gpu:H100``)
+or untyped (``gres/gpu=2``, when Slurm tracks only that); see :meth:`JobRun.units`.
+slurmdbd may first store a finished job with uid 0 and an empty TRES and fill them in a
+moment later, so a run is only *final* once its uid is set and it has an end time.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-SACCT_FIELDS = "State,ElapsedRaw,AllocTRES,UID,End"
-#: States of a job that still runs or may run again: not settled yet.
-_LIVE = ("PENDING", "RUNNING", "REQUEUED", "RESIZING", "SUSPENDED", "COMPLETING")
-_GPU_TRES = re.compile(r"^gres/gpu:([^=]+)=(\d+)$")
+SACCT_FIELDS = "JobID,JobName,State,ElapsedRaw,AllocTRES,UID,Submit,End"
+#: States of a run that still runs or may run: not final.
+LIVE_STATES = frozenset(
+    {
+        "PENDING",
+        "RUNNING",
+        "SUSPENDED",
+        "COMPLETING",
+        "CONFIGURING",
+        "RESIZING",
+        "SIGNALING",
+        "STAGE_OUT",
+        "STOPPED",
+        "REQUEUE_HOLD",
+        "REQUEUE_FED",
+    }
+)
+_TYPED_GPU = re.compile(r"^gres/gpu:([^=]+)=(\d{1,6})$")
+_UNTYPED_GPU = re.compile(r"^gres/gpu=(\d{1,6})$")
 SECONDS_PER_HOUR = Decimal(3600)
 #: The ledger keeps resource-hours to 4 decimal places (0.36 s).
 HOURS_STEP = Decimal("0.0001")
+#: How far the hub's clock and a controller's may disagree when a job's submit time is
+#: compared with its hold's creation (the hold is always placed before sbatch).
+CLOCK_SKEW_S = 120
+
+
+def gpu_tres(alloc: str) -> tuple[dict[str, int], int | None]:
+    """GPU counts in a TRES string: typed counts by lower-cased type, and the untyped one.
+
+    >>> gpu_tres("cpu=1,gres/gpu:H100=2,gres/gpu=2")
+    ({'h100': 2}, 2)
+    """
+    typed: dict[str, int] = {}
+    untyped: int | None = None
+    for item in alloc.split(","):
+        item = item.strip()
+        if match := _TYPED_GPU.match(item):
+            typed[match.group(1).lower()] = typed.get(match.group(1).lower(), 0) + int(
+                match.group(2)
+            )
+        elif match := _UNTYPED_GPU.match(item):
+            untyped = int(match.group(1))
+    return typed, untyped
+
+
+def _epoch(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.isdigit() else None
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One run of a job, as one line of ``sacct -X -D`` shows it."""
+
+    job_id: str
+    name: str
+    state: str
+    elapsed_s: int
+    #: Typed GPU counts from AllocTRES, by lower-cased GRES type.
+    gpus: Mapping[str, int] = field(default_factory=dict)
+    #: The untyped ``gres/gpu`` count, or None when AllocTRES has none.
+    gpus_any: int | None = None
+    uid: int = 0
+    submitted: int | None = None
+    ended: int | None = None
+
+    @property
+    def final(self) -> bool:
+        """Whether the run is over and its record complete (uid and end time set)."""
+        return (
+            bool(self.state)
+            and self.state not in LIVE_STATES
+            and self.uid != 0
+            and self.ended is not None
+        )
+
+    def units(self, gres_type: str) -> int | None:
+        """GPUs (or MIG slices) of ``gres_type`` the run had; None when AllocTRES doesn't say.
+
+        A typed count is exact. Without any typed count, the untyped ``gres/gpu`` count is
+        the session's: a session asks for one GRES type only. A typed count for another
+        type only is no count of this one.
+        """
+        typed = self.gpus.get(gres_type.lower())
+        if typed is not None:
+            return typed
+        if not self.gpus and self.gpus_any is not None:
+            return self.gpus_any
+        return None
+
+
+def parse_sacct(output: str) -> list[JobRun]:
+    """Every well-formed line of ``sacct -n -X -P -D -o SACCT_FIELDS``; others are skipped."""
+    runs: list[JobRun] = []
+    for line in output.splitlines():
+        parts = line.split("|")
+        if len(parts) < 8:
+            continue
+        job_id, name, state_text, elapsed, alloc, uid, submitted, ended = parts[:8]
+        state = state_text.split()[0] if state_text.strip() else ""
+        try:
+            elapsed_s = int(elapsed or 0)
+            uid_n = int(uid or 0)
+        except ValueError:
+            continue
+        typed, untyped = gpu_tres(alloc)
+        runs.append(
+            JobRun(
+                job_id=job_id.strip(),
+                name=name.strip(),
+                state=state,
+                elapsed_s=elapsed_s,
+                gpus=typed,
+                gpus_any=untyped,
+                uid=uid_n,
+                submitted=_epoch(submitted),
+                ended=_epoch(ended),
+            )
+        )
+    return runs
 
 
 @dataclass(frozen=True)
 class JobUsage:
-    """A job's accounting record."""
+    """What one session's job used: all its runs (a requeued job has several)."""
 
-    state: str
-    elapsed_s: int
-    gpus: Mapping[str, int]
-    complete: bool
+    runs: tuple[JobRun, ...]
 
-    def resource_hours(self, resource: str, gres_type: str | None = None) -> dict[str, Decimal]:
-        """Resource-hours to charge for ``resource``.
+    @property
+    def job_id(self) -> str:
+        return self.runs[-1].job_id if self.runs else ""
+
+    @property
+    def state(self) -> str:
+        """The state of the last run."""
+        return self.runs[-1].state if self.runs else ""
+
+    @property
+    def elapsed_s(self) -> int:
+        """Seconds run, over all runs."""
+        return sum(run.elapsed_s for run in self.runs)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every run is final and the job won't run again (not just requeued)."""
+        return (
+            bool(self.runs)
+            and all(run.final for run in self.runs)
+            and self.runs[-1].state != "REQUEUED"
+        )
+
+    def unaccounted(self, resource: str, gres_type: str | None) -> list[JobRun]:
+        """Runs that ran with GPUs that accounting does not count (settled as requested)."""
+        if resource == "cpu":
+            return []
+        gres = gres_type or resource.removeprefix("gpu:")
+        return [run for run in self.runs if run.elapsed_s > 0 and not run.units(gres)]
+
+    def resource_hours(
+        self, resource: str, gres_type: str | None = None, requested: int = 0
+    ) -> dict[str, Decimal]:
+        """Resource-hours to charge for ``resource``, over every run.
 
         Args:
             resource: ``gpu:TYPE``, ``mig:TYPE:PROFILE`` or ``cpu``.
             gres_type: the Slurm GRES type the GPUs or slices were allocated as
-                (default for ``gpu:TYPE``: TYPE); units are the allocated count of it.
+                (default for ``gpu:TYPE``: TYPE).
+            requested: the count the session asked for (and its hold paid for); a run
+                that ran while accounting counts none of its GPUs is charged this count,
+                never 0 (see :meth:`unaccounted`, which callers log as an error).
         """
-        if resource == "cpu":
-            units = 1
-        else:
-            gres = gres_type or resource.removeprefix("gpu:")
-            units = self.gpus.get(gres, 0)
-        used = Decimal(self.elapsed_s * units) / SECONDS_PER_HOUR
+        seconds = 0
+        for run in self.runs:
+            if resource == "cpu":
+                units = 1
+            else:
+                units = run.units(gres_type or resource.removeprefix("gpu:")) or 0
+                if units == 0 and run.elapsed_s > 0:
+                    units = requested
+            seconds += run.elapsed_s * units
+        used = Decimal(seconds) / SECONDS_PER_HOUR
         return {resource: used.quantize(HOURS_STEP, rounding=ROUND_HALF_UP)}
 
 
-def parse_sacct(output: str) -> JobUsage | None:
-    """The usage in sacct's first line for the job, or None when there is none yet."""
-    line = next((ln for ln in output.splitlines() if ln.strip()), "")
-    parts = line.split("|")
-    if len(parts) < 5:
+def session_usage(
+    runs: Iterable[JobRun], *, job_id: str | None, name: str, since: int
+) -> JobUsage | None:
+    """The runs of one session's job: its name, its id (if known), submitted after ``since``.
+
+    Args:
+        runs: sacct's lines for the job id (or the job name).
+        job_id: the job's id; None to take any id (a job found by its name).
+        name: the job's name (``jupyterhub-<hub>-<hold id>``).
+        since: when the hold was placed (epoch seconds): older runs are another job's.
+
+    Returns:
+        The session's usage, or None when accounting has no run of it yet.
+    """
+    mine = [
+        run
+        for run in runs
+        if run.name == name
+        and (job_id is None or run.job_id == job_id)
+        and run.submitted is not None
+        and run.submitted >= since - CLOCK_SKEW_S
+    ]
+    if not mine:
         return None
-    state = parts[0].split()[0] if parts[0].strip() else ""
-    try:
-        elapsed = int(parts[1] or 0)
-        uid = int(parts[3] or 0)
-    except ValueError:
-        return None
-    gpus: dict[str, int] = {}
-    for item in parts[2].split(","):
-        match = _GPU_TRES.match(item.strip())
-        if match:
-            gpus[match.group(1)] = int(match.group(2))
-    ended = parts[4].strip() not in ("", "Unknown", "None")
-    complete = bool(state) and not state.startswith(_LIVE) and uid != 0 and ended
-    return JobUsage(state, elapsed, gpus, complete)
+    if job_id is None:  # by name: the runs of the first job submitted for this hold
+        first = min(mine, key=lambda run: run.submitted or 0).job_id
+        mine = [run for run in mine if run.job_id == first]
+    mine.sort(key=lambda run: (run.submitted or 0, run.ended or 2**62))
+    return JobUsage(tuple(mine))

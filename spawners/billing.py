@@ -8,6 +8,7 @@ waits on the database.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -19,8 +20,43 @@ from computehub.sitefile import Site
 from computehub.spawners.accounting import JobUsage
 from computehub.spawners.options import SessionRequest
 
+log = logging.getLogger("computehub.billing")
+
 #: Account roles whose members may charge the account for a session.
 CHARGING_ROLES = ("owner", "member", "instructor")
+
+
+def settle_key(hold_id: int) -> str:
+    """The idempotency key of a hold's settlement: one per hold, whoever settles it.
+
+    Keyed by hold, not by job: Slurm reuses job ids, and the spawner and the reconciler
+    settle the same hold with the same key (the second gets the first's charge).
+    """
+    return f"settle:hold:{hold_id}"
+
+
+def usage_charge(
+    hold: Hold, usage: JobUsage, gres_type: str | None
+) -> tuple[dict[str, Decimal], list[str]]:
+    """The resource-hours to charge a hold for its job's runs, and problems to alert on.
+
+    A run that ran while Slurm's accounting counts none of its GPUs is charged the
+    count the hold paid for (never 0); each such run is named in the problems.
+    """
+    resource = next(iter(hold.resources))
+    requested = hold.resources[resource]
+    used = usage.resource_hours(resource, gres_type, requested=requested)
+    problems = [
+        f"run of job {run.job_id} submitted at {run.submitted} ran {run.elapsed_s} s but "
+        f"accounting counts no {gres_type or resource} in it: charged as the {requested} requested"
+        for run in usage.unaccounted(resource, gres_type)
+    ]
+    return used, problems
+
+
+def full_hold_usage(hold: Hold) -> dict[str, Decimal]:
+    """Resource-hours that price to the whole hold (its funded time at its counts)."""
+    return {resource: count * hold.hours for resource, count in hold.resources.items()}
 
 
 @cache
@@ -102,7 +138,7 @@ class Billing:
         )
 
     async def attach(self, hold_id: int, hub: str, job_id: str) -> Hold:
-        """Record the Slurm job a hold pays for: job identity is (hub, job id)."""
+        """Record the Slurm job a hold pays for (its name ``jupyterhub-<hub>-<hold>`` too)."""
         return await asyncio.to_thread(
             self.ledger.attach_job, hold_id, hub, job_id, actor=self.username
         )
@@ -117,24 +153,25 @@ class Billing:
             idempotency_key=f"void:{hold_id}",
         )
 
-    async def settle(
-        self,
-        hold_id: int,
-        hub: str,
-        job_id: str,
-        resource: str,
-        usage: JobUsage,
-        gres_type: str | None = None,
-    ) -> Charge:
-        """Charge what the job used (from Slurm accounting) and release the rest."""
+    async def settle(self, hold: Hold, usage: JobUsage, gres_type: str | None) -> Charge:
+        """Charge what the job used (every run, from Slurm accounting); release the rest."""
+        used, problems = usage_charge(hold, usage, gres_type)
+        for problem in problems:
+            log.error("Hold %s (%s/%s): %s", hold.id, hold.hub, usage.job_id, problem)
+        runs = f" in {len(usage.runs)} runs" if len(usage.runs) > 1 else ""
         return await asyncio.to_thread(
             self.ledger.settle,
-            hold_id,
-            usage.resource_hours(resource, gres_type),
+            hold.id,
+            used,
             actor="spawner",
-            idempotency_key=f"settle:{hub}:{job_id}",
-            reason=f"session {hub}/{job_id} {usage.state.lower()} after {usage.elapsed_s} s",
+            idempotency_key=settle_key(hold.id),
+            reason=f"session {hold.hub}/{usage.job_id} {usage.state.lower()} after "
+            f"{usage.elapsed_s} s{runs}",
         )
+
+    async def request_cancel(self, hold_id: int) -> None:
+        """Record that the platform wants the hold's job ended (survives the hub forgetting it)."""
+        await asyncio.to_thread(self.ledger.request_cancel, hold_id, actor="spawner")
 
     async def extend(self, hold_id: int, hours: Decimal, key: str) -> Hold:
         """Add ``hours`` to a running session's hold."""

@@ -239,10 +239,9 @@ def validate(
     hours = _hours(raw.get("hours", str(site.defaults.hours)))
     if hours <= 0:
         raise OptionsError("hours", "must be more than 0")
-    if hours > hub.limits.max_hours:
-        raise OptionsError(
-            "hours", f"at most {hub.limits.max_hours} h per session on {hub.display_name}"
-        )
+    most_hours = hub.max_hours(resource)
+    if hours > most_hours:
+        raise OptionsError("hours", f"at most {most_hours} h per session on {hub.display_name}")
 
     default_env = site.defaults.environment or hub.environments[0]
     if default_env not in hub.environments:

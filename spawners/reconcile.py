@@ -1,18 +1,32 @@
 """Reconcile the ledger's open holds with what Slurm says, on every hub.
 
 Runs beside the hub as a JupyterHub-managed service (``python -m
-computehub.spawners.reconcile``), at start and then periodically:
+computehub.spawners.reconcile``), at start and then periodically. It needs no hub API
+access (JupyterHub 6 has no read-only scope for server state): what it knows of a
+session is in the ledger and in Slurm, tied together by the job's name,
+``jupyterhub-<hub>-<hold id>``, given before the job exists (the hold is placed first).
 
-* a hold whose job has ended (it left the queue while the hub was down, or the
-  spawner lost track of it) is settled from Slurm's accounting, once;
-* a hold with no job that is older than a grace period (the start died before
-  sbatch answered) is voided;
-* a notebook job that no open hold pays for is cancelled and logged, once it is
-  older than the grace period (a start may have submitted it and not yet recorded
-  its job id in the hold).
+A queued job is the platform's only when its id is a plain job id (no array or
+heterogeneous job), its name names this hub and a hold of the ledger, its user placed
+that hold, and it was submitted after the hold was placed. Every other job is left
+alone, whatever its name. For each open hold on a hub whose controller answers:
+
+* its job has ended and Slurm's accounting of every run of it is final: settle it;
+* its job has ended, accounting stays incomplete, the funded time is over and the job
+  has been gone for ``overdue_after``: settle the whole hold (its time limit was the
+  funded time), with a distinct reason and an ERROR alert;
+* the platform asked to end its job (``Hold.cancel_requested_at``: a stop while the
+  controller was down, a start the hub gave up): cancel the job;
+* no job id was recorded (the hub died during the start) and a job named for it is
+  queued: record that job and cancel it; none queued and accounting has one that ended:
+  record and settle it; none anywhere after ``grace``: void the hold;
+* a platform job that no open hold pays for (its hold is closed, or it is a second job
+  for one hold) is cancelled once older than ``grace``.
 
 A hub whose controller does not answer is skipped: nothing is settled, voided or
-cancelled on a guess. :func:`plan` decides, without I/O.
+cancelled on a guess. Each action is carried out on its own: one that fails is logged
+and counted, and the pass goes on; a hold that fails ``ALERT_AFTER`` passes in a row is
+an ERROR (and a metric, with ``--metrics-file``). :func:`plan` decides, without I/O.
 """
 
 from __future__ import annotations
@@ -21,22 +35,51 @@ import argparse
 import asyncio
 import logging
 import sys
+import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from computehub.credits.errors import UnknownHoldError
 from computehub.credits.ledger import Ledger
 from computehub.credits.records import Hold
 from computehub.sitefile import load_site
-from computehub.spawners.accounting import JobUsage
-from computehub.spawners.billing import ledger_for, ledger_url
+from computehub.spawners.accounting import CLOCK_SKEW_S, JobUsage
+from computehub.spawners.batch import hold_of_job_name, job_name
+from computehub.spawners.billing import (
+    full_hold_usage,
+    ledger_for,
+    ledger_url,
+    settle_key,
+    usage_charge,
+)
 from computehub.spawners.registry import HubRegistry
-from computehub.spawners.slurmclient import SlurmClient, SlurmError, SlurmUnavailableError
+from computehub.spawners.slurmclient import QueuedJob, SlurmClient, SlurmError
 
 log = logging.getLogger("computehub.reconcile")
 
-#: Every notebook job's name starts with this (see spawners/batch.py).
-JOB_NAME_PREFIX = "jupyterhub-"
+#: Passes in a row a hold may fail to reconcile before it is an ERROR.
+ALERT_AFTER = 3
+#: How long after a start gave up (sbatch did not answer: a cancel was requested) its
+#: hold waits for a job to show up before it is voided, instead of the whole grace.
+GAVE_UP_WAIT = timedelta(minutes=1)
+
+
+def stalled(hold: Hold, now: datetime, grace: timedelta) -> bool:
+    """Whether a hold without a job id has waited long enough for its start to record one."""
+    if hold.cancel_requested_at is not None and now - hold.cancel_requested_at > GAVE_UP_WAIT:
+        return True
+    return now - hold.created_at > grace
+
+
+@dataclass(frozen=True)
+class HoldView:
+    """A hold and the user who placed it (whose job it pays for)."""
+
+    hold: Hold
+    user: str
 
 
 @dataclass(frozen=True)
@@ -46,58 +89,417 @@ class Settle:
 
 
 @dataclass(frozen=True)
+class SettleOverdue:
+    """Charge the whole hold: its job is gone and its accounting never completed."""
+
+    hold: Hold
+
+
+@dataclass(frozen=True)
 class Void:
     hold: Hold
     reason: str
 
 
 @dataclass(frozen=True)
-class Cancel:
-    hub: str
+class Attach:
+    """Record the job a hold pays for, found by its name (the hub never recorded it)."""
+
+    hold: Hold
     job_id: str
 
 
-Action = Settle | Void | Cancel
+@dataclass(frozen=True)
+class Cancel:
+    hub: str
+    job_id: str
+    reason: str = ""
+    hold_id: int | None = None
+
+
+Action = Settle | SettleOverdue | Void | Attach | Cancel
+
+
+def _submitted(job: QueuedJob) -> datetime | None:
+    return datetime.fromtimestamp(job.submitted, UTC) if job.submitted is not None else None
+
+
+def platform_jobs(
+    hub: str, jobs: Iterable[QueuedJob], holds: Mapping[int, HoldView]
+) -> tuple[dict[int, list[QueuedJob]], list[QueuedJob]]:
+    """The platform's jobs in ``hub``'s queue by hold id, and the others.
+
+    Args:
+        hub: the hub whose queue this is.
+        jobs: the queue's jobs named ``jupyterhub-*``, ids as squeue prints them.
+        holds: the holds the names may refer to (open ones, and closed ones named).
+    """
+    mine: dict[int, list[QueuedJob]] = {}
+    foreign: list[QueuedJob] = []
+    for job in jobs:
+        hold_id = hold_of_job_name(hub, job.name)
+        view = holds.get(hold_id) if hold_id is not None else None
+        submitted = job.submitted
+        if (
+            not job.job_id.isdigit()
+            or view is None
+            or view.hold.hub != hub
+            or view.user != job.user
+            or submitted is None
+            or submitted < view.hold.created_at.timestamp() - CLOCK_SKEW_S
+        ):
+            foreign.append(job)
+            continue
+        mine.setdefault(view.hold.id, []).append(job)
+    for found in mine.values():
+        found.sort(key=lambda job: int(job.job_id))
+    return mine, foreign
+
+
+def _overdue(hold: Hold, gone: datetime | None, now: datetime, overdue_after: timedelta) -> bool:
+    funded_end = hold.created_at + timedelta(hours=float(hold.hours))
+    return gone is not None and now - gone >= overdue_after and now >= funded_end
 
 
 def plan(
-    holds: Sequence[Hold],
-    queued: Mapping[str, Mapping[str, datetime]],
-    usage: Mapping[tuple[str, str], JobUsage | None],
+    holds: Sequence[HoldView],
+    queued: Mapping[str, Sequence[QueuedJob]],
+    usage: Mapping[int, JobUsage | None],
     now: datetime,
     grace: timedelta,
+    *,
+    closed: Sequence[HoldView] = (),
+    gone_since: Mapping[int, datetime] | None = None,
+    overdue_after: timedelta = timedelta(hours=1),
 ) -> list[Action]:
-    """What to do, from the open holds, the jobs in each hub's queue and their accounting.
+    """What to do, from the open holds, each hub's queue and the accounting asked for.
 
     Args:
-        holds: the ledger's open holds.
-        queued: per reachable hub, the notebook jobs Slurm still has (any live state),
-            with their submit times.
-        usage: accounting records of ended jobs, by (hub, job id); None when not final.
+        holds: the ledger's open holds, with who placed each.
+        queued: per reachable hub, its queued jobs named ``jupyterhub-*`` (see
+            :meth:`SlurmClient.live_jobs`); a hub missing here did not answer.
+        usage: accounting of a hold's job by hold id (by its id, or by its name when the
+            hold has none), None when accounting has no run of it; a hold missing here
+            was not looked up (or sacct failed): nothing is decided on it.
         now: the current time (UTC).
-        grace: how long a hold may wait for its job id before it is voided, and a
-            job for a hold that pays for it before it is cancelled.
+        grace: how long a hold may wait for its job id, and a job that no open hold
+            pays for may run, before either is acted on.
+        closed: settled or voided holds that queued jobs are named for.
+        gone_since: when each hold's job was first seen gone from its queue.
+        overdue_after: how long a job must have been gone, its funded time over, before
+            a hold whose accounting never completes is charged in full.
     """
+    gone_since = gone_since or {}
+    views = {view.hold.id: view for view in [*closed, *holds]}
+    jobs_of: dict[int, list[QueuedJob]] = {}
+    for hub, jobs in queued.items():
+        by_hold, _ = platform_jobs(hub, jobs, views)
+        jobs_of.update(by_hold)
     actions: list[Action] = []
-    paid: dict[str, set[str]] = {}
-    for hold in holds:
+    adopted: dict[int, str] = {}
+    for view in holds:
+        hold = view.hold
         if hold.hub not in queued:
             continue  # that hub's controller did not answer: decide nothing
+        mine = jobs_of.get(hold.id, [])
         if hold.job_id is None:
-            if now - hold.created_at > grace:
+            waited = stalled(hold, now, grace)
+            if mine:
+                if waited or hold.cancel_requested_at is not None:
+                    adopted[hold.id] = mine[0].job_id
+                    actions.append(Attach(hold, mine[0].job_id))
+                    actions.append(
+                        Cancel(hold.hub, mine[0].job_id, "its start never completed", hold.id)
+                    )
+                continue
+            if hold.id not in usage:
+                continue
+            record = usage[hold.id]
+            if record is not None and record.complete:
+                actions.append(Attach(hold, record.job_id))
+                actions.append(Settle(hold, record))
+            elif record is None and waited:
                 actions.append(Void(hold, "the start never reached Slurm"))
             continue
-        paid.setdefault(hold.hub, set()).add(hold.job_id)
-        if hold.job_id in queued[hold.hub]:
+        if any(job.job_id == hold.job_id for job in mine):
+            if hold.cancel_requested_at is not None:
+                actions.append(
+                    Cancel(hold.hub, hold.job_id, "the platform asked to end it", hold.id)
+                )
             continue
-        record = usage.get((hold.hub, hold.job_id))
+        record = usage.get(hold.id)
         if record is not None and record.complete:
             actions.append(Settle(hold, record))
-    for hub, jobs in queued.items():
-        for job_id in sorted(set(jobs) - paid.get(hub, set()), key=int):
-            if now - jobs[job_id] > grace:
-                actions.append(Cancel(hub, job_id))
+        elif _overdue(hold, gone_since.get(hold.id), now, overdue_after):
+            actions.append(SettleOverdue(hold))
+    for hold_id, jobs in sorted(jobs_of.items()):
+        hold = views[hold_id].hold
+        for job in jobs:
+            if hold.status == "open" and job.job_id in (hold.job_id, adopted.get(hold_id)):
+                continue
+            if hold.status == "open" and hold.job_id is None and hold_id not in adopted:
+                continue  # its start may still record it
+            submitted = _submitted(job)
+            if submitted is not None and now - submitted <= grace:
+                continue
+            why = (
+                f"a second job for hold {hold_id}"
+                if hold.status == "open"
+                else f"its hold {hold_id} is {hold.status}"
+            )
+            actions.append(Cancel(hold.hub, job.job_id, f"no open hold pays for it ({why})"))
     return actions
+
+
+@dataclass
+class PassReport:
+    """What one pass did."""
+
+    actions: list[Action] = field(default_factory=list)
+    #: What failed (an action, or the lookup of a hold's accounting) and why.
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    #: Holds something failed for in this pass.
+    failed_holds: set[int] = field(default_factory=set)
+    unreachable: list[str] = field(default_factory=list)
+    foreign: int = 0
+
+
+@dataclass
+class Reconciler:
+    """Reconciliation passes, remembering what one pass can't know (see :func:`plan`)."""
+
+    registry: HubRegistry
+    ledger: Ledger
+    slurm: SlurmClient
+    grace: timedelta = timedelta(minutes=10)
+    overdue_after: timedelta = timedelta(hours=1)
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: When each open hold's job was first seen gone from its queue.
+    gone_since: dict[int, datetime] = field(default_factory=dict)
+    #: Passes in a row each hold failed in.
+    failures: Counter[int] = field(default_factory=Counter)
+    #: Every action carried out since start, by kind (for the metrics file).
+    done: Counter[str] = field(default_factory=Counter)
+
+    def _view(self, hold: Hold) -> HoldView:
+        return HoldView(hold, self.ledger.session(hold.id).created_by)
+
+    def _views(self, holds: Sequence[Hold]) -> list[HoldView]:
+        views = []
+        for hold in holds:
+            try:
+                views.append(self._view(hold))
+            except UnknownHoldError:
+                continue
+        return views
+
+    async def pass_once(self) -> PassReport:
+        """Look at every hub once and carry out the plan."""
+        report = PassReport()
+        now = self.now()
+        holds = await asyncio.to_thread(self.ledger.open_holds)
+        views = await asyncio.to_thread(self._views, holds)
+        open_ids = {view.hold.id for view in views}
+        queued: dict[str, list[QueuedJob]] = {}
+        for hub in self.registry.names():
+            try:
+                queued[hub] = await self.slurm.live_jobs(hub)
+            except SlurmError as err:
+                report.unreachable.append(hub)
+                log.warning("Hub %s not reconciled: squeue failed (%s)", hub, err)
+        named = {
+            hold_id
+            for hub, jobs in queued.items()
+            for job in jobs
+            if (hold_id := hold_of_job_name(hub, job.name)) is not None
+        } - open_ids
+        closed = await asyncio.to_thread(self._closed, sorted(named))
+        every = {view.hold.id: view for view in [*closed, *views]}
+        live: dict[int, set[str]] = {}
+        for hub, jobs in queued.items():
+            mine, foreign = platform_jobs(hub, jobs, every)
+            report.foreign += len(foreign)
+            for job in foreign:
+                log.debug("Hub %s: job %s (%s) is not the platform's", hub, job.job_id, job.name)
+            for hold_id, found in mine.items():
+                live[hold_id] = {job.job_id for job in found}
+        usage: dict[int, JobUsage | None] = {}
+        for view in views:
+            hold = view.hold
+            if hold.hub not in queued:
+                continue
+            try:
+                if hold.job_id is not None and hold.job_id not in live.get(hold.id, set()):
+                    self.gone_since.setdefault(hold.id, now)
+                    usage[hold.id] = await self.slurm.usage(
+                        hold.hub, hold.job_id, job_name(hold.hub, hold.id), hold.created_at
+                    )
+                elif hold.job_id is None and not live.get(hold.id):
+                    if stalled(hold, now, self.grace):
+                        usage[hold.id] = await self.slurm.usage_by_name(
+                            hold.hub, job_name(hold.hub, hold.id), hold.created_at
+                        )
+                else:
+                    self.gone_since.pop(hold.id, None)
+            except SlurmError as err:
+                self._failed(report, f"accounting of hold {hold.id}", hold.id, str(err))
+        for hold_id in list(self.gone_since):
+            if hold_id not in open_ids:
+                del self.gone_since[hold_id]
+        actions = plan(
+            views,
+            queued,
+            usage,
+            now,
+            self.grace,
+            closed=closed,
+            gone_since=self.gone_since,
+            overdue_after=self.overdue_after,
+        )
+        for action in actions:
+            try:
+                await self._carry_out(action)
+            except Exception as err:  # one failing action must not stop the pass
+                log.exception("Reconciliation failed: %s", _describe(action))
+                self._failed(report, _describe(action), _hold_of(action), str(err))
+                continue
+            report.actions.append(action)
+            self.done[type(action).__name__] += 1
+        for hold_id in list(self.failures):
+            if hold_id not in report.failed_holds:
+                del self.failures[hold_id]
+        return report
+
+    def _closed(self, hold_ids: Sequence[int]) -> list[HoldView]:
+        views = []
+        for hold_id in hold_ids:
+            try:
+                views.append(self._view(self.ledger.hold(hold_id)))
+            except UnknownHoldError:
+                continue
+        return views
+
+    def _failed(self, report: PassReport, what: str, hold_id: int | None, why: str) -> None:
+        report.failed.append((what, why))
+        if hold_id is None or hold_id in report.failed_holds:
+            return  # a hold counts once per pass
+        report.failed_holds.add(hold_id)
+        self.failures[hold_id] += 1
+        if self.failures[hold_id] >= ALERT_AFTER:
+            log.error(
+                "ALERT: hold %s has failed to reconcile in %s passes in a row: %s",
+                hold_id,
+                self.failures[hold_id],
+                why,
+            )
+
+    async def _carry_out(self, action: Action) -> None:
+        ledger = self.ledger
+        if isinstance(action, Settle):
+            hold, record = action.hold, action.usage
+            resource = next(iter(hold.resources))
+            gres = (
+                self.registry[hold.hub].gres_type(resource) if hold.hub in self.registry else None
+            )
+            used, problems = usage_charge(hold, record, gres)
+            for problem in problems:
+                log.error("ALERT: hold %s (%s/%s): %s", hold.id, hold.hub, record.job_id, problem)
+            charge = await asyncio.to_thread(
+                ledger.settle,
+                hold.id,
+                used,
+                actor="reconciler",
+                idempotency_key=settle_key(hold.id),
+                reason=f"session {hold.hub}/{record.job_id} {record.state.lower()} "
+                f"after {record.elapsed_s} s (reconciled)",
+            )
+            log.info(
+                "Settled hold %s (%s/%s): charged %s",
+                hold.id,
+                hold.hub,
+                record.job_id,
+                charge.amount,
+            )
+        elif isinstance(action, SettleOverdue):
+            hold = action.hold
+            charge = await asyncio.to_thread(
+                ledger.settle,
+                hold.id,
+                full_hold_usage(hold),
+                actor="reconciler",
+                idempotency_key=settle_key(hold.id),
+                reason=f"session {hold.hub}/{hold.job_id}: Slurm's accounting never completed; "
+                "charged the funded time (overdue)",
+            )
+            log.error(
+                "ALERT: hold %s (%s/%s) settled in full (%s credits): its job is gone and its "
+                "accounting never completed",
+                hold.id,
+                hold.hub,
+                hold.job_id,
+                charge.amount,
+            )
+        elif isinstance(action, Void):
+            await asyncio.to_thread(
+                ledger.void_hold,
+                action.hold.id,
+                action.reason,
+                actor="reconciler",
+                idempotency_key=f"void:{action.hold.id}",
+            )
+            log.info("Voided hold %s: %s", action.hold.id, action.reason)
+        elif isinstance(action, Attach):
+            await asyncio.to_thread(
+                ledger.attach_job,
+                action.hold.id,
+                action.hold.hub,
+                action.job_id,
+                actor="reconciler",
+            )
+            log.warning(
+                "Hold %s pays for job %s/%s, found by its name (its start never recorded it)",
+                action.hold.id,
+                action.hold.hub,
+                action.job_id,
+            )
+        else:
+            await self.slurm.cancel(action.hub, action.job_id)
+            log.warning("Cancelled job %s/%s: %s", action.hub, action.job_id, action.reason)
+
+    def write_metrics(self, path: Path, report: PassReport) -> None:
+        """Prometheus text-file metrics (for node_exporter's textfile collector)."""
+        lines = [
+            "# HELP computehub_reconcile_last_pass_seconds When the last pass ended.",
+            "# TYPE computehub_reconcile_last_pass_seconds gauge",
+            f"computehub_reconcile_last_pass_seconds {time.time():.0f}",
+            "# HELP computehub_reconcile_actions_total Actions carried out, by kind.",
+            "# TYPE computehub_reconcile_actions_total counter",
+            *(
+                f'computehub_reconcile_actions_total{{kind="{kind}"}} {count}'
+                for kind, count in sorted(self.done.items())
+            ),
+            "# HELP computehub_reconcile_failing_holds Holds failing "
+            f"{ALERT_AFTER} or more passes in a row.",
+            "# TYPE computehub_reconcile_failing_holds gauge",
+            "computehub_reconcile_failing_holds "
+            f"{sum(1 for n in self.failures.values() if n >= ALERT_AFTER)}",
+            "# HELP computehub_reconcile_unreachable_hubs Hubs whose squeue failed last pass.",
+            "# TYPE computehub_reconcile_unreachable_hubs gauge",
+            f"computehub_reconcile_unreachable_hubs {len(report.unreachable)}",
+        ]
+        partial = path.with_name(path.name + ".tmp")
+        partial.write_text("\n".join(lines) + "\n")
+        partial.replace(path)
+
+
+def _hold_of(action: Action) -> int | None:
+    return action.hold_id if isinstance(action, Cancel) else action.hold.id
+
+
+def _describe(action: Action) -> str:
+    if isinstance(action, Cancel):
+        return f"cancel of job {action.hub}/{action.job_id}"
+    return f"{type(action).__name__} of hold {action.hold.id}"
 
 
 async def reconcile_once(
@@ -107,78 +509,25 @@ async def reconcile_once(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     grace: timedelta = timedelta(minutes=10),
 ) -> list[Action]:
-    """Look at every hub once and carry out the plan; returns what was done.
-
-    Args:
-        registry: the hubs.
-        ledger: the credit ledger.
-        slurm: the Slurm client.
-        now: the clock (UTC).
-        grace: see :func:`plan`.
-    """
-    holds = await asyncio.to_thread(ledger.open_holds)
-    queued: dict[str, dict[str, datetime]] = {}
-    for hub in registry.names():
-        try:
-            queued[hub] = await slurm.live_jobs(hub, JOB_NAME_PREFIX)
-        except SlurmUnavailableError as err:
-            log.warning("Hub %s not reconciled: its scheduler does not answer (%s)", hub, err)
-        except SlurmError as err:
-            log.warning("Hub %s not reconciled: squeue failed (%s)", hub, err)
-    usage: dict[tuple[str, str], JobUsage | None] = {}
-    for hold in holds:
-        if hold.job_id and hold.hub in queued and hold.job_id not in queued[hold.hub]:
-            try:
-                usage[(hold.hub, hold.job_id)] = await slurm.usage(hold.hub, hold.job_id)
-            except SlurmError as err:
-                log.warning("sacct failed for %s/%s: %s", hold.hub, hold.job_id, err)
-    actions = plan(holds, queued, usage, now(), grace)
-    for action in actions:
-        await _carry_out(action, registry, ledger, slurm)
-    return actions
+    """One pass with no memory of earlier ones; returns what was done."""
+    report = await Reconciler(registry, ledger, slurm, grace=grace, now=now).pass_once()
+    return report.actions
 
 
-async def _carry_out(
-    action: Action, registry: HubRegistry, ledger: Ledger, slurm: SlurmClient
+async def run(
+    site_path: str, interval_s: float, once: bool, metrics_file: Path | None = None
 ) -> None:
-    if isinstance(action, Settle):
-        hold, record = action.hold, action.usage
-        resource = next(iter(hold.resources))
-        gres = registry[hold.hub].gres_type(resource) if hold.hub in registry else None
-        charge = await asyncio.to_thread(
-            ledger.settle,
-            hold.id,
-            record.resource_hours(resource, gres),
-            actor="reconciler",
-            idempotency_key=f"settle:{hold.hub}:{hold.job_id}",
-            reason=f"session {hold.hub}/{hold.job_id} {record.state.lower()} (reconciled)",
-        )
-        log.info(
-            "Settled hold %s (%s/%s): charged %s", hold.id, hold.hub, hold.job_id, charge.amount
-        )
-    elif isinstance(action, Void):
-        await asyncio.to_thread(
-            ledger.void_hold,
-            action.hold.id,
-            action.reason,
-            actor="reconciler",
-            idempotency_key=f"void:{action.hold.id}",
-        )
-        log.info("Voided hold %s: %s", action.hold.id, action.reason)
-    else:
-        await slurm.cancel(action.hub, action.job_id)
-        log.warning("Cancelled job %s/%s: no credit hold pays for it", action.hub, action.job_id)
-
-
-async def run(site_path: str, interval_s: float, once: bool) -> None:
     """Reconcile now, then every ``interval_s`` seconds (until cancelled)."""
     site = load_site(site_path)
     registry = HubRegistry(site)
-    ledger = ledger_for(ledger_url(site))
-    slurm = SlurmClient(registry)
+    reconciler = Reconciler(registry, ledger_for(ledger_url(site)), SlurmClient(registry))
     while True:
         try:
-            await reconcile_once(registry, ledger, slurm)
+            report = await reconciler.pass_once()
+            if report.failed:
+                log.warning("Pass done with %s failures", len(report.failed))
+            if metrics_file is not None:
+                reconciler.write_metrics(metrics_file, report)
         except Exception:
             log.exception("Reconciliation failed; trying again in %s s", interval_s)
         if once:
@@ -192,11 +541,17 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--site", required=True, help="the site file")
     parser.add_argument("--interval", type=float, default=60.0, help="seconds between passes")
     parser.add_argument("--once", action="store_true", help="one pass, then exit")
+    parser.add_argument(
+        "--metrics-file",
+        type=Path,
+        default=None,
+        help="write Prometheus metrics here after each pass (node_exporter textfile collector)",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     logging.basicConfig(
         level=logging.INFO, format="[%(levelname)1.1s %(asctime)s reconcile] %(message)s"
     )
-    asyncio.run(run(args.site, args.interval, args.once))
+    asyncio.run(run(args.site, args.interval, args.once, args.metrics_file))
     return 0
 
 

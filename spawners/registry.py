@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from types import MappingProxyType
 
 from computehub.sitefile import Site
@@ -31,6 +32,21 @@ class HubEntry:
     #: The Slurm GRES type of each GPU resource: ``gpu:h100`` -> ``h100``,
     #: ``mig:h100:1g.10gb`` -> ``1g.10gb`` (or the site file's ``mig_gres``).
     gres_types: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: Each partition's longest session, hours (site file ``partitions.NAME.max_hours``).
+    partition_hours: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
+    #: The key this hub's job_submit.lua guard checks tickets with (None: no guard).
+    ticket_key_file: Path | None = None
+
+    def max_hours(self, resource: str) -> Decimal:
+        """The longest session (or extension total) of ``resource`` on this hub, in hours.
+
+        The hub's ``limits.max_hours`` and the ``max_hours`` of the partition the resource
+        runs in, whichever is smaller. ``resource`` is ``cpu``, ``gpu:TYPE`` or
+        ``mig:TYPE:PROFILE`` (as in a hold's resources).
+        """
+        partition = self.partition_for(gpu_of(resource))
+        limit = self.partition_hours.get(partition)
+        return self.limits.max_hours if limit is None else min(self.limits.max_hours, limit)
 
     def gres_type(self, resource: str) -> str | None:
         """The GRES type a resource is requested and accounted as; None for ``cpu``."""
@@ -41,6 +57,12 @@ class HubEntry:
         if gpu_type is None:
             return self.default_partition
         return self.gpu_partitions.get(gpu_type, self.default_partition)
+
+
+def gpu_of(resource: str) -> str | None:
+    """The GPU type of a rated resource (``gpu:h100``, ``mig:h100:1g.10gb``); None for cpu."""
+    kind, _, rest = resource.partition(":")
+    return rest.partition(":")[0] if kind in ("gpu", "mig") and rest else None
 
 
 def _entry(name: str, hub: Hub, all_envs: tuple[str, ...]) -> HubEntry:
@@ -65,6 +87,8 @@ def _entry(name: str, hub: Hub, all_envs: tuple[str, ...]) -> HubEntry:
         slurm_env=MappingProxyType(env),
         timeout_s=hub.slurm.timeout_s,
         gres_types=MappingProxyType(_gres_types(hub)),
+        partition_hours=MappingProxyType({p: spec.max_hours for p, spec in hub.partitions.items()}),
+        ticket_key_file=hub.slurm.job_ticket_key_file,
     )
 
 

@@ -1,18 +1,30 @@
-"""The one place that talks to Slurm: async, argv only (no shell), a timeout on every call."""
+"""The one place that talks to Slurm: async, argv only (no shell), a timeout on every call.
+
+Every command runs with its hub's ``SLURM_CONF`` and ``SLURM_TIME_FORMAT=%s``: times
+come back as epoch seconds, whatever time zone a controller runs in.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from computehub.spawners.accounting import SACCT_FIELDS, JobUsage, parse_sacct
+from computehub.spawners.accounting import (
+    CLOCK_SKEW_S,
+    SACCT_FIELDS,
+    JobUsage,
+    gpu_tres,
+    parse_sacct,
+    session_usage,
+)
 from computehub.spawners.availability import SINFO_FORMAT, GpuAvailability, parse_sinfo
-from computehub.spawners.batch import BatchRequest
+from computehub.spawners.batch import JOB_NAME_PREFIX, BatchRequest
 from computehub.spawners.registry import HubRegistry
 
 _JOB_ID = re.compile(r"^([0-9]{1,12})(?:;[A-Za-z0-9_.-]+)?$")
@@ -22,14 +34,59 @@ _UNREACHABLE = re.compile(
     r"Transport endpoint|Zero Bytes were transmitted"
 )
 _INVALID_JOB = re.compile(r"Invalid job id specified")
+#: squeue states of a job that will not run again (``squeue -t all`` lists them a while).
+FINAL_QUEUE_STATES = frozenset(
+    {
+        "COMPLETED",
+        "CANCELLED",
+        "FAILED",
+        "TIMEOUT",
+        "NODE_FAIL",
+        "PREEMPTED",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "OUT_OF_MEMORY",
+        "REVOKED",
+    }
+)
+#: ``squeue -O`` fields of :meth:`SlurmClient.job`; the name last (it may hold ``|``).
+#: ``JobArrayID`` is the id as ``%i`` prints it (``123_[0-1]``, ``125+0``): a plain number
+#: only for a plain job (``JobID`` prints an array's or a het component's bare number).
+_JOB_FIELDS = (
+    "JobArrayID",
+    "State",
+    "BatchHost",
+    "Reason",
+    "Partition",
+    "TimeLimit",
+    "UserName",
+    "SubmitTime",
+    "tres-alloc",
+    "Name",
+)
+#: ``squeue -O`` fields of :meth:`SlurmClient.live_jobs`; the name last.
+_QUEUE_FIELDS = ("JobArrayID", "State", "UserName", "SubmitTime", "Name")
+_DURATION = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)$")
 
 
 class SlurmError(RuntimeError):
-    """A Slurm command failed; ``message`` is Slurm's own words."""
+    """A Slurm command failed; ``message`` is Slurm's own words (for logs, not for users)."""
 
 
 class SlurmUnavailableError(SlurmError):
     """The hub's Slurm controller did not answer: state unknown, change nothing."""
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """A job in a hub's queue, as ``squeue`` lists it (the id as printed: validate it)."""
+
+    job_id: str
+    name: str
+    user: str
+    state: str
+    #: Submit time, epoch seconds (None when squeue printed none).
+    submitted: int | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +96,15 @@ class JobInfo:
     state: str
     node: str
     reason: str
+    name: str = ""
+    user: str = ""
+    partition: str = ""
+    #: The time limit in minutes (None: unlimited or unknown).
+    minutes: int | None = None
+    submitted: int | None = None
+    #: Allocated GPUs (typed, by lower-cased GRES type) and the untyped count.
+    gpus: Mapping[str, int] = field(default_factory=dict)
+    gpus_any: int | None = None
 
 
 def parse_job_id(output: str) -> str:
@@ -50,13 +116,96 @@ def parse_job_id(output: str) -> str:
     return match.group(1)
 
 
+def parse_minutes(text: str) -> int | None:
+    """A Slurm duration (``[D-][HH:]MM:SS`` or minutes) in whole minutes; None if unlimited."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    match = _DURATION.match(text)
+    if match is None:
+        return None
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) + (1 if seconds else 0)
+
+
+def _epoch(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.isdigit() else None
+
+
+def split_fields(line: str, count: int) -> list[str] | None:
+    """The fields of one ``squeue -O 'A:|,B:|,...'`` line, the last free-form; None if cut."""
+    if not line.endswith("|"):
+        return None  # a name with a line break: not a whole line
+    parts = line[:-1].split("|", count - 1)
+    return parts if len(parts) == count else None
+
+
+def _format(fields: Sequence[str]) -> str:
+    return ",".join(f"{name}:|" for name in fields)
+
+
+def parse_queue(output: str) -> list[QueuedJob]:
+    """Lines of ``squeue -h -O`` with :data:`_QUEUE_FIELDS`; malformed lines are skipped."""
+    jobs: list[QueuedJob] = []
+    for line in output.splitlines():
+        fields = split_fields(line, len(_QUEUE_FIELDS))
+        if fields is None:
+            continue
+        job_id, state, user, submitted, name = fields
+        jobs.append(QueuedJob(job_id.strip(), name, user.strip(), state.strip(), _epoch(submitted)))
+    return jobs
+
+
+def parse_job(output: str, job_id: str) -> JobInfo | None:
+    """The line of ``squeue -h -j ID -O`` (:data:`_JOB_FIELDS`) for exactly ``job_id``."""
+    for line in output.splitlines():
+        fields = split_fields(line, len(_JOB_FIELDS))
+        if fields is None or fields[0].strip() != job_id:
+            continue
+        _, state, node, reason, partition, limit, user, submitted, alloc, name = fields
+        typed, untyped = gpu_tres(alloc)
+        return JobInfo(
+            state=state.strip(),
+            node=node.strip(),
+            reason=reason.strip(),
+            name=name,
+            user=user.strip(),
+            partition=partition.strip(),
+            minutes=parse_minutes(limit),
+            submitted=_epoch(submitted),
+            gpus=typed,
+            gpus_any=untyped,
+        )
+    return None
+
+
+def parse_accounting_tres(config: str) -> set[str]:
+    """The TRES a controller accounts (``scontrol show config``), lower-cased."""
+    for line in config.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == "AccountingStorageTRES":
+            return {item.strip().lower() for item in value.split(",") if item.strip()}
+    return set()
+
+
+def _kill(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+
+
 async def run_argv(
     argv: Sequence[str],
     env: Mapping[str, str],
     limit_s: float,
     input_text: str | None = None,
 ) -> str:
-    """Run argv and return stdout; :class:`SlurmUnavailableError` on timeout or no controller."""
+    """Run argv and return stdout; :class:`SlurmUnavailableError` on timeout or no controller.
+
+    The child never outlives the call: it is killed on timeout and when the caller is
+    cancelled (a command whose effect must not be lost, sbatch, is shielded by its
+    caller instead).
+    """
     proc = await asyncio.create_subprocess_exec(
         *argv,
         env=dict(env),
@@ -69,9 +218,12 @@ async def run_argv(
             proc.communicate(input_text.encode() if input_text is not None else None), limit_s
         )
     except TimeoutError:
-        proc.kill()
+        _kill(proc)
         await proc.wait()
         raise SlurmUnavailableError(f"{argv[0]} did not answer within {limit_s:.0f} s") from None
+    except asyncio.CancelledError:
+        _kill(proc)
+        raise
     stderr = err.decode(errors="replace").strip()
     if proc.returncode != 0:
         if _UNREACHABLE.search(stderr):
@@ -114,33 +266,66 @@ class SlurmClient:
         env = self.registry.command_env(hub)
         if extra_env:
             env.update(extra_env)
+        env["SLURM_TIME_FORMAT"] = "%s"
         return await run_argv(argv, env, self.registry[hub].timeout_s, input_text)
 
     async def submit(self, hub: str, request: BatchRequest, job_env: Mapping[str, str]) -> str:
-        """Submit a batch request; the job's environment passes through sudo by name."""
+        """Submit a batch request; the job's environment passes through sudo by name.
+
+        Cancelling this call kills sbatch, which may or may not have submitted the job:
+        callers that must know (the spawner) shield it and let it finish.
+        """
         out = await self._run(hub, request.argv, request.script, job_env)
         return parse_job_id(out)
 
     async def job(self, hub: str, job_id: str) -> JobInfo | None:
-        """The job's state and node, or None when Slurm no longer knows it."""
+        """The job's state, node, name, limits and allocation; None when Slurm doesn't know it."""
+        argv = [self.binary("squeue"), "-h", "-j", job_id, "-O", _format(_JOB_FIELDS)]
         try:
-            out = await self._run(
-                hub, [self.binary("squeue"), "-h", "-j", job_id, "-o", "%T|%B|%r"]
-            )
+            out = await self._run(hub, argv)
         except SlurmUnavailableError:
             raise
         except SlurmError as err:
             if _INVALID_JOB.search(str(err)):
                 return None
             raise
-        line = out.strip().splitlines()[0] if out.strip() else ""
-        if not line:
-            return None
-        state, node, reason = [*line.split("|"), "", ""][:3]
-        return JobInfo(state.strip(), node.strip(), reason.strip())
+        return parse_job(out, job_id)
+
+    async def live_jobs(self, hub: str) -> list[QueuedJob]:
+        """Every job in ``hub``'s queue that may run (again) whose name looks like a session.
+
+        Ids are as squeue prints them (``123``, ``123_[0-1]``, ``125+0``): the caller
+        decides which jobs are the platform's (see ``reconcile.plan``).
+        """
+        out = await self._run(
+            hub, [self.binary("squeue"), "-h", "-t", "all", "-O", _format(_QUEUE_FIELDS)]
+        )
+        return [
+            job
+            for job in parse_queue(out)
+            if job.name.startswith(JOB_NAME_PREFIX) and job.state not in FINAL_QUEUE_STATES
+        ]
+
+    async def jobs_named(self, hub: str, name: str) -> list[QueuedJob]:
+        """Jobs in ``hub``'s queue (any state) named exactly ``name``."""
+        out = await self._run(
+            hub,
+            [
+                self.binary("squeue"),
+                "-h",
+                "-t",
+                "all",
+                f"--name={name}",
+                "-O",
+                _format(_QUEUE_FIELDS),
+            ],
+        )
+        return [job for job in parse_queue(out) if job.name == name]
 
     async def cancel(self, hub: str, job_id: str) -> None:
         """Cancel a job (a job that already ended is not an error)."""
+        if not job_id.isdigit():
+            raise ValueError(f"not a plain job id: {job_id!r}")
         try:
             await self._run(hub, [self.binary("scancel"), job_id])
         except SlurmUnavailableError:
@@ -177,12 +362,53 @@ class SlurmClient:
         ids = out.split()
         return ids.index(job_id) + 1 if job_id in ids else None
 
-    async def usage(self, hub: str, job_id: str) -> JobUsage | None:
-        """The job's accounting record (elapsed time, allocated GPUs), if slurmdbd has it."""
+    async def usage(self, hub: str, job_id: str, name: str, since: datetime) -> JobUsage | None:
+        """Accounting of the job ``job_id`` named ``name`` submitted after ``since``: every run.
+
+        ``--duplicates`` lists every run of the id (a requeued job, an id Slurm reused);
+        only the runs of this session's job count (see ``accounting.session_usage``).
+        """
         out = await self._run(
-            hub, [self.binary("sacct"), "-n", "-X", "-P", "-j", job_id, "-o", SACCT_FIELDS]
+            hub,
+            [
+                self.binary("sacct"),
+                "-n",
+                "-X",
+                "-P",
+                "-D",
+                "--allusers",
+                "-j",
+                job_id,
+                "-o",
+                SACCT_FIELDS,
+            ],
         )
-        return parse_sacct(out)
+        return session_usage(
+            parse_sacct(out), job_id=job_id, name=name, since=int(since.timestamp())
+        )
+
+    async def usage_by_name(self, hub: str, name: str, since: datetime) -> JobUsage | None:
+        """Accounting of the first job named ``name`` submitted after ``since`` (id unknown)."""
+        start = datetime.fromtimestamp(since.timestamp() - CLOCK_SKEW_S)  # the client's local time
+        out = await self._run(
+            hub,
+            [
+                self.binary("sacct"),
+                "-n",
+                "-X",
+                "-P",
+                "-D",
+                "--allusers",
+                f"--name={name}",
+                "-S",
+                start.strftime("%Y-%m-%dT%H:%M:%S"),
+                "-E",
+                "now",
+                "-o",
+                SACCT_FIELDS,
+            ],
+        )
+        return session_usage(parse_sacct(out), job_id=None, name=name, since=int(since.timestamp()))
 
     async def set_time_limit(self, hub: str, job_id: str, minutes: int) -> None:
         """Change a job's time limit (the funded time), as the cluster's admin."""
@@ -191,22 +417,7 @@ class SlurmClient:
             [self.binary("scontrol"), "update", f"JobId={job_id}", f"TimeLimit={minutes}"],
         )
 
-    async def live_jobs(self, hub: str, name_prefix: str) -> dict[str, datetime]:
-        """Jobs still queued or running on ``hub`` whose name has the prefix: id → submitted.
-
-        Slurm prints submit times in the controller's local time; they are read as UTC
-        (the hubs' controllers run in UTC, as this bed's do).
-        """
-        out = await self._run(
-            hub, [self.binary("squeue"), "-h", "-o", "%i|%j|%V", "-t", "PD,CF,R,CG,S"]
-        )
-        jobs: dict[str, datetime] = {}
-        for line in out.splitlines():
-            job_id, name, submitted = ([*line.split("|"), "", ""])[:3]
-            if not name.startswith(name_prefix):
-                continue
-            try:
-                jobs[job_id.strip()] = datetime.fromisoformat(submitted.strip()).replace(tzinfo=UTC)
-            except ValueError:
-                jobs[job_id.strip()] = datetime.now(UTC)  # unknown: treat as just submitted
-        return jobs
+    async def accounting_tres(self, hub: str) -> set[str]:
+        """The TRES ``hub``'s controller accounts (AccountingStorageTRES), lower-cased."""
+        out = await self._run(hub, [self.binary("scontrol"), "show", "config"])
+        return parse_accounting_tres(out)

@@ -50,7 +50,16 @@ def bed_site(
         hubs[name] = {
             "display_name": display,
             "region": region,
-            "slurm": {"conf": str(cluster.conf), "timeout_s": 5},
+            "slurm": {
+                "conf": str(cluster.conf),
+                "timeout_s": 5,
+                # The guard's key, once the cluster made one (a bed not started has none).
+                **(
+                    {"job_ticket_key_file": str(cluster.ticket_key)}
+                    if cluster.guard and cluster.ticket_key.exists()
+                    else {}
+                ),
+            },
             "partitions": {cluster.partition: {"default": True, "max_hours": 24}},
             "gpus": gpus,
             "rates": rates,

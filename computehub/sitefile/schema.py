@@ -50,6 +50,12 @@ class SlurmAccess(_Strict):
         default=None, description="a host that runs the Slurm client commands (over ssh)"
     )
     timeout_s: float = Field(default=20.0, gt=0, le=600, description="per command")
+    job_ticket_key_file: Path | None = Field(
+        default=None,
+        description="a key shared with the cluster's job_submit.lua guard "
+        "(hub_config/slurm/job_submit.lua): each job then carries the portal's ticket, "
+        "and the guard refuses session jobs without one",
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> SlurmAccess:

@@ -52,8 +52,10 @@ def test_munge_encodes_and_decodes(slurm_bed: SlurmBed) -> None:
 def test_each_hub_is_its_own_cluster_with_fake_gpus(
     slurm_bed: SlurmBed, hub: str, gpu: str
 ) -> None:
-    out = slurm(slurm_bed, hub, "sinfo", "-h", "-N", "-o", "%N %t %G")
+    out = slurm(slurm_bed, hub, "sinfo", "-h", "-N", "-p", "gpu", "-o", "%N %t %G")
     assert out.split() == [f"{hub}-n1", "idle", gpu]
+    partitions = slurm(slurm_bed, hub, "sinfo", "-h", "-o", "%P").split()
+    assert partitions == ["gpu", "batch*"]  # the portal's, and the users' own (default)
     conf = slurm(slurm_bed, hub, "scontrol", "show", "config")
     assert f"ClusterName             = {hub}" in conf
 

@@ -78,7 +78,11 @@ def test_demo_runs_stops_and_restarts_from_its_state(bed_root: Path, notebook_en
         for hub in ("lahore", "karachi"):
             env = {**os.environ, "SLURM_CONF": str(state / "slurm" / hub / "etc" / "slurm.conf")}
             states = subprocess.run(
-                ["sinfo", "-h", "-o", "%t"], env=env, capture_output=True, text=True, check=True
+                ["sinfo", "-h", "-p", "gpu", "-o", "%t"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout.split()
             assert states == ["idle"]
         pids = daemon_pids(state)

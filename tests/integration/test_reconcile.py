@@ -1,9 +1,10 @@
-"""Reconciliation against the real bed: ended jobs settled once, orphan jobs cancelled."""
+"""Reconciliation against the real bed: ended jobs settled once, unpaid portal jobs
+cancelled, and nothing else touched, whatever users name their jobs."""
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
+import pwd
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -11,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slurmjobs import job_state, operator_submit, portal_submit, slurm_out
 
 from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
 from computehub.sitefile import load_site
-from computehub.spawners.reconcile import Cancel, Settle, reconcile_once
+from computehub.spawners.reconcile import Action, Cancel, Reconciler, Settle, reconcile_once
 from computehub.spawners.registry import HubRegistry
 from computehub.spawners.slurmclient import SlurmClient
 
@@ -28,64 +30,49 @@ def ledger(hub: Any) -> Iterator[Ledger]:
         yield opened
 
 
-def submit(bed: SlurmBed, hub_name: str, user: str, wrap: str, gres: str = "") -> str:
-    argv = [
-        "sudo",
-        "-n",
-        "-u",
-        user,
-        "--preserve-env=SLURM_CONF",
-        "sbatch",
-        "--parsable",
-        f"--job-name=jupyterhub-{hub_name}",
-        "--time=5",
-        "--output=/dev/null",
-    ]
-    if gres:
-        argv.append(f"--gres={gres}")
-    return subprocess.run(
-        [*argv, "--wrap", wrap],
-        env=bed.clusters[hub_name].env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+@pytest.fixture
+def clean(slurm_bed: SlurmBed) -> Iterator[None]:
+    yield
+    for cluster in slurm_bed.clusters.values():
+        cluster.cancel_all()
 
 
-def state(bed: SlurmBed, hub_name: str, job_id: str) -> str:
-    return subprocess.run(
-        ["sacct", "-n", "-X", "-P", "-j", job_id, "-o", "State"],
-        env=bed.clusters[hub_name].env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+def uid(user: str) -> int:
+    return pwd.getpwnam(user).pw_uid
 
 
-async def test_reconcile_settles_ended_sessions_and_cancels_orphans(
-    hub: Any, slurm_bed: SlurmBed, site_file: Path, ledger: Ledger
+async def test_reconcile_settles_ended_sessions_and_cancels_unpaid_portal_jobs(
+    hub: Any, slurm_bed: SlurmBed, site_file: Path, ledger: Ledger, clean: None
 ) -> None:
     registry = HubRegistry(load_site(site_file))
     slurm = SlurmClient(registry)
+    lahore, karachi = slurm_bed.clusters["lahore"], slurm_bed.clusters["karachi"]
     # A session whose job ended while nobody watched (its hold still open).
-    ended = submit(slurm_bed, "lahore", "alice", "sleep 2", "gpu:h100:1")
     hold = ledger.place_hold("alice", "lahore", {"gpu:h100": 1}, "1", actor="alice")
+    ended = portal_submit(
+        lahore, "alice", uid("alice"), hold.id, gres="gpu:h100:1", command="sleep 2"
+    )
     ledger.attach_job(hold.id, "lahore", ended)
-    # A notebook job nobody pays for.
-    orphan = submit(slurm_bed, "karachi", "bob", "sleep 300")
+    # A portal job whose hold was voided: nobody pays for it.
+    voided = ledger.place_hold("bob", "karachi", {"cpu": 1}, "1", actor="bob")
+    ledger.void_hold(voided.id, "test: the start was refused", actor="test")
+    unpaid = portal_submit(karachi, "bob", uid("bob"), voided.id)
+    # bob's own job in his partition is none of the platform's business.
+    own = operator_submit(karachi, "bob", "--job-name=train", "--wrap", "sleep 300")
     deadline = time.monotonic() + 60
-    done: list[Any] = []
+    done: list[Action] = []
     while time.monotonic() < deadline:
         done += await reconcile_once(registry, ledger, slurm, grace=timedelta(0))
         if ledger.hold(hold.id).status == "settled" and any(
-            isinstance(a, Cancel) and a.job_id == orphan for a in done
+            isinstance(a, Cancel) and a.job_id == unpaid for a in done
         ):
             break
         await asyncio.sleep(1)
     # The hub's own reconciler service may have settled it first: either way, once.
-    assert [a for a in done if isinstance(a, Cancel) and (a.hub, a.job_id) == ("karachi", orphan)]
+    assert [a for a in done if isinstance(a, Cancel) and (a.hub, a.job_id) == ("karachi", unpaid)]
     assert ledger.hold(hold.id).status == "settled"
-    assert state(slurm_bed, "karachi", orphan).startswith("CANCELLED")
+    assert job_state(karachi, unpaid).startswith("CANCELLED")
+    assert slurm_out(karachi, "squeue", "-h", "-j", own, "-o", "%T") in ("PENDING", "RUNNING")
     # Once: another pass finds nothing more to do for them.
     again = await reconcile_once(registry, ledger, slurm, grace=timedelta(0))
     assert not [a for a in again if isinstance(a, Settle) and a.hold.id == hold.id]
@@ -96,3 +83,40 @@ async def test_reconcile_settles_ended_sessions_and_cancels_orphans(
     ]
     assert len(charges) == 1
     assert ledger.check().ok
+
+
+async def test_odd_jobs_named_like_sessions_do_not_stop_a_pass(
+    hub: Any, slurm_bed: SlurmBed, site_file: Path, ledger: Ledger, clean: None
+) -> None:
+    """bob's held array job and a het job named jupyterhub-*: the pass settles carol's.
+
+    (The bed's guard refuses such names from bob himself; root submits them for him, as
+    an unguarded cluster would let him.)
+    """
+    registry = HubRegistry(load_site(site_file))
+    lahore = slurm_bed.clusters["lahore"]
+    array = operator_submit(
+        lahore, "bob", "--hold", "--array=0-1", "--job-name=jupyterhub-x", "--wrap", "sleep 1"
+    )
+    hold = ledger.place_hold("carol", "lahore", {"cpu": 1}, "1", actor="carol")
+    het = operator_submit(
+        lahore,
+        "bob",
+        "--hold",
+        f"--job-name=jupyterhub-lahore-{hold.id}",  # carol's hold, bob's job
+        script="#!/bin/bash\n#SBATCH --ntasks=1\n#SBATCH hetjob\n#SBATCH --ntasks=1\nsleep 1\n",
+    )
+    ended = portal_submit(lahore, "carol", uid("carol"), hold.id, command="sleep 1")
+    ledger.attach_job(hold.id, "lahore", ended)
+    slurm = SlurmClient(registry)
+    deadline = time.monotonic() + 60
+    while ledger.hold(hold.id).status == "open":
+        await reconcile_once(registry, ledger, slurm, grace=timedelta(0))
+        assert time.monotonic() < deadline, "carol's ended session was never settled"
+        await asyncio.sleep(1)
+    report = await Reconciler(registry, ledger, slurm, grace=timedelta(0)).pass_once()
+    assert not report.failed, report.failed
+    assert report.foreign >= 3  # the array job, the het job's two components
+    queued = slurm_out(lahore, "squeue", "-h", "-u", "bob", "-o", "%i|%j|%T")
+    assert f"{array}_[0-1]|jupyterhub-x|PENDING" in queued.splitlines()
+    assert f"{het}+0|jupyterhub-lahore-{hold.id}|PENDING" in queued.splitlines()

@@ -5,52 +5,100 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from computehub.credits.records import Hold
-from computehub.spawners.accounting import JobUsage
-from computehub.spawners.reconcile import Cancel, Settle, Void, plan
+from computehub.spawners.accounting import JobRun, JobUsage
+from computehub.spawners.reconcile import (
+    Attach,
+    Cancel,
+    HoldView,
+    Settle,
+    SettleOverdue,
+    Void,
+    plan,
+    platform_jobs,
+)
+from computehub.spawners.slurmclient import QueuedJob
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 GRACE = timedelta(minutes=10)
-DONE = JobUsage("COMPLETED", 600, {"h100": 1}, complete=True)
-NOT_FINAL = JobUsage("COMPLETED", 0, {}, complete=False)
 
 
-def hold(hold_id: int, hub: str, job_id: str | None, age_min: int = 30) -> Hold:
-    return Hold(
-        id=hold_id,
-        account="alice",
-        hub=hub,
+def run(job_id: str = "7", hold_id: int = 1, complete: bool = True, hub: str = "lahore") -> JobRun:
+    return JobRun(
         job_id=job_id,
-        status="open",
-        hours=Decimal(1),
-        amount=Decimal(10),
-        per_hour=Decimal(10),
-        resources={"gpu:h100": 1},
-        rates={"gpu:h100": Decimal(10)},
-        created_at=NOW - timedelta(minutes=age_min),
+        name=f"jupyterhub-{hub}-{hold_id}",
+        state="COMPLETED",
+        elapsed_s=600,
+        gpus={"h100": 1},
+        uid=1001 if complete else 0,
+        submitted=int((NOW - timedelta(minutes=29)).timestamp()),
+        ended=int((NOW - timedelta(minutes=5)).timestamp()) if complete else None,
     )
 
 
-OLD = NOW - timedelta(hours=1)
+DONE = JobUsage((run(),))
+NOT_FINAL = JobUsage((run(complete=False),))
 
 
-def queue(*job_ids: str, at: datetime = OLD) -> dict[str, datetime]:
-    return dict.fromkeys(job_ids, at)
+def hold(
+    hold_id: int,
+    hub: str,
+    job_id: str | None,
+    age_min: int = 30,
+    status: str = "open",
+    cancel: bool = False,
+    hours: str = "1",
+) -> HoldView:
+    created = NOW - timedelta(minutes=age_min)
+    return HoldView(
+        Hold(
+            id=hold_id,
+            account="alice",
+            hub=hub,
+            job_id=job_id,
+            status=status,
+            hours=Decimal(hours),
+            amount=Decimal(10),
+            per_hour=Decimal(10),
+            resources={"gpu:h100": 1},
+            rates={"gpu:h100": Decimal(10)},
+            created_at=created,
+            cancel_requested_at=created if cancel else None,
+        ),
+        user="alice",
+    )
+
+
+def job(
+    job_id: str,
+    hold_id: int | str,
+    hub: str = "lahore",
+    user: str = "alice",
+    age_min: float = 29,
+    state: str = "RUNNING",
+    name: str | None = None,
+) -> QueuedJob:
+    submitted = int((NOW - timedelta(minutes=age_min)).timestamp())
+    return QueuedJob(job_id, name or f"jupyterhub-{hub}-{hold_id}", user, state, submitted)
 
 
 def test_running_jobs_are_left_alone() -> None:
-    assert plan([hold(1, "lahore", "7")], {"lahore": queue("7")}, {}, NOW, GRACE) == []
+    h = hold(1, "lahore", "7")
+    assert plan([h], {"lahore": [job("7", 1)]}, {}, NOW, GRACE) == []
 
 
 def test_an_ended_job_is_settled_from_its_final_record() -> None:
     h = hold(1, "lahore", "7")
-    assert plan([h], {"lahore": queue()}, {("lahore", "7"): DONE}, NOW, GRACE) == [Settle(h, DONE)]
+    assert plan([h], {"lahore": []}, {1: DONE}, NOW, GRACE) == [Settle(h.hold, DONE)]
 
 
 def test_an_ended_job_without_final_record_waits() -> None:
     h = hold(1, "lahore", "7")
-    assert plan([h], {"lahore": queue()}, {("lahore", "7"): NOT_FINAL}, NOW, GRACE) == []
-    assert plan([h], {"lahore": queue()}, {}, NOW, GRACE) == []
+    assert plan([h], {"lahore": []}, {1: NOT_FINAL}, NOW, GRACE) == []
+    assert plan([h], {"lahore": []}, {}, NOW, GRACE) == []
+    assert plan([h], {"lahore": []}, {1: None}, NOW, GRACE) == []
 
 
 def test_job_ids_are_per_hub() -> None:
@@ -58,39 +106,153 @@ def test_job_ids_are_per_hub() -> None:
     lahore, karachi = hold(1, "lahore", "7"), hold(2, "karachi", "7")
     actions = plan(
         [lahore, karachi],
-        {"lahore": queue(), "karachi": queue("7")},
-        {("lahore", "7"): DONE},
+        {"lahore": [], "karachi": [job("7", 2, hub="karachi")]},
+        {1: DONE},
         NOW,
         GRACE,
     )
-    assert actions == [Settle(lahore, DONE)]
+    assert actions == [Settle(lahore.hold, DONE)]
 
 
 def test_unreachable_hub_decides_nothing() -> None:
+    holds = [hold(1, "lahore", "7"), hold(2, "lahore", None, age_min=60)]
+    assert plan(holds, {}, {1: DONE, 2: None}, NOW, GRACE) == []
+
+
+def test_a_hold_without_job_is_voided_once_nothing_ran_for_it() -> None:
+    young, old = hold(1, "lahore", None, age_min=2), hold(2, "lahore", None, age_min=20)
+    actions = plan([young, old], {"lahore": []}, {1: None, 2: None}, NOW, GRACE)
+    assert actions == [Void(old.hold, "the start never reached Slurm")]
+
+
+def test_a_start_that_gave_up_on_sbatch_is_voided_soon_if_no_job_appeared() -> None:
+    """sbatch did not answer: the spawner asked for a cancel; no job came of it."""
+    gave_up = hold(1, "lahore", None, age_min=3, cancel=True)
+    assert plan([gave_up], {"lahore": []}, {1: None}, NOW, GRACE) == [
+        Void(gave_up.hold, "the start never reached Slurm")
+    ]
+    fresh = HoldView(
+        Hold(**{**gave_up.hold.__dict__, "cancel_requested_at": NOW - timedelta(seconds=20)}),
+        "alice",
+    )
+    assert plan([fresh], {"lahore": []}, {1: None}, NOW, GRACE) == []
+
+
+def test_a_hold_without_job_is_kept_while_accounting_is_unknown() -> None:
+    """sacct failed (no entry): nothing is voided on a guess."""
+    assert plan([hold(2, "lahore", None, age_min=20)], {"lahore": []}, {}, NOW, GRACE) == []
+
+
+def test_a_job_found_by_name_for_a_hold_the_hub_never_completed() -> None:
+    """The hub died between sbatch and recording the id: the named job is adopted, ended."""
+    stalled = hold(3, "lahore", None, age_min=20)
+    actions = plan([stalled], {"lahore": [job("9", 3, age_min=19)]}, {}, NOW, GRACE)
+    assert actions == [
+        Attach(stalled.hold, "9"),
+        Cancel("lahore", "9", "its start never completed", 3),
+    ]
+    starting = hold(4, "lahore", None, age_min=1)
+    assert plan([starting], {"lahore": [job("10", 4, age_min=0.5)]}, {}, NOW, GRACE) == []
+
+
+def test_a_job_that_ran_and_ended_for_a_hold_without_id_is_recorded_and_settled() -> None:
+    stalled = hold(1, "lahore", None, age_min=40)
+    usage = JobUsage((run("11"),))
+    actions = plan([stalled], {"lahore": []}, {1: usage}, NOW, GRACE)
+    assert actions == [Attach(stalled.hold, "11"), Settle(stalled.hold, usage)]
+
+
+def test_a_requested_cancel_is_carried_out_once_the_controller_answers() -> None:
+    h = hold(1, "lahore", "7", cancel=True)
+    assert plan([h], {}, {}, NOW, GRACE) == []  # controller down: nothing yet
+    assert plan([h], {"lahore": [job("7", 1)]}, {}, NOW, GRACE) == [
+        Cancel("lahore", "7", "the platform asked to end it", 1)
+    ]
+    assert plan([h], {"lahore": []}, {1: DONE}, NOW, GRACE) == [Settle(h.hold, DONE)]
+
+
+def test_overdue_holds_are_charged_in_full_after_the_funded_time() -> None:
+    h = hold(1, "lahore", "7", age_min=120, hours="1")
+    long_gone = {1: NOW - timedelta(hours=2)}
+    assert plan([h], {"lahore": []}, {1: NOT_FINAL}, NOW, GRACE, gone_since=long_gone) == [
+        SettleOverdue(h.hold)
+    ]
+    assert plan([h], {"lahore": []}, {1: None}, NOW, GRACE, gone_since=long_gone) == [
+        SettleOverdue(h.hold)
+    ]
+    just_gone = {1: NOW - timedelta(minutes=5)}
+    assert plan([h], {"lahore": []}, {1: NOT_FINAL}, NOW, GRACE, gone_since=just_gone) == []
+    funded = hold(2, "lahore", "8", age_min=120, hours="4")  # funded until NOW + 2 h
     assert (
-        plan([hold(1, "lahore", "7"), hold(2, "lahore", None, age_min=60)], {}, {}, NOW, GRACE)
+        plan([funded], {"lahore": []}, {}, NOW, GRACE, gone_since={2: NOW - timedelta(hours=2)})
         == []
     )
 
 
-def test_a_hold_without_job_is_voided_after_the_grace_period() -> None:
-    young, old = hold(1, "lahore", None, age_min=2), hold(2, "lahore", None, age_min=20)
-    actions = plan([young, old], {"lahore": queue()}, {}, NOW, GRACE)
-    assert actions == [Void(old, "the start never reached Slurm")]
-
-
-def test_jobs_nobody_pays_for_are_cancelled() -> None:
+def test_jobs_no_open_hold_pays_for_are_cancelled() -> None:
+    settled = hold(5, "lahore", "8", status="settled")
+    voided = hold(6, "lahore", None, status="voided")
+    paid = hold(1, "lahore", "7")
     actions = plan(
-        [hold(1, "lahore", "7")],
-        {"lahore": queue("7", "8", "10"), "karachi": queue("7")},
+        [paid],
+        {"lahore": [job("7", 1), job("8", 5), job("10", 6), job("12", 1)]},
         {},
         NOW,
         GRACE,
+        closed=[settled, voided],
     )
-    assert actions == [Cancel("lahore", "8"), Cancel("lahore", "10"), Cancel("karachi", "7")]
+    assert actions == [
+        Cancel("lahore", "12", "no open hold pays for it (a second job for hold 1)"),
+        Cancel("lahore", "8", "no open hold pays for it (its hold 5 is settled)"),
+        Cancel("lahore", "10", "no open hold pays for it (its hold 6 is voided)"),
+    ]
 
 
-def test_a_job_just_submitted_is_not_an_orphan_yet() -> None:
-    """The spawner submits, then records the job id: a fresh job may have no hold yet."""
-    fresh = {"lahore": {"8": NOW - timedelta(seconds=5)}}
-    assert plan([hold(1, "lahore", None, age_min=0)], fresh, {}, NOW, GRACE) == []
+def test_a_job_just_submitted_is_not_cancelled_yet() -> None:
+    settled = hold(5, "lahore", "8", status="settled")
+    assert plan([], {"lahore": [job("13", 5, age_min=2)]}, {}, NOW, GRACE, closed=[settled]) == []
+
+
+OTHERS = [
+    ("array job", job("123_[0-1]", 1), "not a plain id"),
+    ("array element", job("123_4", 1), "not a plain id"),
+    ("het job", job("125+0", 1), "not a plain id"),
+    ("another user's", job("20", 1, user="bob"), "user"),
+    ("another hub's name", job("21", 1, name="jupyterhub-karachi-1"), "hub"),
+    ("no hold id", job("22", 1, name="jupyterhub-x"), "name"),
+    ("an unknown hold", job("23", 99), "hold"),
+    ("older than the hold", job("24", 1, age_min=45), "time"),
+    ("id with spaces", job(" 25", 1), "not a plain id"),
+]
+
+
+@pytest.mark.parametrize(("case", "queued", "why"), OTHERS, ids=[c for c, _, _ in OTHERS])
+def test_jobs_the_platform_did_not_submit_are_never_touched(
+    case: str, queued: QueuedJob, why: str
+) -> None:
+    """bob's held array job named jupyterhub-x, a het job... change nothing, fail nothing."""
+    open_hold = hold(1, "lahore", "7", age_min=30)
+    closed = hold(2, "lahore", "9", status="settled")
+    mine, foreign = platform_jobs("lahore", [queued], {1: open_hold, 2: closed})
+    assert (mine, foreign) == ({}, [queued]), why
+    actions = plan([open_hold], {"lahore": [queued]}, {1: DONE}, NOW, GRACE, closed=[closed])
+    assert actions == [Settle(open_hold.hold, DONE)], case
+
+
+def test_a_pass_with_odd_jobs_still_settles_others() -> None:
+    h = hold(1, "lahore", "7")
+    odd = [job(j, 0, name="jupyterhub-x") for j in ("123_[0-1]", "125+0", "126+1", "abc")]
+    assert plan([h], {"lahore": odd}, {1: DONE}, NOW, GRACE) == [Settle(h.hold, DONE)]
+
+
+def test_a_reused_job_id_is_not_the_holds_job() -> None:
+    """Hold 1 paid for an old job 7; today's job 7 is hold 3's: hold 1's job is gone.
+
+    (Hold 3 could not record job 7 while hold 1 is open with it: a job id is unique
+    among open holds.)
+    """
+    old = hold(1, "lahore", "7", age_min=600)
+    new = hold(3, "lahore", None, age_min=5)
+    queued = {"lahore": [job("7", 3, age_min=4)]}
+    usage = JobUsage((run("7", hold_id=1),))
+    assert plan([old, new], queued, {1: usage}, NOW, GRACE) == [Settle(old.hold, usage)]

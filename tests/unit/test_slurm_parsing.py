@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from computehub.spawners.accounting import JobUsage, parse_sacct
+from computehub.sitefile import load_site
+from computehub.spawners.accounting import JobUsage, parse_sacct, session_usage
 from computehub.spawners.availability import (
     GpuAvailability,
     HubOffer,
     choose_hub,
     parse_sinfo,
 )
-from computehub.spawners.slurmclient import SlurmError, parse_job_id
+from computehub.spawners.jobcheck import Expected, allocation_problem
+from computehub.spawners.registry import HubEntry, HubRegistry
+from computehub.spawners.slurmclient import (
+    JobInfo,
+    QueuedJob,
+    SlurmError,
+    parse_accounting_tres,
+    parse_job,
+    parse_job_id,
+    parse_minutes,
+    parse_queue,
+)
+from computehub.spawners.tres import missing_tres, tres_problem
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "hub_config" / "site.example.yaml"
 
 SINFO = [
     ("idle node", "n1|idle|gpu:h100:4|gpu:h100:0(IDX:N/A)|\n", {"h100": GpuAvailability(4, 4)}),
@@ -68,71 +84,210 @@ def test_choose_hub_tie_prefers_most_free() -> None:
     assert choose_hub(offers, 1) == offers[1]
 
 
+T0 = 1796393480  # a submit time, epoch seconds (SLURM_TIME_FORMAT=%s)
+
+
+def line(
+    job: str = "7",
+    state: str = "COMPLETED",
+    elapsed: int = 3600,
+    tres: str = "billing=1,cpu=1,gres/gpu:h100=2,gres/gpu=2,node=1",
+    uid: int = 1001,
+    submitted: int | str = T0,
+    ended: int | str = T0 + 3700,
+    name: str = "jupyterhub-lahore-12",
+) -> str:
+    return f"{job}|{name}|{state}|{elapsed}|{tres}|{uid}|{submitted}|{ended}"
+
+
 SACCT = [
+    ("typed and untyped", line(), {"h100": 2}, 2, "h100", 2),
+    ("untyped only", line(tres="cpu=1,gres/gpu=2,node=1"), {}, 2, "h100", 2),
+    ("type in upper case", line(tres="cpu=1,gres/gpu:H100=2"), {"h100": 2}, None, "h100", 2),
     (
-        "completed",
-        "COMPLETED|3600|billing=1,cpu=1,gres/gpu:h100=2,gres/gpu=2,node=1|1001|2026-11-23T01:00:00",
-        JobUsage("COMPLETED", 3600, {"h100": 2}, complete=True),
+        "MIG slices typed",
+        line(tres="gres/gpu:1g.10gb=3,gres/gpu=3"),
+        {"1g.10gb": 3},
+        3,
+        "1g.10gb",
+        3,
     ),
     (
-        "cancelled by root",
-        "CANCELLED by 0|125|cpu=1,gres/gpu:a100=1,gres/gpu=1|1002|2026-11-23T01:00:00",
-        JobUsage("CANCELLED", 125, {"a100": 1}, complete=True),
+        "another type only: no count of this one",
+        line(tres="cpu=1,gres/gpu:a100=1,gres/gpu=1"),
+        {"a100": 1},
+        1,
+        "h100",
+        None,
     ),
-    (
-        "timeout",
-        "TIMEOUT|60|cpu=1,gres/gpu:h100=1|1001|2026-11-23T01:00:00",
-        JobUsage("TIMEOUT", 60, {"h100": 1}, complete=True),
-    ),
-    (
-        "start record not in yet",
-        "COMPLETED|0||0|2026-11-23T01:00:00",
-        JobUsage("COMPLETED", 0, {}, complete=False),
-    ),
-    (
-        "still running",
-        "RUNNING|30|cpu=1,gres/gpu:h100=1|1001|Unknown",
-        JobUsage("RUNNING", 30, {"h100": 1}, complete=False),
-    ),
-    (
-        "cancelled while pending",
-        "CANCELLED by 1001|0||1001|2026-11-23T01:00:00",
-        JobUsage("CANCELLED", 0, {}, complete=True),
-    ),
+    ("no GPU TRES at all", line(tres="billing=1,cpu=1,node=1"), {}, None, "h100", None),
 ]
 
 
-@pytest.mark.parametrize(("line", "expected"), [pytest.param(t, e, id=i) for i, t, e in SACCT])
-def test_parse_sacct(line: str, expected: JobUsage) -> None:
-    assert parse_sacct(line + "\n") == expected
+@pytest.mark.parametrize(
+    ("text", "typed", "untyped", "gres", "units"),
+    [pytest.param(t, ty, un, g, u, id=i) for i, t, ty, un, g, u in SACCT],
+)
+def test_gpu_counts_typed_and_untyped(
+    text: str, typed: dict[str, int], untyped: int | None, gres: str, units: int | None
+) -> None:
+    (parsed,) = parse_sacct(text + "\n")
+    assert (parsed.gpus, parsed.gpus_any) == (typed, untyped)
+    assert parsed.units(gres) == units
 
 
-@pytest.mark.parametrize("text", ["", "\n", "a|b", "X|notanumber|||"])
-def test_parse_sacct_nothing_yet(text: str) -> None:
-    assert parse_sacct(text) is None
+FINALITY = [
+    ("completed", line(), True),
+    ("cancelled by root", line(state="CANCELLED by 0"), True),
+    ("start record not in yet", line(uid=0, tres=""), False),
+    ("still running", line(state="RUNNING", ended="Unknown"), False),
+    ("a run that was requeued", line(state="REQUEUED"), True),
+    ("pending again", line(state="PENDING", ended="Unknown", elapsed=0), False),
+]
+
+
+@pytest.mark.parametrize(("text", "final"), [pytest.param(t, f, id=i) for i, t, f in FINALITY])
+def test_a_run_is_final_once_over_and_complete(text: str, final: bool) -> None:
+    (parsed,) = parse_sacct(text)
+    assert parsed.final is final
+
+
+@pytest.mark.parametrize("text", ["", "\n", "a|b", "7|n|X|notanumber|||||"])
+def test_parse_sacct_skips_what_is_not_a_record(text: str) -> None:
+    assert parse_sacct(text) == []
+
+
+def usage_of(*lines: str, job_id: str | None = "7", since: int = T0 - 60) -> JobUsage | None:
+    return session_usage(
+        parse_sacct("\n".join(lines)), job_id=job_id, name="jupyterhub-lahore-12", since=since
+    )
+
+
+def test_every_run_of_a_requeued_job_is_charged() -> None:
+    first = line(state="REQUEUED", elapsed=600, ended=T0 + 610)
+    second = line(elapsed=1200, submitted=T0 + 610, ended=T0 + 1900)
+    usage = usage_of(first, second)
+    assert usage is not None
+    assert usage.complete
+    assert usage.elapsed_s == 1800
+    assert usage.resource_hours("gpu:h100") == {"gpu:h100": Decimal(1)}  # 2 GPUs x 0.5 h
+
+
+def test_a_requeued_job_waiting_to_run_again_is_not_complete() -> None:
+    first = line(state="REQUEUED", elapsed=600, ended=T0 + 610)
+    assert usage_of(first).complete is False  # type: ignore[union-attr]
+    again = line(state="PENDING", elapsed=0, submitted=T0 + 610, ended="Unknown")
+    assert usage_of(first, again).complete is False  # type: ignore[union-attr]
+
+
+def test_a_reused_job_id_is_read_from_the_holds_own_runs() -> None:
+    """Job id 7 again after a controller reset: the old job's record is not this session's."""
+    old = line(elapsed=36000, submitted=T0 - 86400, ended=T0 - 50000)
+    new = line(elapsed=60, submitted=T0, ended=T0 + 61)
+    usage = usage_of(old, new, since=T0 - 30)
+    assert usage is not None
+    assert [run.submitted for run in usage.runs] == [T0]
+    assert usage.resource_hours("gpu:h100") == {"gpu:h100": Decimal("0.0333")}
+    other_name = line(name="jupyterhub-lahore-13", submitted=T0)
+    assert usage_of(other_name, since=T0 - 30) is None
+
+
+def test_a_job_found_by_name_is_its_first_job() -> None:
+    a = line(job="7", submitted=T0)
+    b = line(job="9", submitted=T0 + 30)
+    usage = usage_of(b, a, job_id=None)
+    assert usage is not None
+    assert usage.job_id == "7"
 
 
 @pytest.mark.parametrize(
-    ("usage", "resource", "hours"),
+    ("tres", "resource", "gres", "hours", "unaccounted"),
     [
-        (JobUsage("COMPLETED", 3600, {"h100": 2}, True), "gpu:h100", Decimal(2)),
-        (JobUsage("COMPLETED", 6, {"h100": 2}, True), "gpu:h100", Decimal("0.0033")),
-        (JobUsage("COMPLETED", 9, {"h100": 1}, True), "gpu:h100", Decimal("0.0025")),
-        (JobUsage("COMPLETED", 900, {}, True), "gpu:h100", Decimal(0)),
-        (JobUsage("COMPLETED", 1800, {}, True), "cpu", Decimal("0.5")),
+        ("gres/gpu:h100=2,gres/gpu=2", "gpu:h100", None, Decimal(2), 0),
+        ("gres/gpu=2", "gpu:h100", None, Decimal(2), 0),
+        ("gres/gpu:H100=2", "gpu:h100", None, Decimal(2), 0),
+        ("cpu=1", "gpu:h100", None, Decimal(3), 1),  # never 0: the 3 requested
+        ("gres/gpu:a100=1,gres/gpu=1", "gpu:h100", None, Decimal(3), 1),
+        ("gres/gpu:1g.10gb=2,gres/gpu=2", "mig:a100:1g.10gb", "1g.10gb", Decimal(2), 0),
+        ("cpu=1", "cpu", None, Decimal(1), 0),
     ],
 )
-def test_resource_hours(usage: JobUsage, resource: str, hours: Decimal) -> None:
-    assert usage.resource_hours(resource) == {resource: hours}
+def test_resource_hours(
+    tres: str, resource: str, gres: str | None, hours: Decimal, unaccounted: int
+) -> None:
+    usage = usage_of(line(tres=tres))
+    assert usage is not None
+    assert usage.resource_hours(resource, gres, requested=3) == {resource: hours}
+    assert len(usage.unaccounted(resource, gres)) == unaccounted
 
 
-def test_resource_hours_of_mig_slices_count_their_gres_type() -> None:
-    usage = JobUsage("COMPLETED", 1800, {"1g.10gb": 3, "a100": 1}, True)
-    assert usage.resource_hours("mig:a100:1g.10gb", "1g.10gb") == {
-        "mig:a100:1g.10gb": Decimal("1.5")
-    }
-    assert usage.resource_hours("mig:a100:2g.20gb", "2g.20gb") == {"mig:a100:2g.20gb": Decimal(0)}
-    assert usage.resource_hours("gpu:a100", "a100") == {"gpu:a100": Decimal("0.5")}
+def test_a_job_cancelled_while_pending_costs_nothing() -> None:
+    usage = usage_of(line(state="CANCELLED by 1001", elapsed=0, tres=""))
+    assert usage is not None
+    assert usage.complete
+    assert usage.resource_hours("gpu:h100", requested=2) == {"gpu:h100": Decimal(0)}
+    assert usage.unaccounted("gpu:h100", None) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [
+        ("7:00", 7),
+        ("1:00:00", 60),
+        ("2-00:00:00", 2880),
+        ("1:30", 2),
+        ("90", 90),
+        ("UNLIMITED", None),
+    ],
+)
+def test_parse_minutes(text: str, minutes: int | None) -> None:
+    assert parse_minutes(text) == minutes
+
+
+def test_parse_queue_keeps_names_whole_and_skips_cut_lines() -> None:
+    out = (
+        "7|RUNNING|alice|1796393480|jupyterhub-lahore-12|\n"
+        "123_[0-1]|PENDING|bob|1796393481|jupyterhub-x|\n"
+        "8|PENDING|bob|1796393482|a|b|\n"
+        "9|PENDING|bob|1796393483|jupyterhub-lahore-5\n"
+        "x|\n"
+    )
+    assert parse_queue(out) == [
+        QueuedJob("7", "jupyterhub-lahore-12", "alice", "RUNNING", 1796393480),
+        QueuedJob("123_[0-1]", "jupyterhub-x", "bob", "PENDING", 1796393481),
+        QueuedJob("8", "a|b", "bob", "PENDING", 1796393482),
+    ]
+
+
+def test_parse_job_reads_allocation_and_limits() -> None:
+    out = (
+        "3|RUNNING|lahore-n1|None|gpu|7:00|bob|1796393562|"
+        "cpu=1,node=1,billing=1,gres/gpu=2,gres/gpu:h100=2|jupyterhub-lahore-7|\n"
+    )
+    info = parse_job(out, "3")
+    assert info == JobInfo(
+        state="RUNNING",
+        node="lahore-n1",
+        reason="None",
+        name="jupyterhub-lahore-7",
+        user="bob",
+        partition="gpu",
+        minutes=7,
+        submitted=1796393562,
+        gpus={"h100": 2},
+        gpus_any=2,
+    )
+    assert parse_job(out, "30") is None
+
+
+def test_accounting_tres_from_scontrol_show_config() -> None:
+    config = (
+        "AccountingStorageHost   = 127.0.0.1\n"
+        "AccountingStorageTRES   = cpu,mem,energy,node,billing,fs/disk,vmem,pages,gres/gpu,"
+        "gres/gpu:H100\n"
+    )
+    assert {"gres/gpu", "gres/gpu:h100", "cpu"} <= parse_accounting_tres(config)
+    assert parse_accounting_tres("nothing") == set()
 
 
 @pytest.mark.parametrize(
@@ -146,3 +301,82 @@ def test_parse_job_id(out: str, job: str) -> None:
 def test_parse_job_id_refuses_anything_else(out: str) -> None:
     with pytest.raises(SlurmError):
         parse_job_id(out)
+
+
+EXPECTED = Expected("jupyterhub-lahore-7", "gpu", 60, "h100", 2)
+
+
+def info(**changes: object) -> JobInfo:
+    base: dict[str, object] = {
+        "state": "RUNNING",
+        "node": "n1",
+        "reason": "None",
+        "name": "jupyterhub-lahore-7",
+        "partition": "gpu",
+        "minutes": 60,
+        "gpus": {"h100": 2},
+        "gpus_any": 2,
+    }
+    return JobInfo(**{**base, **changes})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("case", "job", "expected", "problem"),
+    [
+        ("as paid", info(), EXPECTED, None),
+        ("less time", info(minutes=30), EXPECTED, None),
+        ("untyped accounting", info(gpus={}, gpus_any=2), EXPECTED, None),
+        ("more GPUs", info(gpus={"h100": 4}, gpus_any=4), EXPECTED, "4 h100 GPUs"),
+        ("another type", info(gpus={"a100": 2}), EXPECTED, "other GPUs"),
+        ("more time", info(minutes=600), EXPECTED, "600 min"),
+        ("no time limit", info(minutes=None), EXPECTED, "no time limit"),
+        ("another partition", info(partition="batch"), EXPECTED, "partition 'batch'"),
+        ("another job's name", info(name="x"), EXPECTED, "its name"),
+        (
+            "GPUs for a CPU session",
+            info(gpus={}, gpus_any=1),
+            Expected("jupyterhub-lahore-7", "gpu", 60, None, 0),
+            "CPU-only",
+        ),
+        (
+            "a CPU session",
+            info(gpus={}, gpus_any=None),
+            Expected("jupyterhub-lahore-7", "gpu", 60, None, 0),
+            None,
+        ),
+    ],
+)
+def test_allocation_is_what_was_paid_for(
+    case: str, job: JobInfo, expected: Expected, problem: str | None
+) -> None:
+    found = allocation_problem(job, expected)
+    if problem is None:
+        assert found is None, case
+    else:
+        assert found is not None, case
+        assert problem in found, found
+
+
+@pytest.mark.parametrize(
+    ("tracked", "missing"),
+    [
+        ({"gres/gpu", "gres/gpu:h100", "gres/gpu:1g.10gb"}, []),
+        ({"gres/gpu"}, []),  # untyped counts every type
+        ({"gres/gpu:h100", "gres/gpu:1g.10gb"}, []),
+        ({"gres/gpu:h100"}, [("mig:h100:1g.10gb", "gres/gpu:1g.10gb")]),
+        ({"cpu", "mem"}, [("gpu:h100", "gres/gpu:h100"), ("mig:h100:1g.10gb", "gres/gpu:1g.10gb")]),
+    ],
+)
+def test_the_tres_each_gpu_rate_needs(tracked: set[str], missing: list[tuple[str, str]]) -> None:
+    site = load_site(EXAMPLE)
+    lahore = HubRegistry(site)["lahore"]
+    rated = {r: v for r, v in lahore.rates.items() if r in ("cpu", "gpu:h100", "mig:h100:1g.10gb")}
+    hub = HubEntry(**{**lahore.__dict__, "rates": rated})
+    assert missing_tres(hub, tracked) == missing
+    problem = tres_problem(hub, tracked)
+    if missing:
+        assert problem is not None
+        assert problem.startswith(f"hub lahore: Slurm does not account {missing[0][1]}, ")
+        assert "to AccountingStorageTRES in /etc/slurm/lahore/slurm.conf" in problem
+    else:
+        assert problem is None

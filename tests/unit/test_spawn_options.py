@@ -10,13 +10,21 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
+import yaml
 
 from computehub.sitefile import load_site
+from computehub.sitefile.load import parse_site
 from computehub.spawners.access import Entitlements
 from computehub.spawners.availability import GpuAvailability
-from computehub.spawners.batch import JobPlacement, build_batch_request
+from computehub.spawners.batch import (
+    JobPlacement,
+    build_batch_request,
+    hold_of_job_name,
+    job_name,
+)
 from computehub.spawners.extend import parse_extension
 from computehub.spawners.form import render_form
+from computehub.spawners.jobticket import JobClaim, sign
 from computehub.spawners.options import OptionsError, SessionRequest, parse_form, validate
 from computehub.spawners.registry import HubRegistry
 
@@ -191,6 +199,7 @@ def test_parse_form_takes_single_values() -> None:
 
 PLACEMENT = JobPlacement(
     username="ayesha",
+    uid=1500,
     home=PurePosixPath("/home/ayesha"),
     partition="gpu",
     cpus=8,
@@ -203,7 +212,7 @@ PLACEMENT = JobPlacement(
 
 def test_batch_request_for_two_gpus() -> None:
     req = SessionRequest("lahore", "h100", 2, Decimal("1.5"), "pytorch")
-    batch = build_batch_request(req, PLACEMENT, ["JUPYTERHUB_API_TOKEN", "HOME"])
+    batch = build_batch_request(req, PLACEMENT, ["JUPYTERHUB_API_TOKEN", "HOME"], hold_id=12)
     assert batch.argv == (
         "/usr/bin/sudo",
         "-n",
@@ -212,7 +221,7 @@ def test_batch_request_for_two_gpus() -> None:
         "--preserve-env=HOME,JUPYTERHUB_API_TOKEN,SLURM_CONF",
         "/usr/bin/sbatch",
         "--parsable",
-        "--job-name=jupyterhub-lahore",
+        "--job-name=jupyterhub-lahore-12",
         "--partition=gpu",
         "--time=90",
         "--nodes=1",
@@ -222,6 +231,7 @@ def test_batch_request_for_two_gpus() -> None:
         "--chdir=/home/ayesha",
         "--output=/home/ayesha/.computehub-lahore-%j.log",
         "--export=ALL",
+        "--no-requeue",
         "--gres=gpu:h100:2",
     )
     assert batch.script.splitlines()[-1] == (
@@ -235,7 +245,7 @@ def test_batch_request_for_two_gpus() -> None:
 )
 def test_time_limit_is_the_funded_time_rounded_up(hours: str, minutes: int) -> None:
     req = SessionRequest("lahore", None, 0, Decimal(hours), "pytorch")
-    batch = build_batch_request(req, PLACEMENT, [])
+    batch = build_batch_request(req, PLACEMENT, [], hold_id=12)
     assert f"--time={minutes}" in batch.argv
     assert not any(a.startswith("--gres") for a in batch.argv)
 
@@ -244,7 +254,67 @@ def test_batch_request_for_mig_slices_asks_for_their_gres_type() -> None:
     req = SessionRequest("karachi", "a100", 2, Decimal(1), "pytorch", mig_profile="1g.10gb")
     assert req.resource == "mig:a100:1g.10gb"
     where = JobPlacement(**{**PLACEMENT.__dict__, "gres_type": "a100_1g.10gb"})
-    assert "--gres=gpu:a100_1g.10gb:2" in build_batch_request(req, where, []).argv
+    assert "--gres=gpu:a100_1g.10gb:2" in build_batch_request(req, where, [], hold_id=12).argv
+
+
+def test_the_job_ticket_signs_what_is_asked_and_rides_in_the_script() -> None:
+    """The ticket is the job's comment through an #SBATCH line (stdin, no command line)."""
+    key = b"k" * 64
+    req = SessionRequest("lahore", "h100", 2, Decimal("1.5"), "pytorch")
+    claims: list[JobClaim] = []
+
+    def signer(claim: JobClaim) -> str:
+        claims.append(claim)
+        return sign(key, claim, 2_000_000_000, "ab" * 8)
+
+    batch = build_batch_request(req, PLACEMENT, [], hold_id=12, ticket=signer)
+    assert claims == [JobClaim(1500, "jupyterhub-lahore-12", "gpu", 90, "gpu:h100:2")]
+    lines = batch.script.splitlines()
+    assert lines[0] == "#!/bin/bash"
+    assert lines[1] == f"#SBATCH --comment={sign(key, claims[0], 2_000_000_000, 'ab' * 8)}"
+    assert not any("ticket" in arg for arg in batch.argv)
+    cpu = SessionRequest("lahore", None, 0, Decimal(1), "pytorch")
+    build_batch_request(cpu, PLACEMENT, [], hold_id=13, ticket=signer)
+    assert claims[-1] == JobClaim(1500, "jupyterhub-lahore-13", "gpu", 60, "")
+
+
+@pytest.mark.parametrize(
+    ("hub", "name", "hold"),
+    [
+        ("lahore", "jupyterhub-lahore-12", 12),
+        ("lahore", "jupyterhub-karachi-12", None),
+        ("lahore", "jupyterhub-lahore", None),
+        ("lahore", "jupyterhub-lahore-012", None),
+        ("lahore", "jupyterhub-lahore-12x", None),
+        ("lahore", "jupyterhub-lahore-12\n", None),
+        ("north-1", "jupyterhub-north-1-7", 7),
+    ],
+)
+def test_a_job_name_carries_its_hub_and_hold(hub: str, name: str, hold: int | None) -> None:
+    assert hold_of_job_name(hub, name) == hold
+    if hold is not None:
+        assert job_name(hub, hold) == name
+
+
+def test_hours_are_limited_by_the_hub_and_the_partition() -> None:
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["hubs"]["lahore"]["partitions"] = {
+        "gpu": {"default": True, "max_hours": 6},
+        "long": {"max_hours": 48},
+    }
+    data["hubs"]["lahore"]["gpus"]["l40s"]["partition"] = "long"
+    site = parse_site(data, EXAMPLE)
+    lahore = HubRegistry(site)
+    entry = lahore["lahore"]
+    assert entry.max_hours("gpu:h100") == 6
+    assert entry.max_hours("mig:h100:1g.10gb") == 6
+    assert entry.max_hours("cpu") == 6
+    assert entry.max_hours("gpu:l40s") == 24  # the hub's own limit is lower
+    h100 = {"hub": "lahore", "gpu_type": "h100", "hours": "8"}
+    with pytest.raises(OptionsError, match=r"^hours: at most 6 h per session on Lahore AI Hub$"):
+        validate(h100, lahore, who=RESEARCHER)
+    assert validate({**h100, "hours": "6"}, lahore, who=RESEARCHER).hours == 6
+    assert validate({**h100, "gpu_type": "l40s"}, lahore, who=RESEARCHER).hours == 8
 
 
 def test_registry_knows_the_gres_type_of_each_gpu_resource(registry: HubRegistry) -> None:
@@ -257,7 +327,7 @@ def test_registry_knows_the_gres_type_of_each_gpu_resource(registry: HubRegistry
 def test_script_quotes_operator_paths() -> None:
     odd = JobPlacement(**{**PLACEMENT.__dict__, "env_prefix": PurePosixPath("/opt/my env")})
     req = SessionRequest("lahore", None, 0, Decimal(1), "pytorch")
-    script = build_batch_request(req, odd, []).script
+    script = build_batch_request(req, odd, [], hold_id=12).script
     assert "exec '/opt/my env/bin/batchspawner-singleuser'" in script
 
 
