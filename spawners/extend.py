@@ -116,14 +116,14 @@ class ExtendHandler(APIHandler):  # type: ignore[misc]
         spawner = user.spawners.get(server_name)
         if spawner is None or not spawner.active or not getattr(spawner, "hold_id", 0):
             return self._error(409, "you have no running session to extend")
-        # The hub's limit; partition limits, where the site file sets them, are not
-        # applied here yet.
         hub = spawner.registry[spawner.hub_name]
-        limit = hub.limits.max_hours
         ledger = spawner.billing.ledger
         hold_id = int(spawner.hold_id)
         async with _lock(hold_id):
             hold = await asyncio.to_thread(ledger.hold, hold_id)
+            # The hub's limit, or the partition's where the session's resource runs
+            # in one with a shorter one.
+            limit = hub.max_hours(next(iter(hold.resources)))
             if dry_run:
                 if hold.hours + hours > limit:
                     return self._error(400, _limit_message(hub.display_name, limit, hold.hours))
