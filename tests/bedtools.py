@@ -86,3 +86,16 @@ def hub_login(
     if "/hub/login" in landed:
         raise AssertionError(f"login as {user} refused: still on {landed}")
     return opener
+
+
+def assert_ledger_clean(url: str) -> None:
+    """Fail unless the ledger at ``url`` passes ``computehub credits check``.
+
+    Each bed hub calls it when it stops, after every test that used it: the figures
+    kept in the accounts must agree with the journal, the holds and the lots.
+    """
+    from computehub.credits.ledger import Ledger
+
+    with Ledger(url, migrate=False) as ledger:
+        report = ledger.check()
+    assert report.ok, f"credits check of {url} after the tests: {report.differences}"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bedtools import STRICT, component_missing, hub_api, hub_login
+from bedtools import STRICT, assert_ledger_clean, component_missing, hub_api, hub_login
 
 from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
@@ -217,6 +217,7 @@ def hub(bed_root: Path, site_file: Path) -> Iterator[RunningHub]:
         yield running
     finally:
         process.stop()
+    assert_ledger_clean(running.ledger_url)
 
 
 @pytest.fixture(scope="session")

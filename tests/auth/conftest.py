@@ -32,7 +32,7 @@ from authbed import (
     site_data,
     uid_number,
 )
-from bedtools import component_missing
+from bedtools import assert_ledger_clean, component_missing
 
 from computehub.localbed.hub import HubProcess
 from computehub.localbed.postgres import Postgres
@@ -98,6 +98,7 @@ def ldap_hub(
     process.stop()
     gate.close()
     ledger_gate.close()
+    assert_ledger_clean(ledger_url)
 
 
 def _oidc_hub(
@@ -132,6 +133,7 @@ def _oidc_hub(
     yield OidcHub(HubClient(process, token), idp, client_secret, ledger_url, site)
     process.stop()
     idp.stop()
+    assert_ledger_clean(ledger_url)
 
 
 @pytest.fixture(scope="session")

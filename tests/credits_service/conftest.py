@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bedtools import component_missing, hub_login
+from bedtools import assert_ledger_clean, component_missing, hub_login
 from credits_hub import (
     COURSE,
     DRIVER_SCOPES,
@@ -68,6 +68,7 @@ def credits_hub(bed_root: Path) -> Iterator[CreditsHub]:
         yield hub
     finally:
         process.stop()
+    assert_ledger_clean(db_url)
 
 
 @pytest.fixture(scope="session")
