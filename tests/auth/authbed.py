@@ -55,9 +55,11 @@ AUTH_PEOPLE = {
     "evan": LdapPerson("evan", "evan-pw", "Evan Elahi", (), "student"),
     # A person whose entry is deleted and made again for someone else.
     "rita": LdapPerson("rita", "rita-pw", "Rita Rana", (), "student"),
+    # The owner of a course account (a researcher, not in the instructors' group).
+    "pat": LdapPerson("pat", "pat-pw", "Pat Parvez", (), "faculty"),
 }
 #: Of those, the ones with a POSIX account on this machine (the hub refuses others).
-AUTH_POSIX_PEOPLE = ("olga", "dora", "evan", "rita")
+AUTH_POSIX_PEOPLE = ("olga", "dora", "evan", "rita", "pat")
 
 
 @dataclass

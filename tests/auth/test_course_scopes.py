@@ -1,8 +1,9 @@
 """Instructors see the students of their own courses only (a real hub on LDAP).
 
 Course accounts live in the ledger; at login, students are put in their courses'
-groups and instructors get each course's staff role (computehub.auth.courses).
-alice teaches ml-101 (evan takes it); dora takes phys-201; bob takes no course.
+groups and a course's staff (its instructors and owners) get its staff role
+(computehub.auth.courses). alice teaches ml-101 (evan takes it); dora takes phys-201;
+pat owns chem-301 (dora takes it too); bob takes no course.
 """
 
 from __future__ import annotations
@@ -23,24 +24,34 @@ PASSWORDS = {p.uid: p.password for p in PEOPLE} | {p.uid: p.password for p in AU
 
 @pytest.fixture(scope="module")
 def courses(ldap_hub: LdapHub) -> dict[str, str]:
-    """Two courses in the hub's ledger, then everyone logs in; alice's own API token."""
+    """Three courses in the hub's ledger, then everyone logs in; alice's and pat's tokens."""
     with Ledger(ldap_hub.ledger_url) as ledger:
         ledger.create_account("ml-101", "course", actor="test")
         ledger.add_member("ml-101", "alice", "instructor", actor="test")
         ledger.add_member("ml-101", "evan", "student", actor="test")
         ledger.create_account("phys-201", "course", actor="test")
         ledger.add_member("phys-201", "dora", "student", actor="test")
-    for user in ("bob", "dora", "evan", "alice"):
+        # As `computehub credits accounts create --kind course --owner pat` makes it.
+        ledger.create_account("chem-301", "course", owner="pat", actor="test")
+        ledger.add_member("chem-301", "dora", "student", actor="test")
+    for user in ("bob", "dora", "evan", "alice", "pat"):
         hub_login(ldap_hub.hub.url, user, PASSWORDS[user])
-    status, made = ldap_hub.hub.api(
-        "POST", "/users/alice/tokens", {"note": "course-scope test", "expires_in": 600}
-    )
-    assert status == 201, made
-    return {"alice": made["token"]}
+    tokens = {}
+    for user in ("alice", "pat"):
+        status, made = ldap_hub.hub.api(
+            "POST", f"/users/{user}/tokens", {"note": "course-scope test", "expires_in": 600}
+        )
+        assert status == 201, made
+        tokens[user] = made["token"]
+    return tokens
 
 
 def as_alice(hub: LdapHub, courses: dict[str, str], path: str) -> tuple[int, Any]:
     return hub_api(hub.hub.url, courses["alice"], "GET", path, timeout=30)
+
+
+def as_pat(hub: LdapHub, courses: dict[str, str], path: str) -> tuple[int, Any]:
+    return hub_api(hub.hub.url, courses["pat"], "GET", path, timeout=30)
 
 
 def test_students_are_in_their_course_group_and_keep_the_platform_group(
@@ -71,6 +82,20 @@ def test_an_instructor_gets_nothing_of_other_students(
 ) -> None:
     status, _ = as_alice(ldap_hub, courses, f"/users/{student}")
     assert status in (403, 404)
+
+
+def test_a_course_owner_is_its_staff_too(ldap_hub: LdapHub, courses: dict[str, str]) -> None:
+    """The credits service lets an owner run the course: the hub shows them its students."""
+    pat = ldap_hub.hub.api("GET", "/users/pat")[1]
+    assert "course-chem-301-staff" in pat["roles"]
+    assert "instructor" not in pat["roles"]
+    status, dora = as_pat(ldap_hub, courses, "/users/dora")
+    assert (status, dora["name"]) == (200, "dora")
+    assert "servers" in dora
+    assert as_pat(ldap_hub, courses, "/users/evan")[0] in (403, 404)
+    status, users = as_pat(ldap_hub, courses, "/users")
+    assert status == 200
+    assert {u["name"] for u in users} & {"dora", "evan", "bob"} == {"dora"}
 
 
 def test_an_instructor_lists_only_their_students(
