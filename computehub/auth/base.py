@@ -34,7 +34,14 @@ from computehub.auth.onboarding import (
     ledger_conflict_errors,
     open_ledger,
 )
-from computehub.auth.policy import Admission, Identity, LoginPolicy, LoginRefusedError, admit
+from computehub.auth.policy import (
+    Admission,
+    Identity,
+    IdentityUnconfirmedError,
+    LoginPolicy,
+    LoginRefusedError,
+    admit,
+)
 from computehub.auth.roles import auth_model_fields, managed_roles
 from computehub.auth.system import posix_uid
 
@@ -137,6 +144,15 @@ class PlatformLogin(Authenticator):  # type: ignore[misc]
             courses = await asyncio.wait_for(
                 asyncio.to_thread(self._confirm_blocking, admission), self.ledger_timeout_s
             )
+        except IdentityUnconfirmedError as unconfirmed:
+            raise LoginRefusedError(
+                "identity-unconfirmed",
+                f"You signed in as {admission.name}, but {self.policy().platform} can't "
+                "confirm that this account is yours: the identifier it is tied to can't "
+                "be read from your directory entry now, so you can't log in. "
+                f"Ask {self.policy().support}.",
+                detail=f"{identity.issuer} {identity.subject}: {unconfirmed}",
+            ) from None
         except identity_conflict_errors() as conflict:
             raise LoginRefusedError(
                 "identity-conflict",
@@ -162,16 +178,34 @@ class PlatformLogin(Authenticator):  # type: ignore[misc]
             raise LoginUnavailableError from None
         return admission, courses
 
+    def identity_to_check(
+        self, identity: Identity, bound: tuple[str, str] | None
+    ) -> tuple[str, str]:
+        """The ``(issuer, subject)`` to bind the name to, or to check its binding with.
+
+        Args:
+            identity: who the person is now (``issuer`` and ``subject`` are set).
+            bound: the name's binding in the ledger (None: not bound yet).
+
+        Returns:
+            Here the identity's own; an authenticator whose identities come in several
+            forms (LDAP: the entry's entryUUID and DN) picks the binding's form.
+
+        Raises:
+            IdentityUnconfirmedError: the identity shows no form the binding can be
+                compared with.
+        """
+        return identity.issuer, identity.subject
+
     def _confirm_blocking(self, admission: Admission) -> tuple[CourseMembership, ...]:
         ledger = self._open_ledger()
         identity = admission.identity
-        bound = bool(identity.issuer and identity.subject) and ledger.bind_identity(
-            admission.name, identity.issuer, identity.subject, actor=ACTOR
-        )
-        if bound:
-            self.log.info(
-                "Identity bound: %s is %s %s", admission.name, identity.issuer, identity.subject
-            )
+        if identity.issuer and identity.subject:
+            issuer, subject = self.identity_to_check(identity, ledger.identity_of(admission.name))
+            # The ledger decides: the name's binding must be this pair, and this pair
+            # may belong to no other name (concurrent first logins included).
+            if ledger.bind_identity(admission.name, issuer, subject, actor=ACTOR):
+                self.log.info("Identity bound: %s is %s %s", admission.name, issuer, subject)
         return course_memberships(ledger.accounts_for_user(admission.name))
 
     def _open_ledger(self) -> Any:
@@ -227,7 +261,8 @@ class PlatformLogin(Authenticator):  # type: ignore[misc]
         Returns:
             The new auth model (roles, groups, admin as they are now); False when the
             person is refused now (JupyterHub then asks for a new login); True
-            (keep everything) when the ledger can't be reached.
+            (keep everything) when the ledger can't be reached, or when the person's
+            identity came in a form their binding can't be compared with (logged).
         """
         if identity is None:
             self.log.warning("Refresh refused (unknown-person) for %r: logged out", username)
@@ -241,6 +276,15 @@ class PlatformLogin(Authenticator):  # type: ignore[misc]
                     detail=f"the login now gives the name {admission.name!r}",
                 )
         except LoginRefusedError as refused:
+            if refused.reason == "identity-unconfirmed":
+                # Neither confirmed nor another person: don't log them out for it.
+                self.log.warning(
+                    "Refresh of %s: kept as it was, not logged out: the identity can't "
+                    "be checked (%s)",
+                    username,
+                    refused.detail,
+                )
+                return True
             self._log_refusal(f"Refresh of {username}", identity, refused)
             return False
         except LoginUnavailableError:

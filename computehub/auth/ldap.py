@@ -13,8 +13,9 @@ What the subclass changes, and why:
 - ldap3's TLS object does not verify certificates unless asked: here it must.
 - The JupyterHub name is the entry's ``uid`` (the POSIX account), not what was typed.
 - The person's stable identity is the entry's ``entryUUID`` (an operational
-  attribute, asked for by name), or else its DN on this server; the login binds
-  the name to it.
+  attribute, asked for by name), or else its DN (issuer ``ldap:dn``, the same for
+  every server address and replica); the login binds the name to it, and later
+  logins and refreshes check it in the binding's form (:mod:`computehub.auth.entryid`).
 - ``refresh_user`` looks the person up again (with the search user, if one is
   configured) so that roles, groups and admin follow the directory between logins.
 """
@@ -35,6 +36,7 @@ from ldapauthenticator.ldapauthenticator import TlsStrategy  # type: ignore[impo
 from traitlets import Float, Unicode, default
 
 from computehub.auth.base import PlatformLogin, refusal
+from computehub.auth.entryid import entry_forms, pair_to_check
 from computehub.auth.policy import Identity, affiliations_from, groups_from
 from computehub.auth.secrets import read_secret
 
@@ -89,7 +91,7 @@ class ComputeHubLDAPAuthenticator(PlatformLogin, LDAPAuthenticator):  # type: ig
         allow_none=True,
         config=True,
         help="Operational attribute with the entry's permanent id, asked for by name "
-        "(None, or an entry without it: the entry's DN on this server).",
+        "(None, or an entry without it: the entry's DN, issuer 'ldap:dn'). Not 'dn'.",
     )
     timeout_s = Float(
         5.0, min=0.1, config=True, help="Connect and receive timeout of each LDAP call."
@@ -215,17 +217,14 @@ class ComputeHubLDAPAuthenticator(PlatformLogin, LDAPAuthenticator):  # type: ig
         return await self.login_model(identity, {"ldap_groups": sorted(identity.groups)})
 
     def identity_from(self, attributes: dict[str, Any], fallback_login: str = "") -> Identity:
-        """The person an entry's attributes describe, with the entry's stable identity."""
-        issuer, subject = "", ""
+        """The person an entry's attributes describe, with the entry's stable identity.
+
+        The identity is the entry's permanent id where it shows one, else its DN; the
+        DN is kept beside a permanent id as an alias (:meth:`identity_to_check`).
+        """
         permanent = attributes.get(self.identity_attribute) if self.identity_attribute else None
-        value = permanent[0] if isinstance(permanent, list) and permanent else permanent
-        if isinstance(value, bytes):
-            # A binary id (Active Directory's objectGUID without schema): its hex form.
-            value = value.hex()
-        if value:
-            issuer, subject = f"ldap:{self.identity_attribute}", str(value).lower()
-        elif attributes.get(DN_KEY):
-            issuer, subject = f"ldap://{self.server_address}", str(attributes[DN_KEY]).lower()
+        forms = entry_forms(self.identity_attribute, permanent, str(attributes.get(DN_KEY) or ""))
+        issuer, subject = forms[0] if forms else ("", "")
         return Identity(
             login=_first(attributes.get(self.user_attribute or "uid")) or fallback_login,
             display_name=_first(attributes.get(self.display_name_attribute)),
@@ -236,16 +235,30 @@ class ComputeHubLDAPAuthenticator(PlatformLogin, LDAPAuthenticator):  # type: ig
             ),
             issuer=issuer,
             subject=subject,
+            aliases=forms[1:],
         )
+
+    def identity_to_check(
+        self, identity: Identity, bound: tuple[str, str] | None
+    ) -> tuple[str, str]:
+        """The entry's identity in the form the name is bound in (entryUUID or DN).
+
+        Raises:
+            IdentityUnconfirmedError: the entry shows only the other form.
+        """
+        return pair_to_check(((identity.issuer, identity.subject), *identity.aliases), bound)
 
     async def refresh_user(self, user: Any, handler: Any = None) -> dict[str, Any] | bool:
         """Look the person up again: roles, groups and admin as the directory says now.
 
         Returns:
-            The new auth model; False when the person is gone from the directory or
-            refused now (JupyterHub asks them to log in again); True (nothing
-            changes) when the directory or the ledger can't be reached, or when an
-            anonymous search can't tell a person who left from one it can't see.
+            The new auth model; False when the person is gone from the directory,
+            refused now, or their entry is another identity than the name's
+            (JupyterHub asks them to log in again); True (nothing changes) when the
+            directory or the ledger can't be reached, when an anonymous search can't
+            tell a person who left from one it can't see, or when the entry shows its
+            identity only in another form than the name's binding (the search user
+            can't read ``entryUUID``).
         """
         try:
             attributes = await asyncio.to_thread(self._lookup_blocking, user.name)

@@ -120,6 +120,9 @@ class LoginLedger(OnboardingLedger, Protocol):
     def bind_identity(self, username: str, issuer: str, subject: str, *, actor: str) -> bool:
         """Bind the name to the identity, or check that it is; True when newly bound."""
 
+    def identity_of(self, username: str) -> tuple[str, str] | None:
+        """The ``(issuer, subject)`` the name is bound to, if any."""
+
     def accounts_for_user(self, username: str) -> list[Any]:
         """The accounts the user belongs to, each with ``account``, ``kind`` and ``role``."""
 

@@ -26,6 +26,7 @@ RefusalReason = Literal[
     "no-role",
     "no-posix-account",
     "identity-conflict",
+    "identity-unconfirmed",
     "unknown-person",
 ]
 
@@ -41,13 +42,27 @@ class LoginRefusedError(Exception):
         self.detail = detail
 
 
+class IdentityUnconfirmedError(Exception):
+    """A person's identity came in no form the name's binding can be compared with.
+
+    For example an LDAP entry showing only its DN where the name is bound to its
+    ``entryUUID`` (ACLs may hide that from the search user). Neither the same person
+    nor another: a login is refused, a refresh keeps the person as they are.
+    """
+
+    def __init__(self, bound: tuple[str, str] | None, why: str) -> None:
+        issuer = bound[0] if bound else "nothing"
+        super().__init__(f"the name is bound to an identity of issuer {issuer}; {why}")
+        self.bound = bound
+
+
 @dataclass(frozen=True)
 class Identity:
     """What an identity provider or directory says about a person.
 
     ``issuer`` and ``subject`` name the person for good (OIDC ``iss`` and ``sub``;
-    an LDAP entry's ``entryUUID``, or its DN on the server): a user name is bound to
-    the first identity that used it, and no other identity gets it afterwards.
+    an LDAP entry's ``entryUUID``, or its DN): a user name is bound to the first
+    identity that used it, and no other identity gets it afterwards.
     """
 
     login: str
@@ -57,6 +72,10 @@ class Identity:
     affiliations: frozenset[str] = frozenset()
     issuer: str = ""
     subject: str = ""
+    #: The same identity in other forms the source showed, as ``(issuer, subject)``
+    #: (an LDAP entry's DN beside its entryUUID): a binding made in one of those
+    #: forms is checked with it (:meth:`PlatformLogin.identity_to_check`).
+    aliases: tuple[tuple[str, str], ...] = ()
     #: The login name is the e-mail address (then the provider must have verified it).
     login_is_email: bool = False
     email_verified: bool = False

@@ -209,8 +209,17 @@ class LdapAttributes(_Strict):
         default="entryUUID",
         description="operational attribute with the entry's permanent id, which each name is "
         "bound to (OpenLDAP, 389-DS: entryUUID; Active Directory: objectGUID); "
-        "null, or an entry without it: the entry's DN on this server",
+        "null, or an entry without it: the entry's DN (not an attribute: not 'dn')",
     )
+
+    @field_validator("identity")
+    @classmethod
+    def _not_the_dn(cls, identity: str | None) -> str | None:
+        # Bindings by DN have the issuer 'ldap:dn'; one by an attribute named so would
+        # look the same (computehub.auth.entryid).
+        if identity is not None and identity.lower() == "dn":
+            raise ValueError("the DN is not an attribute: give null to bind names by DN")
+        return identity
 
 
 class LdapAuth(_Strict):

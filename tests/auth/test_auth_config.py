@@ -94,6 +94,14 @@ BROKEN = [
         "search_password_env",
     ),
     ("password in site file", ldap_site, "auth/ldap/search_password", "x", "auth.ldap", "unknown"),
+    (
+        "the dn as identity attribute",
+        ldap_site,
+        "auth/ldap/attributes/identity",
+        "DN",
+        "auth.ldap.attributes.identity",
+        "give null to bind names by DN",
+    ),
     ("secret in site file", oidc_site, "auth/oidc/client_secret", "x", "auth.oidc", "unknown key"),
     (
         "no secret source",
