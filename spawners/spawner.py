@@ -521,7 +521,12 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
             return None
         key = _ticket_key(str(key_file), os.stat(key_file).st_mtime)
         ttl = self.ticket_ttl_s
-        return lambda claim: sign(key, claim, int(time.time()) + ttl, secrets.token_hex(16))
+
+        def signer(claim: JobClaim) -> str:
+            now = int(time.time())
+            return sign(key, claim, now, now + ttl, secrets.token_hex(16))
+
+        return signer
 
     async def submit_batch_script(self) -> str:
         """Hold the price, then submit the job as the user; store both as soon as they exist."""
