@@ -1046,10 +1046,15 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         records a cancel request first: reconciliation ends the job should it still
         exist, and settles the hold.
         """
-        hold = await self._hold_record() if self.hold_id else None
-        if hold is None:
+        if not self.hold_id:
             self.job_status = ""
             return JobStatus.NOTFOUND
+        try:  # read again: an extension since the start changed its hours
+            hold = self._hold = await asyncio.to_thread(self.billing.ledger.hold, self.hold_id)
+        except Exception:
+            self.log.exception("Reading hold %s failed", self.hold_id)
+            self.job_status = "UNKNOWN gone from the queue, the ledger did not answer"
+            return JobStatus.UNKNOWN
         try:
             self._usage = await self.slurm.usage(
                 self.hub_name, self.job_id, job_name(self.hub_name, hold.id), self.user.name
