@@ -83,7 +83,8 @@ def refused_start(process: HubProcess) -> str:
             process.start(timeout=60)
     except MissingComponentError as err:
         component_missing(err)
-    process.stop()
+    finally:
+        process.stop()  # one that did start is stopped, whatever the outcome
     return process.log.read_text()
 
 
