@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from computehub.credits.records import Charge, Hold
-from computehub.sitefile import load_site
+from computehub.sitefile import SiteFileError, load_site
 from computehub.spawners.accounting import (
     JobUsage,
     clock_skew,
@@ -657,3 +657,16 @@ def test_a_cost_beyond_the_hold_is_an_alert(cost: Decimal, alert: bool) -> None:
     assert (said is not None) == alert
     if said is not None:
         assert said.startswith("ALERT: hold 12 (lahore/7): the session cost 20.0001")
+
+
+def test_a_hub_with_a_key_can_not_also_say_unguarded(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace(
+        "job_ticket_key_file: /etc/computehub/lahore-ticket.key",
+        "job_ticket_key_file: /etc/computehub/lahore-ticket.key\n      unguarded: true",
+    )
+    (tmp_path / "site.yaml").write_text(text)
+    with pytest.raises(SiteFileError) as caught:
+        load_site(tmp_path / "site.yaml")
+    assert "a hub with a job_ticket_key_file is guarded: drop 'unguarded'" in str(
+        caught.value.lines()
+    )
