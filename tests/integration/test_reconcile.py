@@ -209,3 +209,46 @@ async def test_a_pass_reads_the_ledger_once_whatever_the_job_names(
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(reads) == 2, reads  # the highest hold id, then the holds with their creators
     assert all(str(10**9) not in s for s in statements)  # ids above the highest: not looked up
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_holds_a_pass_needs_are_one_read(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Ledger.holds_to_reconcile: the open holds and the named ones, with their creators,
+    resources and rates, in one transaction of two statements, on both databases."""
+    url = (
+        f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+        if database == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    with Ledger(url) as ledger:
+        ledger.sync_rates(
+            {("lahore", "cpu"): Decimal("0.5"), ("lahore", "gpu:h100"): Decimal(10)},
+            actor="test",
+        )
+        for user in ("zed", "yan"):
+            ledger.ensure_personal_account(user, actor="test")
+            ledger.grant(user, "100", actor="test", idempotency_key=f"test:{user}")
+        running = ledger.place_hold("zed", "lahore", {"gpu:h100": 2}, "1", actor="zed")
+        voided = ledger.place_hold("yan", "lahore", {"cpu": 1}, "1", actor="yan")
+        ledger.void_hold(voided.id, "test", actor="test")
+        unnamed = ledger.place_hold("yan", "lahore", {"cpu": 1}, "2", actor="yan")
+        ledger.void_hold(unnamed.id, "test", actor="test")
+        statements: list[str] = []
+
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)
+
+        event.listen(ledger.engine, "before_cursor_execute", count)
+        try:
+            found = ledger.holds_to_reconcile([voided.id, 10**9, 10**15])
+        finally:
+            event.remove(ledger.engine, "before_cursor_execute", count)
+        assert [(hold.id, hold.status, user) for hold, user in found] == [
+            (running.id, "open", "zed"),
+            (voided.id, "voided", "yan"),
+        ]
+        assert found[0][0] == ledger.hold(running.id)  # the same record, resources and rates
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 2, reads
