@@ -203,13 +203,23 @@ class JobUsage:
         return len(self.runs) > 1 or any(run.state == "REQUEUED" for run in self.runs)
 
     @property
+    def final(self) -> bool:
+        """Whether every run accounting has is over and its record complete.
+
+        A job whose last run was requeued has final runs but may run again: see
+        :attr:`complete`.
+        """
+        return bool(self.runs) and all(run.final for run in self.runs)
+
+    @property
     def complete(self) -> bool:
-        """Whether every run is final and the job won't run again (not just requeued)."""
-        return (
-            bool(self.runs)
-            and all(run.final for run in self.runs)
-            and self.runs[-1].state != "REQUEUED"
-        )
+        """Whether every run is final and the job won't run again (not just requeued).
+
+        (A requeued job cancelled while it was still completing its run gets no record
+        of the cancel: its last run stays REQUEUED. Only the queue, which lists it as
+        CANCELLED for a while, then says that it ended.)
+        """
+        return self.final and self.runs[-1].state != "REQUEUED"
 
     def unaccounted(self, resource: str, gres_type: str | None) -> list[JobRun]:
         """Runs that ran with GPUs that accounting does not count (settled as requested)."""

@@ -245,6 +245,8 @@ def plan(
             continue
         own = next((job for job in mine if job.job_id == hold.job_id), None)
         if own is not None:
+            if own.requeued and own.state == "COMPLETING":
+                continue  # cancelled only once its run is over (else accounting loses it)
             if own.requeued:
                 actions.append(
                     Cancel(

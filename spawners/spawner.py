@@ -189,6 +189,8 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
     _failure: str | None = None
     #: The job was requeued: its session is ended (the reason the start failed).
     _requeued: bool = False
+    #: The queue lists the job in a final state (CANCELLED, COMPLETED...).
+    _queue_final: bool = False
     #: The hub's clock before and after sbatch (epoch s), until the job's submit time
     #: has been compared with it (the controller's clock skew).
     _submit_window: tuple[float, float] | None = None
@@ -356,6 +358,7 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         self._submission = "none"
         self._interrupted = False
         self._requeued = False
+        self._queue_final = False
         self._submit_window = None
         self._logged_reason = None
 
@@ -800,17 +803,17 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settle_wait_s
         usage = self._usage
-        while usage is None or not usage.complete:
+        while not self._ended(usage):
             try:
                 usage = await self.slurm.usage(
                     self.hub_name, self.job_id, job_name(self.hub_name, hold.id), self.user.name
                 )
             except SlurmError as err:
                 self.log.warning("sacct failed for %s/%s: %s", self.hub_name, self.job_id, err)
-            if (usage is not None and usage.complete) or loop.time() > deadline:
+            if self._ended(usage) or loop.time() > deadline:
                 break
             await asyncio.sleep(0.5)
-        if usage is None or not usage.complete:
+        if usage is None or not self._ended(usage):
             self.log.warning(
                 "Job %s/%s has no final accounting yet; hold %s is left for reconciliation "
                 "(with a cancel request: a job still there is ended)",
@@ -962,7 +965,8 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         self._job_info = info
         if info is not None:
             self._check_clock(info)
-        if info is not None and info.requeued and info.state not in FINAL_QUEUE_STATES:
+        self._queue_final = info is not None and info.state in FINAL_QUEUE_STATES
+        if info is not None and info.requeued and not self._queue_final:
             await self._end_requeued(info)
             return await self._ended_or_unknown()
         if info is not None and info.state in _RUNNING:
@@ -1030,6 +1034,10 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
                     await self.billing.note_end(self.hold_id, REQUEUED_NOTE)
                 except Exception:
                     self.log.exception("Recording the end of hold %s failed", self.hold_id)
+        if info.state == "COMPLETING":
+            # A job cancelled while its requeued run completes gets no accounting
+            # record of the cancel: it is cancelled at the next poll, once pending.
+            return
         try:
             await self.slurm.cancel(self.hub_name, self.job_id)
         except SlurmError as err:
@@ -1064,7 +1072,7 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
             self._usage = None
             self.job_status = "UNKNOWN gone from the queue, sacct failed"
             return JobStatus.UNKNOWN
-        if self._usage is not None and self._usage.complete:
+        if self._ended(self._usage):
             self.job_status = ""
             return JobStatus.NOTFOUND
         end = funded_end(self._usage, hold.created_at, hold.hours)
@@ -1083,6 +1091,17 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         await self.billing.request_cancel(hold.id)
         self.job_status = ""
         return JobStatus.NOTFOUND
+
+    def _ended(self, usage: JobUsage | None) -> bool:
+        """Whether accounting (with the queue) says the job ended, every run final.
+
+        A requeued job that was cancelled while its run completed keeps REQUEUED as its
+        last accounted run; the queue listing it as ended (CANCELLED) says it won't run
+        again.
+        """
+        if usage is None:
+            return False
+        return usage.complete or (self._queue_final and usage.final)
 
     def state_ispending(self) -> bool:
         return self._job_info is not None and self._job_info.state in _PENDING

@@ -270,6 +270,13 @@ def test_a_job_whose_start_may_still_record_it_is_left_alone() -> None:
     assert plan([starting], {"lahore": [job("10", 4, age_min=0.5)]}, {}, NOW, GRACE) == []
 
 
+def test_a_requeued_job_still_completing_its_run_is_cancelled_a_pass_later() -> None:
+    """Cancelled while completing, a requeued job would get no accounting record of it."""
+    h = hold(1, "lahore", "7")
+    completing = job("7", 1, state="COMPLETING", restarts=1)
+    assert plan([h], {"lahore": [completing]}, {}, NOW, GRACE) == []
+
+
 def test_a_requeued_session_job_is_cancelled_with_an_alert() -> None:
     """An owner requeued it on an unguarded cluster (or an operator on a guarded one):
     it would run again on a fresh time limit (finding 1)."""

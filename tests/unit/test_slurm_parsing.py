@@ -206,6 +206,9 @@ def test_every_run_of_a_requeued_job_is_charged() -> None:
 def test_a_requeued_job_waiting_to_run_again_is_not_complete() -> None:
     first = line(state="REQUEUED", elapsed=600, ended=T0 + 610)
     assert usage_of(first).complete is False  # type: ignore[union-attr]
+    # Its runs are final, though: cancelled while its run completed, the job gets no
+    # record of the cancel, and only the queue says it ended (the spawner asks it).
+    assert usage_of(first).final is True  # type: ignore[union-attr]
     again = line(state="PENDING", elapsed=0, submitted=T0 + 610, ended="Unknown")
     assert usage_of(first, again).complete is False  # type: ignore[union-attr]
 
