@@ -6,9 +6,11 @@ deployment varies lives in the site file or in ``COMPUTEHUB_*`` variables.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ class ConfigError(RuntimeError):
     """A setting that can't be honoured; the message names it."""
 
 
-__all__ = ["AuthConfigError", "ConfigError", "configure"]
+__all__ = ["AuthConfigError", "ConfigError", "check_slurm", "configure"]
 
 
 def _proxy_command() -> list[str]:
@@ -81,34 +83,56 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
         sync_site_rates(site)
     except Exception as err:  # any ledger failure stops startup, in one line
         raise ConfigError(f"the credit ledger can't be opened: {err}") from None
-    _check_slurm(site)
     _configure_reconciler(c, site, site_path)
     configure_culling(c, site, ledger_url(site))
 
 
-def _check_slurm(site: Site) -> None:
-    """Refuse to start when a hub's Slurm can't account what its rates charge for.
+def check_slurm(c: Any, site: Site) -> None:
+    """Refuse to start when a hub's Slurm can't keep its sessions honest.
 
-    Each hub's controller is asked for its ``AccountingStorageTRES`` (a GPU rate needs
-    ``gres/gpu:TYPE`` or ``gres/gpu``), and each job ticket key must be readable. A
-    controller that does not answer is reported and not checked.
+    Called once the whole configuration is loaded (the Slurm commands are the spawner's,
+    from ``ComputeHubSpawner.slurm_bin_dir`` when it is set). For each hub: its job
+    ticket key must be readable; a hub that sells GPUs needs a key (its cluster's
+    job_submit.lua guard) unless the site file says ``slurm.unguarded: true``; its
+    controller must account the TRES its GPU rates charge for and, with a key, run
+    ``JobSubmitPlugins=lua``. A controller that does not answer (or whose SLURM_CONF is
+    missing here) is reported; the spawner checks that hub before its first session.
+
+    Raises:
+        ConfigError: one line for all the problems found.
     """
     from computehub.spawners.jobticket import TicketKeyError, load_key
     from computehub.spawners.registry import HubRegistry
-    from computehub.spawners.tres import check_accounting_tres
+    from computehub.spawners.slurmclient import SlurmClient
+    from computehub.spawners.tres import check_hubs
 
     registry = HubRegistry(site)
     for name in registry.names():
-        key_file = registry[name].ticket_key_file
-        if key_file is not None:
+        hub = registry[name]
+        if hub.ticket_key_file is not None:
             try:
-                load_key(key_file)
+                load_key(hub.ticket_key_file)
             except TicketKeyError as err:
                 raise ConfigError(f"hubs.{name}.slurm.job_ticket_key_file: {err}") from None
-    scontrol = shutil.which("scontrol") or "/usr/bin/scontrol"
-    problems, unreachable = check_accounting_tres(registry, scontrol)
+        elif hub.unguarded:
+            print(
+                f"computehub: warning: hub {name} runs without the job_submit.lua guard "
+                "(slurm.unguarded: true): its users can requeue and change their sessions' "
+                "jobs and submit to its partitions directly",
+                file=sys.stderr,
+            )
+    spawner = c.ComputeHubSpawner
+    bin_dir = spawner.slurm_bin_dir if "slurm_bin_dir" in spawner else ""
+    client = SlurmClient(registry, bin_dir or None)
+    # JupyterHub loads its configuration inside its running event loop: the checks run
+    # on a loop of their own, in a worker thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        problems, unreachable = pool.submit(asyncio.run, check_hubs(registry, client)).result()
     for line in unreachable:
-        print(f"computehub: warning: {line}; its accounting TRES are not checked", file=sys.stderr)
+        print(
+            f"computehub: warning: {line}; its sessions are checked before they start",
+            file=sys.stderr,
+        )
     if problems:
         raise ConfigError("; ".join(problems))
 

@@ -7,13 +7,14 @@ session for the notebook widget, and the figures its Prometheus metrics report.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from computehub.credits import convert, queries
 from computehub.credits import models as m
-from computehub.credits import queries
 from computehub.credits import records as r
 from computehub.credits.core import LedgerCore
 from computehub.credits.errors import UnknownHoldError
@@ -50,6 +51,44 @@ class SessionsMixin(LedgerCore):
                 query = query.where(m.Hold.created_by == user)
             ids = session.scalars(query.order_by(m.Hold.id.desc()).limit(limit)).all()
             return [self._session_record(session, hold_id) for hold_id in ids]
+
+    def holds_to_reconcile(self, named: Iterable[int] = ()) -> list[tuple[r.Hold, str]]:
+        """The open holds and the holds ``named``, each with who placed it, oldest first.
+
+        For reconciliation with Slurm (``named``: the hold ids in queued jobs' names):
+        one read of the holds, with their accounts and resources, however many there
+        are. Ids above the highest hold id are dropped before the read (job names are
+        anyone's to choose).
+        """
+        with self._read() as session:
+            highest = session.scalar(select(func.max(m.Hold.id))) or 0
+            wanted = sorted({hold_id for hold_id in named if 0 < hold_id <= highest})
+            condition = m.Hold.status == m.HoldStatus.OPEN
+            if wanted:
+                condition = or_(condition, m.Hold.id.in_(wanted))
+            rows = session.execute(
+                select(
+                    m.Hold,
+                    m.Account.name,
+                    m.HoldResource.resource,
+                    m.HoldResource.count,
+                    m.HoldResource.rate,
+                )
+                .join(m.Account, m.Account.id == m.Hold.account_id)
+                .outerjoin(m.HoldResource, m.HoldResource.hold_id == m.Hold.id)
+                .where(condition)
+                .order_by(m.Hold.id, m.HoldResource.resource)
+            ).all()
+            holds: dict[int, tuple[m.Hold, str]] = {}
+            rates: dict[int, dict[str, tuple[int, Decimal]]] = defaultdict(dict)
+            for hold, account, resource, count, rate in rows:
+                holds[hold.id] = (hold, account)
+                if resource is not None:
+                    rates[hold.id][resource] = (count, rate)
+            return [
+                (convert.hold(hold, account, rates[hold_id]), hold.created_by)
+                for hold_id, (hold, account) in holds.items()
+            ]
 
     def session(self, hold_id: int) -> r.Session:
         """One session by its hold.

@@ -8,18 +8,27 @@
 import os
 import sys
 
-from computehub.hubconfig import AuthConfigError, ConfigError, configure
+from computehub.hubconfig import AuthConfigError, ConfigError, check_slurm, configure
 from computehub.sitefile import SiteFileError, load_site
 
 _site_path = os.environ.get("COMPUTEHUB_SITE", "/etc/computehub/site.yaml")
 try:
-    configure(c, load_site(_site_path), _site_path)
+    _site = load_site(_site_path)
+    configure(c, _site, _site_path)
 except (SiteFileError, ConfigError, AuthConfigError) as _err:
     # One line naming the file and the key, not a traceback.
     print(f"computehub: {_err}", file=sys.stderr)
     sys.exit(1)
 
-# Local additions (the demo's and the tests' service tokens) come from a file
-# outside the repository.
+# Local additions (the demo's and the tests' service tokens, the spawner's Slurm
+# settings) come from a file outside the repository.
 if os.environ.get("COMPUTEHUB_EXTRA_CONFIG"):
     load_subconfig(os.environ["COMPUTEHUB_EXTRA_CONFIG"])
+
+# Last, with every setting known (the Slurm commands are the spawner's): each hub's
+# Slurm must account what it charges for and run the guard it relies on.
+try:
+    check_slurm(c, _site)
+except ConfigError as _err:
+    print(f"computehub: {_err}", file=sys.stderr)
+    sys.exit(1)

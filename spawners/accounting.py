@@ -1,16 +1,19 @@
 """What a job really used, from Slurm accounting (``sacct``). Pure parsing.
 
-The client runs ``sacct -n -X -P -D -j ID -o`` :data:`SACCT_FIELDS` with
+The client runs ``sacct -n -X -P -D --allusers -j ID -o`` :data:`SACCT_FIELDS` with
 ``SLURM_TIME_FORMAT=%s`` (times as epoch seconds, whatever the controller's time zone),
-which prints one line per *run* of every job that had this id::
+which prints one line per *run* of every job that had this id (the name last: it is
+the one free-form field)::
 
-    7|jupyterhub-lahore-12|REQUEUED|5|billing=1,cpu=1,gres/gpu:h100=1,gres/gpu=1,node=1|1002|1796393480|1796393489
-    7|jupyterhub-lahore-12|COMPLETED|3600|cpu=1,gres/gpu=1,node=1|1002|1796393489|1796397089
+    7|REQUEUED|5|billing=1,cpu=1,gres/gpu:h100=1,gres/gpu=1,node=1|1002|bob|1796393480|1796393481|1796393489|jupyterhub-lahore-12
+    7|COMPLETED|3600|cpu=1,gres/gpu=1,node=1|1002|bob|1796393489|1796393519|1796397119|jupyterhub-lahore-12
 
 ``-D`` (``--duplicates``) lists every run: a requeued job has one record per run, and a
 job id that Slurm reused (a controller whose state was reset, ``MaxJobId`` wrapping)
 has the old job's records too. A session is therefore settled from the runs whose name
-is its own and that were submitted after its hold was placed (:func:`session_usage`).
+(``jupyterhub-<hub>-<hold id>``, one hold's only) and user are its own
+(:func:`session_usage`); a job looked up by name alone must also have been submitted
+after its hold was placed.
 
 GPU counts come from AllocTRES, typed (``gres/gpu:h100=2``, any case: ``gres/gpu:H100``)
 or untyped (``gres/gpu=2``, when Slurm tracks only that); see :meth:`JobRun.units`.
@@ -23,9 +26,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-SACCT_FIELDS = "JobID,JobName,State,ElapsedRaw,AllocTRES,UID,Submit,End"
+SACCT_FIELDS = "JobID,State,ElapsedRaw,AllocTRES,UID,User,Submit,Start,End,JobName"
 #: States of a run that still runs or may run: not final.
 LIVE_STATES = frozenset(
     {
@@ -48,7 +52,9 @@ SECONDS_PER_HOUR = Decimal(3600)
 #: The ledger keeps resource-hours to 4 decimal places (0.36 s).
 HOURS_STEP = Decimal("0.0001")
 #: How far the hub's clock and a controller's may disagree when a job's submit time is
-#: compared with its hold's creation (the hold is always placed before sbatch).
+#: compared with its hold's creation (the hold is always placed before sbatch). Only a
+#: job found by its name alone is compared so; the spawner alerts when a controller's
+#: clock is off by more than half of this (measured at each submission).
 CLOCK_SKEW_S = 120
 
 
@@ -91,6 +97,15 @@ class JobRun:
     uid: int = 0
     submitted: int | None = None
     ended: int | None = None
+    #: The user the run ran as.
+    user: str = ""
+    #: When the run started (None: not yet, or never).
+    started: int | None = None
+
+    @property
+    def live(self) -> bool:
+        """Whether accounting says the run is still running or may run (pending...)."""
+        return self.state in LIVE_STATES
 
     @property
     def final(self) -> bool:
@@ -120,11 +135,12 @@ class JobRun:
 def parse_sacct(output: str) -> list[JobRun]:
     """Every well-formed line of ``sacct -n -X -P -D -o SACCT_FIELDS``; others are skipped."""
     runs: list[JobRun] = []
+    count = len(SACCT_FIELDS.split(","))
     for line in output.splitlines():
-        parts = line.split("|")
-        if len(parts) < 8:
+        parts = line.split("|", count - 1)
+        if len(parts) != count:
             continue
-        job_id, name, state_text, elapsed, alloc, uid, submitted, ended = parts[:8]
+        job_id, state_text, elapsed, alloc, uid, user, submitted, started, ended, name = parts
         state = state_text.split()[0] if state_text.strip() else ""
         try:
             elapsed_s = int(elapsed or 0)
@@ -143,6 +159,8 @@ def parse_sacct(output: str) -> list[JobRun]:
                 uid=uid_n,
                 submitted=_epoch(submitted),
                 ended=_epoch(ended),
+                user=user.strip(),
+                started=_epoch(started),
             )
         )
     return runs
@@ -169,13 +187,39 @@ class JobUsage:
         return sum(run.elapsed_s for run in self.runs)
 
     @property
+    def live(self) -> bool:
+        """Whether accounting says a run still runs or may run (pending, running...)."""
+        return any(run.live for run in self.runs)
+
+    @property
+    def started(self) -> int | None:
+        """When the latest run that started did (epoch seconds); None if none started."""
+        starts = [run.started for run in self.runs if run.started]
+        return max(starts) if starts else None
+
+    @property
+    def requeued(self) -> bool:
+        """Whether the job was requeued: more than one run, or a run that was."""
+        return len(self.runs) > 1 or any(run.state == "REQUEUED" for run in self.runs)
+
+    @property
+    def final(self) -> bool:
+        """Whether every run accounting has is over and its record complete.
+
+        A job whose last run was requeued has final runs but may run again: see
+        :attr:`complete`.
+        """
+        return bool(self.runs) and all(run.final for run in self.runs)
+
+    @property
     def complete(self) -> bool:
-        """Whether every run is final and the job won't run again (not just requeued)."""
-        return (
-            bool(self.runs)
-            and all(run.final for run in self.runs)
-            and self.runs[-1].state != "REQUEUED"
-        )
+        """Whether every run is final and the job won't run again (not just requeued).
+
+        (A requeued job cancelled while it was still completing its run gets no record
+        of the cancel: its last run stays REQUEUED. Only the queue, which lists it as
+        CANCELLED for a while, then says that it ended.)
+        """
+        return self.final and self.runs[-1].state != "REQUEUED"
 
     def unaccounted(self, resource: str, gres_type: str | None) -> list[JobRun]:
         """Runs that ran with GPUs that accounting does not count (settled as requested)."""
@@ -211,15 +255,23 @@ class JobUsage:
 
 
 def session_usage(
-    runs: Iterable[JobRun], *, job_id: str | None, name: str, since: int
+    runs: Iterable[JobRun], *, job_id: str | None, name: str, user: str, since: int
 ) -> JobUsage | None:
-    """The runs of one session's job: its name, its id (if known), submitted after ``since``.
+    """The runs of one session's job: its name and user, and its id if known.
+
+    The name (``jupyterhub-<hub>-<hold id>``) is one hold's only, so a job with the
+    session's id, name and user is the session's whatever the clocks say. A job looked
+    up by name alone must also have been submitted after the hold was placed (give or
+    take :data:`CLOCK_SKEW_S`): an older one is an earlier job's that had this name.
 
     Args:
         runs: sacct's lines for the job id (or the job name).
         job_id: the job's id; None to take any id (a job found by its name).
         name: the job's name (``jupyterhub-<hub>-<hold id>``).
-        since: when the hold was placed (epoch seconds): older runs are another job's.
+        user: who placed the hold (the job runs as them); other users' runs are not it.
+            A run recorded with uid 0 is kept: slurmdbd fills its user in a moment
+            later, and until then it makes the usage incomplete (never charged from).
+        since: when the hold was placed (epoch seconds), for a job found by its name.
 
     Returns:
         The session's usage, or None when accounting has no run of it yet.
@@ -228,9 +280,12 @@ def session_usage(
         run
         for run in runs
         if run.name == name
-        and (job_id is None or run.job_id == job_id)
-        and run.submitted is not None
-        and run.submitted >= since - CLOCK_SKEW_S
+        and (run.user == user or run.uid == 0)  # uid 0: a record still being filled in
+        and (
+            run.job_id == job_id
+            if job_id is not None
+            else run.submitted is not None and run.submitted >= since - CLOCK_SKEW_S
+        )
     ]
     if not mine:
         return None
@@ -239,3 +294,35 @@ def session_usage(
         mine = [run for run in mine if run.job_id == first]
     mine.sort(key=lambda run: (run.submitted or 0, run.ended or 2**62))
     return JobUsage(tuple(mine))
+
+
+def funded_end(usage: JobUsage | None, placed: datetime, hours: Decimal) -> datetime | None:
+    """When a session's job must have ended, its time limit being the funded ``hours``.
+
+    Counted from the start of its latest run that started (pending time is free and not
+    limited); from when its hold was ``placed`` when accounting shows no run that
+    started. None while accounting shows a run waiting to start (pending, requeued):
+    a pending job may wait for days, and is never taken for ended.
+
+    A job gone from the queue whose accounting is not final past this moment (plus a
+    margin) has a stale record: the time limit would have ended it (e.g. a controller
+    that lost its state leaves its jobs "running" in accounting).
+    """
+    if usage is not None and any(run.live and not run.started for run in usage.runs):
+        return None  # pending, or requeued and waiting to run again
+    started = usage.started if usage is not None else None
+    anchor = datetime.fromtimestamp(started, UTC) if started is not None else placed
+    return anchor + timedelta(hours=float(hours))
+
+
+def clock_skew(submitted: int, before: float, after: float) -> int:
+    """How far a controller's clock is from ours, from a job's submit time (epoch s).
+
+    ``before`` and ``after`` are our clock around the sbatch that submitted it; Slurm
+    prints whole seconds. Positive: the controller's clock is ahead.
+    """
+    if submitted > after + 1:
+        return round(submitted - after)
+    if submitted < before - 1:
+        return round(submitted - before)
+    return 0

@@ -118,7 +118,16 @@ def build_batch_request(
         argv.append(f"--gres={gres}")
     directives = ""
     if ticket is not None:
-        claim = JobClaim(where.uid, name, where.partition, req.minutes, gres)
+        claim = JobClaim(
+            cluster=req.hub,
+            uid=where.uid,
+            name=name,
+            partition=where.partition,
+            minutes=req.minutes,
+            gres=gres,
+            cpus=where.cpus,
+            memory_mb=where.memory_gb * 1024,
+        )
         directives = f"#SBATCH --comment={ticket(claim)}\n"
     bindir = where.env_prefix / "bin"
     script = (

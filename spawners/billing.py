@@ -41,7 +41,8 @@ def usage_charge(
     """The resource-hours to charge a hold for its job's runs, and problems to alert on.
 
     A run that ran while Slurm's accounting counts none of its GPUs is charged the
-    count the hold paid for (never 0); each such run is named in the problems.
+    count the hold paid for (never 0); each such run is named in the problems, and so
+    is a job that ran more than once (requeued: every run is charged).
     """
     resource = next(iter(hold.resources))
     requested = hold.resources[resource]
@@ -51,7 +52,23 @@ def usage_charge(
         f"accounting counts no {gres_type or resource} in it: charged as the {requested} requested"
         for run in usage.unaccounted(resource, gres_type)
     ]
+    if usage.requeued:
+        problems.append(
+            f"job {usage.job_id} was requeued: its {len(usage.runs)} runs "
+            f"({usage.elapsed_s} s in all) are charged"
+        )
     return used, problems
+
+
+def overrun(hold: Hold, charge: Charge) -> str | None:
+    """An alert when a session cost more than its hold (the charge is capped at the hold)."""
+    if charge.cost <= charge.amount:
+        return None
+    return (
+        f"ALERT: hold {hold.id} ({hold.hub}/{hold.job_id}): the session cost {charge.cost}, "
+        f"more than its hold of {hold.amount}; {charge.cost - charge.amount} credits went "
+        "unpaid (a job that ran past its funded time: requeued, or its limit raised)"
+    )
 
 
 def full_hold_usage(hold: Hold) -> dict[str, Decimal]:
@@ -157,9 +174,9 @@ class Billing:
         """Charge what the job used (every run, from Slurm accounting); release the rest."""
         used, problems = usage_charge(hold, usage, gres_type)
         for problem in problems:
-            log.error("Hold %s (%s/%s): %s", hold.id, hold.hub, usage.job_id, problem)
+            log.error("ALERT: hold %s (%s/%s): %s", hold.id, hold.hub, usage.job_id, problem)
         runs = f" in {len(usage.runs)} runs" if len(usage.runs) > 1 else ""
-        return await asyncio.to_thread(
+        charge = await asyncio.to_thread(
             self.ledger.settle,
             hold.id,
             used,
@@ -168,13 +185,14 @@ class Billing:
             reason=f"session {hold.hub}/{usage.job_id} {usage.state.lower()} after "
             f"{usage.elapsed_s} s{runs}",
         )
+        if (alert := overrun(hold, charge)) is not None:
+            log.error("%s", alert)
+        return charge
 
     async def request_cancel(self, hold_id: int) -> None:
         """Record that the platform wants the hold's job ended (survives the hub forgetting it)."""
         await asyncio.to_thread(self.ledger.request_cancel, hold_id, actor="spawner")
 
-    async def extend(self, hold_id: int, hours: Decimal, key: str) -> Hold:
-        """Add ``hours`` to a running session's hold."""
-        return await asyncio.to_thread(
-            self.ledger.extend_hold, hold_id, hours, actor=self.username, idempotency_key=key
-        )
+    async def note_end(self, hold_id: int, note: str) -> None:
+        """Record why the session ended, for its user (shown on the spawn form)."""
+        await asyncio.to_thread(self.ledger.note_session_end, hold_id, note, actor="spawner")

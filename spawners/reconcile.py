@@ -7,26 +7,33 @@ session is in the ledger and in Slurm, tied together by the job's name,
 ``jupyterhub-<hub>-<hold id>``, given before the job exists (the hold is placed first).
 
 A queued job is the platform's only when its id is a plain job id (no array or
-heterogeneous job), its name names this hub and a hold of the ledger, its user placed
-that hold, and it was submitted after the hold was placed. Every other job is left
-alone, whatever its name. For each open hold on a hub whose controller answers:
+heterogeneous job), its name names this hub and a hold of the ledger, and its user
+placed that hold; a job other than the one the hold recorded must also have been
+submitted after the hold was placed. Every other job is left alone, whatever its name.
+For each open hold on a hub whose controller answers:
 
 * its job has ended and Slurm's accounting of every run of it is final: settle it;
-* its job has ended, accounting stays incomplete, the funded time is over and the job
-  has been gone for ``overdue_after``: settle the whole hold (its time limit was the
-  funded time), with a distinct reason and an ERROR alert;
+* its job was requeued (it would run again on a fresh time limit): cancel it (ALERT);
+  it is then settled for every run;
+* its job has ended, accounting stays incomplete, its funded end (its latest run's
+  start plus the hold's hours; see ``accounting.funded_end``) is past and the job has
+  been gone for ``overdue_after``: settle the whole hold (its time limit was the funded
+  time), with a distinct reason and an ALERT; never while accounting shows a run
+  waiting to start;
 * the platform asked to end its job (``Hold.cancel_requested_at``: a stop while the
   controller was down, a start the hub gave up): cancel the job;
 * no job id was recorded (the hub died during the start) and a job named for it is
-  queued: record that job and cancel it; none queued and accounting has one that ended:
-  record and settle it; none anywhere after ``grace``: void the hold;
+  queued: record that job and cancel it; none queued and accounting has one of the
+  hold's user that ended: record and settle it; none anywhere after ``grace``: void it;
 * a platform job that no open hold pays for (its hold is closed, or it is a second job
-  for one hold) is cancelled once older than ``grace``.
+  for a hold that recorded another) is cancelled at once.
 
 A hub whose controller does not answer is skipped: nothing is settled, voided or
 cancelled on a guess. Each action is carried out on its own: one that fails is logged
 and counted, and the pass goes on; a hold that fails ``ALERT_AFTER`` passes in a row is
-an ERROR (and a metric, with ``--metrics-file``). :func:`plan` decides, without I/O.
+an ERROR (and a metric, with ``--metrics-file``). A pass reads the queues first, then
+the holds it needs (the open ones, and those the queued jobs' names give) in one
+ledger read. :func:`plan` decides, without I/O.
 """
 
 from __future__ import annotations
@@ -42,16 +49,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from computehub.credits.errors import UnknownHoldError
 from computehub.credits.ledger import Ledger
 from computehub.credits.records import Hold
 from computehub.sitefile import load_site
-from computehub.spawners.accounting import CLOCK_SKEW_S, JobUsage
+from computehub.spawners.accounting import CLOCK_SKEW_S, JobUsage, funded_end
 from computehub.spawners.batch import hold_of_job_name, job_name
 from computehub.spawners.billing import (
     full_hold_usage,
     ledger_for,
     ledger_url,
+    overrun,
     settle_key,
     usage_charge,
 )
@@ -115,6 +122,8 @@ class Cancel:
     job_id: str
     reason: str = ""
     hold_id: int | None = None
+    #: Log the cancel as an ALERT (something happened that the platform never does).
+    alert: bool = False
 
 
 Action = Settle | SettleOverdue | Void | Attach | Cancel
@@ -129,6 +138,11 @@ def platform_jobs(
 ) -> tuple[dict[int, list[QueuedJob]], list[QueuedJob]]:
     """The platform's jobs in ``hub``'s queue by hold id, and the others.
 
+    A job is the platform's when its id is plain, its name names a hold of this hub
+    and its user placed that hold. The job the hold recorded is then the hold's, whatever
+    the clocks say; another job must also have been submitted after the hold was placed
+    (give or take :data:`CLOCK_SKEW_S`).
+
     Args:
         hub: the hub whose queue this is.
         jobs: the queue's jobs named ``jupyterhub-*``, ids as squeue prints them.
@@ -139,14 +153,12 @@ def platform_jobs(
     for job in jobs:
         hold_id = hold_of_job_name(hub, job.name)
         view = holds.get(hold_id) if hold_id is not None else None
-        submitted = job.submitted
         if (
-            not job.job_id.isdigit()
+            not (job.job_id.isascii() and job.job_id.isdigit())
             or view is None
             or view.hold.hub != hub
             or view.user != job.user
-            or submitted is None
-            or submitted < view.hold.created_at.timestamp() - CLOCK_SKEW_S
+            or (job.job_id != view.hold.job_id and not _after_hold(job, view.hold))
         ):
             foreign.append(job)
             continue
@@ -156,9 +168,20 @@ def platform_jobs(
     return mine, foreign
 
 
-def _overdue(hold: Hold, gone: datetime | None, now: datetime, overdue_after: timedelta) -> bool:
-    funded_end = hold.created_at + timedelta(hours=float(hold.hours))
-    return gone is not None and now - gone >= overdue_after and now >= funded_end
+def _after_hold(job: QueuedJob, hold: Hold) -> bool:
+    submitted = job.submitted
+    return submitted is not None and submitted >= hold.created_at.timestamp() - CLOCK_SKEW_S
+
+
+def _overdue(
+    hold: Hold,
+    record: JobUsage | None,
+    gone: datetime | None,
+    now: datetime,
+    overdue_after: timedelta,
+) -> bool:
+    end = funded_end(record, hold.created_at, hold.hours)
+    return end is not None and gone is not None and now - gone >= overdue_after and now >= end
 
 
 def plan(
@@ -182,11 +205,10 @@ def plan(
             hold has none), None when accounting has no run of it; a hold missing here
             was not looked up (or sacct failed): nothing is decided on it.
         now: the current time (UTC).
-        grace: how long a hold may wait for its job id, and a job that no open hold
-            pays for may run, before either is acted on.
+        grace: how long a hold may wait for its job id before it is acted on.
         closed: settled or voided holds that queued jobs are named for.
         gone_since: when each hold's job was first seen gone from its queue.
-        overdue_after: how long a job must have been gone, its funded time over, before
+        overdue_after: how long a job must have been gone, its funded end past, before
             a hold whose accounting never completes is charged in full.
     """
     gone_since = gone_since or {}
@@ -221,16 +243,32 @@ def plan(
             elif record is None and waited:
                 actions.append(Void(hold, "the start never reached Slurm"))
             continue
-        if any(job.job_id == hold.job_id for job in mine):
-            if hold.cancel_requested_at is not None:
+        own = next((job for job in mine if job.job_id == hold.job_id), None)
+        if own is not None:
+            if own.requeued and own.state == "COMPLETING":
+                continue  # cancelled only once its run is over (else accounting loses it)
+            if own.requeued:
                 actions.append(
-                    Cancel(hold.hub, hold.job_id, "the platform asked to end it", hold.id)
+                    Cancel(
+                        hold.hub,
+                        own.job_id,
+                        f"it was requeued ({own.restarts} restarts, {own.state}): it would "
+                        "run again on a fresh time limit",
+                        hold.id,
+                        alert=True,
+                    )
+                )
+            elif hold.cancel_requested_at is not None:
+                actions.append(
+                    Cancel(hold.hub, own.job_id, "the platform asked to end it", hold.id)
                 )
             continue
         record = usage.get(hold.id)
         if record is not None and record.complete:
             actions.append(Settle(hold, record))
-        elif _overdue(hold, gone_since.get(hold.id), now, overdue_after):
+        elif hold.id in usage and _overdue(
+            hold, record, gone_since.get(hold.id), now, overdue_after
+        ):
             actions.append(SettleOverdue(hold))
     for hold_id, jobs in sorted(jobs_of.items()):
         hold = views[hold_id].hold
@@ -239,11 +277,9 @@ def plan(
                 continue
             if hold.status == "open" and hold.job_id is None and hold_id not in adopted:
                 continue  # its start may still record it
-            submitted = _submitted(job)
-            if submitted is not None and now - submitted <= grace:
-                continue
+            paid = hold.job_id or adopted.get(hold_id)
             why = (
-                f"a second job for hold {hold_id}"
+                f"a second job for hold {hold_id}, which pays for job {paid}"
                 if hold.status == "open"
                 else f"its hold {hold_id} is {hold.status}"
             )
@@ -281,25 +317,18 @@ class Reconciler:
     #: Every action carried out since start, by kind (for the metrics file).
     done: Counter[str] = field(default_factory=Counter)
 
-    def _view(self, hold: Hold) -> HoldView:
-        return HoldView(hold, self.ledger.session(hold.id).created_by)
-
-    def _views(self, holds: Sequence[Hold]) -> list[HoldView]:
-        views = []
-        for hold in holds:
-            try:
-                views.append(self._view(hold))
-            except UnknownHoldError:
-                continue
-        return views
+    def _holds(self, named: Iterable[int]) -> tuple[list[HoldView], list[HoldView]]:
+        """The open holds, and the closed ones ``named``, with who placed each (one read)."""
+        found = [HoldView(hold, user) for hold, user in self.ledger.holds_to_reconcile(named)]
+        return (
+            [view for view in found if view.hold.status == "open"],
+            [view for view in found if view.hold.status != "open"],
+        )
 
     async def pass_once(self) -> PassReport:
         """Look at every hub once and carry out the plan."""
         report = PassReport()
         now = self.now()
-        holds = await asyncio.to_thread(self.ledger.open_holds)
-        views = await asyncio.to_thread(self._views, holds)
-        open_ids = {view.hold.id for view in views}
         queued: dict[str, list[QueuedJob]] = {}
         for hub in self.registry.names():
             try:
@@ -312,8 +341,9 @@ class Reconciler:
             for hub, jobs in queued.items()
             for job in jobs
             if (hold_id := hold_of_job_name(hub, job.name)) is not None
-        } - open_ids
-        closed = await asyncio.to_thread(self._closed, sorted(named))
+        }
+        views, closed = await asyncio.to_thread(self._holds, named)
+        open_ids = {view.hold.id for view in views}
         every = {view.hold.id: view for view in [*closed, *views]}
         live: dict[int, set[str]] = {}
         for hub, jobs in queued.items():
@@ -332,12 +362,12 @@ class Reconciler:
                 if hold.job_id is not None and hold.job_id not in live.get(hold.id, set()):
                     self.gone_since.setdefault(hold.id, now)
                     usage[hold.id] = await self.slurm.usage(
-                        hold.hub, hold.job_id, job_name(hold.hub, hold.id), hold.created_at
+                        hold.hub, hold.job_id, job_name(hold.hub, hold.id), view.user
                     )
                 elif hold.job_id is None and not live.get(hold.id):
                     if stalled(hold, now, self.grace):
                         usage[hold.id] = await self.slurm.usage_by_name(
-                            hold.hub, job_name(hold.hub, hold.id), hold.created_at
+                            hold.hub, job_name(hold.hub, hold.id), hold.created_at, view.user
                         )
                 else:
                     self.gone_since.pop(hold.id, None)
@@ -356,6 +386,7 @@ class Reconciler:
             gone_since=self.gone_since,
             overdue_after=self.overdue_after,
         )
+        self._note_waiting(report, views, usage, now)
         for action in actions:
             try:
                 await self._carry_out(action)
@@ -370,14 +401,35 @@ class Reconciler:
                 del self.failures[hold_id]
         return report
 
-    def _closed(self, hold_ids: Sequence[int]) -> list[HoldView]:
-        views = []
-        for hold_id in hold_ids:
-            try:
-                views.append(self._view(self.ledger.hold(hold_id)))
-            except UnknownHoldError:
-                continue
-        return views
+    def _note_waiting(
+        self,
+        report: PassReport,
+        views: Sequence[HoldView],
+        usage: Mapping[int, JobUsage | None],
+        now: datetime,
+    ) -> None:
+        """Count as failing a hold whose job accounting says waits, long gone from the queue.
+
+        Such a hold is never settled on a guess (a pending job may wait for days); a
+        controller that lost the job leaves it so, and operators should look.
+        """
+        for view in views:
+            hold_id = view.hold.id
+            gone = self.gone_since.get(hold_id)
+            record = usage.get(hold_id)
+            if (
+                gone is not None
+                and now - gone >= self.overdue_after
+                and record is not None
+                and funded_end(record, view.hold.created_at, view.hold.hours) is None
+            ):
+                self._failed(
+                    report,
+                    f"hold {hold_id}",
+                    hold_id,
+                    f"accounting says job {view.hold.hub}/{view.hold.job_id} waits to run, "
+                    f"but the queue has not listed it since {gone:%Y-%m-%d %H:%M:%S} UTC",
+                )
 
     def _failed(self, report: PassReport, what: str, hold_id: int | None, why: str) -> None:
         report.failed.append((what, why))
@@ -420,6 +472,8 @@ class Reconciler:
                 record.job_id,
                 charge.amount,
             )
+            if (alert := overrun(hold, charge)) is not None:
+                log.error("%s", alert)
         elif isinstance(action, SettleOverdue):
             hold = action.hold
             charge = await asyncio.to_thread(
@@ -464,7 +518,12 @@ class Reconciler:
             )
         else:
             await self.slurm.cancel(action.hub, action.job_id)
-            log.warning("Cancelled job %s/%s: %s", action.hub, action.job_id, action.reason)
+            if action.alert:
+                log.error(
+                    "ALERT: cancelled job %s/%s: %s", action.hub, action.job_id, action.reason
+                )
+            else:
+                log.warning("Cancelled job %s/%s: %s", action.hub, action.job_id, action.reason)
 
     def write_metrics(self, path: Path, report: PassReport) -> None:
         """Prometheus text-file metrics (for node_exporter's textfile collector)."""

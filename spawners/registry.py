@@ -36,6 +36,8 @@ class HubEntry:
     partition_hours: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
     #: The key this hub's job_submit.lua guard checks tickets with (None: no guard).
     ticket_key_file: Path | None = None
+    #: The site file says this hub runs without the guard, knowingly (``slurm.unguarded``).
+    unguarded: bool = False
 
     def max_hours(self, resource: str) -> Decimal:
         """The longest session (or extension total) of ``resource`` on this hub, in hours.
@@ -89,6 +91,7 @@ def _entry(name: str, hub: Hub, all_envs: tuple[str, ...]) -> HubEntry:
         gres_types=MappingProxyType(_gres_types(hub)),
         partition_hours=MappingProxyType({p: spec.max_hours for p, spec in hub.partitions.items()}),
         ticket_key_file=hub.slurm.job_ticket_key_file,
+        unguarded=hub.slurm.unguarded,
     )
 
 

@@ -62,11 +62,22 @@ _JOB_FIELDS = (
     "UserName",
     "SubmitTime",
     "tres-alloc",
+    "tres-per-node",
+    "cpus-per-task",
+    "MinMemory",
+    "OverSubscribe",
+    "RestartCnt",
     "Name",
 )
 #: ``squeue -O`` fields of :meth:`SlurmClient.live_jobs`; the name last.
-_QUEUE_FIELDS = ("JobArrayID", "State", "UserName", "SubmitTime", "Name")
+_QUEUE_FIELDS = ("JobArrayID", "State", "UserName", "SubmitTime", "RestartCnt", "Name")
 _DURATION = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)$")
+_MEMORY = re.compile(r"^([0-9]{1,12})([KMGT]?)$")
+_MB = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
+#: ``OverSubscribe`` values of a job that may have its node to itself (``--exclusive``).
+_EXCLUSIVE = frozenset({"NO", "USER", "MCS", "TOPO"})
+#: squeue states of a job that was requeued and waits to run again.
+REQUEUED_STATES = frozenset({"REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"})
 
 
 class SlurmError(RuntimeError):
@@ -87,6 +98,13 @@ class QueuedJob:
     state: str
     #: Submit time, epoch seconds (None when squeue printed none).
     submitted: int | None = None
+    #: How often the job was requeued (Slurm's restart count).
+    restarts: int = 0
+
+    @property
+    def requeued(self) -> bool:
+        """Whether the job was requeued (it runs, or will run, again)."""
+        return self.restarts > 0 or self.state in REQUEUED_STATES
 
 
 @dataclass(frozen=True)
@@ -105,6 +123,21 @@ class JobInfo:
     #: Allocated GPUs (typed, by lower-cased GRES type) and the untyped count.
     gpus: Mapping[str, int] = field(default_factory=dict)
     gpus_any: int | None = None
+    #: The GRES the job asks for per node, as ``--gres`` gives it (``gpu:h100:1``; empty
+    #: for none): the GPU type it is allocated, even where accounting counts ``gres/gpu``.
+    gres: str = ""
+    #: CPUs per task and memory per node (MB) it asks for (None: not shown).
+    cpus: int | None = None
+    memory_mb: int | None = None
+    #: Whether it may have its node to itself (``--exclusive``, ``=user``, ``=mcs``).
+    exclusive: bool = False
+    #: How often it was requeued (Slurm's restart count).
+    restarts: int = 0
+
+    @property
+    def requeued(self) -> bool:
+        """Whether the job was requeued (it runs, or will run, again)."""
+        return self.restarts > 0 or self.state in REQUEUED_STATES
 
 
 def parse_job_id(output: str) -> str:
@@ -130,7 +163,26 @@ def parse_minutes(text: str) -> int | None:
 
 def _epoch(text: str) -> int | None:
     text = text.strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _count(text: str) -> int:
+    return _epoch(text) or 0
+
+
+def parse_memory_mb(text: str) -> int | None:
+    """squeue's memory (``1G``, ``500M``, ``0``) in MB; None for anything else."""
+    match = _MEMORY.match(text.strip())
+    if match is None:
+        return None
+    return int(int(match.group(1)) * _MB[match.group(2)])
+
+
+def _gres(tres_per_node: str) -> str:
+    text = tres_per_node.strip()
+    if text in ("", "N/A", "(null)"):
+        return ""
+    return re.sub(r"^gres[:/]", "", text)
 
 
 def split_fields(line: str, count: int) -> list[str] | None:
@@ -152,8 +204,17 @@ def parse_queue(output: str) -> list[QueuedJob]:
         fields = split_fields(line, len(_QUEUE_FIELDS))
         if fields is None:
             continue
-        job_id, state, user, submitted, name = fields
-        jobs.append(QueuedJob(job_id.strip(), name, user.strip(), state.strip(), _epoch(submitted)))
+        job_id, state, user, submitted, restarts, name = fields
+        jobs.append(
+            QueuedJob(
+                job_id.strip(),
+                name,
+                user.strip(),
+                state.strip(),
+                _epoch(submitted),
+                _count(restarts),
+            )
+        )
     return jobs
 
 
@@ -163,7 +224,23 @@ def parse_job(output: str, job_id: str) -> JobInfo | None:
         fields = split_fields(line, len(_JOB_FIELDS))
         if fields is None or fields[0].strip() != job_id:
             continue
-        _, state, node, reason, partition, limit, user, submitted, alloc, name = fields
+        (
+            _,
+            state,
+            node,
+            reason,
+            partition,
+            limit,
+            user,
+            submitted,
+            alloc,
+            per_node,
+            cpus,
+            memory,
+            oversubscribe,
+            restarts,
+            name,
+        ) = fields
         typed, untyped = gpu_tres(alloc)
         return JobInfo(
             state=state.strip(),
@@ -176,17 +253,44 @@ def parse_job(output: str, job_id: str) -> JobInfo | None:
             submitted=_epoch(submitted),
             gpus=typed,
             gpus_any=untyped,
+            gres=_gres(per_node),
+            cpus=_epoch(cpus),
+            memory_mb=parse_memory_mb(memory),
+            exclusive=oversubscribe.strip().upper() in _EXCLUSIVE,
+            restarts=_count(restarts),
         )
     return None
 
 
-def parse_accounting_tres(config: str) -> set[str]:
-    """The TRES a controller accounts (``scontrol show config``), lower-cased."""
-    for line in config.splitlines():
+@dataclass(frozen=True)
+class SlurmConfig:
+    """What the hub checks in a controller's configuration (``scontrol show config``).
+
+    Attributes:
+        accounting_tres: ``AccountingStorageTRES``, lower-cased.
+        job_submit_plugins: ``JobSubmitPlugins``, lower-cased, without ``job_submit/``.
+    """
+
+    accounting_tres: frozenset[str]
+    job_submit_plugins: frozenset[str]
+
+
+def parse_config(text: str) -> SlurmConfig:
+    """The settings of ``scontrol show config`` the hub checks (missing ones are empty)."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
         key, sep, value = line.partition("=")
-        if sep and key.strip() == "AccountingStorageTRES":
-            return {item.strip().lower() for item in value.split(",") if item.strip()}
-    return set()
+        if sep:
+            values[key.strip()] = value.strip()
+
+    def items(key: str) -> frozenset[str]:
+        raw = values.get(key, "")
+        if raw.lower() in ("", "(null)", "none"):
+            return frozenset()
+        return frozenset(item.strip().lower() for item in raw.split(",") if item.strip())
+
+    plugins = frozenset(p.removeprefix("job_submit/") for p in items("JobSubmitPlugins"))
+    return SlurmConfig(items("AccountingStorageTRES"), plugins)
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:
@@ -362,8 +466,8 @@ class SlurmClient:
         ids = out.split()
         return ids.index(job_id) + 1 if job_id in ids else None
 
-    async def usage(self, hub: str, job_id: str, name: str, since: datetime) -> JobUsage | None:
-        """Accounting of the job ``job_id`` named ``name`` submitted after ``since``: every run.
+    async def usage(self, hub: str, job_id: str, name: str, user: str) -> JobUsage | None:
+        """Accounting of every run of the job ``job_id`` named ``name`` that ``user`` ran.
 
         ``--duplicates`` lists every run of the id (a requeued job, an id Slurm reused);
         only the runs of this session's job count (see ``accounting.session_usage``).
@@ -383,12 +487,16 @@ class SlurmClient:
                 SACCT_FIELDS,
             ],
         )
-        return session_usage(
-            parse_sacct(out), job_id=job_id, name=name, since=int(since.timestamp())
-        )
+        return session_usage(parse_sacct(out), job_id=job_id, name=name, user=user, since=0)
 
-    async def usage_by_name(self, hub: str, name: str, since: datetime) -> JobUsage | None:
-        """Accounting of the first job named ``name`` submitted after ``since`` (id unknown)."""
+    async def usage_by_name(
+        self, hub: str, name: str, since: datetime, user: str
+    ) -> JobUsage | None:
+        """Accounting of ``user``'s first job named ``name`` submitted after ``since``.
+
+        For a hold whose job id was never recorded: another user's job of that name
+        (possible on a cluster without the guard) is never taken for it.
+        """
         start = datetime.fromtimestamp(since.timestamp() - CLOCK_SKEW_S)  # the client's local time
         out = await self._run(
             hub,
@@ -408,7 +516,9 @@ class SlurmClient:
                 SACCT_FIELDS,
             ],
         )
-        return session_usage(parse_sacct(out), job_id=None, name=name, since=int(since.timestamp()))
+        return session_usage(
+            parse_sacct(out), job_id=None, name=name, user=user, since=int(since.timestamp())
+        )
 
     async def set_time_limit(self, hub: str, job_id: str, minutes: int) -> None:
         """Change a job's time limit (the funded time), as the cluster's admin."""
@@ -417,7 +527,14 @@ class SlurmClient:
             [self.binary("scontrol"), "update", f"JobId={job_id}", f"TimeLimit={minutes}"],
         )
 
-    async def accounting_tres(self, hub: str) -> set[str]:
-        """The TRES ``hub``'s controller accounts (AccountingStorageTRES), lower-cased."""
-        out = await self._run(hub, [self.binary("scontrol"), "show", "config"])
-        return parse_accounting_tres(out)
+    async def config(self, hub: str) -> SlurmConfig:
+        """What ``hub``'s controller is configured with (accounting TRES, job_submit plugins).
+
+        Raises:
+            SlurmUnavailableError: the controller did not answer, or the command is missing.
+        """
+        try:
+            out = await self._run(hub, [self.binary("scontrol"), "show", "config"])
+        except OSError as err:  # no such binary, or SLURM_CONF's directory unreadable
+            raise SlurmUnavailableError(f"scontrol can't run: {err}") from None
+        return parse_config(out)

@@ -36,7 +36,7 @@ from computehub.credits.records import Hold
 from computehub.sitefile import Site, load_site
 from computehub.spawners import api, estimate, extend, gpuactivity
 from computehub.spawners.access import Entitlements
-from computehub.spawners.accounting import JobUsage
+from computehub.spawners.accounting import CLOCK_SKEW_S, JobUsage, clock_skew, funded_end
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.batch import JobPlacement, build_batch_request, job_name
 from computehub.spawners.billing import Billing, Standing, ledger_for, ledger_url
@@ -50,8 +50,16 @@ from computehub.spawners.options import (
     parse_form,
     validate,
 )
+from computehub.spawners.reasons import waiting_reason
 from computehub.spawners.registry import HubRegistry, gpu_of
-from computehub.spawners.slurmclient import JobInfo, SlurmClient, SlurmError, SlurmUnavailableError
+from computehub.spawners.slurmclient import (
+    FINAL_QUEUE_STATES,
+    JobInfo,
+    SlurmClient,
+    SlurmError,
+    SlurmUnavailableError,
+)
+from computehub.spawners.tres import hub_problems
 
 api.install()
 extend.install()
@@ -60,10 +68,20 @@ gpuactivity.install()
 
 #: How long the spawn form recalls why the last session ended.
 NOTICE_FOR = timedelta(days=7)
-#: How long after a job's funded time its missing accounting stops keeping it "unknown".
+#: How long after a job's funded time (from its run's start) a job gone from the queue
+#: whose accounting is not final stops keeping its session: a record still "running"
+#: then is one the time limit would have ended (a controller that lost its state).
 OVERDUE_AFTER = timedelta(minutes=10)
 _PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"}
 _RUNNING = {"RUNNING", "COMPLETING"}
+#: What a hub's start check found, per registry (site file version) and hub: checked
+#: once per hub before its first session (the hub's start checks reachable ones too).
+_HUB_CHECKS: dict[tuple[HubRegistry, str], list[str]] = {}
+#: The end note of a session whose job Slurm requeued.
+REQUEUED_NOTE = (
+    "Slurm requeued this session's job, which would have let it run past what was paid "
+    "for; it was stopped, and every run was charged."
+)
 
 
 @cache
@@ -169,6 +187,15 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
     _start_cleanup: asyncio.Future[None] | None = None
     #: Why the start failed, for the progress messages.
     _failure: str | None = None
+    #: The job was requeued: its session is ended (the reason the start failed).
+    _requeued: bool = False
+    #: The queue lists the job in a final state (CANCELLED, COMPLETED...).
+    _queue_final: bool = False
+    #: The hub's clock before and after sbatch (epoch s), until the job's submit time
+    #: has been compared with it (the controller's clock skew).
+    _submit_window: tuple[float, float] | None = None
+    #: The last waiting reason logged (Slurm's words go to the log, once per change).
+    _logged_reason: str | None = None
 
     @property
     def registry(self) -> HubRegistry:
@@ -330,6 +357,10 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         self._usage = None
         self._submission = "none"
         self._interrupted = False
+        self._requeued = False
+        self._queue_final = False
+        self._submit_window = None
+        self._logged_reason = None
 
     async def _hold_record(self) -> Hold | None:
         if self._hold is None and self.hold_id:
@@ -384,10 +415,13 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
             status = await self.query_job_status()
             if status == JobStatus.RUNNING:
                 break
-            if status == JobStatus.NOTFOUND:
+            if status == JobStatus.NOTFOUND or self._requeued:
                 raise self._fail(
                     500,
-                    "The session's job ended before the notebook server started; "
+                    "Slurm requeued the session's job, which the platform does not allow, "
+                    "so it was stopped; only what it used is charged. Please try again."
+                    if self._requeued
+                    else "The session's job ended before the notebook server started; "
                     "only what it used is charged. Please try again.",
                 )
             await asyncio.sleep(self.startup_poll_interval)
@@ -425,6 +459,8 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
             minutes=math.ceil(hold.hours * 60),
             gres_type=gres,
             gpus=hold.resources[resource] if gres else 0,
+            cpus=hub.limits.cpus_per_session,
+            memory_mb=hub.limits.memory_gb_per_session * 1024,
         )
         problem = allocation_problem(info, expected)
         if problem is None:
@@ -521,7 +557,12 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
             return None
         key = _ticket_key(str(key_file), os.stat(key_file).st_mtime)
         ttl = self.ticket_ttl_s
-        return lambda claim: sign(key, claim, int(time.time()) + ttl, secrets.token_hex(16))
+
+        def signer(claim: JobClaim) -> str:
+            now = int(time.time())
+            return sign(key, claim, now, now + ttl, secrets.token_hex(16))
+
+        return signer
 
     async def submit_batch_script(self) -> str:
         """Hold the price, then submit the job as the user; store both as soon as they exist."""
@@ -539,6 +580,7 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
                 f"{self.user.name} has no account on the clusters; ask "
                 f"{self.site.platform.support or 'your hub administrators'}",
             ) from None
+        await self._check_hub(req.hub)
         job_env = self.get_env()
         placement = self._placement(req)
         self.hub_name = req.hub
@@ -556,6 +598,7 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
             "Submitting %s's session to hub %s: %s", self.user.name, req.hub, " ".join(request.argv)
         )
         self._submission = "unknown"  # from here on, a job may exist
+        before = time.time()
         self._submit_task = asyncio.ensure_future(self.slurm.submit(req.hub, request, job_env))
         try:
             job_id = await asyncio.shield(self._submit_task)
@@ -564,6 +607,7 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
             await self._not_submitted(req.hub, hub.display_name, err)
             raise AssertionError("unreachable") from None  # _not_submitted raises
         self._submit_task = None
+        self._submit_window = (before, time.time())
         self.job_id = job_id
         self._submission = "submitted"
         try:
@@ -584,10 +628,73 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         )
         return str(self.job_id)
 
+    async def _check_hub(self, name: str) -> None:
+        """Refuse a session on a hub whose Slurm can't keep it honest (nothing is held).
+
+        The hub's start checks every controller that answers; one that did not (or a
+        site file changed since) is checked here, before its first session: a hub that
+        sells GPUs without the guard (and without ``slurm.unguarded``), a controller that
+        does not account a rated GPU, or one without the guard its ticket key relies on.
+        A hub found fine is not asked again until the site file changes.
+        """
+        key = (self.registry, name)
+        if _HUB_CHECKS.get(key) == []:
+            return
+        hub = self.registry[name]
+        try:
+            problems = await hub_problems(self.registry, self.slurm, name)
+        except SlurmError as err:
+            self.log.warning("Hub %s can't be checked (scontrol show config: %s)", name, err)
+            raise SessionError(
+                503,
+                f"The {hub.display_name} scheduler is not answering; "
+                "please try again in a few minutes.",
+            ) from None
+        _HUB_CHECKS[key] = problems
+        if problems:
+            self.log.error("Hub %s can't run sessions safely: %s", name, "; ".join(problems))
+            support = self.site.platform.support or "your hub administrators"
+            raise SessionError(
+                503,
+                f"The {hub.display_name} hub is not set up to run sessions safely; nothing "
+                f"was charged. Please tell {support}.",
+            )
+
+    async def _job_named_for_hold(self, hub: str) -> str | None:
+        """The user's job in ``hub``'s queue (any state) named for this session's hold.
+
+        Raises:
+            SlurmError: squeue failed.
+        """
+        named = await self.slurm.jobs_named(hub, job_name(hub, self.hold_id))
+        mine = [
+            job.job_id
+            for job in named
+            if job.job_id.isascii() and job.job_id.isdigit() and job.user == self.user.name
+        ]
+        return min(mine, key=int) if mine else None
+
     async def _not_submitted(self, hub: str, display: str, err: SlurmError) -> None:
-        """sbatch failed: release the hold if nothing was submitted, else leave it to reconcile."""
+        """sbatch failed: release the hold if nothing was submitted, else leave it to reconcile.
+
+        A refusal may hide a job: someone who raced the portal with this session's ticket
+        (the guard then refuses the portal's own sbatch, the ticket being used), or an
+        sbatch that retried. The job named for the hold is looked up first: one found is
+        recorded on the hold (it pays for it) and cancelled, never left running free.
+        """
         self.log.warning("sbatch for %s on %s failed: %s", self.user.name, hub, err)
         definite = not isinstance(err, SlurmUnavailableError) or "connect failure" in str(err)
+        found: str | None = None
+        if definite:
+            try:
+                found = await self._job_named_for_hold(hub)
+            except SlurmError as lookup_err:
+                self.log.warning(
+                    "Looking for a job named for hold %s failed: %s", self.hold_id, lookup_err
+                )
+                definite = False  # a job may exist: leave the hold to reconciliation
+        if found is not None:
+            await self._adopt_and_cancel(hub, found, err)
         if definite:
             self._submission = "refused"
             await self.billing.void(self.hold_id, "not submitted: Slurm refused the job")
@@ -607,6 +714,45 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
             400,
             f"The {display} scheduler refused this session; nothing was charged. "
             f"If it happens again, please tell {support}.",
+        )
+
+    async def _adopt_and_cancel(self, hub: str, job_id: str, err: SlurmError) -> None:
+        """Record a job someone else submitted for this session's hold, cancel it, and fail.
+
+        The hold pays for it (it is exactly the job the portal asked for, its ticket says
+        so); the start's cleanup settles what it used.
+        """
+        self.log.error(
+            "ALERT: %s's sbatch on %s was refused (%s), but job %s is named for hold %s: "
+            "someone submitted it with the session's ticket; it is recorded on the hold "
+            "and cancelled",
+            self.user.name,
+            hub,
+            err,
+            job_id,
+            self.hold_id,
+        )
+        self.job_id = job_id
+        self._submission = "submitted"
+        try:
+            await self.billing.attach(self.hold_id, hub, job_id)
+        except ConflictError as attach_err:
+            self.log.error("Job %s/%s can't be recorded: %s", hub, job_id, attach_err)
+        await self.billing.request_cancel(self.hold_id)
+        try:
+            await self.slurm.cancel(hub, job_id)
+        except SlurmError as cancel_err:
+            self.log.warning(
+                "Cancelling job %s/%s failed (%s); reconciliation cancels it",
+                hub,
+                job_id,
+                cancel_err,
+            )
+        self._persist_state()
+        raise self._fail(
+            409,
+            "Another job took this session's place (it was submitted with this session's "
+            "ticket), so it was stopped; only what it used is charged. Please start again.",
         )
 
     async def _place_hold(self, req: SessionRequest) -> None:
@@ -657,23 +803,28 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settle_wait_s
         usage = self._usage
-        while usage is None or not usage.complete:
+        while not self._ended(usage):
             try:
                 usage = await self.slurm.usage(
-                    self.hub_name, self.job_id, job_name(self.hub_name, hold.id), hold.created_at
+                    self.hub_name, self.job_id, job_name(self.hub_name, hold.id), self.user.name
                 )
             except SlurmError as err:
                 self.log.warning("sacct failed for %s/%s: %s", self.hub_name, self.job_id, err)
-            if (usage is not None and usage.complete) or loop.time() > deadline:
+            if self._ended(usage) or loop.time() > deadline:
                 break
             await asyncio.sleep(0.5)
-        if usage is None or not usage.complete:
+        if usage is None or not self._ended(usage):
             self.log.warning(
-                "Job %s/%s has no final accounting yet; hold %s is left for reconciliation",
+                "Job %s/%s has no final accounting yet; hold %s is left for reconciliation "
+                "(with a cancel request: a job still there is ended)",
                 self.hub_name,
                 self.job_id,
                 self.hold_id,
             )
+            try:  # the hub forgets the job now: the ledger keeps the request
+                await self.billing.request_cancel(self.hold_id)
+            except Exception:
+                self.log.exception("Recording the cancel of hold %s failed", self.hold_id)
             self.hold_id = 0
             return
         gres = self.registry[self.hub_name].gres_type(next(iter(hold.resources)))
@@ -793,7 +944,8 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         """Ask the job's hub; an unreachable controller is UNKNOWN (never refund, never kill).
 
         A job Slurm's queue no longer lists, or whose id now belongs to another job, has
-        ended only when its accounting is final (or long overdue); until then UNKNOWN.
+        ended only when its accounting is final (see :meth:`_ended_or_unknown`). A job
+        that was requeued is cancelled (it would run again on a fresh time limit).
         """
         if not self.job_id or not self.hub_name:
             return JobStatus.NOTFOUND
@@ -811,6 +963,12 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         if info is not None and self.hold_id and info.name != job_name(self.hub_name, self.hold_id):
             info = None  # the id is another job's now (Slurm reused it)
         self._job_info = info
+        if info is not None:
+            self._check_clock(info)
+        self._queue_final = info is not None and info.state in FINAL_QUEUE_STATES
+        if info is not None and info.requeued and not self._queue_final:
+            await self._end_requeued(info)
+            return await self._ended_or_unknown()
         if info is not None and info.state in _RUNNING:
             self.job_status = f"{info.state} {info.node}"
             if self._exec_host is None:
@@ -818,6 +976,9 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
             return JobStatus.RUNNING
         if info is not None and info.state in _PENDING:
             self.job_status = f"{info.state} {info.node}"
+            if info.reason != self._logged_reason:
+                self._logged_reason = info.reason
+                self.log.info("Job %s/%s waits: %s", self.hub_name, self.job_id, info.reason)
             req = self.session_request
             partition = self.registry[self.hub_name].partition_for(req.gpu_type if req else None)
             try:
@@ -829,34 +990,118 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
             return JobStatus.PENDING
         return await self._ended_or_unknown()
 
+    def _check_clock(self, info: JobInfo) -> None:
+        """Compare the job's submit time with our clock around its sbatch (once a job)."""
+        window, self._submit_window = self._submit_window, None
+        if window is None or info.submitted is None:
+            return
+        skew = clock_skew(info.submitted, *window)
+        if abs(skew) > CLOCK_SKEW_S / 2:
+            self.log.error(
+                "ALERT: the clock of hub %s's controller is %+d s off the hub's (job %s was "
+                "submitted at %s): keep the clocks in sync (NTP); past %s s, jobs of starts "
+                "the hub did not complete are not found by their names",
+                self.hub_name,
+                skew,
+                self.job_id,
+                info.submitted,
+                CLOCK_SKEW_S,
+            )
+
+    async def _end_requeued(self, info: JobInfo) -> None:
+        """Cancel a job Slurm requeued; its session is settled from every run (ALERT).
+
+        With ``--no-requeue`` and the guard only an operator can requeue a session's
+        job; on an unguarded cluster its owner can, again and again, each run with a
+        fresh time limit while the hold caps the charge.
+        """
+        if not self._requeued:
+            self._requeued = True
+            self.log.error(
+                "ALERT: job %s/%s of %s (hold %s) was requeued (state %s, %s restarts); a "
+                "requeued job runs again on a fresh time limit: cancelling it, every run "
+                "is charged",
+                self.hub_name,
+                self.job_id,
+                self.user.name,
+                self.hold_id,
+                info.state,
+                info.restarts,
+            )
+            if self.hold_id:
+                try:
+                    await self.billing.request_cancel(self.hold_id)
+                    await self.billing.note_end(self.hold_id, REQUEUED_NOTE)
+                except Exception:
+                    self.log.exception("Recording the end of hold %s failed", self.hold_id)
+        if info.state == "COMPLETING":
+            # A job cancelled while its requeued run completes gets no accounting
+            # record of the cancel: it is cancelled at the next poll, once pending.
+            return
+        try:
+            await self.slurm.cancel(self.hub_name, self.job_id)
+        except SlurmError as err:
+            self.log.warning("Cancelling job %s/%s failed: %s", self.hub_name, self.job_id, err)
+
     async def _ended_or_unknown(self) -> JobStatus:
-        hold = await self._hold_record() if self.hold_id else None
-        if hold is None:
+        """The job is gone from the queue (or its id is another job's): ended, or unknown.
+
+        Ended when Slurm's accounting of it is final. A job whose accounting shows a run
+        waiting (pending, requeued) is never taken for ended; nor is one that runs, or
+        whose record is not final, until :data:`OVERDUE_AFTER` past its funded end (its
+        latest run's start plus the hold's hours; see ``accounting.funded_end``): its
+        time limit would have ended it, so the record is stale. Ending a session then
+        records a cancel request first: reconciliation ends the job should it still
+        exist, and settles the hold.
+        """
+        if not self.hold_id:
             self.job_status = ""
             return JobStatus.NOTFOUND
+        try:  # read again: an extension since the start changed its hours
+            hold = self._hold = await asyncio.to_thread(self.billing.ledger.hold, self.hold_id)
+        except Exception:
+            self.log.exception("Reading hold %s failed", self.hold_id)
+            self.job_status = "UNKNOWN gone from the queue, the ledger did not answer"
+            return JobStatus.UNKNOWN
         try:
             self._usage = await self.slurm.usage(
-                self.hub_name, self.job_id, job_name(self.hub_name, hold.id), hold.created_at
+                self.hub_name, self.job_id, job_name(self.hub_name, hold.id), self.user.name
             )
         except SlurmError as err:
             self.log.warning("sacct failed for %s/%s: %s", self.hub_name, self.job_id, err)
             self._usage = None
-        if self._usage is not None and self._usage.complete:
+            self.job_status = "UNKNOWN gone from the queue, sacct failed"
+            return JobStatus.UNKNOWN
+        if self._ended(self._usage):
             self.job_status = ""
             return JobStatus.NOTFOUND
-        overdue = hold.created_at + timedelta(hours=float(hold.hours)) + OVERDUE_AFTER
-        if datetime.now(UTC) > overdue:
-            self.log.error(
-                "Job %s/%s is gone, its funded time long over, and its accounting never "
-                "completed; the session ends (reconciliation settles hold %s)",
-                self.hub_name,
-                self.job_id,
-                hold.id,
-            )
-            self.job_status = ""
-            return JobStatus.NOTFOUND
-        self.job_status = "UNKNOWN gone from the queue, accounting not final yet"
-        return JobStatus.UNKNOWN
+        end = funded_end(self._usage, hold.created_at, hold.hours)
+        if end is None or datetime.now(UTC) <= end + OVERDUE_AFTER:
+            self.job_status = "UNKNOWN gone from the queue, accounting not final yet"
+            return JobStatus.UNKNOWN
+        self.log.error(
+            "ALERT: job %s/%s is gone from the queue, %s past its funded end, and its "
+            "accounting never completed; the session ends (a cancel is requested, and "
+            "reconciliation settles hold %s)",
+            self.hub_name,
+            self.job_id,
+            OVERDUE_AFTER,
+            hold.id,
+        )
+        await self.billing.request_cancel(hold.id)
+        self.job_status = ""
+        return JobStatus.NOTFOUND
+
+    def _ended(self, usage: JobUsage | None) -> bool:
+        """Whether accounting (with the queue) says the job ended, every run final.
+
+        A requeued job that was cancelled while its run completed keeps REQUEUED as its
+        last accounted run; the queue listing it as ended (CANCELLED) says it won't run
+        again.
+        """
+        if usage is None:
+            return False
+        return usage.complete or (self._queue_final and usage.final)
 
     def state_ispending(self) -> bool:
         return self._job_info is not None and self._job_info.state in _PENDING
@@ -882,7 +1127,8 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
             elif info is None:
                 yield {"message": f"Submitting to the {self.hub_name or 'chosen'} hub..."}
             elif info.state in _PENDING:
-                why = f"; Slurm says: {info.reason}" if info.reason not in ("", "None") else ""
+                reason = waiting_reason(info.reason)
+                why = f": {reason}" if reason else ""
                 place = (
                     f", position {self._queue_position} in the queue"
                     if self._queue_position

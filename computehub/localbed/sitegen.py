@@ -53,11 +53,12 @@ def bed_site(
             "slurm": {
                 "conf": str(cluster.conf),
                 "timeout_s": 5,
-                # The guard's key, once the cluster made one (a bed not started has none).
+                # The guard's key, once the cluster made one; a cluster without it (not
+                # guarded, or a bed not started: nothing runs there) says so.
                 **(
                     {"job_ticket_key_file": str(cluster.ticket_key)}
                     if cluster.guard and cluster.ticket_key.exists()
-                    else {}
+                    else {"unguarded": True}
                 ),
             },
             "partitions": {cluster.partition: {"default": True, "max_hours": 24}},

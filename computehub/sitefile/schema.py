@@ -56,11 +56,21 @@ class SlurmAccess(_Strict):
         "(hub_config/slurm/job_submit.lua): each job then carries the portal's ticket, "
         "and the guard refuses session jobs without one",
     )
+    unguarded: bool = Field(
+        default=False,
+        description="UNSAFE: run a hub that sells GPUs without the job_submit.lua guard (no "
+        "job_ticket_key_file). Its users can then requeue their sessions' jobs (each run "
+        "with a fresh time limit), change them while they wait, and submit to its GPU "
+        "partitions directly; the hub refuses to start a GPU hub without a key unless "
+        "this is true",
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> SlurmAccess:
         if (self.conf is None) == (self.submit_host is None):
             raise ValueError("give exactly one of 'conf' (a SLURM_CONF path) or 'submit_host'")
+        if self.unguarded and self.job_ticket_key_file is not None:
+            raise ValueError("a hub with a job_ticket_key_file is guarded: drop 'unguarded'")
         return self
 
 

@@ -11,17 +11,22 @@ Root, SlurmUser and the uids in admin_uids (the hub's service user, which extend
 sessions with scontrol) are never refused.
 
 A job is the portal's when its comment holds a valid ticket:
-  computehub-ticket:v1:<expires>:<nonce>:<mac>
-where mac = HMAC-SHA256(key, "v1\n<uid>\n<name>\n<partition>\n<time limit in minutes>\n
-<GRES as in --gres, e.g. gpu:h100:1, or empty>\n<expires>\n<nonce>"), the key being shared by
-the hub and this controller only (ticket_key_file, mode 0600). A ticket is refused once
-expired, if it is valid for longer than max_ticket_ttl_s, or if its nonce was seen
-before (one-time use, for as long as this slurmctld runs: tickets live minutes).
-The hub side is spawners/jobticket.py.
+  computehub-ticket:v2:<issued>:<expires>:<nonce>:<mac>
+where mac = HMAC-SHA256(key, "v2\n<cluster>\n<uid>\n<name>\n<partition>\n<time limit in
+minutes>\n<GRES as in --gres, e.g. gpu:h100:1, or empty>\n<CPUs per task>\n<memory per
+node, MB>\n<exclusive: 1 or 0>\n<issued>\n<expires>\n<nonce>"), the key being shared by the
+hub and this controller only (ticket_key_file, mode 0600; one key per cluster) and
+<cluster> this guard's `cluster` setting (the hub's name in the site file). A ticket is
+refused once expired, if it is valid for longer than max_ticket_ttl_s, if it was issued
+before this script was loaded (a restart or reload forgets used nonces: tickets from
+before it can't be replayed), or if its nonce was seen before (one-time use). The job
+must also be one task on one node, not an array, not requeueable, with GPUs as --gres
+only. The hub side is spawners/jobticket.py.
 
 Installation (Slurm 22.05, Debian 12's slurm-wlm ships job_submit_lua.so, built on
 Lua 5.1, which has no bit operations: SHA-256 is done here with arithmetic):
-  slurm.conf:   JobSubmitPlugins=lua
+  slurm.conf:   JobSubmitPlugins=lua (the hub refuses to start without it when it has
+                this cluster's key) and PrivateData=jobs (users see only their own jobs)
   this file:    job_submit.lua, in the directory of slurm.conf
   beside it:    computehub-guard.conf (see hub_config/slurm/computehub-guard.conf)
 slurmctld reloads this script when it changes.
@@ -31,6 +36,10 @@ local GUARD_CONF = "computehub-guard.conf"
 local TICKET_PREFIX = "computehub-ticket:"
 local NAME_PREFIX = "jupyterhub-"
 local TWO32 = 4294967296
+-- Slurm's NO_VAL16: a 16-bit option the job did not set.
+local NO_VAL16 = 65534
+-- When this script was loaded: tickets issued before are refused (see the header).
+local LOADED = os.time()
 
 -- Configuration --------------------------------------------------------------------
 
@@ -53,6 +62,7 @@ local function load_conf(dir)
   local conf = {
     portal_partitions = {},
     admin_uids = { [0] = true },
+    cluster = nil,
     key = nil,
     max_ttl = 600,
     problems = {},
@@ -87,8 +97,14 @@ local function load_conf(dir)
         end
       elseif key == "max_ticket_ttl_s" then
         conf.max_ttl = tonumber(value) or conf.max_ttl
+      elseif key == "cluster" and value ~= "" then
+        conf.cluster = value
       end
     end
+  end
+  if conf.key ~= nil and conf.cluster == nil then
+    table.insert(conf.problems, "no cluster (the hub's name in the site file) in " .. GUARD_CONF)
+    conf.key = nil
   end
   return conf
 end
@@ -262,52 +278,94 @@ local function gres_of(tres_per_node)
   return (tostring(tres_per_node):gsub("^gres[:/]", ""))
 end
 
-local function ticket_message(job_desc, expires, nonce)
+-- A number as the hub writes it ("" when Slurm gives none).
+local function number(value)
+  if value == nil then
+    return ""
+  end
+  return tostring(value)
+end
+
+-- "1" when the job may have its node to itself (--exclusive, =user, =mcs), else "0".
+local function exclusive(shared)
+  if shared == nil or shared == NO_VAL16 or shared == 1 then
+    return "0"
+  end
+  return "1"
+end
+
+local function ticket_message(job_desc, issued, expires, nonce)
   return table.concat({
-    "v1",
+    "v2",
+    tostring(CONF.cluster or ""),
     tostring(job_desc.user_id),
     tostring(job_desc.name or ""),
     tostring(job_desc.partition or ""),
     tostring(job_desc.time_limit),
     gres_of(job_desc.tres_per_node),
+    number(job_desc.cpus_per_task),
+    number(job_desc.min_mem_per_node),
+    exclusive(job_desc.shared),
+    tostring(issued),
     tostring(expires),
     nonce,
   }, "\n")
 end
 
--- Why the job's ticket is not valid, or nil when it is (and is then used up).
-local function ticket_refusal(job_desc, now)
-  local expires, nonce, mac = tostring(job_desc.comment or ""):match(
-    "^computehub%-ticket:v1:(%d+):(%x+):(%x+)$"
-  )
-  if expires == nil then
-    return "it carries no portal ticket"
-  end
-  if CONF.key == nil then
-    return "this cluster has no ticket key (" .. table.concat(CONF.problems, "; ") .. ")"
-  end
-  expires = tonumber(expires)
-  if expires < now then
-    return "its ticket has expired"
-  end
-  if expires > now + CONF.max_ttl then
-    return "its ticket is valid for too long"
-  end
-  if USED[nonce] ~= nil then
-    return "its ticket was used already"
-  end
-  -- Only what the portal asks for: one node, GPUs as --gres only, never requeued.
+-- Why the job is not of the portal's shape (one task on one node, GPUs as --gres only,
+-- never requeued), or nil.
+local function shape_refusal(job_desc)
   if job_desc.tres_per_job ~= nil or job_desc.tres_per_task ~= nil
-    or job_desc.tres_per_socket ~= nil then
+    or job_desc.tres_per_socket ~= nil or job_desc.cpus_per_tres ~= nil
+    or job_desc.mem_per_tres ~= nil then
     return "it asks for GPUs in a way the portal does not"
   end
   if job_desc.requeue ~= 0 then
     return "it may be requeued"
   end
-  if job_desc.array_inx ~= nil or job_desc.min_nodes ~= 1 or job_desc.max_nodes ~= 1 then
-    return "it is not one job on one node"
+  if job_desc.array_inx ~= nil or job_desc.min_nodes ~= 1 or job_desc.max_nodes ~= 1
+    or job_desc.num_tasks ~= 1 then
+    return "it is not one job of one task on one node"
   end
-  local expected = hmac_sha256_hex(CONF.key, ticket_message(job_desc, expires, nonce))
+  local per_task = job_desc.cpus_per_task
+  local per_node = job_desc.pn_min_cpus
+  if per_node ~= nil and per_node ~= NO_VAL16 and (per_task == nil or per_node > per_task) then
+    return "it asks for CPUs in a way the portal does not"
+  end
+  return nil
+end
+
+-- Why the job's ticket is not valid, or nil when it is (and is then used up). Returns
+-- what the user is told and what the log says (which may name files).
+local function ticket_refusal(job_desc, now)
+  local issued, expires, nonce, mac = tostring(job_desc.comment or ""):match(
+    "^computehub%-ticket:v2:(%d+):(%d+):(%x+):(%x+)$"
+  )
+  if issued == nil then
+    return "it carries no portal ticket"
+  end
+  if CONF.key == nil then
+    return "the portal's tickets can't be checked on this cluster; tell its operators",
+      "no usable ticket key: " .. table.concat(CONF.problems, "; ")
+  end
+  issued, expires = tonumber(issued), tonumber(expires)
+  if expires < now then
+    return "its ticket has expired"
+  end
+  if expires > now + CONF.max_ttl or expires - issued > CONF.max_ttl then
+    return "its ticket is valid for too long"
+  end
+  if issued < LOADED then
+    return "its ticket was issued before this cluster's guard was loaded"
+  end
+  if USED[nonce] ~= nil then
+    return "its ticket was used already"
+  end
+  local shape = shape_refusal(job_desc)
+  if shape ~= nil then
+    return shape
+  end
+  local expected = hmac_sha256_hex(CONF.key, ticket_message(job_desc, issued, expires, nonce))
   if not same(expected, mac:lower()) then
     return "its ticket does not match the job"
   end
@@ -353,14 +411,14 @@ function slurm_job_submit(job_desc, part_list, submit_uid)
     or starts_with(job_desc.comment, TICKET_PREFIX)) then
     return slurm.SUCCESS
   end
-  local why = ticket_refusal(job_desc, os.time())
+  local why, detail = ticket_refusal(job_desc, os.time())
   if why == nil then
     return slurm.SUCCESS
   end
   return refuse(
     "notebook sessions, and jobs in the partitions they use, are started from the portal only ("
       .. why .. ")",
-    "job " .. tostring(job_desc.name) .. ": " .. why,
+    "job " .. tostring(job_desc.name) .. ": " .. (detail or why),
     submit_uid
   )
 end
@@ -393,6 +451,7 @@ computehub_guard = {
   sha256 = sha256,
   ticket_message = ticket_message,
   problems = CONF.problems,
+  loaded = LOADED,
 }
 
 if #CONF.problems > 0 then

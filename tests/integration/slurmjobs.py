@@ -54,14 +54,15 @@ def portal_submit(
     minutes: int = 5,
     command: str = "sleep 300",
 ) -> str:
-    """Submit a job the way the portal does (name, partition, as the user, and its ticket
-    where the cluster has a key)."""
+    """Submit a job the way the portal does (name, partition, one CPU and 1 GB, as the
+    user, and its ticket where the cluster has a key)."""
     name = job_name(cluster.name, hold_id)
-    claim = JobClaim(uid, name, cluster.partition, minutes, gres)
+    claim = JobClaim(cluster.name, uid, name, cluster.partition, minutes, gres, 1, 1024)
     directive = ""
     if cluster.ticket_key.exists():
         key = load_key(cluster.ticket_key)
-        ticket = sign(key, claim, int(time.time()) + 300, secrets.token_hex(16))
+        now = int(time.time())
+        ticket = sign(key, claim, now, now + 300, secrets.token_hex(16))
         directive = f"#SBATCH --comment={ticket}\n"
     argv = [
         "sbatch",
@@ -71,6 +72,8 @@ def portal_submit(
         f"--time={minutes}",
         "--nodes=1",
         "--ntasks=1",
+        "--cpus-per-task=1",
+        "--mem=1G",
         "--no-requeue",
         "--output=/dev/null",
         "--chdir=/tmp",

@@ -3,8 +3,9 @@
 A hub of its own on a cluster of its own (``multan``, 2 H100s whose Slurm accounts
 only untyped ``gres/gpu``), so that these tests can kill the hub, stop the controller
 and reset its job ids without disturbing the session's bed. The hub's Slurm commands
-come from a folder of wrappers that a test can make slow (sbatch) or blind (an empty
-squeue), by creating a flag file.
+come from a folder of wrappers that a test can make slow (sbatch), blind (an empty
+squeue), or raced (sbatch submits the portal's job script twice, as a user who read
+it from their own sbatch's stdin would), by creating a flag file.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,9 @@ from typing import Any
 import pytest
 from bedtools import component_missing, hub_api
 from slurmjobs import job_state, operator_submit, slurm_out, slurm_run, wait_state
+from sqlalchemy import update
 
+from computehub.credits import models as m
 from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
 from computehub.localbed.hub import HubProcess
@@ -33,7 +37,11 @@ pytestmark = pytest.mark.integration
 
 USERS = ("alice", "bob", "carol")
 WRAPPED = {
-    "sbatch": '[ -e {flags}/slow-sbatch ] && sleep 5\nexec /usr/bin/sbatch "$@"',
+    "sbatch": "[ -e {flags}/slow-sbatch ] && sleep 5\n"
+    "if [ -e {flags}/race-sbatch ]; then\n"
+    '  script=$(cat)\n  printf "%s\\n" "$script" | /usr/bin/sbatch "$@" >/dev/null 2>&1\n'
+    '  printf "%s\\n" "$script" | exec /usr/bin/sbatch "$@"\nfi\n'
+    'exec /usr/bin/sbatch "$@"',
     "squeue": '[ -e {flags}/empty-squeue ] && exit 0\nexec /usr/bin/squeue "$@"',
 }
 PASSED = ("scancel", "sacct", "scontrol", "sinfo")
@@ -434,3 +442,59 @@ def test_a_reused_job_id_starts_and_settles_its_own_session(
         used = (Decimal(elapsed) / 3600).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
         expected = (Decimal("0.5") * used).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
         assert charge_of(hub, "bob", run["hold_id"]) == expected
+
+
+def test_a_job_raced_with_the_sessions_ticket_is_paid_by_its_hold_and_cancelled(
+    hub: Hub, multan: SlurmCluster, flags: Path, clean: None
+) -> None:
+    """alice submits her session's job herself, with the ticket she read from her own
+    sbatch's stdin, before the portal does (finding 3). The guard then refuses the
+    portal's sbatch (the ticket was used): the hub records her job on the hold and
+    cancels it at once, instead of voiding the hold while the job runs free."""
+    (flags / "race-sbatch").touch()
+    since = int(time.time()) - 5
+    status, body = hub.api(
+        "POST", "/users/alice/server", {"gpu_type": "h100", "gpus": 1, "hours": "1"}
+    )
+    assert status == 409, body
+    assert body["message"].startswith("Another job took this session's place")
+    jobs = session_jobs(multan, "alice", since)
+    assert len(jobs) == 1, jobs  # hers; the portal's own was refused
+    (job_id, _), *_ = jobs
+    deadline = time.monotonic() + 30
+    while not job_state(multan, job_id).startswith("CANCELLED"):
+        assert time.monotonic() < deadline, f"the raced job {job_id} was left running"
+        time.sleep(0.5)
+    hold_id = latest_hold(hub, "alice")
+    wait_hold(hub, hold_id)  # settled for what it used, not voided
+    with Ledger(hub.ledger_url) as ledger:
+        assert ledger.hold(hold_id).job_id == job_id
+    assert "used already" in hub.process.log.read_text()
+    wait_gone(hub, "alice")
+
+
+def test_an_empty_squeue_does_not_end_a_session_that_waited_long_to_start(
+    hub: Hub, multan: SlurmCluster, flags: Path, clean: None
+) -> None:
+    """A 1 h session waited 3.5 h in the queue, then started; one squeue lists nothing
+    (finding 2). Its hold is old but its run is young: the session stays."""
+    hub.api("POST", "/users/alice/server", {"gpu_type": "none", "hours": "1"})
+    state = wait_ready(hub, "alice")["state"]
+    with Ledger(hub.ledger_url) as ledger, ledger.engine.begin() as db:
+        placed = datetime.now(UTC) - timedelta(hours=3.5)
+        db.execute(update(m.Hold).where(m.Hold.id == state["hold_id"]).values(created_at=placed))
+    # The hub reads the hold again when it restarts (it keeps the one it placed).
+    hub.process.kill()
+    (flags / "empty-squeue").touch()
+    hub.process.start()
+    time.sleep(8)  # the hub's first poll at start, then two more, see an empty queue
+    (flags / "empty-squeue").unlink()
+    deadline = time.monotonic() + 25  # what a poll decides may take settle_wait_s to show
+    while time.monotonic() < deadline:
+        _, model = hub.api("GET", "/users/alice")
+        assert model["servers"].get("", {}).get("ready"), "the session was ended"
+        time.sleep(1)
+    assert slurm_out(multan, "squeue", "-h", "-j", state["job_id"], "-o", "%T") == "RUNNING"
+    with Ledger(hub.ledger_url) as ledger:
+        assert ledger.hold(state["hold_id"]).status == "open"
+        assert ledger.hold(state["hold_id"]).cancel_requested_at is None

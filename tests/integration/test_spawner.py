@@ -327,7 +327,12 @@ def test_progress_tells_queue_position_and_reason(
     status, _ = hub.api("POST", "/users/bob/server", {"hub": "karachi", "gpu_type": "a100"})
     assert status in (201, 202)  # 201 after the hub's 10 s wait, still pending
     messages = read_progress(hub, "bob", "position 1 in the queue")
-    assert "Slurm says: Resources" in messages[-1] or "Slurm says: Priority" in messages[-1]
+    # A fixed sentence per Slurm reason (Resources, or Priority), never Slurm's words.
+    assert (
+        "position 1 in the queue: the GPUs or memory it needs are in use" in messages[-1]
+        or "position 1 in the queue: other jobs are ahead of it in the queue" in messages[-1]
+    ), messages[-1]
+    assert "Slurm says" not in messages[-1]
     assert "waiting costs nothing" in messages[-1]
     slurm_out(slurm_bed, "karachi", "scancel", blocker)
     assert wait_ready(hub, "bob")["state"]["hub"] == "karachi"

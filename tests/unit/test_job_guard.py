@@ -120,13 +120,23 @@ class Guard:
         self.lib.lua_close(self.state)
 
 
-def install(directory: Path, key: bytes | None = KEY, admin_uids: str = "0") -> Path:
+def install(
+    directory: Path,
+    key: bytes | None = KEY,
+    admin_uids: str = "0",
+    cluster: str | None = "lahore",
+    key_file: Path | None = None,
+) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "job_submit.lua").write_text(GUARD.read_text())
     lines = ["portal_partitions = gpu", f"admin_uids = {admin_uids}"]
+    if cluster is not None:
+        lines.append(f"cluster = {cluster}")
     if key is not None:
         (directory / "ticket.key").write_bytes(key + b"\n")
         lines.append(f"ticket_key_file = {directory / 'ticket.key'}")
+    elif key_file is not None:
+        lines.append(f"ticket_key_file = {key_file}")
     (directory / "computehub-guard.conf").write_text("\n".join(lines) + "\n")
     return directory
 
@@ -138,15 +148,18 @@ def guard(tmp_path: Path) -> Iterator[Guard]:
     loaded.close()
 
 
-CLAIM = JobClaim(BOB, "jupyterhub-lahore-12", "gpu", 60, "gpu:h100:1")
+CLAIM = JobClaim("lahore", BOB, "jupyterhub-lahore-12", "gpu", 60, "gpu:h100:1", 1, 1024)
+NO_VAL16 = 65534
 
 
 def portal_job(
     claim: JobClaim = CLAIM, ticket: str | None = None, **changes: object
 ) -> dict[str, object]:
-    """A job as slurmctld gives it to job_submit for the portal's sbatch."""
+    """A job as slurmctld gives it to job_submit for the portal's sbatch (as seen on the bed:
+    ``--nodes=1 --ntasks=1 --cpus-per-task=1 --mem=1G --no-requeue --gres=...``)."""
     if ticket is None:
-        ticket = sign(KEY, claim, int(time.time()) + 300, "00112233445566778899aabbccddeeff")
+        now = int(time.time())
+        ticket = sign(KEY, claim, now, now + 300, "00112233445566778899aabbccddeeff")
     job: dict[str, object] = {
         "user_id": claim.uid,
         "name": claim.name,
@@ -157,6 +170,11 @@ def portal_job(
         "requeue": 0,
         "min_nodes": 1,
         "max_nodes": 1,
+        "num_tasks": 1,
+        "cpus_per_task": claim.cpus,
+        "pn_min_cpus": claim.cpus,
+        "min_mem_per_node": claim.memory_mb,
+        "shared": 0 if claim.exclusive else NO_VAL16,
     }
     job.update(changes)
     return job
@@ -217,8 +235,10 @@ def test_who_may_submit_without_a_ticket(
         assert guard.last_message().startswith("computehub: notebook sessions")
 
 
-def ticket(claim: JobClaim = CLAIM, ttl: int = 300, nonce: str = "ab" * 8) -> str:
-    return sign(KEY, claim, int(time.time()) + ttl, nonce)
+def ticket(claim: JobClaim = CLAIM, ttl: int = 300, nonce: str = "ab" * 8, age: int = 0) -> str:
+    """A ticket issued ``age`` seconds ago, valid ``ttl`` seconds from now."""
+    now = int(time.time())
+    return sign(KEY, claim, now - age, now + ttl, nonce)
 
 
 #: Jobs that differ from what the ticket signs; built when the test runs (tickets expire).
@@ -233,13 +253,34 @@ MISMATCHES: list[tuple[str, Callable[[], dict[str, object]], str]] = [
     ("another partition", lambda: portal_job(partition="batch"), "does not match"),
     ("another user", lambda: portal_job(user_id=1003), "does not match"),
     ("another name", lambda: portal_job(name="jupyterhub-lahore-13"), "does not match"),
+    (
+        "signed for another cluster",
+        lambda: portal_job(ticket=ticket(JobClaim(**{**CLAIM.__dict__, "cluster": "karachi"}))),
+        "does not match",
+    ),
+    ("more CPUs per task", lambda: portal_job(cpus_per_task=8, pn_min_cpus=8), "does not match"),
+    ("--mincpus", lambda: portal_job(pn_min_cpus=16), "CPUs in a way"),
+    ("more memory", lambda: portal_job(min_mem_per_node=16000), "does not match"),
+    ("all the node's memory (--mem=0)", lambda: portal_job(min_mem_per_node=0), "does not match"),
+    ("memory per CPU", lambda: portal_job(min_mem_per_node=None), "does not match"),
+    ("--exclusive", lambda: portal_job(shared=0), "does not match"),
+    ("--exclusive=user", lambda: portal_job(shared=2), "does not match"),
     ("GPUs per job besides", lambda: portal_job(tres_per_job="gres:gpu:4"), "in a way"),
+    ("CPUs per GPU", lambda: portal_job(cpus_per_tres="gres:gpu:8"), "GPUs in a way"),
+    ("memory per GPU", lambda: portal_job(mem_per_tres="gres:gpu:65536"), "GPUs in a way"),
     ("requeueable", lambda: portal_job(requeue=1), "may be requeued"),
-    ("an array", lambda: portal_job(array_inx="0-3"), "one job on one node"),
-    ("two nodes", lambda: portal_job(max_nodes=2), "one job on one node"),
+    ("an array", lambda: portal_job(array_inx="0-3"), "one job of one task on one node"),
+    ("two nodes", lambda: portal_job(max_nodes=2), "one job of one task on one node"),
+    ("two tasks", lambda: portal_job(num_tasks=2), "one job of one task on one node"),
     ("expired", lambda: portal_job(ticket=ticket(ttl=-5)), "expired"),
     ("valid for too long", lambda: portal_job(ticket=ticket(ttl=3600)), "too long"),
+    ("issued too long before it expires", lambda: portal_job(ticket=ticket(age=400)), "too long"),
     ("no ticket", lambda: portal_job(comment=None), "no portal ticket"),
+    (
+        "an old ticket format",
+        lambda: portal_job(comment=f"computehub-ticket:v1:{int(time.time()) + 60}:{'ab' * 8}:00"),
+        "no portal ticket",
+    ),
 ]
 
 
@@ -259,22 +300,62 @@ def test_a_ticket_starts_one_job_only(guard: Guard) -> None:
     assert guard.submit(portal_job(ticket=ticket(nonce="cd" * 8))) == SUCCESS
 
 
+def test_a_ticket_can_t_be_replayed_after_the_guard_reloads(tmp_path: Path) -> None:
+    """slurmctld restarts (or reloads the script): used nonces are forgotten, and every
+    ticket issued before is refused instead."""
+    used = portal_job()
+    first = Guard(_lua_library(), install(tmp_path))
+    try:
+        assert first.submit(used) == SUCCESS
+    finally:
+        first.close()
+    time.sleep(1.1)  # the next load is at least a second later
+    reloaded = Guard(_lua_library(), install(tmp_path))
+    try:
+        assert reloaded.submit(used) == ERROR
+        assert "issued before this cluster's guard was loaded" in reloaded.last_message()
+        assert reloaded.submit(portal_job(ticket=ticket(nonce="ef" * 8))) == SUCCESS
+    finally:
+        reloaded.close()
+
+
 def test_a_cpu_session_ticket(guard: Guard) -> None:
-    cpu = JobClaim(BOB, "jupyterhub-lahore-14", "gpu", 15, "")
+    cpu = JobClaim("lahore", BOB, "jupyterhub-lahore-14", "gpu", 15, "", 1, 1024)
     assert guard.submit(portal_job(cpu, ticket(cpu))) == SUCCESS
 
 
-def test_without_a_key_no_portal_job_is_admitted(tmp_path: Path) -> None:
-    loaded = Guard(_lua_library(), install(tmp_path, key=None))
+@pytest.mark.parametrize(
+    ("case", "key", "cluster"),
+    [("no key", None, "lahore"), ("a key but no cluster", KEY, None)],
+)
+def test_without_a_key_and_cluster_no_portal_job_is_admitted(
+    tmp_path: Path, case: str, key: bytes | None, cluster: str | None
+) -> None:
+    loaded = Guard(_lua_library(), install(tmp_path, key=key, cluster=cluster))
     try:
-        assert loaded.submit(portal_job()) == ERROR
-        assert "no ticket key" in loaded.last_message()
+        assert loaded.submit(portal_job()) == ERROR, case
+        assert "tickets can't be checked on this cluster" in loaded.last_message()
         assert loaded.submit({"user_id": BOB, "partition": "batch"}) == SUCCESS
     finally:
         loaded.close()
 
 
-PORTAL_RECORD = {"job_id": 7, "name": "jupyterhub-lahore-12", "comment": ticket()}
+def test_a_user_is_not_told_where_the_key_is(tmp_path: Path) -> None:
+    """The key file can't be read: the user's sbatch says so without naming the file."""
+    hidden = tmp_path / "secret-place" / "computehub-ticket.key"
+    loaded = Guard(_lua_library(), install(tmp_path / "etc", key=None, key_file=hidden))
+    try:
+        assert loaded.run("return computehub_guard.problems[1]") is not None  # logged
+        assert loaded.submit(portal_job()) == ERROR
+        message = loaded.last_message()
+        assert "can't be checked" in message
+        assert "secret-place" not in message
+        assert "ticket.key" not in message
+    finally:
+        loaded.close()
+
+
+PORTAL_RECORD = {"job_id": 7, "name": "jupyterhub-lahore-12", "comment": "computehub-ticket:v2:"}
 OWN_RECORD = {"job_id": 8, "name": "train", "comment": None}
 
 

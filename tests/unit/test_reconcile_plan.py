@@ -25,16 +25,30 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 GRACE = timedelta(minutes=10)
 
 
-def run(job_id: str = "7", hold_id: int = 1, complete: bool = True, hub: str = "lahore") -> JobRun:
+def run(
+    job_id: str = "7",
+    hold_id: int = 1,
+    complete: bool = True,
+    hub: str = "lahore",
+    state: str = "COMPLETED",
+    started_min: float | None = None,
+) -> JobRun:
+    """A run submitted 29 minutes ago (started ``started_min`` minutes ago, if at all)."""
     return JobRun(
         job_id=job_id,
         name=f"jupyterhub-{hub}-{hold_id}",
-        state="COMPLETED",
+        state=state,
         elapsed_s=600,
         gpus={"h100": 1},
         uid=1001 if complete else 0,
         submitted=int((NOW - timedelta(minutes=29)).timestamp()),
         ended=int((NOW - timedelta(minutes=5)).timestamp()) if complete else None,
+        user="alice",
+        started=(
+            int((NOW - timedelta(minutes=started_min)).timestamp())
+            if started_min is not None
+            else None
+        ),
     )
 
 
@@ -79,9 +93,12 @@ def job(
     age_min: float = 29,
     state: str = "RUNNING",
     name: str | None = None,
+    restarts: int = 0,
 ) -> QueuedJob:
     submitted = int((NOW - timedelta(minutes=age_min)).timestamp())
-    return QueuedJob(job_id, name or f"jupyterhub-{hub}-{hold_id}", user, state, submitted)
+    return QueuedJob(
+        job_id, name or f"jupyterhub-{hub}-{hold_id}", user, state, submitted, restarts
+    )
 
 
 def test_running_jobs_are_left_alone() -> None:
@@ -189,6 +206,23 @@ def test_overdue_holds_are_charged_in_full_after_the_funded_time() -> None:
     )
 
 
+def test_overdue_counts_from_the_runs_start_and_never_while_it_waits() -> None:
+    """A 1 h session waited 3 h in the queue and started 30 minutes ago; squeue stopped
+    listing it (finding 2): it is not overdue, whatever accounting says of it."""
+    waited = hold(1, "lahore", "7", age_min=210, hours="1")
+    gone = {1: NOW - timedelta(hours=2)}
+    for record in (
+        JobUsage((run(state="RUNNING", complete=False, started_min=30),)),
+        JobUsage((run(complete=False, started_min=30),)),  # a record not filled in yet
+        JobUsage((run(state="PENDING", complete=False),)),  # waits: never overdue
+    ):
+        assert plan([waited], {"lahore": []}, {1: record}, NOW, GRACE, gone_since=gone) == []
+    stale = JobUsage((run(state="RUNNING", complete=False, started_min=80),))
+    assert plan([waited], {"lahore": []}, {1: stale}, NOW, GRACE, gone_since=gone) == [
+        SettleOverdue(waited.hold)
+    ]
+
+
 def test_jobs_no_open_hold_pays_for_are_cancelled() -> None:
     settled = hold(5, "lahore", "8", status="settled")
     voided = hold(6, "lahore", None, status="voided")
@@ -202,15 +236,62 @@ def test_jobs_no_open_hold_pays_for_are_cancelled() -> None:
         closed=[settled, voided],
     )
     assert actions == [
-        Cancel("lahore", "12", "no open hold pays for it (a second job for hold 1)"),
+        Cancel(
+            "lahore",
+            "12",
+            "no open hold pays for it (a second job for hold 1, which pays for job 7)",
+        ),
         Cancel("lahore", "8", "no open hold pays for it (its hold 5 is settled)"),
         Cancel("lahore", "10", "no open hold pays for it (its hold 6 is voided)"),
     ]
 
 
-def test_a_job_just_submitted_is_not_cancelled_yet() -> None:
-    settled = hold(5, "lahore", "8", status="settled")
-    assert plan([], {"lahore": [job("13", 5, age_min=2)]}, {}, NOW, GRACE, closed=[settled]) == []
+def test_a_job_for_a_closed_hold_or_a_second_job_is_cancelled_at_once() -> None:
+    """No grace period: a job named for a voided hold (its user raced the portal for its
+    ticket, and the portal's sbatch was refused) or a second job for a hold that recorded
+    one is never the session's, however young (finding 3)."""
+    voided = hold(5, "lahore", None, status="voided", age_min=3)
+    paid = hold(1, "lahore", "7", age_min=3)
+    queued = {
+        "lahore": [job("7", 1, age_min=2), job("13", 5, age_min=1), job("14", 1, age_min=0.5)]
+    }
+    assert plan([paid], queued, {}, NOW, GRACE, closed=[voided]) == [
+        Cancel(
+            "lahore",
+            "14",
+            "no open hold pays for it (a second job for hold 1, which pays for job 7)",
+        ),
+        Cancel("lahore", "13", "no open hold pays for it (its hold 5 is voided)"),
+    ]
+
+
+def test_a_job_whose_start_may_still_record_it_is_left_alone() -> None:
+    starting = hold(4, "lahore", None, age_min=1)
+    assert plan([starting], {"lahore": [job("10", 4, age_min=0.5)]}, {}, NOW, GRACE) == []
+
+
+def test_a_requeued_job_still_completing_its_run_is_cancelled_a_pass_later() -> None:
+    """Cancelled while completing, a requeued job would get no accounting record of it."""
+    h = hold(1, "lahore", "7")
+    completing = job("7", 1, state="COMPLETING", restarts=1)
+    assert plan([h], {"lahore": [completing]}, {}, NOW, GRACE) == []
+
+
+def test_a_requeued_session_job_is_cancelled_with_an_alert() -> None:
+    """An owner requeued it on an unguarded cluster (or an operator on a guarded one):
+    it would run again on a fresh time limit (finding 1)."""
+    h = hold(1, "lahore", "7")
+    for requeued in (job("7", 1, state="PENDING", restarts=1), job("7", 1, state="REQUEUED")):
+        assert plan([h], {"lahore": [requeued]}, {}, NOW, GRACE) == [
+            Cancel(
+                "lahore",
+                "7",
+                f"it was requeued ({requeued.restarts} restarts, {requeued.state}): it would "
+                "run again on a fresh time limit",
+                1,
+                alert=True,
+            )
+        ]
 
 
 OTHERS = [
@@ -221,7 +302,7 @@ OTHERS = [
     ("another hub's name", job("21", 1, name="jupyterhub-karachi-1"), "hub"),
     ("no hold id", job("22", 1, name="jupyterhub-x"), "name"),
     ("an unknown hold", job("23", 99), "hold"),
-    ("older than the hold", job("24", 1, age_min=45), "time"),
+    ("another job older than the hold", job("24", 1, age_min=45), "time"),
     ("id with spaces", job(" 25", 1), "not a plain id"),
 ]
 
@@ -237,6 +318,16 @@ def test_jobs_the_platform_did_not_submit_are_never_touched(
     assert (mine, foreign) == ({}, [queued]), why
     actions = plan([open_hold], {"lahore": [queued]}, {1: DONE}, NOW, GRACE, closed=[closed])
     assert actions == [Settle(open_hold.hold, DONE)], case
+
+
+def test_the_holds_own_job_is_its_own_whatever_the_clocks_say() -> None:
+    """The controller's clock is 10 minutes behind (finding 5): job 7 seems submitted
+    before its hold, but its id, name and user are the hold's."""
+    h = hold(1, "lahore", "7", age_min=30)
+    own = job("7", 1, age_min=40)
+    mine, foreign = platform_jobs("lahore", [own], {1: h})
+    assert (mine, foreign) == ({1: [own]}, [])
+    assert plan([h], {"lahore": [own]}, {1: DONE}, NOW, GRACE) == []  # running: no settle
 
 
 def test_a_pass_with_odd_jobs_still_settles_others() -> None:

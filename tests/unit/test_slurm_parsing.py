@@ -2,32 +2,48 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from computehub.sitefile import load_site
-from computehub.spawners.accounting import JobUsage, parse_sacct, session_usage
+from computehub.credits.records import Charge, Hold
+from computehub.sitefile import SiteFileError, load_site
+from computehub.spawners.accounting import (
+    JobUsage,
+    clock_skew,
+    funded_end,
+    parse_sacct,
+    session_usage,
+)
 from computehub.spawners.availability import (
     GpuAvailability,
     HubOffer,
     choose_hub,
     parse_sinfo,
 )
+from computehub.spawners.billing import overrun, usage_charge
 from computehub.spawners.jobcheck import Expected, allocation_problem
+from computehub.spawners.reasons import GENERIC, waiting_reason
 from computehub.spawners.registry import HubEntry, HubRegistry
 from computehub.spawners.slurmclient import (
     JobInfo,
     QueuedJob,
+    SlurmConfig,
     SlurmError,
-    parse_accounting_tres,
+    parse_config,
     parse_job,
     parse_job_id,
     parse_minutes,
     parse_queue,
 )
-from computehub.spawners.tres import missing_tres, tres_problem
+from computehub.spawners.tres import (
+    config_problems,
+    missing_tres,
+    tres_problem,
+    unguarded_problem,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "hub_config" / "site.example.yaml"
 
@@ -96,8 +112,11 @@ def line(
     submitted: int | str = T0,
     ended: int | str = T0 + 3700,
     name: str = "jupyterhub-lahore-12",
+    user: str = "alice",
+    started: int | str = T0 + 100,
 ) -> str:
-    return f"{job}|{name}|{state}|{elapsed}|{tres}|{uid}|{submitted}|{ended}"
+    """One line of ``sacct -o`` SACCT_FIELDS (the name last)."""
+    return f"{job}|{state}|{elapsed}|{tres}|{uid}|{user}|{submitted}|{started}|{ended}|{name}"
 
 
 SACCT = [
@@ -152,14 +171,25 @@ def test_a_run_is_final_once_over_and_complete(text: str, final: bool) -> None:
     assert parsed.final is final
 
 
-@pytest.mark.parametrize("text", ["", "\n", "a|b", "7|n|X|notanumber|||||"])
+@pytest.mark.parametrize("text", ["", "\n", "a|b", "7|X|notanumber|||||||n"])
 def test_parse_sacct_skips_what_is_not_a_record(text: str) -> None:
     assert parse_sacct(text) == []
 
 
-def usage_of(*lines: str, job_id: str | None = "7", since: int = T0 - 60) -> JobUsage | None:
+def test_parse_sacct_keeps_a_name_with_bars_whole() -> None:
+    (run,) = parse_sacct(line(name="a|b|c"))
+    assert (run.name, run.user, run.started) == ("a|b|c", "alice", T0 + 100)
+
+
+def usage_of(
+    *lines: str, job_id: str | None = "7", since: int = T0 - 60, user: str = "alice"
+) -> JobUsage | None:
     return session_usage(
-        parse_sacct("\n".join(lines)), job_id=job_id, name="jupyterhub-lahore-12", since=since
+        parse_sacct("\n".join(lines)),
+        job_id=job_id,
+        name="jupyterhub-lahore-12",
+        user=user,
+        since=since,
     )
 
 
@@ -176,13 +206,16 @@ def test_every_run_of_a_requeued_job_is_charged() -> None:
 def test_a_requeued_job_waiting_to_run_again_is_not_complete() -> None:
     first = line(state="REQUEUED", elapsed=600, ended=T0 + 610)
     assert usage_of(first).complete is False  # type: ignore[union-attr]
+    # Its runs are final, though: cancelled while its run completed, the job gets no
+    # record of the cancel, and only the queue says it ended (the spawner asks it).
+    assert usage_of(first).final is True  # type: ignore[union-attr]
     again = line(state="PENDING", elapsed=0, submitted=T0 + 610, ended="Unknown")
     assert usage_of(first, again).complete is False  # type: ignore[union-attr]
 
 
 def test_a_reused_job_id_is_read_from_the_holds_own_runs() -> None:
-    """Job id 7 again after a controller reset: the old job's record is not this session's."""
-    old = line(elapsed=36000, submitted=T0 - 86400, ended=T0 - 50000)
+    """Job id 7 again after a controller reset: the old job (another hold's) is not it."""
+    old = line(elapsed=36000, submitted=T0 - 86400, ended=T0 - 50000, name="jupyterhub-lahore-3")
     new = line(elapsed=60, submitted=T0, ended=T0 + 61)
     usage = usage_of(old, new, since=T0 - 30)
     assert usage is not None
@@ -190,6 +223,28 @@ def test_a_reused_job_id_is_read_from_the_holds_own_runs() -> None:
     assert usage.resource_hours("gpu:h100") == {"gpu:h100": Decimal("0.0333")}
     other_name = line(name="jupyterhub-lahore-13", submitted=T0)
     assert usage_of(other_name, since=T0 - 30) is None
+
+
+def test_the_sessions_own_job_is_read_whatever_the_clocks_say() -> None:
+    """The controller's clock is 10 minutes behind the hub's (finding 5): its id, name and
+    user are the session's, so its submit time is not compared with the hold's."""
+    behind = line(submitted=T0 - 600, ended=T0 + 3000)
+    usage = usage_of(behind, since=T0)
+    assert usage is not None
+    assert usage.complete
+    # Found by name alone, the submit time still tells an earlier job from this one.
+    assert usage_of(behind, job_id=None, since=T0) is None
+
+
+@pytest.mark.parametrize("job_id", ["7", None], ids=["by id", "by name"])
+def test_another_users_job_is_never_the_sessions(job_id: str | None) -> None:
+    """mallory's job named for alice's hold (a cluster without the guard; finding 4)."""
+    mallory = line(user="mallory", uid=1066)
+    assert usage_of(mallory, job_id=job_id) is None
+    # A record slurmdbd has not filled in yet (uid 0) keeps the usage incomplete.
+    filling = usage_of(line(user="", uid=0, tres="", ended="Unknown"), job_id=job_id)
+    assert filling is not None
+    assert not filling.complete
 
 
 def test_a_job_found_by_name_is_its_first_job() -> None:
@@ -246,23 +301,24 @@ def test_parse_minutes(text: str, minutes: int | None) -> None:
 
 def test_parse_queue_keeps_names_whole_and_skips_cut_lines() -> None:
     out = (
-        "7|RUNNING|alice|1796393480|jupyterhub-lahore-12|\n"
-        "123_[0-1]|PENDING|bob|1796393481|jupyterhub-x|\n"
-        "8|PENDING|bob|1796393482|a|b|\n"
-        "9|PENDING|bob|1796393483|jupyterhub-lahore-5\n"
+        "7|RUNNING|alice|1796393480|0|jupyterhub-lahore-12|\n"
+        "123_[0-1]|PENDING|bob|1796393481|0|jupyterhub-x|\n"
+        "8|PENDING|bob|1796393482|1|a|b|\n"
+        "9|PENDING|bob|1796393483|0|jupyterhub-lahore-5\n"
         "x|\n"
     )
     assert parse_queue(out) == [
         QueuedJob("7", "jupyterhub-lahore-12", "alice", "RUNNING", 1796393480),
         QueuedJob("123_[0-1]", "jupyterhub-x", "bob", "PENDING", 1796393481),
-        QueuedJob("8", "a|b", "bob", "PENDING", 1796393482),
+        QueuedJob("8", "a|b", "bob", "PENDING", 1796393482, restarts=1),
     ]
+    assert [job.requeued for job in parse_queue(out)] == [False, False, True]
 
 
 def test_parse_job_reads_allocation_and_limits() -> None:
     out = (
         "3|RUNNING|lahore-n1|None|gpu|7:00|bob|1796393562|"
-        "cpu=1,node=1,billing=1,gres/gpu=2,gres/gpu:h100=2|jupyterhub-lahore-7|\n"
+        "cpu=1,node=1,billing=1,gres/gpu=2|gres:gpu:h100:2|1|1G|OK|0|jupyterhub-lahore-7|\n"
     )
     info = parse_job(out, "3")
     assert info == JobInfo(
@@ -274,20 +330,54 @@ def test_parse_job_reads_allocation_and_limits() -> None:
         partition="gpu",
         minutes=7,
         submitted=1796393562,
-        gpus={"h100": 2},
+        gpus={},
         gpus_any=2,
+        gres="gpu:h100:2",
+        cpus=1,
+        memory_mb=1024,
+        exclusive=False,
+        restarts=0,
     )
+    assert not info.requeued
     assert parse_job(out, "30") is None
 
 
-def test_accounting_tres_from_scontrol_show_config() -> None:
+@pytest.mark.parametrize(
+    ("fields", "exclusive", "restarts", "requeued"),
+    [
+        ("gres:gpu:h100:1|1|0|NO|0|", True, 0, False),  # --exclusive --mem=0
+        ("N/A|1|16000M|USER|0|", True, 0, False),
+        ("gres:gpu:h100:1|1|1G|OK|2|", False, 2, True),  # requeued twice, running again
+    ],
+)
+def test_parse_job_reads_exclusivity_and_restarts(
+    fields: str, exclusive: bool, restarts: int, requeued: bool
+) -> None:
+    out = f"4|PENDING|(null)|BeginTime|gpu|1:00:00|bob|1796393562||{fields}jupyterhub-lahore-8|\n"
+    info = parse_job(out, "4")
+    assert info is not None
+    assert (info.exclusive, info.restarts, info.requeued) == (exclusive, restarts, requeued)
+
+
+def test_parse_job_says_requeued_for_the_requeued_states() -> None:
+    out = "5|REQUEUE_HOLD|(null)|JobHeldUser|gpu|1:00|bob|1||N/A|1|1G|OK|0|jupyterhub-x-1|\n"
+    info = parse_job(out, "5")
+    assert info is not None
+    assert info.requeued
+
+
+def test_config_from_scontrol_show_config() -> None:
     config = (
         "AccountingStorageHost   = 127.0.0.1\n"
         "AccountingStorageTRES   = cpu,mem,energy,node,billing,fs/disk,vmem,pages,gres/gpu,"
         "gres/gpu:H100\n"
+        "JobSubmitPlugins        = job_submit/lua,all_partitions\n"
     )
-    assert {"gres/gpu", "gres/gpu:h100", "cpu"} <= parse_accounting_tres(config)
-    assert parse_accounting_tres("nothing") == set()
+    parsed = parse_config(config)
+    assert {"gres/gpu", "gres/gpu:h100", "cpu"} <= parsed.accounting_tres
+    assert parsed.job_submit_plugins == {"lua", "all_partitions"}
+    assert parse_config("JobSubmitPlugins = (null)\n") == SlurmConfig(frozenset(), frozenset())
+    assert parse_config("nothing") == SlurmConfig(frozenset(), frozenset())
 
 
 @pytest.mark.parametrize(
@@ -303,7 +393,8 @@ def test_parse_job_id_refuses_anything_else(out: str) -> None:
         parse_job_id(out)
 
 
-EXPECTED = Expected("jupyterhub-lahore-7", "gpu", 60, "h100", 2)
+EXPECTED = Expected("jupyterhub-lahore-7", "gpu", 60, "h100", 2, cpus=1, memory_mb=1024)
+CPU_ONLY = Expected("jupyterhub-lahore-7", "gpu", 60, None, 0, cpus=1, memory_mb=1024)
 
 
 def info(**changes: object) -> JobInfo:
@@ -316,8 +407,14 @@ def info(**changes: object) -> JobInfo:
         "minutes": 60,
         "gpus": {"h100": 2},
         "gpus_any": 2,
+        "gres": "gpu:h100:2",
+        "cpus": 1,
+        "memory_mb": 1024,
     }
     return JobInfo(**{**base, **changes})  # type: ignore[arg-type]
+
+
+CPU_JOB: dict[str, object] = {"gpus": {}, "gpus_any": None, "gres": ""}
 
 
 @pytest.mark.parametrize(
@@ -326,24 +423,33 @@ def info(**changes: object) -> JobInfo:
         ("as paid", info(), EXPECTED, None),
         ("less time", info(minutes=30), EXPECTED, None),
         ("untyped accounting", info(gpus={}, gpus_any=2), EXPECTED, None),
-        ("more GPUs", info(gpus={"h100": 4}, gpus_any=4), EXPECTED, "4 h100 GPUs"),
-        ("another type", info(gpus={"a100": 2}), EXPECTED, "other GPUs"),
+        ("type in upper case", info(gres="gpu:H100:2"), EXPECTED, None),
+        ("more GPUs asked", info(gres="gpu:h100:4", gpus={"h100": 4}), EXPECTED, "gpu:h100:4"),
+        ("more GPUs given", info(gpus={"h100": 4}, gpus_any=4), EXPECTED, "4 h100 GPUs"),
+        ("another type", info(gres="gpu:a100:2", gpus={"a100": 2}), EXPECTED, "gpu:a100:2"),
+        (
+            "another type where Slurm accounts only gres/gpu",
+            info(gres="gpu:a100:2", gpus={}, gpus_any=2),
+            EXPECTED,
+            "asks for gpu:a100:2, not gpu:h100:2",
+        ),
+        ("other GPUs given", info(gpus={"a100": 2}), EXPECTED, "other GPUs"),
         ("more time", info(minutes=600), EXPECTED, "600 min"),
         ("no time limit", info(minutes=None), EXPECTED, "no time limit"),
         ("another partition", info(partition="batch"), EXPECTED, "partition 'batch'"),
         ("another job's name", info(name="x"), EXPECTED, "its name"),
+        ("exclusive", info(exclusive=True), EXPECTED, "exclusive"),
+        ("more CPUs", info(cpus=8), EXPECTED, "8 CPUs per task"),
+        ("more memory", info(memory_mb=16000), EXPECTED, "16000 MB"),
+        ("all the node's memory (--mem=0)", info(memory_mb=0), EXPECTED, "0 MB"),
         (
-            "GPUs for a CPU session",
-            info(gpus={}, gpus_any=1),
-            Expected("jupyterhub-lahore-7", "gpu", 60, None, 0),
-            "CPU-only",
+            "GPUs asked for a CPU session",
+            info(**{**CPU_JOB, "gres": "gpu:h100:1", "gpus_any": 1}),
+            CPU_ONLY,
+            "CPU-only session asks for gpu:h100:1",
         ),
-        (
-            "a CPU session",
-            info(gpus={}, gpus_any=None),
-            Expected("jupyterhub-lahore-7", "gpu", 60, None, 0),
-            None,
-        ),
+        ("GPUs given to a CPU session", info(**{**CPU_JOB, "gpus_any": 1}), CPU_ONLY, "CPU-only"),
+        ("a CPU session", info(**CPU_JOB), CPU_ONLY, None),
     ],
 )
 def test_allocation_is_what_was_paid_for(
@@ -380,3 +486,190 @@ def test_the_tres_each_gpu_rate_needs(tracked: set[str], missing: list[tuple[str
         assert "to AccountingStorageTRES in /etc/slurm/lahore/slurm.conf" in problem
     else:
         assert problem is None
+
+
+PLACED = datetime.fromtimestamp(T0 - 3 * 3600, UTC)  # a hold placed 3 h before T0
+
+
+@pytest.mark.parametrize(
+    ("case", "lines", "end"),
+    [
+        # The review's case: a 1 h session waited 3 h in the queue, then ran.
+        ("running since T0", [line(state="RUNNING", started=T0, ended="Unknown")], T0 + 3600),
+        ("never started, no record", [], T0 - 2 * 3600),
+        ("pending: never ended", [line(state="PENDING", started="Unknown", ended="Unknown")], None),
+        (
+            "requeued, waiting to run again",
+            [
+                line(state="REQUEUED", started=T0, ended=T0 + 60),
+                line(state="PENDING", submitted=T0 + 60, started="Unknown", ended="Unknown"),
+            ],
+            None,
+        ),
+        (
+            "requeued and running again: from the latest start",
+            [
+                line(state="REQUEUED", started=T0, ended=T0 + 60),
+                line(state="RUNNING", submitted=T0 + 60, started=T0 + 200, ended="Unknown"),
+            ],
+            T0 + 200 + 3600,
+        ),
+        ("incomplete record", [line(uid=0, tres="", user="", started=T0)], T0 + 3600),
+    ],
+)
+def test_a_jobs_funded_end_counts_from_its_runs_start(
+    case: str, lines: list[str], end: int | None
+) -> None:
+    usage = usage_of(*lines) if lines else None
+    found = funded_end(usage, PLACED, Decimal(1))
+    assert (found.timestamp() if found else None) == end, case
+
+
+@pytest.mark.parametrize(
+    ("submitted", "skew"),
+    [(T0, 0), (T0 + 2, 0), (T0 - 1, 0), (T0 + 300, 298), (T0 - 600, -600)],
+    ids=["in sync", "within sbatch", "a second early", "ahead", "behind"],
+)
+def test_clock_skew_from_a_jobs_submit_time(submitted: int, skew: int) -> None:
+    assert clock_skew(submitted, before=T0, after=T0 + 2) == skew
+
+
+@pytest.mark.parametrize(
+    ("reason", "sentence"),
+    [
+        ("None", None),
+        ("", None),
+        ("Priority", "other jobs are ahead of it in the queue"),
+        ("Resources", "the GPUs or memory it needs are in use; it starts when they are free"),
+        ("QOSMaxGRESPerUser", "you (or your group) are at a usage limit"),
+        ("AssocGrpGRES", "your account is at a usage limit"),
+        (
+            "ReqNodeNotAvail, UnavailableNodes:gpu[01-04]",
+            "the nodes it needs are not available now (maintenance or reserved)",
+        ),
+        ("Dependency", "it waits for another job to finish"),
+        ("PartitionDown", "the hub's session partition is closed for now"),
+        ("PartitionTimeLimit", "it is beyond a limit of the hub's session partition"),
+        ("SomethingNew gpu[01]", GENERIC),
+    ],
+)
+def test_a_waiting_reason_is_a_fixed_sentence(reason: str, sentence: str | None) -> None:
+    said = waiting_reason(reason)
+    if sentence is None:
+        assert said is None
+    else:
+        assert said is not None
+        assert said.startswith(sentence)
+        assert "gpu[" not in said  # never Slurm's own details
+
+
+def lahore(**changes: object) -> HubEntry:
+    hub = HubRegistry(load_site(EXAMPLE))["lahore"]
+    return HubEntry(**{**hub.__dict__, **changes})
+
+
+GUARDED = SlurmConfig(frozenset({"gres/gpu"}), frozenset({"lua"}))
+
+
+@pytest.mark.parametrize(
+    ("case", "hub", "config", "problem"),
+    [
+        ("guarded", lahore(), GUARDED, None),
+        (
+            "a key, but no lua plugin",
+            lahore(),
+            SlurmConfig(frozenset({"gres/gpu"}), frozenset()),
+            "set JobSubmitPlugins=lua in /etc/slurm/lahore/slurm.conf",
+        ),
+        (
+            "no key, GPUs sold",
+            lahore(ticket_key_file=None),
+            GUARDED,
+            "hubs.lahore.slurm: a hub that sells GPUs needs its cluster's job_submit.lua guard",
+        ),
+        (
+            "no key, knowingly unguarded",
+            lahore(ticket_key_file=None, unguarded=True),
+            GUARDED,
+            None,
+        ),
+        (
+            "no key, CPUs only",
+            lahore(ticket_key_file=None, rates={"cpu": Decimal(1)}),
+            SlurmConfig(frozenset(), frozenset()),
+            None,
+        ),
+    ],
+)
+def test_a_hub_that_sells_gpus_needs_the_guard(
+    case: str, hub: HubEntry, config: SlurmConfig, problem: str | None
+) -> None:
+    found = [p for p in (unguarded_problem(hub), *config_problems(hub, config)) if p]
+    if problem is None:
+        assert found == [], case
+    else:
+        assert len(found) == 1, found
+        assert problem in found[0], found
+
+
+HOLD = Hold(
+    id=12,
+    account="alice",
+    hub="lahore",
+    job_id="7",
+    status="open",
+    hours=Decimal(1),
+    amount=Decimal(20),
+    per_hour=Decimal(20),
+    resources={"gpu:h100": 2},
+    rates={"gpu:h100": Decimal(10)},
+    created_at=PLACED,
+)
+
+
+def test_every_run_of_a_requeued_job_is_named_in_the_alerts() -> None:
+    usage = usage_of(
+        line(state="REQUEUED", elapsed=600, ended=T0 + 610),
+        line(elapsed=3600, submitted=T0 + 610, started=T0 + 700, ended=T0 + 4300),
+    )
+    assert usage is not None
+    used, problems = usage_charge(HOLD, usage, "h100")
+    assert used == {"gpu:h100": Decimal("2.3333")}
+    assert problems == ["job 7 was requeued: its 2 runs (4200 s in all) are charged"]
+    assert usage_charge(HOLD, usage_of(line()) or usage, "h100")[1] == []
+
+
+@pytest.mark.parametrize(
+    ("cost", "alert"),
+    [(Decimal(20), False), (Decimal("20.0001"), True), (Decimal(5), False)],
+    ids=["the hold", "more than the hold", "less"],
+)
+def test_a_cost_beyond_the_hold_is_an_alert(cost: Decimal, alert: bool) -> None:
+    charge = Charge(
+        id=1,
+        hold_id=12,
+        account="alice",
+        hub="lahore",
+        amount=min(cost, HOLD.amount),
+        cost=cost,
+        released=HOLD.amount - min(cost, HOLD.amount),
+        usage={"gpu:h100": cost / 10},
+        created_at=PLACED,
+    )
+    said = overrun(HOLD, charge)
+    assert (said is not None) == alert
+    if said is not None:
+        assert said.startswith("ALERT: hold 12 (lahore/7): the session cost 20.0001")
+
+
+def test_a_hub_with_a_key_can_not_also_say_unguarded(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace(
+        "job_ticket_key_file: /etc/computehub/lahore-ticket.key",
+        "job_ticket_key_file: /etc/computehub/lahore-ticket.key\n      unguarded: true",
+    )
+    (tmp_path / "site.yaml").write_text(text)
+    with pytest.raises(SiteFileError) as caught:
+        load_site(tmp_path / "site.yaml")
+    assert "a hub with a job_ticket_key_file is guarded: drop 'unguarded'" in str(
+        caught.value.lines()
+    )

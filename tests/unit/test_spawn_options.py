@@ -265,17 +265,22 @@ def test_the_job_ticket_signs_what_is_asked_and_rides_in_the_script() -> None:
 
     def signer(claim: JobClaim) -> str:
         claims.append(claim)
-        return sign(key, claim, 2_000_000_000, "ab" * 8)
+        return sign(key, claim, 1_999_999_900, 2_000_000_000, "ab" * 8)
 
     batch = build_batch_request(req, PLACEMENT, [], hold_id=12, ticket=signer)
-    assert claims == [JobClaim(1500, "jupyterhub-lahore-12", "gpu", 90, "gpu:h100:2")]
+    # Cluster, CPUs, memory and exclusivity are signed too: a raced or replayed ticket
+    # can't take --exclusive, --mem=0 or more CPUs, nor be used on another cluster.
+    assert claims == [
+        JobClaim("lahore", 1500, "jupyterhub-lahore-12", "gpu", 90, "gpu:h100:2", 8, 65536)
+    ]
     lines = batch.script.splitlines()
     assert lines[0] == "#!/bin/bash"
-    assert lines[1] == f"#SBATCH --comment={sign(key, claims[0], 2_000_000_000, 'ab' * 8)}"
+    comment = sign(key, claims[0], 1_999_999_900, 2_000_000_000, "ab" * 8)
+    assert lines[1] == f"#SBATCH --comment={comment}"
     assert not any("ticket" in arg for arg in batch.argv)
     cpu = SessionRequest("lahore", None, 0, Decimal(1), "pytorch")
     build_batch_request(cpu, PLACEMENT, [], hold_id=13, ticket=signer)
-    assert claims[-1] == JobClaim(1500, "jupyterhub-lahore-13", "gpu", 60, "")
+    assert claims[-1] == JobClaim("lahore", 1500, "jupyterhub-lahore-13", "gpu", 60, "", 8, 65536)
 
 
 @pytest.mark.parametrize(

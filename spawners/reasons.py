@@ -1,0 +1,65 @@
+"""Why a session's job waits, in a sentence its user reads (never Slurm's own text).
+
+squeue's ``Reason`` is a code (``Priority``, ``Resources``, ``QOSMaxGRESPerUser``...),
+sometimes with details that name nodes or limits (``ReqNodeNotAvail,
+UnavailableNodes:gpu[01-04]``). The spawn page shows a fixed sentence per code, a
+generic one for codes it does not know; the raw reason goes to the hub's log only.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+#: Reasons that say nothing about waiting (squeue prints them while a job starts).
+_NONE = frozenset({"", "None", "(null)"})
+
+#: Sentences for exact reason codes.
+_EXACT: dict[str, str] = {
+    "Priority": "other jobs are ahead of it in the queue",
+    "Resources": "the GPUs or memory it needs are in use; it starts when they are free",
+    "Dependency": "it waits for another job to finish",
+    "DependencyNeverSatisfied": "it waits for another job that will never finish as needed",
+    "BeginTime": "it is not due to start yet",
+    "JobHeldUser": "it is on hold",
+    "JobHeldAdmin": "the hub's operators have put it on hold",
+    "Reservation": "it waits for a reservation to begin",
+    "Licenses": "it waits for licenses that are in use",
+    "NodeDown": "a node it needs is down",
+    "BadConstraints": "the hub can't place it as requested",
+    "Prolog": "its node is being prepared",
+    "Cleaning": "its node is being cleaned up after an earlier job",
+    "launch failed requeued held": "its start failed and it is on hold",
+}
+
+#: Sentences for families of codes, by prefix (longest first wins).
+_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("ReqNodeNotAvail", "the nodes it needs are not available now (maintenance or reserved)"),
+    ("PartitionDown", "the hub's session partition is closed for now"),
+    ("PartitionInactive", "the hub's session partition is closed for now"),
+    ("Partition", "it is beyond a limit of the hub's session partition"),
+    (
+        "QOS",
+        "you (or your group) are at a usage limit on this hub; it starts when "
+        "your other jobs finish",
+    ),
+    ("Assoc", "your account is at a usage limit on this hub; it starts when its other jobs finish"),
+    ("MaxGRES", "it is beyond a GPU limit on this hub"),
+)
+
+GENERIC = "the hub's scheduler is holding it back for now; the operators can see why"
+
+
+def waiting_reason(reason: str) -> str | None:
+    """The sentence for squeue's ``reason`` (None when there is nothing to explain).
+
+    >>> waiting_reason("ReqNodeNotAvail, UnavailableNodes:gpu[01-04]")
+    'the nodes it needs are not available now (maintenance or reserved)'
+    """
+    code = reason.strip()
+    if code in _NONE:
+        return None
+    if code in _EXACT:
+        return _EXACT[code]
+    for prefix, sentence in sorted(_PREFIXES, key=lambda p: -len(p[0])):
+        if code.startswith(prefix):
+            return sentence
+    return GENERIC
