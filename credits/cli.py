@@ -91,7 +91,7 @@ def register(sub: Any) -> None:
     balance.add_argument("account")
     balance.set_defaults(handler=_wrap(_balance))
 
-    history = commands.add_parser("history", parents=[common], help="an account's transactions")
+    history = commands.add_parser("history", parents=[common], help="an account's journal entries")
     history.add_argument("account")
     history.add_argument("--limit", type=_whole, default=50)
     history.set_defaults(handler=_wrap(_history))

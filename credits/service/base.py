@@ -15,7 +15,10 @@ from computehub.credits.service.scopes import ACCESS
 
 
 class BaseHandler(HubOAuthenticated, RequestHandler):  # type: ignore[misc]
-    """Identifies the caller in :meth:`prepare` and answers errors as ``{"message": ...}``."""
+    """Identifies the caller before a request runs; answers errors as ``{"message": ...}``.
+
+    The caller is found in :meth:`~computehub.credits.service.base.BaseHandler.prepare`.
+    """
 
     ctx: ServiceContext
     caller: Caller | None = None
@@ -35,8 +38,9 @@ class BaseHandler(HubOAuthenticated, RequestHandler):  # type: ignore[misc]
     async def prepare(self) -> None:
         """Identify the caller from its token or OAuth cookie, asking the hub asynchronously.
 
-        ``HubAuthenticated.get_current_user`` would block the event loop on the hub's
-        answer, so the user is resolved here with ``sync=False`` and cached.
+        :meth:`~jupyterhub.services.auth.HubAuthenticated.get_current_user` would block
+        the event loop on the hub's answer, so the user is resolved here with
+        ``sync=False`` and cached.
         """
         if self.public:
             self.current_user = None
@@ -55,7 +59,10 @@ class BaseHandler(HubOAuthenticated, RequestHandler):  # type: ignore[misc]
         self.caller = Caller.from_model(allowed)
 
     def get_current_user(self) -> Any:
-        """Resolved in :meth:`prepare`; never a blocking call here."""
+        """Never a blocking call here: the user is resolved before, asynchronously.
+
+        See :meth:`~computehub.credits.service.base.BaseHandler.prepare`.
+        """
         return None
 
     def require_caller(self) -> Caller:

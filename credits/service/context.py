@@ -45,7 +45,11 @@ class ServiceContext:
         return self.clock()
 
     async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a ledger operation in a worker thread; its refusals become :class:`ApiError`."""
+        """Run a ledger operation in a worker thread; its refusals become API errors.
+
+        Each refusal becomes an :class:`~computehub.credits.service.errors.ApiError`
+        with the HTTP status that says what went wrong.
+        """
         try:
             return await asyncio.to_thread(function, *args, **kwargs)
         except InsufficientCreditError as err:

@@ -82,8 +82,12 @@ class AccountHandler(_LedgerHandler):
         self.send_json(body)
 
 
-class TransactionsHandler(_LedgerHandler):
-    """``GET /accounts/{name}/transactions``: the history, newest first, paged."""
+class HistoryHandler(_LedgerHandler):
+    """``GET /accounts/{name}/transactions``: the history (journal entries), newest first, paged.
+
+    API v1 calls an account's journal entries its ``transactions`` (the path and the
+    page's key), as a bank statement would; clients depend on both names.
+    """
 
     async def get(self, name: str) -> None:
         """``?limit=N&before=ID``; ``next_before`` is the ``before`` of the next page."""
@@ -171,7 +175,8 @@ class GrantsHandler(_LedgerHandler):
         """The client's key (body or ``Idempotency-Key`` header), in the caller's namespace.
 
         So no caller can take the key of another's operation, nor of the platform's own
-        (``first-login:<user>``, ``settle:<hub>:<job>``, ...): see ``credits/keys.py``.
+        (``first-login:<user>``, ``settle:<hub>:<job>``, ...): see
+        :mod:`~computehub.credits.keys`.
         """
         raw = params.text(
             body, "idempotency_key", limit=CLIENT_KEY_MAX

@@ -26,7 +26,7 @@ def _whole(raw: str) -> int | None:
 
 
 def page_limit(raw: str | None, default: int = 50) -> int:
-    """``?limit=N``: 1 to :data:`MAX_LIMIT`."""
+    """``?limit=N``: 1 to :data:`~computehub.credits.service.params.MAX_LIMIT`."""
     if raw is None:
         return default
     value = _whole(raw)
