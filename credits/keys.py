@@ -30,11 +30,13 @@ CLIENT_PREFIX = "client:"
 CLIENT_KEY_MAX = 100
 #: The longest key stored (the column's size).
 STORED_KEY_MAX = 200
-_KEY_RE = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no space
+#: A key's characters: printable ASCII, no space (``[!-~]``).
+KEY_PATTERN = r"^[\x21-\x7e]+$"
+_KEY_RE = re.compile(KEY_PATTERN)
 
 
 def _check(key: str, limit: int) -> None:
-    if not isinstance(key, str) or not 1 <= len(key) <= limit or not _KEY_RE.match(key):
+    if not isinstance(key, str) or not 1 <= len(key) <= limit or not _KEY_RE.fullmatch(key):
         raise ValueError(
             f"an idempotency key has 1 to {limit} printable ASCII characters without spaces"
         )

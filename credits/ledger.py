@@ -34,6 +34,7 @@ from computehub.credits.money import (
     parse_rate,
 )
 from computehub.credits.names import (
+    DEFAULT_SOURCE,
     validate_account_name,
     validate_hub,
     validate_resource,
@@ -194,7 +195,7 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
         amount: Decimal | str | int,
         *,
         actor: str,
-        source: str = "programme",
+        source: str = DEFAULT_SOURCE,
         expires_at: datetime | None = None,
         note: str = "",
         idempotency_key: Key = None,

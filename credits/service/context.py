@@ -66,9 +66,11 @@ class ServiceContext:
             ) from None
         except UnknownAccountError as err:
             raise ApiError(404, f"unknown account {err.name!r}") from None
-        except UnknownHoldError as err:
+        except (UnknownHoldError, UnknownRateError) as err:
+            # A well-formed request naming what does not exist (a hold, the price of a
+            # resource on a hub), as an unknown account is.
             raise ApiError(404, str(err)) from None
-        except (UnknownRateError, InvalidAmountError) as err:
+        except InvalidAmountError as err:
             raise ApiError(400, str(err)) from None
         except ConflictError as err:
             raise ApiError(409, str(err)) from None

@@ -6,6 +6,7 @@ from typing import Any
 
 from computehub.credits import records as r
 from computehub.credits.keys import CLIENT_KEY_MAX, ClientKey
+from computehub.credits.names import DEFAULT_SOURCE
 from computehub.credits.service import access, params, views
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.errors import ApiError
@@ -45,7 +46,8 @@ class _LedgerHandler(BaseHandler):
         return ApiError(403, f"account {name!r} is not one of yours")
 
     def arg(self, name: str) -> str | None:
-        value = self.get_query_argument(name, None)
+        """A query argument as sent (not stripped: what the description declares is checked)."""
+        value = self.get_query_argument(name, None, strip=False)
         return None if value is None else str(value)
 
 
@@ -154,13 +156,13 @@ class GrantsHandler(_LedgerHandler):
         caller = self.admin()
         body = params.json_body(self.request.body)
         value = params.number(body, "amount")
-        expires = params.expiry(params.text(body, "expires", limit=40), self.ctx.now())
+        expires = params.expiry(params.text(body, "expires", limit=params.EXPIRES_MAX))
         grant = await self.ctx.call(
             self.ctx.ledger.grant,
             name,
             value,
             actor=caller.name,
-            source=params.text(body, "source", limit=64) or "programme",
+            source=params.text(body, "source", limit=params.SOURCE_MAX) or DEFAULT_SOURCE,
             expires_at=expires,
             note=params.text(body, "note"),
             idempotency_key=self._key(caller, body),
@@ -198,8 +200,8 @@ class TransfersHandler(GrantsHandler):
         if not (caller.admin or caller.instructor):
             raise ApiError(403, f"transfers need the {INSTRUCT} or {ADMIN} scope")
         body = params.json_body(self.request.body)
-        source = params.text(body, "from", required=True, limit=80)
-        target = params.text(body, "to", required=True, limit=80)
+        source = params.text(body, "from", required=True, limit=params.ACCOUNT_NAME_MAX)
+        target = params.text(body, "to", required=True, limit=params.ACCOUNT_NAME_MAX)
         value = params.number(body, "amount")
         if not caller.admin:
             source_figures = await self.figures(caller, source)
