@@ -34,28 +34,6 @@ def with_role(balance: r.Balance, role: str) -> r.Balance:
     )
 
 
-def grant(grant: m.Grant, account: str, source: str) -> r.Grant:
-    return r.Grant(
-        id=grant.id,
-        account=account,
-        source=source,
-        amount=grant.amount,
-        expires_at=grant.expires_at,
-        note=grant.note,
-        created_at=grant.created_at,
-    )
-
-
-def transfer(done: m.Transfer, from_account: str, to_account: str) -> r.Transfer:
-    return r.Transfer(
-        id=done.id,
-        from_account=from_account,
-        to_account=to_account,
-        amount=done.amount,
-        created_at=done.created_at,
-    )
-
-
 def rate(row: m.Rate) -> r.RateEntry:
     return r.RateEntry(
         hub=row.hub,
