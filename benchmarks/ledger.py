@@ -1,12 +1,13 @@
 """Ledger throughput and read latency on SQLite and PostgreSQL, beside a raw anchor.
 
 Prints hold+settle pairs per second on one thread, and, on SQLite, the same two
-transactions run as bare ``sqlite3`` calls (the *raw anchor*: the same statements,
+database transactions run as bare ``sqlite3`` calls (the *raw anchor*: the same statements,
 hand-written, on a file with the same schema, pragmas and checkpointing) in the same
 run, rounds interleaved, at the same ``synchronous`` setting; then the ratio
 ledger/raw (target >= 60 % at FULL, the ledger's setting). Then the p50/p99 latency
-of :meth:`Ledger.balance` with ``--transactions`` rows (default 1,000,000) in the
-transactions table (target p99 <= 2 ms). It prints figures and asserts nothing.
+of :meth:`~computehub.credits.ledger.Ledger.balance` with ``--entries`` entries (default
+1,000,000) in the journal (its table is ``transactions``; target p99 <= 2 ms). It
+prints figures and asserts nothing.
 
 Usage::
 
@@ -135,7 +136,7 @@ class RawAnchor:
         cursor.executemany(sql.insert_allocation, [(hold_id, lot, _HOLD)])
         cursor.execute(sql.change_account, (0, _HOLD, account))
         cursor.execute(
-            sql.insert_transaction,
+            sql.insert_entry,
             ("hold", True, account, self.revenue, _HOLD, hold_id, None, "bench",
              "1.0000 h on north", stamp, key, _HOURS),
         )  # fmt: skip
@@ -157,11 +158,11 @@ class RawAnchor:
         cursor.executemany(sql.release_lot, [(allocated, _CHARGE, lot)])
         cursor.execute(sql.change_account, (-_CHARGE, -_HOLD, account))
         row = ("charge", False, account, self.revenue, _CHARGE, hold_id, None, "bench", "")
-        cursor.execute(sql.insert_transaction, (*row, stamp, key, None))
+        cursor.execute(sql.insert_entry, (*row, stamp, key, None))
         charge_tx = cursor.fetchone()[0]
         release = ("release", True, account, self.revenue, _HOLD - _CHARGE, hold_id, None)
         cursor.execute(
-            sql.insert_transaction,
+            sql.insert_entry,
             (*release, "bench", "unused part of the hold", stamp, None, None),
         )
         cursor.fetchone()
@@ -184,7 +185,7 @@ def _history_rows(count: int, a: int, b: int, now: datetime) -> Iterator[tuple[o
 
 
 def fill_history(ledger: Ledger, count: int) -> float:
-    """Bulk-insert ``count`` transactions; return the seconds it took."""
+    """Bulk-insert ``count`` journal entries; return the seconds it took."""
     started = time.perf_counter()
     with ledger.engine.begin() as connection:
         ids: dict[str, int] = dict(
@@ -238,7 +239,7 @@ def _ledger_synchronous(ledger: Ledger) -> str:
     return _SYNCHRONOUS[int(value or 0)]
 
 
-def run_sqlite(folder: Path, *, pairs: int, rounds: int, transactions: int, reads: int) -> None:
+def run_sqlite(folder: Path, *, pairs: int, rounds: int, entries: int, reads: int) -> None:
     """The ledger and its raw anchor, rounds interleaved; then the balance read."""
     anchor_file = folder / "anchor.sqlite"
     with Ledger(f"sqlite:///{anchor_file}") as made:
@@ -270,10 +271,10 @@ def run_sqlite(folder: Path, *, pairs: int, rounds: int, transactions: int, read
             f"  ledger/raw {statistics.median(ratios):.0%} median of rounds "
             f"({', '.join(f'{r:.0%}' for r in ratios)}); target >= 60 % at FULL"
         )
-        _reads(ledger, "sqlite", transactions, reads)
+        _reads(ledger, "sqlite", entries, reads)
 
 
-def run_postgresql(url: str, *, pairs: int, rounds: int, transactions: int, reads: int) -> None:
+def run_postgresql(url: str, *, pairs: int, rounds: int, entries: int, reads: int) -> None:
     """The ledger on PostgreSQL (no anchor), then the balance read."""
     with Ledger(url) as ledger:
         _prepare(ledger, "1000000000")
@@ -282,12 +283,12 @@ def run_postgresql(url: str, *, pairs: int, rounds: int, transactions: int, read
             f"postgresql: hold+settle {statistics.median(rates):,.0f} pairs/s median "
             f"({rounds} rounds of {pairs} pairs: {_shown(rates)})"
         )
-        _reads(ledger, "postgresql", transactions, reads)
+        _reads(ledger, "postgresql", entries, reads)
 
 
-def _reads(ledger: Ledger, label: str, transactions: int, reads: int) -> None:
-    seconds = fill_history(ledger, transactions)
-    print(f"{label}: inserted {transactions:,} transactions in {seconds:.1f} s")
+def _reads(ledger: Ledger, label: str, entries: int, reads: int) -> None:
+    seconds = fill_history(ledger, entries)
+    print(f"{label}: inserted {entries:,} journal entries in {seconds:.1f} s")
     p50, p99 = balance_latency(ledger, reads)
     print(f"{label}: balance read p50 {p50:.3f} ms, p99 {p99:.3f} ms ({reads} reads)")
     report = ledger.check()
@@ -298,7 +299,14 @@ def main() -> None:
     """Parse the arguments and run the benchmark on SQLite, then PostgreSQL if given."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--pg-url", help="an empty PostgreSQL database (postgresql+psycopg://...)")
-    parser.add_argument("--transactions", type=int, default=1_000_000)
+    parser.add_argument(
+        "--entries",
+        "--transactions",  # its name before the journal's rows were called entries
+        dest="entries",
+        type=int,
+        default=1_000_000,
+        help="journal entries to fill before timing balance reads",
+    )
     parser.add_argument("--pairs", type=int, default=2000, help="hold+settle pairs a round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of hold+settle pairs")
     parser.add_argument("--reads", type=int, default=5000, help="balance reads to time")
@@ -313,7 +321,7 @@ def main() -> None:
     sizes = {
         "pairs": args.pairs,
         "rounds": args.rounds,
-        "transactions": args.transactions,
+        "entries": args.entries,
         "reads": args.reads,
     }
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,8 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Select, func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import CheckConstraint, Select, func, orm, select, text
 
 from computehub.credits import models as m
 from computehub.credits import records as r
@@ -17,14 +16,14 @@ _ZERO = Decimal(0)
 _SHOWN = 10
 
 
-def _sums(session: Session, query: Select[int, Decimal]) -> dict[int, Decimal]:
+def _sums(db: orm.Session, query: Select[int, Decimal]) -> dict[int, Decimal]:
     # SUM keeps the column's type, so the stored integers are added exactly and come
-    # back as Decimal through the Credits type.
-    return {key: total for key, total in session.execute(query)}
+    # back as Decimal through the column's type (Credits, Hours).
+    return {key: total for key, total in db.execute(query)}
 
 
-def check_ledger(session: Session) -> r.CheckReport:
-    """Compare every stored figure with what the transactions, holds and lots say.
+def check_ledger(db: orm.Session) -> r.CheckReport:
+    """Compare every stored figure with what the journal, holds and lots say.
 
     Checks: each balance equals posted credits minus posted debits; each ``held``
     equals its open holds; lots add up to the balance and reservations to ``held``;
@@ -34,42 +33,43 @@ def check_ledger(session: Session) -> r.CheckReport:
     at most its hold, ...), so a ledger whose constraints were bypassed, or that
     predates them, is caught too.
     """
-    units = m.Transaction.amount
-    posted = m.Transaction.pending.is_(False)
+    units = m.JournalEntry.amount
+    posted = m.JournalEntry.pending.is_(False)
     credits = _sums(
-        session,
-        select(m.Transaction.credit_account_id, func.sum(units))
+        db,
+        select(m.JournalEntry.credit_account_id, func.sum(units))
         .where(posted)
-        .group_by(m.Transaction.credit_account_id),
+        .group_by(m.JournalEntry.credit_account_id),
     )
     debits = _sums(
-        session,
-        select(m.Transaction.debit_account_id, func.sum(units))
+        db,
+        select(m.JournalEntry.debit_account_id, func.sum(units))
         .where(posted)
-        .group_by(m.Transaction.debit_account_id),
+        .group_by(m.JournalEntry.debit_account_id),
     )
     open_holds = m.Hold.status == m.HoldStatus.OPEN
     held = _sums(
-        session,
+        db,
         select(m.Hold.account_id, func.sum(m.Hold.amount))
         .where(open_holds)
         .group_by(m.Hold.account_id),
     )
     lot_remaining = _sums(
-        session,
+        db,
         select(m.Lot.account_id, func.sum(m.Lot.remaining)).group_by(m.Lot.account_id),
     )
     lot_reserved = _sums(
-        session,
+        db,
         select(m.Lot.account_id, func.sum(m.Lot.reserved)).group_by(m.Lot.account_id),
     )
     differences: list[str] = []
     total = _ZERO
-    accounts = session.scalars(select(m.Account).order_by(m.Account.id)).all()
+    accounts = db.scalars(select(m.Account).order_by(m.Account.id)).all()
     for account in accounts:
         total += account.balance
         expected = credits.get(account.id, _ZERO) - debits.get(account.id, _ZERO)
         if account.balance != expected:
+            # Named as operators query it: the journal's table is ``transactions``.
             differences.append(
                 f"{account.name}: balance {account.balance}, transactions say {expected}"
             )
@@ -87,13 +87,13 @@ def check_ledger(session: Session) -> r.CheckReport:
             differences.append(f"{account.name}: held {account.held}, lots reserve {reserved}")
     if total != 0:
         differences.append(f"balances sum to {total}, not 0")
-    differences += _check_holds(session)
-    differences += _check_constraints(session)
-    transactions = session.scalar(select(func.count()).select_from(m.Transaction)) or 0
-    return r.CheckReport(accounts=len(accounts), transactions=transactions, differences=differences)
+    differences += _check_holds(db)
+    differences += _check_constraints(db)
+    entries = db.scalar(select(func.count()).select_from(m.JournalEntry)) or 0
+    return r.CheckReport(accounts=len(accounts), entries=entries, differences=differences)
 
 
-def _check_constraints(session: Session) -> list[str]:
+def _check_constraints(db: orm.Session) -> list[str]:
     """Rows that break a CHECK constraint of the models, or a charge above its hold."""
     differences = []
     for table in m.Base.metadata.sorted_tables:
@@ -101,14 +101,14 @@ def _check_constraints(session: Session) -> list[str]:
         for constraint in sorted(table.constraints, key=lambda c: str(c.name)):
             if not isinstance(constraint, CheckConstraint):
                 continue
-            rows = session.execute(
+            rows = db.execute(
                 select(*key).where(text(f"NOT ({constraint.sqltext})")).order_by(*key)
             ).all()
             if rows:
                 ids = ", ".join("/".join(str(part) for part in row) for row in rows[:_SHOWN])
                 more = f" and {len(rows) - _SHOWN} more" if len(rows) > _SHOWN else ""
                 differences.append(f"{table.name} {ids}{more}: breaks {constraint.name}")
-    over = session.scalars(
+    over = db.scalars(
         select(m.Charge.id)
         .join(m.Hold, m.Hold.id == m.Charge.hold_id)
         .where(m.Charge.amount > m.Hold.amount)
@@ -120,25 +120,25 @@ def _check_constraints(session: Session) -> list[str]:
     return differences
 
 
-def _check_holds(session: Session) -> list[str]:
+def _check_holds(db: orm.Session) -> list[str]:
     differences = []
     allocated = _sums(
-        session,
+        db,
         select(m.HoldAllocation.hold_id, func.sum(m.HoldAllocation.amount))
         .join(m.Hold, m.Hold.id == m.HoldAllocation.hold_id)
         .where(m.Hold.status == m.HoldStatus.OPEN)
         .group_by(m.HoldAllocation.hold_id),
     )
     pending: dict[int, Decimal] = defaultdict(Decimal)
-    for hold_id, kind, amount in session.execute(
-        select(m.Transaction.hold_id, m.Transaction.kind, m.Transaction.amount).where(
-            m.Transaction.pending.is_(True)
+    for hold_id, kind, amount in db.execute(
+        select(m.JournalEntry.hold_id, m.JournalEntry.kind, m.JournalEntry.amount).where(
+            m.JournalEntry.pending.is_(True)
         )
     ):
         if hold_id is None:
             continue
-        pending[hold_id] += -amount if kind == m.TxKind.RELEASE else amount
-    for hold in session.scalars(select(m.Hold).order_by(m.Hold.id)):
+        pending[hold_id] += -amount if kind == m.EntryKind.RELEASE else amount
+    for hold in db.scalars(select(m.Hold).order_by(m.Hold.id)):
         if hold.status == m.HoldStatus.OPEN:
             if allocated.get(hold.id, _ZERO) != hold.amount:
                 reserved = allocated.get(hold.id, _ZERO)
@@ -147,19 +147,19 @@ def _check_holds(session: Session) -> list[str]:
                 differences.append(
                     f"hold {hold.id}: amount {hold.amount}, pending rows say {pending[hold.id]}"
                 )
-        elif pending[hold.id] - _charged(session, hold) != 0:
+        elif pending[hold.id] - _charged(db, hold) != 0:
             differences.append(f"hold {hold.id}: {hold.status} but its pending rows do not balance")
     return differences
 
 
-def _charged(session: Session, hold: m.Hold) -> Decimal:
+def _charged(db: orm.Session, hold: m.Hold) -> Decimal:
     if hold.status != m.HoldStatus.SETTLED:
         return _ZERO
-    return session.scalars(select(m.Charge.amount).where(m.Charge.hold_id == hold.id)).one()
+    return db.scalars(select(m.Charge.amount).where(m.Charge.hold_id == hold.id)).one()
 
 
 def report_charges(
-    session: Session, *, since: datetime | None, until: datetime, by: str
+    db: orm.Session, *, since: datetime | None, until: datetime, by: str
 ) -> list[r.ReportRow]:
     """Charges in ``[since, until)`` summed by account, hub or resource."""
     period = [m.Charge.created_at < until]
@@ -167,7 +167,7 @@ def report_charges(
         period.append(m.Charge.created_at >= since)
     rows: dict[str, list[Decimal | int]] = {}
     if by == "resource":
-        for resource, cost, hours, _charge_id in session.execute(
+        for resource, cost, hours, _charge_id in db.execute(
             select(m.Usage.resource, m.Usage.cost, m.Usage.hours, m.Usage.charge_id)
             .join(m.Charge, m.Charge.id == m.Usage.charge_id)
             .where(*period)
@@ -178,12 +178,12 @@ def report_charges(
             row[2] += 1
     elif by in ("account", "hub"):
         key_column = m.Account.name if by == "account" else m.Charge.hub
-        charges = session.execute(
+        charges = db.execute(
             select(key_column, m.Charge.id, m.Charge.amount)
             .join(m.Account, m.Account.id == m.Charge.account_id)
             .where(*period)
         ).all()
-        usage_hours = _usage_hours(session)
+        usage_hours = _usage_hours(db)
         for key, charge_id, amount in charges:
             row = rows.setdefault(key, [_ZERO, _ZERO, 0])
             row[0] += amount
@@ -199,8 +199,8 @@ def report_charges(
     ]
 
 
-def _usage_hours(session: Session) -> dict[int, Decimal]:
+def _usage_hours(db: orm.Session) -> dict[int, Decimal]:
     totals: dict[int, Decimal] = defaultdict(Decimal)
-    for charge_id, hours in session.execute(select(m.Usage.charge_id, m.Usage.hours)):
+    for charge_id, hours in db.execute(select(m.Usage.charge_id, m.Usage.hours)):
         totals[charge_id] += hours
     return totals

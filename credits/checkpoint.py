@@ -14,10 +14,11 @@ sync only, while writers keep a much higher automatic threshold
 this thread ever stall. Durability is unchanged: a committed transaction is in the
 synced log either way, and the log is synced before it is copied.
 
-**Connections.** Every movement of credit (placing and settling holds above all)
-runs on the driver's connection; checking one out of SQLAlchemy's pool and returning
-it costs about a tenth of a hold, so :class:`ThreadConnections` keeps one per thread, taken from the
-pool once (with the engine's connect settings) and detached from it.
+**Connections.** Every movement of credit (placing and settling holds above all) runs on
+the driver's connection; checking one out of SQLAlchemy's pool and returning it costs
+about a tenth of a hold, so :class:`~computehub.credits.checkpoint.ThreadConnections`
+keeps one per thread, taken from the pool once (with the engine's connect settings) and
+detached from it.
 """
 
 from __future__ import annotations

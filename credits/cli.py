@@ -27,6 +27,7 @@ from computehub.credits.errors import LedgerError
 from computehub.credits.keys import ClientKey
 from computehub.credits.ledger import Ledger
 from computehub.credits.models import AccountKind, Role
+from computehub.credits.names import DEFAULT_SOURCE
 from computehub.sitefile import SiteFileError, load_site
 
 _PROG = "computehub credits"
@@ -75,7 +76,9 @@ def register(sub: Any) -> None:
         "--expires", type=_day, metavar="YYYY-MM-DD", help="last day the credit can be spent (UTC)"
     )
     grant.add_argument("--note", default="")
-    grant.add_argument("--source", default="programme", help="funding source (default: programme)")
+    grant.add_argument(
+        "--source", default=DEFAULT_SOURCE, help=f"funding source (default: {DEFAULT_SOURCE})"
+    )
     grant.add_argument("--idempotency-key", help="a repeat with the same key does nothing")
     grant.set_defaults(handler=_wrap(_grant))
 
@@ -91,7 +94,7 @@ def register(sub: Any) -> None:
     balance.add_argument("account")
     balance.set_defaults(handler=_wrap(_balance))
 
-    history = commands.add_parser("history", parents=[common], help="an account's transactions")
+    history = commands.add_parser("history", parents=[common], help="an account's journal entries")
     history.add_argument("account")
     history.add_argument("--limit", type=_whole, default=50)
     history.set_defaults(handler=_wrap(_history))

@@ -34,28 +34,6 @@ def with_role(balance: r.Balance, role: str) -> r.Balance:
     )
 
 
-def grant(grant: m.Grant, account: str, source: str) -> r.Grant:
-    return r.Grant(
-        id=grant.id,
-        account=account,
-        source=source,
-        amount=grant.amount,
-        expires_at=grant.expires_at,
-        note=grant.note,
-        created_at=grant.created_at,
-    )
-
-
-def transfer(done: m.Transfer, from_account: str, to_account: str) -> r.Transfer:
-    return r.Transfer(
-        id=done.id,
-        from_account=from_account,
-        to_account=to_account,
-        amount=done.amount,
-        created_at=done.created_at,
-    )
-
-
 def rate(row: m.Rate) -> r.RateEntry:
     return r.RateEntry(
         hub=row.hub,
@@ -66,19 +44,19 @@ def rate(row: m.Rate) -> r.RateEntry:
     )
 
 
-def entry(tx: m.Transaction, account_id: int, names: Mapping[int, str]) -> r.Entry:
-    incoming = tx.credit_account_id == account_id
+def entry(row: m.JournalEntry, account_id: int, names: Mapping[int, str]) -> r.Entry:
+    incoming = row.credit_account_id == account_id
     return r.Entry(
-        id=tx.id,
-        kind=tx.kind,
-        pending=tx.pending,
-        amount=tx.amount,
-        change=tx.amount if incoming else -tx.amount,
-        counterparty=names[tx.debit_account_id if incoming else tx.credit_account_id],
-        actor=tx.actor,
-        reason=tx.reason,
-        created_at=tx.created_at,
-        hold_id=tx.hold_id,
+        id=row.id,
+        kind=row.kind,
+        pending=row.pending,
+        amount=row.amount,
+        change=row.amount if incoming else -row.amount,
+        counterparty=names[row.debit_account_id if incoming else row.credit_account_id],
+        actor=row.actor,
+        reason=row.reason,
+        created_at=row.created_at,
+        hold_id=row.hold_id,
     )
 
 

@@ -1,15 +1,16 @@
-"""The ledger's machinery: engines, transactions and the reads every operation shares.
+"""The ledger's machinery: engines, database transactions and the reads operations share.
 
 Double entry: every posted movement debits one account and credits another, so the
 balances of all accounts always sum to zero. People's accounts never go below zero;
 system accounts (one issuing account per funding source, one revenue account per hub)
 may. The database enforces both (CHECK constraints, migration 0004).
 
-Two kinds of write transaction: :meth:`LedgerCore._move` for everything that moves
-credit (grants, transfers, expiry, the hold verbs), as hand-written SQL on the
-driver's cursor (:mod:`~computehub.credits.rawop`), and :meth:`LedgerCore._write`, an
-ORM session, for the writes that move none (accounts, members, rates, notes,
-identities).
+Two kinds of write transaction: :meth:`~computehub.credits.core.LedgerCore._move` for
+everything that moves credit (grants, transfers, expiry, the hold verbs), as
+hand-written SQL on the driver's cursor (:mod:`~computehub.credits.rawop`), and
+:meth:`~computehub.credits.core.LedgerCore._write`, an ORM unit of work
+(:class:`~sqlalchemy.orm.Session`, always named ``db`` here: a "session" is a notebook
+session), for the writes that move none (accounts, members, rates, notes, identities).
 
 Concurrency: a write transaction locks the people's accounts it touches
 ``FOR UPDATE`` in id order before reading their figures, and changes system accounts
@@ -27,9 +28,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, select
+from sqlalchemy import Connection, Engine, bindparam, orm, select
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from computehub.credits import convert, creditwrites, queries
 from computehub.credits import models as m
@@ -65,9 +65,9 @@ def utcnow() -> datetime:
 
 @dataclass
 class _Op:
-    """One ORM write transaction (moving no credit): its session, time and actor."""
+    """One ORM write transaction (moving no credit): its unit of work, time and actor."""
 
-    session: Session
+    db: orm.Session
     now: datetime
     actor: str
 
@@ -97,7 +97,7 @@ class LedgerCore:
             engine = create_ledger_engine(url)
         self.engine = engine
         self._clock = clock
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._units_of_work = orm.sessionmaker(engine, expire_on_commit=False)
         self._readonly = engine.execution_options(**{READ_ONLY: True})
         self._autocommit = (
             engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -129,7 +129,7 @@ class LedgerCore:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    # -- transactions ----------------------------------------------------------------
+    # -- database transactions -------------------------------------------------------
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -154,21 +154,22 @@ class LedgerCore:
                 yield connection
 
     @contextmanager
-    def _read(self) -> Iterator[Session]:
-        with Session(self._readonly, expire_on_commit=False) as session, session.begin():
-            yield session
+    def _read(self) -> Iterator[orm.Session]:
+        with orm.Session(self._readonly, expire_on_commit=False) as db, db.begin():
+            yield db
 
     def _write(self, actor: str, body: Callable[[_Op], T]) -> T:
         """Run ``body`` in one ORM write transaction, again if it lost a race.
 
-        For writes that move no credit; :meth:`_move` runs those that do.
+        For writes that move no credit;
+        :meth:`~computehub.credits.core.LedgerCore._move` runs those that do.
         """
         if not actor:
             raise ValueError("every change needs an actor")
 
         def once() -> T:
-            with self._sessions() as session, session.begin():
-                op = _Op(session, self._now(), actor)
+            with self._units_of_work() as db, db.begin():
+                op = _Op(db, self._now(), actor)
                 return body(op)
 
         return self._retrying(once)
@@ -178,9 +179,9 @@ class LedgerCore:
 
         The transaction is the driver's own: SQLAlchemy's ``Connection`` costs more to
         begin and commit than SQLite takes to run the whole transaction. It begins as
-        every write does (:meth:`.Driver.begin`: ``BEGIN IMMEDIATE`` on SQLite) and
-        driver errors become SQLAlchemy's, so that lost races are run again the same
-        way. ``body`` raising (a refusal) rolls back.
+        every write does (:meth:`~computehub.credits.rawsql.Driver.begin`: ``BEGIN
+        IMMEDIATE`` on SQLite) and driver errors become SQLAlchemy's, so that lost races
+        are run again the same way. ``body`` raising (a refusal) rolls back.
         """
         if not actor:
             raise ValueError("every change needs an actor")
@@ -225,7 +226,10 @@ class LedgerCore:
 
     @staticmethod
     def _retrying(once: Callable[[], T]) -> T:
-        """Run a write transaction, again (up to :data:`_ATTEMPTS`) if it lost a race."""
+        """Run a write transaction, again if it lost a race.
+
+        At most :data:`~computehub.credits.core._ATTEMPTS` times in all.
+        """
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 return once()
@@ -241,8 +245,8 @@ class LedgerCore:
             log.info("ledger transaction lost a race; running it again", extra={"attempt": attempt})
         raise AssertionError("unreachable")
 
-    def _user_account(self, session: Session, name: str) -> m.Account:
-        row = queries.account(session, name)
+    def _user_account(self, db: orm.Session, name: str) -> m.Account:
+        row = queries.account(db, name)
         if m.AccountKind(row.kind).is_system:
             raise ConflictError(f"{name!r} is a system account; use a grant")
         return row
@@ -259,7 +263,7 @@ class LedgerCore:
             return cached
 
         def body(op: _Op) -> int:
-            found = op.session.scalar(select(m.Account.id).where(m.Account.name == name))
+            found = op.db.scalar(select(m.Account.id).where(m.Account.name == name))
             if found is not None:
                 return found
             account = m.Account(
@@ -271,8 +275,8 @@ class LedgerCore:
                 created_at=op.now,
                 created_by=op.actor,
             )
-            op.session.add(account)
-            op.session.flush()
+            op.db.add(account)
+            op.db.flush()
             return account.id
 
         account_id = self._write("system", body)
@@ -284,10 +288,10 @@ class LedgerCore:
         self._move(actor, lambda op: creditwrites.expire(op, account_id))
 
     def _rates_for(
-        self, session: Session, hub: str, resources: Mapping[str, int], now: datetime
+        self, db: orm.Session, hub: str, resources: Mapping[str, int], now: datetime
     ) -> dict[str, Decimal]:
         latest: dict[str, Decimal | None] = {}
-        for resource, rate in session.connection().execute(
+        for resource, rate in db.connection().execute(
             queries.RATES, {"hub": hub, "resources": list(resources), "now": now}
         ):
             latest[resource] = rate
@@ -299,21 +303,21 @@ class LedgerCore:
             found[resource] = value
         return found
 
-    def _hold_record(self, session: Session, hold_id: int) -> r.Hold:
-        hold = session.get(m.Hold, hold_id)
+    def _hold_record(self, db: orm.Session, hold_id: int) -> r.Hold:
+        hold = db.get(m.Hold, hold_id)
         if hold is None:
             raise UnknownHoldError(hold_id)
-        name = session.get_one(m.Account, hold.account_id).name
-        return convert.hold(hold, name, queries.hold_rates(session, hold_id))
+        name = db.get_one(m.Account, hold.account_id).name
+        return convert.hold(hold, name, queries.hold_rates(db, hold_id))
 
-    def _charge_record(self, session: Session, hold_id: int) -> r.Charge:
-        charge = session.scalars(select(m.Charge).where(m.Charge.hold_id == hold_id)).one()
-        hold = session.get_one(m.Hold, hold_id)
-        usage = session.scalars(select(m.Usage).where(m.Usage.charge_id == charge.id)).all()
+    def _charge_record(self, db: orm.Session, hold_id: int) -> r.Charge:
+        charge = db.scalars(select(m.Charge).where(m.Charge.hold_id == hold_id)).one()
+        hold = db.get_one(m.Hold, hold_id)
+        usage = db.scalars(select(m.Usage).where(m.Usage.charge_id == charge.id)).all()
         return r.Charge(
             id=charge.id,
             hold_id=hold_id,
-            account=session.get_one(m.Account, charge.account_id).name,
+            account=db.get_one(m.Account, charge.account_id).name,
             hub=charge.hub,
             amount=charge.amount,
             cost=charge.cost,
@@ -338,8 +342,8 @@ class LedgerCore:
                 due = False
                 expiring = Decimal(0)
                 if next_expiry_at is not None:
-                    with Session(bind=connection) as session:
-                        expiring = queries.expiring(session, account_id)
+                    with orm.Session(bind=connection) as db:
+                        expiring = queries.expiring(db, account_id)
         if due:
             self._expire_account(account_id, actor="system")
             return self.balance(account)
@@ -352,5 +356,3 @@ class LedgerCore:
             next_expiry_at=next_expiry_at,
             expiring=expiring,
         )
-
-    # -- grants, transfers, expiry ---------------------------------------------------

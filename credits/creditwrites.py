@@ -29,10 +29,10 @@ def grant(
     note: str,
     idempotency_key: str | None,
 ) -> r.Grant:
-    """``Ledger.grant``'s transaction."""
+    """The transaction of :meth:`~computehub.credits.ledger.Ledger.grant`."""
     sql = op.sql
     target = op.user_account(account)
-    first = op.first_use(idempotency_key, m.TxKind.GRANT)
+    first = op.first_use(idempotency_key, m.EntryKind.GRANT)
     if first is not None:
         account_id, issuing, units, stored_expiry, stored_note, created = op.row(
             sql.grant_by_id, first[3]
@@ -61,7 +61,9 @@ def grant(
     op.run(sql.insert_lot, target, grant_id, issuing_id, stored, units, 0)
     op.run(sql.change_account, units, 0, target)
     op.move_system(issuing_id, -units)
-    op.post(m.TxKind.GRANT, issuing_id, target, units, note, idempotency_key, grant_id=grant_id)
+    op.add_entry(
+        m.EntryKind.GRANT, issuing_id, target, units, note, idempotency_key, grant_id=grant_id
+    )
     lots.set_next_expiry(op, target, op.time_out(locked[5]))
     return r.Grant(
         id=grant_id,
@@ -83,16 +85,16 @@ def transfer(
     reason: str,
     idempotency_key: str | None,
 ) -> r.Transfer:
-    """``Ledger.transfer``'s transaction."""
+    """The transaction of :meth:`~computehub.credits.ledger.Ledger.transfer`."""
     sql = op.sql
     source = op.user_account(from_account)
     target = op.user_account(to_account)
     if source == target:
         raise ConflictError("a transfer needs two different accounts")
-    first = op.first_use(idempotency_key, m.TxKind.TRANSFER)
+    first = op.first_use(idempotency_key, m.EntryKind.TRANSFER)
     if first is not None:
         done_id, from_id, to_id, units, created, first_reason = op.row(
-            sql.transfer_by_transaction, first[0]
+            sql.transfer_by_entry, first[0]
         )
         op.replayed(
             idempotency_key,
@@ -117,8 +119,8 @@ def transfer(
         lots.give(op, target, part)
     op.run(sql.change_account, -units, 0, source)
     op.run(sql.change_account, units, 0, target)
-    tx = op.post(m.TxKind.TRANSFER, source, target, units, reason, idempotency_key)
-    done_id = op.insert(sql.insert_transfer, tx, source, target, units, op.stamp)
+    entry_id = op.add_entry(m.EntryKind.TRANSFER, source, target, units, reason, idempotency_key)
+    done_id = op.insert(sql.insert_transfer, entry_id, source, target, units, op.stamp)
     stored = {source: source_expiry, target: op.time_out(locked[target][5])}
     for account_id in sorted(stored):
         lots.set_next_expiry(op, account_id, stored[account_id])
@@ -132,7 +134,10 @@ def transfer(
 
 
 def expire(op: RawOp, account_id: int) -> None:
-    """Give back an account's due credit (``Ledger.expire`` and reads that find it due)."""
+    """Give back an account's due credit.
+
+    For :meth:`~computehub.credits.ledger.Ledger.expire` and the reads that find it due.
+    """
     found = op.row(op.sql.lock_account, account_id)
     if found is not None:
         lots.expire_if_due(op, account_id, op.time_out(found[5]))

@@ -53,7 +53,7 @@ def create_ledger_engine(url: str, **kwargs: Any) -> Engine:
 
     Args:
         url: a SQLAlchemy URL: ``sqlite:///path`` or ``postgresql+psycopg://...``.
-        **kwargs: passed to :func:`sqlalchemy.create_engine` (pool sizes and such).
+        **kwargs: passed to :func:`~sqlalchemy.create_engine` (pool sizes and such).
     """
     url = normalise_url(url)
     backend = make_url(url).get_backend_name()

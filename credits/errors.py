@@ -100,12 +100,3 @@ class HoursLimitError(LedgerError):
         self.limit = limit
         self.current = current
         self.requested = requested
-
-
-# The short names the ledger's callers use (``except InsufficientCredit``).
-InvalidAmount = InvalidAmountError
-UnknownAccount = UnknownAccountError
-UnknownHold = UnknownHoldError
-UnknownRate = UnknownRateError
-Conflict = ConflictError
-InsufficientCredit = InsufficientCreditError

@@ -1,9 +1,9 @@
 """Holds and charges: reserving credit for a session, then charging what it used.
 
-A hold is a pending transfer: it reserves credit (``held``) until it is settled for the
-real cost (at most the hold) or voided. Each verb (place, extend, settle, void) has one
-implementation, a transaction on the driver's cursor (:mod:`~.holdwrites`), which
-runs every case, the rare ones included.
+A hold reserves credit (``held``, recorded as pending entries of the journal) until it
+is settled for the real cost (at most the hold) or voided. Each verb (place, extend,
+settle, void) has one implementation, a database transaction on the driver's cursor
+(:mod:`~computehub.credits.holdwrites`), which runs every case, the rare ones included.
 """
 
 from __future__ import annotations
@@ -51,10 +51,8 @@ class HoldsMixin(LedgerCore):
         wanted_hours = parse_hours(hours)
         queries.check_resources(resources)
         figures = self.balance(account)
-        with self._read() as session:
-            per_hour = price_per_hour(
-                self._rates_for(session, hub, resources, self._now()), resources
-            )
+        with self._read() as db:
+            per_hour = price_per_hour(self._rates_for(db, hub, resources, self._now()), resources)
         return r.Estimate(
             account=account,
             hub=hub,
@@ -85,7 +83,8 @@ class HoldsMixin(LedgerCore):
             hours: the session's walltime.
             actor: the user or service placing the hold.
             idempotency_key: a retry with the same key returns this hold.
-            job_id: the Slurm job, when already known (see :meth:`attach_job`).
+            job_id: the Slurm job, when already known (see
+                :meth:`~computehub.credits.holds.HoldsMixin.attach_job`).
 
         Raises:
             InsufficientCreditError: with ``available``, ``requested`` and ``affordable_hours``.
@@ -122,19 +121,19 @@ class HoldsMixin(LedgerCore):
             raise ValueError(f"bad job id {job_id!r}")
 
         def body(op: _Op) -> r.Hold:
-            hold = queries.lock_hold(op.session, hold_id)
+            hold = queries.lock_hold(op.db, hold_id)
             if hold.hub != hub:
                 raise ConflictError(f"hold {hold_id} is on hub {hold.hub!r}, not {hub!r}")
             if hold.job_id == job_id:
-                return self._hold_record(op.session, hold_id)
+                return self._hold_record(op.db, hold_id)
             if hold.job_id is not None:
                 raise ConflictError(f"hold {hold_id} already pays for job {hold.job_id}")
             if hold.status != m.HoldStatus.OPEN:
                 raise ConflictError(f"hold {hold_id} is {hold.status}")
-            queries.check_job_free(op.session, hub, job_id)
+            queries.check_job_free(op.db, hub, job_id)
             hold.job_id = job_id
             hold.updated_at = op.now
-            return self._hold_record(op.session, hold_id)
+            return self._hold_record(op.db, hold_id)
 
         return self._write(actor, body)
 
@@ -221,8 +220,8 @@ class HoldsMixin(LedgerCore):
             ),
         )
         if isinstance(done, holdwrites.Existing):
-            with self._read() as session:
-                return self._charge_record(session, done.hold_id)
+            with self._read() as db:
+                return self._charge_record(db, done.hold_id)
         return done
 
     def void_hold(
@@ -263,30 +262,27 @@ class HoldsMixin(LedgerCore):
 
     def hold(self, hold_id: int) -> r.Hold:
         """One hold."""
-        with self._read() as session:
-            return self._hold_record(session, hold_id)
+        with self._read() as db:
+            return self._hold_record(db, hold_id)
 
     def open_holds(self, hub: str | None = None) -> list[r.Hold]:
         """Holds not yet settled or voided, oldest first (for reconciliation with Slurm)."""
-        with self._read() as session:
+        with self._read() as db:
             query = select(m.Hold.id).where(m.Hold.status == m.HoldStatus.OPEN)
             if hub is not None:
                 query = query.where(m.Hold.hub == hub)
-            return [
-                self._hold_record(session, hid)
-                for hid in session.scalars(query.order_by(m.Hold.id))
-            ]
+            return [self._hold_record(db, hid) for hid in db.scalars(query.order_by(m.Hold.id))]
 
     def hold_for_job(self, hub: str, job_id: str) -> r.Hold | None:
         """The hold that pays for a Slurm job: the open one, else the newest that did.
 
         Slurm reuses job ids, so a closed hold may name an id a newer job has now.
         """
-        with self._read() as session:
-            hid = session.scalar(
+        with self._read() as db:
+            hid = db.scalar(
                 select(m.Hold.id)
                 .where(m.Hold.hub == hub, m.Hold.job_id == job_id)
                 .order_by((m.Hold.status == m.HoldStatus.OPEN).desc(), m.Hold.id.desc())
                 .limit(1)
             )
-            return None if hid is None else self._hold_record(session, hid)
+            return None if hid is None else self._hold_record(db, hid)

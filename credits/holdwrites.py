@@ -4,8 +4,9 @@ Every case runs here, the rare ones too: a replayed idempotency key, settling a 
 already settled, and credit that is due to expire (it is given back to its issuing
 account first, and what a settlement or a void gives back of a lot already expired
 expires at once). :class:`~computehub.credits.holds.HoldsMixin` runs these in a
-:class:`~computehub.credits.rawop.RawOp` and turns an :class:`Existing` answer (a
-replay) into the record it names. Amounts are integer units here.
+:class:`~computehub.credits.rawop.RawOp` and turns an
+:class:`~computehub.credits.holdwrites.Existing` answer (a replay) into the record it
+names. Amounts are integer units here.
 """
 
 from __future__ import annotations
@@ -160,9 +161,9 @@ def place_hold(
     idempotency_key: str | None,
     job_id: str | None,
 ) -> r.Hold | Existing:
-    """``HoldsMixin.place_hold``'s transaction."""
+    """The transaction of :meth:`~computehub.credits.holds.HoldsMixin.place_hold`."""
     sql = op.sql
-    first = op.first_use(idempotency_key, m.TxKind.HOLD)
+    first = op.first_use(idempotency_key, m.EntryKind.HOLD)
     if first is not None:
         hold_id: int = first[2]
         payer, placed_hub, placed_job = op.row(sql.hold_placed, hold_id)
@@ -210,8 +211,8 @@ def place_hold(
     lots.reserve(op, hold_id, payer.id, units)
     if payer.next_expiry is not None:
         lots.refresh_expiry(op, payer.id, payer.next_expiry)
-    op.post(
-        m.TxKind.HOLD,
+    op.add_entry(
+        m.EntryKind.HOLD,
         payer.id,
         revenue_id,
         units,
@@ -245,8 +246,8 @@ def extend_hold(
     idempotency_key: str | None,
     max_hours: Decimal | None,
 ) -> r.Hold | Existing:
-    """``HoldsMixin.extend_hold``'s transaction."""
-    first = op.first_use(idempotency_key, m.TxKind.EXTEND)
+    """The transaction of :meth:`~computehub.credits.holds.HoldsMixin.extend_hold`."""
+    first = op.first_use(idempotency_key, m.EntryKind.EXTEND)
     if first is not None:
         op.replayed(
             idempotency_key, "extension", first[2] == hold_id and _same_hours(first[4], hours)
@@ -268,8 +269,8 @@ def extend_hold(
     lots.reserve(op, hold_id, payer.id, units, new=False)
     op.run(op.sql.extend_hold, to_units(hours), units, op.stamp, hold_id)
     lots.refresh_expiry(op, payer.id, payer.next_expiry)
-    op.post(
-        m.TxKind.EXTEND,
+    op.add_entry(
+        m.EntryKind.EXTEND,
         payer.id,
         op.revenue_id(hold.hub, revenue_ids),
         units,
@@ -293,9 +294,12 @@ def settle(
     idempotency_key: str | None,
     reason: str,
 ) -> r.Charge | Existing:
-    """``HoldsMixin.settle``'s transaction; a settled hold answers with its charge."""
+    """The transaction of :meth:`~computehub.credits.holds.HoldsMixin.settle`.
+
+    A hold settled before answers with its charge.
+    """
     sql = op.sql
-    first = op.first_use(idempotency_key, m.TxKind.CHARGE)
+    first = op.first_use(idempotency_key, m.EntryKind.CHARGE)
     if first is not None:
         first_usage = {res: from_units(used) for res, used in op.rows(sql.charged_usage, hold_id)}
         op.replayed(
@@ -321,8 +325,8 @@ def settle(
     op.run(sql.change_account, -charged_units, -hold.amount, payer.id)
     revenue_id = op.revenue_id(hold.hub, revenue_ids)
     op.move_system(revenue_id, charged_units)
-    tx = op.post(
-        m.TxKind.CHARGE,
+    entry_id = op.add_entry(
+        m.EntryKind.CHARGE,
         payer.id,
         revenue_id,
         charged_units,
@@ -331,8 +335,8 @@ def settle(
         hold_id=hold_id,
     )
     if hold.amount > charged_units:
-        op.post(
-            m.TxKind.RELEASE,
+        op.add_entry(
+            m.EntryKind.RELEASE,
             payer.id,
             revenue_id,
             hold.amount - charged_units,
@@ -344,7 +348,7 @@ def settle(
     charge_id = op.insert(
         sql.insert_charge,
         hold_id,
-        tx,
+        entry_id,
         payer.id,
         hold.hub,
         charged_units,
@@ -383,8 +387,11 @@ def void_hold(
     revenue_ids: dict[str, int],
     idempotency_key: str | None,
 ) -> r.Hold | Existing:
-    """``HoldsMixin.void_hold``'s transaction; a voided hold answers as it is."""
-    first = op.first_use(idempotency_key, m.TxKind.RELEASE)
+    """The transaction of :meth:`~computehub.credits.holds.HoldsMixin.void_hold`.
+
+    A hold voided before answers as it is.
+    """
+    first = op.first_use(idempotency_key, m.EntryKind.RELEASE)
     if first is not None:
         op.replayed(idempotency_key, "void", first[2] == hold_id)
         return Existing(hold_id)
@@ -399,8 +406,8 @@ def void_hold(
         raise ConflictError(f"hold {hold_id} is {hold.status}; it cannot be voided")
     lots.release(op, hold_id, 0)
     op.run(op.sql.change_account, 0, -hold.amount, payer_id)
-    op.post(
-        m.TxKind.RELEASE,
+    op.add_entry(
+        m.EntryKind.RELEASE,
         payer_id,
         op.revenue_id(hold.hub, revenue_ids),
         hold.amount,

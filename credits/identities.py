@@ -42,7 +42,7 @@ class IdentitiesMixin(LedgerCore):
             # One query for both: on PostgreSQL each statement sees the rows committed
             # when it starts, so two queries could see a concurrent first login's row
             # in the second and not in the first, and refuse its own person.
-            found = op.session.scalars(
+            found = op.db.scalars(
                 select(m.Identity).where(
                     (m.Identity.username == username)
                     | ((m.Identity.issuer == issuer) & (m.Identity.subject == subject))
@@ -56,7 +56,7 @@ class IdentitiesMixin(LedgerCore):
             if found:
                 found[0].last_seen_at = op.now
                 return False
-            op.session.add(
+            op.db.add(
                 m.Identity(
                     username=username,
                     issuer=issuer,
@@ -65,7 +65,7 @@ class IdentitiesMixin(LedgerCore):
                     last_seen_at=op.now,
                 )
             )
-            op.session.flush()
+            op.db.flush()
             return True
 
         # A concurrent first login of the same name loses on the unique index and runs
@@ -74,8 +74,8 @@ class IdentitiesMixin(LedgerCore):
 
     def identity_of(self, username: str) -> tuple[str, str] | None:
         """The ``(issuer, subject)`` bound to a user name, if any."""
-        with self._read() as session:
-            row = session.execute(
+        with self._read() as db:
+            row = db.execute(
                 select(m.Identity.issuer, m.Identity.subject).where(m.Identity.username == username)
             ).first()
         return None if row is None else (row[0], row[1])

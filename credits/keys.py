@@ -6,16 +6,16 @@ an instructor who sends a transfer with the key ``first-login:bob`` must not blo
 Bob's first-login grant, nor ``settle:lahore:7`` make a future session unsettleable.
 
 - A **client key** is a key a caller of the credits service or an operator at the
-  CLI chose. It is given to the ledger as :class:`ClientKey` (caller and key) and
-  stored as ``client:<caller>:<key>``, the caller percent-encoded so that no caller's
-  keys can be another's.
+  CLI chose. It is given to the ledger as :class:`~computehub.credits.keys.ClientKey`
+  (caller and key) and stored as ``client:<caller>:<key>``, the caller percent-encoded
+  so that no caller's keys can be another's.
 - An **internal key** is one the platform makes for its own operations
   (``first-login:<user>``, ``settle:<hub>:<job>``, ``void:<hold>``, ...): a plain
   ``str``. It may not begin with ``client:``, so no client key can ever be one.
 
-The ledger enforces both (:func:`stored_key`, run by every operation that takes a
-key); callers only say which kind of key they pass. Keys are printable ASCII
-without spaces, of bounded length (the column holds 200 characters).
+The ledger enforces both (:func:`~computehub.credits.keys.stored_key`, run by every
+operation that takes a key); callers only say which kind of key they pass. Keys are
+printable ASCII without spaces, of bounded length (the column holds 200 characters).
 """
 
 from __future__ import annotations
@@ -30,11 +30,13 @@ CLIENT_PREFIX = "client:"
 CLIENT_KEY_MAX = 100
 #: The longest key stored (the column's size).
 STORED_KEY_MAX = 200
-_KEY_RE = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no space
+#: A key's characters: printable ASCII, no space (``[!-~]``).
+KEY_PATTERN = r"^[\x21-\x7e]+$"
+_KEY_RE = re.compile(KEY_PATTERN)
 
 
 def _check(key: str, limit: int) -> None:
-    if not isinstance(key, str) or not 1 <= len(key) <= limit or not _KEY_RE.match(key):
+    if not isinstance(key, str) or not 1 <= len(key) <= limit or not _KEY_RE.fullmatch(key):
         raise ValueError(
             f"an idempotency key has 1 to {limit} printable ASCII characters without spaces"
         )

@@ -1,13 +1,14 @@
-"""The :class:`Ledger`: every operation on credits, each one atomic.
+"""The :class:`~computehub.credits.ledger.Ledger`: every operation on credits, each one atomic.
 
 Double entry: every posted movement debits one account and credits another, so the
 balances of all accounts always sum to zero. People's accounts never go below zero;
 system accounts (one issuing account per funding source, one revenue account per hub)
-may. A hold is a pending transfer: it reserves credit (``held``) until it is settled
-for the real cost or voided.
+may. A hold reserves credit (``held``, recorded as pending entries of the journal)
+until it is settled for the real cost or voided. A transfer moves credit between two
+people's accounts.
 
 The machinery lives in :mod:`~computehub.credits.core`, the session operations in
-:mod:`~computehub.credits.holds`; every movement of credit is one transaction of
+:mod:`~computehub.credits.holds`; every movement of credit is one database transaction of
 :mod:`~computehub.credits.creditwrites` or :mod:`~computehub.credits.holdwrites`.
 """
 
@@ -33,6 +34,7 @@ from computehub.credits.money import (
     parse_rate,
 )
 from computehub.credits.names import (
+    DEFAULT_SOURCE,
     validate_account_name,
     validate_hub,
     validate_resource,
@@ -61,10 +63,10 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
     a different operation, or the same one with other parameters, is a
     :class:`~computehub.credits.errors.ConflictError`. A key a client chose is passed
     as :class:`~computehub.credits.keys.ClientKey` (it lives in that client's
-    namespace); a plain ``str`` is the platform's own (see :mod:`~.keys`).
+    namespace); a plain ``str`` is the platform's own (see :mod:`~computehub.credits.keys`).
 
     Args:
-        url: the database URL; default :func:`computehub.paths.default_ledger_url`.
+        url: the database URL; default :func:`~computehub.paths.default_ledger_url`.
         clock: the current time (UTC, timezone-aware); a seam for tests.
         migrate: bring the schema to the newest revision first.
         engine: use this engine instead of creating one from ``url``.
@@ -87,7 +89,7 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
             validate_username(owner)
 
         def body(op: _Op) -> r.Balance:
-            if op.session.scalar(select(m.Account.id).where(m.Account.name == name)) is not None:
+            if op.db.scalar(select(m.Account.id).where(m.Account.name == name)) is not None:
                 raise ConflictError(f"account {name!r} already exists")
             account = m.Account(
                 name=name,
@@ -97,10 +99,10 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
                 created_at=op.now,
                 created_by=op.actor,
             )
-            op.session.add(account)
-            op.session.flush()
+            op.db.add(account)
+            op.db.flush()
             if owner is not None:
-                op.session.add(
+                op.db.add(
                     m.Member(
                         account_id=account.id, username=owner, role=m.Role.OWNER, added_at=op.now
                     )
@@ -123,14 +125,14 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
             raise ValueError(f"unknown role {role!r}; use one of {', '.join(m.Role)}") from None
 
         def body(op: _Op) -> None:
-            row = self._user_account(op.session, account)
+            row = self._user_account(op.db, account)
             if member_role not in _ROLES_BY_KIND[row.kind]:
                 raise ValueError(f"a {row.kind} account has no {member_role} role")
-            existing = op.session.scalar(
+            existing = op.db.scalar(
                 select(m.Member).where(m.Member.account_id == row.id, m.Member.username == username)
             )
             if existing is None:
-                op.session.add(
+                op.db.add(
                     m.Member(
                         account_id=row.id, username=username, role=member_role, added_at=op.now
                     )
@@ -164,8 +166,8 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
 
     def accounts_for_user(self, username: str) -> list[r.Balance]:
         """The accounts a user belongs to, with their role and current figures."""
-        with self._read() as session:
-            rows = session.execute(
+        with self._read() as db:
+            rows = db.execute(
                 select(m.Account, m.Member.role)
                 .join(m.Member, m.Member.account_id == m.Account.id)
                 .where(m.Member.username == username)
@@ -176,11 +178,11 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
 
     def members(self, account: str) -> dict[str, str]:
         """The account's members and their roles."""
-        with self._read() as session:
-            row = self._user_account(session, account)
+        with self._read() as db:
+            row = self._user_account(db, account)
             return {
                 member.username: member.role
-                for member in session.scalars(
+                for member in db.scalars(
                     select(m.Member)
                     .where(m.Member.account_id == row.id)
                     .order_by(m.Member.username)
@@ -193,7 +195,7 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
         amount: Decimal | str | int,
         *,
         actor: str,
-        source: str = "programme",
+        source: str = DEFAULT_SOURCE,
         expires_at: datetime | None = None,
         note: str = "",
         idempotency_key: Key = None,
@@ -262,8 +264,8 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
             The number of accounts that had credit expire.
         """
         now = self._now()
-        with self._read() as session:
-            due = session.scalars(
+        with self._read() as db:
+            due = db.scalars(
                 select(m.Account.id).where(m.Account.next_expiry_at <= now).order_by(m.Account.id)
             ).all()
         for account_id in due:
@@ -294,11 +296,9 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
             wanted[(hub, resource)] = parse_rate(value)
 
         def body(op: _Op) -> list[r.RateEntry]:
-            if op.session.get_bind().dialect.name == "postgresql":
-                op.session.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_RATES_LOCK}
-                )
-            current = queries.current_rates(op.session, op.now)
+            if op.db.get_bind().dialect.name == "postgresql":
+                op.db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_RATES_LOCK})
+            current = queries.current_rates(op.db, op.now)
             changes: list[tuple[tuple[str, str], Decimal | None]] = [
                 (key, value) for key, value in wanted.items() if current.get(key) != value
             ]
@@ -312,7 +312,7 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
                     effective_at=op.now,
                     recorded_by=op.actor,
                 )
-                op.session.add(row)
+                op.db.add(row)
                 recorded.append(convert.rate(row))
             return recorded
 
@@ -320,16 +320,16 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
 
     def rates(self, hub: str | None = None) -> dict[tuple[str, str], Decimal]:
         """The rates in force now, keyed by ``(hub, resource)``."""
-        with self._read() as session:
-            current = queries.current_rates(session, self._now())
+        with self._read() as db:
+            current = queries.current_rates(db, self._now())
         return {key: value for key, value in current.items() if hub is None or key[0] == hub}
 
     def rate_history(self) -> list[r.RateEntry]:
         """Every rate ever recorded, oldest first."""
-        with self._read() as session:
+        with self._read() as db:
             return [
                 convert.rate(row)
-                for row in session.scalars(select(m.Rate).order_by(m.Rate.effective_at, m.Rate.id))
+                for row in db.scalars(select(m.Rate).order_by(m.Rate.effective_at, m.Rate.id))
             ]
 
     # -- history, reports, check -----------------------------------------------------
@@ -337,18 +337,18 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
     def history(
         self, account: str, *, limit: int = 100, before: int | None = None
     ) -> list[r.Entry]:
-        """An account's transactions, newest first, ``limit`` at a time (page with ``before``)."""
-        with self._read() as session:
-            row = queries.account(session, account)
-            query = select(m.Transaction).where(
-                (m.Transaction.debit_account_id == row.id)
-                | (m.Transaction.credit_account_id == row.id)
+        """An account's journal entries, newest first, ``limit`` at a time (``before``: page)."""
+        with self._read() as db:
+            row = queries.account(db, account)
+            query = select(m.JournalEntry).where(
+                (m.JournalEntry.debit_account_id == row.id)
+                | (m.JournalEntry.credit_account_id == row.id)
             )
             if before is not None:
-                query = query.where(m.Transaction.id < before)
-            txs = session.scalars(query.order_by(m.Transaction.id.desc()).limit(limit)).all()
-            names = dict(session.execute(select(m.Account.id, m.Account.name)).all())
-            return [convert.entry(tx, row.id, names) for tx in txs]
+                query = query.where(m.JournalEntry.id < before)
+            entries = db.scalars(query.order_by(m.JournalEntry.id.desc()).limit(limit)).all()
+            names = dict(db.execute(select(m.Account.id, m.Account.name)).all())
+            return [convert.entry(entry, row.id, names) for entry in entries]
 
     def report(
         self, *, since: datetime | None = None, until: datetime | None = None, by: str = "account"
@@ -360,10 +360,10 @@ class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
             until: end of the period; default now.
             by: ``account``, ``hub`` or ``resource``.
         """
-        with self._read() as session:
-            return report_charges(session, since=since, until=until or self._now(), by=by)
+        with self._read() as db:
+            return report_charges(db, since=since, until=until or self._now(), by=by)
 
     def check(self) -> r.CheckReport:
-        """Recompute every account's figures from the transactions, holds and lots."""
-        with self._read() as session:
-            return check_ledger(session)
+        """Recompute every account's figures from the journal, holds and lots."""
+        with self._read() as db:
+            return check_ledger(db)

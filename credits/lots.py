@@ -147,8 +147,8 @@ def expire_due(op: RawOp, account_id: int) -> tuple[int, datetime | None]:
         op.run(op.sql.expire_lot, lot_id)
         op.move_system(issuing_id, units)
         when = op.time_out(expires_at)
-        op.post(
-            m.TxKind.EXPIRY,
+        op.add_entry(
+            m.EntryKind.EXPIRY,
             account_id,
             issuing_id,
             units,
@@ -167,7 +167,10 @@ def expire_due(op: RawOp, account_id: int) -> tuple[int, datetime | None]:
 def expire_if_due(
     op: RawOp, account_id: int, stored: datetime | None
 ) -> tuple[int, datetime | None]:
-    """:func:`expire_due` when the account's stored next expiry has come; else nothing."""
+    """Expire due credit when the account's stored next expiry has come; else nothing.
+
+    See :func:`~computehub.credits.lots.expire_due`.
+    """
     if stored is None or stored > op.now:
         return 0, stored
     return expire_due(op, account_id)

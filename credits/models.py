@@ -1,15 +1,17 @@
 """The ledger's tables as SQLAlchemy 2 typed declarative models.
 
-Amounts are stored as whole ten-thousandths of a credit (``BIGINT``) so that both
-SQLite and PostgreSQL add them up exactly; times are stored as naive UTC and come
-back timezone-aware. The schema itself is created by the Alembic revisions in
-``migrations/``, never by ``create_all``.
+Amounts of credits (:class:`~computehub.credits.models.Credits`), rates
+(:class:`~computehub.credits.models.CreditsPerHour`) and hours
+(:class:`~computehub.credits.models.Hours`) are each a column type of their own, all
+stored as whole ten-thousandths (``BIGINT``) so that both SQLite and PostgreSQL add them
+up exactly; times are stored as naive UTC and come back timezone-aware. The schema
+itself is created by the Alembic revisions in ``migrations/``, never by ``create_all``.
 
-The invariants the code promises are also CHECK constraints (migration 0004), so that
-no path, not even a SQL shell, can overdraw a person's account or over-reserve a lot;
-:meth:`Ledger.check <computehub.credits.ledger.Ledger.check>` re-checks each of them
-row by row (the constraints declared here are its list). One invariant crosses
-tables, a charge at most its hold: triggers enforce it (:data:`CHARGE_WITHIN_HOLD`).
+The invariants the code promises are also CHECK constraints (migration 0004), so that no
+path, not even a SQL shell, can overdraw a person's account or over-reserve a lot;
+:meth:`~computehub.credits.ledger.Ledger.check` re-checks each of them row by row (the
+constraints declared here are its list). One invariant crosses tables, a charge at most
+its hold: triggers enforce it (:data:`~computehub.credits.models.CHARGE_WITHIN_HOLD`).
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ NAMING = {
 }
 
 
-class Credits(TypeDecorator[Decimal]):
-    """An exact credit amount stored as an integer count of :data:`~money.QUANTUM`."""
+class _Quanta(TypeDecorator[Decimal]):
+    """An exact decimal stored as an integer count of :data:`~computehub.credits.money.QUANTUM`."""
 
     impl = BigInteger
     cache_ok = True
@@ -60,6 +62,24 @@ class Credits(TypeDecorator[Decimal]):
     def process_result_value(self, value: int | None, dialect: Dialect) -> Decimal | None:
         """Stored integer to Decimal."""
         return None if value is None else from_units(int(value))
+
+
+class Credits(_Quanta):
+    """An amount of credits."""
+
+    cache_ok = True
+
+
+class CreditsPerHour(_Quanta):
+    """A rate: credits per hour of one unit of a resource."""
+
+    cache_ok = True
+
+
+class Hours(_Quanta):
+    """A number of hours (a hold's walltime) or resource-hours (a usage figure)."""
+
+    cache_ok = True
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -118,8 +138,8 @@ class HoldStatus(enum.StrEnum):
     VOIDED = "voided"
 
 
-class TxKind(enum.StrEnum):
-    """What a row of the transactions table records."""
+class EntryKind(enum.StrEnum):
+    """What an entry of the journal records."""
 
     GRANT = "grant"
     TRANSFER = "transfer"
@@ -247,13 +267,13 @@ class Rate(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     hub: Mapped[str] = mapped_column(String(64))
     resource: Mapped[str] = mapped_column(String(128))
-    rate: Mapped[Decimal | None] = mapped_column(Credits)
+    rate: Mapped[Decimal | None] = mapped_column(CreditsPerHour)
     effective_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_by: Mapped[str] = mapped_column(String(80))
 
 
 class Hold(Base):
-    """A pending transfer reserving credit for one session until it is settled or voided."""
+    """Credit reserved for one session until it is settled (charged) or voided."""
 
     __tablename__ = "holds"
     __table_args__ = (
@@ -277,7 +297,7 @@ class Hold(Base):
     hub: Mapped[str] = mapped_column(String(64))
     job_id: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
-    hours: Mapped[Decimal] = mapped_column(Credits)
+    hours: Mapped[Decimal] = mapped_column(Hours)
     amount: Mapped[Decimal] = mapped_column(Credits)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -298,7 +318,7 @@ class HoldResource(Base):
     hold_id: Mapped[int] = mapped_column(ForeignKey("holds.id"), primary_key=True)
     resource: Mapped[str] = mapped_column(String(128), primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
-    rate: Mapped[Decimal] = mapped_column(Credits)
+    rate: Mapped[Decimal] = mapped_column(CreditsPerHour)
 
 
 class HoldAllocation(Base):
@@ -312,18 +332,22 @@ class HoldAllocation(Base):
     amount: Mapped[Decimal] = mapped_column(Credits)
 
 
-class Transaction(Base):
-    """One append-only row per change: who, when, why, and which two accounts.
+class JournalEntry(Base):
+    """One append-only entry of the journal per change: who, when, why, which two accounts.
 
-    Posted rows move ``amount`` from the debit account to the credit account; pending
-    rows (holds, extensions, releases) record reservations and move no balance.
+    Posted entries move ``amount`` from the debit account to the credit account;
+    pending entries (holds, extensions, releases) record reservations and move no
+    balance. The table keeps the name it was created with, ``transactions`` (so do the
+    ``transaction_id`` columns that refer to it): a renamed table would break every
+    process of the previous release still running during an upgrade, and operators'
+    SQL; in the code, "transaction" only ever means a database transaction.
     """
 
     __tablename__ = "transactions"
     __table_args__ = (
         Index(None, "debit_account_id", "id"),
         Index(None, "credit_account_id", "id"),
-        CheckConstraint(_one_of("kind", TxKind), name="kind"),
+        CheckConstraint(_one_of("kind", EntryKind), name="kind"),
         CheckConstraint("amount >= 0", name="amount_not_negative"),
         CheckConstraint("debit_account_id <> credit_account_id", name="two_accounts"),
         # Holds, extensions and releases reserve (pending); the others move balances.
@@ -348,9 +372,9 @@ class Transaction(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
-    #: Hold and extension rows: the hours they reserved (so that a replay of the
-    #: operation can be told from another one); ``NULL`` on rows before revision 0005.
-    hours: Mapped[Decimal | None] = mapped_column(Credits)
+    #: Hold and extension entries: the hours they reserved (so that a replay of the
+    #: operation can be told from another one); ``NULL`` on entries before revision 0005.
+    hours: Mapped[Decimal | None] = mapped_column(Hours)
 
 
 class Transfer(Base):
@@ -363,7 +387,10 @@ class Transfer(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    transaction_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"), unique=True)
+    #: The transfer's journal entry.
+    entry_id: Mapped[int] = mapped_column(
+        "transaction_id", ForeignKey("transactions.id"), unique=True
+    )
     from_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     to_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     amount: Mapped[Decimal] = mapped_column(Credits)
@@ -379,7 +406,10 @@ class Charge(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     hold_id: Mapped[int] = mapped_column(ForeignKey("holds.id"), unique=True)
-    transaction_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"), unique=True)
+    #: The charge's journal entry.
+    entry_id: Mapped[int] = mapped_column(
+        "transaction_id", ForeignKey("transactions.id"), unique=True
+    )
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     hub: Mapped[str] = mapped_column(String(64))
     #: What was charged: the usage's cost, capped at the hold.
@@ -399,8 +429,8 @@ class Usage(Base):
 
     charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id"), primary_key=True)
     resource: Mapped[str] = mapped_column(String(128), primary_key=True)
-    hours: Mapped[Decimal] = mapped_column(Credits)
-    rate: Mapped[Decimal] = mapped_column(Credits)
+    hours: Mapped[Decimal] = mapped_column(Hours)
+    rate: Mapped[Decimal] = mapped_column(CreditsPerHour)
     cost: Mapped[Decimal] = mapped_column(Credits)
 
 

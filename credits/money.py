@@ -1,8 +1,8 @@
 """Exact credit amounts: parsing, validating and pricing with :class:`~decimal.Decimal`.
 
 Credits are money, so they are never floats. The ledger stores amounts as whole
-ten-thousandths of a credit (see :data:`SCALE`), which both SQLite and PostgreSQL
-add up exactly.
+ten-thousandths of a credit (see :data:`~computehub.credits.money.SCALE`), which both
+SQLite and PostgreSQL add up exactly.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
-from computehub.credits.errors import InvalidAmount
+from computehub.credits.errors import InvalidAmountError
 
 #: Decimal places kept for every amount, hours figure and rate.
 PLACES = 4
@@ -37,7 +37,9 @@ def parse_decimal(
     allow_zero: bool = False,
     maximum: Decimal = MAX_AMOUNT,
 ) -> Decimal:
-    """Parse a non-negative exact decimal with at most :data:`PLACES` decimal places.
+    """Parse a non-negative exact decimal the ledger can store.
+
+    It may have at most :data:`~computehub.credits.money.PLACES` decimal places.
 
     Args:
         value: text such as ``"12.5"``, an ``int`` or a ``Decimal``; never a float.
@@ -46,34 +48,34 @@ def parse_decimal(
         maximum: the largest value accepted.
 
     Returns:
-        The value quantized to :data:`QUANTUM`.
+        The value quantized to :data:`~computehub.credits.money.QUANTUM`.
 
     Raises:
-        InvalidAmount: for negatives, NaN, infinities, exponents out of range, too many
+        InvalidAmountError: for negatives, NaN, infinities, exponents out of range, too many
             decimals, zero where it is meaningless, or anything that is not a number.
     """
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise InvalidAmount(f"{what} must be a decimal number, not {type(value).__name__}")
+        raise InvalidAmountError(f"{what} must be a decimal number, not {type(value).__name__}")
     text = value.strip() if isinstance(value, str) else value
     try:
         number = Decimal(text)
     except (decimal.InvalidOperation, ValueError):
-        raise InvalidAmount(f"{what} {value!r} is not a decimal number") from None
+        raise InvalidAmountError(f"{what} {value!r} is not a decimal number") from None
     if not number.is_finite():
-        raise InvalidAmount(f"{what} {value!r} is not a finite number")
+        raise InvalidAmountError(f"{what} {value!r} is not a finite number")
     if isinstance(text, str) and not _PLAIN_NUMBER.match(text):
         # Decimal() also takes "1_000" and non-ASCII digits; amounts typed by people do not.
-        raise InvalidAmount(f"{what} {value!r} is not a decimal number")
+        raise InvalidAmountError(f"{what} {value!r} is not a decimal number")
     if number.is_signed() and not number.is_zero():
-        raise InvalidAmount(f"{what} {value!r} is negative")
+        raise InvalidAmountError(f"{what} {value!r} is negative")
     if number.adjusted() > maximum.adjusted() or number > maximum:
-        raise InvalidAmount(f"{what} {value!r} is larger than {maximum}")
+        raise InvalidAmountError(f"{what} {value!r} is larger than {maximum}")
     if number.is_zero() and not allow_zero:
-        raise InvalidAmount(f"{what} must be greater than zero")
+        raise InvalidAmountError(f"{what} must be greater than zero")
     exponent = number.as_tuple().exponent
     assert isinstance(exponent, int)  # finite numbers have an int exponent
     if exponent < -PLACES and number != number.quantize(QUANTUM, context=_CONTEXT):
-        raise InvalidAmount(f"{what} {value!r} has more than {PLACES} decimal places")
+        raise InvalidAmountError(f"{what} {value!r} has more than {PLACES} decimal places")
     return number.quantize(QUANTUM, context=_CONTEXT).copy_abs()
 
 
@@ -101,13 +103,15 @@ def price_per_hour(rates: Mapping[str, Decimal], resources: Mapping[str, int]) -
     """Credits per hour of a session using ``resources`` (counts per resource) at ``rates``.
 
     Raises:
-        InvalidAmount: a count is not a positive integer.
+        InvalidAmountError: a count is not a positive integer.
         KeyError: a resource has no rate (the caller names the hub in its error).
     """
     total = Decimal(0)
     for resource, count in resources.items():
         if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
-            raise InvalidAmount(f"count of {resource!r} must be a positive integer, not {count!r}")
+            raise InvalidAmountError(
+                f"count of {resource!r} must be a positive integer, not {count!r}"
+            )
         total += rates[resource] * count
     return total
 

@@ -29,7 +29,7 @@ class NotesMixin(LedgerCore):
             raise ValueError(f"a session's end note has 1 to {END_NOTE_MAX} characters")
 
         def body(op: _Op) -> None:
-            changed = op.session.execute(
+            changed = op.db.execute(
                 update(m.Hold).where(m.Hold.id == hold_id).values(end_note=note)
             )
             if getattr(changed, "rowcount", 0) != 1:
@@ -48,7 +48,7 @@ class NotesMixin(LedgerCore):
         """
 
         def body(op: _Op) -> None:
-            hold = op.session.get(m.Hold, hold_id)
+            hold = op.db.get(m.Hold, hold_id)
             if hold is None:
                 raise UnknownHoldError(hold_id)
             if hold.cancel_requested_at is None:

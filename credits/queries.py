@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, orm, select
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
 
 from computehub.credits import models as m
 from computehub.credits.errors import (
@@ -65,15 +64,15 @@ def check_resources(resources: Mapping[str, int]) -> None:
             )
 
 
-def account(session: Session, name: str) -> m.Account:
-    row = session.scalars(select(m.Account).where(m.Account.name == name)).first()
+def account(db: orm.Session, name: str) -> m.Account:
+    row = db.scalars(select(m.Account).where(m.Account.name == name)).first()
     if row is None:
         raise UnknownAccountError(name)
     return row
 
 
-def lock_hold(session: Session, hold_id: int) -> m.Hold:
-    hold = session.scalars(
+def lock_hold(db: orm.Session, hold_id: int) -> m.Hold:
+    hold = db.scalars(
         select(m.Hold)
         .where(m.Hold.id == hold_id)
         .with_for_update()
@@ -84,8 +83,8 @@ def lock_hold(session: Session, hold_id: int) -> m.Hold:
     return hold
 
 
-def hold_rates(session: Session, hold_id: int) -> dict[str, tuple[int, Decimal]]:
-    rows = session.execute(
+def hold_rates(db: orm.Session, hold_id: int) -> dict[str, tuple[int, Decimal]]:
+    rows = db.execute(
         select(m.HoldResource.resource, m.HoldResource.count, m.HoldResource.rate)
         .where(m.HoldResource.hold_id == hold_id)
         .order_by(m.HoldResource.resource)
@@ -93,9 +92,9 @@ def hold_rates(session: Session, hold_id: int) -> dict[str, tuple[int, Decimal]]
     return {res: (count, rate) for res, count, rate in rows}
 
 
-def check_job_free(session: Session, hub: str, job_id: str) -> None:
+def check_job_free(db: orm.Session, hub: str, job_id: str) -> None:
     # Only open holds: Slurm reuses the ids of jobs long settled.
-    taken = session.scalar(
+    taken = db.scalar(
         select(m.Hold.id).where(
             m.Hold.hub == hub, m.Hold.job_id == job_id, m.Hold.status == m.HoldStatus.OPEN
         )
@@ -104,18 +103,18 @@ def check_job_free(session: Session, hub: str, job_id: str) -> None:
         raise ConflictError(f"job {job_id} on {hub} already has hold {taken}")
 
 
-def current_rates(session: Session, now: datetime) -> dict[tuple[str, str], Decimal]:
+def current_rates(db: orm.Session, now: datetime) -> dict[tuple[str, str], Decimal]:
     latest: dict[tuple[str, str], Decimal | None] = {}
-    for row in session.scalars(
+    for row in db.scalars(
         select(m.Rate).where(m.Rate.effective_at <= now).order_by(m.Rate.effective_at, m.Rate.id)
     ):
         latest[(row.hub, row.resource)] = row.rate
     return {key: value for key, value in latest.items() if value is not None}
 
 
-def expiring(session: Session, account_id: int) -> Decimal:
+def expiring(db: orm.Session, account_id: int) -> Decimal:
     """Unreserved credit that expires at the account's next expiry."""
-    rows = session.execute(
+    rows = db.execute(
         select(m.Lot.expires_at, m.Lot.remaining, m.Lot.reserved)
         .where(
             m.Lot.account_id == account_id,

@@ -1,9 +1,10 @@
 """One write transaction on the database driver's cursor: the only way credit moves.
 
-Grants, transfers, expiry and the hold verbs (place, extend, settle, void) all run as
-a :class:`RawOp` (see :meth:`~computehub.credits.core.LedgerCore._move`): hand-written
-statements (:mod:`~computehub.credits.rawsql`) on a transaction begun like every
-other write (``BEGIN IMMEDIATE`` on SQLite). Amounts are integer units here
+Grants, transfers, expiry and the hold verbs (place, extend, settle, void) all run as a
+:class:`~computehub.credits.rawop.RawOp` (see
+:meth:`~computehub.credits.core.LedgerCore._move`): hand-written statements
+(:mod:`~computehub.credits.rawsql`) on a transaction begun like every other write
+(``BEGIN IMMEDIATE`` on SQLite). Amounts are integer units here
 (:func:`~computehub.credits.money.to_units`); times go in and out through the
 :class:`~computehub.credits.rawsql.Driver`.
 """
@@ -20,7 +21,7 @@ from computehub.credits.names import revenue_name
 from computehub.credits.rawsql import Cursor, Driver, Statements
 
 # The stored value of each kind (an enum's ``.value`` is a descriptor call).
-_KIND_VALUES = {kind: kind.value for kind in m.TxKind}
+_KIND_VALUES = {kind: kind.value for kind in m.EntryKind}
 
 
 @dataclass
@@ -70,14 +71,17 @@ class RawOp:
         self.system_deltas[account_id] = self.system_deltas.get(account_id, 0) + units
 
     def flush_system(self) -> None:
-        """One increment per system account, in id order (see ``core`` on deadlocks)."""
+        """One increment per system account, in id order.
+
+        So that two transactions never deadlock (see :mod:`~computehub.credits.core`).
+        """
         for account_id in sorted(self.system_deltas):
             if self.system_deltas[account_id]:
                 self.run(self.sql.move_system, self.system_deltas[account_id], account_id)
 
-    def post(
+    def add_entry(
         self,
-        kind: m.TxKind,
+        kind: m.EntryKind,
         debit: int,
         credit: int,
         units: int,
@@ -89,9 +93,9 @@ class RawOp:
         grant_id: int | None = None,
         hours: int | None = None,
     ) -> int:
-        """Append one row to the transactions table (the journal); return its id."""
+        """Append one entry to the journal; return its id."""
         return self.insert(
-            self.sql.insert_transaction,
+            self.sql.insert_entry,
             _KIND_VALUES[kind],
             pending,
             debit,
@@ -106,7 +110,7 @@ class RawOp:
             hours,
         )
 
-    def first_use(self, key: str | None, kind: m.TxKind) -> Any:
+    def first_use(self, key: str | None, kind: m.EntryKind) -> Any:
         """The ``(id, kind, hold_id, grant_id, hours)`` row a key was first used for.
 
         Raises:

@@ -4,13 +4,16 @@ Why: placing and settling a hold run about a dozen statements each, on every ses
 start and end. Through SQLAlchemy each execute costs about 0.1 ms of Python (cache
 lookups, events, result processing), ten times what SQLite needs to run it, which kept
 the ledger at a few hundred hold+settle pairs per second. The driver runs the same
-statements directly, so this module does by hand what the column types do for the
-ORM: amounts go in and out as integer units (:func:`~computehub.credits.money.to_units`)
-and times as naive UTC in the form the dialect stores them (:class:`Driver`).
+statements directly, so this module does by hand what the column types do for the ORM:
+amounts go in and out as integer units (:func:`~computehub.credits.money.to_units`) and
+times as naive UTC in the form the dialect stores them
+(:class:`~computehub.credits.rawsql.Driver`).
 
 The statements are written once for PostgreSQL (``%s`` parameters, ``FOR UPDATE``)
 and adapted for SQLite, whose writers are serialised by ``BEGIN IMMEDIATE`` instead
-of row locks.
+of row locks. They name tables as stored: the journal is the table ``transactions``,
+and ``charges`` and ``transfers`` refer to their entry as ``transaction_id`` (see
+:class:`~computehub.credits.models.JournalEntry`).
 """
 
 from __future__ import annotations
@@ -54,7 +57,10 @@ class Cursor(Protocol):
 
 @dataclass(frozen=True)
 class Statements:
-    """Every statement that moves credit, in PostgreSQL's form (see :meth:`for_sqlite`)."""
+    """Every statement that moves credit, in PostgreSQL's form.
+
+    :meth:`~computehub.credits.rawsql.Statements.for_sqlite` adapts them for SQLite.
+    """
 
     # -- idempotency keys and names ---------------------------------------------------
     key: str = (
@@ -87,7 +93,8 @@ class Statements:
         " ORDER BY r.resource FOR UPDATE OF h"
     )
     account_id: str = "SELECT id FROM accounts WHERE name = %s"
-    #: ``IN (%s)`` is widened to one parameter per resource (see :meth:`Driver.rates`).
+    #: ``IN (%s)`` is widened to one parameter per resource (see
+    #: :meth:`~computehub.credits.rawsql.Driver.rates`).
     rates: str = (
         "SELECT resource, rate FROM rates WHERE hub = %s AND resource IN (%s)"
         " AND effective_at <= %s ORDER BY effective_at, id"
@@ -102,7 +109,7 @@ class Statements:
         "SELECT account_id, issuing_account_id, amount, expires_at, note, created_at"
         " FROM grants WHERE id = %s"
     )
-    transfer_by_transaction: str = (
+    transfer_by_entry: str = (
         "SELECT t.id, t.from_account_id, t.to_account_id, t.amount, t.created_at, x.reason"
         " FROM transfers t JOIN transactions x ON x.id = t.transaction_id"
         " WHERE t.transaction_id = %s"
@@ -184,7 +191,7 @@ class Statements:
         "UPDATE accounts SET balance = balance + %s, held = held + %s WHERE id = %s"
     )
     move_system: str = "UPDATE accounts SET balance = balance + %s WHERE id = %s"
-    insert_transaction: str = (
+    insert_entry: str = (
         "INSERT INTO transactions (kind, pending, debit_account_id, credit_account_id,"
         " amount, hold_id, grant_id, actor, reason, created_at, idempotency_key, hours)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
@@ -219,7 +226,8 @@ class Driver:
         self.sql = Statements() if self.postgres else Statements().for_sqlite()
         self._parameter = "%s" if self.postgres else "?"
         self._dialect = dialect
-        #: Every error the driver raises; :meth:`wrap` turns it into SQLAlchemy's.
+        #: Every error the driver raises; :meth:`~computehub.credits.rawsql.Driver.wrap`
+        #: turns it into SQLAlchemy's.
         self.error: type[Exception] = dialect.loaded_dbapi.Error
         # The dialect's own conversions, so the stored form (SQLite: text) is the ORM's.
         stored = DateTime().dialect_impl(dialect)
@@ -232,7 +240,8 @@ class Driver:
     def begin(self, raw: Any) -> Cursor:
         """Begin a write transaction on a driver connection; return a cursor.
 
-        SQLite: the statement the engine's ``begin`` event runs (see ``db.py``);
+        SQLite: the statement the engine's ``begin`` event runs (see
+        :mod:`~computehub.credits.db`);
         psycopg begins a transaction by itself at the first statement.
         """
         cursor: Cursor = raw.cursor()
@@ -252,7 +261,10 @@ class Driver:
         return bool(self._dialect.is_disconnect(error, raw, None))
 
     def time_in(self, value: datetime | None) -> Any:
-        """An aware time as the column stores it: naive UTC (see ``models.UTCDateTime``)."""
+        """An aware time as the column stores it: naive UTC.
+
+        As :class:`~computehub.credits.models.UTCDateTime` stores it.
+        """
         if value is None:
             return None
         if value.tzinfo is None:

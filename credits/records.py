@@ -20,7 +20,8 @@ class Balance:
         available: what can be spent or reserved now.
         next_expiry_at: when the next unreserved credit expires, if any does.
         expiring: credits that expire at ``next_expiry_at``.
-        role: the user's role, when the balance came from :meth:`Ledger.accounts_for_user`.
+        role: the user's role, when the balance came from
+            :meth:`~computehub.credits.ledger.Ledger.accounts_for_user`.
     """
 
     account: str
@@ -163,10 +164,17 @@ class ReportRow:
 
 @dataclass(frozen=True)
 class CheckReport:
-    """What :meth:`Ledger.check` found; clean when ``differences`` is empty."""
+    """What :meth:`~computehub.credits.ledger.Ledger.check` found; clean without differences.
+
+    Attributes:
+        accounts: accounts checked.
+        entries: entries of the journal checked.
+        differences: each stored figure that disagrees with the journal, holds and lots,
+            and each row that breaks an invariant.
+    """
 
     accounts: int
-    transactions: int
+    entries: int
     differences: list[str] = field(default_factory=list)
 
     @property

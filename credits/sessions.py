@@ -10,8 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, orm, select
 
 from computehub.credits import convert, queries
 from computehub.credits import models as m
@@ -42,15 +41,15 @@ class SessionsMixin(LedgerCore):
         Raises:
             UnknownAccountError: no such account.
         """
-        with self._read() as session:
-            row = queries.account(session, account)
+        with self._read() as db:
+            row = queries.account(db, account)
             query = select(m.Hold.id).where(m.Hold.account_id == row.id)
             if before is not None:
                 query = query.where(m.Hold.id < before)
             if user is not None:
                 query = query.where(m.Hold.created_by == user)
-            ids = session.scalars(query.order_by(m.Hold.id.desc()).limit(limit)).all()
-            return [self._session_record(session, hold_id) for hold_id in ids]
+            ids = db.scalars(query.order_by(m.Hold.id.desc()).limit(limit)).all()
+            return [self._session_record(db, hold_id) for hold_id in ids]
 
     def holds_to_reconcile(self, named: Iterable[int] = ()) -> list[tuple[r.Hold, str]]:
         """The open holds and the holds ``named``, each with who placed it, oldest first.
@@ -60,13 +59,13 @@ class SessionsMixin(LedgerCore):
         are. Ids above the highest hold id are dropped before the read (job names are
         anyone's to choose).
         """
-        with self._read() as session:
-            highest = session.scalar(select(func.max(m.Hold.id))) or 0
+        with self._read() as db:
+            highest = db.scalar(select(func.max(m.Hold.id))) or 0
             wanted = sorted({hold_id for hold_id in named if 0 < hold_id <= highest})
             condition = m.Hold.status == m.HoldStatus.OPEN
             if wanted:
                 condition = or_(condition, m.Hold.id.in_(wanted))
-            rows = session.execute(
+            rows = db.execute(
                 select(
                     m.Hold,
                     m.Account.name,
@@ -96,15 +95,15 @@ class SessionsMixin(LedgerCore):
         Raises:
             UnknownHoldError: no such hold.
         """
-        with self._read() as session:
-            if session.get(m.Hold, hold_id) is None:
+        with self._read() as db:
+            if db.get(m.Hold, hold_id) is None:
                 raise UnknownHoldError(hold_id)
-            return self._session_record(session, hold_id)
+            return self._session_record(db, hold_id)
 
     def current_session(self, username: str) -> r.Session | None:
         """The user's most recent open hold with a Slurm job attached, if any."""
-        with self._read() as session:
-            hold_id = session.scalar(
+        with self._read() as db:
+            hold_id = db.scalar(
                 select(m.Hold.id)
                 .where(
                     m.Hold.created_by == username,
@@ -114,14 +113,14 @@ class SessionsMixin(LedgerCore):
                 .order_by(m.Hold.created_at.desc(), m.Hold.id.desc())
                 .limit(1)
             )
-            return None if hold_id is None else self._session_record(session, hold_id)
+            return None if hold_id is None else self._session_record(db, hold_id)
 
     def totals(self) -> r.Totals:
         """Credits granted, held and charged, for monitoring (a few aggregate queries)."""
-        with self._read() as session:
+        with self._read() as db:
             granted = {
                 str(source): Decimal(amount or 0)
-                for source, amount in session.execute(
+                for source, amount in db.execute(
                     select(m.Account.scope, func.sum(m.Grant.amount))
                     .join(m.Account, m.Account.id == m.Grant.issuing_account_id)
                     .group_by(m.Account.scope)
@@ -129,14 +128,14 @@ class SessionsMixin(LedgerCore):
             }
             held: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
             open_holds: dict[str, int] = defaultdict(int)
-            for hub, count in session.execute(
+            for hub, count in db.execute(
                 select(m.Hold.hub, func.count())
                 .where(m.Hold.status == m.HoldStatus.OPEN)
                 .group_by(m.Hold.hub)
             ):
                 open_holds[hub] = int(count)
             # Open holds are the running and queued sessions: few rows, summed here.
-            for hub, resource, count, rate, hours in session.execute(
+            for hub, resource, count, rate, hours in db.execute(
                 select(
                     m.Hold.hub,
                     m.HoldResource.resource,
@@ -150,13 +149,13 @@ class SessionsMixin(LedgerCore):
                 held[(hub, resource)] += rate * count * hours
             charged = {
                 hub: Decimal(amount or 0)
-                for hub, amount in session.execute(
+                for hub, amount in db.execute(
                     select(m.Charge.hub, func.sum(m.Charge.amount)).group_by(m.Charge.hub)
                 )
             }
             usage_cost: dict[tuple[str, str], Decimal] = {}
             usage_hours: dict[tuple[str, str], Decimal] = {}
-            for hub, resource, cost, hours in session.execute(
+            for hub, resource, cost, hours in db.execute(
                 select(
                     m.Charge.hub, m.Usage.resource, func.sum(m.Usage.cost), func.sum(m.Usage.hours)
                 )
@@ -174,11 +173,11 @@ class SessionsMixin(LedgerCore):
             usage_hours=usage_hours,
         )
 
-    def _session_record(self, session: Session, hold_id: int) -> r.Session:
-        hold = session.get_one(m.Hold, hold_id)
-        charge = session.scalars(select(m.Charge).where(m.Charge.hold_id == hold_id)).first()
+    def _session_record(self, db: orm.Session, hold_id: int) -> r.Session:
+        hold = db.get_one(m.Hold, hold_id)
+        charge = db.scalars(select(m.Charge).where(m.Charge.hold_id == hold_id)).first()
         return r.Session(
-            hold=self._hold_record(session, hold_id),
+            hold=self._hold_record(db, hold_id),
             created_by=hold.created_by,
             closed_at=None if hold.status == m.HoldStatus.OPEN else hold.updated_at,
             charged=None if charge is None else charge.amount,

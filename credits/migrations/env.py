@@ -1,6 +1,6 @@
 """Alembic environment: migrations run on a connection the ledger hands in.
 
-The ledger calls :func:`computehub.credits.db.upgrade`, which passes its own
+The ledger calls :func:`~computehub.credits.db.upgrade`, which passes its own
 connection (inside a transaction that serialises concurrent upgrades).
 """
 

@@ -1,8 +1,9 @@
 """Who may do what: JupyterHub scopes decide the kind of operation, ledger roles the account.
 
-Pure functions over a :class:`Caller` and the caller's role in an account, so the whole
-policy is a table the tests can read. A filtered scope (``custom:credits:admin!group=x``)
-counts as not held: the service fails closed rather than guess what a filter means.
+Pure functions over a :class:`~computehub.credits.service.access.Caller` and the
+caller's role in an account, so the whole policy is a table the tests can read. A
+filtered scope (``custom:credits:admin!group=x``) counts as not held: the service fails
+closed rather than guess what a filter means.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from computehub.credits.service.scopes import ADMIN, INSTRUCT, READ, READ_METRIC
 
 #: Roles that make an account one's own for reading its figures and estimates.
 _ANY_ROLE = frozenset({"owner", "member", "instructor", "student"})
-#: Roles whose holders read every transaction and session of a personal or project account.
+#: Roles whose holders read every journal entry and session of a personal or project account.
 _TEAM_ROLES = frozenset({"owner", "member"})
 #: Roles that run a course (``accounts create --kind course --owner prof`` makes an owner).
 _COURSE_STAFF = frozenset({"owner", "instructor"})
@@ -76,7 +77,7 @@ def may_read_members(caller: Caller, kind: str, role: str | None) -> bool:
 
 
 def may_read_history(caller: Caller, kind: str, role: str | None) -> bool:
-    """Every transaction of the account (a course's show each student's use)."""
+    """The account's history: every journal entry (a course's show each student's use)."""
     if caller.admin:
         return True
     if kind == "course":

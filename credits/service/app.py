@@ -19,7 +19,7 @@ from computehub.credits.service.metrics import MetricsHandler, registry_for
 API_ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("/accounts", h.AccountsHandler),
     ("/accounts/{name}", h.AccountHandler),
-    ("/accounts/{name}/transactions", h.TransactionsHandler),
+    ("/accounts/{name}/transactions", h.HistoryHandler),
     ("/accounts/{name}/sessions", h.SessionsHandler),
     ("/accounts/{name}/grants", h.GrantsHandler),
     ("/transfers", h.TransfersHandler),

@@ -13,9 +13,15 @@ from computehub.credits.service.context import ServiceContext
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.scopes import ACCESS
 
+#: The methods a handler may implement (Tornado answers the others with a 405).
+_METHODS = ("get", "post", "put", "patch", "delete")
+
 
 class BaseHandler(HubOAuthenticated, RequestHandler):  # type: ignore[misc]
-    """Identifies the caller in :meth:`prepare` and answers errors as ``{"message": ...}``."""
+    """Identifies the caller before a request runs; answers errors as ``{"message": ...}``.
+
+    The caller is found in :meth:`~computehub.credits.service.base.BaseHandler.prepare`.
+    """
 
     ctx: ServiceContext
     caller: Caller | None = None
@@ -32,12 +38,27 @@ class BaseHandler(HubOAuthenticated, RequestHandler):  # type: ignore[misc]
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
 
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The HTTP methods this endpoint answers (those its class implements)."""
+        return [m.upper() for m in _METHODS if getattr(cls, m) is not getattr(RequestHandler, m)]
+
     async def prepare(self) -> None:
         """Identify the caller from its token or OAuth cookie, asking the hub asynchronously.
 
-        ``HubAuthenticated.get_current_user`` would block the event loop on the hub's
-        answer, so the user is resolved here with ``sync=False`` and cached.
+        A method the endpoint does not answer is refused first, with a 405 that says
+        which it answers (``Allow``), before anyone is asked about the caller.
+
+        :meth:`~jupyterhub.services.auth.HubAuthenticated.get_current_user` would block
+        the event loop on the hub's answer, so the user is resolved here with
+        ``sync=False`` and cached.
         """
+        allowed = self.allowed_methods()
+        if self.request.method not in allowed:
+            raise ApiError(405, f"this endpoint answers {' and '.join(allowed)} only")
+        if any("\x00" in value for value in self.path_kwargs.values()):
+            # Nothing is named so (PostgreSQL would not even compare such a name).
+            raise ApiError(404, "no account's name has a NUL character")
         if self.public:
             self.current_user = None
             return
@@ -55,7 +76,10 @@ class BaseHandler(HubOAuthenticated, RequestHandler):  # type: ignore[misc]
         self.caller = Caller.from_model(allowed)
 
     def get_current_user(self) -> Any:
-        """Resolved in :meth:`prepare`; never a blocking call here."""
+        """Never a blocking call here: the user is resolved before, asynchronously.
+
+        See :meth:`~computehub.credits.service.base.BaseHandler.prepare`.
+        """
         return None
 
     def require_caller(self) -> Caller:
@@ -73,8 +97,14 @@ class BaseHandler(HubOAuthenticated, RequestHandler):  # type: ignore[misc]
         self.set_status(status)
         self.finish(json.dumps(data))
 
+    def error_headers(self, status_code: int) -> None:
+        """Headers an error answer needs: a 405 says which methods the endpoint answers."""
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Every error is ``{"message": ...}``; tracebacks stay in the log."""
+        self.error_headers(status_code)
         error = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(error, ApiError):
             body: dict[str, Any] = {"message": error.message, **error.extra}

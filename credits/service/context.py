@@ -45,7 +45,11 @@ class ServiceContext:
         return self.clock()
 
     async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a ledger operation in a worker thread; its refusals become :class:`ApiError`."""
+        """Run a ledger operation in a worker thread; its refusals become API errors.
+
+        Each refusal becomes an :class:`~computehub.credits.service.errors.ApiError`
+        with the HTTP status that says what went wrong.
+        """
         try:
             return await asyncio.to_thread(function, *args, **kwargs)
         except InsufficientCreditError as err:
@@ -62,9 +66,11 @@ class ServiceContext:
             ) from None
         except UnknownAccountError as err:
             raise ApiError(404, f"unknown account {err.name!r}") from None
-        except UnknownHoldError as err:
+        except (UnknownHoldError, UnknownRateError) as err:
+            # A well-formed request naming what does not exist (a hold, the price of a
+            # resource on a hub), as an unknown account is.
             raise ApiError(404, str(err)) from None
-        except (UnknownRateError, InvalidAmountError) as err:
+        except InvalidAmountError as err:
             raise ApiError(400, str(err)) from None
         except ConflictError as err:
             raise ApiError(409, str(err)) from None

@@ -6,6 +6,7 @@ from typing import Any
 
 from computehub.credits import records as r
 from computehub.credits.keys import CLIENT_KEY_MAX, ClientKey
+from computehub.credits.names import DEFAULT_SOURCE
 from computehub.credits.service import access, params, views
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.errors import ApiError
@@ -45,7 +46,8 @@ class _LedgerHandler(BaseHandler):
         return ApiError(403, f"account {name!r} is not one of yours")
 
     def arg(self, name: str) -> str | None:
-        value = self.get_query_argument(name, None)
+        """A query argument as sent (not stripped: what the description declares is checked)."""
+        value = self.get_query_argument(name, None, strip=False)
         return None if value is None else str(value)
 
 
@@ -82,8 +84,12 @@ class AccountHandler(_LedgerHandler):
         self.send_json(body)
 
 
-class TransactionsHandler(_LedgerHandler):
-    """``GET /accounts/{name}/transactions``: the history, newest first, paged."""
+class HistoryHandler(_LedgerHandler):
+    """``GET /accounts/{name}/transactions``: the history (journal entries), newest first, paged.
+
+    API v1 calls an account's journal entries its ``transactions`` (the path and the
+    page's key), as a bank statement would; clients depend on both names.
+    """
 
     async def get(self, name: str) -> None:
         """``?limit=N&before=ID``; ``next_before`` is the ``before`` of the next page."""
@@ -150,13 +156,13 @@ class GrantsHandler(_LedgerHandler):
         caller = self.admin()
         body = params.json_body(self.request.body)
         value = params.number(body, "amount")
-        expires = params.expiry(params.text(body, "expires", limit=40), self.ctx.now())
+        expires = params.expiry(params.text(body, "expires", limit=params.EXPIRES_MAX))
         grant = await self.ctx.call(
             self.ctx.ledger.grant,
             name,
             value,
             actor=caller.name,
-            source=params.text(body, "source", limit=64) or "programme",
+            source=params.text(body, "source", limit=params.SOURCE_MAX) or DEFAULT_SOURCE,
             expires_at=expires,
             note=params.text(body, "note"),
             idempotency_key=self._key(caller, body),
@@ -171,7 +177,8 @@ class GrantsHandler(_LedgerHandler):
         """The client's key (body or ``Idempotency-Key`` header), in the caller's namespace.
 
         So no caller can take the key of another's operation, nor of the platform's own
-        (``first-login:<user>``, ``settle:<hub>:<job>``, ...): see ``credits/keys.py``.
+        (``first-login:<user>``, ``settle:<hub>:<job>``, ...): see
+        :mod:`~computehub.credits.keys`.
         """
         raw = params.text(
             body, "idempotency_key", limit=CLIENT_KEY_MAX
@@ -193,8 +200,8 @@ class TransfersHandler(GrantsHandler):
         if not (caller.admin or caller.instructor):
             raise ApiError(403, f"transfers need the {INSTRUCT} or {ADMIN} scope")
         body = params.json_body(self.request.body)
-        source = params.text(body, "from", required=True, limit=80)
-        target = params.text(body, "to", required=True, limit=80)
+        source = params.text(body, "from", required=True, limit=params.ACCOUNT_NAME_MAX)
+        target = params.text(body, "to", required=True, limit=params.ACCOUNT_NAME_MAX)
         value = params.number(body, "amount")
         if not caller.admin:
             source_figures = await self.figures(caller, source)

@@ -63,6 +63,7 @@ class IndexHandler(BaseHandler):
         if not self._html():
             super().write_error(status_code, **kwargs)
             return
+        self.error_headers(status_code)
         error = kwargs.get("exc_info", (None, None, None))[1]
         message = error.message if isinstance(error, ApiError) else self._reason
         self._html_headers()

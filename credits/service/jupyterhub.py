@@ -1,8 +1,8 @@
 """Register the credits service with JupyterHub: service, custom scopes, roles, tokens.
 
-:func:`configure_credits_service` is called by :func:`computehub.hubconfig.configure`.
-It merges into what other configuration set (services, roles, user scopes, server
-token scopes) instead of replacing it.
+:func:`~computehub.credits.service.jupyterhub.configure_credits_service` is called by
+:func:`~computehub.hubconfig.configure`. It merges into what other configuration set
+(services, roles, user scopes, server token scopes) instead of replacing it.
 """
 
 from __future__ import annotations

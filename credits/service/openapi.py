@@ -1,16 +1,37 @@
 """The OpenAPI 3.1 description of the REST API, written by hand.
 
-A test checks that every route in :data:`~computehub.credits.service.app.API_ROUTES`
-and each of its methods is described here, so the two cannot drift apart.
+It declares every constraint the handlers enforce (ranges, patterns, lengths, required
+fields, the idempotency key's bounds), built from the same names the handlers check
+with (:mod:`~computehub.credits.service.params`, :mod:`~computehub.credits.names`,
+:mod:`~computehub.credits.keys`): a request the description allows is never refused
+as malformed, and one it forbids is never accepted. What JSON Schema cannot say (an
+expiry in the future, an account that exists, a hub that prices the resource) is
+said in words. Tests check that every route in
+:data:`~computehub.credits.service.app.API_ROUTES` and each of its methods is
+described here, and fuzz the running service with this description
+(``tests/credits_service/test_openapi_fuzz.py``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from computehub.credits.keys import CLIENT_KEY_MAX
+from computehub.credits.models import AccountKind, EntryKind, HoldStatus
+from computehub.credits.money import MAX_AMOUNT
+from computehub.credits.names import DEFAULT_SOURCE, HUB_PATTERN, RESOURCE_MAX, SOURCE_PATTERN
+from computehub.credits.service import params
+from computehub.sitefile.schema import RESOURCE_RE
 
 _AMOUNT = {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2,4}$", "example": "37.50"}
 _TIME = {"type": "string", "format": "date-time"}
 _ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _ecma(pattern: str) -> str:
+    """A Python pattern as JSON Schema (ECMA 262) writes it: named groups unnamed."""
+    return re.sub(r"\(\?P<\w+>", "(?:", pattern)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -42,25 +63,57 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "unknown account (operators) or nothing to show",
         409: "conflicts with the ledger (an idempotency key reused for another operation, "
         "the same account twice)",
+        413: f"the body is larger than {params.MAX_BODY} bytes",
     }
     return {str(code): _answer(words[code], _ERROR) for code in codes}
 
 
-def _query(name: str, description: str, *, required: bool = False, **schema: Any) -> Any:
+def _query(name: str, description: str, schema: dict[str, Any], *, required: bool = False) -> Any:
     return {
         "name": name,
         "in": "query",
         "required": required,
         "description": description,
-        "schema": schema or {"type": "string"},
+        "schema": schema,
     }
 
 
-_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+def _text(limit: int, **more: Any) -> dict[str, Any]:
+    """Optional free text: a string of at most ``limit`` characters, no NUL; or null."""
+    return {
+        "type": ["string", "null"],
+        "maxLength": limit,
+        "pattern": params.NO_NUL_PATTERN,
+        **more,
+    }
+
+
+#: An account as a path segment: any name (an unknown one is a 404, or a 403).
+_NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1},
+}
 _PAGE = [
-    _query("limit", "rows per page (1-500, default 50)", type="integer"),
-    _query("before", "the next_before of the previous page", type="integer"),
+    _query(
+        "limit",
+        f"rows per page (1-{params.MAX_LIMIT}, default {params.DEFAULT_LIMIT})",
+        {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": params.MAX_LIMIT,
+            "default": params.DEFAULT_LIMIT,
+        },
+    ),
+    _query(
+        "before",
+        "the next_before of the previous page",
+        {"type": "integer", "minimum": 0, "maximum": params.MAX_BEFORE},
+    ),
 ]
+#: A day in a query: ``YYYY-MM-DD``.
+_DAY = {"type": "string", "format": "date", "pattern": params.DAY_PATTERN}
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -77,7 +130,7 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "account": {"type": "string"},
-            "kind": {"enum": ["personal", "project", "course"]},
+            "kind": {"enum": [str(kind) for kind in AccountKind]},
             "role": {"type": ["string", "null"]},
             "balance": _AMOUNT,
             "held": _AMOUNT,
@@ -90,11 +143,12 @@ _SCHEMAS: dict[str, Any] = {
             "members": {"type": "object", "additionalProperties": {"type": "string"}},
         },
     },
-    "Transaction": {
+    "Entry": {
         "type": "object",
+        "description": "one entry of the account's journal (API v1 calls them transactions)",
         "properties": {
             "id": {"type": "integer"},
-            "kind": {"type": "string"},
+            "kind": {"enum": [str(kind) for kind in EntryKind]},
             "pending": {"type": "boolean"},
             "amount": _AMOUNT,
             "change": {"type": "string", "example": "-10.00"},
@@ -112,7 +166,7 @@ _SCHEMAS: dict[str, Any] = {
             "account": {"type": "string"},
             "hub": {"type": "string"},
             "job_id": {"type": ["string", "null"]},
-            "status": {"enum": ["open", "settled", "voided"]},
+            "status": {"enum": [str(status) for status in HoldStatus]},
             "user": {"type": "string"},
             "hours": _AMOUNT,
             "hold": _AMOUNT,
@@ -193,22 +247,60 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
-#: A client's key: also accepted as the ``Idempotency-Key`` header. Keys are the caller's
-#: own: another caller's, or the platform's, are never touched by them.
+#: A client's key, in the body (or the ``Idempotency-Key`` header). Keys are the
+#: caller's own: another caller's, or the platform's, are never touched by them.
+_KEY_WORDS = (
+    "a repeat with the same key (yours: keys are per caller) and the same body returns "
+    "the first result; with another body, a 409"
+)
 _IDEMPOTENCY_KEY = {
-    "type": "string",
-    "pattern": "^[!-~]{1,100}$",
-    "description": "a repeat with the same key (yours: keys are per caller) and the same "
-    "body returns the first result; with another body, a 409",
+    "type": ["string", "null"],
+    "pattern": f"^[!-~]{{0,{CLIENT_KEY_MAX}}}$",
+    "description": f"{_KEY_WORDS}; empty or null: none (the header's, if sent)",
 }
-_AMOUNT_IN = {"oneOf": [{"type": "string", "example": "10.50"}, {"type": "integer"}]}
+_IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": f"{_KEY_WORDS}; the body's idempotency_key wins over it",
+    "schema": {"type": "string", "pattern": f"^[!-~]{{1,{CLIENT_KEY_MAX}}}$"},
+}
+#: An amount a client sends. JSON numbers with a fraction are read exactly too, but a
+#: client's JSON library may have rounded them: send a string.
+_AMOUNT_IN = {
+    "anyOf": [
+        {"type": "string", "pattern": params.AMOUNT_PATTERN, "example": "10.50"},
+        {"type": "integer", "minimum": 1, "maximum": int(MAX_AMOUNT)},
+    ],
+    "description": "credits: a positive decimal string with at most 4 decimal places "
+    f"(or a whole number), at most {int(MAX_AMOUNT)}",
+}
+
+
+def _body(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object body (at most :data:`~computehub.credits.service.params.MAX_BODY` bytes)."""
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "required": required, "properties": properties}
+            }
+        },
+    }
+
 
 _PATHS: dict[str, Any] = {
     "/accounts": {
         "get": {
             "summary": "The caller's accounts with balance, held, available, expiring soon",
             "description": "Scope custom:credits:read; ?user=NAME needs custom:credits:admin.",
-            "parameters": [_query("user", "another user (operators only)")],
+            "parameters": [
+                _query(
+                    "user",
+                    "another user (operators only); empty: yourself",
+                    {"type": "string"},
+                )
+            ],
             "responses": {
                 "200": _answer(
                     "accounts",
@@ -233,12 +325,13 @@ _PATHS: dict[str, Any] = {
     },
     "/accounts/{name}/transactions": {
         "get": {
-            "summary": "The account's transactions, newest first, paged",
+            "summary": "The account's history: its journal entries, newest first, paged",
             "description": "Personal/project: owner, members. Course: staff with "
-            "custom:credits:instruct. Operators: any.",
+            "custom:credits:instruct. Operators: any. (API v1 calls the entries "
+            "transactions.)",
             "parameters": [_NAME, *_PAGE],
             "responses": {
-                "200": _answer("a page", _page("transactions", "Transaction")),
+                "200": _answer("a page", _page("transactions", "Entry")),
                 **_errors(400, 401, 403, 404),
             },
         }
@@ -246,7 +339,7 @@ _PATHS: dict[str, Any] = {
     "/accounts/{name}/sessions": {
         "get": {
             "summary": "The account's sessions (holds and charges), newest first, paged",
-            "description": "As transactions; a course's students see their own sessions only.",
+            "description": "As its history; a course's students see their own sessions only.",
             "parameters": [_NAME, *_PAGE],
             "responses": {
                 "200": _answer("a page", _page("sessions", "Session")),
@@ -257,29 +350,40 @@ _PATHS: dict[str, Any] = {
     "/accounts/{name}/grants": {
         "post": {
             "summary": "Grant credits into an account (custom:credits:admin)",
-            "parameters": [_NAME],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["amount"],
-                            "properties": {
-                                "amount": _AMOUNT_IN,
-                                "expires": {
-                                    "type": "string",
-                                    "description": "YYYY-MM-DD (spendable through that day, "
-                                    "UTC) or an ISO time with offset",
-                                },
-                                "note": {"type": "string"},
-                                "source": {"type": "string", "default": "programme"},
-                                "idempotency_key": _IDEMPOTENCY_KEY,
+            "parameters": [_NAME, _IDEMPOTENCY_HEADER],
+            "requestBody": _body(
+                ["amount"],
+                {
+                    "amount": _AMOUNT_IN,
+                    "expires": {
+                        "anyOf": [
+                            {"type": "null"},
+                            {"type": "string", "maxLength": 0},
+                            {"type": "string", **_DAY},
+                            {
+                                "type": "string",
+                                "format": "date-time",
+                                "pattern": params.TIME_PATTERN,
+                                "maxLength": params.EXPIRES_MAX,
                             },
-                        }
-                    }
+                        ],
+                        "description": "YYYY-MM-DD (spendable through that day, UTC) or a "
+                        "time with its UTC offset; in the future (else a 400); empty or "
+                        "null: never",
+                    },
+                    "note": _text(params.TEXT_MAX),
+                    "source": {
+                        "anyOf": [
+                            {"type": "null"},
+                            {"type": "string", "maxLength": 0},
+                            {"type": "string", "pattern": SOURCE_PATTERN},
+                        ],
+                        "default": DEFAULT_SOURCE,
+                        "description": f"the funding source; empty or null: {DEFAULT_SOURCE}",
+                    },
+                    "idempotency_key": _IDEMPOTENCY_KEY,
                 },
-            },
+            ),
             "responses": {
                 "201": _answer(
                     "granted",
@@ -288,44 +392,47 @@ _PATHS: dict[str, Any] = {
                         "properties": {"grant": _ref("Grant"), "balance": _ref("Account")},
                     },
                 ),
-                **_errors(400, 401, 403, 404, 409),
+                **_errors(400, 401, 403, 404, 409, 413),
             },
         }
     },
     "/transfers": {
         "post": {
             "summary": "Move credits (course staff: course to its students; operators: any)",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["from", "to", "amount"],
-                            "properties": {
-                                "from": {"type": "string"},
-                                "to": {"type": "string"},
-                                "amount": _AMOUNT_IN,
-                                "reason": {"type": "string"},
-                                "idempotency_key": _IDEMPOTENCY_KEY,
-                            },
-                        }
-                    }
+            "parameters": [_IDEMPOTENCY_HEADER],
+            "requestBody": _body(
+                ["from", "to", "amount"],
+                {
+                    "from": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": params.ACCOUNT_NAME_MAX,
+                        "pattern": params.NO_NUL_PATTERN,
+                    },
+                    "to": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": params.ACCOUNT_NAME_MAX,
+                        "pattern": params.NO_NUL_PATTERN,
+                    },
+                    "amount": _AMOUNT_IN,
+                    "reason": _text(params.TEXT_MAX),
+                    "idempotency_key": _IDEMPOTENCY_KEY,
                 },
-            },
+            ),
             "responses": {
                 "201": _answer(
                     "moved",
                     {"type": "object", "properties": {"transfer": _ref("Transfer")}},
                 ),
-                **_errors(400, 401, 402, 403, 404, 409),
+                **_errors(400, 401, 402, 403, 404, 409, 413),
             },
         }
     },
     "/rates": {
         "get": {
             "summary": "Credits per hour per unit, in force now",
-            "parameters": [_query("hub", "only this hub")],
+            "parameters": [_query("hub", "only this hub", {"type": "string"})],
             "responses": {
                 "200": _answer(
                     "rates",
@@ -353,14 +460,44 @@ _PATHS: dict[str, Any] = {
     "/estimate": {
         "get": {
             "summary": "Cost of a session and how many hours the account can afford",
+            "description": "A hub that does not price the resource is a 404, as an unknown "
+            "account is (to an operator; others get a 403 for accounts not theirs).",
             "parameters": [
-                _query("account", "the paying account", required=True),
-                _query("hub", "the AI hub", required=True),
-                _query("resource", "cpu, gpu:TYPE or mig:TYPE:PROFILE", required=True),
-                _query("count", "units of the resource (default 1)", type="integer"),
-                _query("hours", "walltime, a decimal", required=True),
+                _query(
+                    "account",
+                    "the paying account",
+                    {"type": "string", "minLength": 1},
+                    required=True,
+                ),
+                _query(
+                    "hub", "the AI hub", {"type": "string", "pattern": HUB_PATTERN}, required=True
+                ),
+                _query(
+                    "resource",
+                    "cpu, gpu:TYPE or mig:TYPE:PROFILE",
+                    {
+                        "type": "string",
+                        "pattern": _ecma(RESOURCE_RE.pattern),
+                        "maxLength": RESOURCE_MAX,
+                    },
+                    required=True,
+                ),
+                _query(
+                    "count",
+                    f"units of the resource (1-{params.MAX_COUNT}, default 1)",
+                    {"type": "integer", "minimum": 1, "maximum": params.MAX_COUNT, "default": 1},
+                ),
+                _query(
+                    "hours",
+                    "walltime: a positive decimal with at most 4 places, at most 87600",
+                    {"type": "string", "pattern": params.HOURS_PATTERN},
+                    required=True,
+                ),
             ],
-            "responses": {"200": _answer("estimate", _ref("Estimate")), **_errors(400, 401, 403)},
+            "responses": {
+                "200": _answer("estimate", _ref("Estimate")),
+                **_errors(400, 401, 403, 404),
+            },
         }
     },
     "/sessions/current": {
@@ -377,9 +514,13 @@ _PATHS: dict[str, Any] = {
         "get": {
             "summary": "Charges summed by account, hub or resource (custom:credits:admin)",
             "parameters": [
-                _query("since", "YYYY-MM-DD, inclusive"),
-                _query("until", "YYYY-MM-DD, exclusive (default now)"),
-                _query("by", "account, hub or resource", enum=["account", "hub", "resource"]),
+                _query("since", "YYYY-MM-DD, inclusive", _DAY),
+                _query("until", "YYYY-MM-DD, exclusive (default now)", _DAY),
+                _query(
+                    "by",
+                    "account, hub or resource; empty: account",
+                    {"enum": ["account", "hub", "resource", ""], "default": "account"},
+                ),
             ],
             "responses": {
                 "200": _answer(
@@ -424,7 +565,7 @@ def openapi(service_prefix: str) -> dict[str, Any]:
         "info": {
             "title": "computehub credits",
             "version": "1",
-            "description": "Compute credits: accounts, transactions, sessions, grants, "
+            "description": "Compute credits: accounts, their history, sessions, grants, "
             "transfers, rates and estimates. Amounts are decimal strings.",
         },
         "servers": [{"url": f"{service_prefix.rstrip('/')}/api/v1"}],

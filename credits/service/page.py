@@ -55,7 +55,10 @@ def latest_sessions(
 
 
 def resources_in_words(counts: Mapping[str, int]) -> str:
-    """``{"gpu:h100": 2}`` as ``2 x H100`` (with :data:`TIMES`); no GPUs is ``CPU only``."""
+    """``{"gpu:h100": 2}`` as ``2 x H100``; no GPUs is ``CPU only``.
+
+    The sign between a count and its GPU is :data:`~computehub.credits.service.page.TIMES`.
+    """
     gpus = [
         f"{count} {TIMES} {name.split(':', 1)[1].upper()}"
         for name, count in sorted(counts.items())
@@ -101,8 +104,10 @@ def render(
 
     Args:
         user: who is looking.
-        accounts: the accounts they belong to (``Ledger.accounts_for_user``).
-        sessions: their sessions, newest first (see :func:`latest_sessions`).
+        accounts: the accounts they belong to
+            (:meth:`~computehub.credits.ledger.Ledger.accounts_for_user`).
+        sessions: their sessions, newest first (see
+            :func:`~computehub.credits.service.page.latest_sessions`).
         soon: credits expiring before this count as expiring soon.
         links: the hub's and the API's URL prefixes.
     """

@@ -25,7 +25,7 @@ def amount(value: Decimal) -> str:
 
 
 def optional_amount(value: Decimal | None) -> str | None:
-    """:func:`amount`, passing ``None`` through."""
+    """:func:`~computehub.credits.service.views.amount`, passing ``None`` through."""
     return None if value is None else amount(value)
 
 
@@ -52,7 +52,7 @@ def balance(figures: r.Balance, *, soon: datetime) -> dict[str, Any]:
 
 
 def entry(row: r.Entry) -> dict[str, Any]:
-    """One transaction from the account's point of view (``change`` is signed)."""
+    """One journal entry from the account's point of view (``change`` is signed)."""
     return {
         "id": row.id,
         "kind": row.kind,

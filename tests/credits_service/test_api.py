@@ -190,7 +190,6 @@ def test_estimate_maths(credits_hub: CreditsHub, accounts: dict[str, str], ledge
     ("query", "words"),
     [
         pytest.param("hub=lahore&resource=cpu&hours=1", "account", id="no-account"),
-        pytest.param("account=otto&hub=lahore&resource=gpu:b200&hours=1", "no rate", id="unpriced"),
         pytest.param("account=otto&hub=lahore&resource=cpu&hours=-1", "negative", id="hours"),
         pytest.param("account=otto&hub=lahore&resource=cpu&hours=1&count=0", "count", id="count"),
     ],
@@ -201,6 +200,16 @@ def test_bad_estimates_are_400(
     answer = credits_hub.call("other", "GET", f"/estimate?{query}")
     assert answer.status == 400
     assert words in answer.body["message"]
+
+
+def test_an_unpriced_resource_is_404(credits_hub: CreditsHub, accounts: dict[str, str]) -> None:
+    # Well formed, naming a price that does not exist (was a 400 before the API's
+    # description declared every constraint: a fuzzer of it found a valid request refused).
+    answer = credits_hub.call(
+        "other", "GET", "/estimate?account=otto&hub=lahore&resource=gpu:b200&hours=1"
+    )
+    assert answer.status == 404
+    assert "no rate" in answer.body["message"]
 
 
 def test_current_session_with_a_server_token(
@@ -285,7 +294,38 @@ def test_openapi_describes_every_route_and_method(credits_hub: CreditsHub) -> No
         methods = {m for m in ("get", "post", "put", "patch", "delete") if m in vars(handler)}
         assert methods, template
         assert methods == set(served["paths"][template]), template
+        assert {m.lower() for m in handler.allowed_methods()} == methods, template
     assert set(served["paths"]) == {template for template, _ in API_ROUTES}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        pytest.param("DELETE", "/transfers", "POST", id="delete-transfers"),
+        pytest.param("PUT", "/accounts/owen", "GET", id="put-account"),
+        pytest.param("POST", "/sessions/current", "GET", id="post-session"),
+        pytest.param("TRACE", "/rates", "GET", id="trace-rates"),
+        pytest.param("GET", "/accounts/owen/grants", "POST", id="get-grants"),
+    ],
+)
+def test_an_undeclared_method_is_405_saying_which_are_answered(
+    credits_hub: CreditsHub, method: str, path: str, allow: str
+) -> None:
+    answer = credits_hub.call("operator", method, path)
+    assert (answer.status, answer.headers.get("allow")) == (405, allow)
+    if method != "TRACE":  # refused by Tornado itself, before the endpoint is known
+        assert answer.body == {"message": f"this endpoint answers {allow} only"}
+
+
+def test_text_with_a_nul_is_400(credits_hub: CreditsHub, accounts: dict[str, str]) -> None:
+    # PostgreSQL stores no NUL in text: on a production ledger this was a 500.
+    answer = credits_hub.call(
+        "operator", "POST", "/transfers", {"from": "a\u0000b", "to": "otto", "amount": "1"}
+    )
+    assert (answer.status, answer.body) == (
+        400,
+        {"message": "'from' must not contain a NUL character"},
+    )
 
 
 def test_unknown_endpoint_is_a_json_404(credits_hub: CreditsHub) -> None:

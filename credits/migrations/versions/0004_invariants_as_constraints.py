@@ -11,9 +11,11 @@ amount update) refuses a row that breaks it, on SQLite and PostgreSQL alike.
 A ledger whose rows already break an invariant is refused before anything changes,
 with the rows named (``computehub credits check`` lists what is wrong with them).
 
-SQLite cannot add a constraint to a table: each table is rebuilt (Alembic's batch
-mode), which drops the triggers on a rebuilt table; so a later revision that
-rebuilds ``charges`` or ``holds`` must create :data:`SQLITE_TRIGGERS` again.
+SQLite cannot add a constraint to a table: each table is rebuilt (Alembic's batch mode),
+which drops the triggers on a rebuilt table; so a later revision that rebuilds
+``charges`` or ``holds`` must create
+:data:`~computehub.credits.migrations.versions.0004_invariants_as_constraints.SQLITE_TRIGGERS`
+again.
 
 Revision ID: 0004
 Revises: 0003
