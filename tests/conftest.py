@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bedtools import STRICT, assert_ledger_clean, component_missing, hub_api, hub_login
 
 from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
@@ -28,6 +27,14 @@ from computehub.localbed.sitegen import bed_site, write_site
 from computehub.localbed.slapd import Slapd
 from computehub.localbed.university import PEOPLE, SUPPORT, ensure_people, ldap_auth
 from computehub.localbed.users import ensure_user
+from tests.support.bedtools import (
+    STRICT,
+    assert_ledger_clean,
+    component_missing,
+    hub_api,
+    hub_login,
+)
+from tests.support.sessions import stop
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,8 +50,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture(scope="session")
-def bed_root() -> Iterator[Path]:
+def bed_root(request: pytest.FixtureRequest) -> Iterator[Path]:
     """One directory for every daemon of this session, traversable by their users."""
+    if "not integration" in (request.config.getoption("markexpr") or ""):
+        pytest.fail(
+            "a test without the integration marker asked for the test bed "
+            "(mark it, or its parameter, pytest.mark.integration)",
+            pytrace=False,
+        )
     root = Path(tempfile.mkdtemp(prefix="computehub-bed-"))
     root.chmod(0o755)
     yield root
@@ -272,3 +285,47 @@ def output_dir(request: pytest.FixtureRequest) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
+
+
+@pytest.fixture
+def clean(hub: Any, slurm_bed: SlurmBed, test_users: dict[str, str]) -> Iterator[None]:
+    """Every test starts and ends with no servers (named ones too) and no jobs."""
+
+    def reset() -> None:
+        for user in test_users:
+            _, model = hub.api("GET", f"/users/{user}")
+            for name in list(model["servers"]):
+                hub.api(
+                    "DELETE", f"/users/{user}/servers/{name}" if name else f"/users/{user}/server"
+                )
+            stop(hub, user)
+        for cluster in slurm_bed.clusters.values():
+            cluster.cancel_all()
+
+    reset()
+    yield
+    reset()
+
+
+#: Fixtures behind which a real component runs: everything the bed starts lives under
+#: ``bed_root``, and the browser is Chromium.
+_DAEMON_FIXTURES = frozenset({"bed_root", "browser"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a test that needs a daemon of the bed without the ``integration`` marker.
+
+    ``pytest -m "not integration"`` is the fast loop that needs no Slurm, LDAP, PostgreSQL
+    or browser: the marker must be on every test that would start one.
+    """
+    unmarked = [
+        item.nodeid
+        for item in items
+        if _DAEMON_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("integration") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests start parts of the test bed but are not marked integration:\n  "
+            + "\n  ".join(unmarked)
+        )

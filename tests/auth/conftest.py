@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from authbed import (
+
+from computehub.localbed.hub import HubProcess
+from computehub.localbed.postgres import Postgres
+from computehub.localbed.proc import MissingComponentError, free_port
+from computehub.localbed.sitegen import write_site
+from computehub.localbed.slapd import Slapd
+from computehub.localbed.users import ensure_user
+from tests.support.authbed import (
     AUTH_PEOPLE,
     AUTH_POSIX_PEOPLE,
     CAMPUS_PEOPLE,
@@ -32,14 +39,7 @@ from authbed import (
     site_data,
     uid_number,
 )
-from bedtools import assert_ledger_clean, component_missing
-
-from computehub.localbed.hub import HubProcess
-from computehub.localbed.postgres import Postgres
-from computehub.localbed.proc import MissingComponentError, free_port
-from computehub.localbed.sitegen import write_site
-from computehub.localbed.slapd import Slapd
-from computehub.localbed.users import ensure_user
+from tests.support.bedtools import assert_ledger_clean, component_missing
 
 #: The environment variable the LDAP test hub reads its search user's password from.
 SEARCH_PASSWORD_ENV = "COMPUTEHUB_TEST_LDAP_SEARCH_PW"

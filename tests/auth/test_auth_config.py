@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from authbed import ldap_auth, oidc_auth, site_data
 from traitlets.config import Config
 
 from computehub.auth.configure import (
@@ -20,6 +19,7 @@ from computehub.auth.configure import (
 from computehub.auth.onboarding import StartingCredits
 from computehub.auth.policy import LoginPolicy
 from computehub.sitefile import SiteFileError, parse_site
+from tests.support.authbed import ldap_auth, oidc_auth, site_data
 
 BED = Path("/nonexistent-bed")
 SECRET = "s3cr3t-value-never-in-config"

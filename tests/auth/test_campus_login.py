@@ -10,10 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from authbed import SUPPORT, OidcHub
-from login import LOGGED_IN, oidc_login
 
 from computehub.credits.ledger import Ledger
+from tests.support.authbed import SUPPORT, OidcHub
+from tests.support.login import LOGGED_IN, oidc_login
 
 pytestmark = pytest.mark.integration
 

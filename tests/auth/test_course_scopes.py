@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from authbed import AUTH_PEOPLE, LdapHub
-from bedtools import hub_api, hub_login
 
 from computehub.credits.ledger import Ledger
 from computehub.localbed.university import PEOPLE
+from tests.support.authbed import AUTH_PEOPLE, LdapHub
+from tests.support.bedtools import hub_api, hub_login
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from authbed import Directory, ldap_auth, site_data
 from tornado import web
 from traitlets.config import Config
 
@@ -23,6 +22,7 @@ from computehub.auth.configure import configure_auth
 from computehub.auth.ldap import ComputeHubLDAPAuthenticator
 from computehub.credits.ledger import Ledger
 from computehub.sitefile import parse_site
+from tests.support.authbed import Directory, ldap_auth, site_data
 
 pytestmark = pytest.mark.integration
 

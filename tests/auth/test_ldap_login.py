@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from authbed import AUTH_PEOPLE, REFRESH_AGE_S, SUPPORT, LdapHub
-from login import LOGGED_IN, ldap_login
 
 from computehub.credits.ledger import Ledger
 from computehub.localbed.slapd import LdapPerson
+from tests.support.authbed import AUTH_PEOPLE, REFRESH_AGE_S, SUPPORT, LdapHub
+from tests.support.login import LOGGED_IN, ldap_login
 
 pytestmark = pytest.mark.integration
 

@@ -13,11 +13,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
-from authbed import IDP_PEOPLE, REFRESH_AGE_S, SUPPORT, OidcHub
-from login import LOGGED_IN, oidc_login
 
 from computehub.credits.ledger import Ledger
 from computehub.paths import repo_root
+from tests.support.authbed import IDP_PEOPLE, REFRESH_AGE_S, SUPPORT, OidcHub
+from tests.support.login import LOGGED_IN, oidc_login
 
 pytestmark = pytest.mark.integration
 

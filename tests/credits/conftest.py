@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import RATES, FakeClock
 
 from computehub.credits.ledger import Ledger
+from tests.support.ledgers import DATABASES, RATES, FakeClock
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL to an empty ledger database: a temporary SQLite file, or a fresh PostgreSQL one."""
     if request.param == "sqlite":

@@ -8,10 +8,9 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-from support import FakeClock
-
 from computehub.credits.errors import InsufficientCreditError
 from computehub.credits.ledger import Ledger
+from tests.support.ledgers import FakeClock
 
 ATTEMPTS = 200
 FUNDED = 50

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import CheckConstraint, text
 from sqlalchemy.exc import IntegrityError
-from support import RATES, FakeClock
 
 from computehub.credits import models as m
 from computehub.credits.ledger import Ledger
+from tests.support.ledgers import DATABASES, RATES, FakeClock
 
 #: (table, constraint, statement): the statement breaks the constraint on :func:`rows`.
 CASES = [
@@ -141,7 +141,7 @@ def rows(ledger: Ledger) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=DATABASES)
 def populated(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Ledger, dict[str, Any]]]:

@@ -11,10 +11,9 @@ cursor, and the ORM), which agreed; the one kept writes them still.
 
 from __future__ import annotations
 
-from golden_scenario import D, at, run_scenario, table_rows
-from support import FakeClock
-
 from computehub.credits.ledger import Ledger
+from tests.support.golden_scenario import D, at, run_scenario, table_rows
+from tests.support.ledgers import FakeClock
 
 EXPIRED_AT_3H = "credit expired at 2026-01-01T15:00:00+00:00"
 EXPIRED_AT_5H = "credit expired at 2026-01-01T17:00:00+00:00"

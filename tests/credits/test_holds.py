@@ -11,11 +11,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from support import START, FakeClock
 
 from computehub.credits import records as r
 from computehub.credits.errors import ConflictError, HoursLimitError, UnknownHoldError
 from computehub.credits.ledger import Ledger
+from tests.support.ledgers import START, FakeClock
 
 GPU = {"gpu:h100": 1, "cpu": 4}
 RACERS = 8

@@ -11,11 +11,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from support import START, FakeClock
 
 from computehub.credits.errors import ConflictError
 from computehub.credits.keys import CLIENT_KEY_MAX, ClientKey, stored_key
 from computehub.credits.ledger import Ledger
+from tests.support.ledgers import START, FakeClock
 
 CPU = {"cpu": 2}
 

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
-from support import START, FakeClock
 
 from computehub.credits.errors import (
     ConflictError,
@@ -18,6 +17,7 @@ from computehub.credits.errors import (
     UnknownRateError,
 )
 from computehub.credits.ledger import Ledger
+from tests.support.ledgers import START, FakeClock
 
 H100 = {"gpu:h100": 1}
 D = Decimal

@@ -8,10 +8,8 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from golden_scenario import run_scenario, table_rows
 from sqlalchemy import CheckConstraint, Engine, MetaData, inspect, select, text
 from sqlalchemy.exc import IntegrityError
-from support import FakeClock
 
 from computehub.credits.db import (
     alembic_config,
@@ -23,6 +21,8 @@ from computehub.credits.db import (
 )
 from computehub.credits.ledger import Ledger
 from computehub.credits.models import CHARGE_WITHIN_HOLD, Base
+from tests.support.golden_scenario import run_scenario, table_rows
+from tests.support.ledgers import FakeClock
 
 
 def test_upgrade_creates_the_models_schema_and_is_repeatable(db_url: str) -> None:

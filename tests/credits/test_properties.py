@@ -11,11 +11,11 @@ from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from support import FakeClock
 
 from computehub.credits.errors import ConflictError, InsufficientCreditError
 from computehub.credits.ledger import Ledger
 from computehub.credits.money import QUANTUM
+from tests.support.ledgers import FakeClock
 
 Op = tuple[Any, ...]
 Refusal = InsufficientCreditError | ConflictError

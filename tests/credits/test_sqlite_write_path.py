@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import DBAPIError
-from support import RATES
 
 from computehub.credits import checkpoint
 from computehub.credits.errors import InsufficientCreditError
 from computehub.credits.ledger import Ledger
+from tests.support.ledgers import RATES
 
 SESSION = {"gpu:h100": 1}
 

@@ -13,20 +13,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bedtools import assert_ledger_clean, component_missing, hub_login
-from credits_hub import (
-    COURSE,
-    DRIVER_SCOPES,
-    PEOPLE,
-    CreditsHub,
-    _wait_for_service,
-)
 
 from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
 from computehub.localbed.hub import HubProcess
 from computehub.localbed.proc import MissingComponentError, free_port
 from computehub.localbed.sitegen import bed_site, write_site
+from tests.support.bedtools import assert_ledger_clean, component_missing, hub_login
+from tests.support.credits_hub import (
+    COURSE,
+    DRIVER_SCOPES,
+    PEOPLE,
+    CreditsHub,
+    _wait_for_service,
+)
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from credits_hub import CreditsHub, http
 
 from computehub.credits.service.app import API_ROUTES
 from computehub.credits.service.jupyterhub import DEFAULT_SERVER_SCOPES, SERVER_TOKEN_SCOPES
 from computehub.credits.service.openapi import openapi
+from tests.support.credits_hub import CreditsHub, http
+
+pytestmark = pytest.mark.integration
 
 
 def test_insufficient_credit_is_402_with_available_and_requested(

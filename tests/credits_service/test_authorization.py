@@ -9,7 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from credits_hub import COURSE, CreditsHub
+
+from tests.support.credits_hub import COURSE, CreditsHub
+
+pytestmark = pytest.mark.integration
 
 PERSONAS = ("owner", "other", "instructor", "student", "operator", "anonymous")
 _EST = "/estimate?hub=lahore&resource=gpu:h100&count=1&hours=1&account="

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from credits_hub import CreditsHub
 
 from computehub.credits.service.app import API_ROUTES
+from tests.support.credits_hub import CreditsHub
 
 pytestmark = pytest.mark.integration
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from credits_hub import page_rows
 
 from computehub.credits import records as r
 from computehub.credits.service import page
 from computehub.credits.service.home import wants_html
+from tests.support.credits_hub import page_rows
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SOON = NOW + timedelta(days=30)

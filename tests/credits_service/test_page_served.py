@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from credits_hub import COURSE, CreditsHub, browser_login, http, page_rows
+import pytest
+
+from tests.support.credits_hub import COURSE, CreditsHub, browser_login, http, page_rows
+
+pytestmark = pytest.mark.integration
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 

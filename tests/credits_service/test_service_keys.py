@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from credits_hub import COURSE, CreditsHub
 
 from computehub.auth.onboarding import (
     StartingCredits,
@@ -22,6 +21,9 @@ from computehub.auth.onboarding import (
     idempotency_key,
     ledger_conflict_errors,
 )
+from tests.support.credits_hub import COURSE, CreditsHub
+
+pytestmark = pytest.mark.integration
 
 
 def _to_student(hub: CreditsHub, key: str, amount: str = "1", *, in_body: bool = False) -> Any:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from widget_testkit import CreditsHub, FakeClock, serve_credits, two_gpus_and_a_mig
 
 from computehub.extensions.fake import FakeGpuBackend
+from tests.support.widget_testkit import CreditsHub, FakeClock, serve_credits, two_gpus_and_a_mig
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ import logging
 from typing import Any
 
 import pytest
-from widget_testkit import GPU_REPORT_PATH, TOKEN, CreditsHub
 
 from computehub.extensions.activity import GpuActivity, HubReporter, settings_from
 from computehub.extensions.fake import FakeGpu, FakeGpuBackend
 from computehub.extensions.gpus import GpuReader
 from computehub.extensions.idle import IdleClock
+from tests.support.widget_testkit import GPU_REPORT_PATH, TOKEN, CreditsHub
 
 JOB_ENV = {"COMPUTEHUB_HUB": "karachi", "SLURM_JOB_ID": "42"}
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from widget_testkit import EXTEND_PATH, SESSION_PATH, TOKEN, CreditsHub, session_doc
 
 from computehub.extensions.alerts import format_duration, session_alerts
 from computehub.extensions.credits import (
@@ -17,6 +16,7 @@ from computehub.extensions.credits import (
     hub_base_from_api_url,
     parse_session,
 )
+from tests.support.widget_testkit import EXTEND_PATH, SESSION_PATH, TOKEN, CreditsHub, session_doc
 
 
 @pytest.mark.parametrize(

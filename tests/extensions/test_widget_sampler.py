@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable
 
 import pytest
-from widget_testkit import SESSION_PATH, CreditsHub, FakeClock
 
 from computehub.extensions.fake import FakeGpuBackend
 from computehub.extensions.gpus import GpuReader
 from computehub.extensions.sampler import Sampler, Snapshot
+from tests.support.widget_testkit import SESSION_PATH, CreditsHub, FakeClock
 
 
 def sampler_threads() -> list[threading.Thread]:

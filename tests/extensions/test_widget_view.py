@@ -9,7 +9,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from widget_testkit import EXTEND_PATH, SESSION_PATH, CreditsHub, FakeClock
 
 from computehub.extensions.credits import CreditsSource, HttpCreditsClient
 from computehub.extensions.fake import FakeGpuBackend
@@ -17,6 +16,7 @@ from computehub.extensions.gpus import MIG_UTILIZATION_NOTE, GpuReader
 from computehub.extensions.nvml import GpuErrorKind
 from computehub.extensions.sampler import Sampler
 from computehub.extensions.widget import ComputeHubWidget, run_in_thread
+from tests.support.widget_testkit import EXTEND_PATH, SESSION_PATH, CreditsHub, FakeClock
 
 MIG_A = "MIG-aaaaaaaa-aaaa-5aaa-aaaa-aaaaaaaaaaaa"
 

@@ -15,6 +15,7 @@ import pytest
 from computehub.credits.errors import ConflictError
 from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
+from tests.support.sessions import stop, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -28,31 +29,6 @@ def slurm_out(bed: SlurmBed, hub: str, *argv: str) -> str:
         check=False,
         timeout=30,
     ).stdout.strip()
-
-
-def wait_ready(hub: Any, user: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, model = hub.api("GET", f"/users/{user}")
-        server = model["servers"].get("") if status == 200 else None
-        if server and server["ready"]:
-            return dict(server)
-        if server is None and status == 200 and not model.get("pending"):
-            raise AssertionError(f"{user}'s server is gone: {model}")
-        time.sleep(0.3)
-    raise AssertionError(f"{user}'s server not ready in {timeout} s")
-
-
-def stop(hub: Any, user: str) -> None:
-    status, _ = hub.api("DELETE", f"/users/{user}/server")
-    assert status in (202, 204, 400)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        _, model = hub.api("GET", f"/users/{user}")
-        if not model["servers"] and not model.get("pending"):
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"{user}'s server did not stop")
 
 
 @pytest.fixture

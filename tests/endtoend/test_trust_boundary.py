@@ -31,11 +31,10 @@ from typing import Any
 
 import pytest
 import yaml
-from bedtools import hub_api, hub_login
-from test_idle import gpu_idle_pass, gpu_reports
-from test_spawner import stop, wait_ready
 
 from computehub.credits.ledger import Ledger
+from tests.support.bedtools import hub_api, hub_login
+from tests.support.sessions import gpu_idle_pass, gpu_reports, stop, wait_ready
 
 pytestmark = pytest.mark.integration
 

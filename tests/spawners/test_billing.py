@@ -13,10 +13,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
-from test_spawner import stop, wait_ready
 
 from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
+from tests.support.sessions import stop, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -25,24 +25,6 @@ pytestmark = pytest.mark.integration
 def ledger(hub: Any) -> Iterator[Ledger]:
     with Ledger(hub.ledger_url) as opened:
         yield opened
-
-
-@pytest.fixture
-def clean(hub: Any, slurm_bed: SlurmBed, test_users: dict[str, str]) -> Iterator[None]:
-    def reset() -> None:
-        for user in test_users:
-            _, model = hub.api("GET", f"/users/{user}")
-            for name in list(model["servers"]):
-                hub.api(
-                    "DELETE", f"/users/{user}/servers/{name}" if name else f"/users/{user}/server"
-                )
-            stop(hub, user)
-        for cluster in slurm_bed.clusters.values():
-            cluster.cancel_all()
-
-    reset()
-    yield
-    reset()
 
 
 def sacct(bed: SlurmBed, hub_name: str, job_id: str) -> list[str]:

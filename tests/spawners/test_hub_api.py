@@ -1,6 +1,6 @@
 """computehub's own hub API, its pure parts: scopes, GPU reports, a server's own token.
 
-The handlers themselves run on the real bed (tests/integration/test_idle.py,
+The handlers themselves run on the real bed (tests/culling/test_idle.py,
 test_extend.py, test_estimate.py, test_trust_boundary.py). JupyterHub's spawners
 are stood in for here by plain objects with the attributes the code reads.
 """
@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from jupyterhub.scopes import scope_definitions
 from jupyterhub.utils import hash_token
-from test_gpu_idle import EXAMPLE
 from traitlets.config import Config
 
 from computehub.credits.service.jupyterhub import configure_credits_service
@@ -69,6 +69,7 @@ async def test_a_callable_server_token_scopes_gets_the_session_scope() -> None:
 
 # --- GPU reports -------------------------------------------------------------------------
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "hub_config" / "site.example.yaml"
 GOOD = {"gpus": 1, "idle_s": 12.5, "busy_percent": 5, "samples": 3}
 REPORTS: list[tuple[str, Any, Measurement | str]] = [
     ("minimal", GOOD, Measurement(1, 12.5, 5, 3)),

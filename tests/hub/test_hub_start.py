@@ -14,9 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bedtools import component_missing
-from slurmjobs import slurm_out
-from test_session_recovery import USERS, Hub, site_data
 
 from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
@@ -24,6 +21,9 @@ from computehub.localbed.hub import HubProcess
 from computehub.localbed.proc import BedError, MissingComponentError, free_port
 from computehub.localbed.sitegen import write_site
 from computehub.localbed.slurm import SlurmCluster
+from tests.support.bedtools import component_missing
+from tests.support.onehub import USERS, Hub, site_data
+from tests.support.slurmjobs import slurm_out
 
 pytestmark = pytest.mark.integration
 

@@ -14,15 +14,12 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bedtools import component_missing, hub_api
-from slurmjobs import job_state, operator_submit, slurm_out, slurm_run, wait_state
 from sqlalchemy import update
 
 from computehub.credits import models as m
@@ -32,10 +29,12 @@ from computehub.localbed.hub import HubProcess
 from computehub.localbed.proc import BedError, MissingComponentError, free_port
 from computehub.localbed.sitegen import write_site
 from computehub.localbed.slurm import SlurmCluster
+from tests.support.bedtools import component_missing
+from tests.support.onehub import USERS, Hub, site_data
+from tests.support.slurmjobs import job_state, operator_submit, slurm_out, slurm_run, wait_state
 
 pytestmark = pytest.mark.integration
 
-USERS = ("alice", "bob", "carol")
 WRAPPED = {
     "sbatch": "[ -e {flags}/slow-sbatch ] && sleep 5\n"
     "if [ -e {flags}/race-sbatch ]; then\n"
@@ -45,38 +44,6 @@ WRAPPED = {
     "squeue": '[ -e {flags}/empty-squeue ] && exit 0\nexec /usr/bin/squeue "$@"',
 }
 PASSED = ("scancel", "sacct", "scontrol", "sinfo")
-
-
-def site_data(cluster: SlurmCluster, notebook_env: Path, gpus: dict[str, int]) -> dict[str, Any]:
-    """A site file with one hub on ``cluster``, priced 10 credits per GPU-hour."""
-    return {
-        "platform": {"name": "computehub (recovery tests)", "support": "the test operators"},
-        "hubs": {
-            cluster.name: {
-                "display_name": f"{cluster.name.title()} AI Hub",
-                "region": "test",
-                "slurm": {
-                    "conf": str(cluster.conf),
-                    "timeout_s": 5,
-                    "job_ticket_key_file": str(cluster.ticket_key),
-                },
-                "partitions": {cluster.partition: {"default": True, "max_hours": 24}},
-                "gpus": {gpu: {"count": count} for gpu, count in gpus.items()},
-                "rates": {"cpu": "0.5", **{f"gpu:{gpu}": "10" for gpu in gpus}},
-                "limits": {
-                    "max_gpus": 2,
-                    "max_hours": 12,
-                    "cpus_per_session": 1,
-                    "memory_gb_per_session": 1,
-                },
-            }
-        },
-        "environments": {
-            "notebook": {"display_name": "Python 3", "prefix": str(notebook_env)},
-        },
-        "defaults": {"hub": cluster.name, "environment": "notebook", "hours": 1},
-        "auth": {"method": "dummy", "dummy": {"users": dict.fromkeys(USERS, "researcher")}},
-    }
 
 
 @pytest.fixture(scope="module")
@@ -118,23 +85,6 @@ def slurm_bin(bed_root: Path, flags: Path) -> Path:
         if not (path / name).exists():
             (path / name).symlink_to(f"/usr/bin/{name}")
     return path
-
-
-@dataclass
-class Hub:
-    process: HubProcess
-    token: str
-
-    @property
-    def url(self) -> str:
-        return self.process.url
-
-    @property
-    def ledger_url(self) -> str:
-        return f"sqlite:///{self.process.base / 'ledger.sqlite'}"
-
-    def api(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
-        return hub_api(self.url, self.token, method, path, body, timeout=60)
 
 
 def extra_config(path: Path, token: str, slurm_bin: Path) -> Path:

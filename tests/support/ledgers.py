@@ -5,6 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
+#: The databases every ledger test runs on (PostgreSQL is a daemon of the bed).
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
 #: The moment the tests' clock starts at.
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 #: Rates the ledger tests price sessions with, as a site file would declare them.

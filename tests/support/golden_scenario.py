@@ -13,12 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
-from support import RATES, START, FakeClock
 
 from computehub.credits import models as m
 from computehub.credits import records as r
 from computehub.credits.errors import LedgerError
 from computehub.credits.ledger import Ledger
+from tests.support.ledgers import RATES, START, FakeClock
 
 GPU = {"gpu:h100": 1, "cpu": 4}
 

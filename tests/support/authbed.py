@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import ldap3
-from bedtools import hub_api
 from ldap3.core.exceptions import LDAPNoSuchObjectResult
 
 from computehub.localbed.hub import HubProcess
@@ -41,6 +40,7 @@ from computehub.localbed.university import SUPPORT as SUPPORT
 from computehub.localbed.university import ensure_people as ensure_people
 from computehub.localbed.university import ldap_auth as ldap_auth
 from computehub.paths import repo_root
+from tests.support.bedtools import hub_api
 
 #: People the login tests add to the shared directory, beside the bed's (university.py).
 #: root and munge have directory entries (as a careless or hostile directory could) and
@@ -378,7 +378,7 @@ REFRESH_AGE_S = 3
 
 @dataclass
 class OidcProviderProcess:
-    """``node tests/auth/oidc_provider.mjs``: oidc-provider on 127.0.0.1."""
+    """``node tests/support/oidc_provider.mjs``: oidc-provider on 127.0.0.1."""
 
     base: Path
     client_secret: str

@@ -10,9 +10,9 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import pytest
-from bedtools import hub_login, user_token
 
 from computehub.credits.ledger import Ledger
+from tests.support.bedtools import hub_login, user_token
 
 pytestmark = pytest.mark.integration
 

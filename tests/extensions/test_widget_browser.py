@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_spawner import stop, wait_ready
 
 from computehub.credits.ledger import Ledger
+from tests.support.sessions import stop, wait_ready
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ Debian 12's ``job_submit_lua.so`` is built on ``liblua5.1.so.0`` (a dependency o
 slurm-wlm); these tables load ``hub_config/slurm/job_submit.lua`` into that library
 through ctypes, with a ``slurm`` table standing in for slurmctld's, and check its
 decisions and its HMAC against Python's (``spawners/jobticket.py`` signs tickets).
-The bed test (tests/integration/test_slurm_guard.py) runs it inside real slurmctlds.
+The bed test (tests/spawners/test_slurm_guard.py) runs it inside real slurmctlds.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from bedtools import component_missing
 
 from computehub.localbed.proc import MissingComponentError
 from computehub.spawners.jobticket import JobClaim, sign, verify
+from tests.support.bedtools import component_missing
 
 GUARD = Path(__file__).resolve().parents[2] / "hub_config" / "slurm" / "job_submit.lua"
 KEY = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -16,13 +16,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
-from slurmjobs import operator_submit, slurm_out, slurm_run, wait_state
-from test_spawner import stop, wait_ready
 
 from computehub.credits.errors import UnknownAccountError
 from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
 from computehub.spawners.spawner import REQUEUED_NOTE
+from tests.support.sessions import stop, wait_ready
+from tests.support.slurmjobs import operator_submit, slurm_out, slurm_run, wait_state
 
 pytestmark = pytest.mark.integration
 

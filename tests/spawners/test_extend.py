@@ -17,12 +17,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from bedtools import user_token
-from test_billing import clean as clean
-from test_spawner import wait_ready
 
 from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
+from tests.support.bedtools import user_token
+from tests.support.sessions import wait_ready
 
 pytestmark = pytest.mark.integration
 

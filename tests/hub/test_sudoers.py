@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bedtools import component_missing
 
 from computehub.localbed.bed import SlurmBed
 from computehub.localbed.proc import MissingComponentError, run
 from computehub.localbed.users import ensure_user
+from tests.support.bedtools import component_missing
 
 pytestmark = pytest.mark.integration
 

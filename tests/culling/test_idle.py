@@ -19,15 +19,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from bedtools import hub_api, hub_login, user_token
-from test_billing import clean as clean
-from test_spawner import wait_ready
 
 from computehub.credits.ledger import Ledger
+from tests.support.bedtools import hub_api, hub_login, user_token
+from tests.support.sessions import REPORTS, gpu_idle_pass, gpu_reports, wait_ready
 
 pytestmark = pytest.mark.integration
-
-REPORTS = "/computehub/gpu-activity"
 
 
 @pytest.fixture
@@ -57,13 +54,6 @@ def servers(hub: Any, user: str) -> dict[str, Any]:
     return dict(model["servers"])
 
 
-def gpu_reports(hub: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    """The hub's GPU reports, read as the GPU-idle service reads them."""
-    status, answer = hub_api(hub.url, hub.probe_tokens["gpu-idle"], "GET", REPORTS)
-    assert status == 200, answer
-    return {(r["user"], r["server"]): r for r in answer["reports"]}
-
-
 def wait_report(hub: Any, user: str, server: str = "", **expected: Any) -> dict[str, Any]:
     """The report of ``user``'s server once it says what is expected (the hub's view)."""
     deadline = time.monotonic() + 60
@@ -73,28 +63,6 @@ def wait_report(hub: Any, user: str, server: str = "", **expected: Any) -> dict[
             return report
         assert time.monotonic() < deadline, f"no report of {user}/{server} like {expected}"
         time.sleep(0.5)
-
-
-def gpu_idle_pass(
-    hub: Any, limit_s: float, token: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """One pass of the GPU-idle service, with the scopes the real one has."""
-    env = {
-        **os.environ,
-        "JUPYTERHUB_API_URL": f"{hub.url}/hub/api",
-        "JUPYTERHUB_API_TOKEN": token or hub.probe_tokens["gpu-idle"],
-        # Where the service of old reached the servers (it no longer needs it).
-        "COMPUTEHUB_PUBLIC_URL": hub.url,
-        "COMPUTEHUB_DB_URL": hub.ledger_url,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "computehub.spawners.gpuidle", f"--limit={limit_s}", "--once"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
 
 
 def test_gpu_idle_rule_stops_idle_gpus_and_says_what_it_saved(

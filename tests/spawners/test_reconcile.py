@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from slurmjobs import job_state, operator_submit, portal_submit, slurm_out
 from sqlalchemy import event
 
 from computehub.credits.ledger import Ledger
@@ -22,6 +21,7 @@ from computehub.sitefile import load_site
 from computehub.spawners.reconcile import Action, Cancel, Reconciler, Settle, reconcile_once
 from computehub.spawners.registry import HubRegistry
 from computehub.spawners.slurmclient import SlurmClient
+from tests.support.slurmjobs import job_state, operator_submit, portal_submit, slurm_out
 
 pytestmark = pytest.mark.integration
 
