@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.credits_hub import COURSE, CreditsHub
+from tests.support.credits_hub import COURSE, CreditsHub, http
 
 pytestmark = pytest.mark.integration
 
@@ -116,8 +116,6 @@ def test_matrix(
 def test_metrics_matrix(
     credits_hub: CreditsHub, accounts: dict[str, str], persona: str, status: int
 ) -> None:
-    from credits_hub import http
-
     token = None if persona == "anonymous" else credits_hub.tokens[persona]
     assert http("GET", f"{credits_hub.service}/metrics", token).status == status
 
@@ -142,8 +140,6 @@ def test_members_only_for_managers(credits_hub: CreditsHub, accounts: dict[str, 
 def test_token_without_the_read_scope_is_refused(
     credits_hub: CreditsHub, accounts: dict[str, str]
 ) -> None:
-    from credits_hub import http
-
     token = credits_hub.token_for("owen", ["access:services!service=credits"])
     answer = http("GET", f"{credits_hub.api}/accounts", token)
     assert answer.status == 403
@@ -153,8 +149,6 @@ def test_token_without_the_read_scope_is_refused(
 def test_token_without_service_access_is_refused(
     credits_hub: CreditsHub, accounts: dict[str, str]
 ) -> None:
-    from credits_hub import http
-
     token = credits_hub.token_for("owen", ["custom:credits:read"])
     answer = http("GET", f"{credits_hub.api}/accounts", token)
     assert answer.status == 403
@@ -162,6 +156,4 @@ def test_token_without_service_access_is_refused(
 
 
 def test_bad_token_is_401(credits_hub: CreditsHub) -> None:
-    from credits_hub import http
-
     assert http("GET", f"{credits_hub.api}/accounts", "not-a-token").status == 401
