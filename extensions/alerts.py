@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from .credits import SessionCredits
+from .creditsreader import SessionCredits
 
 DEFAULT_WARN_MINUTES = (15, 5)
 

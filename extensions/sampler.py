@@ -14,17 +14,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
-from .credits import CreditsError, CreditsSource, SessionCredits
+from computehub.clock import utcnow
+
+from .creditsreader import CreditsError, CreditsSource, SessionCredits
 from .gpus import GpuReader, GpuReading
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware in UTC."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import os
 import threading
 from collections.abc import Mapping
 
-from .credits import HttpCreditsClient
+from .creditsreader import HttpCreditsClient
 from .gpus import GpuReader
 from .nvml import backend_from_env
 from .sampler import Sampler

@@ -16,7 +16,7 @@ import ipywidgets as widgets
 from traitlets import Bool, Enum, Float, Instance, observe, validate
 
 from .alerts import DEFAULT_WARN_MINUTES, Alert, session_alerts
-from .credits import CreditsError, CreditsSource, Extension
+from .creditsreader import CreditsError, CreditsSource, Extension
 from .gpus import GpuSample
 from .render import (
     BOX,

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from computehub.extensions.alerts import format_duration, session_alerts
-from computehub.extensions.credits import (
+from computehub.extensions.creditsreader import (
     CreditsError,
     HttpCreditsClient,
     format_hours,

@@ -47,7 +47,7 @@ def test_package_import_is_cheap() -> None:
     assert json.loads(out) == []
 
 
-@pytest.mark.parametrize("module", ["widget", "session", "nvml", "credits", "fake"])
+@pytest.mark.parametrize("module", ["widget", "session", "nvml", "creditsreader", "fake"])
 def test_no_hub_side_code_is_imported(module: str) -> None:
     out = run_python(
         f"""

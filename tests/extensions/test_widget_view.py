@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from computehub.extensions.credits import CreditsSource, HttpCreditsClient
+from computehub.extensions.creditsreader import CreditsSource, HttpCreditsClient
 from computehub.extensions.fake import FakeGpuBackend
 from computehub.extensions.gpus import MIG_UTILIZATION_NOTE, GpuReader
 from computehub.extensions.nvml import GpuErrorKind

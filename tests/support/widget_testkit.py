@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from computehub.extensions.credits import HttpCreditsClient
+from computehub.extensions.creditsreader import HttpCreditsClient
 from computehub.extensions.fake import MIB, FakeGpu, FakeGpuBackend, FakeMig
 
 TOKEN = "secret-token"
