@@ -31,6 +31,7 @@ from typing import Any, Self, TypeVar
 from sqlalchemy import Connection, Engine, bindparam, orm, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from computehub.clock import Clock, utcnow
 from computehub.credits import convert, creditwrites, queries
 from computehub.credits import models as m
 from computehub.credits import records as r
@@ -52,15 +53,8 @@ from computehub.credits.rawsql import Cursor, Driver
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-#: Returns the current time, timezone-aware UTC; tests pass their own to time-travel.
-Clock = Callable[[], datetime]
 #: Attempts for a transaction that lost a race (idempotency key, deadlock, serialization).
 _ATTEMPTS = 5
-
-
-def utcnow() -> datetime:
-    """The current time in UTC."""
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -20,11 +20,12 @@ from decimal import Decimal
 
 from sqlalchemy import select, text
 
+from computehub.clock import Clock, utcnow
 from computehub.credits import convert, creditwrites, queries
 from computehub.credits import models as m
 from computehub.credits import records as r
 from computehub.credits.audit import check_ledger, report_charges
-from computehub.credits.core import Clock, LedgerCore, _Op, utcnow
+from computehub.credits.core import LedgerCore, _Op
 from computehub.credits.errors import ConflictError
 from computehub.credits.holds import HoldsMixin
 from computehub.credits.identities import IdentitiesMixin

@@ -63,7 +63,7 @@ if [[ ! -x $NOTEBOOK_ENV/bin/python || $(cat "$NOTEBOOK_ENV/.computehub-stamp" 2
   echo "$nb_stamp" >"$NOTEBOOK_ENV/.computehub-stamp"
 fi
 # The widget from this checkout, without its dependencies (they are pinned above).
-src_stamp=$(find "$ROOT/extensions" "$ROOT/computehub/__init__.py" \( -name '*.py' -o -name '*.json' \) -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)
+src_stamp=$(find "$ROOT/extensions" "$ROOT/computehub/__init__.py" "$ROOT/computehub/clock.py" \( -name '*.py' -o -name '*.json' \) -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)
 if [[ $(cat "$NOTEBOOK_ENV/.computehub-src-stamp" 2>/dev/null) != "$src_stamp" ]]; then
   say "computehub widget into the notebook environment"
   "$NOTEBOOK_ENV/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$ROOT"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import pwd
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from inspect import isawaitable
 from typing import Any
 
@@ -44,6 +44,7 @@ from computehub.auth.policy import (
 )
 from computehub.auth.roles import auth_model_fields, managed_roles
 from computehub.auth.system import posix_uid
+from computehub.clock import utcnow
 
 #: Where in ``auth_state`` the platform keeps what it decided at login.
 STATE_KEY = "computehub"
@@ -60,11 +61,6 @@ def posix_account_exists(name: str) -> bool:
     except KeyError:
         return False
     return True
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware."""
-    return datetime.now(UTC)
 
 
 def refusal(status: int, message: str) -> web.HTTPError:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from computehub.credits.core import Clock, utcnow
+from computehub.clock import Clock, utcnow
 from computehub.credits.errors import (
     ConflictError,
     InsufficientCreditError,
