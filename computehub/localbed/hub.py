@@ -14,7 +14,7 @@ from computehub.localbed.proc import (
     BedError,
     free_port,
     make_dir,
-    read_pid,
+    pid_of,
     spawn,
     stop_pid,
     tail_hint,
@@ -100,7 +100,7 @@ class HubProcess:
         if self.proc is not None:
             stop_pid(self.proc.pid, timeout=20)
             self.proc.wait()
-        stop_pid(read_pid(self.base / "jupyterhub-proxy.pid"))
+        stop_pid(pid_of(self.base / "jupyterhub-proxy.pid", "configurable-http-proxy"))
         for pid in self._leftovers():
             stop_pid(pid)
 

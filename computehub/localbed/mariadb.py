@@ -12,8 +12,8 @@ from computehub.localbed.proc import (
     free_port,
     make_dir,
     pid_alive,
+    pid_of,
     port_open,
-    read_pid,
     run,
     spawn,
     stop_pid,
@@ -75,7 +75,7 @@ class MariaDB:
             )
             self.password_file.write_text(secrets.token_urlsafe(18))
             self.password_file.chmod(0o600)
-        if pid_alive(read_pid(self.pidfile) or 0):
+        if pid_alive(pid_of(self.pidfile, "mariadbd", "mysqld") or 0):
             self.port = self._running_port()
         else:
             self.proc = spawn(
@@ -118,4 +118,4 @@ class MariaDB:
 
     def stop(self) -> None:
         """Stop the server by its pid."""
-        stop_pid(read_pid(self.pidfile), timeout=30)
+        stop_pid(pid_of(self.pidfile, "mariadbd", "mysqld"), timeout=30)

@@ -11,7 +11,7 @@ from computehub.localbed.proc import (
     make_dir,
     owner_ids,
     pid_alive,
-    read_pid,
+    pid_of,
     run,
     stop_pid,
     wait_for,
@@ -51,7 +51,7 @@ class Munge:
             uid, gid = owner_ids("munge")
             os.chown(key, uid, gid)
             key.chmod(0o400)
-        if pid_alive(read_pid(self.pidfile) or 0) and self.socket.exists():
+        if pid_alive(pid_of(self.pidfile, "munged") or 0) and self.socket.exists():
             return
         run(
             [
@@ -76,4 +76,4 @@ class Munge:
 
     def stop(self) -> None:
         """Stop munged by its pid."""
-        stop_pid(read_pid(self.pidfile))
+        stop_pid(pid_of(self.pidfile, "munged"))

@@ -10,8 +10,8 @@ from computehub.localbed.proc import (
     find_binary,
     free_port,
     make_dir,
+    pid_of,
     port_open,
-    read_pid,
     run,
     stop_pid,
     wait_for,
@@ -112,4 +112,4 @@ class Postgres:
 
     def stop(self) -> None:
         """Stop the server (fast shutdown), by its pid."""
-        stop_pid(read_pid(self.datadir / "postmaster.pid"), timeout=20)
+        stop_pid(pid_of(self.datadir / "postmaster.pid", "postgres"), timeout=20)

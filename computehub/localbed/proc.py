@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pwd
 import shutil
@@ -12,6 +13,8 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 #: Where Debian puts daemons that are not on a normal user's PATH.
 _SBIN_DIRS = ("/usr/sbin", "/sbin", "/usr/lib/postgresql/15/bin")
@@ -177,6 +180,27 @@ def read_pid(pidfile: Path) -> int | None:
         return int(pidfile.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def pid_of(pidfile: Path, *programs: str) -> int | None:
+    """The pid in a pid file, if that process is still one of ``programs``.
+
+    A pid file outlives its process (a crash, a reboot of the machine), and the kernel
+    reuses pids: the bed signals a pid only when ``/proc/PID/cmdline`` names one of
+    the programs that wrote the file, and otherwise treats the file as stale.
+    """
+    pid = read_pid(pidfile)
+    if pid is None or pid <= 1:
+        return None
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    names = {os.path.basename(arg.decode(errors="replace")) for arg in args if arg}
+    if names & set(programs):
+        return pid
+    log.warning("%s names pid %s, which is not %s now: stale", pidfile, pid, "/".join(programs))
+    return None
 
 
 def stop_pid(pid: int | None, timeout: float = 10, sig: int = signal.SIGTERM) -> None:

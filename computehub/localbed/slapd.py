@@ -14,8 +14,8 @@ from computehub.localbed.proc import (
     find_binary,
     free_port,
     make_dir,
+    pid_of,
     port_open,
-    read_pid,
     run,
     stop_pid,
     wait_for,
@@ -130,7 +130,7 @@ class Slapd:
 
     def stop(self) -> None:
         """Stop slapd by its pid."""
-        stop_pid(read_pid(self.pidfile))
+        stop_pid(pid_of(self.pidfile, "slapd"))
 
 
 def _gid(group: str) -> int:

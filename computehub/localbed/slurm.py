@@ -32,8 +32,8 @@ from computehub.localbed.proc import (
     free_port,
     make_dir,
     pid_alive,
+    pid_of,
     port_open,
-    read_pid,
     run,
     spawn,
     stop_pid,
@@ -77,7 +77,7 @@ class SlurmDbd:
         slurmdbd = find_binary("slurmdbd", "slurmdbd")
         make_dir(self.conf_dir, "root", 0o755)
         port_file = self.base / "port"
-        if pid_alive(read_pid(self.pidfile) or 0) and port_file.exists():
+        if pid_alive(pid_of(self.pidfile, "slurmdbd") or 0) and port_file.exists():
             self.port = int(port_file.read_text())
             return
         conf = self.conf_dir / "slurmdbd.conf"
@@ -118,7 +118,7 @@ class SlurmDbd:
 
     def stop(self) -> None:
         """Stop slurmdbd by its pid."""
-        stop_pid(read_pid(self.pidfile) or (self.proc.pid if self.proc else None))
+        stop_pid(pid_of(self.pidfile, "slurmdbd") or (self.proc.pid if self.proc else None))
 
 
 @dataclass
@@ -261,7 +261,7 @@ class SlurmCluster:
         self.conf.chmod(0o644)
 
     def _pid(self, daemon: str) -> int | None:
-        return read_pid(self.base / "run" / f"{daemon}.pid")
+        return pid_of(self.base / "run" / f"{daemon}.pid", daemon)
 
     def start(self) -> None:
         """Register the cluster with slurmdbd, start slurmctld and slurmd, wait for idle."""
