@@ -256,7 +256,9 @@ def test_a_server_reports_for_itself_only_and_at_worst_gets_itself_stopped(
     # The GPU rule believes him about his own server: it stops it, notes it on his hold.
     done = gpu_idle_pass(hub, limit_s=3600)
     assert done.returncode == 0, done.stderr
-    assert "Stopping bob" in done.stderr, done.stderr
+    assert "Stopping bob" in done.stderr, (
+        f"{done.stderr}\nreports now: {gpu_reports(hub)}\nbob: {hub.api('GET', '/users/bob')[1]}"
+    )
     assert hub.api("GET", "/users/bob")[1]["servers"] == {}
     with Ledger(hub.ledger_url) as ledger:
         session = ledger.session(state["hold_id"])
