@@ -14,7 +14,6 @@ read-only token does not: 403).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -60,15 +59,8 @@ class EstimateHandler(APIHandler):  # type: ignore[misc]
             req = validate(raw, spawner.registry, free, standing.accounts, who=who)
         except OptionsError as err:
             return self._error(400, str(err))
-        units = req.gpus if req.gpu_type else 1
         try:
-            figures = await asyncio.to_thread(
-                spawner.billing.ledger.estimate,
-                req.account,
-                req.hub,
-                {req.resource: units},
-                req.hours,
-            )
+            figures = await spawner.billing.estimate(req)
         except LedgerError as err:
             return self._error(400, str(err))
         affordable = figures.affordable_hours
