@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jupyterhub.apihandlers import APIHandler, default_handlers
+from jupyterhub.apihandlers import APIHandler
 from jupyterhub.scopes import needs_scope
 from tornado import web
 
@@ -79,9 +79,3 @@ class EstimateHandler(APIHandler):  # type: ignore[misc]
                 }
             )
         )
-
-
-def install() -> None:
-    """Add the handler to JupyterHub's API handler table."""
-    default_handlers[:] = [h for h in default_handlers if h[0] != PATH]
-    default_handlers.append((PATH, EstimateHandler))

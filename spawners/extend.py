@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from jupyterhub.apihandlers import APIHandler, default_handlers
+from jupyterhub.apihandlers import APIHandler
 from jupyterhub.scopes import needs_scope
 from tornado import web
 
@@ -161,9 +161,3 @@ class ExtendHandler(APIHandler):  # type: ignore[misc]
         )
         until = extended.created_at + timedelta(hours=float(extended.hours))
         self.finish(_figures(cost, balance.available, until))
-
-
-def install() -> None:
-    """Add the handler to JupyterHub's API handler table."""
-    default_handlers[:] = [h for h in default_handlers if h[0] != PATH]
-    default_handlers.append((PATH, ExtendHandler))

@@ -1,7 +1,8 @@
 """``ComputeHubSpawner``: a notebook server as a Slurm job on a chosen regional hub.
 
 Built on batchspawner's ``SlurmSpawner`` for its lifecycle (start → poll →
-stop); what it does through a shell or from unvalidated input is replaced:
+stop), without the settings it ignores (``batchbase.py``); what it does through a
+shell or from unvalidated input is replaced:
 options are validated against the site file (``options.py``), the batch
 request is a pure function (``batch.py``), every Slurm command runs as argv
 with its hub's ``SLURM_CONF`` and a timeout (``slurmclient.py``).
@@ -22,8 +23,7 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import batchspawner  # noqa: F401  (registers batchspawner's handler, replaced next)
-from batchspawner.batchspawner import JobStatus, SlurmSpawner
+from batchspawner.batchspawner import JobStatus
 from sqlalchemy.orm import object_session
 from tornado import web
 from traitlets import Float, Integer, Unicode, default
@@ -33,11 +33,11 @@ from computehub.auth.system import SystemAccounts
 from computehub.credits.errors import ConflictError, InsufficientCreditError
 from computehub.credits.records import Hold
 from computehub.sitefile import Site, load_site
-from computehub.spawners import api, estimate, extend, gpuactivity
 from computehub.spawners.access import Entitlements
 from computehub.spawners.accounting import CLOCK_SKEW_S, JobUsage, clock_skew, funded_end
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.batch import JobPlacement, build_batch_request, job_name
+from computehub.spawners.batchbase import BatchLifecycle
 from computehub.spawners.billing import (
     Billing,
     Standing,
@@ -67,11 +67,6 @@ from computehub.spawners.slurmclient import (
     SlurmUnavailableError,
 )
 from computehub.spawners.tres import hub_problems
-
-api.install()
-extend.install()
-estimate.install()
-gpuactivity.install()
 
 #: How long the spawn form recalls why the last session ended.
 NOTICE_FOR = timedelta(days=7)
@@ -133,7 +128,7 @@ async def _apply_user_options(spawner: ComputeHubSpawner, user_options: dict[str
         raise web.HTTPError(400, f"Invalid spawn option {err}") from None
 
 
-class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
+class ComputeHubSpawner(BatchLifecycle):
     """Start the user's server on the hub, GPU and hours they chose."""
 
     site_file = Unicode(
