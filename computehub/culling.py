@@ -1,5 +1,8 @@
 """Stopping idle sessions: ``jupyterhub-idle-culler`` and the GPU-idle rule, as services.
 
+Idle culling lives here, in one place: this module registers both services; the
+GPU-idle rule itself is :mod:`computehub.gpuidle`, beside it.
+
 Both are JupyterHub managed services with only the scopes they need (the culler's
 README lists them): the culler finds servers (``list:users``, ``read:users:activity``,
 ``read:servers``) and stops them (``delete:servers``); the GPU rule reads the GPU
@@ -76,7 +79,7 @@ def configure_culling(c: Any, site: Site, ledger_url: str) -> None:
     if culling.gpu_idle_s is not None:
         every = culling.gpu_check_every_s
         gpu = [
-            "computehub.spawners.gpuidle",
+            "computehub.gpuidle",
             f"--limit={culling.gpu_idle_s}",
             f"--busy-percent={culling.gpu_busy_percent}",
             f"--every={every}",

@@ -19,6 +19,7 @@ from computehub.credits.service.jupyterhub import configure_credits_service
 from computehub.culling import configure_culling
 from computehub.paths import repo_root, state_dir
 from computehub.sitefile import Site
+from computehub.spawners.handlers import register_api_handlers
 from computehub.spawners.scopes import configure_hub_scopes
 
 
@@ -62,7 +63,8 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
         "computehub_support": site.platform.support,
     }
 
-    c.JupyterHub.spawner_class = "computehub.spawners.spawner.ComputeHubSpawner"
+    # The spawner by its entry-point name (pyproject.toml, jupyterhub.spawners).
+    c.JupyterHub.spawner_class = "computehub"
     c.ComputeHubSpawner.site_file = str(site_path)
     c.Spawner.http_timeout = 120
     c.Spawner.start_timeout = 600
@@ -75,6 +77,9 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
     configure_auth(c, site)
     configure_credits_service(c, site, site_path)
     configure_hub_scopes(c)
+    # The hub API's port report (in place of batchspawner's), extend, estimate and GPU
+    # activity endpoints: JupyterHub builds its handler table after loading this config.
+    register_api_handlers()
     # The site file is the one source of truth for prices: record them in the ledger
     # (a new row only where a rate changed, so past charges keep their prices).
     from computehub.spawners.billing import ledger_url, sync_site_rates

@@ -12,6 +12,9 @@ from computehub.hubconfig import AuthConfigError, ConfigError, check_slurm, conf
 from computehub.sitefile import SiteFileError, load_site
 
 _site_path = os.environ.get("COMPUTEHUB_SITE", "/etc/computehub/site.yaml")
+# configure() names the spawner "computehub" and the login "computehub-ldap",
+# "computehub-oidc" or "computehub-dummy" (entry points, pyproject.toml), and
+# registers the hub API handlers (port report, extend, estimate, GPU activity).
 try:
     _site = load_site(_site_path)
     configure(c, _site, _site_path)

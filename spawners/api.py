@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jupyterhub.apihandlers import APIHandler, default_handlers
+from jupyterhub.apihandlers import APIHandler
 from tornado import web
 
 from computehub.spawners.owntoken import own_spawner
@@ -38,9 +38,3 @@ class PortReportHandler(APIHandler):  # type: ignore[misc]
         spawner.port = port
         self.set_status(201)
         self.finish(json.dumps({"message": "port recorded"}))
-
-
-def install() -> None:
-    """Put our handler in place of batchspawner's in JupyterHub's API handler table."""
-    default_handlers[:] = [h for h in default_handlers if h[0] != PATH]
-    default_handlers.append((PATH, PortReportHandler))

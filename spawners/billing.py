@@ -1,29 +1,106 @@
-"""The spawner's side of paying for a session: hold, attach, settle or void.
+"""The hub's side of paying for a session: the one place that knows the billing rules.
 
-A thin async wrapper around the ledger (which is synchronous and knows nothing
-of Slurm): every call runs in a worker thread so the hub's event loop never
-waits on the database.
+The spawner, the reconciler and the hub's extend and estimate handlers all pay
+through here, so the rules live once: the idempotency keys of each money movement
+(:func:`start_key`, :func:`settle_key`, :func:`void_key`, :func:`extend_key`), how a
+session's choice counts in units of its resources (:func:`units`), the charge from
+Slurm's accounting (:func:`usage_charge`, :func:`settle_usage`), which resource a
+session's job runs on (:func:`job_resource`) and the sentences that refuse an
+unfunded start or extension. Every ledger call runs in a worker thread so the hub's
+event loop never waits on the database (the ledger is synchronous and knows nothing
+of Slurm).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
+from typing import TYPE_CHECKING
 
+from computehub.credits.errors import InsufficientCreditError
 from computehub.credits.ledger import Ledger
-from computehub.credits.records import Charge, Hold
+from computehub.credits.records import Charge, Estimate, Hold
 from computehub.paths import default_ledger_url
 from computehub.sitefile import Site
-from computehub.spawners.accounting import JobUsage
-from computehub.spawners.options import SessionRequest
+
+if TYPE_CHECKING:  # options imports units() from here: no import back at run time
+    from computehub.spawners.accounting import JobUsage
+    from computehub.spawners.options import SessionRequest
 
 log = logging.getLogger("computehub.billing")
 
 #: Account roles whose members may charge the account for a session.
 CHARGING_ROLES = ("owner", "member", "instructor")
+
+
+#: The Slurm GRES type a resource is requested and accounted as (None for ``cpu``).
+GresOf = Callable[[str], "str | None"]
+
+
+def units(gpu_type: str | None, gpus: int) -> int:
+    """How many units of its resource a session takes.
+
+    A GPU resource (a whole GPU or a MIG slice) counts the GPUs or slices asked for; a
+    CPU-only session is one unit (the ``cpu`` rate is per session-hour).
+    """
+    return gpus if gpu_type else 1
+
+
+def per_hour(rates: Mapping[str, Decimal], resources: Mapping[str, int]) -> Decimal:
+    """What a session with these resources costs an hour at these rates."""
+    return sum((rates[resource] * count for resource, count in resources.items()), Decimal(0))
+
+
+def job_resource(resources: Mapping[str, int]) -> tuple[str, int]:
+    """The resource a session's job runs on (its partition and GRES), and its count.
+
+    A session has one resource today; with more, it is the GPU (or MIG) resource, the
+    others riding along (CPU, memory).
+    """
+    for resource, count in resources.items():
+        if resource != "cpu":
+            return resource, count
+    return "cpu", resources["cpu"]
+
+
+def start_key(username: str) -> str:
+    """A fresh idempotency key for the hold of a start (each start is a new hold)."""
+    return f"start:{username}:{uuid.uuid4()}"
+
+
+def void_key(hold_id: int) -> str:
+    """The idempotency key of voiding a hold: one per hold, whoever voids it."""
+    return f"void:{hold_id}"
+
+
+def extend_key(hold_id: int) -> str:
+    """A fresh idempotency key for one extension of a hold."""
+    return f"extend:{hold_id}:{uuid.uuid4()}"
+
+
+def start_refusal(err: InsufficientCreditError, per_hour: Decimal, hours: Decimal) -> str:
+    """The sentence refusing a start the account can't fund (HTTP 402)."""
+    fundable = (
+        f"; it can fund up to {err.affordable_hours} h" if err.affordable_hours is not None else ""
+    )
+    return (
+        f"Not enough credits in {err.account}: {err.available} available, "
+        f"this session needs {err.requested} ({per_hour} credits/h for {hours} h)"
+        f"{fundable}."
+    )
+
+
+def extend_refusal(err: InsufficientCreditError, hours: Decimal) -> str:
+    """The sentence refusing an extension the account can't fund (HTTP 402)."""
+    return (
+        f"Not enough credits in {err.account}: {err.available} available, "
+        f"{err.requested} needed for {hours} more h"
+    )
 
 
 def settle_key(hold_id: int) -> str:
@@ -36,22 +113,26 @@ def settle_key(hold_id: int) -> str:
 
 
 def usage_charge(
-    hold: Hold, usage: JobUsage, gres_type: str | None
+    hold: Hold, usage: JobUsage, gres_of: GresOf
 ) -> tuple[dict[str, Decimal], list[str]]:
     """The resource-hours to charge a hold for its job's runs, and problems to alert on.
 
-    A run that ran while Slurm's accounting counts none of its GPUs is charged the
-    count the hold paid for (never 0); each such run is named in the problems, and so
-    is a job that ran more than once (requeued: every run is charged).
+    Each of the hold's resources is charged from the accounting of its GRES type
+    (``gres_of``). A run that ran while Slurm's accounting counts none of its GPUs is
+    charged the count the hold paid for (never 0); each such run is named in the
+    problems, and so is a job that ran more than once (requeued: every run is charged).
     """
-    resource = next(iter(hold.resources))
-    requested = hold.resources[resource]
-    used = usage.resource_hours(resource, gres_type, requested=requested)
-    problems = [
-        f"run of job {run.job_id} submitted at {run.submitted} ran {run.elapsed_s} s but "
-        f"accounting counts no {gres_type or resource} in it: charged as the {requested} requested"
-        for run in usage.unaccounted(resource, gres_type)
-    ]
+    used: dict[str, Decimal] = {}
+    problems: list[str] = []
+    for resource, requested in hold.resources.items():
+        gres_type = gres_of(resource)
+        used |= usage.resource_hours(resource, gres_type, requested=requested)
+        problems += [
+            f"run of job {run.job_id} submitted at {run.submitted} ran {run.elapsed_s} s but "
+            f"accounting counts no {gres_type or resource} in it: "
+            f"charged as the {requested} requested"
+            for run in usage.unaccounted(resource, gres_type)
+        ]
     if usage.requeued:
         problems.append(
             f"job {usage.job_id} was requeued: its {len(usage.runs)} runs "
@@ -74,6 +155,80 @@ def overrun(hold: Hold, charge: Charge) -> str | None:
 def full_hold_usage(hold: Hold) -> dict[str, Decimal]:
     """Resource-hours that price to the whole hold (its funded time at its counts)."""
     return {resource: count * hold.hours for resource, count in hold.resources.items()}
+
+
+async def settle_usage(
+    ledger: Ledger,
+    hold: Hold,
+    usage: JobUsage,
+    gres_of: GresOf,
+    *,
+    actor: str,
+    reconciled: bool = False,
+) -> Charge:
+    """Charge what the job used (every run, from Slurm accounting); release the rest.
+
+    The spawner and the reconciler settle a hold with the same key: the second gets
+    the first's charge. Problems and an overrun are logged as ALERTs.
+    """
+    used, problems = usage_charge(hold, usage, gres_of)
+    for problem in problems:
+        log.error("ALERT: hold %s (%s/%s): %s", hold.id, hold.hub, usage.job_id, problem)
+    if reconciled:
+        how = " (reconciled)"
+    else:
+        how = f" in {len(usage.runs)} runs" if len(usage.runs) > 1 else ""
+    charge = await asyncio.to_thread(
+        ledger.settle,
+        hold.id,
+        used,
+        actor=actor,
+        idempotency_key=settle_key(hold.id),
+        reason=f"session {hold.hub}/{usage.job_id} {usage.state.lower()} after "
+        f"{usage.elapsed_s} s{how}",
+    )
+    if (alert := overrun(hold, charge)) is not None:
+        log.error("%s", alert)
+    return charge
+
+
+async def settle_in_full(ledger: Ledger, hold: Hold, *, actor: str) -> Charge:
+    """Charge the whole hold: its job is gone and Slurm's accounting never completed."""
+    return await asyncio.to_thread(
+        ledger.settle,
+        hold.id,
+        full_hold_usage(hold),
+        actor=actor,
+        idempotency_key=settle_key(hold.id),
+        reason=f"session {hold.hub}/{hold.job_id}: Slurm's accounting never completed; "
+        "charged the funded time (overdue)",
+    )
+
+
+async def void(ledger: Ledger, hold_id: int, reason: str, *, actor: str) -> Hold:
+    """Release a hold whose job never ran."""
+    return await asyncio.to_thread(
+        ledger.void_hold, hold_id, reason, actor=actor, idempotency_key=void_key(hold_id)
+    )
+
+
+async def extend(
+    ledger: Ledger, hold_id: int, hours: Decimal, max_hours: Decimal, *, actor: str
+) -> Hold:
+    """Add ``hours`` to a hold, up to ``max_hours`` in all.
+
+    Raises:
+        InsufficientCreditError: the account can't fund them (:func:`extend_refusal`).
+        HoursLimitError: the hold would pass ``max_hours``.
+    """
+    return await asyncio.to_thread(
+        ledger.extend_hold,
+        hold_id,
+        hours,
+        actor=actor,
+        idempotency_key=extend_key(hold_id),
+        max_hours=max_hours,
+    )
 
 
 @cache
@@ -141,17 +296,22 @@ class Billing:
 
         return await asyncio.to_thread(lookup)
 
-    async def hold(self, req: SessionRequest, key: str) -> Hold:
+    async def hold(self, req: SessionRequest) -> Hold:
         """Reserve rate * count * hours; ``InsufficientCreditError`` when not funded."""
-        units = req.gpus if req.gpu_type else 1
         return await asyncio.to_thread(
             self.ledger.place_hold,
             req.account,
             req.hub,
-            {req.resource: units},
+            dict(req.resources),
             req.hours,
             actor=self.username,
-            idempotency_key=key,
+            idempotency_key=start_key(self.username),
+        )
+
+    async def estimate(self, req: SessionRequest) -> Estimate:
+        """The ledger's price of the session and what its account funds (no hold)."""
+        return await asyncio.to_thread(
+            self.ledger.estimate, req.account, req.hub, dict(req.resources), req.hours
         )
 
     async def attach(self, hold_id: int, hub: str, job_id: str) -> Hold:
@@ -162,32 +322,11 @@ class Billing:
 
     async def void(self, hold_id: int, reason: str) -> Hold:
         """Release a hold whose job never ran (submission refused, nothing started)."""
-        return await asyncio.to_thread(
-            self.ledger.void_hold,
-            hold_id,
-            reason,
-            actor="spawner",
-            idempotency_key=f"void:{hold_id}",
-        )
+        return await void(self.ledger, hold_id, reason, actor="spawner")
 
-    async def settle(self, hold: Hold, usage: JobUsage, gres_type: str | None) -> Charge:
+    async def settle(self, hold: Hold, usage: JobUsage, gres_of: GresOf) -> Charge:
         """Charge what the job used (every run, from Slurm accounting); release the rest."""
-        used, problems = usage_charge(hold, usage, gres_type)
-        for problem in problems:
-            log.error("ALERT: hold %s (%s/%s): %s", hold.id, hold.hub, usage.job_id, problem)
-        runs = f" in {len(usage.runs)} runs" if len(usage.runs) > 1 else ""
-        charge = await asyncio.to_thread(
-            self.ledger.settle,
-            hold.id,
-            used,
-            actor="spawner",
-            idempotency_key=settle_key(hold.id),
-            reason=f"session {hold.hub}/{usage.job_id} {usage.state.lower()} after "
-            f"{usage.elapsed_s} s{runs}",
-        )
-        if (alert := overrun(hold, charge)) is not None:
-            log.error("%s", alert)
-        return charge
+        return await settle_usage(self.ledger, hold, usage, gres_of, actor="spawner")
 
     async def request_cancel(self, hold_id: int) -> None:
         """Record that the platform wants the hold's job ended (survives the hub forgetting it)."""

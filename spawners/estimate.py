@@ -14,11 +14,10 @@ read-only token does not: 403).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
-from jupyterhub.apihandlers import APIHandler, default_handlers
+from jupyterhub.apihandlers import APIHandler
 from jupyterhub.scopes import needs_scope
 from tornado import web
 
@@ -60,15 +59,8 @@ class EstimateHandler(APIHandler):  # type: ignore[misc]
             req = validate(raw, spawner.registry, free, standing.accounts, who=who)
         except OptionsError as err:
             return self._error(400, str(err))
-        units = req.gpus if req.gpu_type else 1
         try:
-            figures = await asyncio.to_thread(
-                spawner.billing.ledger.estimate,
-                req.account,
-                req.hub,
-                {req.resource: units},
-                req.hours,
-            )
+            figures = await spawner.billing.estimate(req)
         except LedgerError as err:
             return self._error(400, str(err))
         affordable = figures.affordable_hours
@@ -87,9 +79,3 @@ class EstimateHandler(APIHandler):  # type: ignore[misc]
                 }
             )
         )
-
-
-def install() -> None:
-    """Add the handler to JupyterHub's API handler table."""
-    default_handlers[:] = [h for h in default_handlers if h[0] != PATH]
-    default_handlers.append((PATH, EstimateHandler))

@@ -21,17 +21,17 @@ import asyncio
 import json
 import math
 import re
-import uuid
 import weakref
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from jupyterhub.apihandlers import APIHandler, default_handlers
+from jupyterhub.apihandlers import APIHandler
 from jupyterhub.scopes import needs_scope
 from tornado import web
 
 from computehub.credits.errors import ConflictError, HoursLimitError, InsufficientCreditError
+from computehub.spawners.billing import extend, extend_refusal
 from computehub.spawners.owntoken import own_spawner
 from computehub.spawners.scopes import SESSIONS
 
@@ -121,9 +121,9 @@ class ExtendHandler(APIHandler):  # type: ignore[misc]
         hold_id = int(spawner.hold_id)
         async with _lock(hold_id):
             hold = await asyncio.to_thread(ledger.hold, hold_id)
-            # The hub's limit, or the partition's where the session's resource runs
-            # in one with a shorter one.
-            limit = hub.max_hours(next(iter(hold.resources)))
+            # The hub's limit, or the partition's where one of the session's resources
+            # runs in one with a shorter one.
+            limit = min(hub.max_hours(resource) for resource in hold.resources)
             if dry_run:
                 if hold.hours + hours > limit:
                     return self._error(400, _limit_message(hub.display_name, limit, hold.hours))
@@ -132,22 +132,11 @@ class ExtendHandler(APIHandler):  # type: ignore[misc]
                 self.finish(_figures(hold.per_hour * hours, balance.available, until))
                 return
             try:
-                extended = await asyncio.to_thread(
-                    ledger.extend_hold,
-                    hold_id,
-                    hours,
-                    actor=user.name,
-                    idempotency_key=f"extend:{hold_id}:{uuid.uuid4()}",
-                    max_hours=limit,
-                )
+                extended = await extend(ledger, hold_id, hours, limit, actor=user.name)
             except HoursLimitError as err:
                 return self._error(400, _limit_message(hub.display_name, limit, err.current))
             except InsufficientCreditError as err:
-                return self._error(
-                    402,
-                    f"Not enough credits in {err.account}: {err.available} available, "
-                    f"{err.requested} needed for {hours} more h",
-                )
+                return self._error(402, extend_refusal(err, hours))
             except ConflictError as err:
                 return self._error(409, f"the session can't be extended: {err}")
             try:
@@ -172,9 +161,3 @@ class ExtendHandler(APIHandler):  # type: ignore[misc]
         )
         until = extended.created_at + timedelta(hours=float(extended.hours))
         self.finish(_figures(cost, balance.available, until))
-
-
-def install() -> None:
-    """Add the handler to JupyterHub's API handler table."""
-    default_handlers[:] = [h for h in default_handlers if h[0] != PATH]
-    default_handlers.append((PATH, ExtendHandler))

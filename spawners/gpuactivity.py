@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from jupyterhub.apihandlers import APIHandler, default_handlers
+from jupyterhub.apihandlers import APIHandler
 from jupyterhub.scopes import needs_scope
 from tornado import web
 
@@ -194,9 +194,3 @@ class GpuActivityHandler(APIHandler):  # type: ignore[misc]
     @needs_scope(GPU_ACTIVITY_READ)  # type: ignore[untyped-decorator]
     def get(self) -> None:
         self.finish(json.dumps({"reports": REPORTS.current()}))
-
-
-def install() -> None:
-    """Add the handler to JupyterHub's API handler table."""
-    default_handlers[:] = [h for h in default_handlers if h[0] != PATH]
-    default_handlers.append((PATH, GpuActivityHandler))

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 from computehub.spawners.access import Entitlements, refusal
 from computehub.spawners.availability import GpuAvailability, choose_hub, offers_for
+from computehub.spawners.billing import units
 from computehub.spawners.registry import HubRegistry
 
 #: The keys a spawn request may carry.
@@ -58,6 +59,11 @@ class SessionRequest:
     def resource(self) -> str:
         """The rated resource: ``gpu:<type>``, ``mig:<type>:<profile>`` or ``cpu``."""
         return resource_of(self.gpu_type, self.mig_profile)
+
+    @property
+    def resources(self) -> Mapping[str, int]:
+        """What the session holds and is charged for: rated resource -> units."""
+        return {self.resource: units(self.gpu_type, self.gpus)}
 
 
 def resource_of(gpu_type: str | None, mig_profile: str | None = None) -> str:

@@ -55,12 +55,11 @@ from computehub.sitefile import load_site
 from computehub.spawners.accounting import CLOCK_SKEW_S, JobUsage, funded_end
 from computehub.spawners.batch import hold_of_job_name, job_name
 from computehub.spawners.billing import (
-    full_hold_usage,
     ledger_for,
     ledger_url,
-    overrun,
-    settle_key,
-    usage_charge,
+    settle_in_full,
+    settle_usage,
+    void,
 )
 from computehub.spawners.registry import HubRegistry
 from computehub.spawners.slurmclient import QueuedJob, SlurmClient, SlurmError
@@ -72,6 +71,11 @@ ALERT_AFTER = 3
 #: How long after a start gave up (sbatch did not answer: a cancel was requested) its
 #: hold waits for a job to show up before it is voided, instead of the whole grace.
 GAVE_UP_WAIT = timedelta(minutes=1)
+
+
+def _no_gres(resource: str) -> None:
+    """No GRES type: the hold's hub is no longer in the site file."""
+    return None
 
 
 def stalled(hold: Hold, now: datetime, grace: timedelta) -> bool:
@@ -449,21 +453,14 @@ class Reconciler:
         ledger = self.ledger
         if isinstance(action, Settle):
             hold, record = action.hold, action.usage
-            resource = next(iter(hold.resources))
-            gres = (
-                self.registry[hold.hub].gres_type(resource) if hold.hub in self.registry else None
-            )
-            used, problems = usage_charge(hold, record, gres)
-            for problem in problems:
-                log.error("ALERT: hold %s (%s/%s): %s", hold.id, hold.hub, record.job_id, problem)
-            charge = await asyncio.to_thread(
-                ledger.settle,
-                hold.id,
-                used,
+            gres_of = self.registry[hold.hub].gres_type if hold.hub in self.registry else _no_gres
+            charge = await settle_usage(
+                ledger,
+                hold,
+                record,
+                gres_of,
                 actor="reconciler",
-                idempotency_key=settle_key(hold.id),
-                reason=f"session {hold.hub}/{record.job_id} {record.state.lower()} "
-                f"after {record.elapsed_s} s (reconciled)",
+                reconciled=True,
             )
             log.info(
                 "Settled hold %s (%s/%s): charged %s",
@@ -472,19 +469,9 @@ class Reconciler:
                 record.job_id,
                 charge.amount,
             )
-            if (alert := overrun(hold, charge)) is not None:
-                log.error("%s", alert)
         elif isinstance(action, SettleOverdue):
             hold = action.hold
-            charge = await asyncio.to_thread(
-                ledger.settle,
-                hold.id,
-                full_hold_usage(hold),
-                actor="reconciler",
-                idempotency_key=settle_key(hold.id),
-                reason=f"session {hold.hub}/{hold.job_id}: Slurm's accounting never completed; "
-                "charged the funded time (overdue)",
-            )
+            charge = await settle_in_full(ledger, hold, actor="reconciler")
             log.error(
                 "ALERT: hold %s (%s/%s) settled in full (%s credits): its job is gone and its "
                 "accounting never completed",
@@ -494,13 +481,7 @@ class Reconciler:
                 charge.amount,
             )
         elif isinstance(action, Void):
-            await asyncio.to_thread(
-                ledger.void_hold,
-                action.hold.id,
-                action.reason,
-                actor="reconciler",
-                idempotency_key=f"void:{action.hold.id}",
-            )
+            await void(ledger, action.hold.id, action.reason, actor="reconciler")
             log.info("Voided hold %s: %s", action.hold.id, action.reason)
         elif isinstance(action, Attach):
             await asyncio.to_thread(

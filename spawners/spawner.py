@@ -1,7 +1,8 @@
 """``ComputeHubSpawner``: a notebook server as a Slurm job on a chosen regional hub.
 
 Built on batchspawner's ``SlurmSpawner`` for its lifecycle (start → poll →
-stop); what it does through a shell or from unvalidated input is replaced:
+stop), without the settings it ignores (``batchbase.py``); what it does through a
+shell or from unvalidated input is replaced:
 options are validated against the site file (``options.py``), the batch
 request is a pure function (``batch.py``), every Slurm command runs as argv
 with its hub's ``SLURM_CONF`` and a timeout (``slurmclient.py``).
@@ -16,15 +17,13 @@ import os
 import pwd
 import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import batchspawner  # noqa: F401  (registers batchspawner's handler, replaced next)
-from batchspawner.batchspawner import JobStatus, SlurmSpawner
+from batchspawner.batchspawner import JobStatus
 from sqlalchemy.orm import object_session
 from tornado import web
 from traitlets import Float, Integer, Unicode, default
@@ -34,12 +33,20 @@ from computehub.auth.system import SystemAccounts
 from computehub.credits.errors import ConflictError, InsufficientCreditError
 from computehub.credits.records import Hold
 from computehub.sitefile import Site, load_site
-from computehub.spawners import api, estimate, extend, gpuactivity
 from computehub.spawners.access import Entitlements
 from computehub.spawners.accounting import CLOCK_SKEW_S, JobUsage, clock_skew, funded_end
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.batch import JobPlacement, build_batch_request, job_name
-from computehub.spawners.billing import Billing, Standing, ledger_for, ledger_url
+from computehub.spawners.batchbase import BatchLifecycle
+from computehub.spawners.billing import (
+    Billing,
+    Standing,
+    job_resource,
+    ledger_for,
+    ledger_url,
+    per_hour,
+    start_refusal,
+)
 from computehub.spawners.form import render_form
 from computehub.spawners.jobcheck import Expected, allocation_problem
 from computehub.spawners.jobticket import JobClaim, load_key, sign
@@ -60,11 +67,6 @@ from computehub.spawners.slurmclient import (
     SlurmUnavailableError,
 )
 from computehub.spawners.tres import hub_problems
-
-api.install()
-extend.install()
-estimate.install()
-gpuactivity.install()
 
 #: How long the spawn form recalls why the last session ended.
 NOTICE_FOR = timedelta(days=7)
@@ -126,7 +128,7 @@ async def _apply_user_options(spawner: ComputeHubSpawner, user_options: dict[str
         raise web.HTTPError(400, f"Invalid spawn option {err}") from None
 
 
-class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
+class ComputeHubSpawner(BatchLifecycle):
     """Start the user's server on the hub, GPU and hours they chose."""
 
     site_file = Unicode(
@@ -450,7 +452,7 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
         hold, info = await self._hold_record(), self._job_info
         if hold is None or info is None:
             return
-        resource = next(iter(hold.resources))
+        resource, count = job_resource(hold.resources)
         hub = self.registry[self.hub_name]
         gres = hub.gres_type(resource)
         expected = Expected(
@@ -458,7 +460,7 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
             partition=hub.partition_for(gpu_of(resource)),
             minutes=math.ceil(hold.hours * 60),
             gres_type=gres,
-            gpus=hold.resources[resource] if gres else 0,
+            gpus=count if gres else 0,
             cpus=hub.limits.cpus_per_session,
             memory_mb=hub.limits.memory_gb_per_session * 1024,
         )
@@ -757,23 +759,11 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
 
     async def _place_hold(self, req: SessionRequest) -> None:
         """Reserve the session's price before anything reaches Slurm; 402 if not funded."""
-        hub = self.registry[req.hub]
-        units = req.gpus if req.gpu_type else 1
-        per_hour = hub.rates[req.resource] * units
         try:
-            hold = await self.billing.hold(req, key=f"start:{self.user.name}:{uuid.uuid4()}")
+            hold = await self.billing.hold(req)
         except InsufficientCreditError as err:
-            fundable = (
-                f"; it can fund up to {err.affordable_hours} h"
-                if err.affordable_hours is not None
-                else ""
-            )
-            raise web.HTTPError(
-                402,
-                f"Not enough credits in {err.account}: {err.available} available, "
-                f"this session needs {err.requested} ({per_hour} credits/h for {req.hours} h)"
-                f"{fundable}.",
-            ) from None
+            price = per_hour(self.registry[req.hub].rates, req.resources)
+            raise web.HTTPError(402, start_refusal(err, price, req.hours)) from None
         self.hold_id = hold.id
         self._hold = hold
 
@@ -827,9 +817,8 @@ class ComputeHubSpawner(SlurmSpawner):  # type: ignore[misc]
                 self.log.exception("Recording the cancel of hold %s failed", self.hold_id)
             self.hold_id = 0
             return
-        gres = self.registry[self.hub_name].gres_type(next(iter(hold.resources)))
         try:
-            charge = await self.billing.settle(hold, usage, gres)
+            charge = await self.billing.settle(hold, usage, self.registry[self.hub_name].gres_type)
         except ConflictError as err:  # settled by reconciliation meanwhile, differently
             self.log.warning("Hold %s was settled already: %s", hold.id, err)
             self.hold_id = 0

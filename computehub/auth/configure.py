@@ -12,9 +12,10 @@ from computehub.paths import default_ledger_url, repo_root
 from computehub.sitefile import Site
 from computehub.sitefile.schema import LdapAuth, OidcAuth
 
-LDAP_CLASS = "computehub.auth.ldap.ComputeHubLDAPAuthenticator"
-OIDC_CLASS = "computehub.auth.oidc.ComputeHubOIDCAuthenticator"
-DUMMY_CLASS = "computehub.auth.dummy.ComputeHubDummyAuthenticator"
+#: The authenticators by their entry-point names (pyproject.toml, jupyterhub.authenticators).
+LDAP_CLASS = "computehub-ldap"
+OIDC_CLASS = "computehub-oidc"
+DUMMY_CLASS = "computehub-dummy"
 #: JupyterHub's key for encrypting auth_state (OIDC tokens, kept for refresh_user).
 CRYPT_KEY_ENV = "JUPYTERHUB_CRYPT_KEY"
 

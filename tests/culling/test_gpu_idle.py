@@ -13,8 +13,8 @@ from traitlets.config import Config
 from computehub.credits.records import Hold, Session
 from computehub.culling import GPU_IDLE_SCOPES, IDLE_CULLER_SCOPES, configure_culling
 from computehub.extensions.idle import IdleClock
+from computehub.gpuidle import Rule, Server, end_note, server_of
 from computehub.sitefile import load_site
-from computehub.spawners.gpuidle import Rule, Server, end_note, server_of
 from computehub.spawners.scopes import GPU_ACTIVITY_READ
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "hub_config" / "site.example.yaml"

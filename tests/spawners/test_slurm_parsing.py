@@ -633,10 +633,10 @@ def test_every_run_of_a_requeued_job_is_named_in_the_alerts() -> None:
         line(elapsed=3600, submitted=T0 + 610, started=T0 + 700, ended=T0 + 4300),
     )
     assert usage is not None
-    used, problems = usage_charge(HOLD, usage, "h100")
+    used, problems = usage_charge(HOLD, usage, lambda _: "h100")
     assert used == {"gpu:h100": Decimal("2.3333")}
     assert problems == ["job 7 was requeued: its 2 runs (4200 s in all) are charged"]
-    assert usage_charge(HOLD, usage_of(line()) or usage, "h100")[1] == []
+    assert usage_charge(HOLD, usage_of(line()) or usage, lambda _: "h100")[1] == []
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,7 @@ def gpu_idle_pass(
         "COMPUTEHUB_DB_URL": hub.ledger_url,
     }
     return subprocess.run(
-        [sys.executable, "-m", "computehub.spawners.gpuidle", f"--limit={limit_s}", "--once"],
+        [sys.executable, "-m", "computehub.gpuidle", f"--limit={limit_s}", "--once"],
         env=env,
         capture_output=True,
         text=True,

@@ -242,7 +242,7 @@ class GpuIdleService:
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    """``python -m computehub.spawners.gpuidle --limit S [--busy-percent P] [--every S]``.
+    """``python -m computehub.gpuidle --limit S [--busy-percent P] [--every S]``.
 
     Reads ``JUPYTERHUB_API_URL`` and ``JUPYTERHUB_API_TOKEN`` (set by the hub for a
     managed service) and ``COMPUTEHUB_DB_URL`` (the ledger).

@@ -1,0 +1,127 @@
+"""The billing rules live in ``spawners/billing.py`` only.
+
+The spawner, the reconciler and the extend and estimate handlers pay through the
+billing seam; a copy of one of its rules elsewhere in ``spawners/`` (an idempotency
+key format, a ledger money call, the units rule, the "one resource per hold"
+assumption, the refusal sentence) is a second place to change when the next resource
+type comes, and this test names it.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import computehub.spawners
+from computehub.spawners.billing import job_resource, per_hour
+from computehub.spawners.options import SessionRequest
+
+SPAWNERS = Path(computehub.spawners.__file__).parent
+
+#: Each billing rule, as the pattern a copy of it would show.
+RULES = {
+    "an idempotency key format": re.compile(r"""f?["'](start|settle|void|extend):"""),
+    "an idempotency key given to the ledger": re.compile(r"idempotency_key\s*="),
+    "a money movement on the ledger": re.compile(
+        r"ledger\.(settle|void_hold|extend_hold|place_hold|estimate)\b"
+    ),
+    "the units rule": re.compile(r"gpus\s+if\s+\S*gpu_type"),
+    "one resource per hold": re.compile(r"next\(\s*iter\(\s*\S*resources"),
+    "the refusal sentence": re.compile(r"not enough credits", re.IGNORECASE),
+}
+
+
+def copies(root: Path) -> list[str]:
+    """Every line of ``root``'s modules but the billing seam's that copies a rule."""
+    found = []
+    for path in sorted(root.glob("*.py")):
+        if path.name == "billing.py":
+            continue
+        for number, text in enumerate(path.read_text().splitlines(), 1):
+            found += [
+                f"{path.name}:{number}: {rule}: {text.strip()}"
+                for rule, pattern in RULES.items()
+                if pattern.search(text)
+            ]
+    return found
+
+
+def test_no_billing_rule_is_copied_outside_the_billing_seam() -> None:
+    assert copies(SPAWNERS) == []
+
+
+#: Copies of the rules as they stood in the spawner, the reconciler and the handlers
+#: before the seam: each must be caught.
+OLD_COPIES = [
+    'hold = await self.billing.hold(req, key=f"start:{self.user.name}:{uuid.uuid4()}")',
+    'idempotency_key=f"extend:{hold_id}:{uuid.uuid4()}",',
+    "idempotency_key=settle_key(hold.id),",
+    'idempotency_key=f"void:{action.hold.id}",',
+    "ledger.settle,",
+    "spawner.billing.ledger.estimate,",
+    "units = req.gpus if req.gpu_type else 1",
+    "resource = next(iter(hold.resources))",
+    "limit = hub.max_hours(next(iter(hold.resources)))",
+    'f"Not enough credits in {err.account}: {err.available} available, "',
+]
+
+
+@pytest.mark.parametrize("line", OLD_COPIES)
+def test_each_old_copy_of_a_rule_is_caught(line: str, tmp_path: Path) -> None:
+    (tmp_path / "handler.py").write_text(f"x = 1\n    {line}\n")
+    (tmp_path / "billing.py").write_text(f"{line}\n")
+    assert len(copies(tmp_path)) >= 1
+    assert all(found.startswith("handler.py:2: ") for found in copies(tmp_path))
+
+
+def _request(gpu_type: str | None, gpus: int, mig: str | None = None) -> SessionRequest:
+    return SessionRequest(
+        hub="lahore",
+        gpu_type=gpu_type,
+        gpus=gpus,
+        hours=Decimal(2),
+        environment="notebook",
+        account="alice",
+        mig_profile=mig,
+    )
+
+
+@pytest.mark.parametrize(
+    ("request_", "resources"),
+    [
+        (_request("h100", 2), {"gpu:h100": 2}),
+        (_request("a100", 3, "1g.10gb"), {"mig:a100:1g.10gb": 3}),
+        (_request(None, 0), {"cpu": 1}),
+        (_request(None, 4), {"cpu": 1}),
+    ],
+    ids=["two GPUs", "three MIG slices", "CPU only", "CPU only, a stray GPU count"],
+)
+def test_a_session_request_holds_its_resources_as_a_mapping(
+    request_: SessionRequest, resources: dict[str, int]
+) -> None:
+    assert dict(request_.resources) == resources
+
+
+@pytest.mark.parametrize(
+    ("resources", "expected"),
+    [
+        ({"gpu:h100": 2}, ("gpu:h100", 2)),
+        ({"cpu": 1}, ("cpu", 1)),
+        ({"cpu": 1, "gpu:h100": 2}, ("gpu:h100", 2)),
+    ],
+    ids=["a GPU session", "a CPU session", "GPUs with CPU beside them"],
+)
+def test_the_job_runs_on_the_sessions_gpu_resource(
+    resources: dict[str, int], expected: tuple[str, int]
+) -> None:
+    assert job_resource(resources) == expected
+
+
+def test_the_price_per_hour_sums_every_resource() -> None:
+    rates = {"gpu:h100": Decimal("10.5"), "cpu": Decimal("0.25")}
+    assert per_hour(rates, {"gpu:h100": 2}) == Decimal(21)
+    assert str(per_hour(rates, {"gpu:h100": 2})) == "21.0"
+    assert per_hour(rates, {"gpu:h100": 2, "cpu": 1}) == Decimal("21.25")
