@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,11 @@ from computehub.localbed.proc import pid_alive, pid_of, stop_pid
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(["sleep", "60"])
+    # Until the child has exec'd, its command line is still this interpreter's.
+    deadline = time.monotonic() + 10
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    while not cmdline.read_bytes().startswith(b"sleep\0") and time.monotonic() < deadline:
+        time.sleep(0.01)
     yield proc
     proc.kill()
     proc.wait()
