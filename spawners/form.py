@@ -13,8 +13,12 @@ from html import escape
 
 from computehub.spawners.access import Entitlements, refusal
 from computehub.spawners.availability import GpuAvailability
+from computehub.spawners.billing import units
 from computehub.spawners.options import ANY_HUB, CPU_ONLY
 from computehub.spawners.registry import HubRegistry
+
+#: The most GPUs or slices the form's count field accepts.
+MAX_COUNT = 64
 
 Free = Mapping[str, Mapping[str, GpuAvailability]]
 
@@ -78,6 +82,7 @@ def render_form(
             for profile in profiles:
                 gpu_types.setdefault(f"{gpu}:{profile}", []).append(name)
     gpu_opts = [f'<option value="{CPU_ONLY}" data-hubs="*">CPU only</option>']
+    units_of = {CPU_ONLY: _units_table(None)}
     for choice, hubs in gpu_types.items():
         gpu, _, profile = choice.partition(":")
         label = f"{gpu.upper()}, a {profile} MIG slice" if profile else gpu.upper()
@@ -85,6 +90,7 @@ def render_form(
             f'<option value="{escape(choice)}" data-hubs="{escape(" ".join(hubs))}">'
             f"{escape(label)}</option>"
         )
+        units_of[choice] = _units_table(choice)
     env_opts = []
     for env_name, env in site.environments.items():
         selected = " selected" if env_name == site.defaults.environment else ""
@@ -99,10 +105,11 @@ def render_form(
     hours = escape(str(site.defaults.hours))
     price_json = escape(json.dumps(prices))
     refused_json = escape(json.dumps(refused))
+    units_json = escape(json.dumps(units_of))
     return (
         f"""
 <div class="computehub-spawn" id="computehub-spawn" data-prices="{price_json}"
-     data-refused="{refused_json}"
+     data-refused="{refused_json}" data-units="{units_json}"
      data-cpu="{CPU_ONLY}" data-any="{ANY_HUB}">
   {_notice(notice)}
   <div class="mb-3">
@@ -116,7 +123,7 @@ def render_form(
     </div>
     <div class="col-sm-4">
       <label for="ch-gpus" class="form-label">Number of GPUs or slices</label>
-      <input id="ch-gpus" name="gpus" type="number" min="0" max="64" value="0"
+      <input id="ch-gpus" name="gpus" type="number" min="0" max="{MAX_COUNT}" value="0"
              class="form-control">
     </div>
   </div>
@@ -142,6 +149,14 @@ def render_form(
     ) + _SCRIPT
 
 
+def _units_table(gpu_type: str | None) -> list[int]:
+    """The units a session of this choice takes for 1 to :data:`MAX_COUNT` GPUs.
+
+    The page's instant price multiplies by these (the billing seam's rule, not a copy).
+    """
+    return [units(gpu_type, n) for n in range(1, MAX_COUNT + 1)]
+
+
 def _notice(text: str | None) -> str:
     if not text:
         return ""
@@ -156,6 +171,7 @@ _SCRIPT = """
 (function () {
   const root = document.getElementById("computehub-spawn");
   const prices = JSON.parse(root.dataset.prices);
+  const units = JSON.parse(root.dataset.units);
   const hub = document.getElementById("ch-hub");
   const gpu = document.getElementById("ch-gpu-type");
   const count = document.getElementById("ch-gpus");
@@ -200,8 +216,9 @@ _SCRIPT = """
       return;
     }
     cost.className = "alert alert-secondary";
-    const units = gpu.value === root.dataset.cpu ? 1 : Math.max(Number(count.value), 1);
-    const perHour = Number(rate) * units;
+    const table = units[gpu.value];
+    const wanted = Math.max(Math.floor(Number(count.value)) || 1, 1);
+    const perHour = Number(rate) * table[Math.min(wanted, table.length) - 1];
     const total = perHour * Number(hours.value || 0);
     const from = hub.value === root.dataset.any ? "from " : "";
     let funds = "";

@@ -29,6 +29,7 @@ RULES = {
         r"ledger\.(settle|void_hold|extend_hold|place_hold|estimate)\b"
     ),
     "the units rule": re.compile(r"gpus\s+if\s+\S*gpu_type"),
+    "the units rule in the spawn form's script": re.compile(r"dataset\.cpu\s*\?\s*1\s*:"),
     "one resource per hold": re.compile(r"next\(\s*iter\(\s*\S*resources"),
     "the refusal sentence": re.compile(r"not enough credits", re.IGNORECASE),
 }
@@ -63,6 +64,7 @@ OLD_COPIES = [
     "ledger.settle,",
     "spawner.billing.ledger.estimate,",
     "units = req.gpus if req.gpu_type else 1",
+    "const units = gpu.value === root.dataset.cpu ? 1 : Math.max(Number(count.value), 1);",
     "resource = next(iter(hold.resources))",
     "limit = hub.max_hours(next(iter(hold.resources)))",
     'f"Not enough credits in {err.account}: {err.available} available, "',
