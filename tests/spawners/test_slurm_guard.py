@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -21,25 +20,12 @@ from computehub.credits.errors import UnknownAccountError
 from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
 from computehub.spawners.spawner import REQUEUED_NOTE
-from tests.support.sessions import stop, wait_ready
+from tests.support.sessions import wait_ready
 from tests.support.slurmjobs import operator_submit, slurm_out, slurm_run, wait_state
 
 pytestmark = pytest.mark.integration
 
 REFUSED = "are started from the portal only"
-
-
-@pytest.fixture
-def clean(hub: Any, slurm_bed: SlurmBed, test_users: dict[str, str]) -> Iterator[None]:
-    def reset() -> None:
-        for user in test_users:
-            stop(hub, user)
-        for cluster in slurm_bed.clusters.values():
-            cluster.cancel_all()
-
-    reset()
-    yield
-    reset()
 
 
 def test_a_system_account_created_over_rest_cannot_start_a_server(

@@ -7,7 +7,6 @@ import json
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,21 +28,6 @@ def slurm_out(bed: SlurmBed, hub: str, *argv: str) -> str:
         check=False,
         timeout=30,
     ).stdout.strip()
-
-
-@pytest.fixture
-def clean(hub: Any, slurm_bed: SlurmBed, test_users: dict[str, str]) -> Iterator[None]:
-    """Every test starts and ends with no servers and no jobs."""
-
-    def reset() -> None:
-        for user in test_users:
-            stop(hub, user)
-        for cluster in slurm_bed.clusters.values():
-            cluster.cancel_all()
-
-    reset()
-    yield
-    reset()
 
 
 @pytest.mark.parametrize(
