@@ -38,7 +38,7 @@ from tests.support.sessions import gpu_idle_pass, gpu_reports, stop, wait_ready
 
 pytestmark = pytest.mark.integration
 
-RECORDER = Path(__file__).with_name("recorder_server.py")
+RECORDER = Path(__file__).resolve().parents[1] / "support" / "recorder_server.py"
 #: JupyterHub's cookies that authenticate (the hub's login, a server's, a service's).
 AUTH_COOKIES = ("jupyterhub-hub-login", "jupyterhub-user-", "jupyterhub-services")
 
