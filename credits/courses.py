@@ -246,7 +246,7 @@ class CoursesMixin(LedgerCore):
         Raises:
             UnknownCourseError: no such course.
             ConflictError: the course is archived.
-            RosterError: as :meth:`plan_course_roster`; nothing changes.
+            RosterError: as :meth:`~computehub.credits.courses.CoursesMixin.plan_course_roster`; nothing changes.
         """
         wanted = list(lines)
 

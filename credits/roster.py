@@ -5,7 +5,7 @@ file's text into lines, or refuses it with one error per bad line;
 :func:`~computehub.credits.roster.plan_roster` compares those lines with the
 course's members and says who is added, removed or given another role. The ledger
 applies a plan in one transaction
-(:meth:`~computehub.credits.courses.CoursesMixin.apply_roster`), so a file with any
+(:meth:`~computehub.credits.courses.CoursesMixin.apply_course_roster`), so a file with any
 bad line changes nothing.
 
 The file is the whole roster but the owners: a member it does not list is taken off
