@@ -12,6 +12,7 @@ the hubs stays in the site file (``limits.access``); its coursework is for later
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
@@ -21,34 +22,41 @@ from sqlalchemy import orm, select
 from computehub.credits import models as m
 from computehub.credits import records as r
 from computehub.credits.core import LedgerCore, _Op
-from computehub.credits.errors import ConflictError, UnknownCourseError
+from computehub.credits.errors import ConflictError, InvalidTermError, UnknownCourseError
 from computehub.credits.names import validate_account_name, validate_username
 from computehub.credits.roster import RosterLine, RosterPlan, plan_roster
 
 #: The longest title kept (the column's size).
 TITLE_MAX = 200
+#: A title: no control characters, at least one character that is not a space.
+TITLE_PATTERN = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
+_TITLE = re.compile(TITLE_PATTERN)
 #: The roles that make someone one of a course's people (its roster).
 COURSE_ROLES = (m.Role.OWNER, m.Role.INSTRUCTOR, m.Role.TA, m.Role.STUDENT)
 
 
 def validate_title(title: str) -> str:
-    """A course title, stripped.
+    """A course title, without the spaces around it.
 
     Raises:
-        ValueError: empty, too long, or with a control character.
+        ValueError: only spaces, too long, or with a control character.
     """
-    stripped = title.strip()
-    if not stripped or len(stripped) > TITLE_MAX:
-        raise ValueError(f"a course title has 1 to {TITLE_MAX} characters")
-    if any(ord(char) < 32 for char in stripped):
-        raise ValueError("a course title has no control characters (new lines, NUL, ...)")
-    return stripped
+    if not _TITLE.fullmatch(title) or len(title) > TITLE_MAX:
+        raise ValueError(
+            f"a course title has 1 to {TITLE_MAX} characters, not only spaces, and no "
+            "control characters (new lines, NUL, ...)"
+        )
+    return title.strip(" ")
 
 
 def validate_term(starts_on: date, ends_on: date) -> None:
-    """Refuse a term that ends before it starts."""
+    """Refuse a term that ends before it starts.
+
+    Raises:
+        InvalidTermError: it does.
+    """
     if ends_on < starts_on:
-        raise ValueError(
+        raise InvalidTermError(
             f"the term ends ({ends_on.isoformat()}) before it starts ({starts_on.isoformat()})"
         )
 
@@ -246,7 +254,9 @@ class CoursesMixin(LedgerCore):
         Raises:
             UnknownCourseError: no such course.
             ConflictError: the course is archived.
-            RosterError: as :meth:`~computehub.credits.courses.CoursesMixin.plan_course_roster`; nothing changes.
+            RosterError: as
+                :meth:`~computehub.credits.courses.CoursesMixin.plan_course_roster`;
+                nothing changes.
         """
         wanted = list(lines)
 

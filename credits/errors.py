@@ -111,6 +111,10 @@ class HoursLimitError(LedgerError):
         self.requested = requested
 
 
+class InvalidTermError(LedgerError, ValueError):
+    """A course's term that ends before it starts."""
+
+
 class ArchivedCourseError(ConflictError):
     """The course was archived: nothing more is spent from its pool or granted into it.
 
