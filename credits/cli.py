@@ -348,7 +348,7 @@ def _expire(ledger: Ledger, args: argparse.Namespace) -> Any:
 
 def _course_view(course: Any, site: Path | None = None) -> dict[str, Any]:
     """A course as the CLI prints it: the record, and the site file's resources for it."""
-    view = _plain(course)
+    view: dict[str, Any] = _plain(course)
     if site is not None:
         from computehub.credits.service.courses import site_course_resources
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
@@ -88,7 +89,7 @@ def test_an_archived_course_moves_no_credit_and_keeps_its_history(ledger: Ledger
     archived = ledger.archive_course("ml-101", actor="op")
     assert archived.archived
     assert archived.archived_by == "op"
-    refused = [
+    refused: list[Callable[[], object]] = [
         lambda: ledger.place_hold("ml-101", "north", {"cpu": 1}, "1", actor="sami"),
         lambda: ledger.extend_hold(running.id, "1", actor="sami"),
         lambda: ledger.transfer("ml-101", "sami", "1", actor="ines"),
