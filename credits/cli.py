@@ -28,6 +28,7 @@ from computehub.credits.keys import ClientKey
 from computehub.credits.ledger import Ledger
 from computehub.credits.models import AccountKind, Role
 from computehub.credits.names import DEFAULT_SOURCE
+from computehub.credits.roster import RosterError, parse_roster
 from computehub.sitefile import SiteFileError, load_site
 
 _PROG = "computehub credits"
@@ -117,6 +118,51 @@ def register(sub: Any) -> None:
 
     expire = commands.add_parser("expire", parents=[common], help="give back expired credit")
     expire.set_defaults(handler=_wrap(_expire))
+
+    _register_courses(commands, common)
+
+
+def _register_courses(commands: Any, common: argparse.ArgumentParser) -> None:
+    """``computehub credits course create|update|show|list|archive|roster``."""
+    course = commands.add_parser("course", help="create, show, archive courses; their rosters")
+    actions = course.add_subparsers(dest="course_command", metavar="ACTION", required=True)
+    create = actions.add_parser("create", parents=[common], help="make a course")
+    create.add_argument("course", metavar="ID", help="its id: its course account's name")
+    create.add_argument("--title", required=True)
+    create.add_argument("--start", type=_day, required=True, metavar="YYYY-MM-DD")
+    create.add_argument("--end", type=_day, required=True, metavar="YYYY-MM-DD")
+    create.add_argument("--owner", help="a user who owns (runs) it")
+    create.set_defaults(handler=_wrap(_course_create))
+    update = actions.add_parser("update", parents=[common], help="change title or term")
+    update.add_argument("course", metavar="ID")
+    update.add_argument("--title")
+    update.add_argument("--start", type=_day, metavar="YYYY-MM-DD")
+    update.add_argument("--end", type=_day, metavar="YYYY-MM-DD")
+    update.set_defaults(handler=_wrap(_course_update))
+    show = actions.add_parser("show", parents=[common], help="one course with its roster")
+    show.add_argument("course", metavar="ID")
+    show.add_argument("--site", type=Path, metavar="FILE", help="show the resources it keeps")
+    show.set_defaults(handler=_wrap(_course_show))
+    listing = actions.add_parser("list", parents=[common], help="every course (or a user's)")
+    listing.add_argument("--user", help="only this person's courses")
+    listing.add_argument("--current", action="store_true", help="leave archived courses out")
+    listing.set_defaults(handler=_wrap(_course_list))
+    archive = actions.add_parser(
+        "archive", parents=[common], help="archive a course (or every one whose term ended)"
+    )
+    which = archive.add_mutually_exclusive_group(required=True)
+    which.add_argument("course", metavar="ID", nargs="?")
+    which.add_argument(
+        "--ended", action="store_true", help="every course whose term ended (daily cron job)"
+    )
+    archive.set_defaults(handler=_wrap(_course_archive))
+    roster = actions.add_parser(
+        "roster", parents=[common], help="load a roster file (username,role): a dry run first"
+    )
+    roster.add_argument("course", metavar="ID")
+    roster.add_argument("file", type=Path, metavar="FILE.csv", help="'-' reads stdin")
+    roster.add_argument("--apply", action="store_true", help="apply it (default: a dry run)")
+    roster.set_defaults(handler=_wrap(_course_roster))
 
 
 def _user_kinds() -> list[AccountKind]:
@@ -300,6 +346,68 @@ def _expire(ledger: Ledger, args: argparse.Namespace) -> Any:
     return {"accounts_expired": ledger.expire(actor=args.actor)}
 
 
+def _course_view(course: Any, site: Path | None = None) -> dict[str, Any]:
+    """A course as the CLI prints it: the record, and the site file's resources for it."""
+    view: dict[str, Any] = _plain(course)
+    if site is not None:
+        from computehub.credits.service.courses import site_course_resources
+
+        view["resources"] = site_course_resources(load_site(site))(course.id)
+    return view
+
+
+def _course_create(ledger: Ledger, args: argparse.Namespace) -> Any:
+    return _course_view(
+        ledger.create_course(
+            args.course, args.title, args.start, args.end, actor=args.actor, owner=args.owner
+        )
+    )
+
+
+def _course_update(ledger: Ledger, args: argparse.Namespace) -> Any:
+    return _course_view(
+        ledger.update_course(
+            args.course,
+            actor=args.actor,
+            title=args.title,
+            starts_on=args.start,
+            ends_on=args.end,
+        )
+    )
+
+
+def _course_show(ledger: Ledger, args: argparse.Namespace) -> Any:
+    return _course_view(ledger.course(args.course), args.site)
+
+
+def _course_list(ledger: Ledger, args: argparse.Namespace) -> Any:
+    rows = ledger.courses(user=args.user, archived=not args.current)
+    return [_course_view(row) for row in rows]
+
+
+def _course_archive(ledger: Ledger, args: argparse.Namespace) -> Any:
+    if args.ended:
+        return {"archived": ledger.archive_ended_courses(actor=args.actor)}
+    return _course_view(ledger.archive_course(args.course, actor=args.actor))
+
+
+def _course_roster(ledger: Ledger, args: argparse.Namespace) -> Any:
+    try:
+        text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"can't read the roster file {args.file}: {error}") from None
+    try:
+        lines = parse_roster(text)
+        if args.apply:
+            return ledger.apply_course_roster(args.course, lines, actor=args.actor)
+        return ledger.plan_course_roster(args.course, lines)
+    except RosterError as error:
+        return _Failed(
+            "the roster file was refused, nothing changed",
+            {"errors": [dataclasses.asdict(e) for e in error.errors]},
+        )
+
+
 @dataclasses.dataclass
 class _Text:
     text: str
@@ -330,7 +438,7 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # a datetime is a date too
         return value.isoformat()
     return value
 

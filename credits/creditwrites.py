@@ -55,6 +55,7 @@ def grant(
     if expires_at is not None and expires_at <= op.now:
         raise ValueError(f"expiry {expires_at.isoformat()} is not in the future")
     locked = op.row(sql.lock_account, target)
+    op.refuse_archived(target, locked[2])
     units = to_units(amount)
     stored = op.driver.time_in(expires_at)
     grant_id = op.insert(sql.insert_grant, target, issuing_id, units, stored, note, op.stamp)
@@ -109,6 +110,8 @@ def transfer(
             created_at=_time(op, created),
         )
     locked = {row[0]: row for row in op.rows(sql.lock_two_accounts, *sorted((source, target)))}
+    for account_id in sorted(locked):
+        op.refuse_archived(account_id, locked[account_id][2])
     _id, _name, _kind, balance, held, stored_expiry = locked[source]
     expired, source_expiry = lots.expire_if_due(op, source, op.time_out(stored_expiry))
     available = from_units(balance - expired - held)

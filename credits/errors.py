@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 
@@ -19,6 +20,14 @@ class UnknownAccountError(LedgerError, LookupError):
     def __init__(self, name: str) -> None:
         super().__init__(f"unknown account {name!r}")
         self.name = name
+
+
+class UnknownCourseError(UnknownAccountError):
+    """No course has this id (there may be a course account of that name without a term)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.args = (f"unknown course {name!r}",)
 
 
 class UnknownHoldError(LedgerError, LookupError):
@@ -100,3 +109,25 @@ class HoursLimitError(LedgerError):
         self.limit = limit
         self.current = current
         self.requested = requested
+
+
+class InvalidTermError(LedgerError, ValueError):
+    """A course's term that ends before it starts."""
+
+
+class ArchivedCourseError(ConflictError):
+    """The course was archived: nothing more is spent from its pool or granted into it.
+
+    Attributes:
+        course: the course's id (its account's name).
+        archived_at: when it was archived.
+    """
+
+    def __init__(self, course: str, archived_at: datetime) -> None:
+        super().__init__(
+            f"course {course!r} was archived on {archived_at:%Y-%m-%d}: no credit can be "
+            "spent from it, transferred out of or into it, or granted to it any more "
+            "(its history stays readable)"
+        )
+        self.course = course
+        self.archived_at = archived_at

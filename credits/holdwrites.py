@@ -54,6 +54,7 @@ class _Payer:
     balance: int
     held: int
     next_expiry: Any  # aware datetime or None
+    kind: str
 
     @property
     def available(self) -> Decimal:
@@ -103,7 +104,7 @@ def _payer(op: RawOp, found: Any, name: str) -> _Payer:
     payer_id, kind, balance, held, stored_expiry = found
     check_person(kind, name)
     expired, expiry = lots.expire_if_due(op, payer_id, op.time_out(stored_expiry))
-    return _Payer(payer_id, name, balance - expired, held, expiry)
+    return _Payer(payer_id, name, balance - expired, held, expiry, kind)
 
 
 def _lock_payer_of(op: RawOp, hold_id: int) -> _Payer:
@@ -183,6 +184,7 @@ def place_hold(
     found = op.row(sql.lock_account_by_name, account)
     if found is None:
         raise UnknownAccountError(account)
+    op.refuse_archived(found[0], found[1])
     payer = _payer(op, found, account)
     rates = _rates(op, hub, resources)
     per_hour = price_per_hour(rates, resources)
@@ -257,6 +259,7 @@ def extend_hold(
     hold = _lock_hold(op, hold_id)
     if hold.status != m.HoldStatus.OPEN:
         raise ConflictError(f"hold {hold_id} is {hold.status}")
+    op.refuse_archived(payer.id, payer.kind)
     if max_hours is not None and from_units(hold.hours) + hours > max_hours:
         raise HoursLimitError(hold_id, max_hours, from_units(hold.hours), hours)
     per_hour = hold.per_hour

@@ -26,6 +26,7 @@ from computehub.credits import models as m
 from computehub.credits import records as r
 from computehub.credits.audit import check_ledger, report_charges
 from computehub.credits.core import LedgerCore, _Op
+from computehub.credits.courses import CoursesMixin
 from computehub.credits.errors import ConflictError
 from computehub.credits.holds import HoldsMixin
 from computehub.credits.identities import IdentitiesMixin
@@ -50,11 +51,11 @@ _PG_RATES_LOCK = 0x72617465
 _ROLES_BY_KIND: dict[str, frozenset[m.Role]] = {
     m.AccountKind.PERSONAL: frozenset({m.Role.OWNER, m.Role.MEMBER}),
     m.AccountKind.PROJECT: frozenset({m.Role.OWNER, m.Role.MEMBER}),
-    m.AccountKind.COURSE: frozenset({m.Role.OWNER, m.Role.INSTRUCTOR, m.Role.STUDENT}),
+    m.AccountKind.COURSE: frozenset({m.Role.OWNER, m.Role.INSTRUCTOR, m.Role.TA, m.Role.STUDENT}),
 }
 
 
-class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin):
+class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin, CoursesMixin):
     """The credit ledger on one database.
 
     The API is synchronous; async callers (JupyterHub) run it in a thread. Every write

@@ -17,13 +17,14 @@ its hold: triggers enforce it (:data:`~computehub.credits.models.CHARGE_WITHIN_H
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -128,6 +129,8 @@ class Role(enum.StrEnum):
     MEMBER = "member"
     INSTRUCTOR = "instructor"
     STUDENT = "student"
+    #: A course's teaching assistant: sees the students' use and sessions, moves no credit.
+    TA = "ta"
 
 
 class HoldStatus(enum.StrEnum):
@@ -454,3 +457,35 @@ class Identity(Base):
     subject: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Course(Base):
+    """A course: the title and term of a course account, and whether it was archived.
+
+    The course's id is its account's name; its roster is the account's members
+    (owner, instructors, TAs, students) and its credit pool the account itself. An
+    archived course keeps its history, and no credit is reserved, transferred out of
+    it or granted into it any more (the ledger checks it in the transaction that
+    would move the credit). Coursework will refer to this row (not built yet).
+    """
+
+    __tablename__ = "courses"
+    __table_args__ = (
+        CheckConstraint("length(title) > 0", name="title"),
+        CheckConstraint("ends_on >= starts_on", name="term"),
+        CheckConstraint(
+            "(archived_at IS NULL AND archived_by IS NULL)"
+            " OR (archived_at IS NOT NULL AND archived_by IS NOT NULL)",
+            name="archived_by_whom",
+        ),
+    )
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    #: The term: its first and last day (the last day is still in term).
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(80))
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    archived_by: Mapped[str | None] = mapped_column(String(80))

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from computehub.credits import models as m
-from computehub.credits.errors import ConflictError, UnknownAccountError
+from computehub.credits.errors import ArchivedCourseError, ConflictError, UnknownAccountError
 from computehub.credits.names import revenue_name
 from computehub.credits.rawsql import Cursor, Driver, Statements
 
@@ -145,6 +145,24 @@ class RawOp:
         check_person(found[1], name)
         account_id: int = found[0]
         return account_id
+
+    def refuse_archived(self, account_id: int, kind: str) -> None:
+        """Refuse to move credit out of (or into) an archived course's pool.
+
+        Called once the account is locked, so an archive committed before this
+        transaction is seen, and one committed after it waits for it.
+
+        Raises:
+            ArchivedCourseError: the account is an archived course's pool.
+        """
+        if kind != m.AccountKind.COURSE:
+            return
+        found = self.row(self.sql.course_archived, account_id)
+        if found is not None:
+            archived_at = self.time_out(found[1])
+            if archived_at is None:  # pragma: no cover - the query asks for a time
+                raise RuntimeError("an archived course has no archive time")
+            raise ArchivedCourseError(found[0], archived_at)
 
     def revenue_id(self, hub: str, known: dict[str, int]) -> int:
         """A hub's revenue account (``known``: the ids found before, by name)."""

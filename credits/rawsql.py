@@ -93,6 +93,11 @@ class Statements:
         " ORDER BY r.resource FOR UPDATE OF h"
     )
     account_id: str = "SELECT id FROM accounts WHERE name = %s"
+    #: A course account's archive mark (read after its account is locked).
+    course_archived: str = (
+        "SELECT a.name, c.archived_at FROM courses c JOIN accounts a ON a.id = c.account_id"
+        " WHERE c.account_id = %s AND c.archived_at IS NOT NULL"
+    )
     #: ``IN (%s)`` is widened to one parameter per resource (see
     #: :meth:`~computehub.credits.rawsql.Driver.rates`).
     rates: str = (

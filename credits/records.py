@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 
@@ -224,3 +224,41 @@ class Totals:
     charged: Mapping[str, Decimal]
     usage_cost: Mapping[tuple[str, str], Decimal]
     usage_hours: Mapping[tuple[str, str], Decimal]
+
+
+@dataclass(frozen=True)
+class Course:
+    """A course: its id (its account's name), title, term, roster and credit pool.
+
+    Attributes:
+        id: the course's id, the name of its account (the credit pool).
+        title: what people call it.
+        starts_on: the term's first day.
+        ends_on: the term's last day.
+        archived_at: when it was archived (nothing more is spent from it), or ``None``.
+        archived_by: who archived it.
+        created_at: when it was made a course.
+        created_by: who did.
+        members: the roster, ``{username: role}``: owners, instructors, TAs, students.
+        pool: the pool's figures.
+    """
+
+    id: str
+    title: str
+    starts_on: date
+    ends_on: date
+    archived_at: datetime | None
+    archived_by: str | None
+    created_at: datetime
+    created_by: str
+    members: Mapping[str, str]
+    pool: Balance
+
+    def with_role(self, role: str) -> list[str]:
+        """The members who have ``role``, sorted."""
+        return sorted(user for user, held in self.members.items() if held == role)
+
+    @property
+    def archived(self) -> bool:
+        """Whether the course was archived."""
+        return self.archived_at is not None

@@ -4,11 +4,12 @@ The ledger's course accounts say who runs and who takes a course
 (:meth:`computehub.credits.ledger.Ledger.accounts_for_user`). At every login and
 refresh, a student is put in the JupyterHub group ``course-<course>-students`` of
 each course they take, and the course's staff get the role ``course-<course>-staff``,
-whose scopes are filtered to that group. A course's staff are its ``owner`` and
-``instructor`` members: the credits service counts the same two roles as a course's
-staff (``credits/service/access.py``), so whoever may spend a course's credits may
-also follow its students' sessions. The platform's ``instructor`` role gives no view
-of anyone's sessions by itself.
+whose scopes are filtered to that group, and the group ``course-<course>-staff`` (for
+services of that course, such as a grader, to name). A course's staff here are its
+``owner``, ``instructor`` and ``ta`` members: the credits service lets the same three
+roles follow a course's students (``COURSE_TEACHERS`` in ``credits/service/access.py``;
+of them only owners and instructors move its credits). The platform's ``instructor``
+role gives no view of anyone's sessions, and no power over any course, by itself.
 
 ``<course>`` is the account's name, encoded so that JupyterHub accepts it in a role
 name and two accounts never share a group or a role (:func:`course_slug`).
@@ -31,10 +32,10 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, get_args
 
 #: A member's role in a course account that this module turns into hub rights.
-CourseRole = Literal["owner", "instructor", "student"]
+CourseRole = Literal["owner", "instructor", "ta", "student"]
 
-#: The roles that run a course: the credits service's course staff (access.py ``_COURSE_STAFF``).
-STAFF_ROLES: frozenset[str] = frozenset({"owner", "instructor"})
+#: The roles that follow a course's students (access.py ``COURSE_TEACHERS``).
+STAFF_ROLES: frozenset[str] = frozenset({"owner", "instructor", "ta"})
 
 _COURSE_ROLES: dict[str, CourseRole] = {r: r for r in get_args(CourseRole)}
 
@@ -71,7 +72,7 @@ class AccountView(Protocol):
 
 @dataclass(frozen=True)
 class CourseMembership:
-    """A person runs (``owner``, ``instructor``) or takes (``student``) a course account."""
+    """A person runs (``owner``, ``instructor``), assists in (``ta``) or takes a course."""
 
     account: str
     role: CourseRole
@@ -132,6 +133,11 @@ def students_group(account: str) -> str:
     return f"course-{course_slug(account)}-students"
 
 
+def staff_group(account: str) -> str:
+    """The JupyterHub group of a course's staff (owners, instructors, TAs)."""
+    return f"course-{course_slug(account)}-staff"
+
+
 def staff_role(account: str) -> dict[str, Any]:
     """The JupyterHub role of a course's staff: its students' names, activity, sessions."""
     group = students_group(account)
@@ -143,11 +149,14 @@ def staff_role(account: str) -> dict[str, Any]:
 
 
 def course_groups(memberships: Iterable[CourseMembership]) -> list[str]:
-    """The course groups a person belongs to (as a student)."""
-    return sorted({students_group(m.account) for m in memberships if m.role == "student"})
+    """The course groups a person belongs to: students' groups, and staff groups."""
+    return sorted(
+        {students_group(m.account) for m in memberships if m.role == "student"}
+        | {staff_group(m.account) for m in memberships if m.staff}
+    )
 
 
 def course_roles(memberships: Iterable[CourseMembership]) -> list[dict[str, Any]]:
-    """The course staff roles a person holds (as an owner or instructor)."""
+    """The course staff roles a person holds (as an owner, instructor or TA)."""
     accounts = sorted({m.account for m in memberships if m.staff})
     return [staff_role(account) for account in accounts]

@@ -18,16 +18,16 @@ from computehub.sitefile.schema import PlatformRole
 ROLE_SCOPES: dict[PlatformRole, tuple[str, ...]] = {
     "student": ("self",),
     "researcher": ("self",),
-    # Course accounts they instruct (which ones: the ledger's memberships). Whose
-    # sessions they may follow comes with each course's own staff role (courses.py).
-    "instructor": ("self", "custom:credits:instruct"),
+    # Nothing more: what a person may do in a course comes from the course (their role
+    # in it in the ledger; courses.py gives its staff a hub role of that course only).
+    "instructor": ("self",),
     # Admin rights come with the 'admin' role that every operator also gets.
     "operator": ("self", "custom:credits:admin"),
 }
 
 ROLE_DESCRIPTIONS: dict[PlatformRole, str] = {
     "student": "computehub platform role: student (course resources)",
-    "instructor": "computehub platform role: instructor (course accounts they teach)",
+    "instructor": "computehub platform role: instructor (course resources)",
     "researcher": "computehub platform role: researcher",
     "operator": "computehub platform role: operator (hub admin)",
 }

@@ -13,9 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
+from computehub.clock import utcnow
 from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
 from computehub.localbed.hub import HubProcess
@@ -94,6 +96,16 @@ def grant_demo_credits(ledger_url: str) -> dict[str, str]:
             ledger.create_account(DEMO_COURSE, "course", actor="demo")
             ledger.add_member(DEMO_COURSE, "ayesha", "instructor", actor="demo")
             ledger.add_member(DEMO_COURSE, "bilal", "student", actor="demo")
+        if not ledger.courses(user="ayesha"):
+            # The pool becomes a course, with a term around today.
+            today = utcnow().date()
+            ledger.create_course(
+                DEMO_COURSE,
+                "Introduction to machine learning",
+                today - timedelta(days=30),
+                today + timedelta(days=120),
+                actor="demo",
+            )
         ledger.grant(
             DEMO_COURSE,
             "100",

@@ -14,10 +14,11 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from computehub.credits.ledger import Ledger
-from computehub.paths import DB_URL_ENV, default_ledger_url
+from computehub.paths import DB_URL_ENV, SITE_FILE_ENV, default_ledger_url
 
 log = logging.getLogger("computehub.credits.service")
 
@@ -48,7 +49,17 @@ async def serve(env: Mapping[str, str]) -> None:
     url = env.get(DB_URL_ENV) or default_ledger_url()
     ledger = await asyncio.to_thread(Ledger, url)
     hub_auth = HubOAuth(api_token=env.get("JUPYTERHUB_API_TOKEN", ""), cache_max_age=AUTH_CACHE_S)
-    app = make_app(ServiceContext(ledger=ledger, hub_auth=hub_auth))
+    context = ServiceContext(ledger=ledger, hub_auth=hub_auth)
+    site_path = env.get(SITE_FILE_ENV)
+    if site_path:
+        from computehub.credits.service.courses import site_course_resources
+        from computehub.sitefile import SiteFileError, load_site
+
+        try:
+            context.course_resources = site_course_resources(load_site(Path(site_path)))
+        except SiteFileError as err:
+            raise ValueError(err.one_line()) from None
+    app = make_app(context)
     server = app.listen(port, address=host, xheaders=True)
     log.info("credits service at http://%s:%d%s", host, port, hub_auth.base_url)
     stop = asyncio.Event()

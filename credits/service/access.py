@@ -15,11 +15,15 @@ from typing import Any
 from computehub.credits.service.scopes import ADMIN, INSTRUCT, READ, READ_METRICS
 
 #: Roles that make an account one's own for reading its figures and estimates.
-_ANY_ROLE = frozenset({"owner", "member", "instructor", "student"})
+_ANY_ROLE = frozenset({"owner", "member", "instructor", "ta", "student"})
 #: Roles whose holders read every journal entry and session of a personal or project account.
 _TEAM_ROLES = frozenset({"owner", "member"})
-#: Roles that run a course (``accounts create --kind course --owner prof`` makes an owner).
-_COURSE_STAFF = frozenset({"owner", "instructor"})
+#: Roles that run a course (``accounts create --kind course --owner prof`` makes an owner):
+#: they move its credits to its students and change its roster.
+COURSE_STAFF = frozenset({"owner", "instructor"})
+#: Roles that follow a course's students (their sessions and use of its credits): its
+#: staff and its teaching assistants, who move no credit.
+COURSE_TEACHERS = COURSE_STAFF | {"ta"}
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,12 @@ class Caller:
 
     @property
     def instructor(self) -> bool:
-        """Whether the caller may manage course accounts it instructs."""
+        """Whether the token may act for the caller on the courses it teaches.
+
+        Every person's own login and tokens have the scope (the ``user`` role); which
+        courses is the ledger's to say (the caller's role in each). A server's token
+        does not have it: code running in a session reads, never manages.
+        """
         return INSTRUCT in self.scopes
 
 
@@ -72,7 +81,7 @@ def may_read_members(caller: Caller, kind: str, role: str | None) -> bool:
     if caller.admin:
         return True
     if kind == "course":
-        return caller.instructor and role in _COURSE_STAFF
+        return caller.instructor and role in COURSE_TEACHERS
     return caller.reader and role == "owner"
 
 
@@ -81,7 +90,7 @@ def may_read_history(caller: Caller, kind: str, role: str | None) -> bool:
     if caller.admin:
         return True
     if kind == "course":
-        return caller.instructor and role in _COURSE_STAFF
+        return caller.instructor and role in COURSE_TEACHERS
     return caller.reader and role in _TEAM_ROLES
 
 
@@ -107,17 +116,27 @@ def may_transfer(
 ) -> bool:
     """Move credit from one account to another.
 
-    Operators may move between any two people's accounts; a course's staff, from the
-    course to an account its owner holds as a student of that course.
+    Operators may move between any two people's accounts; a course's staff (never its
+    TAs), from the course to an account its owner holds as a student of that course.
     """
     if caller.admin:
         return True
     if not caller.instructor or source_kind != "course":
         return False
-    if source_members.get(caller.name) not in _COURSE_STAFF:
+    if source_members.get(caller.name) not in COURSE_STAFF:
         return False
     owners = {user for user, role in target_members.items() if role == "owner"}
     return any(source_members.get(user) == "student" for user in owners)
+
+
+def may_read_course(caller: Caller, role: str | None) -> bool:
+    """A course's title, term, pool and resources: its people and operators."""
+    return caller.admin or (caller.reader and role in COURSE_TEACHERS | {"student"})
+
+
+def may_manage_roster(caller: Caller, role: str | None) -> bool:
+    """Change a course's roster: its staff (never its TAs) and operators."""
+    return caller.admin or (caller.instructor and role in COURSE_STAFF)
 
 
 def may_read_metrics(caller: Caller) -> bool:

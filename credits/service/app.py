@@ -9,6 +9,7 @@ from typing import Any
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from tornado import web
 
+from computehub.credits.service import courses
 from computehub.credits.service import handlers as h
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.context import ServiceContext
@@ -27,6 +28,10 @@ API_ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("/estimate", h.EstimateHandler),
     ("/sessions/current", h.CurrentSessionHandler),
     ("/reports", h.ReportsHandler),
+    ("/courses", courses.CoursesHandler),
+    ("/courses/{course}", courses.CourseHandler),
+    ("/courses/{course}/archive", courses.ArchiveHandler),
+    ("/courses/{course}/roster", courses.RosterHandler),
     ("/openapi.json", h.OpenApiHandler),
 ]
 

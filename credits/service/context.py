@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -13,7 +13,9 @@ from computehub.credits.errors import (
     ConflictError,
     InsufficientCreditError,
     InvalidAmountError,
+    InvalidTermError,
     UnknownAccountError,
+    UnknownCourseError,
     UnknownHoldError,
     UnknownRateError,
 )
@@ -33,12 +35,15 @@ class ServiceContext:
         hub_auth: JupyterHub's ``HubOAuth`` for this service.
         clock: the current time; a seam for tests.
         expiring_soon: how far ahead ``expiring_soon`` looks.
+        course_resources: the hub resources the site file keeps for a course
+            (``limits.access``), as ``[{"hub": ..., "resource": ...}]``.
     """
 
     ledger: Ledger
     hub_auth: Any
     clock: Clock = utcnow
     expiring_soon: timedelta = timedelta(days=30)
+    course_resources: Callable[[str], list[dict[str, str]]] = field(default=lambda _course: [])
 
     def now(self) -> datetime:
         """The current time (timezone-aware)."""
@@ -64,6 +69,8 @@ class ServiceContext:
                 available=amount(err.available),
                 requested=amount(err.requested),
             ) from None
+        except UnknownCourseError as err:
+            raise ApiError(404, f"unknown course {err.name!r}") from None
         except UnknownAccountError as err:
             raise ApiError(404, f"unknown account {err.name!r}") from None
         except (UnknownHoldError, UnknownRateError) as err:
@@ -72,6 +79,9 @@ class ServiceContext:
             raise ApiError(404, str(err)) from None
         except InvalidAmountError as err:
             raise ApiError(400, str(err)) from None
+        except InvalidTermError as err:
+            # Well-formed days in the wrong order: the description can't say it (422).
+            raise ApiError(422, str(err)) from None
         except ConflictError as err:
             raise ApiError(409, str(err)) from None
         except ValueError as err:

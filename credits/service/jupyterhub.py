@@ -27,8 +27,10 @@ from computehub.sitefile import Site
 #: Where the service listens when ``$COMPUTEHUB_CREDITS_PORT`` is not set.
 DEFAULT_PORT = 10101
 PORT_ENV = "COMPUTEHUB_CREDITS_PORT"
-#: Every user may reach the service and read their own credits.
-USER_SCOPES = (ACCESS, READ)
+#: Every user may reach the service, read their own credits and act on the courses they
+#: teach (which courses, and what they may do there, comes from their role in each
+#: course in the ledger, never from a platform role).
+USER_SCOPES = (ACCESS, READ, INSTRUCT)
 #: JupyterHub's default ``server`` role (used when ``server_token_scopes`` is unset).
 DEFAULT_SERVER_SCOPES = ("users:activity!user", "access:servers!server")
 #: What ``$JUPYTERHUB_API_TOKEN`` in a job adds for the widget's ``sessions/current``.

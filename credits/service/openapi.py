@@ -17,10 +17,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from computehub.credits.courses import TITLE_MAX, TITLE_PATTERN
 from computehub.credits.keys import CLIENT_KEY_MAX
 from computehub.credits.models import AccountKind, EntryKind, HoldStatus
 from computehub.credits.money import MAX_AMOUNT
-from computehub.credits.names import DEFAULT_SOURCE, HUB_PATTERN, RESOURCE_MAX, SOURCE_PATTERN
+from computehub.credits.names import (
+    ACCOUNT_PATTERN,
+    DEFAULT_SOURCE,
+    HUB_PATTERN,
+    RESOURCE_MAX,
+    SOURCE_PATTERN,
+    USER_PATTERN,
+)
 from computehub.credits.service import params
 from computehub.sitefile.schema import RESOURCE_RE
 
@@ -63,7 +71,10 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "unknown account (operators) or nothing to show",
         409: "conflicts with the ledger (an idempotency key reused for another operation, "
         "the same account twice)",
-        413: f"the body is larger than {params.MAX_BODY} bytes",
+        413: f"the body is larger than {params.MAX_BODY} bytes "
+        f"({params.MAX_ROSTER_BODY} for a roster file)",
+        422: "well-formed but refused: a term that ends before it starts; a roster file "
+        "with bad lines (each one in errors)",
     }
     return {str(code): _answer(words[code], _ERROR) for code in codes}
 
@@ -124,6 +135,65 @@ _SCHEMAS: dict[str, Any] = {
             "account": {"type": "string"},
             "available": _AMOUNT,
             "requested": _AMOUNT,
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "line": {"type": ["integer", "null"]},
+                        "message": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
+    "Course": {
+        "type": "object",
+        "description": "a course: its id is its credit pool's account name; coursework "
+        "is not part of it yet",
+        "properties": {
+            "id": {"type": "string"},
+            "title": {"type": "string"},
+            "term": {
+                "type": "object",
+                "properties": {
+                    "starts_on": {"type": "string", "format": "date"},
+                    "ends_on": {"type": "string", "format": "date"},
+                },
+            },
+            "archived_at": {"type": ["string", "null"], "format": "date-time"},
+            "archived_by": {"type": ["string", "null"]},
+            "role": {"type": ["string", "null"]},
+            "instructors": {"type": "array", "items": {"type": "string"}},
+            "tas": {"type": "array", "items": {"type": "string"}},
+            "pool": {"$ref": "#/components/schemas/Account"},
+            "resources": {
+                "type": "array",
+                "description": "what the site file keeps for the course's people",
+                "items": {
+                    "type": "object",
+                    "properties": {"hub": {"type": "string"}, "resource": {"type": "string"}},
+                },
+            },
+            "roster": {
+                "type": "array",
+                "description": "for the course's staff, TAs and operators",
+                "items": {
+                    "type": "object",
+                    "properties": {"username": {"type": "string"}, "role": {"type": "string"}},
+                },
+            },
+        },
+    },
+    "RosterPlan": {
+        "type": "object",
+        "properties": {
+            "course": {"type": "string"},
+            "applied": {"type": "boolean"},
+            "add": {"type": "array", "items": {"type": "object"}},
+            "remove": {"type": "array", "items": {"type": "object"}},
+            "change": {"type": "array", "items": {"type": "object"}},
+            "unchanged": {"type": "integer"},
         },
     },
     "Account": {
@@ -556,6 +626,141 @@ _PATHS: dict[str, Any] = {
         }
     },
 }
+
+_COURSE = {
+    "name": "course",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1},
+}
+_DAY_IN = {"type": "string", "format": "date", "pattern": params.DAY_PATTERN}
+_TITLE_IN = {"type": "string", "pattern": TITLE_PATTERN, "maxLength": TITLE_MAX}
+_COURSE_PATHS: dict[str, Any] = {
+    "/courses": {
+        "get": {
+            "summary": "The caller's courses, any role (operators: every course)",
+            "parameters": [
+                _query(
+                    "archived",
+                    "false: leave archived courses out",
+                    {"enum": ["true", "false", ""], "default": "true"},
+                )
+            ],
+            "responses": {
+                "200": _answer(
+                    "courses",
+                    {
+                        "type": "object",
+                        "properties": {"courses": {"type": "array", "items": _ref("Course")}},
+                    },
+                ),
+                **_errors(400, 401, 403),
+            },
+        },
+        "post": {
+            "summary": "Create a course (custom:credits:admin), of its course account if "
+            "there is one",
+            "description": "A term whose end precedes its start is a 422; an id that names "
+            "another kind of account, or a course already made, a 409.",
+            "requestBody": _body(
+                ["id", "title", "starts_on", "ends_on"],
+                {
+                    "id": {"type": "string", "pattern": ACCOUNT_PATTERN},
+                    "title": _TITLE_IN,
+                    "starts_on": _DAY_IN,
+                    "ends_on": _DAY_IN,
+                    "owner": {
+                        "anyOf": [
+                            {"type": "null"},
+                            {"type": "string", "maxLength": 0},
+                            {"type": "string", "pattern": USER_PATTERN},
+                        ],
+                        "description": "a user who owns it (staff); empty or null: none",
+                    },
+                },
+            ),
+            "responses": {
+                "201": _answer("created", _ref("Course")),
+                **_errors(400, 401, 403, 409, 413, 422),
+            },
+        },
+    },
+    "/courses/{course}": {
+        "get": {
+            "summary": "One course: title, term, pool, resources (roster for its staff, TAs, "
+            "operators)",
+            "parameters": [_COURSE],
+            "responses": {"200": _answer("the course", _ref("Course")), **_errors(401, 403, 404)},
+        },
+        "patch": {
+            "summary": "Change a course's title or term (custom:credits:admin)",
+            "description": "An archived course is a 409; a term whose end precedes its "
+            "start a 422.",
+            "parameters": [_COURSE],
+            "requestBody": _body(
+                [],
+                {
+                    "title": {"anyOf": [{"type": "null"}, _TITLE_IN]},
+                    "starts_on": {"anyOf": [{"type": "null"}, _DAY_IN]},
+                    "ends_on": {"anyOf": [{"type": "null"}, _DAY_IN]},
+                },
+            ),
+            "responses": {
+                "200": _answer("the course", _ref("Course")),
+                **_errors(400, 401, 403, 404, 409, 413, 422),
+            },
+        },
+    },
+    "/courses/{course}/archive": {
+        "post": {
+            "summary": "Archive a course (custom:credits:admin): nothing more is spent from "
+            "its pool or granted into it; its history stays readable",
+            "parameters": [_COURSE],
+            "responses": {
+                "200": _answer("the course, archived", _ref("Course")),
+                **_errors(401, 403, 404),
+            },
+        }
+    },
+    "/courses/{course}/roster": {
+        "post": {
+            "summary": "Load a roster file (username,role per line): a dry run shows what "
+            "it changes; applied, it makes the roster what it says (owners aside)",
+            "description": "The course's instructors and owners, and operators. Roles: "
+            "instructor, ta, student. Any bad line: a 422 naming each, nothing changed. "
+            "An archived course: a 409.",
+            "parameters": [_COURSE],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["csv"],
+                            "properties": {
+                                "csv": {
+                                    "type": "string",
+                                    "maxLength": params.CSV_MAX,
+                                    "pattern": params.NO_NUL_PATTERN,
+                                },
+                                "dry_run": {
+                                    "type": ["boolean", "null"],
+                                    "default": True,
+                                    "description": "false: apply; true or null: only show",
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": _answer("what changes (or changed)", _ref("RosterPlan")),
+                **_errors(400, 401, 403, 404, 409, 413, 422),
+            },
+        }
+    },
+}
+_PATHS.update(_COURSE_PATHS)
 
 
 def openapi(service_prefix: str) -> dict[str, Any]:

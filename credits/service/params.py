@@ -100,10 +100,16 @@ def count(raw: str | None) -> int:
     return value
 
 
-def json_body(raw: bytes) -> dict[str, Any]:
-    """A JSON object; numbers with a fraction are read as exact decimals, never floats."""
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, f"the request body is larger than {MAX_BODY} bytes")
+def json_body(raw: bytes, limit: int = MAX_BODY) -> dict[str, Any]:
+    """A JSON object; numbers with a fraction are read as exact decimals, never floats.
+
+    Args:
+        raw: the body.
+        limit: the most bytes it may have (default
+            :data:`~computehub.credits.service.params.MAX_BODY`; roster files more).
+    """
+    if len(raw) > limit:
+        raise ApiError(413, f"the request body is larger than {limit} bytes")
     try:
         body = json.loads(raw or b"null", parse_float=Decimal)
     except ValueError:
@@ -111,6 +117,12 @@ def json_body(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
     return body
+
+
+#: The most bytes of a roster file's body (a file of some thousands of people).
+MAX_ROSTER_BODY = 1024 * 1024
+#: The most characters of a roster file: escaped as JSON (at most 12 bytes each), it fits.
+CSV_MAX = 64 * 1024
 
 
 def text(

@@ -8,7 +8,9 @@ from typing import Final
 SERVICE_NAME: Final = "credits"
 #: Read one's own accounts, their transactions and sessions.
 READ: Final = "custom:credits:read"
-#: Manage course accounts one instructs: read members' use, transfer to its students.
+#: Act on the courses one teaches (which ones, and how: the ledger's roles): read the
+#: students' use, and for instructors transfer to them and change the roster. Every
+#: user holds it; a server's token does not.
 INSTRUCT: Final = "custom:credits:instruct"
 #: Operators: grants, any account, reports.
 ADMIN: Final = "custom:credits:admin"
@@ -24,9 +26,10 @@ CUSTOM_SCOPES: Final[dict[str, dict[str, str]]] = {
         "description": "Read your own credit accounts, their transactions and sessions.",
     },
     INSTRUCT: {
-        "display_name": "Manage course credits",
-        "description": "Read the use of course accounts you instruct and give their "
-        "credits to the course's students.",
+        "display_name": "Manage your courses",
+        "description": "Act on the courses you teach, as your role in each allows: read "
+        "the students' use of course credits; instructors also give the course's credits "
+        "to its students and change its roster.",
     },
     ADMIN: {
         "display_name": "Administer credits",

@@ -163,3 +163,31 @@ def report_row(row: r.ReportRow) -> dict[str, Any]:
         "resource_hours": amount(row.resource_hours),
         "sessions": row.sessions,
     }
+
+
+def course(
+    row: r.Course,
+    *,
+    role: str | None,
+    roster: bool,
+    resources: list[dict[str, str]],
+    soon: datetime,
+) -> dict[str, Any]:
+    """A course as the API shows it; ``roster``: with its members (staff, TAs, operators)."""
+    body: dict[str, Any] = {
+        "id": row.id,
+        "title": row.title,
+        "term": {"starts_on": row.starts_on.isoformat(), "ends_on": row.ends_on.isoformat()},
+        "archived_at": instant(row.archived_at),
+        "archived_by": row.archived_by,
+        "role": role,
+        "instructors": row.with_role("owner") + row.with_role("instructor"),
+        "tas": row.with_role("ta"),
+        "pool": balance(row.pool, soon=soon),
+        "resources": resources,
+    }
+    if roster:
+        body["roster"] = [
+            {"username": user, "role": held} for user, held in sorted(row.members.items())
+        ]
+    return body

@@ -2,8 +2,8 @@
 
 Course accounts live in the ledger; at login, students are put in their courses'
 groups and a course's staff (its instructors and owners) get its staff role
-(computehub.auth.courses). alice teaches ml-101 (evan takes it); dora takes phys-201;
-pat owns chem-301 (dora takes it too); bob takes no course.
+(computehub.auth.courses). alice teaches ml-101 (evan takes it, dora assists in it as its
+TA); dora takes phys-201; pat owns chem-301 (dora takes it too); bob takes no course.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def courses(ldap_hub: LdapHub) -> dict[str, str]:
         ledger.create_account("ml-101", "course", actor="test")
         ledger.add_member("ml-101", "alice", "instructor", actor="test")
         ledger.add_member("ml-101", "evan", "student", actor="test")
+        ledger.add_member("ml-101", "dora", "ta", actor="test")
         ledger.create_account("phys-201", "course", actor="test")
         ledger.add_member("phys-201", "dora", "student", actor="test")
         # As `computehub credits accounts create --kind course --owner pat` makes it.
@@ -37,7 +38,7 @@ def courses(ldap_hub: LdapHub) -> dict[str, str]:
     for user in ("bob", "dora", "evan", "alice", "pat"):
         hub_login(ldap_hub.hub.url, user, PASSWORDS[user])
     tokens = {}
-    for user in ("alice", "pat"):
+    for user in ("alice", "pat", "dora"):
         status, made = ldap_hub.hub.api(
             "POST", f"/users/{user}/tokens", {"note": "course-scope test", "expires_in": 600}
         )
@@ -106,3 +107,32 @@ def test_an_instructor_lists_only_their_students(
     names = {u["name"] for u in users}
     assert "evan" in names
     assert not names & {"dora", "bob", "carol"}
+
+
+def test_course_a_s_instructor_reads_no_server_of_course_b_s_students(
+    ldap_hub: LdapHub, courses: dict[str, str]
+) -> None:
+    """alice (ml-101) and pat (chem-301): neither reaches the other course's students' servers."""
+    assert as_alice(ldap_hub, courses, "/users/dora")[0] in (403, 404)
+    status, users = as_alice(ldap_hub, courses, "/users?state=active")
+    assert status == 200
+    assert {u["name"] for u in users} <= {"evan", "alice"}
+    assert as_pat(ldap_hub, courses, "/users/evan")[0] in (403, 404)
+
+
+def test_a_ta_sees_the_course_s_students_and_no_one_else(
+    ldap_hub: LdapHub, courses: dict[str, str]
+) -> None:
+    dora = ldap_hub.hub.api("GET", "/users/dora")[1]
+    assert "course-ml-101-staff" in dora["roles"]
+    assert "course-ml-101-staff" in dora["groups"]
+    status, evan = hub_api(ldap_hub.hub.url, courses["dora"], "GET", "/users/evan", timeout=30)
+    assert (status, evan["name"]) == (200, "evan")
+    assert "servers" in evan
+    status, users = hub_api(ldap_hub.hub.url, courses["dora"], "GET", "/users", timeout=30)
+    assert status == 200
+    assert not {u["name"] for u in users} & {"bob", "alice", "pat"}
+    assert hub_api(ldap_hub.hub.url, courses["dora"], "GET", "/users/bob", timeout=30)[0] in (
+        403,
+        404,
+    )

@@ -77,15 +77,17 @@ def test_course_accounts_with_a_staff_or_student_role_count() -> None:
         Account("chem", "course", "owner"),
         Account("odd", "course", "member"),
         Account("none", "course", None),
+        Account("bio", "course", "ta"),
     ]
     assert course_memberships(accounts) == (
+        CourseMembership("bio", "ta"),
         CourseMembership("chem", "owner"),
         CourseMembership("intro-ml", "instructor"),
         CourseMembership("physics", "student"),
     )
 
 
-@pytest.mark.parametrize("role", ["owner", "instructor", "member", "student", "viewer", None])
+@pytest.mark.parametrize("role", ["owner", "instructor", "ta", "member", "student", "viewer", None])
 def test_course_staff_are_who_the_credits_service_counts_as_staff(role: str | None) -> None:
     """A course's owner runs it in the credits service: it must see the students too."""
     caller = Caller("prof", "user", frozenset({INSTRUCT}))

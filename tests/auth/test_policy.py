@@ -317,7 +317,7 @@ def test_auth_model_adds_course_groups_and_staff_roles() -> None:
         CourseMembership("physics", "student"),
     )
     fields = auth_model_fields(alice, courses)
-    assert fields["groups"] == ["instructor", "course-physics-students"]
+    assert fields["groups"] == ["instructor", "course-intro-ml-staff", "course-physics-students"]
     names = [r["name"] for r in fields["roles"]]
     assert names == ["user", "instructor", "course-intro-ml-staff"]
     staff = fields["roles"][2]

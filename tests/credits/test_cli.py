@@ -191,3 +191,63 @@ def test_check_audits_and_changes_nothing(
         assert inspect(engine).get_table_names() == []
     finally:
         engine.dispose()
+
+
+def test_courses_from_the_command_line(
+    capsys: pytest.CaptureFixture[str], db_url: str, tmp_path: Path
+) -> None:
+    made = run_json(
+        capsys,
+        db_url,
+        "course",
+        "create",
+        "ml-101",
+        "--title",
+        "Machine learning",
+        "--start",
+        "2026-01-05",
+        "--end",
+        "2026-06-30",
+        "--owner",
+        "prof",
+    )
+    assert (made["id"], made["starts_on"], made["ends_on"]) == (
+        "ml-101",
+        "2026-01-05",
+        "2026-06-30",
+    )
+    assert made["members"] == {"prof": "owner"}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("username,role\nana,student\nbo b,boss\nana,ta\n")
+    status, out, err = run(capsys, db_url, "course", "roster", "ml-101", str(bad), "--json")
+    assert status == 1
+    assert "nothing changed" in err
+    assert [e["line"] for e in json.loads(out)["errors"]] == [3, 4]
+    good = tmp_path / "good.csv"
+    good.write_text("ines,instructor\nana,student\n")
+    plan = run_json(capsys, db_url, "course", "roster", "ml-101", str(good))
+    assert (plan["add"], plan["applied"]) == ({"ana": "student", "ines": "instructor"}, False)
+    assert run_json(capsys, db_url, "course", "show", "ml-101")["members"] == {"prof": "owner"}
+    assert run_json(capsys, db_url, "course", "roster", "ml-101", str(good), "--apply")["applied"]
+    shown = run_json(capsys, db_url, "course", "show", "ml-101", "--site", str(_site(tmp_path)))
+    assert shown["members"] == {"ana": "student", "ines": "instructor", "prof": "owner"}
+    assert shown["resources"] == [{"hub": "north", "resource": "gpu:h100"}]
+    assert run_json(capsys, db_url, "course", "archive", "ml-101")["archived_by"].startswith("cli")
+    status, _out, err = run(capsys, db_url, "grant", "ml-101", "5")
+    assert status == 1
+    assert "'ml-101' was archived" in err
+    assert run_json(capsys, db_url, "course", "list", "--current") == []
+    assert [c["id"] for c in run_json(capsys, db_url, "course", "list", "--user", "ana")] == [
+        "ml-101"
+    ]
+
+
+def _site(folder: Path) -> Path:
+    path = folder / "site.yaml"
+    path.write_text(
+        SITE.replace(
+            "    rates:",
+            '    limits: {access: {"gpu:h100": {courses: [ml-101]}}}\n    rates:',
+        )
+    )
+    return path

@@ -9,6 +9,7 @@ constraint was taken away (as on a ledger that predates them).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -106,6 +107,11 @@ CASES = [
     ),
     ("usage", "ck_usage_figures_not_negative", "UPDATE usage SET hours = -1"),
     ("usage", "ck_usage_figures_not_negative", "UPDATE usage SET cost = -1"),
+    ("courses", "ck_courses_title", "UPDATE courses SET title = ''"),
+    ("courses", "ck_courses_term", "UPDATE courses SET ends_on = :early"),
+    ("courses", "ck_courses_archived_by_whom", "UPDATE courses SET archived_by = 'op'"),
+    ("courses", "ck_courses_archived_by_whom", "UPDATE courses SET archived_at = created_at"),
+    ("members", "ck_members_role", "UPDATE members SET role = 'grader' WHERE role = 'ta'"),
 ]
 _IDS = [f"{constraint}:{n}" for n, (_table, constraint, _sql) in enumerate(CASES)]
 
@@ -127,6 +133,8 @@ def rows(ledger: Ledger) -> dict[str, Any]:
         Decimal(10),
         Decimal(4),
     )
+    ledger.create_course("c1", "Course one", date(2026, 1, 5), date(2026, 6, 30), actor="op")
+    ledger.add_member("c1", "tia", "ta", actor="op")
     assert ledger.check().differences == []
     with ledger.engine.connect() as connection:
         lab_id = connection.execute(text("SELECT id FROM accounts WHERE name = 'lab'")).scalar_one()
@@ -138,6 +146,7 @@ def rows(ledger: Ledger) -> dict[str, Any]:
         "over_hold": over.id,
         "yes": True,
         "no": False,
+        "early": date(2025, 1, 1),
     }
 
 

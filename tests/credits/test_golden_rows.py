@@ -11,6 +11,8 @@ cursor, and the ORM), which agreed; the one kept writes them still.
 
 from __future__ import annotations
 
+from datetime import date
+
 from computehub.credits.ledger import Ledger
 from tests.support.golden_scenario import D, at, run_scenario, table_rows
 from tests.support.ledgers import FakeClock
@@ -66,8 +68,17 @@ OUTCOMES = [
     ("balance", "lab", D("120"), D("0.5")),
     ("balance", "sam", D("0"), D("0")),
     ("count", 0),
+    # c1 archived: a grant into it, transfers out of and into it, a hold on it.
+    ("ArchivedCourseError",),
+    ("ArchivedCourseError",),
+    ("ArchivedCourseError",),
+    ("ArchivedCourseError",),
 ]
 ROWS = {
+    # account_id, title, starts_on, ends_on, created_at, created_by, archived_at, archived_by
+    "courses": [
+        (2, "Course one", date(2026, 1, 1), date(2026, 1, 31), at(6), "op", at(6), "op"),
+    ],
     # id, name, kind, scope, balance, held, next_expiry_at, created_at, created_by
     "accounts": [
         (1, "lab", "project", None, D("120"), D("0.5"), at(240), at(0), "op"),

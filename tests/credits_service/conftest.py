@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from computehub.credits.ledger import Ledger
+from computehub.credits.roster import parse_roster
 from computehub.localbed.bed import SlurmBed
 from computehub.localbed.hub import HubProcess
 from computehub.localbed.proc import MissingComponentError, free_port
@@ -22,6 +24,9 @@ from computehub.localbed.sitegen import bed_site, write_site
 from tests.support.bedtools import assert_ledger_clean, component_missing, hub_login
 from tests.support.credits_hub import (
     COURSE,
+    COURSE_A,
+    COURSE_B,
+    COURSE_Z,
     DRIVER_SCOPES,
     PEOPLE,
     CreditsHub,
@@ -94,4 +99,23 @@ def accounts(ledger: Ledger) -> dict[str, str]:
     ledger.attach_job(hold.id, "lahore", "4242", actor=owen)
     sami = PEOPLE["student"][0]
     ledger.place_hold(COURSE, "lahore", {"cpu": 1}, "1", actor=sami)
+    _courses(ledger)
     return {persona: PEOPLE[persona][0] for persona in PEOPLE}
+
+
+def _courses(ledger: Ledger) -> None:
+    """Course A (ines teaches, tao assists, sami takes), B (bea teaches, sue takes), Z."""
+    term = (date(2026, 1, 5), date(2027, 6, 30))
+    rosters = {
+        COURSE_A: "ines,instructor\ntao,ta\nsami,student\n",
+        COURSE_B: "bea,instructor\nsue,student\n",
+        COURSE_Z: "ines,instructor\n",
+    }
+    for course, roster in rosters.items():
+        ledger.create_course(course, f"Course {course}", *term, actor="test")
+        ledger.apply_course_roster(course, parse_roster(roster), actor="test")
+        ledger.grant(course, "500", actor="test")
+    for persona in ("ta", "student_b", "instructor_b"):
+        ledger.ensure_personal_account(PEOPLE[persona][0], actor="test")
+    ledger.place_hold(COURSE_A, "lahore", {"cpu": 1}, "1", actor="sami")
+    ledger.place_hold(COURSE_B, "lahore", {"cpu": 1}, "1", actor="sue")

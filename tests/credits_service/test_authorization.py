@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.credits_hub import COURSE, CreditsHub, http
+from computehub.credits.service.scopes import ACCESS, READ
+from tests.support.credits_hub import COURSE, COURSE_A, COURSE_B, COURSE_Z, CreditsHub, http
 
 pytestmark = pytest.mark.integration
 
@@ -157,3 +158,148 @@ def test_token_without_service_access_is_refused(
 
 def test_bad_token_is_401(credits_hub: CreditsHub) -> None:
     assert http("GET", f"{credits_hub.api}/accounts", "not-a-token").status == 401
+
+
+# --- courses: what each may do comes from the course, not from a platform role ----------
+
+#: Course A's instructor (ines, platform role instructor), course B's (bea, platform role
+#: researcher), A's TA (tao), A's student (sami), B's student (sue), an operator.
+COURSE_PERSONAS = ("instructor", "instructor_b", "ta", "student", "student_b", "operator")
+_ROSTER_A = {"csv": "ines,instructor\ntao,ta\nsami,student\n"}
+_ROSTER_B = {"csv": "bea,instructor\nsue,student\n"}
+
+COURSE_MATRIX: list[tuple[str, str, str, Any, tuple[int, ...]]] = [
+    ("list-courses", "GET", "/courses", None, (200, 200, 200, 200, 200, 200)),
+    ("read-a", "GET", f"/courses/{COURSE_A}", None, (200, 403, 200, 200, 403, 200)),
+    ("read-b", "GET", f"/courses/{COURSE_B}", None, (403, 200, 403, 403, 200, 200)),
+    ("read-unknown", "GET", "/courses/nope", None, (403, 403, 403, 403, 403, 404)),
+    ("account-a", "GET", f"/accounts/{COURSE_A}", None, (200, 403, 200, 200, 403, 200)),
+    (
+        "use-of-a",
+        "GET",
+        f"/accounts/{COURSE_A}/transactions",
+        None,
+        (200, 403, 200, 403, 403, 200),
+    ),
+    (
+        "use-of-b",
+        "GET",
+        f"/accounts/{COURSE_B}/transactions",
+        None,
+        (403, 200, 403, 403, 403, 200),
+    ),
+    ("sessions-a", "GET", f"/accounts/{COURSE_A}/sessions", None, (200, 403, 200, 200, 403, 200)),
+    ("sessions-b", "GET", f"/accounts/{COURSE_B}/sessions", None, (403, 200, 403, 403, 200, 200)),
+    ("b-student-own", "GET", "/accounts/sue/sessions", None, (403, 403, 403, 403, 200, 200)),
+    (
+        "transfer-a-to-its-student",
+        "POST",
+        "/transfers",
+        {"from": COURSE_A, "to": "sami", "amount": "1"},
+        (201, 403, 403, 403, 403, 201),
+    ),
+    (
+        # The hole: bea instructs B in the ledger but holds no platform instructor role.
+        "transfer-b-to-its-student",
+        "POST",
+        "/transfers",
+        {"from": COURSE_B, "to": "sue", "amount": "1"},
+        (403, 201, 403, 403, 403, 201),
+    ),
+    (
+        "transfer-a-to-b-student",
+        "POST",
+        "/transfers",
+        {"from": COURSE_A, "to": "sue", "amount": "1"},
+        (403, 403, 403, 403, 403, 201),
+    ),
+    (
+        "transfer-b-to-a-student",
+        "POST",
+        "/transfers",
+        {"from": COURSE_B, "to": "sami", "amount": "1"},
+        (403, 403, 403, 403, 403, 201),
+    ),
+    (
+        "roster-a-dry-run",
+        "POST",
+        f"/courses/{COURSE_A}/roster",
+        _ROSTER_A,
+        (200, 403, 403, 403, 403, 200),
+    ),
+    (
+        "roster-b-dry-run",
+        "POST",
+        f"/courses/{COURSE_B}/roster",
+        _ROSTER_B,
+        (403, 200, 403, 403, 403, 200),
+    ),
+    (
+        "create-course",
+        "POST",
+        "/courses",
+        {"id": "ml-new", "title": "New", "starts_on": "2026-01-05", "ends_on": "2026-06-30"},
+        (403, 403, 403, 403, 403, 201),
+    ),
+    (
+        "change-course",
+        "PATCH",
+        f"/courses/{COURSE_A}",
+        {"title": "Renamed"},
+        (403, 403, 403, 403, 403, 200),
+    ),
+    ("archive", "POST", f"/courses/{COURSE_Z}/archive", None, (403, 403, 403, 403, 403, 200)),
+]
+
+COURSE_CASES = [
+    pytest.param(method, path, body, persona, expected[i], id=f"{name}-{persona}")
+    for name, method, path, body, expected in COURSE_MATRIX
+    for i, persona in enumerate(COURSE_PERSONAS)
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "persona", "status"), COURSE_CASES)
+def test_course_matrix(
+    credits_hub: CreditsHub,
+    accounts: dict[str, str],
+    method: str,
+    path: str,
+    body: Any,
+    persona: str,
+    status: int,
+) -> None:
+    answer = credits_hub.call(persona, method, path, body)
+    assert answer.status == status, answer.raw
+    if status >= 400:
+        assert answer.body["message"]
+
+
+def test_each_sees_only_their_courses_and_students(
+    credits_hub: CreditsHub, accounts: dict[str, str]
+) -> None:
+    listed = {
+        persona: {c["id"] for c in credits_hub.call(persona, "GET", "/courses").body["courses"]}
+        for persona in ("instructor", "instructor_b", "ta", "student_b")
+    }
+    assert listed["instructor"] == {COURSE_A, COURSE_Z}
+    assert listed["instructor_b"] == {COURSE_B}
+    assert listed["ta"] == {COURSE_A}
+    assert listed["student_b"] == {COURSE_B}
+    sessions = credits_hub.call("instructor_b", "GET", f"/accounts/{COURSE_B}/sessions").body
+    assert {row["user"] for row in sessions["sessions"]} == {"sue"}
+    # Students and TAs: a course without its roster for a student, with it for a TA.
+    assert "roster" not in credits_hub.call("student", "GET", f"/courses/{COURSE_A}").body
+    roster = credits_hub.call("ta", "GET", f"/courses/{COURSE_A}").body["roster"]
+    assert {row["username"] for row in roster} == {"ines", "tao", "sami"}
+
+
+def test_a_sessions_token_never_moves_course_credits(
+    credits_hub: CreditsHub, accounts: dict[str, str]
+) -> None:
+    """What a server's token holds (read): code in a session can't act as the instructor."""
+    token = credits_hub.token_for("bea", [ACCESS, READ])
+    body = {"from": COURSE_B, "to": "sue", "amount": "1"}
+    answer = http("POST", f"{credits_hub.api}/transfers", token, body)
+    assert answer.status == 403, answer.raw
+    roster = http("POST", f"{credits_hub.api}/courses/{COURSE_B}/roster", token, _ROSTER_B)
+    assert roster.status == 403, roster.raw

@@ -56,13 +56,22 @@ def test_registers_service_scopes_and_roles_keeping_others(
         "custom:credits:admin",
     }
     roles = {role["name"]: role for role in c.JupyterHub.load_roles}
-    expected_user = {"self", "custom:credits:read", "access:services!service=credits"}
+    expected_user = {
+        "self",
+        "custom:credits:read",
+        "custom:credits:instruct",
+        "access:services!service=credits",
+    }
     assert set(roles["user"]["scopes"]) == expected_user
     assert "custom:credits:read" in c.JupyterHub.extra_user_scopes
+    # What a person may do in a course comes from the course: every person's login may
+    # ask, the ledger's role in each course answers.
+    assert "custom:credits:instruct" in c.JupyterHub.extra_user_scopes
     # The dummy login manages platform roles (JupyterHub refuses load_roles with users then).
     assert set(roles) == {"user"}
     assert c.JupyterHub.template_paths[0].endswith("hub_config/templates")
     assert credits["info"] == {"display_name": "Credits and sessions"}
+    # A session's own token reads; it never manages a course.
     assert set(c.Spawner.server_token_scopes) == {
         "users:activity!user",
         "read:users:name!user",

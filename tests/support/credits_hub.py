@@ -20,8 +20,17 @@ PEOPLE = {
     "instructor": ("ines", "instructor"),
     "student": ("sami", "student"),
     "operator": ("opal", "operator"),
+    # Courses A and B (ml-a, ml-b): B's instructor holds no platform instructor role (as
+    # the demo's ayesha), A has a TA, B a student of its own.
+    "instructor_b": ("bea", "researcher"),
+    "ta": ("tao", "student"),
+    "student_b": ("sue", "student"),
 }
 COURSE = "physics101"
+COURSE_A = "ml-a"
+COURSE_B = "ml-b"
+#: A course the matrix archives (operators only).
+COURSE_Z = "ml-z"
 DRIVER_SCOPES = [
     "admin:users",
     "tokens",

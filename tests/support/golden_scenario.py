@@ -8,7 +8,7 @@ ledger), so a change to the write path that changes any row fails there.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -129,6 +129,13 @@ def run_scenario(ledger: Ledger, clock: FakeClock) -> list[tuple[object, ...]]:
     run(lambda: ledger.balance("lab"))
     run(lambda: ledger.balance("sam"))
     run(lambda: ledger.expire(actor="cron"))
+    # The course c1, archived: nothing more is spent from it, granted to it or moved.
+    ledger.create_course("c1", "Course one", date(2026, 1, 1), date(2026, 1, 31), actor="op")
+    ledger.archive_course("c1", actor="op")
+    run(lambda: ledger.grant("c1", "5", actor="op"))
+    run(lambda: ledger.transfer("c1", "sam", "1", actor="prof"))
+    run(lambda: ledger.transfer("sam", "c1", "1", actor="sam"))
+    run(lambda: ledger.place_hold("c1", "north", {"cpu": 1}, "1", actor="sam"))
     return out
 
 

@@ -1,0 +1,338 @@
+"""Courses: a course account made a course (title, term), its roster, and its archive.
+
+A course is one object in the ledger: its id is its account's name (the account is
+its credit pool), its roster the account's members (``owner``, ``instructor``,
+``ta``, ``student``), its title and term a row of the table ``courses``. Archiving a
+course (at the end of its term, or by an operator) keeps every row: only new holds,
+extensions, transfers out of or into its pool and grants into it are refused, inside
+the transaction that would move the credit
+(:meth:`~computehub.credits.rawop.RawOp.refuse_archived`). What a course may use on
+the hubs stays in the site file (``limits.access``); its coursework is for later.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import orm, select
+
+from computehub.credits import models as m
+from computehub.credits import records as r
+from computehub.credits.core import LedgerCore, _Op
+from computehub.credits.errors import ConflictError, InvalidTermError, UnknownCourseError
+from computehub.credits.names import validate_account_name, validate_username
+from computehub.credits.roster import RosterLine, RosterPlan, plan_roster
+
+#: The longest title kept (the column's size).
+TITLE_MAX = 200
+#: A title: no control characters, at least one character that is not a space.
+TITLE_PATTERN = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
+_TITLE = re.compile(TITLE_PATTERN)
+#: The roles that make someone one of a course's people (its roster).
+COURSE_ROLES = (m.Role.OWNER, m.Role.INSTRUCTOR, m.Role.TA, m.Role.STUDENT)
+
+
+def validate_title(title: str) -> str:
+    """A course title, without the spaces around it.
+
+    Raises:
+        ValueError: only spaces, too long, or with a control character.
+    """
+    if not _TITLE.fullmatch(title) or len(title) > TITLE_MAX:
+        raise ValueError(
+            f"a course title has 1 to {TITLE_MAX} characters, not only spaces, and no "
+            "control characters (new lines, NUL, ...)"
+        )
+    return title.strip(" ")
+
+
+def validate_term(starts_on: date, ends_on: date) -> None:
+    """Refuse a term that ends before it starts.
+
+    Raises:
+        InvalidTermError: it does.
+    """
+    if ends_on < starts_on:
+        raise InvalidTermError(
+            f"the term ends ({ends_on.isoformat()}) before it starts ({starts_on.isoformat()})"
+        )
+
+
+class CoursesMixin(LedgerCore):
+    """Creating, reading, updating and archiving courses; their rosters."""
+
+    def create_course(
+        self,
+        course: str,
+        title: str,
+        starts_on: date,
+        ends_on: date,
+        *,
+        actor: str,
+        owner: str | None = None,
+    ) -> r.Course:
+        """Make a course: of its course account if there is one, else with a new account.
+
+        Raises:
+            ConflictError: the course exists, or an account of that name is not a course's.
+            ValueError: a bad id, title, term or owner.
+        """
+        validate_account_name(course)
+        clean_title = validate_title(title)
+        validate_term(starts_on, ends_on)
+        if owner is not None:
+            validate_username(owner)
+
+        def body(op: _Op) -> None:
+            account = op.db.scalar(select(m.Account).where(m.Account.name == course))
+            if account is None:
+                account = m.Account(
+                    name=course,
+                    kind=m.AccountKind.COURSE,
+                    balance=Decimal(0),
+                    held=Decimal(0),
+                    created_at=op.now,
+                    created_by=op.actor,
+                )
+                op.db.add(account)
+                op.db.flush()
+            elif account.kind != m.AccountKind.COURSE:
+                raise ConflictError(
+                    f"account {course!r} is a {account.kind} account, not a course's pool"
+                )
+            elif op.db.get(m.Course, account.id) is not None:
+                raise ConflictError(f"course {course!r} already exists")
+            op.db.add(
+                m.Course(
+                    account_id=account.id,
+                    title=clean_title,
+                    starts_on=starts_on,
+                    ends_on=ends_on,
+                    created_at=op.now,
+                    created_by=op.actor,
+                )
+            )
+            if owner is not None:
+                _set_role(op, account.id, owner, m.Role.OWNER)
+
+        self._write(actor, body)
+        return self.course(course)
+
+    def update_course(
+        self,
+        course: str,
+        *,
+        actor: str,
+        title: str | None = None,
+        starts_on: date | None = None,
+        ends_on: date | None = None,
+    ) -> r.Course:
+        """Change a course's title or term.
+
+        Raises:
+            UnknownCourseError: no such course.
+            ConflictError: the course is archived (its record stays as it was).
+            ValueError: a bad title or term.
+        """
+        clean_title = None if title is None else validate_title(title)
+
+        def body(op: _Op) -> None:
+            row = _lock_course(op.db, course)
+            if row.archived_at is not None:
+                raise ConflictError(f"course {course!r} is archived: its record stays as it was")
+            new_start = starts_on or row.starts_on
+            new_end = ends_on or row.ends_on
+            validate_term(new_start, new_end)
+            row.starts_on, row.ends_on = new_start, new_end
+            if clean_title is not None:
+                row.title = clean_title
+
+        self._write(actor, body)
+        return self.course(course)
+
+    def archive_course(self, course: str, *, actor: str) -> r.Course:
+        """Archive a course: nothing more is spent from its pool; its history stays.
+
+        Archiving an archived course changes nothing. Sessions running on the pool
+        keep their holds until they end (stopping them is the hub's work).
+
+        Raises:
+            UnknownCourseError: no such course.
+        """
+
+        def body(op: _Op) -> None:
+            row = _lock_course(op.db, course)
+            if row.archived_at is None:
+                row.archived_at = op.now
+                row.archived_by = op.actor
+
+        self._write(actor, body)
+        return self.course(course)
+
+    def archive_ended_courses(self, *, actor: str = "system") -> list[str]:
+        """Archive every course whose term ended before today (UTC); for a daily cron job.
+
+        Returns:
+            The ids of the courses archived now.
+        """
+        today = self._now().date()
+        with self._read() as db:
+            due = db.scalars(
+                select(m.Account.name)
+                .join(m.Course, m.Course.account_id == m.Account.id)
+                .where(m.Course.archived_at.is_(None), m.Course.ends_on < today)
+                .order_by(m.Account.name)
+            ).all()
+        for course in due:
+            self.archive_course(course, actor=actor)
+        return list(due)
+
+    def course(self, course: str) -> r.Course:
+        """One course, with its roster and its pool's figures.
+
+        Raises:
+            UnknownCourseError: no such course.
+        """
+        with self._read() as db:
+            found = db.execute(
+                select(m.Course, m.Account.id)
+                .join(m.Account, m.Account.id == m.Course.account_id)
+                .where(m.Account.name == course)
+            ).first()
+            if found is None:
+                raise UnknownCourseError(course)
+            row, account_id = found
+            members = _members(db, account_id)
+        return _record(course, row, members, self.balance(course))
+
+    def courses(self, *, user: str | None = None, archived: bool = True) -> list[r.Course]:
+        """Every course (or ``user``'s, whatever their role), by id.
+
+        Args:
+            user: only the courses this person is on.
+            archived: include archived courses.
+        """
+        with self._read() as db:
+            query = select(m.Account.name).join(m.Course, m.Course.account_id == m.Account.id)
+            if user is not None:
+                query = query.join(m.Member, m.Member.account_id == m.Account.id).where(
+                    m.Member.username == user
+                )
+            if not archived:
+                query = query.where(m.Course.archived_at.is_(None))
+            names = db.scalars(query.order_by(m.Account.name)).all()
+        return [self.course(name) for name in names]
+
+    def plan_course_roster(
+        self, course: str, lines: Iterable[RosterLine], *, uploader: str | None = None
+    ) -> RosterPlan:
+        """What a roster file would change (a dry run: nothing is written).
+
+        Raises:
+            UnknownCourseError: no such course.
+            RosterError: a line names an owner, or would remove or demote ``uploader``.
+        """
+        current = self.course(course)
+        return plan_roster(course, current.members, lines, uploader=uploader)
+
+    def apply_course_roster(
+        self,
+        course: str,
+        lines: Iterable[RosterLine],
+        *,
+        actor: str,
+        uploader: str | None = None,
+    ) -> RosterPlan:
+        """Make the course's roster what the file says, in one transaction.
+
+        The plan is made again inside the transaction, against the members as they are
+        then, so what is applied is always what the file says.
+
+        Raises:
+            UnknownCourseError: no such course.
+            ConflictError: the course is archived.
+            RosterError: as
+                :meth:`~computehub.credits.courses.CoursesMixin.plan_course_roster`;
+                nothing changes.
+        """
+        wanted = list(lines)
+
+        def body(op: _Op) -> RosterPlan:
+            row = _lock_course(op.db, course)
+            if row.archived_at is not None:
+                raise ConflictError(f"course {course!r} is archived: its roster stays as it was")
+            plan = plan_roster(course, _members(op.db, row.account_id), wanted, uploader=uploader)
+            for user in plan.remove:
+                member = op.db.scalar(
+                    select(m.Member).where(
+                        m.Member.account_id == row.account_id, m.Member.username == user
+                    )
+                )
+                if member is not None:
+                    op.db.delete(member)
+            for user, role in plan.add.items():
+                _set_role(op, row.account_id, user, m.Role(role))
+            for changed in plan.change:
+                _set_role(op, row.account_id, changed.username, m.Role(changed.after))
+            return RosterPlan(
+                course=plan.course,
+                add=plan.add,
+                remove=plan.remove,
+                change=plan.change,
+                unchanged=plan.unchanged,
+                applied=True,
+            )
+
+        return self._write(actor, body)
+
+
+def _lock_course(db: orm.Session, course: str) -> m.Course:
+    """The course's row, its account locked first (as every writer that moves credit locks).
+
+    Raises:
+        UnknownCourseError: no such course.
+    """
+    account_id = db.scalar(select(m.Account.id).where(m.Account.name == course).with_for_update())
+    if account_id is None:
+        raise UnknownCourseError(course)
+    row = db.get(m.Course, account_id, with_for_update=True, populate_existing=True)
+    if row is None:
+        raise UnknownCourseError(course)
+    return row
+
+
+def _members(db: orm.Session, account_id: int) -> dict[str, str]:
+    return {
+        member.username: member.role
+        for member in db.scalars(
+            select(m.Member).where(m.Member.account_id == account_id).order_by(m.Member.username)
+        )
+    }
+
+
+def _set_role(op: _Op, account_id: int, username: str, role: m.Role) -> None:
+    existing = op.db.scalar(
+        select(m.Member).where(m.Member.account_id == account_id, m.Member.username == username)
+    )
+    if existing is None:
+        op.db.add(m.Member(account_id=account_id, username=username, role=role, added_at=op.now))
+    else:
+        existing.role = role
+
+
+def _record(course: str, row: m.Course, members: dict[str, str], pool: r.Balance) -> r.Course:
+    return r.Course(
+        id=course,
+        title=row.title,
+        starts_on=row.starts_on,
+        ends_on=row.ends_on,
+        archived_at=row.archived_at,
+        archived_by=row.archived_by,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        members=members,
+        pool=pool,
+    )
