@@ -22,7 +22,7 @@ from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING
 
-from computehub.credits.errors import InsufficientCreditError
+from computehub.credits.errors import ArchivedCourseError, InsufficientCreditError
 from computehub.credits.ledger import Ledger
 from computehub.credits.records import Charge, Estimate, Hold
 from computehub.paths import default_ledger_url
@@ -92,6 +92,14 @@ def start_refusal(err: InsufficientCreditError, per_hour: Decimal, hours: Decima
         f"Not enough credits in {err.account}: {err.available} available, "
         f"this session needs {err.requested} ({per_hour} credits/h for {hours} h)"
         f"{fundable}."
+    )
+
+
+def archived_refusal(err: ArchivedCourseError) -> str:
+    """The sentence refusing a start charged to an archived course (HTTP 409)."""
+    return (
+        f"The course {err.course} was archived on {err.archived_at:%Y-%m-%d}: its credits "
+        "can't pay for new sessions. Choose another account to pay from."
     )
 
 

@@ -30,7 +30,7 @@ from traitlets import Float, Integer, Unicode, default
 
 from computehub.auth.policy import PLATFORM_ROLES
 from computehub.auth.system import SystemAccounts
-from computehub.credits.errors import ConflictError, InsufficientCreditError
+from computehub.credits.errors import ArchivedCourseError, ConflictError, InsufficientCreditError
 from computehub.credits.records import Hold
 from computehub.sitefile import Site, load_site
 from computehub.spawners.access import Entitlements
@@ -41,6 +41,7 @@ from computehub.spawners.batchbase import BatchLifecycle
 from computehub.spawners.billing import (
     Billing,
     Standing,
+    archived_refusal,
     job_resource,
     ledger_for,
     ledger_url,
@@ -764,6 +765,8 @@ class ComputeHubSpawner(BatchLifecycle):
         except InsufficientCreditError as err:
             price = per_hour(self.registry[req.hub].rates, req.resources)
             raise web.HTTPError(402, start_refusal(err, price, req.hours)) from None
+        except ArchivedCourseError as err:
+            raise web.HTTPError(409, archived_refusal(err)) from None
         self.hold_id = hold.id
         self._hold = hold
 

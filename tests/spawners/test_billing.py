@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -106,6 +107,34 @@ def test_short_balance_is_refused_before_anything_reaches_slurm(
     small = ledger.balance("small-lab")
     assert (small.balance, small.held) == (Decimal(15), Decimal(0))
     assert not ledger.open_holds()
+
+
+def test_an_archived_course_pays_for_no_new_session(
+    hub: Any, slurm_bed: SlurmBed, ledger: Ledger, clean: None
+) -> None:
+    today = datetime.now(UTC).date()
+    ledger.create_course(
+        "old-course",
+        "An old course",
+        today - timedelta(days=90),
+        today,
+        actor="test",
+        owner="alice",
+    )
+    ledger.grant("old-course", "100", actor="test", idempotency_key="old-course-grant")
+    ledger.archive_course("old-course", actor="test")
+    jobs_before = slurm_jobs(slurm_bed, "alice")
+    status, body = hub.api(
+        "POST", "/users/alice/server", {"gpu_type": "none", "account": "old-course"}
+    )
+    assert status == 409, body
+    assert body["message"] == (
+        f"The course old-course was archived on {today:%Y-%m-%d}: its credits can't pay "
+        "for new sessions. Choose another account to pay from."
+    )
+    assert slurm_jobs(slurm_bed, "alice") == jobs_before
+    assert ledger.balance("old-course").held == Decimal(0)
+    assert ledger.check().ok
 
 
 def test_an_account_one_may_not_charge_is_refused(hub: Any, ledger: Ledger, clean: None) -> None:
