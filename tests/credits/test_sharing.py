@@ -123,7 +123,11 @@ def test_an_allowance_can_be_raised_for_one_student(ledger: Ledger) -> None:
     sharing = ledger.set_course_sharing(
         "ml-101", share="fixed", allowance="6", weekly_cap="20", actor="ines"
     )
-    assert (sharing.share, sharing.allowance, sharing.weekly_cap) == ("fixed", Decimal(6), Decimal(20))
+    assert (sharing.share, sharing.allowance, sharing.weekly_cap) == (
+        "fixed",
+        Decimal(6),
+        Decimal(20),
+    )
     _hold(ledger, "sami")
     with pytest.raises(CourseShareError, match="allowance of 6 credits"):
         _hold(ledger, "sami")
