@@ -1,18 +1,20 @@
 """Sharing a course's pool fairly: a share or allowance per student, and a weekly cap.
 
-An instructor chooses how the pool is shared (:class:`SharingMixin`): an **equal share**
-(the pool as funded, divided among the students enrolled now, so a late joiner gets
-the same share as everyone), a **fixed allowance** per student for the term, and/or
-a **weekly cap** per student (Monday 00:00 UTC to the next). One student's own
-allowance replaces the course's share for them. Limits are in credits, the unit the
-pool is kept in. Only the course's students are limited; its staff are not.
+An instructor chooses how the pool is shared
+(:class:`~computehub.credits.sharing.SharingMixin`): an **equal share** (the pool as
+funded, divided among the students enrolled now, so a late joiner gets the same share
+as everyone), a **fixed allowance** per student for the term, and/or a **weekly cap**
+per student (Monday 00:00 UTC to the next). One student's own allowance replaces the
+course's share for them. Limits are in credits, the unit the pool is kept in. Only
+the course's students are limited; its staff are not.
 
 A student's use is counted from the journal, never from a counter of its own: the
 hold and extension entries of their open holds on the pool, and the charge entries
 of their settled ones (in the week, for the cap). The person is the one who placed
 the hold (the spawner places a session's hold as its user). The check runs inside
 the transaction that places the hold, once the pool's account is locked
-(:func:`refuse_over_share`), so two starts at the cap can't both pass it.
+(:func:`~computehub.credits.sharing.refuse_over_share`), so two starts at the cap
+can't both pass it.
 """
 
 from __future__ import annotations
@@ -327,9 +329,10 @@ class SharingMixin(LedgerCore):
     def course_share(self, course: str, username: str) -> r.CourseShare | None:
         """A person's limits on a pool and what they may still spend under each.
 
-        Counted as :meth:`place_hold` counts them. Empty limits for someone who is not
-        the course's student or a course that limits nothing; ``None`` when the
-        account is not a course (or there is no such account).
+        Counted as :meth:`~computehub.credits.holds.HoldsMixin.place_hold` counts
+        them. Empty limits for someone who is not the course's student or a course
+        that limits nothing; ``None`` when the account is not a course (or there is no
+        such account).
         """
         now = self._now()
         try:

@@ -98,7 +98,7 @@ def current_session(
     ``started_at`` is when the hold was placed (the spawner places it just before it
     submits the job); the cost so far is the burn rate times the time since, never more
     than the hold. ``course_limit``: for a course's student paying from its pool, the
-    limit that leaves them least (:func:`course_limit`).
+    limit that leaves them least (:func:`~computehub.credits.service.views.course_limit`).
     """
     hold = row.hold
     started = hold.created_at
