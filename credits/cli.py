@@ -123,7 +123,7 @@ def register(sub: Any) -> None:
 
 
 def _register_courses(commands: Any, common: argparse.ArgumentParser) -> None:
-    """``computehub credits course create|update|show|list|archive|roster``."""
+    """``computehub credits course create|update|show|list|archive|roster|share|allowance``."""
     course = commands.add_parser("course", help="create, show, archive courses; their rosters")
     actions = course.add_subparsers(dest="course_command", metavar="ACTION", required=True)
     create = actions.add_parser("create", parents=[common], help="make a course")
@@ -163,6 +163,32 @@ def _register_courses(commands: Any, common: argparse.ArgumentParser) -> None:
     roster.add_argument("file", type=Path, metavar="FILE.csv", help="'-' reads stdin")
     roster.add_argument("--apply", action="store_true", help="apply it (default: a dry run)")
     roster.set_defaults(handler=_wrap(_course_roster))
+    share = actions.add_parser(
+        "share",
+        parents=[common],
+        help="how the pool is shared among its students (the whole policy; credits)",
+    )
+    share.add_argument("course", metavar="ID")
+    term = share.add_mutually_exclusive_group()
+    term.add_argument(
+        "--equal", action="store_true", help="the pool shared equally among its students"
+    )
+    term.add_argument(
+        "--allowance", metavar="CREDITS", help="a fixed allowance per student for the term"
+    )
+    share.add_argument(
+        "--weekly-cap", metavar="CREDITS", help="the most a student spends a week (Monday, UTC)"
+    )
+    share.set_defaults(handler=_wrap(_course_share))
+    allowance = actions.add_parser(
+        "allowance", parents=[common], help="one student's own allowance for the term"
+    )
+    allowance.add_argument("course", metavar="ID")
+    allowance.add_argument("user", metavar="USER")
+    allowance.add_argument(
+        "credits", metavar="CREDITS", help="their allowance; 'course' for the course's share"
+    )
+    allowance.set_defaults(handler=_wrap(_course_allowance))
 
 
 def _user_kinds() -> list[AccountKind]:
@@ -389,6 +415,22 @@ def _course_archive(ledger: Ledger, args: argparse.Namespace) -> Any:
     if args.ended:
         return {"archived": ledger.archive_ended_courses(actor=args.actor)}
     return _course_view(ledger.archive_course(args.course, actor=args.actor))
+
+
+def _course_share(ledger: Ledger, args: argparse.Namespace) -> Any:
+    share = "equal" if args.equal else "fixed" if args.allowance is not None else None
+    return ledger.set_course_sharing(
+        args.course,
+        actor=args.actor,
+        share=share,
+        allowance=args.allowance,
+        weekly_cap=args.weekly_cap,
+    )
+
+
+def _course_allowance(ledger: Ledger, args: argparse.Namespace) -> Any:
+    own = None if args.credits == "course" else args.credits
+    return ledger.set_student_allowance(args.course, args.user, own, actor=args.actor)
 
 
 def _course_roster(ledger: Ledger, args: argparse.Namespace) -> Any:

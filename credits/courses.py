@@ -206,7 +206,8 @@ class CoursesMixin(LedgerCore):
                 raise UnknownCourseError(course)
             row, account_id = found
             members = _members(db, account_id)
-        return _record(course, row, members, self.balance(course))
+            sharing = sharing_of(db, row)
+        return _record(course, row, members, self.balance(course), sharing)
 
     def courses(self, *, user: str | None = None, archived: bool = True) -> list[r.Course]:
         """Every course (or ``user``'s, whatever their role), by id.
@@ -323,7 +324,24 @@ def _set_role(op: _Op, account_id: int, username: str, role: m.Role) -> None:
         existing.role = role
 
 
-def _record(course: str, row: m.Course, members: dict[str, str], pool: r.Balance) -> r.Course:
+def sharing_of(db: orm.Session, course: m.Course) -> r.Sharing:
+    """A course row's sharing, with its students' own allowances."""
+    own = db.scalars(
+        select(m.StudentAllowance)
+        .where(m.StudentAllowance.account_id == course.account_id)
+        .order_by(m.StudentAllowance.username)
+    )
+    return r.Sharing(
+        share=course.share,
+        allowance=course.allowance,
+        weekly_cap=course.weekly_cap,
+        students={row.username: row.allowance for row in own},
+    )
+
+
+def _record(
+    course: str, row: m.Course, members: dict[str, str], pool: r.Balance, sharing: r.Sharing
+) -> r.Course:
     return r.Course(
         id=course,
         title=row.title,
@@ -335,4 +353,5 @@ def _record(course: str, row: m.Course, members: dict[str, str], pool: r.Balance
         created_by=row.created_by,
         members=members,
         pool=pool,
+        sharing=sharing,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 
@@ -131,3 +131,57 @@ class ArchivedCourseError(ConflictError):
         )
         self.course = course
         self.archived_at = archived_at
+
+
+class CourseShareError(LedgerError):
+    """A student's session would pass their share of a course's pool.
+
+    Attributes:
+        course: the course's id (its account's name).
+        username: the student.
+        kind: the limit passed: ``equal share``, ``allowance`` or ``weekly cap``.
+        limit: the credits it allows.
+        used: what the student spent under it and holds now.
+        requested: what the session would reserve.
+        resets_at: when the limit's window starts again (the weekly cap), else ``None``.
+        ends_on: the term's last day (a term limit lasts until then).
+    """
+
+    def __init__(
+        self,
+        course: str,
+        username: str,
+        kind: str,
+        limit: Decimal,
+        used: Decimal,
+        requested: Decimal,
+        resets_at: datetime | None,
+        ends_on: date,
+    ) -> None:
+        until = (
+            f"it resets at {resets_at.isoformat()}"
+            if resets_at is not None
+            else f"it lasts the term, to {ends_on.isoformat()}"
+        )
+        super().__init__(
+            f"{username!r} has used {_plain(used)} of the {kind} of {_plain(limit)} credits "
+            f"on course {course!r}; {_plain(requested)} requested ({until})"
+        )
+        self.course = course
+        self.username = username
+        self.kind = kind
+        self.limit = limit
+        self.used = used
+        self.requested = requested
+        self.resets_at = resets_at
+        self.ends_on = ends_on
+
+    @property
+    def left(self) -> Decimal:
+        """What the student may still spend under this limit."""
+        return max(self.limit - self.used, Decimal(0))
+
+
+def _plain(value: Decimal) -> str:
+    """An amount without trailing zeros: ``2.5``, ``10``."""
+    return f"{value.normalize():f}"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from computehub.credits import lots
+from computehub.credits import lots, sharing
 from computehub.credits import models as m
 from computehub.credits import records as r
 from computehub.credits.errors import (
@@ -189,11 +189,13 @@ def place_hold(
     rates = _rates(op, hub, resources)
     per_hour = price_per_hour(rates, resources)
     amount = round_credits(per_hour * hours)
+    units = to_units(amount)
+    if payer.kind == m.AccountKind.COURSE:
+        sharing.refuse_over_share(op, payer.id, account, payer.balance, units)
     if amount > payer.available:
         raise InsufficientCreditError(
             account, payer.available, amount, affordable_hours(payer.available, per_hour)
         )
-    units = to_units(amount)
     hold_id = op.insert(
         sql.insert_hold,
         payer.id,

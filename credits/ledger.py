@@ -44,6 +44,7 @@ from computehub.credits.names import (
 )
 from computehub.credits.notes import NotesMixin
 from computehub.credits.sessions import SessionsMixin
+from computehub.credits.sharing import SharingMixin
 
 __all__ = ["ClientKey", "Clock", "Ledger", "LedgerCore", "utcnow"]
 
@@ -55,7 +56,7 @@ _ROLES_BY_KIND: dict[str, frozenset[m.Role]] = {
 }
 
 
-class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin, CoursesMixin):
+class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin, CoursesMixin, SharingMixin):
     """The credit ledger on one database.
 
     The API is synchronous; async callers (JupyterHub) run it in a thread. Every write

@@ -459,6 +459,14 @@ class Identity(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+#: A course's share: equal, or a fixed allowance each (which then has its amount), or none.
+SHARES = (
+    "(share IS NULL AND allowance IS NULL)"
+    " OR (share = 'equal' AND allowance IS NULL)"
+    " OR (share = 'fixed' AND allowance IS NOT NULL)"
+)
+
+
 class Course(Base):
     """A course: the title and term of a course account, and whether it was archived.
 
@@ -478,6 +486,9 @@ class Course(Base):
             " OR (archived_at IS NOT NULL AND archived_by IS NOT NULL)",
             name="archived_by_whom",
         ),
+        CheckConstraint(SHARES, name="share"),
+        CheckConstraint("allowance IS NULL OR allowance > 0", name="allowance_positive"),
+        CheckConstraint("weekly_cap IS NULL OR weekly_cap > 0", name="weekly_cap_positive"),
     )
 
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
@@ -489,3 +500,27 @@ class Course(Base):
     created_by: Mapped[str] = mapped_column(String(80))
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     archived_by: Mapped[str | None] = mapped_column(String(80))
+    #: How the pool is shared among its students (migration 0007): ``equal`` (the pool
+    #: shared equally among the students enrolled now), ``fixed`` (``allowance`` each)
+    #: or none; see :mod:`~computehub.credits.sharing`.
+    share: Mapped[str | None] = mapped_column(String(10))
+    #: Each student's allowance for the term when ``share`` is ``fixed``.
+    allowance: Mapped[Decimal | None] = mapped_column(Credits)
+    #: The most credits a student may spend from the pool in a week (Monday 00:00 UTC on).
+    weekly_cap: Mapped[Decimal | None] = mapped_column(Credits)
+
+
+class StudentAllowance(Base):
+    """One student's own allowance for a course's term: it replaces the course's share.
+
+    How an instructor raises (or sets) one student's allowance (migration 0007).
+    """
+
+    __tablename__ = "course_allowances"
+    __table_args__ = (CheckConstraint("allowance > 0", name="allowance_positive"),)
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("courses.account_id"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), primary_key=True)
+    allowance: Mapped[Decimal] = mapped_column(Credits)
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    set_by: Mapped[str] = mapped_column(String(80))

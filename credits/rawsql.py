@@ -98,6 +98,34 @@ class Statements:
         "SELECT a.name, c.archived_at FROM courses c JOIN accounts a ON a.id = c.account_id"
         " WHERE c.account_id = %s AND c.archived_at IS NOT NULL"
     )
+    #: How a course's pool is shared, and with ``username``: their own allowance and
+    #: whether they are a student (params: username, username, account id).
+    share_policy: str = (
+        "SELECT c.share, c.allowance, c.weekly_cap, c.ends_on,"
+        " (SELECT s.allowance FROM course_allowances s"
+        " WHERE s.account_id = c.account_id AND s.username = %s),"
+        " (SELECT COUNT(*) FROM members p WHERE p.account_id = c.account_id"
+        " AND p.username = %s AND p.role = 'student'),"
+        " (SELECT COUNT(*) FROM members p WHERE p.account_id = c.account_id"
+        " AND p.role = 'student')"
+        " FROM courses c WHERE c.account_id = %s"
+    )
+    #: A student's use of a pool, from the journal: what their open holds reserve, their
+    #: charges in the term and since a time, and every charge to the pool (params:
+    #: account, username, account, username, account, username, since, account).
+    share_used: str = (
+        "SELECT (SELECT COALESCE(SUM(t.amount), 0) FROM transactions t"
+        " JOIN holds h ON h.id = t.hold_id WHERE h.account_id = %s AND h.created_by = %s"
+        " AND h.status = 'open' AND t.kind IN ('hold', 'extend')),"
+        " (SELECT COALESCE(SUM(t.amount), 0) FROM transactions t"
+        " JOIN holds h ON h.id = t.hold_id WHERE t.kind = 'charge'"
+        " AND t.debit_account_id = %s AND h.created_by = %s),"
+        " (SELECT COALESCE(SUM(t.amount), 0) FROM transactions t"
+        " JOIN holds h ON h.id = t.hold_id WHERE t.kind = 'charge'"
+        " AND t.debit_account_id = %s AND h.created_by = %s AND t.created_at >= %s),"
+        " (SELECT COALESCE(SUM(t.amount), 0) FROM transactions t"
+        " WHERE t.kind = 'charge' AND t.debit_account_id = %s)"
+    )
     #: ``IN (%s)`` is widened to one parameter per resource (see
     #: :meth:`~computehub.credits.rawsql.Driver.rates`).
     rates: str = (

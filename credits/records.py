@@ -253,6 +253,7 @@ class Course:
     created_by: str
     members: Mapping[str, str]
     pool: Balance
+    sharing: Sharing = field(default_factory=lambda: Sharing())
 
     def with_role(self, role: str) -> list[str]:
         """The members who have ``role``, sorted."""
@@ -262,3 +263,76 @@ class Course:
     def archived(self) -> bool:
         """Whether the course was archived."""
         return self.archived_at is not None
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """How a course's pool is shared among its students.
+
+    Attributes:
+        share: ``equal`` (the pool shared equally among the students enrolled now),
+            ``fixed`` (``allowance`` each for the term) or ``None`` (no term limit).
+        allowance: each student's allowance for the term, when ``share`` is ``fixed``.
+        weekly_cap: the most credits a student may spend from the pool in a week
+            (Monday 00:00 UTC to the next), or ``None``.
+        students: students with their own allowance (it replaces the share for them).
+    """
+
+    share: str | None = None
+    allowance: Decimal | None = None
+    weekly_cap: Decimal | None = None
+    students: Mapping[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def limited(self) -> bool:
+        """Whether any limit applies to some student."""
+        return bool(self.share or self.weekly_cap is not None or self.students)
+
+
+@dataclass(frozen=True)
+class CourseLimit:
+    """One limit on what a student may still spend from a course's pool.
+
+    Attributes:
+        kind: ``equal share``, ``allowance`` (the course's or the student's own) or
+            ``weekly cap``.
+        limit: the credits the limit allows.
+        used: what the student spent under it (settled charges in its window) and
+            holds now (their running sessions).
+        left: ``limit - used``, never below 0.
+        resets_at: when the window starts again (the weekly cap), else ``None`` (a term
+            limit lasts the term).
+    """
+
+    kind: str
+    limit: Decimal
+    used: Decimal
+    left: Decimal
+    resets_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CourseShare:
+    """A student's limits on a course's pool, as the ledger counts them now.
+
+    Attributes:
+        course: the course's id.
+        username: the student.
+        limits: the limits that apply (the term's first, then the week's); empty when none.
+        ends_on: the term's last day.
+    """
+
+    course: str
+    username: str
+    limits: tuple[CourseLimit, ...]
+    ends_on: date
+
+    @property
+    def left(self) -> Decimal | None:
+        """What the student may still spend under every limit, or ``None`` with no limit."""
+        return min((limit.left for limit in self.limits), default=None)
+
+    @property
+    def binding(self) -> CourseLimit | None:
+        """The limit that leaves the least, or ``None``."""
+        return min(self.limits, key=lambda limit: limit.left, default=None)

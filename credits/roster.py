@@ -115,7 +115,13 @@ def parse_roster(text: str) -> list[RosterLine]:
     """
     if "\x00" in text:
         raise RosterError([LineError(None, "the file has a NUL character: is it a CSV file?")])
-    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    # newline="": a lone carriage return ends a line, as csv expects of files it reads.
+    try:
+        rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
+    except csv.Error:
+        raise RosterError(
+            [LineError(None, "the file is not a CSV file this can read (a line break in a field?)")]
+        ) from None
     if len(rows) > MAX_LINES:
         raise RosterError([LineError(None, f"the file has more than {MAX_LINES} lines")])
     errors: list[LineError] = []

@@ -45,6 +45,38 @@ class CreditsError(Exception):
 
 
 @dataclass(frozen=True)
+class CourseLimit:
+    """A course's student paying from its pool: the limit that leaves them least.
+
+    Attributes:
+        course: The course (its pool's account).
+        kind: ``weekly cap``, ``allowance`` or ``equal share``.
+        limit: The credits the limit allows.
+        left: What the student may still spend under it.
+        window: ``week`` or ``term``.
+        resets_at: When a weekly limit starts again (timezone-aware), else None.
+    """
+
+    course: str
+    kind: str
+    limit: Decimal
+    left: Decimal
+    window: str
+    resets_at: datetime | None
+
+    def line(self) -> str:
+        """E.g. ``course intro-ml: 3.5 of 10 credits left this week``."""
+        return (
+            f"course {self.course}: {_plain(self.left)} of {_plain(self.limit)} credits left "
+            f"this {self.window}"
+        )
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+@dataclass(frozen=True)
 class SessionCredits:
     """The credits side of the running session, as the credits service reports it.
 
@@ -58,6 +90,7 @@ class SessionCredits:
         burn_rate_per_hour: Credits per hour at the session's current allocation.
         started_at: When the session started (timezone-aware).
         funded_until: When the funded time ends (timezone-aware).
+        course_limit: For a course's student, the course limit that leaves them least.
     """
 
     account: str
@@ -69,6 +102,7 @@ class SessionCredits:
     burn_rate_per_hour: Decimal
     started_at: datetime
     funded_until: datetime
+    course_limit: CourseLimit | None = None
 
     def time_left(self, now: datetime) -> timedelta:
         """Funded time left at `now`; negative once the funded end has passed."""
@@ -176,6 +210,26 @@ def parse_session(data: object) -> SessionCredits:
         burn_rate_per_hour=_decimal(doc, "burn_rate_per_hour"),
         started_at=_instant(doc, "started_at"),
         funded_until=_instant(doc, "funded_until"),
+        course_limit=_course_limit(doc.get("course_limit")),
+    )
+
+
+def _course_limit(data: object) -> CourseLimit | None:
+    """The session's course limit; absent or null when none applies."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise CreditsError("credits service answer: course_limit is not an object")
+    window = _text(data, "window")
+    if window not in ("week", "term"):
+        raise CreditsError("credits service answer: course_limit.window is not week or term")
+    return CourseLimit(
+        course=_text(data, "course"),
+        kind=_text(data, "kind"),
+        limit=_decimal(data, "limit"),
+        left=_decimal(data, "left"),
+        window=window,
+        resets_at=None if data.get("resets_at") is None else _instant(data, "resets_at"),
     )
 
 

@@ -138,6 +138,14 @@ def credits_html(state: CreditsState, now: datetime) -> str:
                 f"{escape(format_time(session.funded_until))}",
             ),
         ]
+        limit = session.course_limit
+        if limit is not None:
+            resets = (
+                f" · resets {escape(limit.resets_at.strftime('%a %d %b %H:%M %Z').strip())}"
+                if limit.resets_at is not None
+                else ""
+            )
+            rows.append(("Course", f"{escape(limit.line())}{resets}"))
     cells = "".join(
         f'<tr><td style="{MUTED} padding-right: 1em;">{k}</td><td>{v}</td></tr>' for k, v in rows
     )

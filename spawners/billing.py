@@ -22,9 +22,13 @@ from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING
 
-from computehub.credits.errors import ArchivedCourseError, InsufficientCreditError
+from computehub.credits.errors import (
+    ArchivedCourseError,
+    CourseShareError,
+    InsufficientCreditError,
+)
 from computehub.credits.ledger import Ledger
-from computehub.credits.records import Charge, Estimate, Hold
+from computehub.credits.records import Charge, CourseLimit, CourseShare, Estimate, Hold
 from computehub.paths import default_ledger_url
 from computehub.sitefile import Site
 
@@ -36,6 +40,13 @@ log = logging.getLogger("computehub.billing")
 
 #: Account roles whose members may charge the account for a session.
 CHARGING_ROLES = ("owner", "member", "instructor")
+#: A course's students charge its pool too, within their share (the ledger checks it).
+STUDENT_CHARGING_ROLE = "student"
+
+
+def may_charge(kind: str, role: str | None) -> bool:
+    """Whether a member with ``role`` may charge an account of ``kind`` for a session."""
+    return role in CHARGING_ROLES or (kind == "course" and role == STUDENT_CHARGING_ROLE)
 
 
 #: The Slurm GRES type a resource is requested and accounted as (None for ``cpu``).
@@ -101,6 +112,42 @@ def archived_refusal(err: ArchivedCourseError) -> str:
         f"The course {err.course} was archived on {err.archived_at:%Y-%m-%d}: its credits "
         "can't pay for new sessions. Choose another account to pay from."
     )
+
+
+def _plain(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+def _when(limit_resets: object) -> str:
+    return f"{limit_resets:%A %d %B %Y at %H:%M} UTC"
+
+
+def share_refusal(err: CourseShareError) -> str:
+    """The sentence refusing a start past a student's share of a course's pool (HTTP 402)."""
+    which = {
+        "weekly cap": "weekly cap",
+        "allowance": "allowance for the term",
+        "equal share": "share of the pool for the term",
+    }.get(err.kind, err.kind)
+    if err.resets_at is not None:
+        reset = f"It resets on {_when(err.resets_at)}."
+    else:
+        reset = (
+            f"It does not reset before the term ends on {err.ends_on:%d %B %Y}; "
+            "the course's instructor can raise it."
+        )
+    return (
+        f"Your {which} on course {err.course} is {_plain(err.limit)} credits: you have used "
+        f"{_plain(err.used)}, {_plain(err.left)} left, and this session needs "
+        f"{_plain(err.requested)}. {reset} Choose a shorter or smaller session, or another "
+        "account to pay from."
+    )
+
+
+def share_left(course: str, limit: CourseLimit) -> str:
+    """What a student may still spend under one limit: the form's and the widget's line."""
+    window = " this week" if limit.resets_at is not None else " this term"
+    return f"course {course}: {_plain(limit.left)} of {_plain(limit.limit)} credits left{window}"
 
 
 def extend_refusal(err: InsufficientCreditError, hours: Decimal) -> str:
@@ -271,8 +318,11 @@ class Standing:
     #: The accounts the user may charge, their personal account first.
     accounts: list[str]
     courses: frozenset[str]
-    #: Each chargeable account's available credit, as read with the accounts.
+    #: What the user may spend from each chargeable account, as read with the accounts:
+    #: its available credit, and for a course's student no more than their share left.
     available: dict[str, Decimal] = field(default_factory=dict)
+    #: The limit that leaves a student least on each course they may charge, in words.
+    notes: dict[str, str] = field(default_factory=dict)
 
 
 class Billing:
@@ -294,18 +344,35 @@ class Billing:
             if not any(b.kind == "personal" and b.role == "owner" for b in balances):
                 self.ledger.ensure_personal_account(self.username, actor="spawner")
                 balances = self.ledger.accounts_for_user(self.username)
-            chargeable = [b for b in balances if b.role in CHARGING_ROLES]
+            chargeable = [b for b in balances if may_charge(b.kind, b.role)]
             chargeable.sort(key=lambda b: (b.account != self.username, b.account))
+            available = {b.account: b.available for b in chargeable}
+            notes: dict[str, str] = {}
+            for b in chargeable:
+                if b.kind != "course" or b.role != STUDENT_CHARGING_ROLE:
+                    continue
+                share = self.ledger.course_share(b.account, self.username)
+                binding = None if share is None else share.binding
+                if binding is not None:
+                    available[b.account] = min(b.available, binding.left)
+                    notes[b.account] = share_left(b.account, binding)
             return Standing(
                 accounts=[b.account for b in chargeable],
                 courses=frozenset(b.account for b in balances if b.kind == "course"),
-                available={b.account: b.available for b in chargeable},
+                available=available,
+                notes=notes,
             )
 
         return await asyncio.to_thread(lookup)
 
     async def hold(self, req: SessionRequest) -> Hold:
-        """Reserve rate * count * hours; ``InsufficientCreditError`` when not funded."""
+        """Reserve rate * count * hours.
+
+        Raises:
+            InsufficientCreditError: the account can't fund it (:func:`start_refusal`).
+            CourseShareError: a course's student past their share (:func:`share_refusal`).
+            ArchivedCourseError: the account is an archived course's (:func:`archived_refusal`).
+        """
         return await asyncio.to_thread(
             self.ledger.place_hold,
             req.account,
@@ -315,6 +382,10 @@ class Billing:
             actor=self.username,
             idempotency_key=start_key(self.username),
         )
+
+    async def share(self, account: str) -> CourseShare | None:
+        """The user's limits on a course's pool (``None`` for an account that is no course)."""
+        return await asyncio.to_thread(self.ledger.course_share, account, self.username)
 
     async def estimate(self, req: SessionRequest) -> Estimate:
         """The ledger's price of the session and what its account funds (no hold)."""

@@ -36,6 +36,7 @@ def render_form(
     accounts: Mapping[str, Decimal] | None = None,
     who: Entitlements | None = None,
     notice: str | None = None,
+    notes: Mapping[str, str] | None = None,
 ) -> str:
     """HTML for choosing hub, GPU type and count, hours, environment and account.
 
@@ -48,6 +49,9 @@ def render_form(
             the lists, and choosing one says who may use it instead of a price.
         notice: why the user's last session ended, when something else ended it
             (e.g. the GPU-idle rule, with what that saved), shown above the choices.
+        notes: per account, the course limit that leaves a student least, in the
+            billing seam's words (:func:`~computehub.spawners.billing.share_left`);
+            ``accounts`` then already counts no more than it.
     """
     who = who or Entitlements()
     site = registry.site
@@ -97,9 +101,11 @@ def render_form(
         env_opts.append(
             f'<option value="{escape(env_name)}"{selected}>{escape(env.display_name)}</option>'
         )
+    notes = notes or {}
     account_opts = [
         f'<option value="{escape(name)}" data-available="{escape(str(available))}">'
-        f"{escape(name)} ({available:,.2f} credits available)</option>"
+        f"{escape(name)} ({available:,.2f} credits available"
+        f"{'; ' + escape(notes[name]) if name in notes else ''})</option>"
         for name, available in (accounts or {}).items()
     ]
     hours = escape(str(site.defaults.hours))

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from computehub.spawners.access import Entitlements, refusal
 from computehub.spawners.availability import GpuAvailability, choose_hub, offers_for
 from computehub.spawners.billing import units
-from computehub.spawners.registry import HubRegistry
+from computehub.spawners.registry import HubEntry, HubRegistry
 
 #: The keys a spawn request may carry.
 KNOWN_KEYS = ("hub", "gpu_type", "gpus", "hours", "environment", "account")
@@ -263,7 +263,7 @@ def validate(
     if accounts is not None:
         if not accounts:
             raise OptionsError("account", "you have no credit account to charge")
-        account = _token("account", raw.get("account", accounts[0]))
+        account = _token("account", raw.get("account", _default_account(hub, resource, accounts)))
         if account not in accounts:
             raise OptionsError(
                 "account", f"you can't charge {account!r} (yours: {', '.join(accounts)})"
@@ -271,3 +271,18 @@ def validate(
     elif "account" in raw:
         raise OptionsError("account", "this platform has no credit accounts")
     return SessionRequest(hub_name, gpu_type, gpus, hours, environment, account, profile)
+
+
+def _default_account(hub: HubEntry, resource: str, accounts: Sequence[str]) -> str:
+    """The account a session charges when none is named.
+
+    A resource a hub keeps for courses is paid from the first of those courses the
+    person may charge (a student's course pays for its course's resources); anything
+    else from the first account (their personal one).
+    """
+    rule = hub.limits.access.get(resource)
+    if rule is not None:
+        for account in accounts:
+            if account in rule.courses:
+                return account
+    return accounts[0]

@@ -30,7 +30,12 @@ from traitlets import Float, Integer, Unicode, default
 
 from computehub.auth.policy import PLATFORM_ROLES
 from computehub.auth.system import SystemAccounts
-from computehub.credits.errors import ArchivedCourseError, ConflictError, InsufficientCreditError
+from computehub.credits.errors import (
+    ArchivedCourseError,
+    ConflictError,
+    CourseShareError,
+    InsufficientCreditError,
+)
 from computehub.credits.records import Hold
 from computehub.sitefile import Site, load_site
 from computehub.spawners.access import Entitlements
@@ -46,6 +51,7 @@ from computehub.spawners.billing import (
     ledger_for,
     ledger_url,
     per_hour,
+    share_refusal,
     start_refusal,
 )
 from computehub.spawners.form import render_form
@@ -263,7 +269,9 @@ class ComputeHubSpawner(BatchLifecycle):
         standing, who = await self.standing()
         notice = await asyncio.to_thread(self._last_end_note, standing.accounts)
         free = await self.free_gpus()
-        return render_form(self.registry, free, standing.available, who, notice)
+        return render_form(
+            self.registry, free, standing.available, who, notice, notes=standing.notes
+        )
 
     def _last_end_note(self, accounts: list[str]) -> str | None:
         """Why the user's latest session ended, if something else ended it lately."""
@@ -765,6 +773,8 @@ class ComputeHubSpawner(BatchLifecycle):
         except InsufficientCreditError as err:
             price = per_hour(self.registry[req.hub].rates, req.resources)
             raise web.HTTPError(402, start_refusal(err, price, req.hours)) from None
+        except CourseShareError as err:
+            raise web.HTTPError(402, share_refusal(err)) from None
         except ArchivedCourseError as err:
             raise web.HTTPError(409, archived_refusal(err)) from None
         self.hold_id = hold.id

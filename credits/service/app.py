@@ -32,6 +32,8 @@ API_ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("/courses/{course}", courses.CourseHandler),
     ("/courses/{course}/archive", courses.ArchiveHandler),
     ("/courses/{course}/roster", courses.RosterHandler),
+    ("/courses/{course}/sharing", courses.SharingHandler),
+    ("/courses/{course}/allowances/{username}", courses.AllowanceHandler),
     ("/openapi.json", h.OpenApiHandler),
 ]
 

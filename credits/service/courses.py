@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from computehub.credits import records as r
@@ -21,6 +22,7 @@ from computehub.credits.roster import RosterError, RosterPlan, parse_roster
 from computehub.credits.service import access, params, views
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.handlers import _LedgerHandler
+from computehub.credits.sharing import SHARES
 from computehub.sitefile import Site
 
 _TITLE = re.compile(TITLE_PATTERN)
@@ -42,6 +44,14 @@ class _CourseHandler(_LedgerHandler):
         if not access.may_read_course(caller, role):
             raise _not_yours(course)
         return found, role
+
+    async def staff_only(self, caller: access.Caller, course: str) -> None:
+        """Refuse anyone but the course's staff (owners, instructors) and operators."""
+        _found, role = await self.course_for(caller, course)
+        if not access.may_manage_roster(caller, role):
+            raise ApiError(
+                403, f"only the instructors of {course!r} and operators share its credits"
+            )
 
     def course_view(self, caller: access.Caller, course: r.Course, role: str | None) -> Any:
         return views.course(
@@ -131,6 +141,55 @@ class ArchiveHandler(_CourseHandler):
         self.send_json(self.course_view(caller, done, done.members.get(caller.name)))
 
 
+class SharingHandler(_CourseHandler):
+    """``PUT /courses/{id}/sharing``: how the pool is shared (its staff, operators)."""
+
+    async def put(self, course: str) -> None:
+        """Body: ``share`` (equal, fixed or null), ``allowance`` (fixed only), ``weekly_cap``."""
+        caller = self.reader()
+        body = params.json_body(self.request.body)
+        share = body.get("share")
+        if share is not None and share not in SHARES:
+            raise ApiError(400, f"'share' must be one of {', '.join(SHARES)} or null")
+        allowance = _optional_amount(body, "allowance")
+        weekly_cap = _optional_amount(body, "weekly_cap")
+        if (share == "fixed") != (allowance is not None):
+            raise ApiError(
+                422, "a fixed share needs an 'allowance', and only a fixed share has one"
+            )
+        await self.staff_only(caller, course)
+        await self.ctx.call(
+            self.ctx.ledger.set_course_sharing,
+            course,
+            actor=caller.name,
+            share=share,
+            allowance=allowance,
+            weekly_cap=weekly_cap,
+        )
+        found, role = await self.course_for(caller, course)
+        self.send_json(self.course_view(caller, found, role))
+
+
+class AllowanceHandler(_CourseHandler):
+    """``PUT /courses/{id}/allowances/{username}``: one student's own allowance."""
+
+    async def put(self, course: str, username: str) -> None:
+        """Body: ``allowance`` (credits for the term), or null for the course's share again."""
+        caller = self.reader()
+        body = params.json_body(self.request.body)
+        if not _USER.fullmatch(username):
+            raise ApiError(400, f"{username!r} is not a user name")
+        if "allowance" not in body:
+            raise ApiError(400, "'allowance' is required (credits, or null)")
+        allowance = _optional_amount(body, "allowance")
+        await self.staff_only(caller, course)
+        await self.ctx.call(
+            self.ctx.ledger.set_student_allowance, course, username, allowance, actor=caller.name
+        )
+        found, role = await self.course_for(caller, course)
+        self.send_json(self.course_view(caller, found, role))
+
+
 class RosterHandler(_CourseHandler):
     """``POST /courses/{id}/roster``: a roster file (``username,role``), dry run or applied."""
 
@@ -182,6 +241,10 @@ def _plan(plan: RosterPlan) -> dict[str, Any]:
         "change": [{"username": c.username, "from": c.before, "to": c.after} for c in plan.change],
         "unchanged": plan.unchanged,
     }
+
+
+def _optional_amount(body: dict[str, Any], key: str) -> str | int | Decimal | None:
+    return None if body.get(key) is None else params.number(body, key)
 
 
 def _matching(

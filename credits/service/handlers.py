@@ -281,7 +281,10 @@ class CurrentSessionHandler(_LedgerHandler):
                 404, f"{caller.name} has no running session: start a server from the hub first"
             )
         figures = await self.ctx.call(self.ctx.ledger.balance, row.hold.account)
-        self.send_json(views.current_session(row, figures.available, self.ctx.now()))
+        share = None
+        if figures.kind == "course":
+            share = await self.ctx.call(self.ctx.ledger.course_share, row.hold.account, caller.name)
+        self.send_json(views.current_session(row, figures.available, self.ctx.now(), share))
 
 
 class ReportsHandler(_LedgerHandler):

@@ -175,6 +175,27 @@ _SCHEMAS: dict[str, Any] = {
                     "properties": {"hub": {"type": "string"}, "resource": {"type": "string"}},
                 },
             },
+            "sharing": {
+                "type": "object",
+                "description": "how the pool is shared among its students (credits); "
+                "students: each student's own allowance, for its staff, TAs, operators",
+                "properties": {
+                    "unit": {"enum": ["credits"]},
+                    "share": {"enum": ["equal", "fixed", None]},
+                    "allowance": {"anyOf": [{"type": "null"}, _AMOUNT]},
+                    "weekly_cap": {"anyOf": [{"type": "null"}, _AMOUNT]},
+                    "students": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "username": {"type": "string"},
+                                "allowance": _AMOUNT,
+                            },
+                        },
+                    },
+                },
+            },
             "roster": {
                 "type": "array",
                 "description": "for the course's staff, TAs and operators",
@@ -276,6 +297,32 @@ _SCHEMAS: dict[str, Any] = {
             "burn_rate_per_hour": _AMOUNT,
             "started_at": _TIME,
             "funded_until": _TIME,
+            "course_limit": {
+                "description": "a course's student paying from its pool: the limit that "
+                "leaves them least (null: none)",
+                "anyOf": [{"type": "null"}, {"$ref": "#/components/schemas/CourseLimit"}],
+            },
+        },
+    },
+    "CourseLimit": {
+        "type": "object",
+        "required": ["course", "kind", "unit", "limit", "used", "left", "window", "resets_at"],
+        "properties": {
+            "course": {"type": "string"},
+            "kind": {"enum": ["equal share", "allowance", "weekly cap"]},
+            "unit": {"enum": ["credits"]},
+            "limit": _AMOUNT,
+            "used": {
+                "allOf": [_AMOUNT],
+                "description": "charged in the window and held by running sessions",
+            },
+            "left": _AMOUNT,
+            "window": {"enum": ["week", "term"]},
+            "resets_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "the weekly cap: next Monday 00:00 UTC; null for a term limit",
+            },
         },
     },
     "Estimate": {
@@ -719,6 +766,52 @@ _COURSE_PATHS: dict[str, Any] = {
             "responses": {
                 "200": _answer("the course, archived", _ref("Course")),
                 **_errors(401, 403, 404),
+            },
+        }
+    },
+    "/courses/{course}/sharing": {
+        "put": {
+            "summary": "Set how the course's pool is shared among its students (its "
+            "instructors and owners, operators): an equal share or a fixed allowance for "
+            "the term, and a weekly cap, in credits",
+            "description": "The whole policy at once: a field left out or null is no such "
+            "limit. A fixed share needs an allowance and only it has one (else a 422). An "
+            "archived course: a 409.",
+            "parameters": [_COURSE],
+            "requestBody": _body(
+                [],
+                {
+                    "share": {"enum": ["equal", "fixed", None]},
+                    "allowance": {"anyOf": [{"type": "null"}, _AMOUNT_IN]},
+                    "weekly_cap": {"anyOf": [{"type": "null"}, _AMOUNT_IN]},
+                },
+            ),
+            "responses": {
+                "200": _answer("the course", _ref("Course")),
+                **_errors(400, 401, 403, 404, 409, 413, 422),
+            },
+        }
+    },
+    "/courses/{course}/allowances/{username}": {
+        "put": {
+            "summary": "Give one student their own allowance for the term, in credits "
+            "(its instructors and owners, operators); null: the course's share again",
+            "description": "Only a student of the course (else a 409); an archived course: a 409.",
+            "parameters": [
+                _COURSE,
+                {
+                    "name": "username",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": USER_PATTERN},
+                },
+            ],
+            "requestBody": _body(
+                ["allowance"], {"allowance": {"anyOf": [{"type": "null"}, _AMOUNT_IN]}}
+            ),
+            "responses": {
+                "200": _answer("the course", _ref("Course")),
+                **_errors(400, 401, 403, 404, 409, 413),
             },
         }
     },

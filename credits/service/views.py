@@ -90,12 +90,15 @@ def session(row: r.Session) -> dict[str, Any]:
     }
 
 
-def current_session(row: r.Session, available: Decimal, now: datetime) -> dict[str, Any]:
+def current_session(
+    row: r.Session, available: Decimal, now: datetime, share: r.CourseShare | None = None
+) -> dict[str, Any]:
     """The notebook widget's view of a running session.
 
     ``started_at`` is when the hold was placed (the spawner places it just before it
     submits the job); the cost so far is the burn rate times the time since, never more
-    than the hold.
+    than the hold. ``course_limit``: for a course's student paying from its pool, the
+    limit that leaves them least (:func:`~computehub.credits.service.views.course_limit`).
     """
     hold = row.hold
     started = hold.created_at
@@ -112,6 +115,7 @@ def current_session(row: r.Session, available: Decimal, now: datetime) -> dict[s
         "burn_rate_per_hour": amount(hold.per_hour),
         "started_at": instant(started),
         "funded_until": instant(funded_until),
+        "course_limit": course_limit(share),
     }
 
 
@@ -186,8 +190,35 @@ def course(
         "pool": balance(row.pool, soon=soon),
         "resources": resources,
     }
+    body["sharing"] = {
+        "unit": "credits",
+        "share": row.sharing.share,
+        "allowance": optional_amount(row.sharing.allowance),
+        "weekly_cap": optional_amount(row.sharing.weekly_cap),
+    }
     if roster:
         body["roster"] = [
             {"username": user, "role": held} for user, held in sorted(row.members.items())
         ]
+        body["sharing"]["students"] = [
+            {"username": user, "allowance": amount(own)}
+            for user, own in sorted(row.sharing.students.items())
+        ]
     return body
+
+
+def course_limit(share: r.CourseShare | None) -> dict[str, Any] | None:
+    """The course limit that leaves a student least, for the widget; ``None`` without one."""
+    limit = None if share is None else share.binding
+    if share is None or limit is None:
+        return None
+    return {
+        "course": share.course,
+        "kind": limit.kind,
+        "unit": "credits",
+        "limit": amount(limit.limit),
+        "used": amount(limit.used),
+        "left": amount(limit.left),
+        "window": "week" if limit.resets_at is not None else "term",
+        "resets_at": instant(limit.resets_at),
+    }

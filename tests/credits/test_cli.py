@@ -232,6 +232,19 @@ def test_courses_from_the_command_line(
     shown = run_json(capsys, db_url, "course", "show", "ml-101", "--site", str(_site(tmp_path)))
     assert shown["members"] == {"ana": "student", "ines": "instructor", "prof": "owner"}
     assert shown["resources"] == [{"hub": "north", "resource": "gpu:h100"}]
+    shared = run_json(
+        capsys, db_url, "course", "share", "ml-101", "--allowance", "20", "--weekly-cap", "5"
+    )
+    assert shared == {
+        "share": "fixed",
+        "allowance": "20.0000",
+        "weekly_cap": "5.0000",
+        "students": {},
+    }
+    status, _out, err = run(capsys, db_url, "course", "allowance", "ml-101", "prof", "30")
+    assert status == 1
+    assert err.strip().endswith("'prof' is not a student of course 'ml-101'")
+    assert run_json(capsys, db_url, "course", "share", "ml-101", "--equal")["share"] == "equal"
     assert run_json(capsys, db_url, "course", "archive", "ml-101")["archived_by"].startswith("cli")
     status, _out, err = run(capsys, db_url, "grant", "ml-101", "5")
     assert status == 1

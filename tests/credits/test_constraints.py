@@ -112,6 +112,20 @@ CASES = [
     ("courses", "ck_courses_archived_by_whom", "UPDATE courses SET archived_by = 'op'"),
     ("courses", "ck_courses_archived_by_whom", "UPDATE courses SET archived_at = created_at"),
     ("members", "ck_members_role", "UPDATE members SET role = 'grader' WHERE role = 'ta'"),
+    ("courses", "ck_courses_share", "UPDATE courses SET share = 'lottery'"),
+    ("courses", "ck_courses_share", "UPDATE courses SET share = 'fixed', allowance = NULL"),
+    ("courses", "ck_courses_share", "UPDATE courses SET share = 'equal', allowance = 10000"),
+    (
+        "courses",
+        "ck_courses_allowance_positive",
+        "UPDATE courses SET share = 'fixed', allowance = 0",
+    ),
+    ("courses", "ck_courses_weekly_cap_positive", "UPDATE courses SET weekly_cap = 0"),
+    (
+        "course_allowances",
+        "ck_course_allowances_allowance_positive",
+        "UPDATE course_allowances SET allowance = -1",
+    ),
 ]
 _IDS = [f"{constraint}:{n}" for n, (_table, constraint, _sql) in enumerate(CASES)]
 
@@ -135,6 +149,9 @@ def rows(ledger: Ledger) -> dict[str, Any]:
     )
     ledger.create_course("c1", "Course one", date(2026, 1, 5), date(2026, 6, 30), actor="op")
     ledger.add_member("c1", "tia", "ta", actor="op")
+    ledger.add_member("c1", "sami", "student", actor="op")
+    ledger.set_course_sharing("c1", share="fixed", allowance="10", weekly_cap="5", actor="op")
+    ledger.set_student_allowance("c1", "sami", "20", actor="op")
     assert ledger.check().differences == []
     with ledger.engine.connect() as connection:
         lab_id = connection.execute(text("SELECT id FROM accounts WHERE name = 'lab'")).scalar_one()

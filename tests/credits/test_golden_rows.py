@@ -75,10 +75,25 @@ OUTCOMES = [
     ("ArchivedCourseError",),
 ]
 ROWS = {
-    # account_id, title, starts_on, ends_on, created_at, created_by, archived_at, archived_by
+    # account_id, title, starts_on, ends_on, created_at, created_by, archived_at, archived_by,
+    # share, allowance, weekly_cap
     "courses": [
-        (2, "Course one", date(2026, 1, 1), date(2026, 1, 31), at(6), "op", at(6), "op"),
+        (
+            2,
+            "Course one",
+            date(2026, 1, 1),
+            date(2026, 1, 31),
+            at(6),
+            "op",
+            at(6),
+            "op",
+            None,
+            None,
+            None,
+        ),
     ],
+    # account_id, username, allowance, set_at, set_by
+    "course_allowances": [],
     # id, name, kind, scope, balance, held, next_expiry_at, created_at, created_by
     "accounts": [
         (1, "lab", "project", None, D("120"), D("0.5"), at(240), at(0), "op"),

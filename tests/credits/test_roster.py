@@ -47,6 +47,15 @@ def test_a_good_file_with_a_header_blank_lines_and_any_case() -> None:
     assert [(x.line, x.username, x.role) for x in lines] == [(2, "ana", "student"), (4, "bo", "ta")]
 
 
+def test_a_lone_carriage_return_ends_a_line() -> None:
+    """Old Mac line ends (and the fuzz test's ``\\r``) were a 500: csv.Error escaped."""
+    lines = parse_roster("ana,student\rbo,ta\r")
+    assert [(x.line, x.username) for x in lines] == [(1, "ana"), (2, "bo")]
+    with pytest.raises(RosterError, match="nothing changed") as refused:
+        parse_roster("\u00d8p\u00da\x14\x01\r\U0003989dF~")
+    assert [e.line for e in refused.value.errors] == [1, 2]
+
+
 def test_all_bad_lines_are_reported_at_once() -> None:
     with pytest.raises(RosterError) as refused:
         parse_roster("ana,student\nx y,student\nbo,boss\ncy,ta,1\n")

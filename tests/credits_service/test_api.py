@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +11,7 @@ import pytest
 from computehub.credits.service.app import API_ROUTES
 from computehub.credits.service.jupyterhub import DEFAULT_SERVER_SCOPES, SERVER_TOKEN_SCOPES
 from computehub.credits.service.openapi import openapi
-from tests.support.credits_hub import CreditsHub, http
+from tests.support.credits_hub import COURSE_A, CreditsHub, http
 
 pytestmark = pytest.mark.integration
 
@@ -236,7 +236,9 @@ def test_current_session_with_a_server_token(
         "burn_rate_per_hour",
         "started_at",
         "funded_until",
+        "course_limit",
     }
+    assert body["course_limit"] is None  # paid from a personal account
     hold = ledger.hold_for_job("lahore", "4242")
     assert (body["account"], body["hub"], body["job_id"]) == ("owen", "lahore", "4242")
     assert (body["hold"], body["burn_rate_per_hour"]) == ("21.00", "10.50")
@@ -254,6 +256,36 @@ def test_current_session_with_a_server_token(
         "POST", f"{credits_hub.api}/transfers", token, {"from": "owen", "to": "otto", "amount": "1"}
     )
     assert refused.status == 403
+
+
+def test_current_session_shows_a_students_course_limit(
+    credits_hub: CreditsHub, accounts: dict[str, str], ledger: Any
+) -> None:
+    """What the widget shows: "course ml-a: 5.5 of 10 credits left this week"."""
+    ledger.set_course_sharing(COURSE_A, weekly_cap="10", actor="test")
+    hold = ledger.place_hold(COURSE_A, "lahore", {"cpu": 4}, "2", actor="sami")  # 4
+    try:
+        ledger.attach_job(hold.id, "lahore", "5151", actor="sami")
+        answer = credits_hub.call("student", "GET", "/sessions/current")
+        assert answer.status == 200, answer.raw
+        now = datetime.now(UTC).date()
+        monday = now + timedelta(days=7 - now.weekday())
+        # sami also holds 0.5 on ml-a for a session without a job (conftest).
+        assert answer.body["course_limit"] == {
+            "course": COURSE_A,
+            "kind": "weekly cap",
+            "unit": "credits",
+            "limit": "10.00",
+            "used": "4.50",
+            "left": "5.50",
+            "window": "week",
+            "resets_at": f"{monday.isoformat()}T00:00:00+00:00",
+        }
+        # The course's instructor is not limited: the view of a session of theirs has none.
+        assert ledger.course_share(COURSE_A, "ines").limits == ()
+    finally:
+        ledger.void_hold(hold.id, "test over", actor="test")
+        ledger.set_course_sharing(COURSE_A, actor="test")
 
 
 def test_no_running_session_is_404_with_a_message(

@@ -170,6 +170,34 @@ _ROSTER_B = {"csv": "bea,instructor\nsue,student\n"}
 
 COURSE_MATRIX: list[tuple[str, str, str, Any, tuple[int, ...]]] = [
     ("list-courses", "GET", "/courses", None, (200, 200, 200, 200, 200, 200)),
+    (
+        "share-a",
+        "PUT",
+        f"/courses/{COURSE_A}/sharing",
+        {"weekly_cap": "400"},
+        (200, 403, 403, 403, 403, 200),
+    ),
+    (
+        "share-b",
+        "PUT",
+        f"/courses/{COURSE_B}/sharing",
+        {"weekly_cap": "400"},
+        (403, 200, 403, 403, 403, 200),
+    ),
+    (
+        "allowance-a-student",
+        "PUT",
+        f"/courses/{COURSE_A}/allowances/sami",
+        {"allowance": "400"},
+        (200, 403, 403, 403, 403, 200),
+    ),
+    (
+        "allowance-b-student",
+        "PUT",
+        f"/courses/{COURSE_B}/allowances/sue",
+        {"allowance": "400"},
+        (403, 200, 403, 403, 403, 200),
+    ),
     ("read-a", "GET", f"/courses/{COURSE_A}", None, (200, 403, 200, 200, 403, 200)),
     ("read-b", "GET", f"/courses/{COURSE_B}", None, (403, 200, 403, 403, 200, 200)),
     ("read-unknown", "GET", "/courses/nope", None, (403, 403, 403, 403, 403, 404)),

@@ -16,6 +16,8 @@ from computehub.extensions.creditsreader import (
     hub_base_from_api_url,
     parse_session,
 )
+from computehub.extensions.render import credits_html
+from computehub.extensions.sampler import CreditsState
 from tests.support.widget_testkit import EXTEND_PATH, SESSION_PATH, TOKEN, CreditsHub, session_doc
 
 
@@ -207,3 +209,27 @@ def test_low_credits_threshold_is_configurable() -> None:
 )
 def test_format_duration(seconds: int, text: str) -> None:
     assert format_duration(timedelta(seconds=seconds)) == text
+
+
+def test_a_students_course_limit_is_shown_with_its_reset() -> None:
+    doc: dict[str, object] = dict(session_doc())
+    doc["course_limit"] = {
+        "course": "intro-ml",
+        "kind": "weekly cap",
+        "unit": "credits",
+        "limit": "10.00",
+        "used": "6.50",
+        "left": "3.50",
+        "window": "week",
+        "resets_at": "2026-11-30T00:00:00+00:00",
+    }
+    session = parse_session(doc)
+    assert session.course_limit is not None
+    assert session.course_limit.line() == "course intro-ml: 3.5 of 10 credits left this week"
+    html = credits_html(CreditsState(session=session), datetime(2026, 11, 23, 1, 30, tzinfo=UTC))
+    assert "course intro-ml: 3.5 of 10 credits left this week · resets Mon 30 Nov 00:00 UTC" in html
+    # No limit (an account of one's own), and a malformed one refused.
+    assert parse_session(session_doc()).course_limit is None
+    doc["course_limit"] = {**doc["course_limit"], "window": "year"}  # type: ignore[dict-item]
+    with pytest.raises(CreditsError, match="course_limit"):
+        parse_session(doc)

@@ -17,6 +17,7 @@ import pytest
 
 from computehub.credits.ledger import Ledger
 from computehub.localbed.bed import SlurmBed
+from tests.support.golden_scenario import table_rows
 from tests.support.sessions import stop, wait_ready
 
 pytestmark = pytest.mark.integration
@@ -135,6 +136,50 @@ def test_an_archived_course_pays_for_no_new_session(
     assert slurm_jobs(slurm_bed, "alice") == jobs_before
     assert ledger.balance("old-course").held == Decimal(0)
     assert ledger.check().ok
+
+
+def test_a_student_over_the_weekly_cap_is_refused_before_anything_reaches_slurm(
+    hub: Any, slurm_bed: SlurmBed, ledger: Ledger, clean: None
+) -> None:
+    today = datetime.now(UTC).date()
+    ledger.create_course(
+        "capped-course",
+        "A capped course",
+        today - timedelta(days=30),
+        today + timedelta(days=60),
+        actor="test",
+    )
+    ledger.add_member("capped-course", "alice", "student", actor="test")
+    ledger.grant("capped-course", "100", actor="test", idempotency_key="capped-course-grant")
+    rate = ledger.rates("lahore")[("lahore", "cpu")]
+    ledger.set_course_sharing("capped-course", weekly_cap=rate, actor="test")
+    # Earlier this week alice used half an hour of the course's CPU time.
+    earlier = ledger.place_hold("capped-course", "lahore", {"cpu": 1}, "1", actor="alice")
+    ledger.settle(earlier.id, {"cpu": "0.5"}, actor="test")
+    jobs_before = slurm_jobs(slurm_bed, "alice")
+    rows_before = _money_rows(ledger)
+    status, body = hub.api(
+        "POST",
+        "/users/alice/server",
+        {"hub": "lahore", "gpu_type": "none", "hours": "1", "account": "capped-course"},
+    )
+    assert status == 402, body
+    monday = today + timedelta(days=7 - today.weekday())
+    half = rate / 2
+    assert body["message"] == (
+        f"Your weekly cap on course capped-course is {rate.normalize():f} credits: you have "
+        f"used {half.normalize():f}, {half.normalize():f} left, and this session needs "
+        f"{rate.normalize():f}. It resets on {monday:%A %d %B %Y} at 00:00 UTC. Choose a "
+        "shorter or smaller session, or another account to pay from."
+    )
+    assert slurm_jobs(slurm_bed, "alice") == jobs_before
+    assert _money_rows(ledger) == rows_before
+    assert ledger.check().ok
+
+
+def _money_rows(ledger: Ledger) -> dict[str, Any]:
+    """Every ledger row but the identities' (a login records when its person was last seen)."""
+    return {table: rows for table, rows in table_rows(ledger).items() if table != "identities"}
 
 
 def test_an_account_one_may_not_charge_is_refused(hub: Any, ledger: Ledger, clean: None) -> None:

@@ -9,15 +9,20 @@ type comes, and this test names it.
 
 from __future__ import annotations
 
+import asyncio
 import re
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 import computehub.spawners
-from computehub.spawners.billing import job_resource, per_hour
+from computehub.credits.errors import CourseShareError
+from computehub.credits.ledger import Ledger
+from computehub.spawners.billing import Billing, job_resource, per_hour, share_refusal
 from computehub.spawners.options import SessionRequest
+from tests.support.ledgers import RATES, FakeClock
 
 SPAWNERS = Path(computehub.spawners.__file__).parent
 
@@ -32,6 +37,10 @@ RULES = {
     "the units rule in the spawn form's script": re.compile(r"dataset\.cpu\s*\?\s*1\s*:"),
     "one resource per hold": re.compile(r"next\(\s*iter\(\s*\S*resources"),
     "the refusal sentence": re.compile(r"not enough credits", re.IGNORECASE),
+    "a course limit's sentence": re.compile(
+        r"weekly cap|credits left|share of the pool|allowance for the term", re.IGNORECASE
+    ),
+    "a course's students charging it": re.compile(r"""role\s*==\s*["']student["']"""),
 }
 
 
@@ -68,6 +77,9 @@ OLD_COPIES = [
     "resource = next(iter(hold.resources))",
     "limit = hub.max_hours(next(iter(hold.resources)))",
     'f"Not enough credits in {err.account}: {err.available} available, "',
+    'raise web.HTTPError(402, f"Your weekly cap on course {err.course} is used")',
+    'label = f"{name}: {limit.left} of {limit.limit} credits left this week"',
+    'chargeable = [b for b in balances if b.role in ROLES or b.role == "student"]',
 ]
 
 
@@ -127,3 +139,31 @@ def test_the_price_per_hour_sums_every_resource() -> None:
     assert per_hour(rates, {"gpu:h100": 2}) == Decimal(21)
     assert str(per_hour(rates, {"gpu:h100": 2})) == "21.0"
     assert per_hour(rates, {"gpu:h100": 2, "cpu": 1}) == Decimal("21.25")
+
+
+def test_a_student_charges_their_course_within_their_share(tmp_path: Path) -> None:
+    """The seam offers a course's pool to its students, counting no more than their share."""
+    clock = FakeClock()  # Thursday 2026-01-01 12:00 UTC
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock=clock) as ledger:
+        ledger.sync_rates(RATES, actor="site")
+        ledger.create_course("intro-ml", "Intro", date(2025, 12, 1), date(2026, 6, 30), actor="op")
+        ledger.add_member("intro-ml", "bilal", "student", actor="op")
+        ledger.add_member("intro-ml", "tia", "ta", actor="op")
+        ledger.grant("intro-ml", "100", actor="op")
+        ledger.set_course_sharing("intro-ml", weekly_cap="10", actor="op")
+        ledger.place_hold("intro-ml", "north", {"cpu": 13}, "1", actor="bilal")  # 6.5
+
+        standing = asyncio.run(Billing(ledger, "bilal").standing())
+        assert standing.accounts == ["bilal", "intro-ml"]
+        assert standing.available["intro-ml"] == Decimal("3.5")
+        assert standing.notes == {"intro-ml": "course intro-ml: 3.5 of 10 credits left this week"}
+        # A TA moves no credit: the pool is not theirs to charge.
+        assert asyncio.run(Billing(ledger, "tia").standing()).accounts == ["tia"]
+
+        with pytest.raises(CourseShareError) as refused:
+            ledger.place_hold("intro-ml", "north", {"cpu": 8}, "1", actor="bilal")
+    assert share_refusal(refused.value) == (
+        "Your weekly cap on course intro-ml is 10 credits: you have used 6.5, 3.5 left, and "
+        "this session needs 4. It resets on Monday 05 January 2026 at 00:00 UTC. Choose a "
+        "shorter or smaller session, or another account to pay from."
+    )

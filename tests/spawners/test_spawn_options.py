@@ -191,6 +191,29 @@ def test_resource_access_by_role_and_course(
     assert words in caught.value.reason
 
 
+INTRO_ML = Entitlements(roles=frozenset({"student"}), courses=frozenset({"intro-ml"}))
+DEFAULT_ACCOUNT = [
+    # (id, options, accounts the person may charge, the account charged)
+    ("course resource: its course pays", H100, ["bilal", "intro-ml"], "intro-ml"),
+    ("course resource, other course first", H100, ["bilal", "nlp-101", "intro-ml"], "intro-ml"),
+    ("open resource: the personal account", {"gpu_type": "l40s"}, ["bilal", "intro-ml"], "bilal"),
+    ("named account wins", {**H100, "account": "bilal"}, ["bilal", "intro-ml"], "bilal"),
+    ("course resource, not its course", H100, ["bilal", "nlp-101"], "bilal"),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "accounts", "charged"), [pytest.param(r, a, c, id=i) for i, r, a, c in DEFAULT_ACCOUNT]
+)
+def test_a_course_resource_is_paid_from_its_course_by_default(
+    registry: HubRegistry, raw: dict[str, Any], accounts: list[str], charged: str
+) -> None:
+    who = Entitlements(roles=frozenset({"student"}), courses=frozenset(accounts[1:]))
+    if charged == "bilal" and "intro-ml" not in accounts and raw.get("gpu_type") == "h100":
+        who = INTRO_ML  # allowed by the roster of the hub, not paid from the course
+    assert validate(raw, registry, who=who, accounts=accounts).account == charged
+
+
 def test_parse_form_takes_single_values() -> None:
     assert parse_form({"hub": [" lahore "], "gpus": ["2"]}) == {"hub": "lahore", "gpus": "2"}
     with pytest.raises(OptionsError, match="exactly one value"):
