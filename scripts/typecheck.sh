@@ -7,4 +7,4 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 .venv/bin/mypy "$@"
-.venv/bin/pyright
+.venv/bin/pyright --project "$ROOT"
