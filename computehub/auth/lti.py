@@ -40,7 +40,7 @@ from typing import Any
 import jwt
 from ltiauthenticator.lti13.auth import LTI13Authenticator
 from ltiauthenticator.lti13.error import InvalidAudienceError, ValidationError
-from ltiauthenticator.lti13.handlers import LTI13CallbackHandler
+from ltiauthenticator.lti13.handlers import LTI13CallbackHandler, LTI13LoginInitHandler
 from tornado import web
 from traitlets import Bool, Dict, Float, List, Unicode
 
@@ -98,6 +98,20 @@ class NonceLedger:
             return True
 
 
+class ComputeHubLTILoginInitHandler(LTI13LoginInitHandler):  # type: ignore[misc]
+    """ltiauthenticator's login initiation, with cookies that survive the LMS's form_post.
+
+    The id_token comes back as a cross-site POST from the LMS: browsers send the state
+    and nonce cookies with it only if they are ``SameSite=None; Secure`` (over https).
+    """
+
+    def _set_oauth_cookie(self, key: str, value: Any) -> None:
+        extra: dict[str, Any] = {}
+        if self.authenticator.get_uri_scheme(self.request) == "https":
+            extra = {"samesite": "None", "secure": True}
+        self._set_cookie(key, value, expires_days=1, httponly=True, encrypted=True, **extra)
+
+
 class ComputeHubLTICallbackHandler(LTI13CallbackHandler):  # type: ignore[misc]
     """ltiauthenticator's launch handler, with the checks it leaves to the tool."""
 
@@ -135,6 +149,7 @@ class ComputeHubLTICallbackHandler(LTI13CallbackHandler):  # type: ignore[misc]
 class ComputeHubLTIAuthenticator(PlatformLogin, LTI13Authenticator):  # type: ignore[misc]
     """LTI 1.3 launch with platform roles, course rosters and first-login credits."""
 
+    login_handler = ComputeHubLTILoginInitHandler
     callback_handler = ComputeHubLTICallbackHandler
 
     deployment_ids = List(
