@@ -1,4 +1,4 @@
-"""LTI 1.3 launches from a small LMS on loopback: Chromium lands logged in; bad ones are refused."""
+"""LTI 1.3 launches from a small LMS on loopback: Chromium lands logged in; bad ones don't."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from computehub.credits.ledger import Ledger
+from tests.support.login import LOGGED_IN
 from tests.support.lti_platform import Fault, Posted
 from tests.support.ltibed import LTI_COURSE, LtiHub
-from tests.support.login import LOGGED_IN
 
 pytestmark = pytest.mark.integration
 
@@ -108,7 +108,8 @@ def test_instructor_and_learner_launch_in_chromium(
 def test_a_teaching_assistant_becomes_ta(lti_hub: LtiHub) -> None:
     cookies, posted = launch_by_hand(lti_hub, "rita", "ctx-101")
     status, session, _ = post_id_token(posted, cookies)
-    assert status == 302 and "jupyterhub-session-id" in session
+    assert status == 302
+    assert "jupyterhub-session-id" in session
     assert roster(lti_hub).get("rita") == "ta"
     _, rita = lti_hub.hub.api("GET", "/users/rita")
     assert sorted(rita["groups"]) == ["course-lti-101-staff", "student"]
@@ -130,7 +131,8 @@ def test_a_replayed_id_token_is_refused(lti_hub: LtiHub) -> None:
     # The whole request again, cookies of its launch included (what an eavesdropper has).
     cookies, posted = launch_by_hand(lti_hub, "dora", "ctx-101")
     first, session, _ = post_id_token(posted, cookies)
-    assert first == 302 and "jupyterhub-session-id" in session
+    assert first == 302
+    assert "jupyterhub-session-id" in session
     again, session, text = post_id_token(posted, cookies)
     assert again == 400, (again, text[:300])
     assert "already used" in text
