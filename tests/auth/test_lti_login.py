@@ -42,7 +42,7 @@ def _request(
     url: str, method: str = "GET", form: dict[str, str] | None = None, cookies: str = ""
 ) -> tuple[int, dict[str, list[str]], str]:
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=20)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=20)
     headers = {"Cookie": cookies} if cookies else {}
     body = None
     if form is not None:
