@@ -10,12 +10,13 @@ from computehub.auth.policy import LoginPolicy
 from computehub.auth.secrets import SecretError, read_secret
 from computehub.paths import default_ledger_url, repo_root
 from computehub.sitefile import Site
-from computehub.sitefile.schema import LdapAuth, OidcAuth
+from computehub.sitefile.schema import LdapAuth, LtiAuth, OidcAuth
 
 #: The authenticators by their entry-point names (pyproject.toml, jupyterhub.authenticators).
 LDAP_CLASS = "computehub-ldap"
 OIDC_CLASS = "computehub-oidc"
 DUMMY_CLASS = "computehub-dummy"
+LTI_CLASS = "computehub-lti"
 #: JupyterHub's key for encrypting auth_state (OIDC tokens, kept for refresh_user).
 CRYPT_KEY_ENV = "JUPYTERHUB_CRYPT_KEY"
 
@@ -56,6 +57,11 @@ def configure_auth(c: Any, site: Site) -> None:
         c.JupyterHub.authenticator_class = LDAP_CLASS
         section = c.ComputeHubLDAPAuthenticator
         _ldap(section, auth.ldap, site.platform.support)
+    elif auth.method == "lti":
+        assert auth.lti is not None
+        c.JupyterHub.authenticator_class = LTI_CLASS
+        section = c.ComputeHubLTIAuthenticator
+        _lti(c, section, auth.lti)
     else:
         assert auth.oidc is not None
         c.JupyterHub.authenticator_class = OIDC_CLASS
@@ -173,6 +179,21 @@ def _oidc(section: Any, oidc: OidcAuth) -> None:
         section.oauth_callback_url = oidc.callback_url
 
 
+def _lti(c: Any, section: Any, lti: LtiAuth) -> None:
+    section.issuer = lti.issuer
+    section.client_id = set(lti.client_ids)
+    section.deployment_ids = list(lti.deployment_ids)
+    section.authorize_url = lti.authorize_url
+    section.jwks_endpoint = lti.jwks_url
+    section.jwks_algorithms = ["RS256"]
+    section.courses = dict(lti.courses)
+    section.username_key = lti.username_claim
+    section.lms_verifies_email = lti.lms_verifies_email
+    # ltiauthenticator's validator reads its settings from the hub's config.
+    c.LTI13LaunchValidator.max_age = lti.max_age_s
+    section.login_service = "your course's learning platform"
+
+
 def login_note(site: Site) -> str:
     """The login page's note on the platform and on credits."""
     if site.auth.login_page.note:
@@ -192,6 +213,9 @@ def _login_page(c: Any, site: Site) -> None:
     if site.auth.method == "oidc":
         assert site.auth.oidc is not None
         methods.append({"kind": "oidc", "label": site.auth.oidc.button_label})
+    elif site.auth.method == "lti":
+        label = "Open the notebooks from your course in the learning platform (Moodle, Canvas)."
+        methods.append({"kind": "lti", "label": label})
     else:
         label = "University account" if site.auth.method == "ldap" else "Demo login"
         methods.append({"kind": "password", "label": label})

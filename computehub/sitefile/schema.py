@@ -418,6 +418,61 @@ class OidcAuth(_Strict):
         )
 
 
+class LtiAuth(_Strict):
+    """Launches from the university's LMS (Moodle, Canvas) over LTI 1.3."""
+
+    issuer: str = Field(min_length=1, description="the LMS platform's issuer ('iss')")
+    client_ids: list[str] = Field(
+        min_length=1, description="this tool's client id(s) at the LMS (the id_token's 'aud')"
+    )
+    deployment_ids: list[str] = Field(
+        min_length=1, description="the LMS deployment id(s) of this tool that may launch"
+    )
+    authorize_url: str = Field(description="the LMS's OIDC authentication request URL")
+    jwks_url: str = Field(description="the LMS's public keys (JWKS) that sign its id_tokens")
+    courses: dict[str, Identifier] = Field(
+        min_length=1,
+        description="LMS context id (or label) -> computehub course id; other contexts are refused",
+    )
+    username_claim: str = Field(
+        default="custom_username",
+        min_length=1,
+        description="becomes the POSIX login name: an id_token claim ('email'), or "
+        "'custom_NAME' for the custom parameter NAME (e.g. username=$User.username)",
+    )
+    lms_verifies_email: bool = Field(
+        default=False,
+        description="the LMS's e-mail addresses are verified by the university "
+        "(needed when username_claim is 'email')",
+    )
+    max_age_s: int = Field(
+        default=600, ge=30, le=3600, description="oldest id_token accepted (its 'iat')"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LtiAuth:
+        for name in ("issuer", "authorize_url", "jwks_url"):
+            url = getattr(self, name)
+            parsed = urlsplit(url)
+            if parsed.scheme not in {"https", "http"} or not parsed.hostname:
+                raise ValueError(f"{name} must be an https:// URL, got {url!r}")
+            if parsed.scheme == "http" and not _is_loopback(parsed.hostname):
+                raise ValueError(f"{name} must use https (http only on loopback), got {url!r}")
+        if self.username_claim == "sub" or self.username_claim == "custom_":
+            raise ValueError(
+                "username_claim can't be 'sub' (an opaque LMS id, no POSIX name): name the "
+                "claim or custom parameter that carries the university login name"
+            )
+        if self.username_claim == "email" and not self.lms_verifies_email:
+            raise ValueError(
+                "username_claim 'email' needs lms_verifies_email: true (the LMS's e-mail "
+                "addresses must be the university's verified ones), or use a custom parameter"
+            )
+        if any(not key for key in self.courses):
+            raise ValueError("courses: an LMS context id or label can't be empty")
+        return self
+
+
 class RoleRule(_Strict):
     """Who gets a platform role: members of any listed group, or any listed affiliation."""
 
@@ -602,7 +657,7 @@ class LoginPage(_Strict):
 class Auth(_Strict):
     """How people log in, which roles they get, and their first credits."""
 
-    method: Literal["dummy", "ldap", "oidc"]
+    method: Literal["dummy", "ldap", "oidc", "lti"]
     admin_users: list[Identifier] = Field(
         default_factory=list, description="always admins (operators are admins too)"
     )
@@ -624,6 +679,7 @@ class Auth(_Strict):
     dummy: DummyAuth | None = None
     ldap: LdapAuth | None = None
     oidc: OidcAuth | None = None
+    lti: LtiAuth | None = None
 
     @field_validator("roles")
     @classmethod

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from computehub.credits.ledger import Ledger
 from computehub.localbed.hub import HubProcess
 from computehub.localbed.postgres import Postgres
 from computehub.localbed.proc import MissingComponentError, free_port
@@ -40,6 +42,8 @@ from tests.support.authbed import (
     uid_number,
 )
 from tests.support.bedtools import assert_ledger_clean, component_missing
+from tests.support.lti_platform import LtiPlatform
+from tests.support.ltibed import LMS_CONTEXTS, LMS_PEOPLE, LTI_COURSE, LtiHub, lti_auth
 
 #: The environment variable the LDAP test hub reads its search user's password from.
 SEARCH_PASSWORD_ENV = "COMPUTEHUB_TEST_LDAP_SEARCH_PW"
@@ -156,3 +160,37 @@ def auth_posix() -> None:
             ensure_user(name)
     except MissingComponentError as err:
         component_missing(err)
+
+
+@pytest.fixture(scope="session")
+def lti_hub(bed_root: Path, auth_posix: None) -> Iterator[LtiHub]:
+    """JupyterHub on LTI 1.3 launches from a small platform on loopback, one course."""
+    base = bed_root / "auth-lti"
+    base.mkdir(parents=True, exist_ok=True)
+    hub_port = free_port()
+    platform = LtiPlatform(
+        client_id="computehub-lti-test",
+        deployment_id="deployment-1",
+        people=dict(LMS_PEOPLE),
+        contexts=dict(LMS_CONTEXTS),
+        tool_url=f"http://127.0.0.1:{hub_port}",
+    )
+    platform.start()
+    ledger_url = f"sqlite:///{base / 'ledger.sqlite'}"
+    with Ledger(ledger_url) as ledger:
+        ledger.create_course(
+            LTI_COURSE, "Intro to ML (LMS)", date(2020, 1, 1), date(2099, 12, 31), actor="test"
+        )
+    site = write_site(base / "site.yaml", site_data(lti_auth(platform), ledger_url, base))
+    token = secrets.token_hex(24)
+    process = HubProcess(
+        base / "hub",
+        site,
+        port=hub_port,
+        extra_config=extra_config(base / "extra_config.py", token),
+    )
+    _start(process)
+    yield LtiHub(HubClient(process, token), platform, ledger_url)
+    process.stop()
+    platform.stop()
+    assert_ledger_clean(ledger_url)
