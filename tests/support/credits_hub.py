@@ -69,7 +69,7 @@ def http(
     if token is not None:
         headers["Authorization"] = f"token {token}"
     if data is not None:
-        headers["Content-Type"] = "application/json"
+        headers.setdefault("Content-Type", "application/json")
     request = urllib.request.Request(url, method=method, data=data, headers=headers)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
