@@ -25,6 +25,10 @@ PEOPLE = {
     "instructor_b": ("bea", "researcher"),
     "ta": ("tao", "student"),
     "student_b": ("sue", "student"),
+    # The instructor's page's own course (its browser test changes the roster).
+    "instructor_p": ("ida", "researcher"),
+    "student_p": ("pia", "student"),
+    "student_q": ("quinn", "student"),
 }
 COURSE = "physics101"
 COURSE_A = "ml-a"
