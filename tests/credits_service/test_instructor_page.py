@@ -112,7 +112,7 @@ def test_the_roster_shows_each_use_equal_to_the_ledger(
         assert Decimal(rows[user]["ch-used"]) == figures["charged"] + figures["held"]
         assert int(rows[user]["ch-sessions"]) == figures["sessions"]
         assert rows[user]["ch-last"] == figures["last"]
-    assert rows["pia"]["ch-charged"] == "7.00"  # 0.5 h of 2 A100 at 7 credits an hour
+    assert rows["pia"]["ch-charged"] == "3.50"  # 0.5 A100-hours at 7 credits
     share = ledger.course_share(course_p, "pia")
     assert share is not None
     assert share.left is not None
