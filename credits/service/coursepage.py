@@ -23,9 +23,10 @@ from computehub.credits.service.teaching import (
 )
 from computehub.credits.service.views import amount
 
-#: As the credits page's policy, but its forms post back to the service.
+#: As the credits page's policy, but its forms post back to the service, and Bootstrap's
+#: form controls draw their arrows with ``data:`` images.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; "
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'self'; form-action 'self'; base-uri 'none'"
 )
 _ROLE_WORDS = {"owner": "owner", "instructor": "instructor", "ta": "teaching assistant"}
