@@ -212,7 +212,11 @@ def test_an_instructor_uses_the_page_in_a_browser(
         page.click("#ch-sharing-save")
         page.wait_for_selector("#ch-notice")
         sharing = ledger.course_sharing(course_p)
-        assert (sharing.share, sharing.allowance, sharing.weekly_cap) == ("fixed", Decimal(40), None)
+        assert (sharing.share, sharing.allowance, sharing.weekly_cap) == (
+            "fixed",
+            Decimal(40),
+            None,
+        )
         page.screenshot(path=str(output_dir / "5-sharing-saved.png"), full_page=True)
 
         with page.expect_download() as info:
