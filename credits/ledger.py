@@ -27,6 +27,7 @@ from computehub.credits import records as r
 from computehub.credits.audit import check_ledger, report_charges
 from computehub.credits.core import LedgerCore, _Op
 from computehub.credits.courses import CoursesMixin
+from computehub.credits.courseuse import CourseUseMixin
 from computehub.credits.errors import ConflictError
 from computehub.credits.holds import HoldsMixin
 from computehub.credits.identities import IdentitiesMixin
@@ -56,7 +57,15 @@ _ROLES_BY_KIND: dict[str, frozenset[m.Role]] = {
 }
 
 
-class Ledger(HoldsMixin, SessionsMixin, NotesMixin, IdentitiesMixin, CoursesMixin, SharingMixin):
+class Ledger(
+    HoldsMixin,
+    SessionsMixin,
+    NotesMixin,
+    IdentitiesMixin,
+    CoursesMixin,
+    SharingMixin,
+    CourseUseMixin,
+):
     """The credit ledger on one database.
 
     The API is synchronous; async callers (JupyterHub) run it in a thread. Every write

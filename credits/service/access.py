@@ -142,3 +142,8 @@ def may_manage_roster(caller: Caller, role: str | None) -> bool:
 def may_read_metrics(caller: Caller) -> bool:
     """The Prometheus metrics: operators and JupyterHub's metrics readers."""
     return caller.admin or READ_METRICS in caller.scopes
+
+
+def may_follow_course(caller: Caller, role: str | None) -> bool:
+    """The instructor's page of a course: its staff and TAs, and operators."""
+    return caller.admin or (caller.instructor and role in COURSE_TEACHERS)

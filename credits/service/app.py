@@ -9,7 +9,7 @@ from typing import Any
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from tornado import web
 
-from computehub.credits.service import courses
+from computehub.credits.service import courses, teach
 from computehub.credits.service import handlers as h
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.context import ServiceContext
@@ -73,6 +73,12 @@ def make_app(ctx: ServiceContext, *, cookie_secret: bytes | None = None) -> web.
         (prefix, IndexHandler, context),
         (f"{prefix}oauth_callback", OAuthCallbackHandler, context),
         (f"{prefix}metrics", MetricsHandler, context),
+        # The instructor's page (HTML and CSV, not part of the REST API).
+        (f"{prefix}courses", teach.TeachingHandler, context),
+        (prefix + _pattern("courses/{course}"), teach.CoursePageHandler, context),
+        (prefix + _pattern("courses/{course}/roster.csv"), teach.RosterCsvHandler, context),
+        (prefix + _pattern("courses/{course}/roster"), teach.RosterFormHandler, context),
+        (prefix + _pattern("courses/{course}/sharing"), teach.SharingFormHandler, context),
     ]
     routes += [(api + _pattern(template), handler, context) for template, handler in API_ROUTES]
     return web.Application(

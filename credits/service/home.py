@@ -7,7 +7,7 @@ from typing import Any
 from tornado import web
 
 from computehub.credits import records as r
-from computehub.credits.service import page
+from computehub.credits.service import access, page
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.scopes import READ
@@ -48,12 +48,16 @@ class IndexHandler(BaseHandler):
                     user=caller.name,
                 )
             )
+        teaches = caller.admin or any(
+            row.kind == "course" and access.may_follow_course(caller, row.role) for row in accounts
+        )
         html = page.render(
             caller.name,
             accounts,
             page.latest_sessions(per_account),
             soon=self.ctx.now() + self.ctx.expiring_soon,
             links=self._links(),
+            teaches=teaches,
         )
         self._html_headers()
         self.finish(html)
@@ -78,6 +82,7 @@ class IndexHandler(BaseHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
 
     def _links(self) -> page.Links:
+        base = self.ctx.hub_auth.base_url
         return page.Links(
-            hub_prefix=self.ctx.hub_auth.hub_prefix, api=f"{self.ctx.hub_auth.base_url}api/v1"
+            hub_prefix=self.ctx.hub_auth.hub_prefix, api=f"{base}api/v1", service=base
         )

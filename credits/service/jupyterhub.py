@@ -38,6 +38,8 @@ SERVER_TOKEN_SCOPES = (ACCESS, READ)
 #: The service's entry in the hub's "Services" menu (computehub's ``page.html`` shows
 #: ``info.display_name``; JupyterHub's own would show the name, ``credits``).
 DISPLAY_NAME = "Credits and sessions"
+#: More entries of the menu: the service's other pages (``info.pages``, paths under it).
+MENU_PAGES = ({"name": "Courses you teach", "path": "courses"},)
 
 
 def service_port(env: dict[str, str] | None = None) -> int:
@@ -71,7 +73,7 @@ def service_spec(site: Site, site_path: Path | None = None) -> dict[str, Any]:
         "oauth_client_allowed_scopes": [READ, INSTRUCT, ADMIN],
         # Listed in the hub's "Services" menu, linking to the page of credits and sessions.
         "display": True,
-        "info": {"display_name": DISPLAY_NAME},
+        "info": {"display_name": DISPLAY_NAME, "pages": [dict(p) for p in MENU_PAGES]},
     }
 
 

@@ -43,6 +43,7 @@ class Links:
 
     hub_prefix: str = "/hub/"
     api: str = "/services/credits/api/v1"
+    service: str = "/services/credits/"
 
 
 def latest_sessions(
@@ -99,6 +100,7 @@ def render(
     *,
     soon: datetime,
     links: Links | None = None,
+    teaches: bool = False,
 ) -> str:
     """The whole page.
 
@@ -110,14 +112,22 @@ def render(
             :func:`~computehub.credits.service.page.latest_sessions`).
         soon: credits expiring before this count as expiring soon.
         links: the hub's and the API's URL prefixes.
+        teaches: whether they teach a course (a link to the instructor's page).
     """
     links = links or Links()
     hub = escape(links.hub_prefix)
+    courses = (
+        f'<p id="ch-teach-link"><a class="btn btn-outline-primary btn-sm" '
+        f'href="{escape(links.service)}courses">Courses you teach</a></p>'
+        if teaches
+        else ""
+    )
     body = "\n".join(
         [
-            _navbar(user, hub),
+            navbar(user, hub),
             '<main class="container my-4">',
             '<h1 class="h3 mb-4">Your credits and sessions</h1>',
+            courses,
             _accounts(accounts, soon),
             _sessions(sessions),
             '<p class="text-body-secondary small">Times are UTC. Amounts are credits. '
@@ -126,7 +136,7 @@ def render(
             "</main>",
         ]
     )
-    return _document("Your credits and sessions", hub, body)
+    return document("Your credits and sessions", hub, body)
 
 
 def error_page(status: int, message: str, *, links: Links | None = None) -> str:
@@ -138,10 +148,11 @@ def error_page(status: int, message: str, *, links: Links | None = None) -> str:
         f'<p class="alert alert-warning" id="ch-error">{escape(message)}</p>'
         f'<p><a href="{hub}home">Back to the hub</a></p></main>'
     )
-    return _document(f"Credits: error {status}", hub, body)
+    return document(f"Credits: error {status}", hub, body)
 
 
-def _document(title: str, hub: str, body: str) -> str:
+def document(title: str, hub: str, body: str) -> str:
+    """A whole HTML document with the hub's Bootstrap; ``title`` is escaped, ``body`` is HTML."""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -152,7 +163,8 @@ def _document(title: str, hub: str, body: str) -> str:
     )
 
 
-def _navbar(user: str, hub: str) -> str:
+def navbar(user: str, hub: str) -> str:
+    """The hub's bar: its logo, Home and Token, and who is logged in (escaped)."""
     return (
         '<nav class="navbar navbar-expand border-bottom">'
         '<div class="container-fluid">'

@@ -331,3 +331,69 @@ def test_a_sessions_token_never_moves_course_credits(
     assert answer.status == 403, answer.raw
     roster = http("POST", f"{credits_hub.api}/courses/{COURSE_B}/roster", token, _ROSTER_B)
     assert roster.status == 403, roster.raw
+
+
+# --- the instructor's page (HTML): its course's staff and TAs read, its staff change ----
+
+_BROWSER = "text/html,application/xhtml+xml,*/*;q=0.8"
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+_ROSTER_FORM = "action=dry-run&csv=ines%2Cinstructor%0Atao%2Cta%0Asami%2Cstudent%0A"
+
+#: (id, method, path under /services/credits, form body, status per COURSE_PERSONAS).
+PAGE_MATRIX: list[tuple[str, str, str, str | None, tuple[int, ...]]] = [
+    ("courses-list", "GET", "/courses", None, (200, 200, 200, 403, 403, 200)),
+    ("page-a", "GET", f"/courses/{COURSE_A}", None, (200, 403, 200, 403, 403, 200)),
+    ("page-b", "GET", f"/courses/{COURSE_B}", None, (403, 200, 403, 403, 403, 200)),
+    ("page-unknown", "GET", "/courses/nope", None, (403, 403, 403, 403, 403, 404)),
+    ("csv-a", "GET", f"/courses/{COURSE_A}/roster.csv", None, (200, 403, 200, 403, 403, 200)),
+    ("csv-b", "GET", f"/courses/{COURSE_B}/roster.csv", None, (403, 200, 403, 403, 403, 200)),
+    (
+        "roster-form-a",
+        "POST",
+        f"/courses/{COURSE_A}/roster",
+        _ROSTER_FORM,
+        (200, 403, 403, 403, 403, 200),
+    ),
+    (
+        # A saved form goes back to the page (303, followed).
+        "sharing-form-a",
+        "POST",
+        f"/courses/{COURSE_A}/sharing",
+        "share=none&weekly_cap=400",
+        (200, 403, 403, 403, 403, 200),
+    ),
+]
+
+PAGE_CASES = [
+    pytest.param(method, path, body, persona, expected[i], id=f"{name}-{persona}")
+    for name, method, path, body, expected in PAGE_MATRIX
+    for i, persona in enumerate(COURSE_PERSONAS)
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "persona", "status"), PAGE_CASES)
+def test_instructor_page_matrix(
+    credits_hub: CreditsHub,
+    accounts: dict[str, str],
+    method: str,
+    path: str,
+    body: str | None,
+    persona: str,
+    status: int,
+) -> None:
+    answer = http(
+        method,
+        f"{credits_hub.service}{path}",
+        credits_hub.tokens[persona],
+        raw=None if body is None else body.encode(),
+        accept=_BROWSER,
+        extra_headers=_FORM if body is not None else None,
+    )
+    assert answer.status == status, answer.raw
+    kind = "text/csv" if path.endswith(".csv") and status == 200 else "text/html"
+    assert answer.headers["content-type"].startswith(kind)
+    if status >= 400:
+        assert 'id="ch-error"' in answer.raw.decode()
+    elif persona == "ta" and not path.endswith(".csv"):
+        # A TA reads the page without the forms that change the course.
+        assert 'id="ch-roster-form"' not in answer.raw.decode()

@@ -70,7 +70,10 @@ def test_registers_service_scopes_and_roles_keeping_others(
     # The dummy login manages platform roles (JupyterHub refuses load_roles with users then).
     assert set(roles) == {"user"}
     assert c.JupyterHub.template_paths[0].endswith("hub_config/templates")
-    assert credits["info"] == {"display_name": "Credits and sessions"}
+    assert credits["info"] == {
+        "display_name": "Credits and sessions",
+        "pages": [{"name": "Courses you teach", "path": "courses"}],
+    }
     # A session's own token reads; it never manages a course.
     assert set(c.Spawner.server_token_scopes) == {
         "users:activity!user",

@@ -25,6 +25,10 @@ PEOPLE = {
     "instructor_b": ("bea", "researcher"),
     "ta": ("tao", "student"),
     "student_b": ("sue", "student"),
+    # The instructor's page's own course (its browser test changes the roster).
+    "instructor_p": ("ida", "researcher"),
+    "student_p": ("pia", "student"),
+    "student_q": ("quinn", "student"),
 }
 COURSE = "physics101"
 COURSE_A = "ml-a"
@@ -69,7 +73,7 @@ def http(
     if token is not None:
         headers["Authorization"] = f"token {token}"
     if data is not None:
-        headers["Content-Type"] = "application/json"
+        headers.setdefault("Content-Type", "application/json")
     request = urllib.request.Request(url, method=method, data=data, headers=headers)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310

@@ -1,0 +1,268 @@
+"""The instructor's page over HTTP: ``/services/credits/courses[/{id}[/roster.csv]]`` and its forms.
+
+A course's staff (owners, instructors) and operators see it all and change its roster
+and sharing; its TAs see it without the forms and are refused if they post; anyone
+else gets a 403 page, and another course's instructor can't tell an unknown course
+from one not theirs. Forms come from browsers with the hub's OAuth cookie and carry
+JupyterHub's ``_xsrf`` token (checked by ``HubOAuth`` before it accepts the cookie);
+a request with a token needs none.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+from tornado import web
+
+from computehub.credits import records as r
+from computehub.credits.roster import RosterError, parse_roster
+from computehub.credits.service import access, coursepage, page, params, teaching
+from computehub.credits.service.base import BaseHandler
+from computehub.credits.service.errors import ApiError
+from computehub.credits.sharing import SHARES
+
+#: What a notice in the page's address may say after a form was saved.
+_NOTICES = {"sharing": "The sharing of the pool was saved."}
+_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class PageHandler(BaseHandler):
+    """HTML answers and HTML refusals, in the credits page's look."""
+
+    csp = coursepage.CONTENT_SECURITY_POLICY
+
+    def html_headers(self) -> None:
+        """A page that runs no script and posts only back to the service."""
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Content-Security-Policy", self.csp)
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    def links(self) -> page.Links:
+        """The hub's, the API's and the service's prefixes."""
+        base = self.ctx.hub_auth.base_url
+        return page.Links(
+            hub_prefix=self.ctx.hub_auth.hub_prefix, api=f"{base}api/v1", service=base
+        )
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every refusal is a short page that says why."""
+        self.error_headers(status_code)
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, ApiError):
+            message = error.message
+        elif isinstance(error, web.HTTPError) and error.log_message:
+            message = error.log_message % error.args if error.args else error.log_message
+        else:
+            message = self._reason
+        self.html_headers()
+        self.finish(page.error_page(status_code, message, links=self.links()))
+
+    def teacher(self) -> access.Caller:
+        """The caller, who must be able to read (their login gives them this)."""
+        caller = self.require_caller()
+        if not caller.reader:
+            raise ApiError(403, "your login lacks the custom:credits:read scope")
+        return caller
+
+    async def course_for(self, caller: access.Caller, course: str) -> tuple[r.Course, str | None]:
+        """The course if the caller teaches it (or is an operator), else a 403 (404: operators)."""
+        try:
+            found = await self.ctx.call(self.ctx.ledger.course, course)
+        except ApiError as err:
+            if err.status == 404 and not caller.admin:
+                raise _not_taught(course) from None
+            raise
+        role = found.members.get(caller.name)
+        if not access.may_follow_course(caller, role):
+            raise _not_taught(course)
+        return found, role
+
+    async def render_course(
+        self,
+        caller: access.Caller,
+        course: r.Course,
+        role: str | None,
+        *,
+        notice: str = "",
+        roster: coursepage.RosterResult | None = None,
+    ) -> None:
+        """Answer with the course's page."""
+        rows = await self.roster_rows(course)
+        view = coursepage.CourseView(
+            course=course,
+            role=role,
+            rows=rows,
+            manage=access.may_manage_roster(caller, role),
+            xsrf=_text(self.xsrf_token),
+            notice=notice,
+            roster=roster,
+        )
+        self.html_headers()
+        self.finish(coursepage.course_page(caller.name, view, links=self.links()))
+
+    async def roster_rows(self, course: r.Course) -> list[teaching.RosterRow]:
+        """The roster with each use, from the ledger's own figures."""
+        use = await self.ctx.call(self.ctx.ledger.pool_use, course.id)
+        shares = {
+            user: await self.ctx.call(self.ctx.ledger.course_share, course.id, user)
+            for user, role in course.members.items()
+            if role == "student"
+        }
+        return teaching.roster_rows(course, use, shares)
+
+    async def staff(self, course: str) -> tuple[access.Caller, r.Course, str | None]:
+        """The caller, who must be the course's staff (a TA is refused) or an operator."""
+        caller = self.teacher()
+        found, role = await self.course_for(caller, course)
+        if not access.may_manage_roster(caller, role):
+            raise ApiError(
+                403,
+                f"only the instructors of {course!r} and operators change its roster or sharing",
+            )
+        return caller, found, role
+
+
+def _not_taught(course: str) -> ApiError:
+    return ApiError(403, f"course {course!r} is not one you teach: this page is for its staff")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class TeachingHandler(PageHandler):
+    """``GET /courses``: the courses the caller teaches (staff, TA); operators: every one."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        """The list, or a page saying this is for the staff of a course."""
+        caller = self.teacher()
+        rows = await self.ctx.call(
+            self.ctx.ledger.courses, user=None if caller.admin else caller.name
+        )
+        taught = [
+            row for row in rows if access.may_follow_course(caller, row.members.get(caller.name))
+        ]
+        if not taught and not caller.admin:
+            raise ApiError(
+                403,
+                "this page is for the staff and teaching assistants of a course: you teach none",
+            )
+        self.html_headers()
+        self.finish(coursepage.course_list(caller.name, taught, links=self.links()))
+
+
+class CoursePageHandler(PageHandler):
+    """``GET /courses/{id}``: one course's page."""
+
+    @web.authenticated
+    async def get(self, course: str) -> None:
+        """Term, pool, sharing, roster with each use; forms for its staff."""
+        caller = self.teacher()
+        found, role = await self.course_for(caller, course)
+        notice = _NOTICES.get(self.get_query_argument("saved", ""), "")
+        await self.render_course(caller, found, role, notice=notice)
+
+
+class RosterCsvHandler(PageHandler):
+    """``GET /courses/{id}/roster.csv``: the roster table as a spreadsheet reads it."""
+
+    @web.authenticated
+    async def get(self, course: str) -> None:
+        """CSV, every cell safe against formula injection, with a file name."""
+        caller = self.teacher()
+        found, _role = await self.course_for(caller, course)
+        text = teaching.roster_csv(await self.roster_rows(found))
+        name = _FILENAME.sub("_", found.id)
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header(
+            "Content-Disposition",
+            f'attachment; filename="{name}-roster.csv"',
+        )
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish(text)
+
+
+class RosterFormHandler(PageHandler):
+    """``POST /courses/{id}/roster``: the roster form (a file or its text): preview or apply."""
+
+    async def post(self, course: str) -> None:
+        """``action`` is ``dry-run`` (the default) or ``apply``; the page shows the result."""
+        caller, found, role = await self.staff(course)
+        if len(self.request.body) > params.MAX_ROSTER_BODY:
+            raise ApiError(413, "the roster file is larger than 1 MiB")
+        text = self._file_text()
+        if len(text) > params.CSV_MAX:
+            raise ApiError(413, f"the roster file has more than {params.CSV_MAX} characters")
+        action = self.get_body_argument("action", "dry-run")
+        if action not in ("dry-run", "apply"):
+            raise ApiError(400, "'action' is dry-run or apply")
+        uploader = None if caller.admin else caller.name
+        try:
+            lines = parse_roster(text)
+            if action == "apply":
+                plan = await self.ctx.call(
+                    self.ctx.ledger.apply_course_roster,
+                    course,
+                    lines,
+                    actor=caller.name,
+                    uploader=uploader,
+                )
+            else:
+                plan = await self.ctx.call(
+                    self.ctx.ledger.plan_course_roster, course, lines, uploader=uploader
+                )
+        except RosterError as err:
+            self.set_status(422)
+            result = coursepage.RosterResult(
+                None, text, tuple((e.line, e.message) for e in err.errors)
+            )
+            await self.render_course(caller, found, role, roster=result)
+            return
+        if plan.applied:
+            found, role = await self.course_for(caller, course)
+        await self.render_course(caller, found, role, roster=coursepage.RosterResult(plan, text))
+
+    def _file_text(self) -> str:
+        upload = self.request.files.get("file")
+        if upload and upload[0].body:
+            try:
+                return upload[0].body.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise ApiError(400, "the roster file is not UTF-8 text") from None
+        text = self.get_body_argument("csv", "")
+        if "\x00" in text:
+            raise ApiError(400, "the roster file has a NUL character")
+        return text
+
+
+class SharingFormHandler(PageHandler):
+    """``POST /courses/{id}/sharing``: the sharing form; back to the page once saved."""
+
+    async def post(self, course: str) -> None:
+        """``share`` none, equal or fixed; ``allowance`` (fixed only); ``weekly_cap``."""
+        caller, _found, _role = await self.staff(course)
+        share: str | None = self.get_body_argument("share", "none")
+        if share == "none":
+            share = None
+        elif share not in SHARES:
+            raise ApiError(400, "'share' is none, equal or fixed")
+        allowance = self.get_body_argument("allowance", "").strip() or None
+        weekly_cap = self.get_body_argument("weekly_cap", "").strip() or None
+        if share != "fixed":
+            allowance = None
+        elif allowance is None:
+            raise ApiError(422, "a fixed allowance per student needs an amount of credits")
+        await self.ctx.call(
+            self.ctx.ledger.set_course_sharing,
+            course,
+            actor=caller.name,
+            share=share,
+            allowance=allowance,
+            weekly_cap=weekly_cap,
+        )
+        self.redirect(
+            f"{self.ctx.hub_auth.base_url}courses/{quote(course)}?saved=sharing", status=303
+        )

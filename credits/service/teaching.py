@@ -1,0 +1,138 @@
+"""What the instructor's page shows of a course, as plain values: its roster with each use.
+
+Pure functions of ledger records, shared by the page
+(:mod:`~computehub.credits.service.coursepage`) and its CSV export, so both always
+show the same figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from computehub.credits import records as r
+from computehub.credits.courseuse import PoolUse
+from computehub.credits.service.views import amount
+
+#: Roster order: the course's staff first, then TAs, students, and past users last.
+_ROLE_ORDER = {"owner": 0, "instructor": 1, "ta": 2, "student": 3}
+#: The role shown for someone who used the pool but is no longer on the roster.
+NOT_ENROLLED = "not on the roster"
+#: Cells a spreadsheet would take for a formula (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CSV_HEADER = (
+    "username",
+    "role",
+    "used",
+    "charged",
+    "held",
+    "sessions",
+    "last_activity_utc",
+    "share_left",
+)
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    """One person of a course's roster with their use of its pool.
+
+    Attributes:
+        username: who.
+        role: their role in the course, or ``not on the roster``.
+        use: their use of the pool (zero without a session).
+        share_left: what a student may still spend under the course's limits;
+            ``None`` for no limit or someone who is no student.
+        limited: whether a limit applies to them (a student of a course that shares).
+    """
+
+    username: str
+    role: str
+    use: PoolUse
+    share_left: Decimal | None
+    limited: bool
+
+
+def roster_rows(
+    course: r.Course,
+    use: Mapping[str, PoolUse],
+    shares: Mapping[str, r.CourseShare | None],
+) -> list[RosterRow]:
+    """Every member, and everyone else who used the pool, staff first then by name."""
+    people = set(course.members) | set(use)
+    rows = []
+    for user in people:
+        share = shares.get(user)
+        limited = share is not None and bool(share.limits)
+        rows.append(
+            RosterRow(
+                username=user,
+                role=course.members.get(user, NOT_ENROLLED),
+                use=use.get(user, PoolUse(user)),
+                share_left=share.left if share is not None and limited else None,
+                limited=limited,
+            )
+        )
+    rows.sort(key=lambda row: (_ROLE_ORDER.get(row.role, 9), row.username))
+    return rows
+
+
+def sharing_in_words(sharing: r.Sharing) -> str:
+    """The course's policy as its instructor would say it."""
+    parts = []
+    if sharing.share == "equal":
+        parts.append("an equal share of the pool per student")
+    elif sharing.share == "fixed" and sharing.allowance is not None:
+        parts.append(f"{amount(sharing.allowance)} credits per student for the term")
+    if sharing.weekly_cap is not None:
+        parts.append(f"at most {amount(sharing.weekly_cap)} credits per student a week")
+    if not parts:
+        return "No limit: students spend from the pool until it runs out."
+    text = " and ".join(parts)
+    own = len(sharing.students)
+    if own:
+        text += f"; {own} student{'s' if own != 1 else ''} with an allowance of their own"
+    return text[0].upper() + text[1:] + "."
+
+
+def when(value: datetime | None) -> str:
+    """A time as the page and the export show it (UTC, to the minute); empty for none."""
+    if value is None:
+        return ""
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return f"{utc:%Y-%m-%d %H:%M}"
+
+
+def share_left_text(row: RosterRow) -> str:
+    """A student's share left, ``no limit``, or empty for the course's staff and TAs."""
+    if row.share_left is not None:
+        return amount(row.share_left)
+    return "no limit" if row.role == "student" else ""
+
+
+def safe_cell(value: str) -> str:
+    """A cell a spreadsheet shows as text: a leading ``= + - @`` (or tab, CR) gets a quote."""
+    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+
+
+def roster_csv(rows: Sequence[RosterRow]) -> str:
+    """The roster table as CSV, every cell safe against formula injection."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    for row in rows:
+        cells = (
+            row.username,
+            row.role,
+            amount(row.use.used),
+            amount(row.use.charged),
+            amount(row.use.held),
+            str(row.use.sessions),
+            when(row.use.last_activity),
+            share_left_text(row),
+        )
+        writer.writerow([safe_cell(cell) for cell in cells])
+    return out.getvalue()

@@ -1,0 +1,123 @@
+"""The instructor's page without a hub: its roster rows, CSV export and escaping."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from computehub.credits import records as r
+from computehub.credits.courseuse import PoolUse
+from computehub.credits.service import coursepage, page, teaching
+
+_POOL = r.Balance("ml-a", "course", Decimal(500), Decimal(2), Decimal(498))
+
+
+def _course(members: dict[str, str], sharing: r.Sharing | None = None) -> r.Course:
+    return r.Course(
+        id="ml-a",
+        title="Machine <learning>",
+        starts_on=date(2026, 1, 5),
+        ends_on=date(2026, 6, 30),
+        archived_at=None,
+        archived_by=None,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        created_by="opal",
+        members=members,
+        pool=_POOL,
+        sharing=sharing or r.Sharing(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "safe"),
+    [
+        ('=HYPERLINK("x")', '\'=HYPERLINK("x")'),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("sami", "sami"),
+        ("10.00", "10.00"),
+        ("", ""),
+    ],
+    ids=["equals", "plus", "minus", "at", "tab", "name", "amount", "empty"],
+)
+def test_csv_cells_never_start_a_formula(cell: str, safe: str) -> None:
+    assert teaching.safe_cell(cell) == safe
+
+
+def test_roster_rows_and_csv_show_each_use_staff_first() -> None:
+    course = _course({"sami": "student", "ines": "instructor", "tao": "ta", "=evil": "student"})
+    used = {
+        "sami": PoolUse("sami", Decimal("3.5"), Decimal(2), 3, datetime(2026, 2, 1, 9, 30)),
+        "gone": PoolUse("gone", Decimal(1), Decimal(0), 1, datetime(2026, 1, 9, tzinfo=UTC)),
+    }
+    limit = r.CourseLimit("weekly cap", Decimal(10), Decimal("5.5"), Decimal("4.5"), None)
+    shares = {
+        "sami": r.CourseShare("ml-a", "sami", (limit,), date(2026, 6, 30)),
+        "=evil": r.CourseShare("ml-a", "=evil", (), date(2026, 6, 30)),
+    }
+    rows = teaching.roster_rows(course, used, shares)
+    assert [row.username for row in rows] == ["ines", "tao", "=evil", "sami", "gone"]
+    table = list(csv.reader(io.StringIO(teaching.roster_csv(rows))))
+    assert table[0] == list(teaching.CSV_HEADER)
+    by_user = {line[0]: line for line in table[1:]}
+    assert by_user["sami"] == [
+        "sami",
+        "student",
+        "5.50",
+        "3.50",
+        "2.00",
+        "3",
+        "2026-02-01 09:30",
+        "4.50",
+    ]
+    assert by_user["'=evil"][1:] == ["student", "0.00", "0.00", "0.00", "0", "", "no limit"]
+    assert by_user["gone"][1] == teaching.NOT_ENROLLED
+    assert by_user["ines"][-1] == ""
+
+
+def test_sharing_in_words() -> None:
+    assert teaching.sharing_in_words(r.Sharing()).startswith("No limit")
+    text = teaching.sharing_in_words(
+        r.Sharing("fixed", Decimal(40), Decimal(10), {"sami": Decimal(60)})
+    )
+    assert text == (
+        "40.00 credits per student for the term and at most 10.00 credits per student a week;"
+        " 1 student with an allowance of their own."
+    )
+
+
+@pytest.mark.parametrize("manage", [True, False], ids=["staff", "ta"])
+def test_the_page_escapes_and_shows_forms_to_staff_only(manage: bool) -> None:
+    course = _course({"<b>x</b>": "student", "ines": "instructor"})
+    rows = teaching.roster_rows(course, {}, {})
+    view = coursepage.CourseView(course, "instructor" if manage else "ta", rows, manage, 'tok"en')
+    html = coursepage.course_page("ines", view, links=page.Links(service="/services/credits/"))
+    assert "<b>x</b>" not in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html
+    assert "Machine &lt;learning&gt;" in html
+    assert 'id="ch-coursework"' in html
+    assert "not set up yet" in html
+    assert ('id="ch-roster-form"' in html) is manage
+    assert ('id="ch-sharing-form"' in html) is manage
+    assert ('value="tok&quot;en"' in html) is manage
+    assert 'href="/services/credits/courses/ml-a/roster.csv"' in html
+    assert "<script" not in html
+
+
+def test_a_dry_run_offers_to_apply_the_same_file() -> None:
+    from computehub.credits.roster import RosterPlan
+
+    course = _course({"ines": "instructor"})
+    plan = RosterPlan("ml-a", add={"bilal": "student"}, remove={}, change=(), unchanged=1)
+    result = coursepage.RosterResult(plan, "ines,instructor\nbilal,student\n")
+    view = coursepage.CourseView(course, "instructor", [], True, "t", roster=result)
+    html = coursepage.course_page("ines", view, links=page.Links())
+    assert "add bilal as student" in html
+    assert 'value="ines,instructor\nbilal,student\n"' in html
+    assert 'id="ch-roster-apply"' in html
