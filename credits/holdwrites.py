@@ -266,11 +266,16 @@ def extend_hold(
         raise HoursLimitError(hold_id, max_hours, from_units(hold.hours), hours)
     per_hour = hold.per_hour
     amount = round_credits(per_hour * hours)
+    units = to_units(amount)
+    if payer.kind == m.AccountKind.COURSE:
+        # The same check as a start's, against the share of whoever placed the hold.
+        sharing.refuse_over_share(
+            op, payer.id, payer.name, payer.balance, units, person=sharing.placer_of(op, hold_id)
+        )
     if amount > payer.available:
         raise InsufficientCreditError(
             payer.name, payer.available, amount, affordable_hours(payer.available, per_hour)
         )
-    units = to_units(amount)
     lots.reserve(op, hold_id, payer.id, units, new=False)
     op.run(op.sql.extend_hold, to_units(hours), units, op.stamp, hold_id)
     lots.refresh_expiry(op, payer.id, payer.next_expiry)

@@ -176,24 +176,44 @@ def _share(
     return r.CourseShare(course, username, _limits(policy, used, pool_balance, now), policy.ends_on)
 
 
-def refuse_over_share(
-    op: RawOp, account_id: int, course: str, pool_balance: int, units: int
-) -> None:
-    """Refuse a hold of ``units`` that would pass the placer's share of a course's pool.
+#: Who placed a hold: the person whose share an extension of it counts against.
+_PLACER = "SELECT created_by FROM holds WHERE id = %s"
 
-    Runs in the hold's transaction, after the pool's account is locked: a hold placed
-    by a concurrent start has committed before this reads, or waits for it.
+
+def placer_of(op: RawOp, hold_id: int) -> str:
+    """The person who placed a hold (an extension counts against their share)."""
+    sql = _PLACER if op.driver.postgres else _PLACER.replace("%s", "?")
+    found = op.row(sql, hold_id)
+    return str(found[0]) if found is not None else op.actor
+
+
+def refuse_over_share(
+    op: RawOp,
+    account_id: int,
+    course: str,
+    pool_balance: int,
+    units: int,
+    *,
+    person: str | None = None,
+) -> None:
+    """Refuse a hold (or an extension) of ``units`` past a person's share of a course's pool.
+
+    Runs in the hold's (or the extension's) transaction, after the pool's account is
+    locked: a hold placed by a concurrent start has committed before this reads, or
+    waits for it. ``person`` is whose share it counts against: the placer of the hold
+    (the transaction's actor when it places one).
 
     Raises:
         CourseShareError: the first limit it would pass (the term's before the week's).
     """
+    who = op.actor if person is None else person
     share = _share(
         lambda sql, params: op.row(sql, *params),
         op.sql,
         op.driver.time_in,
         account_id,
         course,
-        op.actor,
+        who,
         pool_balance,
         op.now,
     )
@@ -204,7 +224,7 @@ def refuse_over_share(
         if limit.used + requested > limit.limit:
             raise CourseShareError(
                 course,
-                op.actor,
+                who,
                 limit.kind,
                 limit.limit,
                 limit.used,

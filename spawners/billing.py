@@ -17,7 +17,8 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING
@@ -26,8 +27,10 @@ from computehub.credits.errors import (
     ArchivedCourseError,
     CourseShareError,
     InsufficientCreditError,
+    UnknownCourseError,
 )
 from computehub.credits.ledger import Ledger
+from computehub.credits.money import affordable_hours
 from computehub.credits.records import Charge, CourseLimit, CourseShare, Estimate, Hold
 from computehub.paths import default_ledger_url
 from computehub.sitefile import Site
@@ -122,8 +125,8 @@ def _when(limit_resets: object) -> str:
     return f"{limit_resets:%A %d %B %Y at %H:%M} UTC"
 
 
-def share_refusal(err: CourseShareError) -> str:
-    """The sentence refusing a start past a student's share of a course's pool (HTTP 402)."""
+def share_refusal(err: CourseShareError, *, extension: bool = False) -> str:
+    """The sentence refusing a start (or an extension) past a student's share (HTTP 402)."""
     which = {
         "weekly cap": "weekly cap",
         "allowance": "allowance for the term",
@@ -136,11 +139,15 @@ def share_refusal(err: CourseShareError) -> str:
             f"It does not reset before the term ends on {err.ends_on:%d %B %Y}; "
             "the course's instructor can raise it."
         )
+    what, instead = (
+        ("extension", "Ask for fewer hours.")
+        if extension
+        else ("session", "Choose a shorter or smaller session, or another account to pay from.")
+    )
     return (
         f"Your {which} on course {err.course} is {_plain(err.limit)} credits: you have used "
-        f"{_plain(err.used)}, {_plain(err.left)} left, and this session needs "
-        f"{_plain(err.requested)}. {reset} Choose a shorter or smaller session, or another "
-        "account to pay from."
+        f"{_plain(err.used)}, {_plain(err.left)} left, and this {what} needs "
+        f"{_plain(err.requested)}. {reset} {instead}"
     )
 
 
@@ -148,6 +155,33 @@ def share_left(course: str, limit: CourseLimit) -> str:
     """What a student may still spend under one limit: the form's and the widget's line."""
     window = " this week" if limit.resets_at is not None else " this term"
     return f"course {course}: {_plain(limit.left)} of {_plain(limit.limit)} credits left{window}"
+
+
+def within_share(figures: Estimate, share: CourseShare | None) -> tuple[Estimate, str | None]:
+    """An estimate as a student's share of a course's pool leaves it, and the limit's line.
+
+    What the student may spend is the least of the pool's available credit and what
+    their limits leave (as :meth:`Billing.hold` is checked), so the spawn form never
+    calls a start sufficient that the ledger refuses. Anyone else's estimate is as is.
+    """
+    binding = None if share is None else share.binding
+    if share is None or binding is None:
+        return figures, None
+    available = min(figures.available, binding.left)
+    limited = replace(
+        figures,
+        available=available,
+        affordable_hours=affordable_hours(available, figures.per_hour),
+    )
+    return limited, share_left(share.course, binding)
+
+
+def archived_end_note(course: str, archived_at: datetime) -> str:
+    """Why a session charged to a course ended when the course was archived (its user sees it)."""
+    return (
+        f"The course {course} was archived on {archived_at:%Y-%m-%d}: its credits pay for no "
+        "more session time, so this session was stopped and charged for the time it ran."
+    )
 
 
 def extend_refusal(err: InsufficientCreditError, hours: Decimal) -> str:
@@ -275,6 +309,9 @@ async def extend(
     Raises:
         InsufficientCreditError: the account can't fund them (:func:`extend_refusal`).
         HoursLimitError: the hold would pass ``max_hours``.
+        CourseShareError: a course's student past their share
+            (:func:`share_refusal` with ``extension=True``).
+        ArchivedCourseError: the account is an archived course's.
     """
     return await asyncio.to_thread(
         ledger.extend_hold,
@@ -392,6 +429,26 @@ class Billing:
         return await asyncio.to_thread(
             self.ledger.estimate, req.account, req.hub, dict(req.resources), req.hours
         )
+
+    async def estimate_within_share(self, req: SessionRequest) -> tuple[Estimate, str | None]:
+        """The estimate as the user's share of a course's pool leaves it, and the limit's line.
+
+        See :func:`within_share`; an account that is no course, or a member its limits
+        don't bind, gets the ledger's estimate and no line.
+        """
+        figures = await self.estimate(req)
+        return within_share(figures, await self.share(figures.account))
+
+    async def archived(self, account: str) -> datetime | None:
+        """When ``account``'s course was archived; ``None`` while it is not (or no course)."""
+
+        def lookup() -> datetime | None:
+            try:
+                return self.ledger.course(account).archived_at
+            except UnknownCourseError:
+                return None
+
+        return await asyncio.to_thread(lookup)
 
     async def attach(self, hold_id: int, hub: str, job_id: str) -> Hold:
         """Record the Slurm job a hold pays for (its name ``jupyterhub-<hub>-<hold>`` too)."""

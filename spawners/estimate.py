@@ -5,8 +5,12 @@ cookie and XSRF token). The query carries the form's fields (``hub``, ``gpu_type
 ``gpus``, ``hours``, ``account``, ``environment``); they go through the same
 validation as a start (allow-lists, limits, roles and courses, the accounts the user
 may charge), and the figures are the ledger's own estimate, as the credits
-service's ``/estimate`` gives them. Answers ``{"hub", "hub_name", "account",
-"per_hour", "hours", "cost", "available", "affordable_hours", "sufficient"}``, or
+service's ``/estimate`` gives them. For a course's student the figures are those
+the billing seam leaves them (``within_share``: ``available`` counts what their
+limits leave) and ``share`` is its line for the limit that leaves the least
+(``None`` otherwise). Answers ``{"hub",
+"hub_name", "account", "per_hour", "hours", "cost", "available",
+"affordable_hours", "sufficient", "share"}``, or
 ``{"message"}`` with a 400 naming the field that is refused. The caller needs
 ``custom:computehub:sessions`` for themselves (the login cookie has it; a
 read-only token does not: 403).
@@ -60,7 +64,7 @@ class EstimateHandler(APIHandler):  # type: ignore[misc]
         except OptionsError as err:
             return self._error(400, str(err))
         try:
-            figures = await spawner.billing.estimate(req)
+            figures, share = await spawner.billing.estimate_within_share(req)
         except LedgerError as err:
             return self._error(400, str(err))
         affordable = figures.affordable_hours
@@ -76,6 +80,7 @@ class EstimateHandler(APIHandler):  # type: ignore[misc]
                     "available": str(figures.available),
                     "affordable_hours": None if affordable is None else str(affordable),
                     "sufficient": figures.sufficient,
+                    "share": share,
                 }
             )
         )

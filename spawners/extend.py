@@ -10,7 +10,9 @@ server, does not.
 Body: ``{"hours": "1", "dry_run": true}``. A dry run answers what the extension
 would cost; a real one adds to the session's hold first (the ledger refuses, inside
 its transaction, to go past the hub's ``max_hours``), then moves Slurm's time limit
-to the hold's hours, so a job never runs past what its account funded. Extensions
+to the hold's hours, so a job never runs past what its account funded. The ledger
+checks an extension as it checks a start (a course's limits too: 402 with the
+billing seam's sentence). Extensions
 of one session run one at a time, so Slurm's limit ends at the hold's. Answers
 ``{"cost", "available", "funded_until"}`` or ``{"message"}`` with 400/402/403/409/503.
 """
@@ -30,8 +32,13 @@ from jupyterhub.apihandlers import APIHandler
 from jupyterhub.scopes import needs_scope
 from tornado import web
 
-from computehub.credits.errors import ConflictError, HoursLimitError, InsufficientCreditError
-from computehub.spawners.billing import extend, extend_refusal
+from computehub.credits.errors import (
+    ConflictError,
+    CourseShareError,
+    HoursLimitError,
+    InsufficientCreditError,
+)
+from computehub.spawners.billing import extend, extend_refusal, share_refusal
 from computehub.spawners.owntoken import own_spawner
 from computehub.spawners.scopes import SESSIONS
 
@@ -137,6 +144,8 @@ class ExtendHandler(APIHandler):  # type: ignore[misc]
                 return self._error(400, _limit_message(hub.display_name, limit, err.current))
             except InsufficientCreditError as err:
                 return self._error(402, extend_refusal(err, hours))
+            except CourseShareError as err:
+                return self._error(402, share_refusal(err, extension=True))
             except ConflictError as err:
                 return self._error(409, f"the session can't be extended: {err}")
             try:

@@ -46,6 +46,7 @@ from computehub.spawners.batchbase import BatchLifecycle
 from computehub.spawners.billing import (
     Billing,
     Standing,
+    archived_end_note,
     archived_refusal,
     job_resource,
     ledger_for,
@@ -198,6 +199,8 @@ class ComputeHubSpawner(BatchLifecycle):
     _failure: str | None = None
     #: The job was requeued: its session is ended (the reason the start failed).
     _requeued: bool = False
+    #: The course paying for the session was archived: its job is being ended.
+    _archived: bool = False
     #: The queue lists the job in a final state (CANCELLED, COMPLETED...).
     _queue_final: bool = False
     #: The hub's clock before and after sbatch (epoch s), until the job's submit time
@@ -369,6 +372,7 @@ class ComputeHubSpawner(BatchLifecycle):
         self._submission = "none"
         self._interrupted = False
         self._requeued = False
+        self._archived = False
         self._queue_final = False
         self._submit_window = None
         self._logged_reason = None
@@ -862,11 +866,52 @@ class ComputeHubSpawner(BatchLifecycle):
             await self._end_interrupted_start()
             return 1
         status = await self.query_job_status()
+        if status in (JobStatus.PENDING, JobStatus.RUNNING):
+            await self._end_if_archived()
         if status in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.UNKNOWN):
             return None
         await self._settle("the session ended")
         self.clear_state()
         return 1
+
+    async def _end_if_archived(self) -> None:
+        """End a session whose course was archived: cancel its job, say why.
+
+        The ledger refuses new holds and extensions on an archived course; a session
+        already running is ended here, at the hub's next poll of it, and settled as
+        usual once Slurm's accounting says the job ended (a later poll). The cancel is
+        recorded in the ledger first, so reconciliation ends the job if this cancel
+        does not reach the controller.
+        """
+        if not self.hold_id or not self.job_id:
+            return
+        hold = await self._hold_record()
+        if hold is None or hold.account == self.user.name:  # a personal account is no course
+            return
+        archived_at = await self.billing.archived(hold.account)
+        if archived_at is None:
+            return
+        if not self._archived:
+            self._archived = True
+            self.log.info(
+                "Course %s was archived: ending session %s/%s of %s (hold %s)",
+                hold.account,
+                self.hub_name,
+                self.job_id,
+                self.user.name,
+                self.hold_id,
+            )
+            try:
+                await self.billing.request_cancel(self.hold_id)
+                await self.billing.note_end(
+                    self.hold_id, archived_end_note(hold.account, archived_at)
+                )
+            except Exception:
+                self.log.exception("Recording the end of hold %s failed", self.hold_id)
+        try:
+            await self.slurm.cancel(self.hub_name, self.job_id)
+        except SlurmError as err:
+            self.log.warning("Cancelling job %s/%s failed: %s", self.hub_name, self.job_id, err)
 
     async def _end_interrupted_start(self) -> None:
         self.log.warning(

@@ -208,3 +208,36 @@ def test_two_starts_at_the_cap_cannot_both_pass(ledger: Ledger) -> None:
     assert outcomes == Counter({"ok": 10, "refused": attempts - 10})
     assert ledger.balance("ml-101").held == 10
     assert ledger.check().differences == []
+
+
+def test_an_extension_is_checked_against_the_share_of_who_placed_the_hold(
+    ledger: Ledger,
+) -> None:
+    """Extending a running session counts like a start: within the placer's limits."""
+    _course(ledger)
+    ledger.set_course_sharing("ml-101", weekly_cap="10", actor="ines")
+    held = _hold(ledger, "sami")  # 4 held (2 credits an hour)
+    ledger.extend_hold(held, "2", actor="sami")  # 4 more: 8 used
+    before = table_rows(ledger)
+    with pytest.raises(CourseShareError) as refused:
+        ledger.extend_hold(held, "2", actor="sami")  # 4 more would make 12
+    err = refused.value
+    assert (err.username, err.kind, err.limit, err.used, err.requested, err.left) == (
+        "sami",
+        "weekly cap",
+        Decimal(10),
+        Decimal(8),
+        Decimal(4),
+        Decimal(2),
+    )
+    assert err.resets_at == NEXT_MONDAY
+    assert table_rows(ledger) == before  # nothing written
+    # Whoever asks (an operator's tool), the share is the placer's.
+    with pytest.raises(CourseShareError):
+        ledger.extend_hold(held, "2", actor="op")
+    # What is left of the cap still extends; the staff's sessions are not limited.
+    ledger.extend_hold(held, "1", actor="sami")  # 2 more: exactly 10
+    staff = _hold(ledger, "ines", {"cpu": 10}, "4")
+    ledger.extend_hold(staff, "4", actor="ines")
+    assert ledger.course_share("ml-101", "sami").left == Decimal(0)  # type: ignore[union-attr]
+    assert ledger.check().differences == []

@@ -6,6 +6,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -93,3 +94,45 @@ def test_the_estimate_needs_the_sessions_scope(hub: Any) -> None:
         except urllib.error.HTTPError as err:
             status = err.code
         assert status == expected, scopes
+
+
+def test_a_students_estimate_is_within_their_share(hub: Any) -> None:
+    """The form does not call a start sufficient that the ledger would refuse."""
+    today = datetime.now(UTC).date()
+    with Ledger(hub.ledger_url) as ledger:
+        ledger.create_course(
+            "est-course",
+            "est-course",
+            today - timedelta(days=30),
+            today + timedelta(days=60),
+            actor="test",
+        )
+        ledger.add_member("est-course", "alice", "student", actor="test")
+        ledger.grant("est-course", "100", actor="test", idempotency_key="est-course-grant")
+        rate = ledger.rates("lahore")[("lahore", "cpu")]
+        cap = rate / 2
+        ledger.set_course_sharing("est-course", weekly_cap=cap, actor="test")
+        pool = ledger.balance("est-course").available
+    alice = hub_login(hub.url, "alice", "alice-pw")
+    status, body = ask(
+        alice,
+        hub.url,
+        xsrf_of(alice),
+        hub="lahore",
+        gpu_type="none",
+        hours="1",
+        account="est-course",
+    )
+    assert status == 200, body
+    assert Decimal(body["cost"]) == rate
+    assert pool > rate  # the pool alone would fund it
+    assert Decimal(body["available"]) == cap
+    assert body["sufficient"] is False
+    assert Decimal(body["affordable_hours"]) == Decimal("0.5")
+    assert (
+        body["share"]
+        == f"course est-course: {cap.normalize():f} of {cap.normalize():f} credits left this week"
+    )
+    # Someone no course limits gets no share line.
+    status, body = ask(alice, hub.url, xsrf_of(alice), hub="lahore", gpu_type="none", hours="1")
+    assert (status, body["share"]) == (200, None)
