@@ -31,7 +31,7 @@ CourseGroups = Mapping[str, Mapping[str, str]]
 
 
 def normalize_dn(dn: str) -> str:
-    """A DN as compared here: attribute names and values lower-case, no spaces around ``,`` or ``=``.
+    """A DN as compared here: names and values lower-case, no spaces around ``,`` and ``=``.
 
     Raises:
         ValueError: not a DN.
