@@ -75,7 +75,11 @@ def _site(courses: dict[str, object], make: str = "ldap") -> dict[str, object]:
 
     from tests.support.authbed import ldap_auth, oidc_auth, site_data
 
-    auth = ldap_auth("127.0.0.1", 3890) if make == "ldap" else oidc_auth("https://i.example", "")
+    auth = (
+        ldap_auth("127.0.0.1", 3890)
+        if make == "ldap"
+        else oidc_auth("https://i.example", "https://hub.example/hub/oauth_callback")
+    )
     auth["courses"] = courses
     return site_data(auth, "sqlite:////tmp/ledger.sqlite", Path("/tmp/bed"))
 
