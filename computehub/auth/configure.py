@@ -81,7 +81,7 @@ def _course_groups(section: Any, site: Site) -> None:
         if method == "ldap" and spec.ldap_groups:
             groups[course] = {role: normalize_dn(dn) for role, dn in spec.ldap_groups.items()}
         elif method == "oidc" and spec.oidc_groups:
-            groups[course] = dict(spec.oidc_groups)
+            groups[course] = {str(role): group for role, group in spec.oidc_groups.items()}
     if groups:
         section.course_groups = groups
         section.roster_source = method
