@@ -13,6 +13,7 @@ import dataclasses
 import getpass
 import io
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -28,7 +29,12 @@ from computehub.credits.keys import ClientKey
 from computehub.credits.ledger import Ledger
 from computehub.credits.models import AccountKind, Role
 from computehub.credits.names import DEFAULT_SOURCE
-from computehub.credits.roster import RosterError, parse_roster
+from computehub.credits.roster import (
+    RosterError,
+    parse_roster,
+    plan_source_roster,
+    source_roster_lines,
+)
 from computehub.sitefile import SiteFileError, load_site
 
 _PROG = "computehub credits"
@@ -163,6 +169,15 @@ def _register_courses(commands: Any, common: argparse.ArgumentParser) -> None:
     roster.add_argument("file", type=Path, metavar="FILE.csv", help="'-' reads stdin")
     roster.add_argument("--apply", action="store_true", help="apply it (default: a dry run)")
     roster.set_defaults(handler=_wrap(_course_roster))
+    sync = actions.add_parser(
+        "sync",
+        parents=[common],
+        help="make the roster what the course's LDAP groups say (auth.courses): a dry run first",
+    )
+    sync.add_argument("course", metavar="ID")
+    sync.add_argument("--site", type=Path, metavar="FILE", required=True, help="the site file")
+    sync.add_argument("--apply", action="store_true", help="apply it (default: a dry run)")
+    sync.set_defaults(handler=_wrap(_course_sync))
     share = actions.add_parser(
         "share",
         parents=[common],
@@ -448,6 +463,46 @@ def _course_roster(ledger: Ledger, args: argparse.Namespace) -> Any:
             "the roster file was refused, nothing changed",
             {"errors": [dataclasses.asdict(e) for e in error.errors]},
         )
+
+
+def _course_sync(ledger: Ledger, args: argparse.Namespace) -> Any:
+    """The course's roster from its LDAP groups (OIDC groups can't be listed on demand)."""
+    from computehub.auth.ldapgroups import DirectoryError, group_members
+    from computehub.auth.rostersync import GROUP_ROLES
+    from computehub.credits.names import USER_PATTERN
+
+    site = load_site(args.site)
+    spec = site.auth.courses.get(args.course)
+    if spec is None:
+        raise ValueError(f"the site file names no groups for course {args.course} (auth.courses)")
+    if not spec.ldap_groups:
+        raise ValueError(
+            f"course {args.course}'s roster comes from the identity provider's group claim "
+            "(oidc_groups), which can't be listed on demand: it follows each person at their "
+            "login and refresh"
+        )
+    ledger.course(args.course)  # an unknown course is refused before the directory is asked
+    try:
+        members = group_members(site, list(spec.ldap_groups.values()))
+    except DirectoryError as error:
+        raise ValueError(str(error)) from None
+    wanted: dict[str, str] = {}
+    skipped: list[str] = []
+    for role in reversed(GROUP_ROLES):  # the most powerful role wins
+        dn = spec.ldap_groups.get(role)  # type: ignore[call-overload]
+        for name in sorted(members.get(dn, set()) if dn else ()):
+            if re.fullmatch(USER_PATTERN, name):
+                wanted[name] = role
+            elif name not in skipped:
+                skipped.append(name)
+    managed = list(spec.ldap_groups)
+    current = ledger.course(args.course).members
+    if args.apply:
+        lines = source_roster_lines(current, wanted, managed)
+        plan = ledger.apply_course_roster(args.course, lines, actor=args.actor)
+    else:
+        plan = plan_source_roster(args.course, current, wanted, managed)
+    return {"source": "ldap", "skipped": skipped, **dataclasses.asdict(plan)}
 
 
 @dataclasses.dataclass

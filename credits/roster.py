@@ -11,6 +11,10 @@ bad line changes nothing.
 The file is the whole roster but the owners: a member it does not list is taken off
 the course; owners are never listed, changed or removed by it (an operator manages
 them). The person uploading it can't take themselves off or change their own role.
+
+A group source (the site file's ``auth.courses``: LDAP groups, OIDC group claims)
+is a roster too, but only for the roles it names
+(:func:`~computehub.credits.roster.plan_source_roster`).
 """
 
 from __future__ import annotations
@@ -217,3 +221,41 @@ def plan_roster(
         change=tuple(sorted(change, key=lambda c: c.username)),
         unchanged=unchanged,
     )
+
+
+def source_roster_lines(
+    members: Mapping[str, str], wanted: Mapping[str, str], managed: Iterable[str]
+) -> list[RosterLine]:
+    """The whole roster a group source asks for, as roster lines for :func:`plan_roster`.
+
+    A source (an LDAP or IdP group per role) manages only the roles it names
+    (``managed``): members with another role, and owners, stay as they are whatever
+    the source says; members with a managed role get the role the source gives them,
+    or are left out (so taken off) when the source no longer lists them.
+
+    Args:
+        members: the course's members now, ``{username: role}``.
+        wanted: who the source lists, ``{username: role}`` (roles among ``managed``).
+        managed: the roles the source gives.
+    """
+    roles = set(managed)
+    keep = {user: role for user, role in members.items() if role != _OWNER and role not in roles}
+    lines = dict(keep)
+    for user, role in wanted.items():
+        if members.get(user) == _OWNER or user in keep:
+            continue
+        lines[user] = role
+    return [
+        RosterLine(number, user, role)
+        for number, (user, role) in enumerate(sorted(lines.items()), start=1)
+    ]
+
+
+def plan_source_roster(
+    course: str, members: Mapping[str, str], wanted: Mapping[str, str], managed: Iterable[str]
+) -> RosterPlan:
+    """What making the course's roster what a group source says changes (a dry run).
+
+    See :func:`source_roster_lines` for whom a source manages.
+    """
+    return plan_roster(course, members, source_roster_lines(members, wanted, managed))

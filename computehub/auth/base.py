@@ -23,7 +23,7 @@ from typing import Any
 
 from jupyterhub.auth import Authenticator
 from tornado import web
-from traitlets import Callable, Float, Instance, Unicode
+from traitlets import Callable, Dict, Float, Instance, Unicode
 
 from computehub.auth.courses import CourseMembership, course_memberships
 from computehub.auth.onboarding import (
@@ -43,6 +43,7 @@ from computehub.auth.policy import (
     admit,
 )
 from computehub.auth.roles import auth_model_fields, managed_roles
+from computehub.auth.rostersync import sync_person
 from computehub.auth.system import posix_uid
 from computehub.clock import utcnow
 
@@ -115,6 +116,17 @@ class PlatformLogin(Authenticator):  # type: ignore[misc]
         help="A POSIX account's uid by name (KeyError: none), for the system-account floor.",
     )
     clock = Callable(utcnow, config=True, help="The current time (UTC); a seam for tests.")
+    course_groups = Dict(
+        value_trait=Dict(value_trait=Unicode()),
+        config=True,
+        help="course -> {course role: group} whose rosters follow the person's groups at "
+        "every login and refresh (LDAP: normalized DNs; OIDC: groups claim values).",
+    )
+    roster_source = Unicode(
+        "groups",
+        config=True,
+        help="Names the group source in the ledger's actor of roster changes (ldap, oidc).",
+    )
 
     _ledger: Any = None
     _ledger_lock = threading.Lock()
@@ -202,6 +214,15 @@ class PlatformLogin(Authenticator):  # type: ignore[misc]
             # may belong to no other name (concurrent first logins included).
             if ledger.bind_identity(admission.name, issuer, subject, actor=ACTOR):
                 self.log.info("Identity bound: %s is %s %s", admission.name, issuer, subject)
+        if self.course_groups:
+            # After the binding: another person's name never changes a roster.
+            sync_person(
+                ledger,
+                admission.name,
+                self.course_groups,
+                identity.group_ids,
+                actor=f"{ACTOR}:{self.roster_source}",
+            )
         return course_memberships(ledger.accounts_for_user(admission.name))
 
     def _open_ledger(self) -> Any:

@@ -68,6 +68,23 @@ def configure_auth(c: Any, site: Site) -> None:
         section = c.ComputeHubOIDCAuthenticator
         _oidc(section, auth.oidc)
     _platform(section, site)
+    _course_groups(section, site)
+
+
+def _course_groups(section: Any, site: Site) -> None:
+    """The courses whose rosters follow this login's groups (auth.courses)."""
+    from computehub.auth.rostersync import normalize_dn
+
+    method = site.auth.method
+    groups: dict[str, dict[str, str]] = {}
+    for course, spec in site.auth.courses.items():
+        if method == "ldap" and spec.ldap_groups:
+            groups[course] = {role: normalize_dn(dn) for role, dn in spec.ldap_groups.items()}
+        elif method == "oidc" and spec.oidc_groups:
+            groups[course] = {str(role): group for role, group in spec.oidc_groups.items()}
+    if groups:
+        section.course_groups = groups
+        section.roster_source = method
 
 
 def _platform(section: Any, site: Site) -> None:

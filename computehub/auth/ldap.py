@@ -38,10 +38,13 @@ from traitlets import Float, Unicode, default
 from computehub.auth.base import PlatformLogin, refusal
 from computehub.auth.entryid import entry_forms, pair_to_check
 from computehub.auth.policy import Identity, affiliations_from, groups_from
+from computehub.auth.rostersync import normalize_dn
 from computehub.auth.secrets import read_secret
 
 #: A key of the attributes dict that carries the person's group names (not an LDAP attribute).
 GROUPS_KEY = "computehub:groups"
+#: A key of the attributes dict that carries the DNs of the person's groups.
+GROUP_DNS_KEY = "computehub:group-dns"
 #: A key of the attributes dict that carries the entry's DN.
 DN_KEY = "computehub:dn"
 #: LDAP result codes: success, and the entry does not exist.
@@ -161,6 +164,7 @@ class ComputeHubLDAPAuthenticator(PlatformLogin, LDAPAuthenticator):  # type: ig
             attributes = dict(conn.entries[0].entry_attributes_as_dict)
             attributes[DN_KEY] = str(conn.entries[0].entry_dn)
         groups: list[str] = []
+        group_dns: list[str] = []
         if self.group_search_base:
             uid = _first(attributes.get(self.user_attribute or "uid"))
             conn.search(
@@ -174,7 +178,9 @@ class ComputeHubLDAPAuthenticator(PlatformLogin, LDAPAuthenticator):  # type: ig
             for entry in conn.entries:
                 names = entry.entry_attributes_as_dict.get(self.group_name_attribute) or []
                 groups.extend(str(n) for n in names)
+                group_dns.append(str(entry.entry_dn))
         attributes[GROUPS_KEY] = groups
+        attributes[GROUP_DNS_KEY] = group_dns
         return attributes
 
     def _authenticate_blocking(self, data: dict[str, str]) -> dict[str, Any] | None:
@@ -236,6 +242,7 @@ class ComputeHubLDAPAuthenticator(PlatformLogin, LDAPAuthenticator):  # type: ig
             issuer=issuer,
             subject=subject,
             aliases=forms[1:],
+            group_ids=frozenset(_dns(attributes.get(GROUP_DNS_KEY))),
         )
 
     def identity_to_check(
@@ -324,6 +331,17 @@ class ComputeHubLDAPAuthenticator(PlatformLogin, LDAPAuthenticator):  # type: ig
             if len(conn.entries) == 1:
                 return str(conn.entries[0].entry_dn)
         return None
+
+
+def _dns(values: Any) -> list[str]:
+    """The normalized DNs among ``values`` (one that isn't a DN is left out)."""
+    found = []
+    for value in values or ():
+        try:
+            found.append(normalize_dn(str(value)))
+        except ValueError:
+            continue
+    return found
 
 
 def _check(conn: Any) -> None:

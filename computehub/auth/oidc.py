@@ -101,11 +101,12 @@ class ComputeHubOIDCAuthenticator(PlatformLogin, GenericOAuthenticator):  # type
         claims: dict[str, Any] = state[self.user_auth_state_key]
         claim = self.username_claim if isinstance(self.username_claim, str) else None
         issuer, subject = self._stable_identity(state, claims)
+        groups = groups_from(claims.get(self.groups_claim) if self.groups_claim else None)
         return Identity(
             login=_text(claims.get(claim)) if claim else auth_model["name"],
             display_name=_text(claims.get(self.display_name_claim)),
             email=_text(claims.get(self.email_claim)),
-            groups=groups_from(claims.get(self.groups_claim) if self.groups_claim else None),
+            groups=groups,
             affiliations=affiliations_from(
                 claims.get(self.affiliation_claim) if self.affiliation_claim else None
             ),
@@ -113,6 +114,7 @@ class ComputeHubOIDCAuthenticator(PlatformLogin, GenericOAuthenticator):  # type
             subject=subject,
             login_is_email=claim is not None and claim in {"email", self.email_claim},
             email_verified=claims.get("email_verified") in _VERIFIED,
+            group_ids=groups,
         )
 
     def _stable_identity(self, state: dict[str, Any], claims: dict[str, Any]) -> tuple[str, str]:

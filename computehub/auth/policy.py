@@ -79,6 +79,9 @@ class Identity:
     #: The login name is the e-mail address (then the provider must have verified it).
     login_is_email: bool = False
     email_verified: bool = False
+    #: The person's groups as the site file's ``auth.courses`` names them (LDAP: the
+    #: groups' normalized DNs; OIDC: the groups claim), for course rosters.
+    group_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

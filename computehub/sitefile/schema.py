@@ -654,6 +654,44 @@ class LoginPage(_Strict):
     )
 
 
+class CourseGroups(_Strict):
+    """Where one course's roster comes from in the directory or the identity provider.
+
+    Each names, per course role, one group; a role not named is not managed by it
+    (its members stay as they are). Owners are never managed by groups.
+    """
+
+    ldap_groups: dict[Literal["instructor", "ta", "student"], str] = Field(
+        default_factory=dict,
+        description="course role -> the LDAP group's DN (under auth.ldap.group_search_base); "
+        "synced at every login and refresh, and by 'computehub credits course sync'",
+    )
+    oidc_groups: dict[Literal["instructor", "ta", "student"], str] = Field(
+        default_factory=dict,
+        description="course role -> a value of the groups claim (auth.oidc.claims.groups); "
+        "synced at every login and refresh (an IdP's groups can't be listed on demand)",
+    )
+
+    @model_validator(mode="after")
+    def _groups(self) -> CourseGroups:
+        from computehub.auth.rostersync import normalize_dn
+
+        if not self.ldap_groups and not self.oidc_groups:
+            raise ValueError("name 'ldap_groups' or 'oidc_groups' (a group per course role)")
+        for role, dn in self.ldap_groups.items():
+            try:
+                normalize_dn(dn)
+            except ValueError as err:
+                raise ValueError(f"ldap_groups.{role}: {err}") from None
+        for kind, groups in (("ldap_groups", self.ldap_groups), ("oidc_groups", self.oidc_groups)):
+            if any(not g.strip() for g in groups.values()):
+                raise ValueError(f"{kind}: a group can't be empty")
+            values = [normalize_dn(g) if kind == "ldap_groups" else g for g in groups.values()]
+            if len(set(values)) != len(values):
+                raise ValueError(f"{kind}: one group gives two roles; give each role its own")
+        return self
+
+
 class Auth(_Strict):
     """How people log in, which roles they get, and their first credits."""
 
@@ -680,6 +718,10 @@ class Auth(_Strict):
     ldap: LdapAuth | None = None
     oidc: OidcAuth | None = None
     lti: LtiAuth | None = None
+    courses: dict[Identifier, CourseGroups] = Field(
+        default_factory=dict,
+        description="course id -> the LDAP groups or OIDC group claims its roster comes from",
+    )
 
     @field_validator("roles")
     @classmethod
@@ -715,7 +757,33 @@ class Auth(_Strict):
                 "auth.username.deny (system accounts): nobody may log in as "
                 f"{'it' if len(system) == 1 else 'them'}; use a person's own account"
             )
+        self._course_groups()
         return self
+
+    def _course_groups(self) -> None:
+        from computehub.auth.rostersync import normalize_dn
+
+        for course, spec in self.courses.items():
+            where = f"courses.{course}"
+            if spec.ldap_groups:
+                if self.ldap is None or self.ldap.group_search_base is None:
+                    raise ValueError(
+                        f"{where}.ldap_groups needs auth.ldap with a group_search_base "
+                        "(the directory whose groups logins look up)"
+                    )
+                base = normalize_dn(self.ldap.group_search_base)
+                for role, dn in spec.ldap_groups.items():
+                    if not ("," + normalize_dn(dn)).endswith("," + base):
+                        raise ValueError(
+                            f"{where}.ldap_groups.{role}: {dn} is not under "
+                            f"auth.ldap.group_search_base ({self.ldap.group_search_base}), "
+                            "so logins would never find it"
+                        )
+            if spec.oidc_groups and (self.oidc is None or self.oidc.claims.groups is None):
+                raise ValueError(
+                    f"{where}.oidc_groups needs auth.oidc with a groups claim "
+                    "(auth.oidc.claims.groups)"
+                )
 
 
 class Platform(_Strict):

@@ -25,6 +25,8 @@ from tests.support.authbed import (
     AUTH_PEOPLE,
     AUTH_POSIX_PEOPLE,
     CAMPUS_PEOPLE,
+    DIR_COURSE,
+    DIR_COURSE_GROUP,
     IDP_PEOPLE,
     REFRESH_AGE_S,
     Directory,
@@ -84,6 +86,10 @@ def ldap_hub(
     auth["ldap"]["search_bind_dn"] = slapd.admin_dn
     auth["ldap"]["search_password_env"] = SEARCH_PASSWORD_ENV
     auth["refresh_age_s"] = REFRESH_AGE_S
+    # dir-ml's students are its directory group's members (test_roster_groups.py).
+    auth["courses"] = {
+        DIR_COURSE: {"ldap_groups": {"student": auth_people.group_dn(DIR_COURSE_GROUP)}}
+    }
     site = write_site(base / "site.yaml", site_data(auth, hub_ledger_url, base))
     token = secrets.token_hex(24)
     extra = extra_config(base / "extra_config.py", token)
@@ -98,7 +104,15 @@ def ldap_hub(
     )
     base.mkdir(parents=True, exist_ok=True)
     _start(process)
-    yield LdapHub(HubClient(process, token), gate, ledger_url, auth_people, ledger_gate)
+    yield LdapHub(
+        HubClient(process, token),
+        gate,
+        ledger_url,
+        auth_people,
+        ledger_gate,
+        site_file=site,
+        search_password=slapd.admin_password,
+    )
     process.stop()
     gate.close()
     ledger_gate.close()

@@ -42,6 +42,10 @@ from computehub.localbed.university import ldap_auth as ldap_auth
 from computehub.paths import repo_root
 from tests.support.bedtools import hub_api
 
+#: The course of the LDAP hub whose students come from a directory group, and the group.
+DIR_COURSE = "dir-ml"
+DIR_COURSE_GROUP = "dirml-students"
+
 #: People the login tests add to the shared directory, beside the bed's (university.py).
 #: root and munge have directory entries (as a careless or hostile directory could) and
 #: an affiliation that gives a role: only the system-account rule keeps them out.
@@ -57,9 +61,13 @@ AUTH_PEOPLE = {
     "rita": LdapPerson("rita", "rita-pw", "Rita Rana", (), "student"),
     # The owner of a course account (a researcher, not in the instructors' group).
     "pat": LdapPerson("pat", "pat-pw", "Pat Parvez", (), "faculty"),
+    # Students of the course whose roster follows its LDAP group (test_roster_groups.py);
+    # two, so the group (groupOfNames) outlives one of them leaving it.
+    "nina": LdapPerson("nina", "nina-pw", "Nina Naqvi", (DIR_COURSE_GROUP,), "student"),
+    "omar": LdapPerson("omar", "omar-pw", "Omar Orakzai", (DIR_COURSE_GROUP,), "student"),
 }
 #: Of those, the ones with a POSIX account on this machine (the hub refuses others).
-AUTH_POSIX_PEOPLE = ("olga", "dora", "evan", "rita", "pat")
+AUTH_POSIX_PEOPLE = ("olga", "dora", "evan", "rita", "pat", "nina", "omar")
 
 
 @dataclass
@@ -463,6 +471,8 @@ class LdapHub:
     ledger_url: str
     directory: Directory
     ledger_gate: TcpGate
+    site_file: Path | None = None
+    search_password: str = ""
 
 
 @dataclass
