@@ -289,6 +289,38 @@ class CoursesMixin(LedgerCore):
 
         return self._write(actor, body)
 
+    def remove_course_member(
+        self, course: str, username: str, *, roles: Iterable[str], actor: str
+    ) -> bool:
+        """Take ``username`` off ``course`` if their role there is still one of ``roles``.
+
+        For a roster source that manages some roles only (a directory group): the course
+        is locked first, so a role another source gave meanwhile is left alone. Owners are
+        never removed. Returns whether the member was removed; an archived course's roster
+        stays as it was (False).
+
+        Raises:
+            UnknownCourseError: no such course.
+        """
+        managed = {str(m.Role(role)) for role in roles} - {str(m.Role.OWNER)}
+
+        def body(op: _Op) -> bool:
+            row = _lock_course(op.db, course)
+            if row.archived_at is not None:
+                return False
+            member = op.db.scalar(
+                select(m.Member).where(
+                    m.Member.account_id == row.account_id, m.Member.username == username
+                )
+            )
+            if member is None or str(member.role) not in managed:
+                return False
+            op.db.delete(member)
+            return True
+
+        removed: bool = self._write(actor, body)
+        return removed
+
 
 def _lock_course(db: orm.Session, course: str) -> m.Course:
     """The course's row, its account locked first (as every writer that moves credit locks).

@@ -135,27 +135,6 @@ def sync_person(
 
 
 def _remove(ledger: Any, course: str, name: str, managed: set[str], actor: str) -> bool:
-    """Take ``name`` off ``course`` if their role is still one the source manages.
-
-    The ledger has no single-member removal; this is the same transaction its roster
-    apply runs (course locked first), limited to one member.
-    """
-    from sqlalchemy import select
-
-    from computehub.credits import models as m
-    from computehub.credits.courses import _lock_course
-
-    def body(op: Any) -> bool:
-        row = _lock_course(op.db, course)
-        if row.archived_at is not None:
-            return False
-        member = op.db.scalar(
-            select(m.Member).where(m.Member.account_id == row.account_id, m.Member.username == name)
-        )
-        if member is None or str(member.role) not in managed:
-            return False
-        op.db.delete(member)
-        return True
-
-    removed: bool = ledger._write(actor, body)
+    """Take ``name`` off ``course`` if their role is still one the source manages."""
+    removed: bool = ledger.remove_course_member(course, name, roles=managed, actor=actor)
     return removed

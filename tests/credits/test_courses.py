@@ -161,3 +161,25 @@ def test_a_roster_file_is_applied_whole_or_not_at_all(ledger: Ledger) -> None:
         "prof": "owner",
         "tia": "student",
     }
+
+
+def test_a_roster_source_removes_only_the_roles_it_manages(ledger: Ledger) -> None:
+    _course(ledger)
+    ledger.add_member("ml-101", "sam", "student", actor="op")
+    ledger.add_member("ml-101", "ines", "instructor", actor="op")
+    assert ledger.remove_course_member("ml-101", "sam", roles={"student"}, actor="ldap")
+    assert not ledger.remove_course_member("ml-101", "ines", roles={"student"}, actor="ldap")
+    owner_kept = ledger.remove_course_member("ml-101", "prof", roles={"owner"}, actor="ldap")
+    assert not owner_kept
+    assert not ledger.remove_course_member("ml-101", "nobody", roles={"student"}, actor="ldap")
+    members = ledger.course("ml-101").members
+    assert ("sam" in members, members.get("ines"), members.get("prof")) == (
+        False,
+        "instructor",
+        "owner",
+    )
+    ledger.add_member("ml-101", "sam", "student", actor="op")
+    ledger.archive_course("ml-101", actor="op")
+    assert not ledger.remove_course_member("ml-101", "sam", roles={"student"}, actor="ldap")
+    assert ledger.course("ml-101").members["sam"] == "student"
+    assert ledger.check().ok
