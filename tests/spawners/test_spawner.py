@@ -197,6 +197,8 @@ def test_resources_by_role_and_course(hub: Any, slurm_bed: SlurmBed, clean: None
         with contextlib.suppress(ConflictError):
             ledger.create_account("intro-ml", "course", actor="test")
         ledger.add_member("intro-ml", "bob", "student", actor="test")
+        # A course's resource is paid from its pool by default: fund it.
+        ledger.grant("intro-ml", "1000", actor="test", idempotency_key="intro-ml-pool")
         status, body = hub.api("POST", "/users/bob/server", h100)
         assert status in (201, 202), body
         server = wait_ready(hub, "bob")
