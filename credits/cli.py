@@ -139,11 +139,19 @@ def _register_courses(commands: Any, common: argparse.ArgumentParser) -> None:
     create.add_argument("--end", type=_day, required=True, metavar="YYYY-MM-DD")
     create.add_argument("--owner", help="a user who owns (runs) it")
     create.set_defaults(handler=_wrap(_course_create))
-    update = actions.add_parser("update", parents=[common], help="change title or term")
+    update = actions.add_parser(
+        "update", parents=[common], help="change title, term or materials repository"
+    )
     update.add_argument("course", metavar="ID")
     update.add_argument("--title")
     update.add_argument("--start", type=_day, metavar="YYYY-MM-DD")
     update.add_argument("--end", type=_day, metavar="YYYY-MM-DD")
+    update.add_argument(
+        "--repository",
+        metavar="URL",
+        help="the git repository students pull with nbgitpuller links ('' removes it)",
+    )
+    update.add_argument("--branch", help="its branch (default: the repository's default)")
     update.set_defaults(handler=_wrap(_course_update))
     show = actions.add_parser("show", parents=[common], help="one course with its roster")
     show.add_argument("course", metavar="ID")
@@ -406,15 +414,22 @@ def _course_create(ledger: Ledger, args: argparse.Namespace) -> Any:
 
 
 def _course_update(ledger: Ledger, args: argparse.Namespace) -> Any:
-    return _course_view(
-        ledger.update_course(
+    if args.branch is not None and args.repository is None:
+        raise ValueError("--branch goes with --repository")
+    changed = None
+    if args.title is not None or args.start is not None or args.end is not None:
+        changed = ledger.update_course(
             args.course,
             actor=args.actor,
             title=args.title,
             starts_on=args.start,
             ends_on=args.end,
         )
-    )
+    if args.repository is not None:
+        changed = ledger.set_course_repository(
+            args.course, args.repository or None, actor=args.actor, branch=args.branch
+        )
+    return _course_view(changed or ledger.update_course(args.course, actor=args.actor))
 
 
 def _course_show(ledger: Ledger, args: argparse.Namespace) -> Any:

@@ -7,7 +7,9 @@ course (at the end of its term, or by an operator) keeps every row: only new hol
 extensions, transfers out of or into its pool and grants into it are refused, inside
 the transaction that would move the credit
 (:meth:`~computehub.credits.rawop.RawOp.refuse_archived`). What a course may use on
-the hubs stays in the site file (``limits.access``); its coursework is for later.
+the hubs stays in the site file (``limits.access``); its materials are a git repository
+its students pull with nbgitpuller links (a URL checked here, the links made by
+:mod:`~computehub.credits.service.pulllink`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from sqlalchemy import orm, select
 
@@ -47,6 +50,87 @@ def validate_title(title: str) -> str:
             "control characters (new lines, NUL, ...)"
         )
     return title.strip(" ")
+
+
+#: The longest repository URL kept (the column's size).
+REPOSITORY_MAX = 500
+#: The longest branch name kept (the column's size).
+BRANCH_MAX = 200
+#: The schemes a session's ``git clone`` may use: no ``file:`` or ``ssh:`` (keys).
+SCHEMES = ("https", "http", "git")
+_BRANCH = re.compile(r"[A-Za-z0-9._/-]+")
+_FOLDER = re.compile(r"[^\x00-\x20\x7f/\\:]+")
+
+
+def validate_repository(url: str) -> str:
+    """A course repository's URL, as nbgitpuller will clone it.
+
+    Raises:
+        ValueError: not an https, http or git URL with a host and a path, with
+            credentials, spaces or control characters, a fragment, or too long.
+    """
+    if not url or len(url) > REPOSITORY_MAX:
+        raise ValueError(f"a repository URL has 1 to {REPOSITORY_MAX} characters")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise ValueError("a repository URL has no spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        raise ValueError(f"{url!r} is not a URL") from None
+    if parts.scheme.lower() not in SCHEMES:
+        raise ValueError(
+            f"a repository URL starts with {', '.join(s + '://' for s in SCHEMES)}, not {url!r}"
+        )
+    if "@" in parts.netloc or parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "a repository URL has no user name or password in it: the course's students "
+            "would all see them; make the repository readable without credentials"
+        )
+    if not parts.hostname:
+        raise ValueError(f"{url!r} names no host")
+    if parts.fragment or url.endswith("#"):
+        raise ValueError("a repository URL has no #fragment")
+    repository_folder(url)
+    return url
+
+
+def repository_folder(url: str) -> str:
+    """The folder nbgitpuller clones ``url`` into: its last path part without ``.git``.
+
+    Raises:
+        ValueError: the URL's path gives no usable folder name.
+    """
+    last = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    name = last[: -len(".git")] if last.endswith(".git") else last
+    if not _FOLDER.fullmatch(name) or name in (".", ".."):
+        raise ValueError(
+            f"the repository URL's path must end with the repository's name, not {url!r}"
+        )
+    return name
+
+
+def validate_branch(branch: str) -> str:
+    """A branch name git accepts (a conservative subset of ``git check-ref-format``).
+
+    Raises:
+        ValueError: empty, too long, or not a plain branch name.
+    """
+    if (
+        not branch
+        or len(branch) > BRANCH_MAX
+        or not _BRANCH.fullmatch(branch)
+        or branch.startswith(("-", "/", "."))
+        or branch.endswith(("/", ".", ".lock"))
+        or ".." in branch
+        or "//" in branch
+        or "/." in branch
+    ):
+        raise ValueError(
+            f"{branch!r} is not a branch name: letters, digits, '.', '_', '-' and '/', "
+            f"at most {BRANCH_MAX}, not starting with '-', '.' or '/'"
+        )
+    return branch
 
 
 def validate_term(starts_on: date, ends_on: date) -> None:
@@ -149,6 +233,30 @@ class CoursesMixin(LedgerCore):
             row.starts_on, row.ends_on = new_start, new_end
             if clean_title is not None:
                 row.title = clean_title
+
+        self._write(actor, body)
+        return self.course(course)
+
+    def set_course_repository(
+        self, course: str, repository: str | None, *, actor: str, branch: str | None = None
+    ) -> r.Course:
+        """Set (or, with ``None``, remove) the git repository of a course's materials.
+
+        Raises:
+            UnknownCourseError: no such course.
+            ConflictError: the course is archived.
+            ValueError: a bad URL or branch, or a branch without a repository.
+        """
+        url = None if repository is None else validate_repository(repository)
+        name = None if branch is None else validate_branch(branch)
+        if url is None and name is not None:
+            raise ValueError("a branch needs a repository")
+
+        def body(op: _Op) -> None:
+            row = _lock_course(op.db, course)
+            if row.archived_at is not None:
+                raise ConflictError(f"course {course!r} is archived: its record stays as it was")
+            row.repository, row.branch = url, name
 
         self._write(actor, body)
         return self.course(course)
@@ -386,4 +494,6 @@ def _record(
         members=members,
         pool=pool,
         sharing=sharing,
+        repository=row.repository,
+        branch=row.branch,
     )

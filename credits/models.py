@@ -489,6 +489,7 @@ class Course(Base):
         CheckConstraint(SHARES, name="share"),
         CheckConstraint("allowance IS NULL OR allowance > 0", name="allowance_positive"),
         CheckConstraint("weekly_cap IS NULL OR weekly_cap > 0", name="weekly_cap_positive"),
+        CheckConstraint("branch IS NULL OR repository IS NOT NULL", name="branch_of_repository"),
     )
 
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
@@ -508,6 +509,10 @@ class Course(Base):
     allowance: Mapped[Decimal | None] = mapped_column(Credits)
     #: The most credits a student may spend from the pool in a week (Monday 00:00 UTC on).
     weekly_cap: Mapped[Decimal | None] = mapped_column(Credits)
+    #: The git repository of the course's materials, pulled into students' homes by
+    #: nbgitpuller links (migration 0008); ``branch``: ``None`` for its default branch.
+    repository: Mapped[str | None] = mapped_column(String(500))
+    branch: Mapped[str | None] = mapped_column(String(200))
 
 
 class StudentAllowance(Base):

@@ -241,6 +241,9 @@ class Course:
         created_by: who did.
         members: the roster, ``{username: role}``: owners, instructors, TAs, students.
         pool: the pool's figures.
+        sharing: how the pool is shared among its students.
+        repository: the git repository of its materials (nbgitpuller), or ``None``.
+        branch: the branch students pull; ``None``: the repository's default branch.
     """
 
     id: str
@@ -254,6 +257,8 @@ class Course:
     members: Mapping[str, str]
     pool: Balance
     sharing: Sharing = field(default_factory=lambda: Sharing())
+    repository: str | None = None
+    branch: str | None = None
 
     def with_role(self, role: str) -> list[str]:
         """The members who have ``role``, sorted."""

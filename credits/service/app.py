@@ -33,6 +33,7 @@ API_ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("/courses/{course}/archive", courses.ArchiveHandler),
     ("/courses/{course}/roster", courses.RosterHandler),
     ("/courses/{course}/sharing", courses.SharingHandler),
+    ("/courses/{course}/repository", courses.RepositoryHandler),
     ("/courses/{course}/allowances/{username}", courses.AllowanceHandler),
     ("/openapi.json", h.OpenApiHandler),
 ]
@@ -79,6 +80,11 @@ def make_app(ctx: ServiceContext, *, cookie_secret: bytes | None = None) -> web.
         (prefix + _pattern("courses/{course}/roster.csv"), teach.RosterCsvHandler, context),
         (prefix + _pattern("courses/{course}/roster"), teach.RosterFormHandler, context),
         (prefix + _pattern("courses/{course}/sharing"), teach.SharingFormHandler, context),
+        (
+            prefix + _pattern("courses/{course}/repository"),
+            teach.RepositoryFormHandler,
+            context,
+        ),
     ]
     routes += [(api + _pattern(template), handler, context) for template, handler in API_ROUTES]
     return web.Application(

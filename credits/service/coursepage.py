@@ -48,6 +48,23 @@ class RosterResult:
 
 
 @dataclass(frozen=True)
+class PullLinkForm:
+    """The nbgitpuller link generator's fields and what it made.
+
+    Attributes:
+        hub: the hub's address the link goes to (the page's hub unless one was typed).
+        path: the file or folder in the repository.
+        link: the link made, or ``""``.
+        error: why no link was made, or ``""``.
+    """
+
+    hub: str = ""
+    path: str = ""
+    link: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class CourseView:
     """Everything one course's page shows.
 
@@ -68,6 +85,7 @@ class CourseView:
     xsrf: str
     notice: str = ""
     roster: RosterResult | None = None
+    link: PullLinkForm = field(default_factory=lambda: PullLinkForm())
 
 
 def course_list(user: str, courses: Sequence[r.Course], *, links: Links) -> str:
@@ -128,7 +146,7 @@ def course_page(user: str, view: CourseView, *, links: Links) -> str:
             _sharing(view, links),
             _roster(view, links),
             _upload(view, links) if view.manage else "",
-            _coursework(),
+            _materials(view, links),
             '<p class="text-body-secondary small">Times are UTC. Amounts are credits. '
             "<em>Used</em> is what a person's sessions took from the pool: charges of "
             "ended sessions and what running ones hold.</p>",
@@ -329,10 +347,71 @@ def _roster_result(result: RosterResult, action: str, xsrf: str) -> str:
     )
 
 
-def _coursework() -> str:
+def _materials(view: CourseView, links: Links) -> str:
+    """The course's repository, its form (staff) and the nbgitpuller link generator."""
+    course = view.course
+    page = f"{escape(links.service)}courses/{escape(course.id)}"
+    if course.repository is None:
+        where = (
+            '<p class="alert alert-light" id="ch-materials">No repository of course materials '
+            "is set: set one to make nbgitpuller links for the students.</p>"
+        )
+    else:
+        branch = escape(course.branch) if course.branch else "its default branch"
+        where = (
+            f'<p id="ch-materials">Students pull <code id="ch-repository">'
+            f"{escape(course.repository)}</code> ({branch}) into their home with the links "
+            "below: the first click clones it, later clicks bring new files and changes "
+            "without overwriting a student's own edits.</p>"
+        )
+    form = ""
+    if view.manage:
+        form = (
+            f'<form method="post" action="{page}/repository" class="row g-2 align-items-end '
+            'mb-3" id="ch-repository-form">'
+            f'<input type="hidden" name="_xsrf" value="{escape(view.xsrf)}">'
+            '<div class="col-md-7"><label class="form-label" for="ch-repository-url">'
+            "Repository (https://, http:// or git:// URL the cluster's nodes reach; empty "
+            "for none)</label>"
+            f'<input class="form-control" name="repository" id="ch-repository-url" '
+            f'value="{escape(course.repository or "")}"></div>'
+            '<div class="col-md-3"><label class="form-label" for="ch-branch">Branch '
+            "(empty: default)</label>"
+            f'<input class="form-control" name="branch" id="ch-branch" '
+            f'value="{escape(course.branch or "")}"></div>'
+            '<div class="col-md-2"><button class="btn btn-primary w-100" type="submit" '
+            'id="ch-repository-save">Save repository</button></div></form>'
+        )
+    generator = ""
+    if course.repository is not None:
+        made = ""
+        if view.link.error:
+            made = f'<p class="alert alert-danger" id="ch-link-error">{escape(view.link.error)}</p>'
+        elif view.link.link:
+            made = (
+                '<label class="form-label" for="ch-link">The link (select it and copy it into '
+                "your course's pages or LMS)</label>"
+                f'<input class="form-control font-monospace mb-3" id="ch-link" readonly '
+                f'value="{escape(view.link.link)}">'
+            )
+        generator = (
+            f'<form method="get" action="{page}#ch-link" class="row g-2 align-items-end mb-2" '
+            'id="ch-link-form">'
+            '<div class="col-md-5"><label class="form-label" for="ch-link-path">File or folder '
+            "in the repository (empty: the repository)</label>"
+            f'<input class="form-control" name="path" id="ch-link-path" '
+            f'value="{escape(view.link.path)}" placeholder="week1/intro.ipynb"></div>'
+            '<div class="col-md-5"><label class="form-label" for="ch-link-hub">Hub</label>'
+            f'<input class="form-control" name="hub" id="ch-link-hub" '
+            f'value="{escape(view.link.hub)}"></div>'
+            '<div class="col-md-2"><button class="btn btn-outline-primary w-100" '
+            'type="submit" id="ch-link-make">Make link</button></div></form>' + made
+        )
     return (
-        '<h2 class="h5">Coursework</h2>'
-        '<p class="alert alert-light" id="ch-coursework">Coursework is not set up yet: '
-        "distributing notebooks (nbgitpuller links) and assignments with grading "
-        "(nbgrader) will come to this page later.</p>"
+        '<h2 class="h5">Course materials</h2>'
+        + where
+        + form
+        + generator
+        + '<p class="text-body-secondary small" id="ch-coursework">Assignments with grading '
+        "(nbgrader) are not set up yet.</p>"
     )

@@ -3,8 +3,8 @@
 Operators create, change and archive courses. A course's people read it (its title,
 term, pool and the hub resources kept for it); its staff and TAs also read its
 roster; its staff (owners and instructors, never TAs) and operators load a roster
-file (a dry run first). To anyone but an operator an unknown course and someone
-else's look alike (403), as accounts do.
+file (a dry run first) and set the git repository of its materials. To anyone but an
+operator an unknown course and someone else's look alike (403), as accounts do.
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ from decimal import Decimal
 from typing import Any
 
 from computehub.credits import records as r
-from computehub.credits.courses import TITLE_MAX, TITLE_PATTERN
+from computehub.credits.courses import (
+    BRANCH_MAX,
+    REPOSITORY_MAX,
+    TITLE_MAX,
+    TITLE_PATTERN,
+    validate_branch,
+    validate_repository,
+)
 from computehub.credits.names import ACCOUNT_PATTERN, USER_PATTERN
 from computehub.credits.roster import RosterError, RosterPlan, parse_roster
 from computehub.credits.service import access, params, views
@@ -170,6 +177,38 @@ class SharingHandler(_CourseHandler):
         self.send_json(self.course_view(caller, found, role))
 
 
+class RepositoryHandler(_CourseHandler):
+    """``PUT /courses/{id}/repository``: the git repository of its materials (staff, operators)."""
+
+    async def put(self, course: str) -> None:
+        """Body: ``repository`` (an https, http or git URL, or null for none), ``branch``."""
+        caller = self.reader()
+        body = params.json_body(self.request.body)
+        if "repository" not in body:
+            raise ApiError(400, "'repository' is required (a git URL, or null)")
+        repository = _optional_text(body, "repository", REPOSITORY_MAX)
+        branch = _optional_text(body, "branch", BRANCH_MAX)
+        try:
+            if repository is not None:
+                validate_repository(repository)
+            if branch is not None:
+                validate_branch(branch)
+        except ValueError as err:
+            raise ApiError(400, str(err)) from None
+        if repository is None and branch is not None:
+            raise ApiError(400, "a 'branch' needs a 'repository'")
+        await self.staff_only(caller, course)
+        await self.ctx.call(
+            self.ctx.ledger.set_course_repository,
+            course,
+            repository,
+            actor=caller.name,
+            branch=branch,
+        )
+        found, role = await self.course_for(caller, course)
+        self.send_json(self.course_view(caller, found, role))
+
+
 class AllowanceHandler(_CourseHandler):
     """``PUT /courses/{id}/allowances/{username}``: one student's own allowance."""
 
@@ -241,6 +280,17 @@ def _plan(plan: RosterPlan) -> dict[str, Any]:
         "change": [{"username": c.username, "from": c.before, "to": c.after} for c in plan.change],
         "unchanged": plan.unchanged,
     }
+
+
+def _optional_text(body: dict[str, Any], key: str, limit: int) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, f"{key!r} must be a string or null")
+    if len(value) > limit:
+        raise ApiError(400, f"{key!r} has at most {limit} characters")
+    return value
 
 
 def _optional_amount(body: dict[str, Any], key: str) -> str | int | Decimal | None:

@@ -7,7 +7,7 @@ from typing import Any
 from tornado import web
 
 from computehub.credits import records as r
-from computehub.credits.service import access, page
+from computehub.credits.service import access, page, pulllink
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.scopes import READ
@@ -51,6 +51,20 @@ class IndexHandler(BaseHandler):
         teaches = caller.admin or any(
             row.kind == "course" and access.may_follow_course(caller, row.role) for row in accounts
         )
+        hub = pulllink.hub_of_request(
+            self.request.protocol,
+            self.request.headers.get("X-Forwarded-Proto"),
+            self.request.host,
+            self.ctx.hub_auth.hub_prefix,
+        )
+        materials: list[tuple[str, str]] = []
+        for row in accounts:
+            if row.kind != "course" or row.role != "student":
+                continue
+            course = await self.ctx.call(self.ctx.ledger.course, row.account)
+            if course.repository is not None and course.archived_at is None:
+                link = pulllink.pull_link(hub, course.repository, "", course.branch)
+                materials.append((f"{course.title} ({course.id})", link))
         html = page.render(
             caller.name,
             accounts,
@@ -58,6 +72,7 @@ class IndexHandler(BaseHandler):
             soon=self.ctx.now() + self.ctx.expiring_soon,
             links=self._links(),
             teaches=teaches,
+            materials=materials,
         )
         self._html_headers()
         self.finish(html)

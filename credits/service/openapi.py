@@ -149,8 +149,8 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Course": {
         "type": "object",
-        "description": "a course: its id is its credit pool's account name; coursework "
-        "is not part of it yet",
+        "description": "a course: its id is its credit pool's account name; materials: "
+        "the git repository its students pull with nbgitpuller links",
         "properties": {
             "id": {"type": "string"},
             "title": {"type": "string"},
@@ -195,6 +195,18 @@ _SCHEMAS: dict[str, Any] = {
                         },
                     },
                 },
+            },
+            "materials": {
+                "anyOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "repository": {"type": "string"},
+                            "branch": {"type": ["string", "null"]},
+                        },
+                    },
+                ]
             },
             "roster": {
                 "type": "array",
@@ -789,6 +801,29 @@ _COURSE_PATHS: dict[str, Any] = {
             "responses": {
                 "200": _answer("the course", _ref("Course")),
                 **_errors(400, 401, 403, 404, 409, 413, 422),
+            },
+        }
+    },
+    "/courses/{course}/repository": {
+        "put": {
+            "summary": "Set the git repository of the course's materials, pulled into its "
+            "students' homes by nbgitpuller links (its instructors and owners, operators)",
+            "description": "An https://, http:// or git:// URL without credentials or spaces "
+            "(else a 400); null removes it. branch: null for the repository's default "
+            "branch. An archived course: a 409.",
+            "parameters": [_COURSE],
+            "requestBody": _body(
+                ["repository"],
+                {
+                    "repository": {
+                        "anyOf": [{"type": "null"}, {"type": "string", "maxLength": 500}]
+                    },
+                    "branch": {"anyOf": [{"type": "null"}, {"type": "string", "maxLength": 200}]},
+                },
+            ),
+            "responses": {
+                "200": _answer("the course", _ref("Course")),
+                **_errors(400, 401, 403, 404, 409, 413),
             },
         }
     },

@@ -101,6 +101,7 @@ def render(
     soon: datetime,
     links: Links | None = None,
     teaches: bool = False,
+    materials: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The whole page.
 
@@ -113,6 +114,8 @@ def render(
         soon: credits expiring before this count as expiring soon.
         links: the hub's and the API's URL prefixes.
         teaches: whether they teach a course (a link to the instructor's page).
+        materials: ``(course, nbgitpuller link)`` of the courses they take that have
+            course materials.
     """
     links = links or Links()
     hub = escape(links.hub_prefix)
@@ -128,6 +131,7 @@ def render(
             '<main class="container my-4">',
             '<h1 class="h3 mb-4">Your credits and sessions</h1>',
             courses,
+            _materials(materials),
             _accounts(accounts, soon),
             _sessions(sessions),
             '<p class="text-body-secondary small">Times are UTC. Amounts are credits. '
@@ -176,6 +180,21 @@ def navbar(user: str, hub: str) -> str:
         "</ul>"
         f'<span class="navbar-text" id="ch-user">{escape(user)}</span>'
         "</div></nav>"
+    )
+
+
+def _materials(materials: Sequence[tuple[str, str]]) -> str:
+    if not materials:
+        return ""
+    items = "".join(
+        f'<li><a class="ch-materials-link" href="{escape(link)}">{escape(course)}: open the '
+        "course materials in JupyterLab</a></li>"
+        for course, link in materials
+    )
+    return (
+        '<section id="ch-materials"><h2 class="h5">Course materials</h2>'
+        "<p>Each link copies the course's files into your home (or brings them up to date, "
+        f"keeping your own changes) and opens them in JupyterLab.</p><ul>{items}</ul></section>"
     )
 
 

@@ -18,13 +18,16 @@ from tornado import web
 
 from computehub.credits import records as r
 from computehub.credits.roster import RosterError, parse_roster
-from computehub.credits.service import access, coursepage, page, params, teaching
+from computehub.credits.service import access, coursepage, page, params, pulllink, teaching
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.errors import ApiError
 from computehub.credits.sharing import SHARES
 
 #: What a notice in the page's address may say after a form was saved.
-_NOTICES = {"sharing": "The sharing of the pool was saved."}
+_NOTICES = {
+    "sharing": "The sharing of the pool was saved.",
+    "repository": "The repository of course materials was saved.",
+}
 _FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -44,6 +47,15 @@ class PageHandler(BaseHandler):
         base = self.ctx.hub_auth.base_url
         return page.Links(
             hub_prefix=self.ctx.hub_auth.hub_prefix, api=f"{base}api/v1", service=base
+        )
+
+    def page_hub(self) -> str:
+        """The address of the hub this page was reached through."""
+        return pulllink.hub_of_request(
+            self.request.protocol,
+            self.request.headers.get("X-Forwarded-Proto"),
+            self.request.host,
+            self.ctx.hub_auth.hub_prefix,
         )
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -87,9 +99,11 @@ class PageHandler(BaseHandler):
         *,
         notice: str = "",
         roster: coursepage.RosterResult | None = None,
+        link: coursepage.PullLinkForm | None = None,
     ) -> None:
         """Answer with the course's page."""
         rows = await self.roster_rows(course)
+        link = link or coursepage.PullLinkForm(hub=self.page_hub())
         view = coursepage.CourseView(
             course=course,
             role=role,
@@ -98,6 +112,7 @@ class PageHandler(BaseHandler):
             xsrf=_text(self.xsrf_token),
             notice=notice,
             roster=roster,
+            link=link,
         )
         self.html_headers()
         self.finish(coursepage.course_page(caller.name, view, links=self.links()))
@@ -163,7 +178,19 @@ class CoursePageHandler(PageHandler):
         caller = self.teacher()
         found, role = await self.course_for(caller, course)
         notice = _NOTICES.get(self.get_query_argument("saved", ""), "")
-        await self.render_course(caller, found, role, notice=notice)
+        await self.render_course(caller, found, role, notice=notice, link=self._link(found))
+
+    def _link(self, course: r.Course) -> coursepage.PullLinkForm:
+        """The link generator's fields from the address (``path``, ``hub``) and its link."""
+        path = self.get_query_argument("path", None)
+        hub = self.get_query_argument("hub", "").strip() or self.page_hub()
+        if path is None or course.repository is None:
+            return coursepage.PullLinkForm(hub=hub)
+        try:
+            made = pulllink.pull_link(hub, course.repository, path, course.branch)
+        except pulllink.LinkError as err:
+            return coursepage.PullLinkForm(hub=hub, path=path, error=str(err))
+        return coursepage.PullLinkForm(hub=hub, path=path, link=made)
 
 
 class RosterCsvHandler(PageHandler):
@@ -265,4 +292,26 @@ class SharingFormHandler(PageHandler):
         )
         self.redirect(
             f"{self.ctx.hub_auth.base_url}courses/{quote(course)}?saved=sharing", status=303
+        )
+
+
+class RepositoryFormHandler(PageHandler):
+    """``POST /courses/{id}/repository``: the materials form; back to the page once saved."""
+
+    async def post(self, course: str) -> None:
+        """``repository`` (empty: none) and ``branch`` (empty: the default branch)."""
+        caller, _found, _role = await self.staff(course)
+        repository = self.get_body_argument("repository", "").strip() or None
+        branch = self.get_body_argument("branch", "").strip() or None
+        if repository is None:
+            branch = None
+        await self.ctx.call(
+            self.ctx.ledger.set_course_repository,
+            course,
+            repository,
+            actor=caller.name,
+            branch=branch,
+        )
+        self.redirect(
+            f"{self.ctx.hub_auth.base_url}courses/{quote(course)}?saved=repository", status=303
         )

@@ -196,6 +196,9 @@ def course(
         "allowance": optional_amount(row.sharing.allowance),
         "weekly_cap": optional_amount(row.sharing.weekly_cap),
     }
+    body["materials"] = (
+        None if row.repository is None else {"repository": row.repository, "branch": row.branch}
+    )
     if roster:
         body["roster"] = [
             {"username": user, "role": held} for user, held in sorted(row.members.items())

@@ -122,6 +122,11 @@ CASES = [
     ),
     ("courses", "ck_courses_weekly_cap_positive", "UPDATE courses SET weekly_cap = 0"),
     (
+        "courses",
+        "ck_courses_branch_of_repository",
+        "UPDATE courses SET repository = NULL, branch = 'main'",
+    ),
+    (
         "course_allowances",
         "ck_course_allowances_allowance_positive",
         "UPDATE course_allowances SET allowance = -1",

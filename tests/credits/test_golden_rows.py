@@ -76,7 +76,7 @@ OUTCOMES = [
 ]
 ROWS = {
     # account_id, title, starts_on, ends_on, created_at, created_by, archived_at, archived_by,
-    # share, allowance, weekly_cap
+    # share, allowance, weekly_cap, repository, branch
     "courses": [
         (
             2,
@@ -87,6 +87,8 @@ ROWS = {
             "op",
             at(6),
             "op",
+            None,
+            None,
             None,
             None,
             None,

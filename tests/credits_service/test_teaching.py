@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -102,7 +103,8 @@ def test_the_page_escapes_and_shows_forms_to_staff_only(manage: bool) -> None:
     assert "&lt;b&gt;x&lt;/b&gt;" in html
     assert "Machine &lt;learning&gt;" in html
     assert 'id="ch-coursework"' in html
-    assert "not set up yet" in html
+    assert "No repository of course materials" in html
+    assert ('id="ch-repository-form"' in html) is manage
     assert ('id="ch-roster-form"' in html) is manage
     assert ('id="ch-sharing-form"' in html) is manage
     assert ('value="tok&quot;en"' in html) is manage
@@ -121,3 +123,34 @@ def test_a_dry_run_offers_to_apply_the_same_file() -> None:
     assert "add bilal as student" in html
     assert 'value="ines,instructor\nbilal,student\n"' in html
     assert 'id="ch-roster-apply"' in html
+
+
+def test_the_page_shows_the_repository_and_the_link_it_made() -> None:
+    course = dataclasses.replace(
+        _course({"ines": "instructor"}),
+        repository='https://git.example.org/"x<y>.git',
+        branch="main",
+    )
+    link = 'https://hub/hub/user-redirect/git-pull?repo=a"b'
+    view = coursepage.CourseView(
+        course,
+        "ta",
+        [],
+        False,
+        "t",
+        link=coursepage.PullLinkForm(hub="https://hub", path="a.ipynb", link=link),
+    )
+    html = coursepage.course_page("tia", view, links=page.Links())
+    assert 'id="ch-repository">https://git.example.org/&quot;x&lt;y&gt;.git</code>' in html
+    assert (
+        'id="ch-link" readonly value="https://hub/hub/user-redirect/git-pull?repo=a&quot;b"' in html
+    )
+    assert 'id="ch-repository-form"' not in html
+    assert 'id="ch-link-form"' in html
+    refused = dataclasses.replace(
+        view, link=coursepage.PullLinkForm(hub="https://hub", path="../x", error="no '..' <parts>")
+    )
+    html = coursepage.course_page("tia", refused, links=page.Links())
+    assert 'id="ch-link-error">no &#x27;..&#x27; &lt;parts&gt;</p>' in html
+    assert 'id="ch-link"' not in html
+    assert "<script" not in html
