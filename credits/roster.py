@@ -226,7 +226,9 @@ def plan_roster(
 def source_roster_lines(
     members: Mapping[str, str], wanted: Mapping[str, str], managed: Iterable[str]
 ) -> list[RosterLine]:
-    """The whole roster a group source asks for, as roster lines for :func:`plan_roster`.
+    """The whole roster a group source asks for, as roster lines.
+
+    The lines are for :func:`~computehub.credits.roster.plan_roster`.
 
     A source (an LDAP or IdP group per role) manages only the roles it names
     (``managed``): members with another role, and owners, stay as they are whatever
@@ -256,6 +258,6 @@ def plan_source_roster(
 ) -> RosterPlan:
     """What making the course's roster what a group source says changes (a dry run).
 
-    See :func:`source_roster_lines` for whom a source manages.
+    See :func:`~computehub.credits.roster.source_roster_lines` for whom a source manages.
     """
     return plan_roster(course, members, source_roster_lines(members, wanted, managed))
