@@ -58,7 +58,21 @@ REPOSITORY_MAX = 500
 BRANCH_MAX = 200
 #: The schemes a session's ``git clone`` may use: no ``file:`` or ``ssh:`` (keys).
 SCHEMES = ("https", "http", "git")
-_BRANCH = re.compile(r"[A-Za-z0-9._/-]+")
+#: The repository URLs a course takes (the OpenAPI description declares the same): an
+#: https, http or git URL of a host name, an optional port, and a path ending with the
+#: repository's name (plain characters and %-escapes; no user@, no query or fragment).
+REPOSITORY_PATTERN = (
+    r"^([Hh][Tt][Tt][Pp][Ss]?|[Gg][Ii][Tt])://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*"
+    r"(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+    r"(/([A-Za-z0-9_~-]|%[0-9A-Fa-f]{2})([A-Za-z0-9._~-]|%[0-9A-Fa-f]{2})*)+/?$"
+)
+#: The branch names a course takes (a conservative subset of git check-ref-format).
+BRANCH_PATTERN = (
+    r"^(?!.*\.lock(/|$))[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*"
+    r"(/[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)*$"
+)
+_REPOSITORY = re.compile(REPOSITORY_PATTERN)
+_BRANCH = re.compile(BRANCH_PATTERN)
 _FOLDER = re.compile(r"[^\x00-\x20\x7f/\\:]+")
 
 
@@ -92,6 +106,11 @@ def validate_repository(url: str) -> str:
     if parts.fragment or url.endswith("#"):
         raise ValueError("a repository URL has no #fragment")
     repository_folder(url)
+    if not _REPOSITORY.match(url):
+        raise ValueError(
+            f"{url!r} is not a plain repository URL: a host name, then a path of letters, "
+            "digits, '.', '_', '~', '-' and %-escapes ending with the repository's name"
+        )
     return url
 
 
@@ -119,7 +138,7 @@ def validate_branch(branch: str) -> str:
     if (
         not branch
         or len(branch) > BRANCH_MAX
-        or not _BRANCH.fullmatch(branch)
+        or not _BRANCH.match(branch)
         or branch.startswith(("-", "/", "."))
         or branch.endswith(("/", ".", ".lock"))
         or ".." in branch

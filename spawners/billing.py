@@ -373,7 +373,8 @@ class Billing:
         """The accounts this user may charge (personal first, created if new) and courses.
 
         One read of the user's accounts, with their figures (a second only the first
-        time, after the personal account is created).
+        time, after the personal account is created), and one of their archived courses:
+        an archived course is neither charged nor opens its course-only resources.
         """
 
         def lookup() -> Standing:
@@ -381,6 +382,12 @@ class Billing:
             if not any(b.kind == "personal" and b.role == "owner" for b in balances):
                 self.ledger.ensure_personal_account(self.username, actor="spawner")
                 balances = self.ledger.accounts_for_user(self.username)
+            archived = {
+                c.id
+                for c in self.ledger.courses(user=self.username)
+                if c.archived_at is not None
+            }
+            balances = [b for b in balances if b.account not in archived]
             chargeable = [b for b in balances if may_charge(b.kind, b.role)]
             chargeable.sort(key=lambda b: (b.account != self.username, b.account))
             available = {b.account: b.available for b in chargeable}

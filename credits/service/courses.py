@@ -195,8 +195,8 @@ class RepositoryHandler(_CourseHandler):
                 validate_branch(branch)
         except ValueError as err:
             raise ApiError(400, str(err)) from None
-        if repository is None and branch is not None:
-            raise ApiError(400, "a 'branch' needs a 'repository'")
+        if repository is None:  # null removes the repository, and so its branch
+            branch = None
         await self.staff_only(caller, course)
         await self.ctx.call(
             self.ctx.ledger.set_course_repository,

@@ -17,7 +17,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from computehub.credits.courses import TITLE_MAX, TITLE_PATTERN
+from computehub.credits.courses import (
+    BRANCH_PATTERN,
+    REPOSITORY_PATTERN,
+    TITLE_MAX,
+    TITLE_PATTERN,
+)
 from computehub.credits.keys import CLIENT_KEY_MAX
 from computehub.credits.models import AccountKind, EntryKind, HoldStatus
 from computehub.credits.money import MAX_AMOUNT
@@ -809,16 +814,24 @@ _COURSE_PATHS: dict[str, Any] = {
             "summary": "Set the git repository of the course's materials, pulled into its "
             "students' homes by nbgitpuller links (its instructors and owners, operators)",
             "description": "An https://, http:// or git:// URL without credentials or spaces "
-            "(else a 400); null removes it. branch: null for the repository's default "
+            "(else a 400); null removes it (and its branch). branch: null for the default "
             "branch. An archived course: a 409.",
             "parameters": [_COURSE],
             "requestBody": _body(
                 ["repository"],
                 {
                     "repository": {
-                        "anyOf": [{"type": "null"}, {"type": "string", "maxLength": 500}]
+                        "anyOf": [
+                            {"type": "null"},
+                            {"type": "string", "maxLength": 500, "pattern": REPOSITORY_PATTERN},
+                        ]
                     },
-                    "branch": {"anyOf": [{"type": "null"}, {"type": "string", "maxLength": 200}]},
+                    "branch": {
+                        "anyOf": [
+                            {"type": "null"},
+                            {"type": "string", "maxLength": 200, "pattern": BRANCH_PATTERN},
+                        ]
+                    },
                 },
             ),
             "responses": {

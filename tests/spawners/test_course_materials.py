@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import subprocess
 import tempfile
 import time
@@ -40,15 +42,21 @@ def ledger(hub: Any) -> Iterator[Ledger]:
         yield opened
 
 
+#: The repository's name, new each run: the pull lands in alice's real home, which
+#: outlives the bed (a folder of an earlier run would be fetched from its old daemon).
+REPO = f"ml-materials-{secrets.token_hex(4)}"
+
+
 @pytest.fixture
 def served() -> Iterator[str]:
-    """``git://…/ml-materials.git`` on loopback, readable by every test user."""
+    """``git://…/<REPO>.git`` on loopback, readable by every test user."""
     with tempfile.TemporaryDirectory(prefix="course-git-") as tmp:
         root = Path(tmp)
         os.chmod(root, 0o755)  # noqa: S103 (the test users read it; nothing secret)
-        make_repository(root, "ml-materials", {"week 1/intro.ipynb": NOTEBOOK})
+        make_repository(root, REPO, {"week 1/intro.ipynb": NOTEBOOK})
         with git_daemon(root) as base:
-            yield f"{base}/ml-materials.git"
+            yield f"{base}/{REPO}.git"
+    shutil.rmtree(f"/home/alice/{REPO}", ignore_errors=True)
 
 
 def _get(url: str, token: str, timeout: float = 60) -> tuple[int, str, str]:
@@ -110,12 +118,12 @@ def test_a_course_link_pulls_the_materials_into_the_students_home(
 
     # The notebook is in alice's home, hers, with the course's content.
     status, _, body = _get(
-        f"{hub.url}/user/alice/api/contents/ml-materials/week%201/intro.ipynb?content=1", token
+        f"{hub.url}/user/alice/api/contents/{REPO}/week%201/intro.ipynb?content=1", token
     )
     model = json.loads(body)
     assert model["content"]["cells"][0]["source"] == "# Week 1: gradients"
     owner = subprocess.run(
-        ["sudo", "-u", "alice", "stat", "-c", "%U", "/home/alice/ml-materials/week 1/intro.ipynb"],
+        ["sudo", "-u", "alice", "stat", "-c", "%U", f"/home/alice/{REPO}/week 1/intro.ipynb"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -123,6 +131,4 @@ def test_a_course_link_pulls_the_materials_into_the_students_home(
     ).stdout.strip()
     assert owner == "alice"
     # The link opens it in JupyterLab once pulled.
-    assert parse_qs(urlsplit(link).query)["urlpath"] == [
-        "lab/tree/ml-materials/week%201/intro.ipynb"
-    ]
+    assert parse_qs(urlsplit(link).query)["urlpath"] == [f"lab/tree/{REPO}/week%201/intro.ipynb"]
