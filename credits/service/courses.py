@@ -27,6 +27,7 @@ from computehub.credits.courses import (
 from computehub.credits.names import ACCOUNT_PATTERN, USER_PATTERN
 from computehub.credits.roster import RosterError, RosterPlan, parse_roster
 from computehub.credits.service import access, params, views
+from computehub.credits.service.context import ServiceContext
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.handlers import _LedgerHandler
 from computehub.credits.sharing import SHARES
@@ -38,19 +39,36 @@ _USER = re.compile(USER_PATTERN)
 _DAY = re.compile(params.DAY_PATTERN)
 
 
+async def course_and_role(
+    ctx: ServiceContext,
+    caller: access.Caller,
+    course: str,
+    allowed: Callable[[access.Caller, str | None], bool],
+    refusal: ApiError,
+) -> tuple[r.Course, str | None]:
+    """The course and the caller's role in it, if ``allowed``; else ``refusal``.
+
+    A course that does not exist is refused the same way (operators: a 404), so the
+    answer never tells whether another course exists.
+    """
+    try:
+        found = await ctx.call(ctx.ledger.course, course)
+    except ApiError as err:
+        if err.status == 404 and not caller.admin:
+            raise refusal from None
+        raise
+    role = found.members.get(caller.name)
+    if not allowed(caller, role):
+        raise refusal
+    return found, role
+
+
 class _CourseHandler(_LedgerHandler):
     async def course_for(self, caller: access.Caller, course: str) -> tuple[r.Course, str | None]:
         """The course and the caller's role in it, or the refusal for a course not theirs."""
-        try:
-            found = await self.ctx.call(self.ctx.ledger.course, course)
-        except ApiError as err:
-            if err.status == 404 and not caller.admin:
-                raise _not_yours(course) from None
-            raise
-        role = found.members.get(caller.name)
-        if not access.may_read_course(caller, role):
-            raise _not_yours(course)
-        return found, role
+        return await course_and_role(
+            self.ctx, caller, course, access.may_read_course, _not_yours(course)
+        )
 
     async def staff_only(self, caller: access.Caller, course: str) -> None:
         """Refuse anyone but the course's staff (owners, instructors) and operators."""

@@ -20,6 +20,7 @@ from computehub.credits import records as r
 from computehub.credits.roster import RosterError, parse_roster
 from computehub.credits.service import access, coursepage, page, params, pulllink, teaching
 from computehub.credits.service.base import BaseHandler
+from computehub.credits.service.courses import course_and_role
 from computehub.credits.service.errors import ApiError
 from computehub.credits.sharing import SHARES
 
@@ -80,16 +81,9 @@ class PageHandler(BaseHandler):
 
     async def course_for(self, caller: access.Caller, course: str) -> tuple[r.Course, str | None]:
         """The course if the caller teaches it (or is an operator), else a 403 (404: operators)."""
-        try:
-            found = await self.ctx.call(self.ctx.ledger.course, course)
-        except ApiError as err:
-            if err.status == 404 and not caller.admin:
-                raise _not_taught(course) from None
-            raise
-        role = found.members.get(caller.name)
-        if not access.may_follow_course(caller, role):
-            raise _not_taught(course)
-        return found, role
+        return await course_and_role(
+            self.ctx, caller, course, access.may_follow_course, _not_taught(course)
+        )
 
     async def render_course(
         self,
