@@ -383,9 +383,7 @@ class Billing:
                 self.ledger.ensure_personal_account(self.username, actor="spawner")
                 balances = self.ledger.accounts_for_user(self.username)
             archived = {
-                c.id
-                for c in self.ledger.courses(user=self.username)
-                if c.archived_at is not None
+                c.id for c in self.ledger.courses(user=self.username) if c.archived_at is not None
             }
             balances = [b for b in balances if b.account not in archived]
             chargeable = [b for b in balances if may_charge(b.kind, b.role)]
