@@ -374,7 +374,8 @@ class Billing:
 
         One read of the user's accounts, with their figures (a second only the first
         time, after the personal account is created), and one of their archived courses:
-        an archived course is neither charged nor opens its course-only resources.
+        an archived course opens no course-only resource (a start charged to it is refused
+        with :func:`archived_refusal`).
         """
 
         def lookup() -> Standing:
@@ -385,7 +386,6 @@ class Billing:
             archived = {
                 c.id for c in self.ledger.courses(user=self.username) if c.archived_at is not None
             }
-            balances = [b for b in balances if b.account not in archived]
             chargeable = [b for b in balances if may_charge(b.kind, b.role)]
             chargeable.sort(key=lambda b: (b.account != self.username, b.account))
             available = {b.account: b.available for b in chargeable}
@@ -400,7 +400,9 @@ class Billing:
                     notes[b.account] = share_left(b.account, binding)
             return Standing(
                 accounts=[b.account for b in chargeable],
-                courses=frozenset(b.account for b in balances if b.kind == "course"),
+                courses=frozenset(
+                    b.account for b in balances if b.kind == "course" and b.account not in archived
+                ),
                 available=available,
                 notes=notes,
             )

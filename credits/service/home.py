@@ -61,7 +61,12 @@ class IndexHandler(BaseHandler):
         for row in accounts:
             if row.kind != "course" or row.role != "student":
                 continue
-            course = await self.ctx.call(self.ctx.ledger.course, row.account)
+            try:
+                course = await self.ctx.call(self.ctx.ledger.course, row.account)
+            except ApiError as err:
+                if err.status == 404:  # a course account that was never made a course
+                    continue
+                raise
             if course.repository is not None and course.archived_at is None:
                 link = pulllink.pull_link(hub, course.repository, "", course.branch)
                 materials.append((f"{course.title} ({course.id})", link))
