@@ -17,6 +17,7 @@ from typing import Any
 from computehub.auth.configure import AuthConfigError, configure_auth
 from computehub.credits.service.jupyterhub import configure_credits_service
 from computehub.culling import configure_culling
+from computehub.nbgraderhub import NbgraderConfigError, configure_nbgrader
 from computehub.paths import repo_root, state_dir
 from computehub.sitefile import Site
 from computehub.spawners.handlers import register_api_handlers
@@ -77,6 +78,10 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
     configure_auth(c, site)
     configure_credits_service(c, site, site_path)
     configure_hub_scopes(c)
+    try:
+        configure_nbgrader(c, site)
+    except NbgraderConfigError as err:
+        raise ConfigError(str(err)) from None
     # The hub API's port report (in place of batchspawner's), extend, estimate and GPU
     # activity endpoints: JupyterHub builds its handler table after loading this config.
     register_api_handlers()

@@ -69,6 +69,11 @@ if [[ $(cat "$NOTEBOOK_ENV/.computehub-src-stamp" 2>/dev/null) != "$src_stamp" ]
   "$NOTEBOOK_ENV/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$ROOT"
   echo "$src_stamp" >"$NOTEBOOK_ENV/.computehub-src-stamp"
 fi
+# nbgrader: sessions fetch and submit; the formgrader runs only as each course's
+# hub service (computehub.extensions.formgrader), never in a student's session.
+for conf in jupyter_server_config.json labconfig/page_config.json nbgrader_config.py; do
+  install -D -m 0644 "$ROOT/images/notebook/jupyter/$conf" "$NOTEBOOK_ENV/etc/jupyter/$conf"
+done
 # Sessions run where no outside network is reachable: JupyterLab must not ask
 # users about fetching news or checking for updates.
 install -D -m 0644 "$ROOT/images/notebook/lab/overrides.json" \

@@ -41,8 +41,9 @@ CUSTOM_SCOPES: Final[dict[str, dict[str, str]]] = {
 }
 #: What every user holds: their own sessions.
 USER_SCOPES: Final = (f"{SESSIONS}!user",)
-#: What a server's own token holds: that server's session (the widget's extend).
-SERVER_TOKEN_SCOPES: Final = (f"{SESSIONS}!server",)
+#: What a server's own token holds: that server's session (the widget's extend),
+#: and its own user's groups (nbgrader, in the session, reads which courses they take).
+SERVER_TOKEN_SCOPES: Final = (f"{SESSIONS}!server", "read:users:groups!user")
 
 define_custom_scopes(CUSTOM_SCOPES)
 

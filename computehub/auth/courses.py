@@ -50,6 +50,8 @@ _NAME_MAX = 255
 
 #: What an instructor may see of their course's students: the names, activity and sessions.
 STAFF_SCOPES = ("list:users", "read:users:activity", "read:servers")
+#: What they may do with their course's own service (its formgrader): see it and use it.
+SERVICE_SCOPES = ("read:services", "access:services")
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +143,15 @@ def staff_group(account: str) -> str:
 def staff_role(account: str) -> dict[str, Any]:
     """The JupyterHub role of a course's staff: its students' names, activity, sessions."""
     group = students_group(account)
+    scopes = [f"{scope}!group={group}" for scope in STAFF_SCOPES]
+    if course_slug(account) == account:
+        # The course's formgrader, where it has one (computehub/nbgraderhub.py): a
+        # JupyterHub service named after the course.
+        scopes += [f"{scope}!service={account}" for scope in SERVICE_SCOPES]
     return {
         "name": f"course-{course_slug(account)}-staff",
         "description": f"computehub: staff of course {account} (sees its students' sessions)",
-        "scopes": [f"{scope}!group={group}" for scope in STAFF_SCOPES],
+        "scopes": scopes,
     }
 
 

@@ -832,6 +832,66 @@ class Ledger(_Strict):
     db_url: str | None = None
 
 
+#: A JupyterHub service name that is also an nbgrader course id and a course account.
+CourseId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+
+
+class GradedCourse(_Strict):
+    """One course whose assignments nbgrader releases, collects and grades."""
+
+    grader: Annotated[str, StringConstraints(pattern=POSIX_USERNAME)] = Field(
+        description="the system account that runs the course's formgrader and owns its "
+        "gradebook (~/COURSE) and its exchange folder; one per course"
+    )
+    port: int | None = Field(
+        default=None,
+        ge=1024,
+        le=65535,
+        description="the loopback port of its formgrader service (default: a free one "
+        "at each start)",
+    )
+
+
+class Nbgrader(_Strict):
+    """Assignments with nbgrader: one formgrader service per course, one shared exchange.
+
+    Each course named here gets a JupyterHub service of the same name, run as its
+    grader account; its staff (owners, instructors, TAs) reach it at
+    ``/services/COURSE/formgrader``, its students fetch and submit from JupyterLab.
+    """
+
+    exchange_root: Path = Field(
+        default=Path("/srv/computehub/nbgrader/exchange"),
+        description="the exchange every session and formgrader sees at the same path "
+        "(a shared file system on a real cluster); mode 1777",
+    )
+    environment: Identifier | None = Field(
+        default=None,
+        description="the environment (environments.*) the formgrader services run from; "
+        "default: defaults.environment, else the first",
+    )
+    courses: dict[CourseId, GradedCourse] = Field(default_factory=dict)
+
+    @field_validator("exchange_root")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        if not value.is_absolute():
+            raise ValueError("exchange_root must be an absolute path")
+        return value
+
+    @model_validator(mode="after")
+    def _one_grader_per_course(self) -> Nbgrader:
+        seen: dict[str, str] = {}
+        for course, spec in self.courses.items():
+            if spec.grader in seen:
+                raise ValueError(
+                    f"courses.{course}.grader: {spec.grader} already grades "
+                    f"{seen[spec.grader]} (nbgrader needs one grader account per course)"
+                )
+            seen[spec.grader] = course
+        return self
+
+
 class Site(_Strict):
     """The whole site file."""
 
@@ -842,3 +902,21 @@ class Site(_Strict):
     auth: Auth
     ledger: Ledger = Field(default_factory=Ledger)
     culling: Culling = Field(default_factory=Culling)
+    nbgrader: Nbgrader = Field(default_factory=Nbgrader)
+
+    @model_validator(mode="after")
+    def _nbgrader_environment(self) -> Site:
+        wanted = self.nbgrader.environment
+        if wanted is not None and wanted not in self.environments:
+            raise ValueError(
+                f"nbgrader.environment: {wanted!r} is not one of environments "
+                f"({', '.join(sorted(self.environments))})"
+            )
+        return self
+
+    def nbgrader_environment(self) -> Environment:
+        """The environment the formgrader services run from."""
+        name = self.nbgrader.environment or self.defaults.environment
+        if name is None or name not in self.environments:
+            name = next(iter(self.environments))
+        return self.environments[name]
