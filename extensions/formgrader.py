@@ -86,7 +86,7 @@ def write_config(config_dir: Path) -> None:
 
 
 def main(env: Mapping[str, str] | None = None) -> int:
-    """Prepare, then exec ``jupyterhub-singleuser``; 1 with a sentence on stderr if not."""
+    """Prepare, then become ``jupyterhub-singleuser``; 1 with a sentence on stderr if not."""
     env = dict(os.environ if env is None else env)
     course = env.get("COMPUTEHUB_NBGRADER_COURSE", "")
     exchange = env.get("COMPUTEHUB_NBGRADER_EXCHANGE", "")
@@ -114,7 +114,6 @@ def main(env: Mapping[str, str] | None = None) -> int:
     os.chdir(course_dir)
     singleuser = Path(sys.executable).parent / "jupyterhub-singleuser"
     os.execve(singleuser, [str(singleuser)], env)  # noqa: S606 (a fixed program, no shell)
-    return 0  # pragma: no cover (execve does not return)
 
 
 if __name__ == "__main__":

@@ -325,6 +325,9 @@ def test_auth_model_adds_course_groups_and_staff_roles() -> None:
         "list:users!group=course-intro-ml-students",
         "read:users:activity!group=course-intro-ml-students",
         "read:servers!group=course-intro-ml-students",
+        # the course's formgrader service, where it has one
+        "read:services!service=intro-ml",
+        "access:services!service=intro-ml",
     ]
     instructor = fields["roles"][1]
     assert not [s for s in instructor["scopes"] if "group=" in s or "users" in s]

@@ -22,6 +22,13 @@ pytestmark = pytest.mark.integration
 
 RULE = Path(__file__).resolve().parents[2] / "hub_config" / "sudoers.d" / "computehub"
 INSTALLED = Path("/etc/sudoers.d/computehub")
+#: A course's grader account (nbgrader.courses.*.grader) and what the hub runs as it.
+GRADER = "grader-nbg-a"
+FORMGRADER = (
+    "/opt/computehub/envs/notebook/bin/python",
+    "-m",
+    "computehub.extensions.formgrader",
+)
 
 
 def _group_add(group: str, *members: str) -> None:
@@ -53,7 +60,9 @@ def sudoers(test_users: dict[str, str]) -> Iterator[None]:
             ]
         )
     ensure_user("alice")
+    ensure_user(GRADER)
     _group_add("computehub-users", "alice", "bob")
+    _group_add("computehub-graders", GRADER)
     # A mistake the negations must survive: root and daemon put in the platform's group.
     _group_add("computehub-users", "root", "daemon")
     shutil.copyfile(RULE, INSTALLED)
@@ -90,4 +99,19 @@ def test_the_hub_may_run_sbatch_as_platform_users_only(sudoers: None, slurm_bed:
     for command in (["/bin/sh", "-c", "id"], ["/usr/bin/scancel", "1"], ["/usr/bin/id"]):
         refused = as_hub(slurm_bed, "-u", "alice", *command)
         assert refused.returncode != 0, command
+        assert refused.stderr.startswith("sudo:"), (command, refused.stderr)
+
+
+def test_the_hub_may_start_formgraders_as_graders_only(sudoers: None, slurm_bed: SlurmBed) -> None:
+    """computehub.nbgraderhub's command for a hub that does not run as root."""
+    started = as_hub(slurm_bed, "-E", "-H", "-u", GRADER, *FORMGRADER)
+    # sudo let it run: the starter itself answers (no course in its environment here).
+    assert not started.stderr.startswith("sudo:"), started.stderr
+    assert "COMPUTEHUB_NBGRADER_COURSE" in started.stderr, started.stderr
+    for target in ("alice", "root", "daemon"):
+        refused = as_hub(slurm_bed, "-E", "-H", "-u", target, *FORMGRADER)
+        assert refused.stderr.startswith("sudo:"), (target, refused.stderr)
+    python = FORMGRADER[0]
+    for command in ([python, "-c", "print(1)"], ["/bin/sh", "-c", "id"], [python]):
+        refused = as_hub(slurm_bed, "-E", "-H", "-u", GRADER, *command)
         assert refused.stderr.startswith("sudo:"), (command, refused.stderr)

@@ -51,7 +51,15 @@ def test_users_and_server_tokens_get_their_own_sessions_only() -> None:
     assert f"{SESSIONS}!user" in c.JupyterHub.extra_user_scopes
     assert f"{SESSIONS}!user" in c.JupyterHub.load_roles[0]["scopes"]
     assert c.Spawner.server_token_scopes == sorted(
-        {"users:activity!user", "access:servers!server", ACCESS, READ, f"{SESSIONS}!server"}
+        {
+            "users:activity!user",
+            "access:servers!server",
+            ACCESS,
+            READ,
+            f"{SESSIONS}!server",
+            # nbgrader in the session reads which courses its user takes
+            "read:users:groups!user",
+        }
     )
     # The GPU reports are for the GPU-idle service's role only.
     assert not any(GPU_ACTIVITY_READ in s for s in c.JupyterHub.extra_user_scopes)
@@ -63,7 +71,7 @@ async def test_a_callable_server_token_scopes_gets_the_session_scope() -> None:
     c.Spawner.server_token_scopes = lambda spawner: ["users:activity!user"]
     configure_hub_scopes(c)
     assert await c.Spawner.server_token_scopes(None) == sorted(
-        {"users:activity!user", f"{SESSIONS}!server"}
+        {"users:activity!user", f"{SESSIONS}!server", "read:users:groups!user"}
     )
 
 
