@@ -14,7 +14,7 @@ from html import escape
 from computehub.spawners.access import Entitlements, refusal
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.billing import units
-from computehub.spawners.options import ANY_HUB, CPU_ONLY
+from computehub.spawners.options import ANY_HUB, CPU_ONLY, default_account
 from computehub.spawners.registry import HubRegistry
 
 #: The most GPUs or slices the form's count field accepts.
@@ -109,6 +109,7 @@ def render_form(
         for name, available in (accounts or {}).items()
     ]
     hours = escape(str(site.defaults.hours))
+    defaults_json = escape(json.dumps(_default_accounts(registry, list(accounts or {}), who)))
     price_json = escape(json.dumps(prices))
     refused_json = escape(json.dumps(refused))
     units_json = escape(json.dumps(units_of))
@@ -116,6 +117,7 @@ def render_form(
         f"""
 <div class="computehub-spawn" id="computehub-spawn" data-prices="{price_json}"
      data-refused="{refused_json}" data-units="{units_json}"
+     data-defaults="{defaults_json}"
      data-cpu="{CPU_ONLY}" data-any="{ANY_HUB}">
   {_notice(notice)}
   <div class="mb-3">
@@ -155,6 +157,34 @@ def render_form(
     ) + _SCRIPT
 
 
+def _default_accounts(
+    registry: HubRegistry, accounts: list[str], who: Entitlements
+) -> dict[str, dict[str, str]]:
+    """The account a start charges when it names none, per hub and resource.
+
+    The page selects it as the choice changes (:func:`~computehub.spawners.options.default_account`,
+    the rule the start applies, not a copy). For *any hub*, a resource's default is the
+    one every hub that would let this person use it agrees on; where they differ, the
+    first account (the hub is chosen only at the start).
+    """
+    if not accounts:
+        return {}
+    table: dict[str, dict[str, str]] = {}
+    everywhere: dict[str, set[str]] = {}
+    for name in registry.names():
+        hub = registry[name]
+        for resource in hub.rates:
+            chosen = default_account(hub, resource, accounts)
+            table.setdefault(name, {})[resource] = chosen
+            if refusal(hub, resource, who) is None:
+                everywhere.setdefault(resource, set()).add(chosen)
+    table[ANY_HUB] = {
+        resource: next(iter(found)) if len(found) == 1 else accounts[0]
+        for resource, found in everywhere.items()
+    }
+    return table
+
+
 def _units_table(gpu_type: str | None) -> list[int]:
     """The units a session of this choice takes for 1 to :data:`MAX_COUNT` GPUs.
 
@@ -185,6 +215,13 @@ _SCRIPT = """
   const cost = document.getElementById("ch-cost");
   const account = document.getElementById("ch-account");
   const refused = JSON.parse(root.dataset.refused);
+  const defaults = JSON.parse(root.dataset.defaults);
+  // The account follows the choice (the start's own default) until the person picks one.
+  let accountChosen = false;
+  // Registered before the listeners below, so a pick is marked before update() runs.
+  for (const kind of ["input", "change"]) {
+    account.addEventListener(kind, () => { accountChosen = true; });
+  }
   function resource() {
     if (gpu.value === root.dataset.cpu) { return "cpu"; }
     return (gpu.value.includes(":") ? "mig:" : "gpu:") + gpu.value;
@@ -205,6 +242,8 @@ _SCRIPT = """
     }
     if (gpu.value === root.dataset.cpu) { count.value = 0; }
     else if (count.value === "0") { count.value = 1; }
+    const wantAccount = (defaults[hub.value] || {})[resource()];
+    if (!accountChosen && wantAccount !== undefined) { account.value = wantAccount; }
     let rate;
     if (hub.value === root.dataset.any) {
       const all = Object.keys(prices).map(rateOf).filter(r => r !== undefined).map(Number);

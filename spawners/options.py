@@ -263,7 +263,7 @@ def validate(
     if accounts is not None:
         if not accounts:
             raise OptionsError("account", "you have no credit account to charge")
-        account = _token("account", raw.get("account", _default_account(hub, resource, accounts)))
+        account = _token("account", raw.get("account", default_account(hub, resource, accounts)))
         if account not in accounts:
             raise OptionsError(
                 "account", f"you can't charge {account!r} (yours: {', '.join(accounts)})"
@@ -273,12 +273,20 @@ def validate(
     return SessionRequest(hub_name, gpu_type, gpus, hours, environment, account, profile)
 
 
-def _default_account(hub: HubEntry, resource: str, accounts: Sequence[str]) -> str:
-    """The account a session charges when none is named.
+def default_account(hub: HubEntry, resource: str, accounts: Sequence[str]) -> str:
+    """The account a session charges when none is named (the spawn form selects it too).
 
     A resource a hub keeps for courses is paid from the first of those courses the
     person may charge (a student's course pays for its course's resources); anything
     else from the first account (their personal one).
+
+    Args:
+        hub: the hub the session runs on.
+        resource: what it uses (``cpu``, ``gpu:h100``, ``mig:h100:3g.40gb``).
+        accounts: the accounts the person may charge, the first their default; not empty.
+
+    Returns:
+        The account's name.
     """
     rule = hub.limits.access.get(resource)
     if rule is not None:

@@ -222,6 +222,7 @@ class PlatformLogin(Authenticator):  # type: ignore[misc]
                 self.course_groups,
                 identity.group_ids,
                 actor=f"{ACTOR}:{self.roster_source}",
+                logger=self.log,
             )
         return course_memberships(ledger.accounts_for_user(admission.name))
 

@@ -87,14 +87,25 @@ def member_action(current: str | None, wanted: str | None, managed: Iterable[str
 
 
 def sync_person(
-    ledger: Any, name: str, groups: CourseGroups, person_groups: Iterable[str], *, actor: str
+    ledger: Any,
+    name: str,
+    groups: CourseGroups,
+    person_groups: Iterable[str],
+    *,
+    actor: str,
+    logger: logging.Logger | logging.LoggerAdapter[Any] = log,
 ) -> list[tuple[str, Action]]:
     """Apply a person's course roles from one source to the ledger's rosters.
 
     A course the ledger doesn't have, or that is archived, is skipped (logged). Adds
     and role changes are ``Ledger.add_member``; a removal deletes the membership in
     one transaction that first locks the course and checks the role is still the one
-    the source manages.
+    the source manages. Each change is logged with ``actor``: the ledger keeps the
+    roster, not who changed it.
+
+    Args:
+        logger: where the changes and skips are logged (a login: the hub's own log;
+            this module's logger reaches no handler in JupyterHub).
 
     Returns:
         ``(course, action)`` of each change made.
@@ -106,7 +117,7 @@ def sync_person(
         try:
             record = ledger.course(course)
         except LedgerError as err:
-            log.warning("Roster sync of %s: course %s skipped: %s", name, course, err)
+            logger.warning("Roster sync of %s: course %s skipped: %s", name, course, err)
             continue
         if record.archived_at is not None:
             continue
@@ -120,9 +131,9 @@ def sync_person(
             else:
                 ledger.add_member(course, name, str(action.role), actor=actor)
         except (LedgerError, ValueError) as err:
-            log.warning("Roster sync of %s in %s failed: %s", name, course, err)
+            logger.warning("Roster sync of %s in %s failed: %s", name, course, err)
             continue
-        log.info(
+        logger.info(
             "Roster sync (%s): %s %s in %s (was %s)",
             actor,
             name,

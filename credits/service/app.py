@@ -85,6 +85,11 @@ def make_app(ctx: ServiceContext, *, cookie_secret: bytes | None = None) -> web.
             teach.RepositoryFormHandler,
             context,
         ),
+        (
+            prefix + _pattern("courses/{course}/allowances/{username}"),
+            teach.AllowanceFormHandler,
+            context,
+        ),
     ]
     routes += [(api + _pattern(template), handler, context) for template, handler in API_ROUTES]
     return web.Application(

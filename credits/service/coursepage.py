@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
+from urllib.parse import quote
 
 from computehub.credits import records as r
 from computehub.credits.roster import RosterPlan
 from computehub.credits.service.page import Links, document, navbar
 from computehub.credits.service.teaching import (
     RosterRow,
+    own_allowance_text,
     share_left_text,
     sharing_in_words,
     when,
@@ -65,6 +67,21 @@ class PullLinkForm:
 
 
 @dataclass(frozen=True)
+class AllowanceForm:
+    """A student's allowance form that was refused: what was typed and why.
+
+    Attributes:
+        username: the student the form was for.
+        text: what was typed, shown again in that student's field.
+        error: the sentence that says why nothing was saved.
+    """
+
+    username: str
+    text: str
+    error: str
+
+
+@dataclass(frozen=True)
 class CourseView:
     """Everything one course's page shows.
 
@@ -76,6 +93,8 @@ class CourseView:
         xsrf: JupyterHub's XSRF token for the forms.
         notice: a sentence to show at the top (what was just saved).
         roster: a roster upload's result.
+        link: the nbgitpuller link generator's fields and what it made.
+        allowance: a student's allowance form that was refused, shown again.
     """
 
     course: r.Course
@@ -86,6 +105,7 @@ class CourseView:
     notice: str = ""
     roster: RosterResult | None = None
     link: PullLinkForm = field(default_factory=lambda: PullLinkForm())
+    allowance: AllowanceForm | None = None
 
 
 def course_list(user: str, courses: Sequence[r.Course], *, links: Links) -> str:
@@ -248,19 +268,34 @@ def _roster(view: CourseView, links: Links) -> str:
         f'<a class="btn btn-outline-secondary btn-sm" id="ch-csv" href="{csv_link}" download>'
         "Download CSV</a></div>"
     )
-    rows = "\n".join(_roster_row(row) for row in view.rows)
+    refused = view.allowance
+    error = (
+        f'<p class="alert alert-danger mt-2" id="ch-allowance-error">{escape(refused.error)}</p>'
+        if refused is not None
+        else ""
+    )
+    explain = (
+        '<p class="small text-body-secondary mt-2 mb-0" id="ch-allowance-help">'
+        "<em>Own allowance</em>: credits a student may spend from the pool for the term, "
+        "in place of the course's share (the weekly cap still applies). Leave it empty and "
+        "set it to give them the course's share again.</p>"
+        if view.manage
+        else ""
+    )
+    rows = "\n".join(_roster_row(row, view, links) for row in view.rows)
     return (
-        head + '<div class="table-responsive mt-2 mb-4"><table class="table table-sm '
-        'align-middle" id="ch-roster">'
+        head + error + explain + '<div class="table-responsive mt-2 mb-4"><table '
+        'class="table table-sm align-middle" id="ch-roster">'
         "<thead><tr><th>User</th><th>Role</th>"
         '<th class="text-end">Used</th><th class="text-end">Charged</th>'
         '<th class="text-end">Held now</th><th class="text-end">Sessions</th>'
-        '<th>Last activity (UTC)</th><th class="text-end">Share left</th></tr></thead>'
+        '<th>Last activity (UTC)</th><th class="text-end">Share left</th>'
+        "<th>Own allowance</th></tr></thead>"
         f"<tbody>\n{rows}\n</tbody></table></div>"
     )
 
 
-def _roster_row(row: RosterRow) -> str:
+def _roster_row(row: RosterRow, view: CourseView, links: Links) -> str:
     use = row.use
     role = _ROLE_WORDS.get(row.role, row.role)
     muted = " text-body-secondary" if row.role not in ("student",) else ""
@@ -273,7 +308,35 @@ def _roster_row(row: RosterRow) -> str:
         f'<td class="ch-held text-end">{amount(use.held)}</td>'
         f'<td class="ch-sessions text-end">{use.sessions}</td>'
         f'<td class="ch-last">{when(use.last_activity) or "—"}</td>'
-        f'<td class="ch-share-left text-end">{escape(share_left_text(row)) or "—"}</td></tr>'
+        f'<td class="ch-share-left text-end">{escape(share_left_text(row)) or "—"}</td>'
+        f'<td class="ch-allowance">{_allowance_cell(row, view, links)}</td></tr>'
+    )
+
+
+def _allowance_cell(row: RosterRow, view: CourseView, links: Links) -> str:
+    """A student's own allowance; for the course's staff, a form to set it."""
+    shown = own_allowance_text(row)
+    if row.role != "student":
+        return "—"
+    if not view.manage:
+        return escape(shown) if shown else "course share"
+    refused = view.allowance if view.allowance and view.allowance.username == row.username else None
+    value = refused.text if refused is not None else shown
+    invalid = " is-invalid" if refused is not None else ""
+    user = escape(row.username)
+    action = (
+        f"{escape(links.service)}courses/{escape(view.course.id)}/allowances/"
+        f"{escape(quote(row.username, safe=''))}"
+    )
+    return (
+        f'<form method="post" action="{action}" class="d-flex gap-1 ch-allowance-form">'
+        f'<input type="hidden" name="_xsrf" value="{escape(view.xsrf)}">'
+        f'<input class="form-control form-control-sm ch-allowance-input{invalid}" '
+        f'name="allowance" value="{escape(value)}" inputmode="decimal" size="8" '
+        f'placeholder="course share" aria-label="Own allowance of {user} in credits '
+        "(empty: the course's share)\">"
+        '<button class="btn btn-outline-primary btn-sm ch-allowance-save" type="submit">'
+        "Set</button></form>"
     )
 
 

@@ -17,11 +17,14 @@ from urllib.parse import quote
 from tornado import web
 
 from computehub.credits import records as r
+from computehub.credits.errors import InvalidAmountError
+from computehub.credits.money import parse_decimal
 from computehub.credits.roster import RosterError, parse_roster
 from computehub.credits.service import access, coursepage, page, params, pulllink, teaching
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.courses import course_and_role
 from computehub.credits.service.errors import ApiError
+from computehub.credits.service.views import amount
 from computehub.credits.sharing import SHARES
 
 #: What a notice in the page's address may say after a form was saved.
@@ -94,6 +97,7 @@ class PageHandler(BaseHandler):
         notice: str = "",
         roster: coursepage.RosterResult | None = None,
         link: coursepage.PullLinkForm | None = None,
+        allowance: coursepage.AllowanceForm | None = None,
     ) -> None:
         """Answer with the course's page."""
         rows = await self.roster_rows(course)
@@ -107,6 +111,7 @@ class PageHandler(BaseHandler):
             notice=notice,
             roster=roster,
             link=link,
+            allowance=allowance,
         )
         self.html_headers()
         self.finish(coursepage.course_page(caller.name, view, links=self.links()))
@@ -141,6 +146,16 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _allowance_notice(course: r.Course, user: str) -> str:
+    """What the page says after a student's allowance was saved (nothing for a non-student)."""
+    if course.members.get(user) != "student":
+        return ""
+    own = course.sharing.students.get(user)
+    if own is None:
+        return f"{user} has the course's share of the pool again."
+    return f"The allowance of {user} was saved: {amount(own)} credits for the term."
+
+
 class TeachingHandler(PageHandler):
     """``GET /courses``: the courses the caller teaches (staff, TA); operators: every one."""
 
@@ -171,7 +186,10 @@ class CoursePageHandler(PageHandler):
         """Term, pool, sharing, roster with each use; forms for its staff."""
         caller = self.teacher()
         found, role = await self.course_for(caller, course)
-        notice = _NOTICES.get(self.get_query_argument("saved", ""), "")
+        saved = self.get_query_argument("saved", "")
+        notice = _NOTICES.get(saved, "")
+        if saved == "allowance":
+            notice = _allowance_notice(found, self.get_query_argument("user", ""))
         await self.render_course(caller, found, role, notice=notice, link=self._link(found))
 
     def _link(self, course: r.Course) -> coursepage.PullLinkForm:
@@ -309,3 +327,55 @@ class RepositoryFormHandler(PageHandler):
         self.redirect(
             f"{self.ctx.hub_auth.base_url}courses/{quote(course)}?saved=repository", status=303
         )
+
+
+class AllowanceFormHandler(PageHandler):
+    """``POST /courses/{id}/allowances/{username}``: one student's own allowance, from the roster.
+
+    The same ledger call and the same rule of who may as ``PUT
+    /courses/{id}/allowances/{username}`` (the course's owners and instructors, and
+    operators); a refused amount or someone who is not the course's student shows the
+    page again with the sentence and what was typed (422), and nothing changes.
+    """
+
+    async def post(self, course: str, username: str) -> None:
+        """``allowance``: credits for the term; empty gives the student the course's share."""
+        caller, found, role = await self.staff(course)
+        text = self.get_body_argument("allowance", "").strip()
+        problem = _allowance_problem(found, username, text)
+        if problem is not None:
+            self.set_status(422)
+            refused = coursepage.AllowanceForm(username, text, problem)
+            await self.render_course(caller, found, role, allowance=refused)
+            return
+        await self.ctx.call(
+            self.ctx.ledger.set_student_allowance,
+            course,
+            username,
+            text or None,
+            actor=caller.name,
+        )
+        self.redirect(
+            f"{self.ctx.hub_auth.base_url}courses/{quote(course)}?saved=allowance"
+            f"&user={quote(username, safe='')}#ch-roster",
+            status=303,
+        )
+
+
+def _allowance_problem(course: r.Course, username: str, text: str) -> str | None:
+    """Why a student's allowance can't be saved as typed, in a sentence; ``None`` if it can."""
+    if course.members.get(username) != "student":
+        return (
+            f"The allowance was not saved: {username!r} is not a student of course "
+            f"{course.id!r}. Only the course's students have an allowance of their own."
+        )
+    if not text:
+        return None
+    try:
+        parse_decimal(text, what="the amount")
+    except InvalidAmountError as err:
+        return (
+            f"The allowance of {username} was not saved: {err}. Type a positive number of "
+            "credits, or leave the field empty to give them the course's share again."
+        )
+    return None

@@ -33,6 +33,7 @@ CSV_HEADER = (
     "sessions",
     "last_activity_utc",
     "share_left",
+    "own_allowance",
 )
 
 
@@ -47,6 +48,8 @@ class RosterRow:
         share_left: what a student may still spend under the course's limits;
             ``None`` for no limit or someone who is no student.
         limited: whether a limit applies to them (a student of a course that shares).
+        own_allowance: a student's own allowance for the term (it replaces the course's
+            share for them), or ``None`` when they have the course's share.
     """
 
     username: str
@@ -54,6 +57,7 @@ class RosterRow:
     use: PoolUse
     share_left: Decimal | None
     limited: bool
+    own_allowance: Decimal | None = None
 
 
 def roster_rows(
@@ -67,13 +71,15 @@ def roster_rows(
     for user in people:
         share = shares.get(user)
         limited = share is not None and bool(share.limits)
+        role = course.members.get(user, NOT_ENROLLED)
         rows.append(
             RosterRow(
                 username=user,
-                role=course.members.get(user, NOT_ENROLLED),
+                role=role,
                 use=use.get(user, PoolUse(user)),
                 share_left=share.left if share is not None and limited else None,
                 limited=limited,
+                own_allowance=course.sharing.students.get(user) if role == "student" else None,
             )
         )
     rows.sort(key=lambda row: (_ROLE_ORDER.get(row.role, 9), row.username))
@@ -113,6 +119,11 @@ def share_left_text(row: RosterRow) -> str:
     return "no limit" if row.role == "student" else ""
 
 
+def own_allowance_text(row: RosterRow) -> str:
+    """A student's own allowance, or empty when they have the course's share."""
+    return amount(row.own_allowance) if row.own_allowance is not None else ""
+
+
 def safe_cell(value: str) -> str:
     """A cell a spreadsheet shows as text: a leading ``= + - @`` (or tab, CR) gets a quote."""
     return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
@@ -133,6 +144,7 @@ def roster_csv(rows: Sequence[RosterRow]) -> str:
             str(row.use.sessions),
             when(row.use.last_activity),
             share_left_text(row),
+            own_allowance_text(row),
         )
         writer.writerow([safe_cell(cell) for cell in cells])
     return out.getvalue()

@@ -27,6 +27,8 @@ from tests.support.authbed import (
     CAMPUS_PEOPLE,
     DIR_COURSE,
     DIR_COURSE_GROUP,
+    IDP_COURSE,
+    IDP_COURSE_GROUPS,
     IDP_PEOPLE,
     REFRESH_AGE_S,
     Directory,
@@ -157,7 +159,14 @@ def _oidc_hub(
 @pytest.fixture(scope="session")
 def oidc_hub(bed_root: Path, test_users: dict[str, str], auth_posix: None) -> Iterator[OidcHub]:
     """JupyterHub on OpenID Connect against oidc-provider on loopback."""
-    yield from _oidc_hub(bed_root / "auth-oidc", IDP_PEOPLE, oidc_auth)
+
+    def auth(issuer: str, callback_url: str) -> dict[str, Any]:
+        section = oidc_auth(issuer, callback_url)
+        # idp-ml's instructors and students are the groups claim's (test_oidc_roster.py).
+        section["courses"] = {IDP_COURSE: {"oidc_groups": dict(IDP_COURSE_GROUPS)}}
+        return section
+
+    yield from _oidc_hub(bed_root / "auth-oidc", IDP_PEOPLE, auth)
 
 
 @pytest.fixture(scope="session")

@@ -362,6 +362,28 @@ PAGE_MATRIX: list[tuple[str, str, str, str | None, tuple[int, ...]]] = [
         "share=none&weekly_cap=400",
         (200, 403, 403, 403, 403, 200),
     ),
+    (
+        # One student's own allowance, from the roster: as PUT /courses/{id}/allowances/{user}.
+        "allowance-form-a",
+        "POST",
+        f"/courses/{COURSE_A}/allowances/sami",
+        "allowance=400",
+        (200, 403, 403, 403, 403, 200),
+    ),
+    (
+        "allowance-form-b",
+        "POST",
+        f"/courses/{COURSE_B}/allowances/sue",
+        "allowance=400",
+        (403, 200, 403, 403, 403, 200),
+    ),
+    (
+        "allowance-form-unknown",
+        "POST",
+        "/courses/nope/allowances/sami",
+        "allowance=400",
+        (403, 403, 403, 403, 403, 404),
+    ),
 ]
 
 PAGE_CASES = [

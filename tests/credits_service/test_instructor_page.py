@@ -175,6 +175,72 @@ def test_a_form_post_with_the_cookie_but_no_xsrf_changes_nothing(
     assert ledger.course_sharing(course_p) == before
 
 
+def _post_allowance(credits_hub: CreditsHub, course: str, user: str, body: str) -> Any:
+    return http(
+        "POST",
+        f"{credits_hub.service}/courses/{course}/allowances/{user}",
+        credits_hub.tokens["instructor_p"],
+        raw=body.encode(),
+        accept=BROWSER,
+        extra_headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+def test_the_instructor_sets_and_clears_a_students_allowance_from_the_page(
+    credits_hub: CreditsHub, ledger: Ledger, course_p: str
+) -> None:
+    answer = _post_allowance(credits_hub, course_p, "pia", "allowance=75.5")
+    assert answer.status == 200, answer.raw  # 303 to the page, followed
+    assert ledger.course_sharing(course_p).students["pia"] == Decimal("75.5")
+    html = answer.raw.decode()
+    assert "The allowance of pia was saved: 75.50 credits for the term." in html
+    assert 'name="allowance" value="75.50"' in html
+    cleared = _post_allowance(credits_hub, course_p, "pia", "allowance=")
+    assert cleared.status == 200, cleared.raw
+    assert "pia" not in ledger.course_sharing(course_p).students
+    assert "pia has the course&#x27;s share of the pool again." in cleared.raw.decode()
+
+
+@pytest.mark.parametrize(
+    ("user", "typed", "sentence"),
+    [
+        (
+            "pia",
+            "-5",
+            "The allowance of pia was not saved: the amount &#x27;-5&#x27; is negative. "
+            "Type a positive number of credits, or leave the field empty to give them the "
+            "course&#x27;s share again.",
+        ),
+        ("pia", "lots", "the amount &#x27;lots&#x27; is not a decimal number"),
+        ("pia", "0", "the amount must be greater than zero"),
+        (
+            "zed",
+            "10",
+            "The allowance was not saved: &#x27;zed&#x27; is not a student of course "
+            "&#x27;ml-p&#x27;. Only the course&#x27;s students have an allowance of their own.",
+        ),
+        ("ida", "10", "&#x27;ida&#x27; is not a student of course"),
+    ],
+    ids=["negative", "not-a-number", "zero", "unknown-student", "the-instructor"],
+)
+def test_a_bad_allowance_is_refused_with_a_sentence_and_nothing_lost(
+    credits_hub: CreditsHub, ledger: Ledger, course_p: str, user: str, typed: str, sentence: str
+) -> None:
+    ledger.set_student_allowance(course_p, "pia", "20", actor="test")
+    try:
+        before = ledger.course_sharing(course_p)
+        answer = _post_allowance(credits_hub, course_p, user, f"allowance={typed}")
+        assert answer.status == 422, answer.raw
+        html = answer.raw.decode()
+        assert 'id="ch-allowance-error"' in html
+        assert sentence in html
+        assert ledger.course_sharing(course_p) == before
+        if user == "pia":  # what was typed is still in pia's field
+            assert f'ch-allowance-input is-invalid" name="allowance" value="{typed}"' in html
+    finally:
+        ledger.set_student_allowance(course_p, "pia", None, actor="test")
+
+
 def test_an_instructor_uses_the_page_in_a_browser(
     credits_hub: CreditsHub, ledger: Ledger, course_p: str, browser: Any, output_dir: Path
 ) -> None:
@@ -219,14 +285,35 @@ def test_an_instructor_uses_the_page_in_a_browser(
         )
         page.screenshot(path=str(output_dir / "5-sharing-saved.png"), full_page=True)
 
+        # One student's own allowance, from their row of the roster.
+        row = page.locator("#ch-roster tr[data-username=quinn]")
+        row.locator(".ch-allowance-input").fill("-3")
+        row.locator(".ch-allowance-save").click()
+        page.wait_for_selector("#ch-allowance-error")
+        assert "the amount '-3' is negative" in page.inner_text("#ch-allowance-error")
+        assert row.locator(".ch-allowance-input").input_value() == "-3"
+        assert "quinn" not in ledger.course_sharing(course_p).students
+        page.screenshot(path=str(output_dir / "6-allowance-refused.png"), full_page=True)
+        row.locator(".ch-allowance-input").fill("60")
+        row.locator(".ch-allowance-save").click()
+        page.wait_for_selector("#ch-notice")
+        assert page.inner_text("#ch-notice") == (
+            "The allowance of quinn was saved: 60.00 credits for the term."
+        )
+        assert ledger.course_sharing(course_p).students["quinn"] == Decimal(60)
+        assert row.locator(".ch-allowance-input").input_value() == "60.00"
+        assert "1 student with an allowance of their own" in page.inner_text("#ch-sharing")
+        page.screenshot(path=str(output_dir / "7-allowance-saved.png"), full_page=True)
+
         with page.expect_download() as info:
             page.click("#ch-csv")
         download = info.value
         assert download.suggested_filename == "ml-p-roster.csv"
         saved = output_dir / "roster.csv"
         download.save_as(str(saved))
-        users = [row["username"] for row in csv.DictReader(saved.open())]
-        assert sorted(users) == ["ida", "pia", "quinn"]
+        table = {row["username"]: row for row in csv.DictReader(saved.open())}
+        assert sorted(table) == ["ida", "pia", "quinn"]
+        assert table["quinn"]["own_allowance"] == "60.00"
     finally:
         context.close()
     assert PEOPLE["instructor_p"][0] == "ida"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -52,7 +53,10 @@ def test_csv_cells_never_start_a_formula(cell: str, safe: str) -> None:
 
 
 def test_roster_rows_and_csv_show_each_use_staff_first() -> None:
-    course = _course({"sami": "student", "ines": "instructor", "tao": "ta", "=evil": "student"})
+    course = _course(
+        {"sami": "student", "ines": "instructor", "tao": "ta", "=evil": "student"},
+        r.Sharing(weekly_cap=Decimal(10), students={"sami": Decimal(60)}),
+    )
     used = {
         "sami": PoolUse("sami", Decimal("3.5"), Decimal(2), 3, datetime(2026, 2, 1, 9, 30)),
         "gone": PoolUse("gone", Decimal(1), Decimal(0), 1, datetime(2026, 1, 9, tzinfo=UTC)),
@@ -76,8 +80,9 @@ def test_roster_rows_and_csv_show_each_use_staff_first() -> None:
         "3",
         "2026-02-01 09:30",
         "4.50",
+        "60.00",
     ]
-    assert by_user["'=evil"][1:] == ["student", "0.00", "0.00", "0.00", "0", "", "no limit"]
+    assert by_user["'=evil"][1:] == ["student", "0.00", "0.00", "0.00", "0", "", "no limit", ""]
     assert by_user["gone"][1] == teaching.NOT_ENROLLED
     assert by_user["ines"][-1] == ""
 
@@ -154,3 +159,58 @@ def test_the_page_shows_the_repository_and_the_link_it_made() -> None:
     assert 'id="ch-link-error">no &#x27;..&#x27; &lt;parts&gt;</p>' in html
     assert 'id="ch-link"' not in html
     assert "<script" not in html
+
+
+def _allowance_cells(html: str) -> dict[str, str]:
+    """``tr[data-username]`` -> the HTML of its ``td.ch-allowance`` cell."""
+    found = re.findall(
+        r'<tr data-username="([^"]*)">.*?<td class="ch-allowance">(.*?)</td></tr>', html
+    )
+    return dict(found)
+
+
+@pytest.mark.parametrize("manage", [True, False], ids=["staff", "ta"])
+def test_each_students_own_allowance_shows_and_staff_get_a_form(manage: bool) -> None:
+    course = _course(
+        {"sami": "student", "s@m": "student", "ines": "instructor"},
+        r.Sharing("equal", students={"sami": Decimal(60)}),
+    )
+    rows = teaching.roster_rows(course, {}, {})
+    assert {row.username: row.own_allowance for row in rows} == {
+        "ines": None,
+        "s@m": None,
+        "sami": Decimal(60),
+    }
+    view = coursepage.CourseView(course, "instructor" if manage else "ta", rows, manage, "tok")
+    html = coursepage.course_page("ines", view, links=page.Links(service="/services/credits/"))
+    cells = _allowance_cells(html)
+    assert cells["ines"] == "—"
+    if not manage:
+        assert cells == {"ines": "—", "s@m": "course share", "sami": "60.00"}
+        assert "ch-allowance-form" not in html
+        return
+    assert (
+        '<form method="post" action="/services/credits/courses/ml-a/allowances/sami"'
+        in cells["sami"]
+    )
+    assert 'name="allowance" value="60.00"' in cells["sami"]
+    assert '<input type="hidden" name="_xsrf" value="tok">' in cells["sami"]
+    assert 'action="/services/credits/courses/ml-a/allowances/s%40m"' in cells["s@m"]
+    assert 'name="allowance" value=""' in cells["s@m"]
+    assert "ch-allowance-error" not in html
+    assert "<script" not in html
+
+
+def test_a_refused_allowance_keeps_what_was_typed_and_says_why() -> None:
+    course = _course({"sami": "student", "ines": "instructor"})
+    rows = teaching.roster_rows(course, {}, {})
+    refused = coursepage.AllowanceForm("sami", '-5"<x>', "The allowance of sami was <not> saved.")
+    view = coursepage.CourseView(course, "instructor", rows, True, "t", allowance=refused)
+    html = coursepage.course_page("ines", view, links=page.Links())
+    assert (
+        '<p class="alert alert-danger mt-2" id="ch-allowance-error">'
+        "The allowance of sami was &lt;not&gt; saved.</p>"
+    ) in html
+    cell = _allowance_cells(html)["sami"]
+    assert "ch-allowance-input is-invalid" in cell
+    assert 'value="-5&quot;&lt;x&gt;"' in cell

@@ -14,7 +14,7 @@ import yaml
 
 from computehub.sitefile import load_site
 from computehub.sitefile.load import parse_site
-from computehub.spawners.access import Entitlements
+from computehub.spawners.access import Entitlements, refusal
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.batch import (
     JobPlacement,
@@ -413,3 +413,39 @@ def test_form_tells_why_the_last_session_ended(registry: HubRegistry) -> None:
         "Your last session: Stopped &lt;idle&gt; &amp; saved 5.00</div>"
     ) in page
     assert "ch-last-session" not in render_form(registry, None, {}, RESEARCHER)
+
+
+def _form_defaults(page: str) -> dict[str, dict[str, str]]:
+    found = re.search(r'data-defaults="([^"]*)"', page)
+    assert found is not None
+    table: dict[str, dict[str, str]] = json.loads(html.unescape(found[1]))
+    return table
+
+
+def _gpu_type_of(resource: str) -> str:
+    """The form's GPU choice for a resource name (``cpu`` -> ``none``)."""
+    kind, _, rest = resource.partition(":")
+    return "none" if kind == "cpu" else rest
+
+
+def test_the_form_selects_the_account_a_start_would_charge(registry: HubRegistry) -> None:
+    """The page's default account per hub and resource is the start's own default."""
+    accounts = {"bilal": Decimal(10), "intro-ml": Decimal(50)}
+    table = _form_defaults(render_form(registry, None, accounts, INTRO_ML))
+    assert table["lahore"]["gpu:h100"] == "intro-ml"
+    assert table["lahore"]["gpu:l40s"] == "bilal"
+    assert table["lahore"]["cpu"] == "bilal"
+    assert table["any"]["gpu:h100"] == "intro-ml"
+    for hub, resources in table.items():
+        if hub == "any":
+            continue
+        for resource, account in resources.items():
+            if refusal(registry[hub], resource, INTRO_ML) is not None:
+                continue  # kept for others: the start refuses it, whoever pays
+            raw = {"hub": hub, "gpu_type": _gpu_type_of(resource)}
+            request = validate(raw, registry, who=INTRO_ML, accounts=list(accounts))
+            assert request.account == account, (hub, resource)
+    # Someone who is not the course's member: their own account everywhere.
+    mine = _form_defaults(render_form(registry, None, {"bilal": Decimal(10)}, STUDENT))
+    assert {a for row in mine.values() for a in row.values()} == {"bilal"}
+    assert _form_defaults(render_form(registry, None, {}, STUDENT)) == {}

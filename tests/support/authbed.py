@@ -46,6 +46,13 @@ from tests.support.bedtools import hub_api
 DIR_COURSE = "dir-ml"
 DIR_COURSE_GROUP = "dirml-students"
 
+#: The course of the OIDC hub whose roster follows the groups claim (test_oidc_roster.py):
+#: its instructors and students come from claim values; its TAs from elsewhere (not managed).
+IDP_COURSE = "idp-ml"
+IDP_COURSE_GROUPS = {"instructor": "idpml-instructors", "student": "idpml-students"}
+#: A course in the OIDC hub's ledger that the site file does not name under auth.courses.
+IDP_UNLISTED_COURSE = "idp-stats"
+
 #: People the login tests add to the shared directory, beside the bed's (university.py).
 #: root and munge have directory entries (as a careless or hostile directory could) and
 #: an affiliation that gives a role: only the system-account rule keeps them out.
@@ -328,6 +335,51 @@ IDP_PEOPLE = {
         "email": "olga@university.example",
         "groups": ["hpc-operators", "research-staff"],
         "eduperson_affiliation": ["staff"],
+    },
+    # The course whose roster follows the groups claim (test_oidc_roster.py): a student,
+    # an instructor, a TA and an owner put there by other sources, and a student whose
+    # claim names a course the site file doesn't.
+    "nina": {
+        "preferred_username": "nina@university.example",
+        "name": "Nina Naqvi",
+        "email": "nina@university.example",
+        "groups": ["idpml-students"],
+        "eduperson_affiliation": "student",
+    },
+    "dora": {
+        "preferred_username": "dora@university.example",
+        "name": "Dora Durrani",
+        "email": "dora@university.example",
+        "groups": ["course-instructors", "idpml-instructors"],
+        "eduperson_affiliation": ["faculty"],
+    },
+    "rita": {
+        "preferred_username": "rita@university.example",
+        "name": "Rita Rana",
+        "email": "rita@university.example",
+        "groups": [],
+        "eduperson_affiliation": "student",
+    },
+    "pat": {
+        "preferred_username": "pat@university.example",
+        "name": "Pat Parvez",
+        "email": "pat@university.example",
+        "groups": [],
+        "eduperson_affiliation": ["faculty"],
+    },
+    "omar": {
+        "preferred_username": "omar@university.example",
+        "name": "Omar Orakzai",
+        "email": "omar@university.example",
+        "groups": [],
+        "eduperson_affiliation": "student",
+    },
+    "evan": {
+        "preferred_username": "evan@university.example",
+        "name": "Evan Elahi",
+        "email": "evan@university.example",
+        "groups": ["idpstats-students"],
+        "eduperson_affiliation": "student",
     },
 }
 
