@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from computehub.auth.configure import AuthConfigError, configure_auth
-from computehub.credits.service.jupyterhub import configure_credits_service
+from computehub.credits.service.jupyterhub import (
+    configure_credits_service,
+    credits_reads_formgraders,
+)
 from computehub.culling import configure_culling
 from computehub.nbgraderhub import NbgraderConfigError, configure_nbgrader
 from computehub.paths import repo_root, state_dir
@@ -79,9 +82,10 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
     configure_credits_service(c, site, site_path)
     configure_hub_scopes(c)
     try:
-        configure_nbgrader(c, site)
+        formgraders = configure_nbgrader(c, site)
     except NbgraderConfigError as err:
         raise ConfigError(str(err)) from None
+    credits_reads_formgraders(c, formgraders)
     # The hub API's port report (in place of batchspawner's), extend, estimate and GPU
     # activity endpoints: JupyterHub builds its handler table after loading this config.
     register_api_handlers()

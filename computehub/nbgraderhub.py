@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import socket
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ EXCHANGE_VAR = "COMPUTEHUB_NBGRADER_EXCHANGE"
 COURSE_VAR = "COMPUTEHUB_NBGRADER_COURSE"
 #: What runs as the grader: checks the folders, then becomes jupyterhub-singleuser.
 FORMGRADER_MODULE = "computehub.extensions.formgrader"
+#: The token-only service that reads a course's formgrader for the instructor's page.
+STATUS_PREFIX = "formgrader-status-"
 
 
 class NbgraderConfigError(RuntimeError):
@@ -72,8 +75,33 @@ def formgrader_service(
     return service
 
 
-def configure_nbgrader(c: Any, site: Site, *, sudo: str = "/usr/bin/sudo") -> None:
+def status_reader(course: str, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A token-only service that may read one course's formgrader, and its role.
+
+    The credits service shows each course's assignments on its instructor's page with
+    this token. It opens that course's formgrader and nothing else, so the formgrader
+    (code the course's staff control) learns no credential that reaches further than
+    what its staff already have.
+    """
+    name = f"{STATUS_PREFIX}{course}"
+    service = {"name": name, "api_token": token}
+    role = {
+        "name": name,
+        "description": f"computehub: reads the assignments of {course} for the instructor's page",
+        "scopes": [f"access:services!service={course}"],
+        "services": [name],
+    }
+    return service, role
+
+
+def configure_nbgrader(
+    c: Any, site: Site, *, sudo: str = "/usr/bin/sudo"
+) -> dict[str, dict[str, str]]:
     """Add each graded course's formgrader service and tell sessions the exchange.
+
+    Returns:
+        Per course, where its formgrader's API is (``url``, on loopback) and the
+        ``token`` that reads it (:func:`status_reader`), for the credits service.
 
     Raises:
         NbgraderConfigError: a grader account does not exist, or the exchange root is
@@ -84,13 +112,17 @@ def configure_nbgrader(c: Any, site: Site, *, sudo: str = "/usr/bin/sudo") -> No
     environment[EXCHANGE_VAR] = str(settings.exchange_root)
     c.Spawner.environment = environment
     if not settings.courses:
-        return
+        return {}
     as_root = os.geteuid() == 0
     _ensure_exchange_root(settings.exchange_root, as_root)
     python = site.nbgrader_environment().prefix / "bin" / "python"
     services = list(c.JupyterHub.services) if "services" in c.JupyterHub else []
     ours = set(settings.courses)
+    ours |= {f"{STATUS_PREFIX}{course}" for course in settings.courses}
     services = [s for s in services if s.get("name") not in ours]
+    roles = list(c.JupyterHub.load_roles) if "load_roles" in c.JupyterHub else []
+    roles = [r for r in roles if r.get("name") not in ours]
+    readers: dict[str, dict[str, str]] = {}
     for course, spec in settings.courses.items():
         try:
             pwd.getpwnam(spec.grader)
@@ -99,17 +131,22 @@ def configure_nbgrader(c: Any, site: Site, *, sudo: str = "/usr/bin/sudo") -> No
                 f"nbgrader.courses.{course}.grader: there is no account {spec.grader!r} "
                 "on this machine (create it; it must not be a person's login)"
             ) from None
-        services.append(
-            formgrader_service(
-                course,
-                spec,
-                python=python,
-                exchange_root=settings.exchange_root,
-                as_root=as_root,
-                sudo=sudo,
-            )
+        formgrader = formgrader_service(
+            course,
+            spec,
+            python=python,
+            exchange_root=settings.exchange_root,
+            as_root=as_root,
+            sudo=sudo,
         )
+        token = secrets.token_hex(32)
+        reader, role = status_reader(course, token)
+        services += [formgrader, reader]
+        roles.append(role)
+        readers[course] = {"url": f"{formgrader['url']}/services/{course}/", "token": token}
     c.JupyterHub.services = services
+    c.JupyterHub.load_roles = roles
+    return readers
 
 
 def _ensure_exchange_root(root: Path, as_root: bool) -> None:

@@ -3,7 +3,8 @@
 JupyterHub passes ``JUPYTERHUB_SERVICE_URL`` (where to listen), ``JUPYTERHUB_SERVICE_PREFIX``,
 ``JUPYTERHUB_API_URL``, ``JUPYTERHUB_API_TOKEN`` and ``JUPYTERHUB_CLIENT_ID``; the hub
 config adds ``COMPUTEHUB_DB_URL`` (the ledger; rates are recorded there by the hub at
-start-up from the site file) and ``COMPUTEHUB_SITE``.
+start-up from the site file), ``COMPUTEHUB_SITE`` and, with graded courses,
+``COMPUTEHUB_FORMGRADERS``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from urllib.parse import urlsplit
 
 from computehub.credits.ledger import Ledger
 from computehub.paths import DB_URL_ENV, SITE_FILE_ENV, default_ledger_url
+
+#: Set by the hub configuration (computehub.credits.service.jupyterhub.FORMGRADERS_ENV).
+FORMGRADERS_ENV = "COMPUTEHUB_FORMGRADERS"
 
 log = logging.getLogger("computehub.credits.service")
 
@@ -59,6 +63,11 @@ async def serve(env: Mapping[str, str]) -> None:
             context.course_resources = site_course_resources(load_site(Path(site_path)))
         except SiteFileError as err:
             raise ValueError(err.one_line()) from None
+    formgraders = env.get(FORMGRADERS_ENV)
+    if formgraders:
+        from computehub.credits.service.formgraders import FormgraderReader
+
+        context.formgraders = FormgraderReader.from_json(formgraders)
     app = make_app(context)
     server = app.listen(port, address=host, xheaders=True)
     log.info("credits service at http://%s:%d%s", host, port, hub_auth.base_url)

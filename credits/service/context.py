@@ -21,6 +21,7 @@ from computehub.credits.errors import (
 )
 from computehub.credits.ledger import Ledger
 from computehub.credits.service.errors import ApiError
+from computehub.credits.service.formgraders import FormgraderReader
 from computehub.credits.service.views import amount
 
 T = TypeVar("T")
@@ -37,6 +38,7 @@ class ServiceContext:
         expiring_soon: how far ahead ``expiring_soon`` looks.
         course_resources: the hub resources the site file keeps for a course
             (``limits.access``), as ``[{"hub": ..., "resource": ...}]``.
+        formgraders: each graded course's formgrader, for the instructor's page.
     """
 
     ledger: Ledger
@@ -44,6 +46,7 @@ class ServiceContext:
     clock: Clock = utcnow
     expiring_soon: timedelta = timedelta(days=30)
     course_resources: Callable[[str], list[dict[str, str]]] = field(default=lambda _course: [])
+    formgraders: FormgraderReader = field(default_factory=lambda: FormgraderReader({}))
 
     def now(self) -> datetime:
         """The current time (timezone-aware)."""

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from computehub.credits import records as r
 from computehub.credits.roster import RosterPlan
+from computehub.credits.service.formgraders import Assignment, Coursework
 from computehub.credits.service.page import Links, document, navbar
 from computehub.credits.service.teaching import (
     RosterRow,
@@ -95,6 +96,7 @@ class CourseView:
         roster: a roster upload's result.
         link: the nbgitpuller link generator's fields and what it made.
         allowance: a student's allowance form that was refused, shown again.
+        coursework: its assignments from its formgrader; ``None``: it has none.
     """
 
     course: r.Course
@@ -106,6 +108,7 @@ class CourseView:
     roster: RosterResult | None = None
     link: PullLinkForm = field(default_factory=lambda: PullLinkForm())
     allowance: AllowanceForm | None = None
+    coursework: Coursework | None = None
 
 
 def course_list(user: str, courses: Sequence[r.Course], *, links: Links) -> str:
@@ -167,6 +170,7 @@ def course_page(user: str, view: CourseView, *, links: Links) -> str:
             _roster(view, links),
             _upload(view, links) if view.manage else "",
             _materials(view, links),
+            _assignments(view, links),
             '<p class="text-body-secondary small">Times are UTC. Amounts are credits. '
             "<em>Used</em> is what a person's sessions took from the pool: charges of "
             "ended sessions and what running ones hold.</p>",
@@ -470,11 +474,58 @@ def _materials(view: CourseView, links: Links) -> str:
             '<div class="col-md-2"><button class="btn btn-outline-primary w-100" '
             'type="submit" id="ch-link-make">Make link</button></div></form>' + made
         )
+    return '<h2 class="h5">Course materials</h2>' + where + form + generator
+
+
+def _assignments(view: CourseView, links: Links) -> str:
+    """The course's nbgrader assignments, with links to its formgrader (its own tab)."""
+    course = view.course
+    if view.coursework is None:
+        return (
+            '<h2 class="h5">Assignments</h2><p class="text-body-secondary small" '
+            'id="ch-coursework">This course has no formgrader: an operator adds it to the '
+            "site file's <code>nbgrader.courses</code> to release and grade assignments "
+            "with nbgrader.</p>"
+        )
+    base = links.hub_prefix.removesuffix("hub/")
+    formgrader = escape(f"{base}services/{quote(course.id, safe='')}/formgrader")
+    opener = (
+        f'<p><a class="btn btn-outline-primary btn-sm" id="ch-formgrader" href="{formgrader}" '
+        'target="_blank" rel="noopener">Open the formgrader</a> <span class="text-body-secondary '
+        'small">(in a tab of its own: create, release, collect, grade and return feedback)'
+        "</span></p>"
+    )
+    work = view.coursework
+    if work.assignments is None:
+        return (
+            '<h2 class="h5">Assignments</h2>'
+            f'<p class="alert alert-warning" id="ch-coursework">{escape(work.error)}</p>' + opener
+        )
+    if not work.assignments:
+        return (
+            '<h2 class="h5">Assignments</h2><p id="ch-coursework">No assignments yet: '
+            "create one in the formgrader.</p>" + opener
+        )
+    students = sum(1 for role in course.members.values() if role == "student")
+    rows = "".join(_assignment_row(a, students, formgrader) for a in work.assignments)
     return (
-        '<h2 class="h5">Course materials</h2>'
-        + where
-        + form
-        + generator
-        + '<p class="text-body-secondary small" id="ch-coursework">Assignments with grading '
-        "(nbgrader) are not set up yet.</p>"
+        '<h2 class="h5">Assignments</h2>'
+        '<table class="table table-sm align-middle" id="ch-coursework"><thead><tr>'
+        "<th>Assignment</th><th>State</th><th>Due</th><th>Submissions collected</th>"
+        "<th>Autograded</th><th>Average score</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>" + opener
+    )
+
+
+def _assignment_row(a: Assignment, students: int, formgrader: str) -> str:
+    state = "released" if a.released else "draft (not released)"
+    badge = "text-bg-success" if a.released else "text-bg-secondary"
+    link = f"{formgrader}/manage_submissions/{escape(quote(a.name, safe=''))}"
+    average = f"{a.average:.1f} of {a.max_score:g}" if a.autograded else "—"
+    return (
+        f'<tr data-assignment="{escape(a.name)}"><td><a href="{link}" target="_blank" '
+        f'rel="noopener">{escape(a.name)}</a></td>'
+        f'<td><span class="badge {badge}">{state}</span></td>'
+        f"<td>{escape(a.due) if a.due else '—'}</td>"
+        f"<td>{a.collected} of {students}</td><td>{a.autograded}</td><td>{average}</td></tr>"
     )

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -137,3 +138,25 @@ def server_token_scopes(current: Any, add: Iterable[str] = SERVER_TOKEN_SCOPES) 
 
 def _with(scopes: Any, extra: tuple[str, ...]) -> list[str]:
     return sorted(set(scopes) | set(extra))
+
+
+#: Per course, where its formgrader's API is and the token that reads it (JSON).
+FORMGRADERS_ENV = "COMPUTEHUB_FORMGRADERS"  # read by computehub.credits.service.__main__
+
+
+def credits_reads_formgraders(c: Any, formgraders: dict[str, dict[str, str]]) -> None:
+    """Tell the credits service each graded course's formgrader and its reading token.
+
+    ``formgraders`` comes from ``computehub.nbgraderhub.configure_nbgrader``: the
+    instructor's page shows each course's assignments from it.
+    """
+    if not formgraders:
+        return
+    services = list(c.JupyterHub.services)
+    for spec in services:
+        if spec.get("name") == SERVICE_NAME:
+            spec["environment"] = {
+                **spec.get("environment", {}),
+                FORMGRADERS_ENV: json.dumps(formgraders, sort_keys=True),
+            }
+    c.JupyterHub.services = services

@@ -112,6 +112,7 @@ class PageHandler(BaseHandler):
             roster=roster,
             link=link,
             allowance=allowance,
+            coursework=await self.ctx.formgraders.coursework(course.id),
         )
         self.html_headers()
         self.finish(coursepage.course_page(caller.name, view, links=self.links()))

@@ -159,6 +159,7 @@ def graded(
             "exchange": exchange,
             "ledger_url": ledger_url,
             "log": process.log,
+            "state": process.base,
         }
     finally:
         driver = _Driver(process.url, token)
@@ -352,6 +353,16 @@ def test_an_assignment_from_release_to_feedback(graded: dict[str, Any]) -> None:
         want = "Score: 1.0 / 1.0" if user == "alice" else "Score: 0.0 / 1.0"
         assert want in html, (user, html[:400])
 
+    # The instructor's page shows the assignment as the gradebook has it.
+    status, html = _call(
+        f"{graded['url']}/services/credits/courses/nbg-a", graded["tokens"]["tara"]
+    )
+    assert status == 200, html
+    row = html[html.index('data-assignment="ps1"') :].split("</tr>", 1)[0]
+    assert "released" in row
+    assert "<td>2 of 2</td><td>2</td><td>0.5 of 1</td>" in row, row
+    assert "/services/nbg-a/formgrader/manage_submissions/ps1" in row
+
     # Students have no formgrader of their own in their sessions.
     status, _ = _as(graded, "alice", f"{servers['alice']}/formgrader")
     assert status == 404
@@ -378,3 +389,39 @@ def test_a_courses_exchange_folder_taken_by_someone_else_is_refused(tmp_path: Pa
     assert prepare("nbg-y", exchange, home, os.getuid()) == home / "nbg-y"
     assert (exchange / "nbg-y").is_dir()
     assert (home / "nbg-y").stat().st_mode & 0o777 == 0o700
+
+
+def _credits_service_env(graded: dict[str, Any]) -> dict[str, str]:
+    """The credits service's environment, read from /proc (the tests run as root)."""
+    marker = f"COMPUTEHUB_STATE_DIR={graded['state']}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker in environ and b"computehub.credits.service" in cmdline:
+            pairs = (item.decode().split("=", 1) for item in environ if b"=" in item)
+            return dict(pairs)
+    raise AssertionError("the credits service of the coursework hub is not running")
+
+
+def test_the_pages_reading_token_opens_its_own_courses_formgrader_only(
+    graded: dict[str, Any],
+) -> None:
+    readers = json.loads(_credits_service_env(graded)["COMPUTEHUB_FORMGRADERS"])
+    assert set(readers) == set(GRADERS)
+    for course, where in readers.items():
+        other = next(c for c in GRADERS if c != course)
+        own, _ = _call(f"{graded['url']}/services/{course}/formgrader/api/assignments",
+                       where["token"])  # fmt: skip
+        assert own == 200
+        theirs, _ = _call(f"{graded['url']}/services/{other}/formgrader/api/assignments",
+                          where["token"])  # fmt: skip
+        assert theirs == 403
+        # Nor anything of the hub's own: it is a token for reading one formgrader.
+        for path in ("/hub/api/users", "/hub/api/users/alice", "/hub/api/groups"):
+            status, _ = _call(f"{graded['url']}{path}", where["token"])
+            assert status == 403, path
