@@ -19,7 +19,7 @@ import pwd
 import threading
 from datetime import datetime
 from inspect import isawaitable
-from typing import Any
+from typing import Any, ClassVar
 
 from jupyterhub.auth import Authenticator
 from tornado import web
@@ -49,6 +49,8 @@ from computehub.clock import utcnow
 
 #: Where in ``auth_state`` the platform keeps what it decided at login.
 STATE_KEY = "computehub"
+#: The key under :data:`STATE_KEY` naming how the person logged in (ldap, oidc, lti, dummy).
+METHOD_KEY = "method"
 
 
 class LoginUnavailableError(Exception):
@@ -74,6 +76,10 @@ def refusal(status: int, message: str) -> web.HTTPError:
 
 class PlatformLogin(Authenticator):  # type: ignore[misc]
     """Admission, identity binding, roles, courses and first-login credits for a login."""
+
+    #: How people log in through this class: the site file's ``auth.method`` value. It is
+    #: kept in ``auth_state`` so a hub with two ways in refreshes each person by theirs.
+    login_method: ClassVar[str] = ""
 
     login_policy = Instance(
         LoginPolicy,
@@ -320,6 +326,7 @@ class PlatformLogin(Authenticator):  # type: ignore[misc]
         fields = auth_model_fields(admission, courses)
         auth_state = dict(auth_state)
         auth_state[STATE_KEY] = {
+            METHOD_KEY: self.login_method,
             "roles": list(admission.roles),
             "groups": list(fields["groups"]),
             "display_name": admission.identity.display_name,

@@ -17,6 +17,13 @@ LDAP_CLASS = "computehub-ldap"
 OIDC_CLASS = "computehub-oidc"
 DUMMY_CLASS = "computehub-dummy"
 LTI_CLASS = "computehub-lti"
+COMBINED_CLASS = "computehub-combined"
+#: The primary authenticators by method, as import paths (the combined one's primary_class).
+PRIMARY_CLASSES = {
+    "dummy": "computehub.auth.dummy.ComputeHubDummyAuthenticator",
+    "ldap": "computehub.auth.ldap.ComputeHubLDAPAuthenticator",
+    "oidc": "computehub.auth.oidc.ComputeHubOIDCAuthenticator",
+}
 #: JupyterHub's key for encrypting auth_state (OIDC tokens, kept for refresh_user).
 CRYPT_KEY_ENV = "JUPYTERHUB_CRYPT_KEY"
 
@@ -34,15 +41,14 @@ def templates_dir() -> str:
 
 
 def configure_auth(c: Any, site: Site) -> None:
-    """Apply the site's login method to the JupyterHub config object ``c``."""
+    """Apply the site's login method (and LMS launches beside it) to the config ``c``."""
     auth = site.auth
     _login_page(c, site)
     if auth.method == "dummy":
         assert auth.dummy is not None  # the schema guarantees the section
         c.JupyterHub.authenticator_class = DUMMY_CLASS
         c.Authenticator.allowed_users = set(auth.dummy.users)
-        operators = {name for name, role in auth.dummy.users.items() if role == "operator"}
-        c.Authenticator.admin_users = set(auth.admin_users) | operators
+        c.Authenticator.admin_users = _admins(site)
         section = c.ComputeHubDummyAuthenticator
         section.platform_roles = dict(auth.dummy.users)
         section.login_policy = LoginPolicy.for_demo(
@@ -51,24 +57,66 @@ def configure_auth(c: Any, site: Site) -> None:
         section.ledger_url = site.ledger.db_url or default_ledger_url()
         _managed(section)
         _refresh(section, site)
-        return
-    if auth.method == "ldap":
-        assert auth.ldap is not None
-        c.JupyterHub.authenticator_class = LDAP_CLASS
-        section = c.ComputeHubLDAPAuthenticator
-        _ldap(section, auth.ldap, site.platform.support)
-    elif auth.method == "lti":
-        assert auth.lti is not None
-        c.JupyterHub.authenticator_class = LTI_CLASS
-        section = c.ComputeHubLTIAuthenticator
-        _lti(c, section, auth.lti)
     else:
-        assert auth.oidc is not None
-        c.JupyterHub.authenticator_class = OIDC_CLASS
-        section = c.ComputeHubOIDCAuthenticator
-        _oidc(section, auth.oidc)
-    _platform(section, site)
-    _course_groups(section, site)
+        if auth.method == "ldap":
+            assert auth.ldap is not None
+            c.JupyterHub.authenticator_class = LDAP_CLASS
+            section = c.ComputeHubLDAPAuthenticator
+            _ldap(section, auth.ldap, site.platform.support)
+        elif auth.method == "lti":
+            assert auth.lti is not None
+            c.JupyterHub.authenticator_class = LTI_CLASS
+            section = c.ComputeHubLTIAuthenticator
+            _lti(c, section, auth.lti)
+        else:
+            assert auth.oidc is not None
+            c.JupyterHub.authenticator_class = OIDC_CLASS
+            section = c.ComputeHubOIDCAuthenticator
+            _oidc(section, auth.oidc)
+        _platform(section, site)
+        _course_groups(section, site)
+    if auth.lti_launches:
+        _with_launches(c, section, site)
+
+
+def _admins(site: Site) -> set[str]:
+    """Who is always an admin: auth.admin_users, and the demo's operators."""
+    admins = set(site.auth.admin_users)
+    if site.auth.dummy is not None and site.auth.method == "dummy":
+        admins |= {name for name, role in site.auth.dummy.users.items() if role == "operator"}
+    return admins
+
+
+def _with_launches(c: Any, primary: Any, site: Site) -> None:
+    """LMS launches next to the primary method: the combined authenticator holds both.
+
+    The primary method's section stays as it is; the LTI section is configured as on an
+    LTI hub; the combined one carries what JupyterHub reads from *its* authenticator.
+    """
+    auth = site.auth
+    assert auth.lti is not None  # the schema guarantees the section
+    if not os.environ.get(CRYPT_KEY_ENV, "").strip():
+        raise AuthConfigError(
+            f"site file auth.lti_launches: the environment variable {CRYPT_KEY_ENV} is not "
+            "set. A hub with two ways in keeps, in the person's encrypted auth_state, which "
+            "one they used, so that their roles are refreshed through it: set it to 32 "
+            "random bytes in hex (openssl rand -hex 32), the same on every start"
+        )
+    c.JupyterHub.authenticator_class = COMBINED_CLASS
+    combined = c.ComputeHubCombinedAuthenticator
+    combined.primary_class = PRIMARY_CLASSES[auth.method]
+    lti = c.ComputeHubLTIAuthenticator
+    _lti(c, lti, auth.lti)
+    _platform(lti, site)
+    # JupyterHub reads these from the authenticator of the handler that logs a person
+    # in (a sub-authenticator) and, at refreshes and at start, from the combined one.
+    for section in (primary, lti, combined):
+        section.enable_auth_state = True
+    combined.admin_users = _admins(site)
+    combined.username_pattern = auth.username.pattern
+    combined.any_allow_config = True
+    _managed(combined)
+    _refresh(combined, site)
 
 
 def _course_groups(section: Any, site: Site) -> None:
@@ -230,12 +278,17 @@ def _login_page(c: Any, site: Site) -> None:
     if site.auth.method == "oidc":
         assert site.auth.oidc is not None
         methods.append({"kind": "oidc", "label": site.auth.oidc.button_label})
-    elif site.auth.method == "lti":
-        label = "Open the notebooks from your course in the learning platform (Moodle, Canvas)."
-        methods.append({"kind": "lti", "label": label})
-    else:
+    elif site.auth.method != "lti":
         label = "University account" if site.auth.method == "ldap" else "Demo login"
         methods.append({"kind": "password", "label": label})
+    if site.auth.method == "lti" or site.auth.lti_launches:
+        label = "Open the notebooks from your course in the learning platform (Moodle, Canvas)."
+        if site.auth.lti_launches:
+            label = (
+                "Students of a course in the learning platform (Moodle, Canvas) can also open "
+                "the notebooks from their course page."
+            )
+        methods.append({"kind": "lti", "label": label})
     existing = c.JupyterHub.template_paths if "template_paths" in c.JupyterHub else []
     if templates_dir() not in existing:
         c.JupyterHub.template_paths = [templates_dir(), *existing]

@@ -23,6 +23,8 @@ from computehub.auth.policy import Identity
 class ComputeHubDummyAuthenticator(PlatformLogin, DummyAuthenticator):  # type: ignore[misc]
     """Any password for the site file's demo people, each with their platform role."""
 
+    login_method = "dummy"
+
     platform_roles = Dict(
         config=True, help="Login name: platform role (the site file's auth.dummy.users)."
     )

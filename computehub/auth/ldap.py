@@ -60,6 +60,8 @@ def _first(values: Any) -> str:
 class ComputeHubLDAPAuthenticator(PlatformLogin, LDAPAuthenticator):  # type: ignore[misc]
     """University directory login with platform roles and first-login credits."""
 
+    login_method = "ldap"
+
     search_password_env = Unicode(
         None,
         allow_none=True,

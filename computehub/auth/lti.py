@@ -149,6 +149,8 @@ class ComputeHubLTICallbackHandler(LTI13CallbackHandler):  # type: ignore[misc]
 class ComputeHubLTIAuthenticator(PlatformLogin, LTI13Authenticator):  # type: ignore[misc]
     """LTI 1.3 launch with platform roles, course rosters and first-login credits."""
 
+    login_method = "lti"
+
     login_handler = ComputeHubLTILoginInitHandler
     callback_handler = ComputeHubLTICallbackHandler
 

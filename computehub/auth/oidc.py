@@ -45,6 +45,8 @@ def _text(value: Any) -> str:
 class ComputeHubOIDCAuthenticator(PlatformLogin, GenericOAuthenticator):  # type: ignore[misc]
     """OpenID Connect login with platform roles and first-login credits."""
 
+    login_method = "oidc"
+
     client_secret_env = Unicode(
         None,
         allow_none=True,

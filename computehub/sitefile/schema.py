@@ -718,6 +718,11 @@ class Auth(_Strict):
     ldap: LdapAuth | None = None
     oidc: OidcAuth | None = None
     lti: LtiAuth | None = None
+    lti_launches: bool = Field(
+        default=False,
+        description="also accept LTI 1.3 launches from the LMS in the 'lti' section, next "
+        "to the primary method (ldap, oidc or dummy), which keeps the login page",
+    )
     courses: dict[Identifier, CourseGroups] = Field(
         default_factory=dict,
         description="course id -> the LDAP groups or OIDC group claims its roster comes from",
@@ -743,6 +748,7 @@ class Auth(_Strict):
     def _section_for_method(self) -> Auth:
         if getattr(self, self.method) is None:
             raise ValueError(f"method is {self.method!r} but there is no '{self.method}' section")
+        self._lti_next_to_method()
         if self.method != "dummy" and not self.roles:
             raise ValueError(
                 f"method {self.method!r} needs 'roles' (which groups or affiliations may log "
@@ -759,6 +765,28 @@ class Auth(_Strict):
             )
         self._course_groups()
         return self
+
+    def _lti_next_to_method(self) -> None:
+        """LMS launches beside another method: only when asked for, with the LMS named."""
+        if self.method == "lti":
+            if self.lti_launches:
+                raise ValueError(
+                    "lti_launches is for a hub whose method is ldap, oidc or dummy; with "
+                    "method 'lti' every login is a launch already: remove lti_launches"
+                )
+            return
+        if self.lti_launches and self.lti is None:
+            raise ValueError(
+                "lti_launches: true needs an 'lti' section naming the LMS whose launches "
+                "are accepted (issuer, client_ids, deployment_ids, authorize_url, "
+                "jwks_url, courses)"
+            )
+        if self.lti is not None and not self.lti_launches:
+            raise ValueError(
+                f"there is an 'lti' section but method is {self.method!r}: launches from the "
+                f"LMS are accepted next to {self.method!r} logins only with "
+                "lti_launches: true. Set it, or remove the 'lti' section"
+            )
 
     def _course_groups(self) -> None:
         from computehub.auth.rostersync import normalize_dn

@@ -47,7 +47,16 @@ from tests.support.authbed import (
 )
 from tests.support.bedtools import assert_ledger_clean, component_missing
 from tests.support.lti_platform import LtiPlatform
-from tests.support.ltibed import LMS_CONTEXTS, LMS_PEOPLE, LTI_COURSE, LtiHub, lti_auth
+from tests.support.ltibed import (
+    COMBINED_LMS_PEOPLE,
+    LMS_CONTEXTS,
+    LMS_PEOPLE,
+    LTI_COURSE,
+    CombinedHub,
+    LtiHub,
+    combined_auth,
+    lti_auth,
+)
 
 #: The environment variable the LDAP test hub reads its search user's password from.
 SEARCH_PASSWORD_ENV = "COMPUTEHUB_TEST_LDAP_SEARCH_PW"
@@ -214,6 +223,46 @@ def lti_hub(bed_root: Path, auth_posix: None) -> Iterator[LtiHub]:
     )
     _start(process)
     yield LtiHub(HubClient(process, token), platform, ledger_url)
+    process.stop()
+    platform.stop()
+    assert_ledger_clean(ledger_url)
+
+
+@pytest.fixture(scope="session")
+def combined_hub(bed_root: Path, slapd: Slapd, auth_people: Directory) -> Iterator[CombinedHub]:
+    """JupyterHub whose login page is the directory's, accepting LMS launches as well."""
+    base = bed_root / "auth-combined"
+    base.mkdir(parents=True, exist_ok=True)
+    hub_port = free_port()
+    platform = LtiPlatform(
+        client_id="computehub-combined-test",
+        deployment_id="deployment-1",
+        people=dict(COMBINED_LMS_PEOPLE),
+        contexts=dict(LMS_CONTEXTS),
+        tool_url=f"http://127.0.0.1:{hub_port}",
+    )
+    platform.start()
+    ledger_url = f"sqlite:///{base / 'ledger.sqlite'}"
+    with Ledger(ledger_url) as ledger:
+        ledger.create_course(
+            LTI_COURSE, "Intro to ML (LMS)", date(2020, 1, 1), date(2099, 12, 31), actor="test"
+        )
+    auth = combined_auth(platform, slapd.port, slapd.admin_dn, SEARCH_PASSWORD_ENV)
+    site = write_site(base / "site.yaml", site_data(auth, ledger_url, base))
+    token = secrets.token_hex(24)
+    process = HubProcess(
+        base / "hub",
+        site,
+        port=hub_port,
+        extra_config=extra_config(base / "extra_config.py", token),
+        extra_env={
+            SEARCH_PASSWORD_ENV: slapd.admin_password,
+            # auth_state records how each person logged in (refresh goes that way).
+            "JUPYTERHUB_CRYPT_KEY": secrets.token_hex(32),
+        },
+    )
+    _start(process)
+    yield CombinedHub(HubClient(process, token), platform, ledger_url, auth_people)
     process.stop()
     platform.stop()
     assert_ledger_clean(ledger_url)

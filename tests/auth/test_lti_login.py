@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import http.client
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
 from computehub.credits.ledger import Ledger
 from tests.support.login import LOGGED_IN
-from tests.support.lti_platform import Fault, Posted
-from tests.support.ltibed import LTI_COURSE, LtiHub
+from tests.support.lti_platform import Fault
+from tests.support.ltibed import LTI_COURSE, LtiHub, launch_by_hand, post_id_token
 
 pytestmark = pytest.mark.integration
 
@@ -36,48 +34,6 @@ def fault(lti_hub: LtiHub) -> Iterator[None]:
 def roster(lti: LtiHub) -> dict[str, str]:
     with Ledger(lti.ledger_url, migrate=False) as ledger:
         return dict(ledger.course(LTI_COURSE).members)
-
-
-def _request(
-    url: str, method: str = "GET", form: dict[str, str] | None = None, cookies: str = ""
-) -> tuple[int, dict[str, list[str]], str]:
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=20)
-    headers = {"Cookie": cookies} if cookies else {}
-    body = None
-    if form is not None:
-        body = urlencode(form)
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
-    conn.request(method, path, body=body, headers=headers)
-    response = conn.getresponse()
-    found: dict[str, list[str]] = {}
-    for name, value in response.getheaders():
-        found.setdefault(name.lower(), []).append(value)
-    text = response.read().decode(errors="replace")
-    conn.close()
-    return response.status, found, text
-
-
-def _cookies(headers: dict[str, list[str]]) -> str:
-    return "; ".join(c.split(";", 1)[0] for c in headers.get("set-cookie", []))
-
-
-def launch_by_hand(lti: LtiHub, user: str, context: str) -> tuple[str, Posted]:
-    """A launch's first half without a browser: the tool's cookies and the posted id_token."""
-    form = lti.platform.login_initiation(user, context)
-    status, headers, _ = _request(f"{lti.hub.url}/hub/lti13/oauth_login", "POST", form)
-    assert status == 302, status
-    location = headers["location"][0]
-    query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-    return _cookies(headers), lti.platform.authorize(query)
-
-
-def post_id_token(posted: Posted, cookies: str) -> tuple[int, str, str]:
-    status, headers, text = _request(
-        posted.redirect_uri, "POST", {"id_token": posted.id_token, "state": posted.state}, cookies
-    )
-    return status, _cookies(headers), text
 
 
 def test_instructor_and_learner_launch_in_chromium(

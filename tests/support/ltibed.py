@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
-from computehub.localbed.university import FIRST_LOGIN
-from tests.support.authbed import HubClient
-from tests.support.lti_platform import INSTITUTION, MEMBERSHIP, LmsPerson, LtiPlatform
+from computehub.localbed.university import FIRST_LOGIN, ROLES, ldap_auth
+from tests.support.authbed import REFRESH_AGE_S, Directory, HubClient
+from tests.support.lti_platform import INSTITUTION, MEMBERSHIP, LmsPerson, LtiPlatform, Posted
 
 #: The computehub course the LMS's course maps to.
 LTI_COURSE = "lti-101"
@@ -66,3 +68,84 @@ class LtiHub:
     hub: HubClient
     platform: LtiPlatform
     ledger_url: str
+
+
+@dataclass
+class CombinedHub(LtiHub):
+    """A hub whose login page is the directory's and which accepts LMS launches too."""
+
+    directory: Directory
+
+
+#: People of the combined hub's LMS: the LTI hub's, and omar, who is also in the
+#: directory (AUTH_PEOPLE) under the same name: whichever way comes first gets it.
+COMBINED_LMS_PEOPLE = {
+    **LMS_PEOPLE,
+    "omar": LmsPerson(
+        "lms-user-7005", "omar", "Omar Orakzai", (f"{MEMBERSHIP}Learner", f"{INSTITUTION}Student")
+    ),
+}
+
+
+def combined_auth(
+    platform: LtiPlatform, ldap_port: int, search_dn: str, env: str
+) -> dict[str, Any]:
+    """An LDAP hub's auth section with the LMS's launches accepted beside it."""
+    auth = ldap_auth("127.0.0.1", ldap_port)
+    auth["ldap"]["search_bind_dn"] = search_dn
+    auth["ldap"]["search_password_env"] = env
+    lti = lti_auth(platform)
+    auth["lti"] = lti["lti"]
+    auth["lti_launches"] = True
+    # The directory's rules and the launches' groups (lti-<course role>) side by side.
+    auth["roles"] = {
+        **ROLES,
+        "student": {"groups": ["lti-student", "lti-ta"], "affiliations": ["student"]},
+        "instructor": {"groups": ["course-instructors", "lti-instructor"]},
+    }
+    auth["refresh_age_s"] = REFRESH_AGE_S
+    return auth
+
+
+def http_request(
+    url: str, method: str = "GET", form: dict[str, str] | None = None, cookies: str = ""
+) -> tuple[int, dict[str, list[str]], str]:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=20)
+    headers = {"Cookie": cookies} if cookies else {}
+    body = None
+    if form is not None:
+        body = urlencode(form)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    found: dict[str, list[str]] = {}
+    for name, value in response.getheaders():
+        found.setdefault(name.lower(), []).append(value)
+    text = response.read().decode(errors="replace")
+    conn.close()
+    return response.status, found, text
+
+
+def set_cookies(headers: dict[str, list[str]]) -> str:
+    """The cookies a response sets, as a Cookie header's value."""
+    return "; ".join(c.split(";", 1)[0] for c in headers.get("set-cookie", []))
+
+
+def launch_by_hand(lti: LtiHub, user: str, context: str) -> tuple[str, Posted]:
+    """A launch's first half without a browser: the tool's cookies and the posted id_token."""
+    form = lti.platform.login_initiation(user, context)
+    status, headers, _ = http_request(f"{lti.hub.url}/hub/lti13/oauth_login", "POST", form)
+    assert status == 302, status
+    location = headers["location"][0]
+    query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    return set_cookies(headers), lti.platform.authorize(query)
+
+
+def post_id_token(posted: Posted, cookies: str) -> tuple[int, str, str]:
+    """The launch's second half: post the id_token; status, cookies set, page text."""
+    status, headers, text = http_request(
+        posted.redirect_uri, "POST", {"id_token": posted.id_token, "state": posted.state}, cookies
+    )
+    return status, set_cookies(headers), text
