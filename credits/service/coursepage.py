@@ -482,7 +482,7 @@ def _assignments(view: CourseView, links: Links) -> str:
     course = view.course
     if view.coursework is None:
         return (
-            '<h2 class="h5">Assignments</h2><p class="text-body-secondary small" '
+            '<h2 class="h5 mt-4">Assignments</h2><p class="text-body-secondary small" '
             'id="ch-coursework">This course has no formgrader: an operator adds it to the '
             "site file's <code>nbgrader.courses</code> to release and grade assignments "
             "with nbgrader.</p>"
@@ -498,18 +498,18 @@ def _assignments(view: CourseView, links: Links) -> str:
     work = view.coursework
     if work.assignments is None:
         return (
-            '<h2 class="h5">Assignments</h2>'
+            '<h2 class="h5 mt-4">Assignments</h2>'
             f'<p class="alert alert-warning" id="ch-coursework">{escape(work.error)}</p>' + opener
         )
     if not work.assignments:
         return (
-            '<h2 class="h5">Assignments</h2><p id="ch-coursework">No assignments yet: '
+            '<h2 class="h5 mt-4">Assignments</h2><p id="ch-coursework">No assignments yet: '
             "create one in the formgrader.</p>" + opener
         )
     students = sum(1 for role in course.members.values() if role == "student")
     rows = "".join(_assignment_row(a, students, formgrader) for a in work.assignments)
     return (
-        '<h2 class="h5">Assignments</h2>'
+        '<h2 class="h5 mt-4">Assignments</h2>'
         '<table class="table table-sm align-middle" id="ch-coursework"><thead><tr>'
         "<th>Assignment</th><th>State</th><th>Due</th><th>Submissions collected</th>"
         "<th>Autograded</th><th>Average score</th></tr></thead>"
