@@ -367,6 +367,30 @@ def test_an_assignment_from_release_to_feedback(graded: dict[str, Any]) -> None:
     status, _ = _as(graded, "alice", f"{servers['alice']}/formgrader")
     assert status == 404
 
+    # The course ends and is archived: nothing more is spent from it, and its grades
+    # and history stay readable for its staff.
+    driver = _Driver(graded["url"], graded["token"])
+    for user in servers:
+        stop(driver, user)
+    with Ledger(graded["ledger_url"]) as ledger:
+        ledger.archive_course("nbg-a", actor="test")
+    status, body = driver.api(
+        "POST",
+        "/users/alice/server",
+        {"hub": "lahore", "gpu_type": "none", "hours": "1", "account": "nbg-a"},
+    )
+    assert status == 409, body
+    assert "archived" in body["message"]
+    status, submissions = _formgrader(graded, "nbg-a", "tara", "formgrader/api/submissions/ps1")
+    assert status == 200, submissions
+    assert {s["student"]: s["score"] for s in submissions} == {"alice": 1.0, "bob": 0.0}
+    status, html = _call(
+        f"{graded['url']}/services/credits/courses/nbg-a", graded["tokens"]["tara"]
+    )
+    assert status == 200, html
+    assert 'data-assignment="ps1"' in html
+    assert "archived" in html
+
 
 def test_a_courses_exchange_folder_taken_by_someone_else_is_refused(tmp_path: Path) -> None:
     """The formgrader refuses an exchange folder that is not its grader's (a squatter's)."""
