@@ -24,7 +24,8 @@ TIMEOUT_S = 5.0
 #: Assignments listed at most (the formgrader keeps the rest).
 MAX_ASSIGNMENTS = 100
 
-#: ``fetch(url, token) -> parsed JSON``; raises :class:`FormgraderError`.
+#: ``fetch(url, token) -> parsed JSON``; raises
+#: :class:`~computehub.credits.service.formgraders.FormgraderError`.
 Fetch = Callable[[str, str], Awaitable[Any]]
 
 

@@ -99,9 +99,20 @@ def test_configure_adds_one_service_per_course_and_tells_sessions(tmp_path: Path
     c = Config()
     c.JupyterHub.services = [{"name": "credits"}, {"name": "a", "url": "stale"}]
     c.Spawner.environment = {"KEEP": "1"}
-    configure_nbgrader(c, site)
-    assert [s["name"] for s in c.JupyterHub.services] == ["credits", "a", "b"]
+    c.JupyterHub.load_roles = [{"name": "formgrader-status-a", "scopes": ["admin:users"]}]
+    readers = configure_nbgrader(c, site)
+    names = [s["name"] for s in c.JupyterHub.services]
+    assert names == ["credits", "a", "formgrader-status-a", "b", "formgrader-status-b"]
     assert c.JupyterHub.services[1]["url"] != "stale"
+    # Each reading token opens its own course's formgrader, and nothing else.
+    roles = {role["name"]: role for role in c.JupyterHub.load_roles}
+    assert roles["formgrader-status-a"]["scopes"] == ["access:services!service=a"]
+    assert roles["formgrader-status-b"]["services"] == ["formgrader-status-b"]
+    tokens = {s["name"]: s.get("api_token") for s in c.JupyterHub.services}
+    for course in ("a", "b"):
+        assert readers[course]["token"] == tokens[f"formgrader-status-{course}"]
+        assert readers[course]["url"].endswith(f"/services/{course}/")
+    assert readers["a"]["token"] != readers["b"]["token"]
     assert c.Spawner.environment == {"KEEP": "1", EXCHANGE_VAR: str(exchange)}
     # As root (these tests are), the hub makes a missing exchange, writable by all.
     assert exchange.stat().st_mode & 0o7777 == 0o1777
