@@ -23,11 +23,12 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from computehub.credits.applications import OPEN
 from computehub.credits.db import current_revision, head_revision
 from computehub.credits.errors import LedgerError
 from computehub.credits.keys import ClientKey
 from computehub.credits.ledger import Ledger
-from computehub.credits.models import AccountKind, Role
+from computehub.credits.models import AccountKind, ApplicationStatus, Role
 from computehub.credits.names import DEFAULT_SOURCE
 from computehub.credits.roster import (
     RosterError,
@@ -126,6 +127,7 @@ def register(sub: Any) -> None:
     expire.set_defaults(handler=_wrap(_expire))
 
     _register_courses(commands, common)
+    _register_applications(commands, common)
 
 
 def _register_courses(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -212,6 +214,75 @@ def _register_courses(commands: Any, common: argparse.ArgumentParser) -> None:
         "credits", metavar="CREDITS", help="their allowance; 'course' for the course's share"
     )
     allowance.set_defaults(handler=_wrap(_course_allowance))
+
+
+def _register_applications(commands: Any, common: argparse.ArgumentParser) -> None:
+    """``computehub credits applications list|show|approve|reject``."""
+    applications = commands.add_parser(
+        "applications", help="applications for credits: the queue, decisions"
+    )
+    actions = applications.add_subparsers(
+        dest="applications_command", metavar="ACTION", required=True
+    )
+    listing = actions.add_parser(
+        "list", parents=[common], help="applications, priority categories first, then oldest"
+    )
+    listing.add_argument(
+        "--status",
+        action="append",
+        choices=[str(s) for s in ApplicationStatus],
+        help="only these statuses (repeat it); default every one",
+    )
+    listing.add_argument("--open", action="store_true", help="only those awaiting a decision")
+    listing.add_argument("--applicant", metavar="USER", help="only this person's")
+    listing.set_defaults(handler=_wrap(_applications_list))
+    show = actions.add_parser("show", parents=[common], help="one application with its history")
+    show.add_argument("application", type=_whole, metavar="ID")
+    show.set_defaults(handler=_wrap(_applications_show))
+    approve = actions.add_parser(
+        "approve", parents=[common], help="approve: grant its GPU-hours at today's rate, once"
+    )
+    approve.add_argument("application", type=_whole, metavar="ID")
+    approve.add_argument("--hours", help="GPU-hours approved (default: what was asked for)")
+    approve.add_argument(
+        "--expires",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="last day the credit can be spent (default: the period's end)",
+    )
+    approve.add_argument("--note", default="", help="a note for the applicant")
+    approve.add_argument("--source", default=DEFAULT_SOURCE, help="funding source")
+    approve.set_defaults(handler=_wrap(_applications_approve))
+    reject = actions.add_parser("reject", parents=[common], help="reject, with the reason")
+    reject.add_argument("application", type=_whole, metavar="ID")
+    reject.add_argument("--reason", required=True, help="why, for the applicant")
+    reject.set_defaults(handler=_wrap(_applications_reject))
+
+
+def _applications_list(ledger: Ledger, args: argparse.Namespace) -> Any:
+    statuses = args.status
+    if args.open:
+        statuses = [str(s) for s in OPEN] + [ApplicationStatus.APPROVING]
+    return ledger.applications(applicant=args.applicant, statuses=statuses)
+
+
+def _applications_show(ledger: Ledger, args: argparse.Namespace) -> Any:
+    return ledger.application(args.application)
+
+
+def _applications_approve(ledger: Ledger, args: argparse.Namespace) -> Any:
+    return ledger.approve_application(
+        args.application,
+        actor=args.actor,
+        hours=args.hours,
+        expires_on=args.expires,
+        message=args.note,
+        source=args.source,
+    )
+
+
+def _applications_reject(ledger: Ledger, args: argparse.Namespace) -> Any:
+    return ledger.reject_application(args.application, args.reason, actor=args.actor)
 
 
 def _user_kinds() -> list[AccountKind]:

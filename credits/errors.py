@@ -185,3 +185,19 @@ class CourseShareError(LedgerError):
 def _plain(value: Decimal) -> str:
     """An amount without trailing zeros: ``2.5``, ``10``."""
     return f"{value.normalize():f}"
+
+
+class UnknownApplicationError(LedgerError, LookupError):
+    """No application for credits has this id."""
+
+    def __init__(self, application_id: int) -> None:
+        super().__init__(f"there is no application {application_id}")
+        self.application_id = application_id
+
+
+class UnpricedResourceError(LedgerError, ValueError):
+    """No hub prices the resource an application asks for."""
+
+    def __init__(self, resource: str) -> None:
+        super().__init__(f"no hub prices {resource} now: choose a GPU type that a hub offers")
+        self.resource = resource

@@ -24,6 +24,7 @@ from computehub.clock import Clock, utcnow
 from computehub.credits import convert, creditwrites, queries
 from computehub.credits import models as m
 from computehub.credits import records as r
+from computehub.credits.applications import ApplicationsMixin
 from computehub.credits.audit import check_ledger, report_charges
 from computehub.credits.core import LedgerCore, _Op
 from computehub.credits.courses import CoursesMixin
@@ -65,6 +66,7 @@ class Ledger(
     CoursesMixin,
     SharingMixin,
     CourseUseMixin,
+    ApplicationsMixin,
 ):
     """The credit ledger on one database.
 

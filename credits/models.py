@@ -529,3 +529,120 @@ class StudentAllowance(Base):
     allowance: Mapped[Decimal] = mapped_column(Credits)
     set_at: Mapped[datetime] = mapped_column(UTCDateTime)
     set_by: Mapped[str] = mapped_column(String(80))
+
+
+class ApplicationStatus(enum.StrEnum):
+    """Where an application for credits stands (see :mod:`~computehub.credits.applications`)."""
+
+    SUBMITTED = "submitted"
+    #: A reviewer or operator asked the applicant to change it; they edit and resubmit.
+    CHANGES_REQUESTED = "changes_requested"
+    #: An operator approved it and its grant is being posted (a moment, or until a retry).
+    APPROVING = "approving"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class OrganisationKind(enum.StrEnum):
+    """Who applies for credits."""
+
+    STARTUP = "startup"
+    RESEARCH_GROUP = "research-group"
+    COURSE = "course"
+    PUBLIC_BODY = "public-body"
+
+
+class ApplicationAction(enum.StrEnum):
+    """One step in an application's history."""
+
+    SUBMIT = "submit"
+    COMMENT = "comment"
+    RECOMMEND = "recommend"
+    REQUEST_CHANGES = "request-changes"
+    RESUBMIT = "resubmit"
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class Application(Base):
+    """An application for credits: what is asked for, by whom, and the decision (migration 0009).
+
+    Approval posts one grant (idempotency key ``application:<id>``) whose id is kept
+    here; the figures of the decision are set together with the status that needs them.
+    """
+
+    __tablename__ = "applications"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", ApplicationStatus), name="status"),
+        CheckConstraint(_one_of("organisation_kind", OrganisationKind), name="organisation_kind"),
+        CheckConstraint(
+            "length(title) > 0 AND length(organisation) > 0 AND length(summary) > 0",
+            name="texts",
+        ),
+        CheckConstraint("hours > 0 AND rate >= 0 AND estimate >= 0", name="figures"),
+        CheckConstraint("ends_on >= starts_on", name="period"),
+        CheckConstraint(
+            "(status IN ('approving', 'approved')) = (approved_amount IS NOT NULL)"
+            " AND (approved_amount IS NULL) = (approved_hours IS NULL)"
+            " AND (approved_amount IS NULL OR (approved_amount > 0 AND approved_hours > 0))",
+            name="approved_figures",
+        ),
+        CheckConstraint("(status = 'approved') = (grant_id IS NOT NULL)", name="approved_grant"),
+        CheckConstraint("status <> 'rejected' OR length(reason) > 0", name="rejected_with_reason"),
+        CheckConstraint(
+            "(status IN ('approved', 'rejected')) = "
+            "(decided_at IS NOT NULL AND decided_by IS NOT NULL)",
+            name="decided_by_whom",
+        ),
+        Index("ix_applications_queue", "status", "priority", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    applicant: Mapped[str] = mapped_column(String(80), index=True)
+    organisation: Mapped[str] = mapped_column(String(200))
+    organisation_kind: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    #: One of the site file's ``programme.categories``; ``priority`` as it said at submission.
+    category: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[bool] = mapped_column(Boolean)
+    #: The GPU asked for, as a rate names it (``gpu:a100``), and how many GPU-hours.
+    resource: Mapped[str] = mapped_column(String(64))
+    hours: Mapped[Decimal] = mapped_column(Hours)
+    #: The rate in force when it was (re)submitted, and ``hours`` times ``rate``.
+    rate: Mapped[Decimal] = mapped_column(CreditsPerHour)
+    estimate: Mapped[Decimal] = mapped_column(Credits)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    #: The account to credit, and whether approval creates it (a project account).
+    account: Mapped[str] = mapped_column(String(80))
+    new_account: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    approved_hours: Mapped[Decimal | None] = mapped_column(Hours)
+    approved_amount: Mapped[Decimal | None] = mapped_column(Credits)
+    approved_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("grants.id"))
+    #: Why it was rejected (or the operator's note on an approval).
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(80))
+    #: When the applicant last saw the application's latest decision or request.
+    seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApplicationEvent(Base):
+    """One step of an application's history: who did what, when (the audit trail)."""
+
+    __tablename__ = "application_events"
+    __table_args__ = (CheckConstraint(_one_of("action", ApplicationAction), name="action"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(20))
+    #: What the person wrote (a comment, a reason), and what the step changed, in words.
+    message: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -23,6 +23,8 @@ ROLE_SCOPES: dict[PlatformRole, tuple[str, ...]] = {
     "instructor": ("self",),
     # Admin rights come with the 'admin' role that every operator also gets.
     "operator": ("self", "custom:credits:admin"),
+    # Reads and reviews applications for credits (comment, recommend); never grants.
+    "reviewer": ("self", "custom:credits:review"),
 }
 
 ROLE_DESCRIPTIONS: dict[PlatformRole, str] = {
@@ -30,6 +32,7 @@ ROLE_DESCRIPTIONS: dict[PlatformRole, str] = {
     "instructor": "computehub platform role: instructor (course resources)",
     "researcher": "computehub platform role: researcher",
     "operator": "computehub platform role: operator (hub admin)",
+    "reviewer": "computehub platform role: reviewer of applications for credits",
 }
 
 

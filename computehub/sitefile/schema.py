@@ -105,7 +105,7 @@ class GpuType(_Strict):
 
 
 #: The platform roles a login can carry; they decide resources, credits and admin rights.
-PlatformRole = Literal["student", "instructor", "researcher", "operator"]
+PlatformRole = Literal["student", "instructor", "researcher", "operator", "reviewer"]
 
 
 class ResourceAccess(_Strict):
@@ -920,6 +920,53 @@ class Nbgrader(_Strict):
         return self
 
 
+#: A category of applications for credits, as the site file names it.
+CATEGORY_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_CATEGORY_ID = re.compile(CATEGORY_ID_PATTERN)
+CategoryId = Annotated[str, StringConstraints(pattern=CATEGORY_ID_PATTERN)]
+
+
+class Category(_Strict):
+    """One category of projects the programme funds."""
+
+    title: str = Field(min_length=1, max_length=200, description="what the page calls it")
+    priority: bool = Field(
+        default=False,
+        description="applications in it come first in the reviewers' queue (a local "
+        "challenge the programme puts first, such as flood prediction)",
+    )
+
+
+class Programme(_Strict):
+    """Applications for credits: the categories applicants choose from, the funding source."""
+
+    categories: dict[CategoryId, Category] = Field(
+        default_factory=dict,
+        description="category id -> its title and whether it has priority; applications "
+        "are open when at least one is listed",
+    )
+    source: Identifier = Field(
+        default="programme", description="the funding source approved applications are granted from"
+    )
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _categories_are_a_mapping(cls, value: object) -> object:
+        if isinstance(value, list):
+            raise ValueError(
+                "categories is a mapping of category id to its settings, for example "
+                "'flood-prediction: {title: Flood prediction, priority: true}', not a list"
+            )
+        if isinstance(value, dict):
+            bad = sorted(str(k) for k in value if not _CATEGORY_ID.fullmatch(str(k)))
+            if bad:
+                raise ValueError(
+                    f"category id {', '.join(bad)}: use lowercase letters, digits, '-' and "
+                    "'_' (at most 64), as in flood-prediction; the title says the rest"
+                )
+        return value
+
+
 class Site(_Strict):
     """The whole site file."""
 
@@ -931,6 +978,7 @@ class Site(_Strict):
     ledger: Ledger = Field(default_factory=Ledger)
     culling: Culling = Field(default_factory=Culling)
     nbgrader: Nbgrader = Field(default_factory=Nbgrader)
+    programme: Programme = Field(default_factory=Programme)
 
     @model_validator(mode="after")
     def _nbgrader_environment(self) -> Site:

@@ -20,6 +20,7 @@ from computehub.credits.service.scopes import (
     CUSTOM_SCOPES,
     INSTRUCT,
     READ,
+    REVIEW,
     SERVICE_NAME,
 )
 from computehub.paths import DB_URL_ENV, SITE_FILE_ENV, STATE_DIR_ENV, default_ledger_url, state_dir
@@ -71,7 +72,7 @@ def service_spec(site: Site, site_path: Path | None = None) -> dict[str, Any]:
         "oauth_no_confirm": True,
         # OAuth tokens the service receives from a browser login carry at most these,
         # intersected with what the user holds.
-        "oauth_client_allowed_scopes": [READ, INSTRUCT, ADMIN],
+        "oauth_client_allowed_scopes": [READ, INSTRUCT, REVIEW, ADMIN],
         # Listed in the hub's "Services" menu, linking to the page of credits and sessions.
         "display": True,
         "info": {"display_name": DISPLAY_NAME, "pages": [dict(p) for p in MENU_PAGES]},

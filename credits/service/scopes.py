@@ -12,6 +12,10 @@ READ: Final = "custom:credits:read"
 #: students' use, and for instructors transfer to them and change the roster. Every
 #: user holds it; a server's token does not.
 INSTRUCT: Final = "custom:credits:instruct"
+#: Reviewers of applications for credits: read every application, comment, recommend.
+#: Deciding (approving, rejecting) is the operators'
+#: (:data:`~computehub.credits.service.scopes.ADMIN`).
+REVIEW: Final = "custom:credits:review"
 #: Operators: grants, any account, reports.
 ADMIN: Final = "custom:credits:admin"
 #: JupyterHub's own scope for Prometheus scrapers; also allowed to read the metrics.
@@ -30,6 +34,11 @@ CUSTOM_SCOPES: Final[dict[str, dict[str, str]]] = {
         "description": "Act on the courses you teach, as your role in each allows: read "
         "the students' use of course credits; instructors also give the course's credits "
         "to its students and change its roster.",
+    },
+    REVIEW: {
+        "display_name": "Review applications for credits",
+        "description": "Read every application for credits, comment on it and recommend "
+        "a decision; approving and rejecting is for operators.",
     },
     ADMIN: {
         "display_name": "Administer credits",

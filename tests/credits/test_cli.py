@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from computehub.credits import cli
 from computehub.credits.ledger import Ledger
+from tests.support.ledgers import proposal_for
 
 SITE = """
 hubs:
@@ -264,3 +267,49 @@ def _site(folder: Path) -> Path:
         )
     )
     return path
+
+
+def test_applications_from_the_command_line(
+    capsys: pytest.CaptureFixture[str], db_url: str
+) -> None:
+    with Ledger(db_url) as ledger:
+        ledger.sync_rates({("south", "gpu:a100"): Decimal(6)}, actor="site")
+        late = ledger.submit_application(
+            "fatima", proposal_for("riverwatch", new_account=True, ends_on=date(2099, 6, 30))
+        )
+        first = ledger.submit_application(
+            "ana", proposal_for("lab", new_account=True, ends_on=date(2099, 6, 30))
+        )
+        other = ledger.submit_application(
+            "omar", proposal_for("omar-lab", new_account=True, priority=False)
+        )
+    queue = run_json(capsys, db_url, "applications", "list", "--open")
+    assert [a["id"] for a in queue] == [late.id, first.id, other.id]
+    shown = run_json(capsys, db_url, "applications", "show", str(late.id))
+    assert (shown["status"], shown["estimate"], shown["proposal"]["category"]) == (
+        "submitted",
+        "1200.0000",
+        "flood-prediction",
+    )
+    approve = ("applications", "approve", str(late.id), "--hours", "150")
+    done = run_json(capsys, db_url, *approve, "--expires", "2099-12-31")
+    again = run_json(capsys, db_url, *approve, "--expires", "2099-12-31")
+    assert done == again
+    assert (done["status"], done["approved_amount"]) == ("approved", "900.0000")
+    assert run_json(capsys, db_url, "balance", "riverwatch")["balance"] == "900.0000"
+    status, _out, err = run(capsys, db_url, *approve, "--hours", "10")
+    assert status == 1
+    assert "approved already for 150 GPU-hours" in err
+    rejected = run_json(
+        capsys, db_url, "applications", "reject", str(other.id), "--reason", "Out of scope."
+    )
+    assert (rejected["status"], rejected["reason"]) == ("rejected", "Out of scope.")
+    assert [a["id"] for a in run_json(capsys, db_url, "applications", "list", "--open")] == [
+        first.id
+    ]
+    assert [
+        a["id"] for a in run_json(capsys, db_url, "applications", "list", "--applicant", "omar")
+    ] == [other.id]
+    status, _out, err = run(capsys, db_url, "applications", "show", "999")
+    assert (status, err.strip()) == (1, "computehub credits: error: there is no application 999")
+    assert run_json(capsys, db_url, "check")["ok"] is True

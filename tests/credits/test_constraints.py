@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from computehub.credits import models as m
 from computehub.credits.ledger import Ledger
-from tests.support.ledgers import DATABASES, RATES, FakeClock
+from tests.support.ledgers import DATABASES, RATES, FakeClock, proposal_for
 
 #: (table, constraint, statement): the statement breaks the constraint on :func:`rows`.
 CASES = [
@@ -131,6 +131,49 @@ CASES = [
         "ck_course_allowances_allowance_positive",
         "UPDATE course_allowances SET allowance = -1",
     ),
+    (
+        "applications",
+        "ck_applications_status",
+        "UPDATE applications SET status = 'lost' WHERE status = 'submitted'",
+    ),
+    (
+        "applications",
+        "ck_applications_organisation_kind",
+        "UPDATE applications SET organisation_kind = 'bank'",
+    ),
+    ("applications", "ck_applications_texts", "UPDATE applications SET title = ''"),
+    ("applications", "ck_applications_figures", "UPDATE applications SET hours = 0"),
+    ("applications", "ck_applications_period", "UPDATE applications SET ends_on = :early"),
+    (
+        "applications",
+        "ck_applications_approved_figures",
+        "UPDATE applications SET approved_amount = NULL WHERE status = 'approved'",
+    ),
+    (
+        "applications",
+        "ck_applications_approved_figures",
+        "UPDATE applications SET approved_amount = 10000 WHERE status = 'rejected'",
+    ),
+    (
+        "applications",
+        "ck_applications_approved_grant",
+        "UPDATE applications SET grant_id = NULL WHERE status = 'approved'",
+    ),
+    (
+        "applications",
+        "ck_applications_rejected_with_reason",
+        "UPDATE applications SET reason = '' WHERE status = 'rejected'",
+    ),
+    (
+        "applications",
+        "ck_applications_decided_by_whom",
+        "UPDATE applications SET decided_by = NULL WHERE status = 'rejected'",
+    ),
+    (
+        "application_events",
+        "ck_application_events_action",
+        "UPDATE application_events SET action = 'bribe'",
+    ),
 ]
 _IDS = [f"{constraint}:{n}" for n, (_table, constraint, _sql) in enumerate(CASES)]
 
@@ -157,6 +200,11 @@ def rows(ledger: Ledger) -> dict[str, Any]:
     ledger.add_member("c1", "sami", "student", actor="op")
     ledger.set_course_sharing("c1", share="fixed", allowance="10", weekly_cap="5", actor="op")
     ledger.set_student_allowance("c1", "sami", "20", actor="op")
+    approved = ledger.submit_application("ana", proposal_for("flood", new_account=True))
+    ledger.approve_application(approved.id, actor="op", hours="10")
+    rejected = ledger.submit_application("ana", proposal_for("lab"))
+    ledger.reject_application(rejected.id, "Out of the programme's scope.", actor="op")
+    ledger.submit_application("ana", proposal_for("lab", hours="1"))
     assert ledger.check().differences == []
     with ledger.engine.connect() as connection:
         lab_id = connection.execute(text("SELECT id FROM accounts WHERE name = 'lab'")).scalar_one()

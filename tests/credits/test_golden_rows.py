@@ -96,6 +96,9 @@ ROWS = {
     ],
     # account_id, username, allowance, set_at, set_by
     "course_allowances": [],
+    # The hold verbs write no application (tests/credits/test_applications.py has them).
+    "applications": [],
+    "application_events": [],
     # id, name, kind, scope, balance, held, next_expiry_at, created_at, created_by
     "accounts": [
         (1, "lab", "project", None, D("120"), D("0.5"), at(240), at(0), "op"),

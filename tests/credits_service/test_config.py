@@ -53,6 +53,7 @@ def test_registers_service_scopes_and_roles_keeping_others(
         "custom:other:x",
         "custom:credits:read",
         "custom:credits:instruct",
+        "custom:credits:review",
         "custom:credits:admin",
     }
     roles = {role["name"]: role for role in c.JupyterHub.load_roles}

@@ -32,6 +32,13 @@ def test_example_site_file_loads() -> None:
     assert site.hubs["karachi"].slurm.conf == Path("/etc/slurm/karachi/slurm.conf")
 
 
+def test_example_site_file_programme() -> None:
+    programme = load_site(EXAMPLE).programme
+    assert programme.categories["flood-prediction"].priority
+    assert not programme.categories["language"].priority
+    assert programme.source == "programme"
+
+
 def test_example_site_file_login_rules() -> None:
     auth = load_site(EXAMPLE).auth
     assert auth.username.domain_rules()["university.example"].bare is True
@@ -163,6 +170,34 @@ BROKEN = [
         {"gpu:a100": {"roles": ["professor"]}},
         "hubs.karachi.limits.access.gpu:a100.roles.0",
         "professor",
+    ),
+    (
+        "categories as a list",
+        "programme/categories",
+        ["flood-prediction", "health"],
+        "programme.categories",
+        "a mapping of category id to its settings",
+    ),
+    (
+        "a category without a title",
+        "programme/categories",
+        {"flood-prediction": {"priority": True}},
+        "programme.categories.flood-prediction.title",
+        "required key is missing",
+    ),
+    (
+        "a category id with capitals",
+        "programme/categories",
+        {"Flood": {"title": "Flood"}},
+        "programme.categories",
+        "category id Flood: use lowercase letters",
+    ),
+    (
+        "priority that is not yes or no",
+        "programme/categories/health",
+        {"title": "Health", "priority": "maybe"},
+        "programme.categories.health.priority",
+        "valid boolean",
     ),
 ]
 

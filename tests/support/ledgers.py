@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+
+from computehub.credits.applications import Proposal, proposal
 
 #: The databases every ledger test runs on (PostgreSQL is a daemon of the bed).
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
@@ -34,3 +37,25 @@ class FakeClock:
         """Move forward by a :class:`~datetime.timedelta`'s keyword arguments."""
         self.now += timedelta(**delta)
         return self.now
+
+
+def proposal_for(
+    account: str, *, new_account: bool = False, hours: str = "200", **fields: Any
+) -> Proposal:
+    """An application's fields for ``account``: A100 hours for a flood-prediction startup."""
+    values: dict[str, Any] = {
+        "organisation": "Riverwatch Analytics",
+        "organisation_kind": "startup",
+        "title": "Flood prediction for the Indus basin",
+        "summary": "Training flood forecasting models on satellite and gauge data.",
+        "category": "flood-prediction",
+        "priority": True,
+        "gpu": "a100",
+        "hours": hours,
+        "starts_on": date(2026, 2, 1),
+        "ends_on": date(2026, 7, 31),
+        "account": account,
+        "new_account": new_account,
+    }
+    values.update(fields)
+    return proposal(**values)
