@@ -53,9 +53,22 @@ SUMMARY_MAX = 5000
 CATEGORY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 #: The kinds of organisation that apply.
 ORGANISATION_KINDS = tuple(str(kind) for kind in m.OrganisationKind)
+#: A GPU type as the site file names it (``a100``).
+GPU_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,31}$"
+#: What the API's ``?status=`` takes: ``open`` (awaiting a decision) or one status.
+STATUS_FILTERS = ("open", *(str(s) for s in m.ApplicationStatus))
 #: Statuses an operator may still decide on.
 OPEN = (m.ApplicationStatus.SUBMITTED, m.ApplicationStatus.CHANGES_REQUESTED)
-_LINE = re.compile(r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$")
+#: Statuses of the reviewers' queue: not yet decided, or an approval being finished.
+QUEUED = tuple(str(s) for s in (*OPEN, m.ApplicationStatus.APPROVING))
+#: A one-line text (a title, an organisation): no control characters, not only spaces.
+LINE_PATTERN = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
+#: A paragraph that must say something: no NUL, at least one visible character.
+PARAGRAPH_PATTERN = r"^[^\x00]*[^\x00-\x20\x7f][^\x00]*$"
+_LINE = re.compile(LINE_PATTERN)
+_SOMETHING = re.compile(r"[^\x00-\x20\x7f]")
+# Only ASCII white space is stripped, so what the pattern counts is what is kept.
+_SPACES = " \t\n\r\x0b\x0c"
 _CATEGORY = re.compile(CATEGORY_PATTERN)
 
 
@@ -164,13 +177,14 @@ def text(value: str, what: str, *, required: bool = True) -> str:
     """A paragraph of free text (a summary, a comment, a reason), without its outer spaces.
 
     Raises:
-        ValueError: empty when required, too long, or with a NUL character.
+        ValueError: empty (or only spaces and control characters) when required, too
+            long, or with a NUL character.
     """
     if not isinstance(value, str) or len(value) > SUMMARY_MAX or "\x00" in value:
         raise ValueError(f"the {what} has at most {SUMMARY_MAX} characters and no NUL character")
-    if required and not value.strip():
+    if required and not _SOMETHING.search(value):
         raise ValueError(f"the {what} is required")
-    return value.strip()
+    return value.strip(_SPACES)
 
 
 def proposal(

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from computehub.credits.applications import OPEN
+from computehub.credits.applications import QUEUED
 from computehub.credits.db import current_revision, head_revision
 from computehub.credits.errors import LedgerError
 from computehub.credits.keys import ClientKey
@@ -262,7 +262,7 @@ def _register_applications(commands: Any, common: argparse.ArgumentParser) -> No
 def _applications_list(ledger: Ledger, args: argparse.Namespace) -> Any:
     statuses = args.status
     if args.open:
-        statuses = [str(s) for s in OPEN] + [ApplicationStatus.APPROVING]
+        statuses = list(QUEUED)
     return ledger.applications(applicant=args.applicant, statuses=statuses)
 
 

@@ -25,6 +25,13 @@ BED_ACCESS: Mapping[str, Mapping[str, Any]] = {
 BED_MIG: Mapping[str, Mapping[str, str]] = {"karachi": {"1g.10gb": "a100"}}
 #: Credits per hour of one MIG slice, by profile.
 MIG_RATES: Mapping[str, str] = {"1g.10gb": "1"}
+#: The programme's categories of applications for credits (``programme.categories``).
+BED_CATEGORIES: Mapping[str, Mapping[str, Any]] = {
+    "flood-prediction": {"title": "Flood prediction", "priority": True},
+    "agriculture": {"title": "Agriculture and food security", "priority": True},
+    "health": {"title": "Health", "priority": True},
+    "other": {"title": "Other research and products"},
+}
 _DISPLAY = {"lahore": ("Lahore AI Hub", "Punjab"), "karachi": ("Karachi AI Hub", "Sindh")}
 
 
@@ -92,6 +99,7 @@ def bed_site(
         },
         "defaults": {"hub": next(iter(hubs)), "environment": "notebook", "hours": 1},
         "auth": {"method": "dummy", "admin_users": list(admins), "dummy": {"users": dict(users)}},
+        "programme": {"categories": {k: dict(v) for k, v in BED_CATEGORIES.items()}},
     }
 
 

@@ -60,9 +60,11 @@ async def serve(env: Mapping[str, str]) -> None:
         from computehub.sitefile import SiteFileError, load_site
 
         try:
-            context.course_resources = site_course_resources(load_site(Path(site_path)))
+            site = load_site(Path(site_path))
         except SiteFileError as err:
             raise ValueError(err.one_line()) from None
+        context.course_resources = site_course_resources(site)
+        context.programme = site.programme
     formgraders = env.get(FORMGRADERS_ENV)
     if formgraders:
         from computehub.credits.service.formgraders import FormgraderReader

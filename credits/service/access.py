@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from computehub.credits.service.scopes import ADMIN, INSTRUCT, READ, READ_METRICS
+from computehub.credits.service.scopes import ADMIN, INSTRUCT, READ, READ_METRICS, REVIEW
 
 #: Roles that make an account one's own for reading its figures and estimates.
 _ANY_ROLE = frozenset({"owner", "member", "instructor", "ta", "student"})
@@ -59,6 +59,11 @@ class Caller:
     def reader(self) -> bool:
         """Whether the caller may read its own accounts."""
         return READ in self.scopes or self.admin
+
+    @property
+    def reviewer(self) -> bool:
+        """Whether the caller reviews applications for credits (reviewers and operators)."""
+        return REVIEW in self.scopes or self.admin
 
     @property
     def instructor(self) -> bool:
@@ -147,3 +152,23 @@ def may_read_metrics(caller: Caller) -> bool:
 def may_follow_course(caller: Caller, role: str | None) -> bool:
     """The instructor's page of a course: its staff and TAs, and operators."""
     return caller.admin or (caller.instructor and role in COURSE_TEACHERS)
+
+
+def may_apply(caller: Caller) -> bool:
+    """Apply for credits, and read and change one's own applications: anyone who logged in."""
+    return caller.reader and caller.kind == "user"
+
+
+def may_read_application(caller: Caller, applicant: str) -> bool:
+    """One application and its history: its applicant, reviewers and operators."""
+    return caller.reviewer or (may_apply(caller) and caller.name == applicant)
+
+
+def may_review(caller: Caller) -> bool:
+    """The queue of applications, comments and recommendations: reviewers and operators."""
+    return caller.reviewer
+
+
+def may_decide(caller: Caller) -> bool:
+    """Ask for changes, approve (which grants credits) or reject: operators only."""
+    return caller.admin

@@ -9,7 +9,7 @@ from typing import Any
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from tornado import web
 
-from computehub.credits.service import courses, teach
+from computehub.credits.service import apply, applying, courses, teach
 from computehub.credits.service import handlers as h
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.context import ServiceContext
@@ -35,6 +35,14 @@ API_ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("/courses/{course}/sharing", courses.SharingHandler),
     ("/courses/{course}/repository", courses.RepositoryHandler),
     ("/courses/{course}/allowances/{username}", courses.AllowanceHandler),
+    ("/applications", applying.ApplicationsHandler),
+    ("/applications/queue", applying.QueueHandler),
+    ("/applications/{application}", applying.ApplicationHandler),
+    ("/applications/{application}/comments", applying.CommentHandler),
+    ("/applications/{application}/recommendation", applying.RecommendHandler),
+    ("/applications/{application}/changes", applying.ChangesHandler),
+    ("/applications/{application}/approval", applying.ApprovalHandler),
+    ("/applications/{application}/rejection", applying.RejectionHandler),
     ("/openapi.json", h.OpenApiHandler),
 ]
 
@@ -74,6 +82,15 @@ def make_app(ctx: ServiceContext, *, cookie_secret: bytes | None = None) -> web.
         (prefix, IndexHandler, context),
         (f"{prefix}oauth_callback", OAuthCallbackHandler, context),
         (f"{prefix}metrics", MetricsHandler, context),
+        # Applications for credits (pages with forms, not part of the REST API).
+        (f"{prefix}applications", apply.ApplyPageHandler, context),
+        (f"{prefix}applications/queue", apply.QueuePageHandler, context),
+        (prefix + _pattern("applications/{application}"), apply.ApplicationPageHandler, context),
+        (
+            prefix + _pattern("applications/{application}/{step}"),
+            apply.StepFormHandler,
+            context,
+        ),
         # The instructor's page (HTML and CSV, not part of the REST API).
         (f"{prefix}courses", teach.TeachingHandler, context),
         (prefix + _pattern("courses/{course}"), teach.CoursePageHandler, context),

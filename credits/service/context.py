@@ -15,14 +15,17 @@ from computehub.credits.errors import (
     InvalidAmountError,
     InvalidTermError,
     UnknownAccountError,
+    UnknownApplicationError,
     UnknownCourseError,
     UnknownHoldError,
     UnknownRateError,
+    UnpricedResourceError,
 )
 from computehub.credits.ledger import Ledger
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.formgraders import FormgraderReader
 from computehub.credits.service.views import amount
+from computehub.sitefile.schema import Programme
 
 T = TypeVar("T")
 
@@ -39,6 +42,8 @@ class ServiceContext:
         course_resources: the hub resources the site file keeps for a course
             (``limits.access``), as ``[{"hub": ..., "resource": ...}]``.
         formgraders: each graded course's formgrader, for the instructor's page.
+        programme: the site file's ``programme`` section: the categories applications
+            for credits choose from, and the funding source they are granted from.
     """
 
     ledger: Ledger
@@ -47,6 +52,7 @@ class ServiceContext:
     expiring_soon: timedelta = timedelta(days=30)
     course_resources: Callable[[str], list[dict[str, str]]] = field(default=lambda _course: [])
     formgraders: FormgraderReader = field(default_factory=lambda: FormgraderReader({}))
+    programme: Programme = field(default_factory=Programme)
 
     def now(self) -> datetime:
         """The current time (timezone-aware)."""
@@ -76,7 +82,7 @@ class ServiceContext:
             raise ApiError(404, f"unknown course {err.name!r}") from None
         except UnknownAccountError as err:
             raise ApiError(404, f"unknown account {err.name!r}") from None
-        except (UnknownHoldError, UnknownRateError) as err:
+        except (UnknownHoldError, UnknownRateError, UnknownApplicationError) as err:
             # A well-formed request naming what does not exist (a hold, the price of a
             # resource on a hub), as an unknown account is.
             raise ApiError(404, str(err)) from None
@@ -87,6 +93,9 @@ class ServiceContext:
             raise ApiError(422, str(err)) from None
         except ConflictError as err:
             raise ApiError(409, str(err)) from None
+        except UnpricedResourceError as err:
+            # A well-formed application for a GPU no hub prices now.
+            raise ApiError(422, str(err)) from None
         except ValueError as err:
             # The ledger's own checks on names, kinds and times: the caller sent them.
             raise ApiError(400, str(err)) from None

@@ -7,7 +7,7 @@ from typing import Any
 from tornado import web
 
 from computehub.credits import records as r
-from computehub.credits.service import access, page, pulllink
+from computehub.credits.service import access, applypage, page, pulllink
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.scopes import READ
@@ -70,6 +70,8 @@ class IndexHandler(BaseHandler):
             if course.repository is not None and course.archived_at is None:
                 link = pulllink.pull_link(hub, course.repository, "", course.branch)
                 materials.append((f"{course.title} ({course.id})", link))
+        mine = await self.ctx.call(self.ctx.ledger.applications, applicant=caller.name)
+        unseen = [row for row in mine if row.unseen]
         html = page.render(
             caller.name,
             accounts,
@@ -78,9 +80,14 @@ class IndexHandler(BaseHandler):
             links=self._links(),
             teaches=teaches,
             materials=materials,
+            news=applypage.decisions_notice(unseen, self._links()),
         )
         self._html_headers()
         self.finish(html)
+        if unseen:
+            # Shown once: the next visit no longer says it (the application's page does).
+            seen = [row.id for row in unseen]
+            await self.ctx.call(self.ctx.ledger.mark_applications_seen, caller.name, seen)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """A browser gets the refusal as a page, programs as ``{"message": ...}``."""

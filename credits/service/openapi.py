@@ -17,6 +17,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from computehub.credits.applications import (
+    CATEGORY_PATTERN,
+    GPU_PATTERN,
+    LINE_PATTERN,
+    ORGANISATION_KINDS,
+    PARAGRAPH_PATTERN,
+    STATUS_FILTERS,
+    SUMMARY_MAX,
+)
+from computehub.credits.applications import TITLE_MAX as APPLICATION_TITLE_MAX
 from computehub.credits.courses import (
     BRANCH_PATTERN,
     REPOSITORY_PATTERN,
@@ -24,8 +34,14 @@ from computehub.credits.courses import (
     TITLE_PATTERN,
 )
 from computehub.credits.keys import CLIENT_KEY_MAX
-from computehub.credits.models import AccountKind, EntryKind, HoldStatus
-from computehub.credits.money import MAX_AMOUNT
+from computehub.credits.models import (
+    AccountKind,
+    ApplicationAction,
+    ApplicationStatus,
+    EntryKind,
+    HoldStatus,
+)
+from computehub.credits.money import MAX_AMOUNT, MAX_HOURS
 from computehub.credits.names import (
     ACCOUNT_PATTERN,
     DEFAULT_SOURCE,
@@ -902,6 +918,227 @@ _COURSE_PATHS: dict[str, Any] = {
     },
 }
 _PATHS.update(_COURSE_PATHS)
+
+_APPLICATION = {
+    "name": "application",
+    "in": "path",
+    "required": True,
+    "description": "the application's id",
+    "schema": {"type": "string", "minLength": 1},
+}
+_LINE_IN = {"type": "string", "pattern": LINE_PATTERN, "maxLength": APPLICATION_TITLE_MAX}
+_PARAGRAPH_IN = {"type": "string", "pattern": PARAGRAPH_PATTERN, "maxLength": SUMMARY_MAX}
+_OPTIONAL_PARAGRAPH = {
+    "anyOf": [{"type": "null"}, {"type": "string", "maxLength": 0}, _PARAGRAPH_IN]
+}
+_HOURS_IN = {
+    "anyOf": [
+        {"type": "string", "pattern": params.HOURS_PATTERN, "example": "200"},
+        {"type": "integer", "minimum": 1, "maximum": int(MAX_HOURS)},
+    ],
+    "description": f"GPU-hours: positive, at most 4 decimal places, at most {int(MAX_HOURS)}",
+}
+_OPTIONAL_HOURS = {"anyOf": [{"type": "null"}, {"type": "string", "maxLength": 0}, _HOURS_IN]}
+_APPLICATION_FIELDS = {
+    "organisation": _LINE_IN,
+    "organisation_kind": {"enum": list(ORGANISATION_KINDS)},
+    "title": _LINE_IN,
+    "summary": _PARAGRAPH_IN,
+    "category": {
+        "type": "string",
+        "pattern": CATEGORY_PATTERN,
+        "description": "one of the site file's programme.categories (else a 422)",
+    },
+    "gpu": {
+        "type": "string",
+        "pattern": GPU_PATTERN,
+        "description": "a GPU type a hub prices (else a 422); priced at the highest rate "
+        "of any hub",
+    },
+    "hours": _HOURS_IN,
+    "starts_on": _DAY_IN,
+    "ends_on": {**_DAY_IN, "description": "on or after starts_on (else a 422)"},
+    "account": {"type": "string", "pattern": ACCOUNT_PATTERN},
+    "new_account": {
+        "type": "boolean",
+        "default": False,
+        "description": "true: approval creates it as a project account you own (a taken "
+        "name is a 409); false: an account you own (else a 409)",
+    },
+}
+_APPLICATION_REQUIRED = [
+    "organisation",
+    "organisation_kind",
+    "title",
+    "summary",
+    "category",
+    "gpu",
+    "hours",
+    "starts_on",
+    "ends_on",
+    "account",
+]
+_SCHEMAS["Application"] = {
+    "type": "object",
+    "description": "an application for credits, its decision and its history",
+    "properties": {
+        "id": {"type": "integer"},
+        "applicant": {"type": "string"},
+        "status": {"enum": [str(status) for status in ApplicationStatus]},
+        **{key: {"type": "string"} for key in ("organisation", "organisation_kind", "title")},
+        "summary": {"type": "string"},
+        "category": {"type": "string"},
+        "category_title": {"type": "string"},
+        "priority": {"type": "boolean"},
+        "gpu": {"type": "string"},
+        "hours": _AMOUNT,
+        "rate": _AMOUNT,
+        "estimate": _AMOUNT,
+        "starts_on": {"type": "string", "format": "date"},
+        "ends_on": {"type": "string", "format": "date"},
+        "account": {"type": "string"},
+        "new_account": {"type": "boolean"},
+        "created_at": _TIME,
+        "updated_at": _TIME,
+        "decision": {
+            "type": "object",
+            "properties": {
+                "hours": {"anyOf": [{"type": "null"}, _AMOUNT]},
+                "amount": {"anyOf": [{"type": "null"}, _AMOUNT]},
+                "expires_at": {"type": ["string", "null"], "format": "date-time"},
+                "grant_id": {"type": ["integer", "null"]},
+                "reason": {"type": "string"},
+                "decided_at": {"type": ["string", "null"], "format": "date-time"},
+                "decided_by": {"type": ["string", "null"]},
+            },
+        },
+        "events": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "at": _TIME,
+                    "actor": {"type": "string"},
+                    "action": {"enum": [str(action) for action in ApplicationAction]},
+                    "message": {"type": "string"},
+                    "detail": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+_APPLICATION_LIST = _answer(
+    "applications, priority categories first, then the oldest",
+    {
+        "type": "object",
+        "properties": {"applications": {"type": "array", "items": _ref("Application")}},
+    },
+)
+_STATUS_QUERY = _query(
+    "status",
+    "open (awaiting a decision) or one status; empty: every one (the queue: open)",
+    {"enum": ["", *STATUS_FILTERS]},
+)
+_ONE = _answer("the application with its history", _ref("Application"))
+
+
+def _step(summary: str, required: list[str], fields: dict[str, Any], *codes: int) -> Any:
+    return {
+        "post": {
+            "summary": summary,
+            "parameters": [_APPLICATION],
+            "requestBody": _body(required, fields),
+            "responses": {"200": _ONE, **_errors(400, 401, 403, 404, 413, *codes)},
+        }
+    }
+
+
+_PATHS.update(
+    {
+        "/applications": {
+            "get": {
+                "summary": "Your applications for credits",
+                "parameters": [_STATUS_QUERY],
+                "responses": {"200": _APPLICATION_LIST, **_errors(400, 401, 403)},
+            },
+            "post": {
+                "summary": "Apply for credits: GPU-hours of one GPU type for a project, "
+                "priced at today's rate",
+                "requestBody": _body(_APPLICATION_REQUIRED, _APPLICATION_FIELDS),
+                "responses": {
+                    "201": _ONE,
+                    **_errors(400, 401, 403, 409, 413, 422),
+                },
+            },
+        },
+        "/applications/queue": {
+            "get": {
+                "summary": "Every application (reviewers, operators): priority categories "
+                "first, then the oldest",
+                "parameters": [_STATUS_QUERY],
+                "responses": {"200": _APPLICATION_LIST, **_errors(400, 401, 403)},
+            }
+        },
+        "/applications/{application}": {
+            "get": {
+                "summary": "One application with its history (its applicant, reviewers, operators)",
+                "parameters": [_APPLICATION],
+                "responses": {"200": _ONE, **_errors(401, 403, 404)},
+            },
+            "put": {
+                "summary": "The applicant's changed application, resubmitted while undecided",
+                "parameters": [_APPLICATION],
+                "requestBody": _body(
+                    _APPLICATION_REQUIRED, {**_APPLICATION_FIELDS, "message": _OPTIONAL_PARAGRAPH}
+                ),
+                "responses": {"200": _ONE, **_errors(400, 401, 403, 404, 409, 413, 422)},
+            },
+        },
+        "/applications/{application}/comments": _step(
+            "Comment on an application (reviewers, operators)",
+            ["message"],
+            {"message": _PARAGRAPH_IN},
+        ),
+        "/applications/{application}/recommendation": _step(
+            "Recommend approving (for these hours) or rejecting (reviewers, operators)",
+            ["recommendation"],
+            {
+                "recommendation": {"enum": ["approve", "reject"]},
+                "hours": _OPTIONAL_HOURS,
+                "message": _OPTIONAL_PARAGRAPH,
+            },
+            409,
+        ),
+        "/applications/{application}/changes": _step(
+            "Ask the applicant for changes (operators)",
+            ["message"],
+            {"message": _PARAGRAPH_IN},
+            409,
+        ),
+        "/applications/{application}/approval": _step(
+            "Approve (operators): grant hours times the GPU's rate into the account, exactly "
+            "once; a repeat with the same figures returns the approved application",
+            [],
+            {
+                "hours": {**_OPTIONAL_HOURS, "description": "default: what was asked for"},
+                "expires_on": {
+                    "anyOf": [{"type": "null"}, {"type": "string", "maxLength": 0}, _DAY_IN],
+                    "description": "the last day the credit can be spent (default: the "
+                    "period's end); in the past: a 422",
+                },
+                "message": _OPTIONAL_PARAGRAPH,
+            },
+            409,
+            422,
+        ),
+        "/applications/{application}/rejection": _step(
+            "Reject with a reason (operators); nothing is credited",
+            ["reason"],
+            {"reason": _PARAGRAPH_IN},
+            409,
+        ),
+    }
+)
 
 
 def openapi(service_prefix: str) -> dict[str, Any]:

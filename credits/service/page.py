@@ -102,6 +102,7 @@ def render(
     links: Links | None = None,
     teaches: bool = False,
     materials: Sequence[tuple[str, str]] = (),
+    news: str = "",
 ) -> str:
     """The whole page.
 
@@ -116,6 +117,9 @@ def render(
         teaches: whether they teach a course (a link to the instructor's page).
         materials: ``(course, nbgitpuller link)`` of the courses they take that have
             course materials.
+        news: the notice of decisions on their applications for credits they have not
+            seen yet (HTML, see
+            :func:`~computehub.credits.service.applypage.decisions_notice`).
     """
     links = links or Links()
     hub = escape(links.hub_prefix)
@@ -130,6 +134,10 @@ def render(
             navbar(user, hub),
             '<main class="container my-4">',
             '<h1 class="h3 mb-4">Your credits and sessions</h1>',
+            news,
+            f'<p id="ch-apply-link"><a class="btn btn-outline-primary btn-sm" '
+            f'href="{escape(links.service)}applications">Apply for credits, or follow your '
+            "applications</a></p>",
             courses,
             _materials(materials),
             _accounts(accounts, soon),
