@@ -155,8 +155,12 @@ def may_follow_course(caller: Caller, role: str | None) -> bool:
 
 
 def may_apply(caller: Caller) -> bool:
-    """Apply for credits, and read and change one's own applications: anyone who logged in."""
-    return caller.reader and caller.kind == "user"
+    """Apply for credits, and read and change one's own applications: anyone who logged in.
+
+    A person's own login and tokens, never a session's server token (which reads, never
+    acts): the same mark as :attr:`~computehub.credits.service.access.Caller.instructor`.
+    """
+    return caller.kind == "user" and caller.reader and caller.instructor
 
 
 def may_read_application(caller: Caller, applicant: str) -> bool:

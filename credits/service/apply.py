@@ -12,6 +12,7 @@ what is :mod:`~computehub.credits.service.access`'s, as for the REST API
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from tornado import web
@@ -77,10 +78,10 @@ class _ApplyPageHandler(PageHandler):
         mine = await self.ctx.call(self.ctx.ledger.accounts_for_user, caller.name)
         owned = [b.account for b in mine if b.role == "owner" and b.kind in ("personal", "project")]
         if not values.gpu and rates:
-            values = applypage.FormValues(**{**values.__dict__, "gpu": next(iter(rates))})
+            values = dataclasses.replace(values, gpu=next(iter(rates)))
         if not values.starts_on:
             start, end = applypage.default_period(self.ctx.now().date())
-            values = applypage.FormValues(**{**values.__dict__, "starts_on": start, "ends_on": end})
+            values = dataclasses.replace(values, starts_on=start, ends_on=end)
         return applypage.FormView(values, rates, owned, error=error, priced=priced)
 
     async def render_apply(
