@@ -120,18 +120,13 @@ class _ApplyPageHandler(PageHandler):
             edit=edit if mine else None,
             notice=notice,
         )
-        self.html_headers()
-        self.finish(
-            applypage.application_page(
-                caller.name,
-                view,
-                self.ctx.programme,
-                xsrf=_text(self.xsrf_token),
-                links=self.links(),
-            )
+        html = applypage.application_page(
+            caller.name, view, self.ctx.programme, xsrf=_text(self.xsrf_token), links=self.links()
         )
         if mine and row.unseen:
             await self.ctx.call(self.ctx.ledger.mark_applications_seen, caller.name, [row.id])
+        self.html_headers()
+        self.finish(html)
 
     def back_to(self, row_id: int, saved: str) -> None:
         self.redirect(
@@ -196,10 +191,10 @@ class ApplicationPageHandler(_ApplyPageHandler):
     """``GET /applications/{id}``: its applicant, reviewers and operators."""
 
     @web.authenticated
-    async def get(self, raw: str) -> None:
+    async def get(self, application: str) -> None:
         """What was asked, the decision, the history, the forms the caller may use."""
         caller = self.require_caller()
-        row = await applying.readable(self.ctx, caller, raw)
+        row = await applying.readable(self.ctx, caller, application)
         saved = self.get_query_argument("saved", "")
         await self.render_application(caller, row, notice=applypage.NOTICES.get(saved, ""))
 
@@ -210,10 +205,10 @@ class StepFormHandler(_ApplyPageHandler):
     Steps: resubmit, comment, recommend, changes, approve, reject.
     """
 
-    async def post(self, raw: str, step: str) -> None:
+    async def post(self, application: str, step: str) -> None:
         """Take the step; back to the application's page."""
         caller = self.require_caller()
-        row = await applying.readable(self.ctx, caller, raw)
+        row = await applying.readable(self.ctx, caller, application)
         ledger = self.ctx.ledger
         form = {key: self.get_body_argument(key, "") for key in ("message", "reason", "hours")}
         if step == "resubmit":

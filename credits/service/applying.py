@@ -262,17 +262,17 @@ class QueueHandler(_ApplicationsHandler):
 class ApplicationHandler(_ApplicationsHandler):
     """``GET /applications/{id}`` and ``PUT`` (the applicant's new version)."""
 
-    async def get(self, raw: str) -> None:
+    async def get(self, application: str) -> None:
         """The application and its history: its applicant, reviewers and operators."""
         caller = self.require_caller()
-        self.answer(await readable(self.ctx, caller, raw))
+        self.answer(await readable(self.ctx, caller, application))
 
-    async def put(self, raw: str) -> None:
+    async def put(self, application: str) -> None:
         """The applicant resubmits it, changed (while undecided); ``message`` optional."""
         caller = self.applicant()
-        found = await readable(self.ctx, caller, raw)
+        found = await readable(self.ctx, caller, application)
         if found.applicant != caller.name:
-            raise ApiError(403, f"only {found.applicant} changes application {raw}")
+            raise ApiError(403, f"only {found.applicant} changes application {application}")
         body = params.json_body(self.request.body)
         wanted = proposal_from(body, self.ctx.programme)
         message = params.text(body, "message", limit=a.SUMMARY_MAX)
@@ -299,10 +299,10 @@ class _StepHandler(_ApplicationsHandler):
     ) -> Application:
         raise NotImplementedError
 
-    async def post(self, raw: str) -> None:
+    async def post(self, application: str) -> None:
         """Take the step; the application with its history."""
         caller = self.who()
-        found = await readable(self.ctx, caller, raw)
+        found = await readable(self.ctx, caller, application)
         body = params.json_body(self.request.body)
         self.answer(await self.step(caller, found, body))
 

@@ -82,12 +82,12 @@ class IndexHandler(BaseHandler):
             materials=materials,
             news=applypage.decisions_notice(unseen, self._links()),
         )
-        self._html_headers()
-        self.finish(html)
         if unseen:
             # Shown once: the next visit no longer says it (the application's page does).
             seen = [row.id for row in unseen]
             await self.ctx.call(self.ctx.ledger.mark_applications_seen, caller.name, seen)
+        self._html_headers()
+        self.finish(html)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """A browser gets the refusal as a page, programs as ``{"message": ...}``."""
