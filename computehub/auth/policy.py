@@ -17,6 +17,8 @@ from computehub.sitefile.schema import SYSTEM_ACCOUNT_NAMES, Auth, PlatformRole
 
 #: Platform roles, most privileged last (the order JupyterHub groups are listed in).
 PLATFORM_ROLES: tuple[PlatformRole, ...] = get_args(PlatformRole)
+#: Roles given by directory or IdP groups only, never by an affiliation.
+_GROUPS_ONLY: frozenset[PlatformRole] = frozenset({"operator", "reviewer"})
 
 RefusalReason = Literal[
     "bad-username",
@@ -223,9 +225,10 @@ def roles_for(
 ) -> tuple[PlatformRole, ...]:
     """The platform roles that ``groups`` and ``affiliations`` give, in canonical order.
 
-    ``operator`` comes from groups only: an affiliation (``staff``) is held by whole
-    categories of people, and operators are hub admins. The site file refuses an
-    operator rule with affiliations; this ignores one given anyway.
+    ``operator`` and ``reviewer`` come from groups only: an affiliation (``staff``) is
+    held by whole categories of people, operators are hub admins and reviewers read
+    every application for credits. The site file refuses such a rule with
+    affiliations; this ignores one given anyway.
     """
     groups = frozenset(groups)
     affiliations = frozenset(a.lower() for a in affiliations)
@@ -234,7 +237,9 @@ def roles_for(
         rule = rules.get(role)
         if rule is None:
             continue
-        by_affiliation = rule.affiliations & affiliations if role != "operator" else frozenset()
+        by_affiliation = (
+            rule.affiliations & affiliations if role not in _GROUPS_ONLY else frozenset()
+        )
         if rule.groups & groups or by_affiliation:
             found.append(role)
     return tuple(found)

@@ -742,6 +742,15 @@ class Auth(_Strict):
                 "auth.roles.operator.affiliations; name a directory/IdP group in "
                 "auth.roles.operator.groups, or list people in auth.admin_users"
             )
+        reviewer = roles.get("reviewer")
+        if reviewer is not None and reviewer.affiliations:
+            raise ValueError(
+                "reviewer can't be given by affiliation "
+                f"({', '.join(reviewer.affiliations)}): an affiliation is held by whole "
+                "categories of people and reviewers read every application for credits. "
+                "Remove auth.roles.reviewer.affiliations; name a directory/IdP group in "
+                "auth.roles.reviewer.groups"
+            )
         return roles
 
     @model_validator(mode="after")

@@ -308,6 +308,13 @@ def test_operator_is_never_given_by_affiliation() -> None:
     assert roles_for(rules, ["hpc-operators"], []) == ("operator",)
 
 
+def test_reviewer_is_never_given_by_affiliation() -> None:
+    rules: dict[PlatformRole, RoleRule] = {"reviewer": RoleRule(affiliations=frozenset({"staff"}))}
+    assert roles_for(rules, [], ["staff"]) == ()
+    rules = {"reviewer": RoleRule(frozenset({"credits-reviewers"}), frozenset({"staff"}))}
+    assert roles_for(rules, ["credits-reviewers"], []) == ("reviewer",)
+
+
 def test_auth_model_adds_course_groups_and_staff_roles() -> None:
     from computehub.auth.courses import CourseMembership
 

@@ -144,6 +144,13 @@ BROKEN = [
         "operator can't be given by affiliation",
     ),
     (
+        "reviewer by affiliation",
+        "auth/roles/reviewer",
+        {"affiliations": ["staff"]},
+        "auth.roles",
+        "reviewer can't be given by affiliation (staff)",
+    ),
+    (
         "unknown partition",
         "hubs/lahore/gpus/l40s/partition",
         "big",
