@@ -14,7 +14,7 @@ from decimal import Decimal
 from html import escape
 
 from computehub.credits.applications import Application
-from computehub.credits.money import round_credits
+from computehub.credits.money import MAX_HOURS, round_credits
 from computehub.credits.service.page import Links, document, navbar
 from computehub.credits.service.views import amount
 from computehub.sitefile.schema import Programme
@@ -595,7 +595,7 @@ def _estimate(view: FormView) -> str:
         hours = Decimal(view.values.hours)
     except ArithmeticError:
         return ""
-    if rate is None or not hours.is_finite() or hours <= 0:
+    if rate is None or not hours.is_finite() or not 0 < hours <= MAX_HOURS:
         return ""
     cost = round_credits(hours * rate)
     return (

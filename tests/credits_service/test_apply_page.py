@@ -70,6 +70,16 @@ def test_the_form_shows_the_cost_at_todays_rate() -> None:
     assert "<script" not in html
 
 
+@pytest.mark.parametrize("hours", ["abc", "NaN", "-1", "0", "1e999999", "87601", ""])
+def test_hours_that_cannot_be_priced_show_no_cost(hours: str) -> None:
+    values = applypage.FormValues(gpu="a100", hours=hours)
+    view = applypage.FormView(values, {"a100": Decimal(7)}, priced=True)
+    html = applypage.apply_page(
+        "fatima", [], view, PROGRAMME, xsrf="t", review=False, notice="", links=LINKS
+    )
+    assert "ch-estimate" not in html
+
+
 def test_everything_the_applicant_typed_is_escaped(ledger: Ledger) -> None:
     made = _made(ledger, title=EVIL, organisation=EVIL, summary=f"{EVIL}\nsecond line")
     values = applypage.FormValues.of(made)
