@@ -381,7 +381,6 @@ def _details(row: Application, programme: Programme) -> str:
         f'<dt class="col-sm-3">Period</dt><dd class="col-sm-9 ch-period">'
         f"{wanted.starts_on.isoformat()} to {wanted.ends_on.isoformat()}</dd>"
         f'<dt class="col-sm-3">Account to credit</dt><dd class="col-sm-9 ch-account">{account}</dd>'
-        f'<dt class="col-sm-3">Status</dt><dd class="col-sm-9">{status_badge(row.status)}</dd>'
         f"{decided}</dl>"
     )
 
