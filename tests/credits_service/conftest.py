@@ -31,6 +31,7 @@ from tests.support.credits_hub import (
     PEOPLE,
     CreditsHub,
     _wait_for_service,
+    application_body,
 )
 
 
@@ -119,3 +120,16 @@ def _courses(ledger: Ledger) -> None:
         ledger.ensure_personal_account(PEOPLE[persona][0], actor="test")
     ledger.place_hold(COURSE_A, "lahore", {"cpu": 1}, "1", actor="sami")
     ledger.place_hold(COURSE_B, "lahore", {"cpu": 1}, "1", actor="sue")
+
+
+@pytest.fixture(scope="session")
+def apps(credits_hub: CreditsHub, accounts: dict[str, str]) -> dict[str, int]:
+    """Applications of the founder's: one to read, one for each decision of the matrix."""
+    made = {}
+    for name in ("open", "approve", "reject", "changes"):
+        answer = credits_hub.call(
+            "founder", "POST", "/applications", application_body(f"auth-{name}")
+        )
+        assert answer.status == 201, answer.raw
+        made[name] = answer.body["id"]
+    return made

@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 
 from computehub.credits.service.scopes import ACCESS, READ
-from tests.support.credits_hub import COURSE, COURSE_A, COURSE_B, COURSE_Z, CreditsHub, http
+from tests.support.credits_hub import (
+    COURSE,
+    COURSE_A,
+    COURSE_B,
+    COURSE_Z,
+    CreditsHub,
+    application_body,
+    http,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -419,3 +427,104 @@ def test_instructor_page_matrix(
     elif persona == "ta" and not path.endswith(".csv"):
         # A TA reads the page without the forms that change the course.
         assert 'id="ch-roster-form"' not in answer.raw.decode()
+
+
+#: Applicants (a startup's founder, a researcher, a student), a reviewer, an operator.
+APPLICATION_PERSONAS = ("founder", "other", "student", "reviewer", "operator", "anonymous")
+BROWSER = "text/html,application/xhtml+xml,*/*;q=0.8"
+
+
+#: Applications for credits: (id, method, path, body, expected status per persona in
+#: APPLICATION_PERSONAS order); ``{open}``
+#: and the others name the applications of :func:`apps`.
+APPLICATION_MATRIX: list[tuple[str, str, str, Any, tuple[int, ...]]] = [
+    ("list-own", "GET", "/applications", None, (200, 200, 200, 200, 200, 401)),
+    ("apply", "POST", "/applications", "apply", (201, 201, 201, 201, 201, 401)),
+    ("queue", "GET", "/applications/queue", None, (403, 403, 403, 200, 200, 401)),
+    ("read", "GET", "/applications/{open}", None, (200, 403, 403, 200, 200, 401)),
+    ("read-unknown", "GET", "/applications/999999", None, (403, 403, 403, 404, 404, 401)),
+    ("resubmit", "PUT", "/applications/{open}", "resubmit", (200, 403, 403, 403, 403, 401)),
+    (
+        "comment",
+        "POST",
+        "/applications/{open}/comments",
+        {"message": "Which gauges?"},
+        (403, 403, 403, 200, 200, 401),
+    ),
+    (
+        "recommend",
+        "POST",
+        "/applications/{open}/recommendation",
+        {"recommendation": "approve", "hours": "150"},
+        (403, 403, 403, 200, 200, 401),
+    ),
+    (
+        "ask-changes",
+        "POST",
+        "/applications/{changes}/changes",
+        {"message": "Say which gauges."},
+        (403, 403, 403, 403, 200, 401),
+    ),
+    (
+        "approve",
+        "POST",
+        "/applications/{approve}/approval",
+        {"hours": "10"},
+        (403, 403, 403, 403, 200, 401),
+    ),
+    (
+        "reject",
+        "POST",
+        "/applications/{reject}/rejection",
+        {"reason": "Not a local challenge."},
+        (403, 403, 403, 403, 200, 401),
+    ),
+]
+APPLICATION_CASES = [
+    pytest.param(method, path, body, persona, expected[i], id=f"{name}-{persona}")
+    for name, method, path, body, expected in APPLICATION_MATRIX
+    for i, persona in enumerate(APPLICATION_PERSONAS)
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "persona", "status"), APPLICATION_CASES)
+def test_application_matrix(
+    credits_hub: CreditsHub,
+    apps: dict[str, int],
+    method: str,
+    path: str,
+    body: Any,
+    persona: str,
+    status: int,
+) -> None:
+    if body == "apply":
+        body = application_body(f"matrix-{persona}")
+    elif body == "resubmit":
+        body = application_body("auth-open", hours="180", message="Fewer hours.")
+    answer = credits_hub.call(persona, method, path.format(**apps), body)
+    assert answer.status == status, answer.raw
+    assert isinstance(answer.body, dict)
+    if status >= 400:
+        assert answer.body["message"]
+
+
+@pytest.mark.parametrize(
+    ("persona", "path", "status"),
+    [
+        pytest.param(p, path, s, id=f"{name}-{p}")
+        for name, path, statuses in [
+            ("apply-page", "/applications", (200, 200, 200, 200, 200)),
+            ("queue-page", "/applications/queue", (403, 403, 403, 200, 200)),
+            ("application-page", "/applications/{open}", (200, 403, 403, 200, 200)),
+        ]
+        for p, s in zip(APPLICATION_PERSONAS[:-1], statuses, strict=True)
+    ],
+)
+def test_application_page_matrix(
+    credits_hub: CreditsHub, apps: dict[str, int], persona: str, path: str, status: int
+) -> None:
+    url = f"{credits_hub.service}{path.format(**apps)}"
+    answer = http("GET", url, credits_hub.tokens[persona], accept=BROWSER)
+    assert answer.status == status, answer.raw
+    assert "script-src" not in answer.headers["content-security-policy"]
+    assert "form-action 'self'" in answer.headers["content-security-policy"]

@@ -7,6 +7,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from html.parser import HTMLParser
 from http.cookiejar import CookieJar
 from typing import Any
@@ -29,12 +30,18 @@ PEOPLE = {
     "instructor_p": ("ida", "researcher"),
     "student_p": ("pia", "student"),
     "student_q": ("quinn", "student"),
+    # Applications for credits: a startup's founder applies, a reviewer recommends.
+    "founder": ("fatima", "researcher"),
+    "reviewer": ("rhea", "reviewer"),
 }
 COURSE = "physics101"
 COURSE_A = "ml-a"
 COURSE_B = "ml-b"
 #: A course the matrix archives (operators only).
 COURSE_Z = "ml-z"
+#: The period the tests' applications for credits ask for: from tomorrow, half a year.
+APPLY_START = date.today() + timedelta(days=1)
+APPLY_END = APPLY_START + timedelta(days=182)
 DRIVER_SCOPES = [
     "admin:users",
     "tokens",
@@ -195,3 +202,21 @@ def page_rows(html: str) -> PageRows:
     parser = PageRows()
     parser.feed(html)
     return parser
+
+
+def application_body(account: str, **more: Any) -> dict[str, Any]:
+    """An application's JSON body: A100 hours for a flood-prediction startup."""
+    return {
+        "organisation": "Riverwatch Analytics",
+        "organisation_kind": "startup",
+        "title": "Flood prediction for the Indus basin",
+        "summary": "Forecasting floods from satellite images and river gauges.",
+        "category": "flood-prediction",
+        "gpu": "a100",
+        "hours": "200",
+        "starts_on": APPLY_START.isoformat(),
+        "ends_on": APPLY_END.isoformat(),
+        "account": account,
+        "new_account": True,
+        **more,
+    }
