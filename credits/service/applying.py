@@ -299,8 +299,8 @@ class _StepHandler(_ApplicationsHandler):
     ) -> Application:
         raise NotImplementedError
 
-    async def post(self, application: str) -> None:
-        """Take the step; the application with its history."""
+    async def take(self, application: str) -> None:
+        """Take the step; answer with the application and its history."""
         caller = self.who()
         found = await readable(self.ctx, caller, application)
         body = params.json_body(self.request.body)
@@ -309,6 +309,10 @@ class _StepHandler(_ApplicationsHandler):
 
 class CommentHandler(_StepHandler):
     """``POST /applications/{id}/comments``: ``{"message"}`` (reviewers, operators)."""
+
+    async def post(self, application: str) -> None:
+        """Take the step; the application with its history."""
+        await self.take(application)
 
     async def step(
         self, caller: access.Caller, found: Application, body: dict[str, Any]
@@ -321,6 +325,10 @@ class CommentHandler(_StepHandler):
 
 class RecommendHandler(_StepHandler):
     """``POST /applications/{id}/recommendation``: approve (with hours) or reject."""
+
+    async def post(self, application: str) -> None:
+        """Take the step; the application with its history."""
+        await self.take(application)
 
     async def step(
         self, caller: access.Caller, found: Application, body: dict[str, Any]
@@ -341,6 +349,10 @@ class RecommendHandler(_StepHandler):
 class ChangesHandler(_StepHandler):
     """``POST /applications/{id}/changes``: ask the applicant for changes (operators)."""
 
+    async def post(self, application: str) -> None:
+        """Take the step; the application with its history."""
+        await self.take(application)
+
     def who(self) -> access.Caller:
         return self.decider()
 
@@ -355,6 +367,10 @@ class ChangesHandler(_StepHandler):
 
 class ApprovalHandler(_StepHandler):
     """``POST /applications/{id}/approval``: grant, exactly once (operators)."""
+
+    async def post(self, application: str) -> None:
+        """Take the step; the application with its history."""
+        await self.take(application)
 
     def who(self) -> access.Caller:
         return self.decider()
@@ -379,6 +395,10 @@ class ApprovalHandler(_StepHandler):
 
 class RejectionHandler(_StepHandler):
     """``POST /applications/{id}/rejection``: reject with a reason (operators)."""
+
+    async def post(self, application: str) -> None:
+        """Take the step; the application with its history."""
+        await self.take(application)
 
     def who(self) -> access.Caller:
         return self.decider()
