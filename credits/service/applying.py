@@ -4,8 +4,9 @@ Anyone who logged in applies and reads their own applications; reviewers (scope
 ``custom:credits:review``) and operators read the queue and every application,
 comment and recommend; only operators ask for changes, approve (which grants) and
 reject. To anyone else, an application that is not theirs and one that does not
-exist look alike (403). The fields are read by :func:`proposal_from` for the JSON
-body and the page's form alike.
+exist look alike (403). The fields are read by
+:func:`~computehub.credits.service.applying.proposal_from` for the JSON body and the
+page's form alike.
 """
 
 from __future__ import annotations
@@ -236,7 +237,10 @@ class ApplicationsHandler(_ApplicationsHandler):
         self.send_json({"applications": plain})
 
     async def post(self) -> None:
-        """Apply: the fields of :func:`proposal_from`; the cost is priced now."""
+        """Apply with the fields of :func:`~computehub.credits.service.applying.proposal_from`.
+
+        The cost is priced at today's rate.
+        """
         caller = self.applicant()
         wanted = proposal_from(params.json_body(self.request.body), self.ctx.programme)
         made = await self.ctx.call(self.ctx.ledger.submit_application, caller.name, wanted)
