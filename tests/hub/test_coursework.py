@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import secrets
 import shutil
 import subprocess
@@ -203,6 +204,15 @@ def _formgrader(hub: dict[str, Any], course: str, user: str, path: str, method: 
     return _call(f"{hub['url']}/services/{course}/{path}", hub["tokens"][user], method, body)
 
 
+def _disabled_lab_plugins(page: str) -> set[str]:
+    """The plugins a JupyterLab page turns off (its embedded page config)."""
+    found = re.search(
+        r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S
+    )
+    assert found, page[:300]
+    return set(json.loads(found.group(1)).get("disabledExtensions", []))
+
+
 def _wait_formgrader(hub: dict[str, Any], course: str, user: str) -> None:
     deadline = time.monotonic() + 120
     while True:
@@ -363,9 +373,21 @@ def test_an_assignment_from_release_to_feedback(graded: dict[str, Any]) -> None:
     assert "<td>2 of 2</td><td>2</td><td>0.5 of 1</td>" in row, row
     assert "/services/nbg-a/formgrader/manage_submissions/ps1" in row
 
-    # Students have no formgrader of their own in their sessions.
+    # Students have no formgrader of their own in their sessions, nor its lab parts;
+    # the course's formgrader has them all (the create-assignment toolbar included).
     status, _ = _as(graded, "alice", f"{servers['alice']}/formgrader")
     assert status == 404
+    staff_parts = {
+        "@jupyter/nbgrader:formgrader",
+        "@jupyter/nbgrader:course-list",
+        "@jupyter/nbgrader:create-assignment",
+    }
+    status, page = _as(graded, "alice", f"{servers['alice']}/lab")
+    assert status == 200
+    assert staff_parts <= _disabled_lab_plugins(page)
+    status, page = _formgrader(graded, "nbg-a", "tara", "lab")
+    assert status == 200
+    assert not staff_parts & _disabled_lab_plugins(page)
 
     # The course ends and is archived: nothing more is spent from it, and its grades
     # and history stay readable for its staff.
