@@ -23,9 +23,11 @@ from computehub.spawners.hubstatus import (
     HubStatus,
     decide,
     maintenance_message,
+    read_statuses,
 )
 from computehub.spawners.options import ANY_HUB, OptionsError, validate
 from computehub.spawners.registry import HubRegistry
+from computehub.spawners.slurmclient import SlurmClient, SlurmUnavailableError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "hub_config" / "site.example.yaml"
 NOW = datetime(2026, 12, 4, 21, 0, tzinfo=UTC)
@@ -163,3 +165,68 @@ def test_the_operators_message_is_escaped(registry: HubRegistry) -> None:
     page = render_form(registry, None, {}, RESEARCHER, statuses=found)
     assert "<b>Cooling</b>" not in page
     assert "&lt;b&gt;Cooling&lt;/b&gt; &amp; more" in page
+
+
+# --- what the hub reads from Slurm, with stand-in commands ------------------------------
+
+
+def fake_slurm(tmp_path: Path, answers: dict[str, str]) -> Path:
+    """A folder of ``sinfo``/``squeue`` stand-ins: each logs its call, then answers.
+
+    ``answers[name]`` is the shell text after the log line (``down`` in a flag file
+    makes every one fail as Slurm does when the controller does not answer).
+    """
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    for name, answer in answers.items():
+        script = folder / name
+        script.write_text(
+            "#!/bin/sh\n"
+            f'echo {name} >> "{tmp_path}/calls"\n'
+            f'if [ -e "{tmp_path}/down" ]; then\n'
+            f'  echo "{name}: error: Unable to contact slurm controller (connect failure)" >&2\n'
+            "  exit 1\nfi\n"
+            f"{answer}\n"
+        )
+        script.chmod(0o755)
+    return folder
+
+
+def calls(tmp_path: Path) -> list[str]:
+    log = tmp_path / "calls"
+    return log.read_text().split() if log.exists() else []
+
+
+async def test_the_hub_reads_each_controller_once_per_period_and_afresh_before_a_start(
+    tmp_path: Path, registry: HubRegistry
+) -> None:
+    folder = fake_slurm(
+        tmp_path,
+        {
+            "sinfo": "echo 'k-n1|idle|gpu:a100:16,gpu:1g.10gb:28|gpu:a100:2(IDX:0-1)|'",
+            "squeue": "printf '101\\n102\\n103\\n'",
+        },
+    )
+    now = [0.0]
+    client = SlurmClient(registry, str(folder), availability_ttl_s=10, clock=lambda: now[0])
+    (status,), errors = await read_statuses(registry, client, {}, NOW, ["karachi"])
+    assert (status.state, status.queue, errors) == (UP, 3, {})
+    assert next(g for g in status.gpus if g.gres == "a100").free == 14
+    (tmp_path / "down").touch()
+    await read_statuses(registry, client, {}, NOW, ["karachi"])  # within the period: cached
+    assert calls(tmp_path) == ["sinfo", "squeue"]
+    with pytest.raises(SlurmUnavailableError):  # a start asks afresh
+        await client.gpu_availability("karachi", fresh=True)
+    (status,), errors = await read_statuses(registry, client, {}, NOW, ["karachi"])
+    assert status.state == DOWN  # the fresh answer is what the page shows next
+    assert "Unable to contact" in errors["karachi"]
+    now[0] = 11  # a period later: asked again; no answer is remembered as long
+    (status,), _ = await read_statuses(registry, client, {}, NOW, ["karachi"])
+    (status,), _ = await read_statuses(registry, client, {}, NOW, ["karachi"])
+    assert (status.state, status.queue) == (DOWN, None)
+    assert calls(tmp_path) == ["sinfo", "squeue", "sinfo", "sinfo", "squeue"]
+    (tmp_path / "down").unlink()
+    now[0] = 22
+    (status,), errors = await read_statuses(registry, client, {"karachi": NOTICE}, NOW, ["karachi"])
+    assert (status.state, status.message, errors) == (MAINTENANCE, NOTICE.message, {})
+    assert (status.maintenance_by, status.maintenance_since) == ("zara", NOW)
