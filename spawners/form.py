@@ -19,7 +19,6 @@ from computehub.spawners.hubstatus import (
     MAINTENANCE,
     UP,
     HubStatus,
-    down_message,
     maintenance_message,
 )
 from computehub.spawners.options import ANY_HUB, CPU_ONLY, default_account
@@ -95,7 +94,7 @@ def render_form(
         state = status.state if status is not None else "unknown"
         closed = " disabled" if status is not None and status.closed else ""
         if status is not None and status.closed:
-            gpus = _STATE_WORDS[status.state]
+            gpus = _closed_words(status)
         hub_opts.append(
             f'<option value="{escape(name)}" data-state="{escape(state)}"{selected}{closed}>'
             f"{escape(hub.display_name)} "
@@ -220,11 +219,13 @@ def _units_table(gpu_type: str | None) -> list[int]:
     return [units(gpu_type, n) for n in range(1, MAX_COUNT + 1)]
 
 
-#: What a closed hub's option says instead of its free GPUs.
-_STATE_WORDS = {
-    DOWN: "down: its scheduler is not answering",
-    MAINTENANCE: "in maintenance",
-}
+def _closed_words(status: HubStatus) -> str:
+    """What a closed hub's option says instead of its free GPUs."""
+    if status.state == MAINTENANCE:
+        return "in maintenance"
+    if not status.answered:
+        return "down: its scheduler is not answering"
+    return "down: not taking new sessions"
 
 
 def _hub_notices(registry: HubRegistry, statuses: Mapping[str, HubStatus]) -> str:
@@ -237,7 +238,7 @@ def _hub_notices(registry: HubRegistry, statuses: Mapping[str, HubStatus]) -> st
         if status.state == MAINTENANCE:
             text = maintenance_message(status.display_name, status.message)
         elif status.state == DOWN:
-            text = down_message(status.display_name)
+            text = status.message
         else:
             text = f"{status.display_name}: {status.message}"
         lines.append(

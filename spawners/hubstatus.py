@@ -20,7 +20,7 @@ asks the client.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -71,6 +71,8 @@ class HubStatus:
     #: Who closed it and since when (maintenance only).
     maintenance_by: str | None = None
     maintenance_since: datetime | None = None
+    #: Whether its controller answered (free GPUs known).
+    answered: bool = True
 
     @property
     def closed(self) -> bool:
@@ -136,8 +138,13 @@ def decide(
     queue: int | None,
     notice: Maintenance | None,
     now: datetime,
+    unsafe: bool = False,
 ) -> HubStatus:
-    """The hub's status from what Slurm said (``free`` None: no answer) and its notice."""
+    """The hub's status from what Slurm said (``free`` None: no answer) and its notice.
+
+    ``unsafe``: the hub's start check found that its Slurm can't keep sessions honest
+    (``tres.py``): it is down for people, whatever its controller says.
+    """
     gpus = tuple(
         GpuLine(label, gres, count, None, None, None)
         if free is None
@@ -155,6 +162,12 @@ def decide(
         state, message = MAINTENANCE, notice.message
     elif free is None:
         state, message = DOWN, down_message(hub.display_name)
+    elif unsafe:
+        state = DOWN
+        message = (
+            f"{hub.display_name} is not set up to run sessions safely: no new sessions start "
+            "there until its operators fix it."
+        )
     else:
         short = [
             g
@@ -182,6 +195,7 @@ def decide(
         checked_at=now,
         maintenance_by=notice.by if notice else None,
         maintenance_since=notice.since if notice else None,
+        answered=free is not None,
     )
 
 
@@ -207,8 +221,11 @@ async def read_statuses(
     notices: Mapping[str, Maintenance],
     now: datetime,
     names: Sequence[str] | None = None,
+    unsafe: Collection[str] = (),
 ) -> tuple[list[HubStatus], dict[str, str]]:
     """Every hub's status (site-file order), read in parallel.
+
+    ``unsafe``: hubs whose start check found problems (see :func:`decide`).
 
     Returns:
         the statuses, and for each hub that did not answer, Slurm's words (for the log).
@@ -218,7 +235,7 @@ async def read_statuses(
     statuses = []
     errors: dict[str, str] = {}
     for name, (free, queue, why) in zip(wanted, readings, strict=True):
-        statuses.append(decide(registry[name], free, queue, notices.get(name), now))
+        statuses.append(decide(registry[name], free, queue, notices.get(name), now, name in unsafe))
         if why is not None:
             errors[name] = why
     return statuses, errors

@@ -139,7 +139,10 @@ async def hub_statuses(
 ) -> list[HubStatus]:
     """Each hub's status now (see ``hubstatus.py``); Slurm's words for a hub that did not
     answer go to the log."""
-    found, errors = await read_statuses(registry, client, maintenance_notices(log), utcnow(), names)
+    unsafe = {name for (reg, name), problems in _HUB_CHECKS.items() if reg is registry and problems}
+    found, errors = await read_statuses(
+        registry, client, maintenance_notices(log), utcnow(), names, unsafe
+    )
     for name, why in errors.items():
         log.warning("Hub %s is down: its controller did not answer (%s)", name, why)
     return found

@@ -92,6 +92,14 @@ def test_a_hubs_state(
     assert a100["free"] == (None if free is None else free["a100"].free)
 
 
+def test_a_hub_its_start_check_refused_is_down_for_people(registry: HubRegistry) -> None:
+    status = decide(registry["karachi"], KARACHI_ALL, 0, None, NOW, unsafe=True)
+    assert (status.state, status.closed) == (DOWN, True)
+    assert "not set up to run sessions safely" in status.message
+    notice = decide(registry["karachi"], KARACHI_ALL, 0, NOTICE, NOW, unsafe=True)
+    assert notice.state == MAINTENANCE  # the operator's own words come first
+
+
 def test_sinfo_counts_gpus_on_nodes_that_take_no_work() -> None:
     seen = parse_sinfo("n1|drain|gpu:a100:4|gpu:a100:0|\nn2|idle|gpu:a100:4|gpu:a100:0|\n")
     assert seen == {"a100": GpuAvailability(8, 4, out_of_service=4)}
