@@ -12,6 +12,7 @@ import json
 import logging
 from typing import Any
 
+from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from computehub.credits.service import page, statuspage
@@ -65,6 +66,7 @@ class HubStatusPageHandler(PageHandler):
 
     csp = page.CONTENT_SECURITY_POLICY
 
+    @web.authenticated
     async def get(self) -> None:
         """Anyone logged in sees it; a hub that does not answer gets a sentence (503)."""
         caller = self.require_caller()
