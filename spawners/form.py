@@ -138,11 +138,12 @@ def render_form(
     price_json = escape(json.dumps(prices))
     refused_json = escape(json.dumps(refused))
     units_json = escape(json.dumps(units_of))
+    closed_json = escape(json.dumps([name for name, s in statuses.items() if s.closed]))
     return (
         f"""
 <div class="computehub-spawn" id="computehub-spawn" data-prices="{price_json}"
      data-refused="{refused_json}" data-units="{units_json}"
-     data-defaults="{defaults_json}"
+     data-defaults="{defaults_json}" data-closed="{closed_json}"
      data-cpu="{CPU_ONLY}" data-any="{ANY_HUB}">
   {_notice(notice)}
   {_hub_notices(registry, statuses)}
@@ -275,6 +276,9 @@ _SCRIPT = """
   const account = document.getElementById("ch-account");
   const refused = JSON.parse(root.dataset.refused);
   const defaults = JSON.parse(root.dataset.defaults);
+  // Hubs that take no new sessions now (down, in maintenance): "any hub" never goes there.
+  const closed = JSON.parse(root.dataset.closed);
+  const open = Object.keys(prices).filter(h => !closed.includes(h));
   // The account follows the choice (the start's own default) until the person picks one.
   let accountChosen = false;
   // Registered before the listeners below, so a pick is marked before update() runs.
@@ -305,13 +309,13 @@ _SCRIPT = """
     if (!accountChosen && wantAccount !== undefined) { account.value = wantAccount; }
     let rate;
     if (hub.value === root.dataset.any) {
-      const all = Object.keys(prices).map(rateOf).filter(r => r !== undefined).map(Number);
+      const all = open.map(rateOf).filter(r => r !== undefined).map(Number);
       rate = all.length ? Math.min(...all) : undefined;
     } else {
       rate = rateOf(hub.value);
     }
     if (rate === undefined) {
-      const hubs = hub.value === root.dataset.any ? Object.keys(prices) : [hub.value];
+      const hubs = hub.value === root.dataset.any ? open : [hub.value];
       const why = hubs.map(refusalAt).find(r => r !== undefined);
       cost.className = "alert alert-warning";
       cost.textContent = why !== undefined

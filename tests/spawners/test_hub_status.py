@@ -155,8 +155,10 @@ def test_the_form_marks_a_down_hub_and_a_hub_in_maintenance(registry: HubRegistr
     assert 'id="ch-hub-status"' in page
     assert "Karachi AI Hub is in maintenance: Cooling work until 14:00 UTC." in page
     assert "The Lahore AI Hub scheduler is not answering" in page
-    # The default hub (Lahore) is closed: "any hub" is chosen instead.
+    # The default hub (Lahore) is closed: "any hub" is chosen instead, and its price
+    # leaves the closed hubs out.
     assert '<option value="any" selected>' in page
+    assert 'data-closed="[&quot;lahore&quot;, &quot;karachi&quot;]"' in page
 
 
 def test_the_form_of_hubs_that_are_up_has_no_notice(registry: HubRegistry) -> None:
