@@ -16,6 +16,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every subcommand group registered."""
+    from computehub import hubscli
     from computehub.credits import cli as credits_cli
     from computehub.localbed import cli as localbed_cli
     from computehub.sitefile import cli as sitefile_cli
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sitefile_cli.register(sub)
     localbed_cli.register(sub)
     credits_cli.register(sub)
+    hubscli.register(sub)
     return parser
 
 

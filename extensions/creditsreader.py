@@ -91,6 +91,8 @@ class SessionCredits:
         started_at: When the session started (timezone-aware).
         funded_until: When the funded time ends (timezone-aware).
         course_limit: For a course's student, the course limit that leaves them least.
+        hub_notice: What the hub tells the session's user about its hub (it is in
+            maintenance), shown as a banner; None when nothing.
     """
 
     account: str
@@ -103,6 +105,7 @@ class SessionCredits:
     started_at: datetime
     funded_until: datetime
     course_limit: CourseLimit | None = None
+    hub_notice: str | None = None
 
     def time_left(self, now: datetime) -> timedelta:
         """Funded time left at `now`; negative once the funded end has passed."""
@@ -211,7 +214,17 @@ def parse_session(data: object) -> SessionCredits:
         started_at=_instant(doc, "started_at"),
         funded_until=_instant(doc, "funded_until"),
         course_limit=_course_limit(doc.get("course_limit")),
+        hub_notice=_notice(doc.get("hub_notice")),
     )
+
+
+def _notice(data: object) -> str | None:
+    """The hub's notice for the session; absent or null when none."""
+    if data is None:
+        return None
+    if not isinstance(data, str):
+        raise CreditsError("credits service answer: hub_notice is not text")
+    return data
 
 
 def _course_limit(data: object) -> CourseLimit | None:

@@ -111,8 +111,12 @@ def main(env: Mapping[str, str] | None = None) -> int:
     # user's; the formgrader's own must come first to turn the formgrader back on.
     env["JUPYTER_PREFER_ENV_PATH"] = "0"
     env.setdefault("JUPYTERHUB_DEFAULT_URL", "/formgrader")
+    # Its environment's commands first: nbgrader runs its `alembic`, and sudo's
+    # secure_path (a hub that is not root) drops the PATH the hub gave.
+    bin_dir = Path(sys.executable).parent
+    env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "") or os.defpath])
     os.chdir(course_dir)
-    singleuser = Path(sys.executable).parent / "jupyterhub-singleuser"
+    singleuser = bin_dir / "jupyterhub-singleuser"
     os.execve(singleuser, [str(singleuser)], env)  # noqa: S606 (a fixed program, no shell)
 
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from html import escape
 
 from .alerts import Alert, format_duration
+from .creditsreader import SessionCredits
 from .gpus import GpuSample
 from .sampler import CreditsState, HistoryPoint
 
@@ -158,7 +159,7 @@ def credits_html(state: CreditsState, now: datetime) -> str:
         )
     if not cells and not error:
         return f'<div style="{BOX} {MUTED}">Credits: loading…</div>'
-    return f'<div style="{BOX}"><table>{cells}</table>{error}</div>'
+    return f'<div style="{BOX}">{_hub_notice(session)}<table>{cells}</table>{error}</div>'
 
 
 def alerts_html(alerts: Sequence[Alert]) -> str:
@@ -177,3 +178,14 @@ def alerts_html(alerts: Sequence[Alert]) -> str:
 
 def _amount(value: Decimal) -> str:
     return escape(f"{value:,.2f}")
+
+
+def _hub_notice(session: SessionCredits | None) -> str:
+    """The banner for a session whose hub is in maintenance (its operator's message)."""
+    if session is None or not session.hub_notice:
+        return ""
+    return (
+        f'<div data-hub-notice="1" style="padding: 2px 6px; margin: 2px 0;'
+        " border-left: 3px solid var(--jp-warn-color1); background: var(--jp-warn-color3);"
+        f' color: var(--jp-ui-font-color0);">{escape(session.hub_notice)}</div>'
+    )

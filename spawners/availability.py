@@ -19,10 +19,14 @@ _UNUSABLE = ("down", "drain", "drng", "fail", "maint", "unk", "boot", "futr", "n
 
 @dataclass(frozen=True)
 class GpuAvailability:
-    """GPUs of one type on one hub: how many exist and how many are free now."""
+    """GPUs of one type on one hub: how many exist and how many are free now.
+
+    ``out_of_service`` counts those on nodes that take no work (down, drained, ...).
+    """
 
     total: int
     free: int
+    out_of_service: int = 0
 
 
 def _gres_counts(field: str) -> dict[str, int]:
@@ -38,6 +42,7 @@ def parse_sinfo(output: str) -> dict[str, GpuAvailability]:
     """GPU totals and free counts per type from sinfo's per-node lines."""
     total: dict[str, int] = {}
     free: dict[str, int] = {}
+    idle: dict[str, int] = {}
     seen: set[str] = set()
     for line in output.splitlines():
         parts = line.split("|")
@@ -51,7 +56,8 @@ def parse_sinfo(output: str) -> dict[str, GpuAvailability]:
             total[gpu] = total.get(gpu, 0) + count
             spare = max(count - used.get(gpu, 0), 0) if usable else 0
             free[gpu] = free.get(gpu, 0) + spare
-    return {gpu: GpuAvailability(total[gpu], free[gpu]) for gpu in total}
+            idle[gpu] = idle.get(gpu, 0) + (0 if usable else count)
+    return {gpu: GpuAvailability(total[gpu], free[gpu], idle[gpu]) for gpu in total}
 
 
 @dataclass(frozen=True)

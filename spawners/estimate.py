@@ -57,10 +57,14 @@ class EstimateHandler(APIHandler):  # type: ignore[misc]
             if key not in KNOWN_KEYS:
                 return self._error(400, f"{key}: unknown option")
             raw[key] = self.get_query_argument(key).strip()
-        free = await spawner.free_gpus() if raw.get("hub") == ANY_HUB else None
+        free = None
+        closed: set[str] = set()
+        if raw.get("hub") == ANY_HUB:
+            free = await spawner.free_gpus()
+            closed = {s.hub for s in await spawner.hub_statuses() if s.closed}
         standing, who = await spawner.standing()
         try:
-            req = validate(raw, spawner.registry, free, standing.accounts, who=who)
+            req = validate(raw, spawner.registry, free, standing.accounts, who=who, closed=closed)
         except OptionsError as err:
             return self._error(400, str(err))
         try:

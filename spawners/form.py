@@ -14,6 +14,13 @@ from html import escape
 from computehub.spawners.access import Entitlements, refusal
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.billing import units
+from computehub.spawners.hubstatus import (
+    DOWN,
+    MAINTENANCE,
+    UP,
+    HubStatus,
+    maintenance_message,
+)
 from computehub.spawners.options import ANY_HUB, CPU_ONLY, default_account
 from computehub.spawners.registry import HubRegistry
 
@@ -37,6 +44,7 @@ def render_form(
     who: Entitlements | None = None,
     notice: str | None = None,
     notes: Mapping[str, str] | None = None,
+    statuses: Mapping[str, HubStatus] | None = None,
 ) -> str:
     """HTML for choosing hub, GPU type and count, hours, environment and account.
 
@@ -52,11 +60,22 @@ def render_form(
         notes: per account, the course limit that leaves a student least, in the
             billing seam's words (:func:`~computehub.spawners.billing.share_left`);
             ``accounts`` then already counts no more than it.
+        statuses: each hub's state now: a hub that is down or in maintenance can't be
+            chosen (its option is disabled and says why; "any hub" skips it), and the
+            form says above the choices what people should know about each hub that is
+            not up.
     """
     who = who or Entitlements()
     site = registry.site
+    statuses = statuses or {}
     default_hub = site.defaults.hub or registry.names()[0]
-    hub_opts = [f'<option value="{ANY_HUB}">Any hub: the cheapest with the GPUs free now</option>']
+    if default_hub in statuses and statuses[default_hub].closed:
+        default_hub = ANY_HUB
+    any_selected = " selected" if default_hub == ANY_HUB else ""
+    hub_opts = [
+        f'<option value="{ANY_HUB}"{any_selected}>'
+        "Any hub: the cheapest with the GPUs free now</option>"
+    ]
     gpu_types: dict[str, list[str]] = {}
     prices: dict[str, dict[str, str]] = {}
     refused: dict[str, dict[str, str]] = {}
@@ -71,8 +90,14 @@ def render_form(
         gpus = "; ".join(
             f"{label}: {_free_text(name, gres, count, free)}" for label, gres, count in offered
         )
+        status = statuses.get(name)
+        state = status.state if status is not None else "unknown"
+        closed = " disabled" if status is not None and status.closed else ""
+        if status is not None and status.closed:
+            gpus = _closed_words(status)
         hub_opts.append(
-            f'<option value="{escape(name)}"{selected}>{escape(hub.display_name)} '
+            f'<option value="{escape(name)}" data-state="{escape(state)}"{selected}{closed}>'
+            f"{escape(hub.display_name)} "
             f"({escape(hub.region)}){' · ' + escape(gpus) if gpus else ''}</option>"
         )
         prices[name] = {resource: str(rate) for resource, rate in hub.rates.items()}
@@ -113,13 +138,15 @@ def render_form(
     price_json = escape(json.dumps(prices))
     refused_json = escape(json.dumps(refused))
     units_json = escape(json.dumps(units_of))
+    closed_json = escape(json.dumps([name for name, s in statuses.items() if s.closed]))
     return (
         f"""
 <div class="computehub-spawn" id="computehub-spawn" data-prices="{price_json}"
      data-refused="{refused_json}" data-units="{units_json}"
-     data-defaults="{defaults_json}"
+     data-defaults="{defaults_json}" data-closed="{closed_json}"
      data-cpu="{CPU_ONLY}" data-any="{ANY_HUB}">
   {_notice(notice)}
+  {_hub_notices(registry, statuses)}
   <div class="mb-3">
     <label for="ch-hub" class="form-label">AI hub</label>
     <select id="ch-hub" name="hub" class="form-select">{"".join(hub_opts)}</select>
@@ -193,6 +220,39 @@ def _units_table(gpu_type: str | None) -> list[int]:
     return [units(gpu_type, n) for n in range(1, MAX_COUNT + 1)]
 
 
+def _closed_words(status: HubStatus) -> str:
+    """What a closed hub's option says instead of its free GPUs."""
+    if status.state == MAINTENANCE:
+        return "in maintenance"
+    if not status.answered:
+        return "down: its scheduler is not answering"
+    return "down: not taking new sessions"
+
+
+def _hub_notices(registry: HubRegistry, statuses: Mapping[str, HubStatus]) -> str:
+    """One line per hub that is not up, above the choices: what people should know."""
+    lines = []
+    for name in registry.names():
+        status = statuses.get(name)
+        if status is None or status.state == UP:
+            continue
+        if status.state == MAINTENANCE:
+            text = maintenance_message(status.display_name, status.message)
+        elif status.state == DOWN:
+            text = status.message
+        else:
+            text = f"{status.display_name}: {status.message}"
+        lines.append(
+            f'<li data-hub="{escape(name)}" data-state="{escape(status.state)}">{escape(text)}</li>'
+        )
+    if not lines:
+        return ""
+    return (
+        '<div class="alert alert-warning" id="ch-hub-status" role="status">'
+        f'<ul class="mb-0">{"".join(lines)}</ul></div>'
+    )
+
+
 def _notice(text: str | None) -> str:
     if not text:
         return ""
@@ -216,6 +276,9 @@ _SCRIPT = """
   const account = document.getElementById("ch-account");
   const refused = JSON.parse(root.dataset.refused);
   const defaults = JSON.parse(root.dataset.defaults);
+  // Hubs that take no new sessions now (down, in maintenance): "any hub" never goes there.
+  const closed = JSON.parse(root.dataset.closed);
+  const open = Object.keys(prices).filter(h => !closed.includes(h));
   // The account follows the choice (the start's own default) until the person picks one.
   let accountChosen = false;
   // Registered before the listeners below, so a pick is marked before update() runs.
@@ -246,13 +309,13 @@ _SCRIPT = """
     if (!accountChosen && wantAccount !== undefined) { account.value = wantAccount; }
     let rate;
     if (hub.value === root.dataset.any) {
-      const all = Object.keys(prices).map(rateOf).filter(r => r !== undefined).map(Number);
+      const all = open.map(rateOf).filter(r => r !== undefined).map(Number);
       rate = all.length ? Math.min(...all) : undefined;
     } else {
       rate = rateOf(hub.value);
     }
     if (rate === undefined) {
-      const hubs = hub.value === root.dataset.any ? Object.keys(prices) : [hub.value];
+      const hubs = hub.value === root.dataset.any ? open : [hub.value];
       const why = hubs.map(refusalAt).find(r => r !== undefined);
       cost.className = "alert alert-warning";
       cost.textContent = why !== undefined

@@ -14,7 +14,7 @@ from typing import Any
 
 from jupyterhub.apihandlers import default_handlers
 
-from computehub.spawners import api, estimate, extend, gpuactivity
+from computehub.spawners import api, estimate, extend, gpuactivity, hubsapi
 
 
 def api_handlers() -> list[tuple[str, Any]]:
@@ -24,6 +24,7 @@ def api_handlers() -> list[tuple[str, Any]]:
         (extend.PATH, extend.ExtendHandler),
         (estimate.PATH, estimate.EstimateHandler),
         (gpuactivity.PATH, gpuactivity.GpuActivityHandler),
+        (hubsapi.PATH, hubsapi.HubsHandler),
     ]
 
 

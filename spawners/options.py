@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -137,10 +137,12 @@ def _place_anywhere(
     registry: HubRegistry,
     free: Mapping[str, Mapping[str, GpuAvailability]] | None,
     who: Entitlements,
+    closed: Collection[str] = (),
 ) -> str:
     """The hub for an "any hub" request: where the GPU is free now and cheapest.
 
-    Only hubs where the person may use the resource are considered.
+    Only hubs where the person may use the resource are considered, and none that
+    takes no new sessions (``closed``: down or in maintenance).
     """
     gpu_type, profile = _gpu_choice(raw)
     resource = resource_of(gpu_type, profile)
@@ -153,6 +155,11 @@ def _place_anywhere(
     allowed = [h for h in offering if refusal(registry[h], resource, who) is None]
     if offering and not allowed:
         raise OptionsError("gpu_type", str(refusal(registry[offering[0]], resource, who)))
+    if allowed and all(h in closed for h in allowed):
+        raise OptionsError(
+            "hub", "no hub that offers this is taking new sessions right now; try again later"
+        )
+    allowed = [h for h in allowed if h not in closed]
     if gpu_type is None:
         if not allowed:
             raise OptionsError("hub", "no hub offers CPU-only sessions")
@@ -181,6 +188,7 @@ def validate(
     free: Mapping[str, Mapping[str, GpuAvailability]] | None = None,
     accounts: Sequence[str] | None = None,
     who: Entitlements | None = None,
+    closed: Collection[str] = (),
 ) -> SessionRequest:
     """Stage 2: check raw options against the site's allow-lists and limits.
 
@@ -192,6 +200,9 @@ def validate(
             when no ledger is involved (the request then names no account).
         who: the person's platform roles and courses, for the resources a hub
             restricts (``limits.access``); default: none, so only open resources.
+        closed: hubs that take no new sessions now (down, in maintenance): the "any
+            hub" choice skips them. A start named for one is refused by the spawner,
+            with the hub's own message.
     """
     who = who or Entitlements()
     if not isinstance(raw, Mapping):
@@ -204,7 +215,7 @@ def validate(
 
     hub_name = _token("hub", raw.get("hub", site.defaults.hub or registry.names()[0]))
     if hub_name == ANY_HUB:
-        hub_name = _place_anywhere(raw, registry, free, who)
+        hub_name = _place_anywhere(raw, registry, free, who, closed)
     if hub_name not in registry:
         raise OptionsError("hub", f"no hub {hub_name!r}; hubs: {', '.join(registry.names())}")
     hub = registry[hub_name]

@@ -22,11 +22,18 @@ from typing import Any, Final
 from jupyterhub.scopes import define_custom_scopes
 
 from computehub.credits.service.jupyterhub import server_token_scopes
+from computehub.credits.service.scopes import SERVICE_NAME as CREDITS_SERVICE
 
 #: Quote and buy more time for a running session; estimate a new one.
 SESSIONS: Final = "custom:computehub:sessions"
 #: Read the GPU activity reports of every running server (the GPU-idle service).
 GPU_ACTIVITY_READ: Final = "custom:computehub:gpu-activity:read"
+#: Read every hub's status (state, free GPUs, queue): every user, and the credits
+#: service, whose status page shows it.
+HUBS_READ: Final = "custom:computehub:hubs:read"
+
+#: The role that lets the credits service read the hubs' status (and nothing else).
+CREDITS_STATUS_ROLE: Final = "credits-hub-status"
 
 #: ``c.JupyterHub.custom_scopes`` entries.
 CUSTOM_SCOPES: Final[dict[str, dict[str, str]]] = {
@@ -38,9 +45,13 @@ CUSTOM_SCOPES: Final[dict[str, dict[str, str]]] = {
         "description": "Read how long the GPUs of every running notebook server "
         "have been idle, as the servers report it.",
     },
+    HUBS_READ: {
+        "description": "Read whether each AI hub takes new sessions, its free GPUs and "
+        "its queue length.",
+    },
 }
-#: What every user holds: their own sessions.
-USER_SCOPES: Final = (f"{SESSIONS}!user",)
+#: What every user holds: their own sessions, and the hubs' status.
+USER_SCOPES: Final = (f"{SESSIONS}!user", HUBS_READ)
 #: What a server's own token holds: that server's session (the widget's extend),
 #: and its own user's groups (nbgrader, in the session, reads which courses they take).
 SERVER_TOKEN_SCOPES: Final = (f"{SESSIONS}!server", "read:users:groups!user")
@@ -63,6 +74,17 @@ def configure_hub_scopes(c: Any) -> None:
     for role in roles:
         if role.get("name") == "user" and "scopes" in role:
             role["scopes"] = sorted(set(role["scopes"]) | set(USER_SCOPES))
+    # The credits service's status page reads the hubs' status from the hub: that
+    # one scope, nothing else (it identifies its callers with their own tokens).
+    roles = [role for role in roles if role.get("name") != CREDITS_STATUS_ROLE]
+    roles.append(
+        {
+            "name": CREDITS_STATUS_ROLE,
+            "description": "The credits service reads the hubs' status for its status page.",
+            "scopes": [HUBS_READ],
+            "services": [CREDITS_SERVICE],
+        }
+    )
     c.JupyterHub.load_roles = roles
     current = c.Spawner.server_token_scopes if "server_token_scopes" in c.Spawner else None
     c.Spawner.server_token_scopes = server_token_scopes(current, SERVER_TOKEN_SCOPES)

@@ -352,7 +352,8 @@ class SlurmClient:
         self._node_addr: dict[tuple[str, str], str] = {}
         self._ttl = availability_ttl_s
         self._clock = clock
-        self._free: dict[str, tuple[float, dict[str, GpuAvailability]]] = {}
+        self._free: dict[str, tuple[float, dict[str, GpuAvailability] | SlurmError]] = {}
+        self._queue: dict[str, tuple[float, int | SlurmError]] = {}
 
     def binary(self, name: str) -> str:
         """Absolute path of a Slurm client command."""
@@ -447,15 +448,50 @@ class SlurmClient:
             self._node_addr[key] = match.group(1) if match else node
         return self._node_addr[key]
 
-    async def gpu_availability(self, hub: str) -> dict[str, GpuAvailability]:
-        """GPUs per type on ``hub`` and how many are free, cached for a few seconds."""
+    async def gpu_availability(
+        self, hub: str, *, fresh: bool = False
+    ) -> dict[str, GpuAvailability]:
+        """GPUs per type on ``hub`` and how many are free, cached for a few seconds.
+
+        A controller that did not answer is remembered as long (one slow answer per
+        period, not one per page). ``fresh`` asks now, and caches the answer.
+
+        Raises:
+            SlurmError: sinfo failed (:class:`SlurmUnavailableError`: no answer).
+        """
         cached = self._free.get(hub)
-        if cached is not None and self._clock() - cached[0] < self._ttl:
+        if not fresh and cached is not None and self._clock() - cached[0] < self._ttl:
+            if isinstance(cached[1], SlurmError):
+                raise cached[1]
             return cached[1]
-        out = await self._run(hub, [self.binary("sinfo"), "-h", "-N", "-O", SINFO_FORMAT])
+        try:
+            out = await self._run(hub, [self.binary("sinfo"), "-h", "-N", "-O", SINFO_FORMAT])
+        except SlurmError as err:
+            self._free[hub] = (self._clock(), err)
+            raise
         free = parse_sinfo(out)
         self._free[hub] = (self._clock(), free)
         return free
+
+    async def queue_length(self, hub: str) -> int:
+        """How many jobs wait in ``hub``'s queue (every user's), cached as free GPUs are.
+
+        Raises:
+            SlurmError: squeue failed.
+        """
+        cached = self._queue.get(hub)
+        if cached is not None and self._clock() - cached[0] < self._ttl:
+            if isinstance(cached[1], SlurmError):
+                raise cached[1]
+            return cached[1]
+        try:
+            out = await self._run(hub, [self.binary("squeue"), "-h", "-t", "PENDING", "-o", "%i"])
+        except SlurmError as err:
+            self._queue[hub] = (self._clock(), err)
+            raise
+        count = len(out.split())
+        self._queue[hub] = (self._clock(), count)
+        return count
 
     async def queue_position(self, hub: str, job_id: str, partition: str) -> int | None:
         """1-based place of a pending job among its partition's pending jobs by priority."""

@@ -28,8 +28,10 @@ from sqlalchemy.orm import object_session
 from tornado import web
 from traitlets import Float, Integer, Unicode, default
 
+from computehub import maintenance
 from computehub.auth.policy import PLATFORM_ROLES
 from computehub.auth.system import SystemAccounts
+from computehub.clock import utcnow
 from computehub.credits.errors import (
     ArchivedCourseError,
     ConflictError,
@@ -37,6 +39,7 @@ from computehub.credits.errors import (
     InsufficientCreditError,
 )
 from computehub.credits.records import Hold
+from computehub.maintenance import Maintenance
 from computehub.sitefile import Site, load_site
 from computehub.spawners.access import Entitlements
 from computehub.spawners.accounting import CLOCK_SKEW_S, JobUsage, clock_skew, funded_end
@@ -56,6 +59,7 @@ from computehub.spawners.billing import (
     start_refusal,
 )
 from computehub.spawners.form import render_form
+from computehub.spawners.hubstatus import HubStatus, maintenance_message, read_statuses
 from computehub.spawners.jobcheck import Expected, allocation_problem
 from computehub.spawners.jobticket import JobClaim, load_key, sign
 from computehub.spawners.options import (
@@ -120,17 +124,63 @@ def _client(registry: HubRegistry, bin_dir: str, ttl_s: float) -> SlurmClient:
     return SlurmClient(registry, bin_dir or None, availability_ttl_s=ttl_s)
 
 
+def maintenance_notices(log: Any) -> dict[str, Maintenance]:
+    """The hubs an operator put in maintenance (none, with an error logged, if the file
+    can't be read: an unreadable notice must not stop every hub)."""
+    try:
+        return maintenance.read()
+    except (maintenance.MaintenanceError, OSError) as err:
+        log.error("The hubs' maintenance notices can't be read: %s", err)
+        return {}
+
+
+async def hub_statuses(
+    registry: HubRegistry, client: SlurmClient, log: Any, names: list[str] | None = None
+) -> list[HubStatus]:
+    """Each hub's status now (see ``hubstatus.py``); Slurm's words for a hub that did not
+    answer go to the log."""
+    unsafe = {name for (reg, name), problems in _HUB_CHECKS.items() if reg is registry and problems}
+    found, errors = await read_statuses(
+        registry, client, maintenance_notices(log), utcnow(), names, unsafe
+    )
+    for name, why in errors.items():
+        log.warning("Hub %s is down: its controller did not answer (%s)", name, why)
+    return found
+
+
+def status_source(config: Any) -> tuple[HubRegistry, SlurmClient]:
+    """The registry and the shared Slurm client the spawners use, from the hub's config.
+
+    For the hub API (no spawner there): the same ``ComputeHubSpawner`` settings
+    (``site_file``, ``slurm_bin_dir``, ``free_gpus_cache_s``), so the status and the
+    spawn form share one cache of Slurm's answers.
+    """
+    section = config.get("ComputeHubSpawner", {}) if config is not None else {}
+    traits = ComputeHubSpawner.class_traits()
+
+    def setting(name: str) -> Any:
+        return section[name] if name in section else traits[name].default()
+
+    site_file = str(setting("site_file"))
+    registry = _registry(site_file, os.stat(site_file).st_mtime)
+    return registry, _client(
+        registry, str(setting("slurm_bin_dir")), float(setting("free_gpus_cache_s"))
+    )
+
+
 async def _apply_user_options(spawner: ComputeHubSpawner, user_options: dict[str, Any]) -> None:
     """JupyterHub's ``apply_user_options`` hook: refuse bad options with a 400."""
     spawner.refuse_system_account()
     options = user_options or {}
     free = None
+    closed: set[str] = set()
     if isinstance(options, dict) and options.get("hub") == ANY_HUB:
         free = await spawner.free_gpus()
+        closed = {s.hub for s in await spawner.hub_statuses() if s.closed}
     standing, who = await spawner.standing()
     try:
         spawner.session_request = validate(
-            options, spawner.registry, free, standing.accounts, who=who
+            options, spawner.registry, free, standing.accounts, who=who, closed=closed
         )
     except OptionsError as err:
         raise web.HTTPError(400, f"Invalid spawn option {err}") from None
@@ -244,6 +294,10 @@ class ComputeHubSpawner(BatchLifecycle):
                 free[name] = result
         return free
 
+    async def hub_statuses(self) -> list[HubStatus]:
+        """Every hub's status: up, degraded, down or in maintenance, free GPUs, queue."""
+        return await hub_statuses(self.registry, self.slurm, self.log)
+
     def platform_roles(self) -> frozenset[str]:
         """The user's platform roles: the JupyterHub groups their login put them in."""
         return frozenset(g.name for g in self.user.groups) & frozenset(PLATFORM_ROLES)
@@ -272,8 +326,15 @@ class ComputeHubSpawner(BatchLifecycle):
         standing, who = await self.standing()
         notice = await asyncio.to_thread(self._last_end_note, standing.accounts)
         free = await self.free_gpus()
+        statuses = {status.hub: status for status in await self.hub_statuses()}
         return render_form(
-            self.registry, free, standing.available, who, notice, notes=standing.notes
+            self.registry,
+            free,
+            standing.available,
+            who,
+            notice,
+            notes=standing.notes,
+            statuses=statuses,
         )
 
     def _last_end_note(self, accounts: list[str]) -> str | None:
@@ -595,6 +656,7 @@ class ComputeHubSpawner(BatchLifecycle):
                 f"{self.user.name} has no account on the clusters; ask "
                 f"{self.site.platform.support or 'your hub administrators'}",
             ) from None
+        await self._refuse_closed_hub(req.hub)
         await self._check_hub(req.hub)
         job_env = self.get_env()
         placement = self._placement(req)
@@ -642,6 +704,34 @@ class ComputeHubSpawner(BatchLifecycle):
             "Job %s submitted on hub %s, paid by hold %s", self.job_id, req.hub, self.hold_id
         )
         return str(self.job_id)
+
+    async def _refuse_closed_hub(self, name: str) -> None:
+        """Refuse a session on a hub in maintenance, or whose controller does not answer
+        now, before anything is held (a 503 with the sentence the form shows too).
+
+        The controller is asked afresh (not the form's cached answer): a hub that went
+        down since the page was drawn is refused here, not after a hold is placed.
+        """
+        hub = self.registry[name]
+        notice = maintenance_notices(self.log).get(name)
+        if notice is not None:
+            raise SessionError(
+                503,
+                f"{maintenance_message(hub.display_name, notice.message)} Nothing was "
+                "charged; choose another hub.",
+            )
+        try:
+            await self.slurm.gpu_availability(name, fresh=True)
+        except SlurmError as err:
+            self.log.warning(
+                "Hub %s refused a start: its controller did not answer (%s)", name, err
+            )
+            raise SessionError(
+                503,
+                f"The {hub.display_name} scheduler is not answering, so no session can "
+                "start there now; nothing was charged. Choose another hub or try again "
+                "in a few minutes.",
+            ) from None
 
     async def _check_hub(self, name: str) -> None:
         """Refuse a session on a hub whose Slurm can't keep it honest (nothing is held).

@@ -869,6 +869,9 @@ class Ledger(_Strict):
     db_url: str | None = None
 
 
+#: The platform's own JupyterHub services: no graded course may take their names.
+RESERVED_SERVICE_NAMES = frozenset({"credits", "reconciler", "idle-culler", "gpu-idle"})
+
 #: A JupyterHub service name that is also an nbgrader course id and a course account.
 CourseId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 
@@ -920,6 +923,12 @@ class Nbgrader(_Strict):
     def _one_grader_per_course(self) -> Nbgrader:
         seen: dict[str, str] = {}
         for course, spec in self.courses.items():
+            if course in RESERVED_SERVICE_NAMES or course.startswith("formgrader-status-"):
+                raise ValueError(
+                    f"courses.{course}: the platform's own services use that name "
+                    f"({', '.join(sorted(RESERVED_SERVICE_NAMES))}, formgrader-status-*); "
+                    "a graded course's formgrader is a service named after the course"
+                )
             if spec.grader in seen:
                 raise ValueError(
                     f"courses.{course}.grader: {spec.grader} already grades "

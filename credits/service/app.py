@@ -9,7 +9,7 @@ from typing import Any
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from tornado import web
 
-from computehub.credits.service import apply, applying, courses, teach
+from computehub.credits.service import apply, applying, courses, hubs, teach
 from computehub.credits.service import handlers as h
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.context import ServiceContext
@@ -91,6 +91,8 @@ def make_app(ctx: ServiceContext, *, cookie_secret: bytes | None = None) -> web.
             apply.StepFormHandler,
             context,
         ),
+        # The hubs' status, for anyone logged in (HTML, not part of the REST API).
+        (f"{prefix}hubs", hubs.HubStatusPageHandler, context),
         # The instructor's page (HTML and CSV, not part of the REST API).
         (f"{prefix}courses", teach.TeachingHandler, context),
         (prefix + _pattern("courses/{course}"), teach.CoursePageHandler, context),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from computehub import maintenance
 from computehub.clock import Clock, utcnow
 from computehub.credits.errors import (
     ConflictError,
@@ -25,9 +27,11 @@ from computehub.credits.ledger import Ledger
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.formgraders import FormgraderReader
 from computehub.credits.service.views import amount
+from computehub.maintenance import Maintenance
 from computehub.sitefile.schema import Programme
 
 T = TypeVar("T")
+log = logging.getLogger("computehub.credits.service")
 
 
 @dataclass
@@ -44,6 +48,8 @@ class ServiceContext:
         formgraders: each graded course's formgrader, for the instructor's page.
         programme: the site file's ``programme`` section: the categories applications
             for credits choose from, and the funding source they are granted from.
+        hub_status: asks the hub for every hub's status (the status page); None when
+            the service runs without the hub (then the page says it can't be read).
     """
 
     ledger: Ledger
@@ -53,6 +59,21 @@ class ServiceContext:
     course_resources: Callable[[str], list[dict[str, str]]] = field(default=lambda _course: [])
     formgraders: FormgraderReader = field(default_factory=lambda: FormgraderReader({}))
     programme: Programme = field(default_factory=Programme)
+    hub_status: Callable[[], Awaitable[Any]] | None = None
+    #: The maintenance notices of the hubs (the file the hub reads too).
+    notices: Callable[[], Mapping[str, Maintenance]] = maintenance.read
+
+    def hub_notice(self, hub: str) -> str | None:
+        """The operator's message while ``hub`` is in maintenance, else None.
+
+        A notice file that can't be read is logged and taken as no notice.
+        """
+        try:
+            notice = self.notices().get(hub)
+        except (maintenance.MaintenanceError, OSError) as err:
+            log.error("The hubs' maintenance notices can't be read: %s", err)
+            return None
+        return None if notice is None else notice.message
 
     def now(self) -> datetime:
         """The current time (timezone-aware)."""

@@ -284,7 +284,16 @@ class CurrentSessionHandler(_LedgerHandler):
         share = None
         if figures.kind == "course":
             share = await self.ctx.call(self.ctx.ledger.course_share, row.hold.account, caller.name)
-        self.send_json(views.current_session(row, figures.available, self.ctx.now(), share))
+        notice = self.ctx.hub_notice(row.hold.hub)
+        self.send_json(
+            views.current_session(
+                row,
+                figures.available,
+                self.ctx.now(),
+                share,
+                None if notice is None else views.maintenance_notice(notice),
+            )
+        )
 
 
 class ReportsHandler(_LedgerHandler):

@@ -41,7 +41,10 @@ SERVER_TOKEN_SCOPES = (ACCESS, READ)
 #: ``info.display_name``; JupyterHub's own would show the name, ``credits``).
 DISPLAY_NAME = "Credits and sessions"
 #: More entries of the menu: the service's other pages (``info.pages``, paths under it).
-MENU_PAGES = ({"name": "Courses you teach", "path": "courses"},)
+MENU_PAGES = (
+    {"name": "Courses you teach", "path": "courses"},
+    {"name": "AI hub status", "path": "hubs"},
+)
 
 
 def service_port(env: dict[str, str] | None = None) -> int:
@@ -82,7 +85,9 @@ def service_spec(site: Site, site_path: Path | None = None) -> dict[str, Any]:
 def configure_credits_service(c: Any, site: Site, site_path: Path | None = None) -> None:
     """Add the credits service and its permissions to the JupyterHub config ``c``.
 
-    The service itself holds no hub scopes: it identifies callers with their own
+    The service itself holds no hub scopes from here (``configure_hub_scopes`` in
+    ``spawners/scopes.py`` gives it one, to read the hubs' status for its status page):
+    it identifies callers with their own
     tokens (``GET /hub/api/user``), and OAuth needs only its client credentials.
     """
     services = list(c.JupyterHub.services) if "services" in c.JupyterHub else []

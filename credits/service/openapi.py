@@ -335,6 +335,11 @@ _SCHEMAS: dict[str, Any] = {
                 "leaves them least (null: none)",
                 "anyOf": [{"type": "null"}, {"$ref": "#/components/schemas/CourseLimit"}],
             },
+            "hub_notice": {
+                "type": ["string", "null"],
+                "description": "what the user should know about the session's hub (it is "
+                "in maintenance, with the operator's message); null: nothing",
+            },
         },
     },
     "CourseLimit": {

@@ -163,12 +163,17 @@ def error_page(status: int, message: str, *, links: Links | None = None) -> str:
     return document(f"Credits: error {status}", hub, body)
 
 
-def document(title: str, hub: str, body: str) -> str:
-    """A whole HTML document with the hub's Bootstrap; ``title`` is escaped, ``body`` is HTML."""
+def document(title: str, hub: str, body: str, *, refresh_s: int | None = None) -> str:
+    """A whole HTML document with the hub's Bootstrap; ``title`` is escaped, ``body`` is HTML.
+
+    ``refresh_s``: the page reloads itself this often (no script: a ``meta`` refresh).
+    """
+    refresh = f'<meta http-equiv="refresh" content="{int(refresh_s)}">\n' if refresh_s else ""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"{refresh}"
         f"<title>{escape(title)}</title>\n"
         f'<link rel="stylesheet" href="{hub}{BOOTSTRAP}">\n'
         f"</head>\n<body>\n{body}\n</body>\n</html>\n"

@@ -91,7 +91,11 @@ def session(row: r.Session) -> dict[str, Any]:
 
 
 def current_session(
-    row: r.Session, available: Decimal, now: datetime, share: r.CourseShare | None = None
+    row: r.Session,
+    available: Decimal,
+    now: datetime,
+    share: r.CourseShare | None = None,
+    hub_notice: str | None = None,
 ) -> dict[str, Any]:
     """The notebook widget's view of a running session.
 
@@ -99,6 +103,8 @@ def current_session(
     submits the job); the cost so far is the burn rate times the time since, never more
     than the hold. ``course_limit``: for a course's student paying from its pool, the
     limit that leaves them least (:func:`~computehub.credits.service.views.course_limit`).
+    ``hub_notice``: what the session's user should know about its hub (it is in
+    maintenance), for the widget's banner; None when nothing.
     """
     hold = row.hold
     started = hold.created_at
@@ -116,7 +122,17 @@ def current_session(
         "started_at": instant(started),
         "funded_until": instant(funded_until),
         "course_limit": course_limit(share),
+        "hub_notice": hub_notice,
     }
+
+
+def maintenance_notice(message: str) -> str:
+    """The widget's banner for a session whose hub an operator put in maintenance."""
+    said = message if message.endswith((".", "!", "?")) else f"{message}."
+    return (
+        f"This hub is in maintenance: {said} Your session keeps running; new sessions "
+        "can't start here until it ends."
+    )
 
 
 def estimate(row: r.Estimate, resource: str, count: int) -> dict[str, Any]:

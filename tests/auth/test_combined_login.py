@@ -18,7 +18,12 @@ from computehub.credits.ledger import Ledger
 from tests.support.authbed import REFRESH_AGE_S, SUPPORT
 from tests.support.login import LOGGED_IN, ldap_login
 from tests.support.lti_platform import Fault
-from tests.support.ltibed import LTI_COURSE, CombinedHub, launch_by_hand, post_id_token
+from tests.support.ltibed import (
+    LTI_COURSE,
+    CombinedHub,
+    assert_replay_refused,
+    assert_spoiled_launch_refused,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -175,25 +180,8 @@ def test_a_directory_login_for_a_name_an_lms_person_has_is_refused(
 
 @pytest.mark.parametrize("spoiled", ["tampered", "expired", "wrong-aud", "other-key"])
 def test_a_bad_launch_is_still_refused(combined_hub: CombinedHub, spoiled: Fault) -> None:
-    combined_hub.platform.fault = spoiled
-    try:
-        cookies, posted = launch_by_hand(combined_hub, "pat", "ctx-101")
-    finally:
-        combined_hub.platform.fault = "none"
-    status, session, text = post_id_token(posted, cookies)
-    assert 400 <= status < 500, (status, text[:300])
-    assert "could not be accepted" in text
-    assert "jupyterhub-session-id" not in session
-    assert combined_hub.hub.api("GET", "/users/pat")[0] == 404
-    assert "pat" not in roster(combined_hub)
+    assert_spoiled_launch_refused(combined_hub, "pat", spoiled)
 
 
 def test_a_replayed_launch_is_still_refused(combined_hub: CombinedHub) -> None:
-    cookies, posted = launch_by_hand(combined_hub, "rita", "ctx-101")
-    first, session, _ = post_id_token(posted, cookies)
-    assert first == 302
-    assert "jupyterhub-session-id" in session
-    again, session, text = post_id_token(posted, cookies)
-    assert again == 400, (again, text[:300])
-    assert "already used" in text
-    assert "jupyterhub-session-id" not in session
+    assert_replay_refused(combined_hub, "rita")

@@ -11,7 +11,14 @@ import pytest
 from computehub.credits.ledger import Ledger
 from tests.support.login import LOGGED_IN
 from tests.support.lti_platform import Fault
-from tests.support.ltibed import LTI_COURSE, LtiHub, launch_by_hand, post_id_token
+from tests.support.ltibed import (
+    LTI_COURSE,
+    LtiHub,
+    assert_replay_refused,
+    assert_spoiled_launch_refused,
+    launch_by_hand,
+    post_id_token,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -73,26 +80,11 @@ def test_a_teaching_assistant_becomes_ta(lti_hub: LtiHub) -> None:
 
 @pytest.mark.parametrize("spoiled", ["tampered", "expired", "wrong-aud", "other-key"])
 def test_a_bad_id_token_is_refused(lti_hub: LtiHub, fault: None, spoiled: Fault) -> None:
-    lti_hub.platform.fault = spoiled
-    cookies, posted = launch_by_hand(lti_hub, "evan", "ctx-101")
-    status, session, text = post_id_token(posted, cookies)
-    assert 400 <= status < 500, (status, text[:300])
-    assert "could not be accepted" in text
-    assert "jupyterhub-session-id" not in session
-    assert lti_hub.hub.api("GET", "/users/evan")[0] == 404
-    assert "evan" not in roster(lti_hub)
+    assert_spoiled_launch_refused(lti_hub, "evan", spoiled)
 
 
 def test_a_replayed_id_token_is_refused(lti_hub: LtiHub) -> None:
-    # The whole request again, cookies of its launch included (what an eavesdropper has).
-    cookies, posted = launch_by_hand(lti_hub, "dora", "ctx-101")
-    first, session, _ = post_id_token(posted, cookies)
-    assert first == 302
-    assert "jupyterhub-session-id" in session
-    again, session, text = post_id_token(posted, cookies)
-    assert again == 400, (again, text[:300])
-    assert "already used" in text
-    assert "jupyterhub-session-id" not in session
+    assert_replay_refused(lti_hub, "dora")
     assert "replayed" in lti_hub.hub.process.log.read_text()
 
 

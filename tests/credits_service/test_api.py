@@ -237,8 +237,10 @@ def test_current_session_with_a_server_token(
         "started_at",
         "funded_until",
         "course_limit",
+        "hub_notice",
     }
     assert body["course_limit"] is None  # paid from a personal account
+    assert body["hub_notice"] is None  # lahore is not in maintenance
     hold = ledger.hold_for_job("lahore", "4242")
     assert (body["account"], body["hub"], body["job_id"]) == ("owen", "lahore", "4242")
     assert (body["hold"], body["burn_rate_per_hour"]) == ("21.00", "10.50")

@@ -392,6 +392,8 @@ PAGE_MATRIX: list[tuple[str, str, str, str | None, tuple[int, ...]]] = [
         "allowance=400",
         (403, 403, 403, 403, 403, 404),
     ),
+    # The hubs' status: anyone logged in (this hub's clusters never run: all down).
+    ("hub-status", "GET", "/hubs", None, (200, 200, 200, 200, 200, 200)),
 ]
 
 PAGE_CASES = [

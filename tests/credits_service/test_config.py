@@ -73,7 +73,10 @@ def test_registers_service_scopes_and_roles_keeping_others(
     assert c.JupyterHub.template_paths[0].endswith("hub_config/templates")
     assert credits["info"] == {
         "display_name": "Credits and sessions",
-        "pages": [{"name": "Courses you teach", "path": "courses"}],
+        "pages": [
+            {"name": "Courses you teach", "path": "courses"},
+            {"name": "AI hub status", "path": "hubs"},
+        ],
     }
     # A session's own token reads; it never manages a course.
     assert set(c.Spawner.server_token_scopes) == {

@@ -27,8 +27,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -48,6 +46,7 @@ from computehub.localbed.slapd import Slapd
 from computehub.localbed.university import ensure_people, ldap_auth
 from computehub.localbed.users import ensure_user
 from tests.support.bedtools import assert_ledger_clean, hub_api
+from tests.support.coursework import KERNELSPEC, assignment_source, call, driver_config, succeeded
 from tests.support.gitserve import git_daemon, make_repository
 from tests.support.lti_platform import INSTITUTION, MEMBERSHIP, LmsPerson, LtiPlatform
 from tests.support.sessions import stop, wait_ready
@@ -68,62 +67,11 @@ REPO = f"ml-journey-{secrets.token_hex(4)}"
 WEEK1 = json.dumps(
     {
         "cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# Week 1: tensors"]}],
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
+        "metadata": {"kernelspec": KERNELSPEC},
         "nbformat": 4,
         "nbformat_minor": 5,
     }
 )
-
-
-def _cell(kind: str, source: str, meta: dict[str, Any]) -> dict[str, Any]:
-    cell: dict[str, Any] = {"cell_type": kind, "metadata": {"nbgrader": meta}, "source": source}
-    if kind == "code":
-        cell |= {"execution_count": None, "outputs": []}
-    return cell
-
-
-SOURCE = {
-    "cells": [
-        _cell("markdown", "Write `double(x)`.", {"grade": False, "solution": False,
-              "locked": True, "grade_id": "task", "schema_version": 3}),
-        _cell("code", "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
-              "    ### END SOLUTION", {"grade": False, "solution": True, "locked": False,
-              "grade_id": "answer", "schema_version": 3}),
-        _cell("code", "assert double(21) == 42", {"grade": True, "solution": False,
-              "locked": True, "grade_id": "check", "points": 1, "schema_version": 3}),
-    ],
-    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                "language": "python"}},
-    "nbformat": 4,
-    "nbformat_minor": 5,
-}  # fmt: skip
-
-
-def _call(
-    url: str, token: str, method: str = "GET", body: Any = None, timeout: float = 120
-) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(  # noqa: S310 (loopback)
-        url, data=data, method=method, headers={"Authorization": f"token {token}"}
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
-            raw, status = resp.read(), resp.status
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()[:500].decode(errors="replace")
-    try:
-        return status, json.loads(raw) if raw else None
-    except ValueError:
-        return status, raw.decode(errors="replace")
-
-
-def _ok(answer: tuple[int, Any]) -> Any:
-    status, body = answer
-    assert status == 200, body
-    assert body["success"], body
-    return body
 
 
 class Journey:
@@ -154,11 +102,11 @@ class Journey:
     def formgrader(self, path: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
         """The course's formgrader API, as alice (what its page's buttons call)."""
         url = f"{self.url}/services/{COURSE}/{path}"
-        return _call(url, self.token_of("alice"), method, body)
+        return call(url, self.token_of("alice"), method, body)
 
     def server(self, user: str, path: str, method: str = "POST") -> Any:
         """The student's own server's nbgrader API (what JupyterLab's panel calls)."""
-        return _ok(_call(f"{self.url}/user/{user}/{path}", self.token_of(user), method))
+        return succeeded(call(f"{self.url}/user/{user}/{path}", self.token_of(user), method))
 
 
 def _forget(users: tuple[str, ...]) -> None:
@@ -205,15 +153,7 @@ def journey(
     }
     site = write_site(base / "site.yaml", data)
     token = secrets.token_hex(24)
-    extra = base / "extra_config.py"
-    extra.write_text(
-        f"c.JupyterHub.services.append({{'name': 'test-driver', 'api_token': {token!r}}})\n"
-        "c.JupyterHub.load_roles.append({'name': 'test-driver', 'services': ['test-driver'],\n"
-        "    'scopes': ['admin:users', 'admin:servers', 'list:users', 'tokens']})\n"
-        "c.JupyterHub.log_level = 'DEBUG'\n"
-        "c.Spawner.poll_interval = 3\n"
-    )
-    extra.chmod(0o600)
+    extra = driver_config(base / "extra_config.py", token)
     process = HubProcess(
         base / "hub",
         site,
@@ -390,12 +330,14 @@ def _walk(journey: Journey, window: Any, shot: Any) -> None:
             201,
         )
     status, _ = journey.formgrader(
-        "api/contents/source/ps1/ps1.ipynb", "PUT", {"type": "notebook", "content": SOURCE}
+        "api/contents/source/ps1/ps1.ipynb",
+        "PUT",
+        {"type": "notebook", "content": assignment_source("Write `double(x)`.")},
     )
     assert status in (200, 201)
     assert journey.formgrader("formgrader/api/assignment/ps1", "PUT", {})[0] == 200
-    _ok(journey.formgrader("formgrader/api/assignment/ps1/assign", "POST", {}))
-    _ok(journey.formgrader("formgrader/api/assignment/ps1/release", "POST", {}))
+    succeeded(journey.formgrader("formgrader/api/assignment/ps1/assign", "POST", {}))
+    succeeded(journey.formgrader("formgrader/api/assignment/ps1/release", "POST", {}))
     with teacher.expect_popup() as opened:
         teacher.goto(f"{hub}/services/credits/courses/{COURSE}")
         teacher.click("#ch-formgrader")
@@ -431,11 +373,11 @@ def _walk(journey: Journey, window: Any, shot: Any) -> None:
         assert [(a["assignment_id"], a["status"]) for a in listed["value"]] == [("ps1", "released")]
         journey.server(user, f"assignments/fetch?course_id={COURSE}&assignment_id=ps1")
         path = f"{hub}/user/{user}/api/contents/{COURSE}/ps1/ps1.ipynb"
-        status, model = _call(f"{path}?content=1", journey.token_of(user))
+        status, model = call(f"{path}?content=1", journey.token_of(user))
         assert status == 200, model
         notebook = model["content"]
         notebook["cells"][1]["source"] = f"def double(x):\n    {answers[user]}"
-        status, _ = _call(path, journey.token_of(user), "PUT",
+        status, _ = call(path, journey.token_of(user), "PUT",
                           {"type": "notebook", "content": notebook})  # fmt: skip
         assert status == 200
         page.goto(f"{hub}/user/{user}/lab/tree/{COURSE}/ps1/ps1.ipynb")
@@ -444,14 +386,14 @@ def _walk(journey: Journey, window: Any, shot: Any) -> None:
         journey.server(user, f"assignments/submit?course_id={COURSE}&assignment_id=ps1")
 
     # 10. The instructor collects, autogrades and returns the feedback.
-    _ok(journey.formgrader("formgrader/api/assignment/ps1/collect", "POST", {}))
+    succeeded(journey.formgrader("formgrader/api/assignment/ps1/collect", "POST", {}))
     for user in STUDENTS:
-        _ok(journey.formgrader(f"formgrader/api/submission/ps1/{user}/autograde", "POST", {}))
+        succeeded(journey.formgrader(f"formgrader/api/submission/ps1/{user}/autograde", "POST", {}))
     status, submissions = journey.formgrader("formgrader/api/submissions/ps1")
     assert status == 200, submissions
     assert {s["student"]: s["score"] for s in submissions} == {"bob": 1.0, "evan": 0.0}
     for step in ("generate_feedback", "release_feedback"):
-        _ok(journey.formgrader(f"formgrader/api/assignment/ps1/{step}", "POST", {}))
+        succeeded(journey.formgrader(f"formgrader/api/assignment/ps1/{step}", "POST", {}))
     formgrader.goto(f"{hub}/services/{COURSE}/formgrader/manage_submissions/ps1")
     formgrader.wait_for_selector("text=evan")
     shot(formgrader, "formgrader-graded")

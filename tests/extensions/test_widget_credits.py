@@ -233,3 +233,20 @@ def test_a_students_course_limit_is_shown_with_its_reset() -> None:
     doc["course_limit"] = {**doc["course_limit"], "window": "year"}  # type: ignore[dict-item]
     with pytest.raises(CreditsError, match="course_limit"):
         parse_session(doc)
+
+
+def test_a_hub_in_maintenance_is_a_banner_above_the_figures() -> None:
+    doc: dict[str, object] = dict(session_doc())
+    assert parse_session(doc).hub_notice is None
+    doc["hub_notice"] = "This hub is in maintenance: <Cooling> work. Your session keeps running."
+    session = parse_session(doc)
+    html = credits_html(CreditsState(session=session), session.started_at)
+    assert 'data-hub-notice="1"' in html
+    assert "This hub is in maintenance: &lt;Cooling&gt; work." in html
+    assert html.index("data-hub-notice") < html.index("<table>")
+    assert "data-hub-notice" not in credits_html(
+        CreditsState(session=parse_session(session_doc())), session.started_at
+    )
+    doc["hub_notice"] = 5
+    with pytest.raises(CreditsError, match="hub_notice"):
+        parse_session(doc)

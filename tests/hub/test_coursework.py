@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import secrets
 import shutil
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +32,7 @@ from computehub.localbed.proc import free_port
 from computehub.localbed.sitegen import bed_site, write_site
 from computehub.localbed.users import ensure_user
 from tests.support.bedtools import assert_ledger_clean, hub_api, hub_login
+from tests.support.coursework import assignment_source, call, driver_config, succeeded
 from tests.support.sessions import stop, wait_ready
 
 pytestmark = pytest.mark.integration
@@ -40,55 +40,6 @@ pytestmark = pytest.mark.integration
 #: Login name: platform role. tara and umar are local accounts of this test only.
 PEOPLE = {"alice": "student", "bob": "student", "tara": "instructor", "umar": "instructor"}
 GRADERS = {"nbg-a": "grader-nbg-a", "nbg-b": "grader-nbg-b"}
-
-
-def _cell(kind: str, source: str, meta: dict[str, Any]) -> dict[str, Any]:
-    cell: dict[str, Any] = {"cell_type": kind, "metadata": {"nbgrader": meta}, "source": source}
-    if kind == "code":
-        cell |= {"execution_count": None, "outputs": []}
-    return cell
-
-
-#: The instructor's source: one answer cell and its hidden-free test (1 point).
-SOURCE = {
-    "cells": [
-        _cell(
-            "code",
-            "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
-            {"grade": False, "solution": True, "locked": False, "grade_id": "answer",
-             "schema_version": 3},
-        ),
-        _cell(
-            "code",
-            "assert double(21) == 42",
-            {"grade": True, "solution": False, "locked": True, "grade_id": "check",
-             "points": 1, "schema_version": 3},
-        ),
-    ],
-    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                "language": "python"}},
-    "nbformat": 4,
-    "nbformat_minor": 5,
-}  # fmt: skip
-
-
-def _call(
-    url: str, token: str, method: str = "GET", body: Any = None, timeout: float = 120
-) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(  # noqa: S310 (loopback)
-        url, data=data, method=method, headers={"Authorization": f"token {token}"}
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
-            raw = resp.read()
-            status = resp.status
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()[:500].decode(errors="replace")
-    try:
-        return status, json.loads(raw) if raw else None
-    except ValueError:
-        return status, raw.decode(errors="replace")
 
 
 @pytest.fixture(scope="module")
@@ -112,15 +63,7 @@ def graded(
     }
     site = write_site(base / "site.yaml", data)
     token = secrets.token_hex(24)
-    extra = base / "extra_config.py"
-    extra.write_text(
-        f"c.JupyterHub.services.append({{'name': 'test-driver', 'api_token': {token!r}}})\n"
-        "c.JupyterHub.load_roles.append({'name': 'test-driver', 'services': ['test-driver'],\n"
-        "    'scopes': ['admin:users', 'admin:servers', 'list:users', 'tokens']})\n"
-        "c.JupyterHub.log_level = 'DEBUG'\n"
-        "c.Spawner.poll_interval = 3\n"
-    )
-    extra.chmod(0o600)
+    extra = driver_config(base / "extra_config.py", token)
     process = HubProcess(
         base / "hub",
         site,
@@ -192,15 +135,18 @@ class _Driver:
         return hub_api(self.url, self.token, method, path, body, timeout=60)
 
 
-def _ok(status: int, body: Any) -> None:
-    """An nbgrader API answer that succeeded (its log says why when not)."""
-    assert status == 200, body
-    assert body["success"], body
-
-
 def _formgrader(hub: dict[str, Any], course: str, user: str, path: str, method: str = "GET",
                 body: Any = None) -> tuple[int, Any]:  # fmt: skip
-    return _call(f"{hub['url']}/services/{course}/{path}", hub["tokens"][user], method, body)
+    return call(f"{hub['url']}/services/{course}/{path}", hub["tokens"][user], method, body)
+
+
+def _disabled_lab_plugins(page: str) -> set[str]:
+    """The plugins a JupyterLab page turns off (its embedded page config)."""
+    found = re.search(
+        r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S
+    )
+    assert found, page[:300]
+    return set(json.loads(found.group(1)).get("disabledExtensions", []))
 
 
 def _wait_formgrader(hub: dict[str, Any], course: str, user: str) -> None:
@@ -254,7 +200,7 @@ def _session(graded: dict[str, Any], user: str) -> str:
 
 def _as(graded: dict[str, Any], user: str, url: str, method: str = "GET",
         body: Any = None) -> tuple[int, Any]:  # fmt: skip
-    return _call(url, graded["tokens"][user], method, body)
+    return call(url, graded["tokens"][user], method, body)
 
 
 def _answer(graded: dict[str, Any], user: str, server: str, body: str) -> None:
@@ -278,14 +224,14 @@ def test_an_assignment_from_release_to_feedback(graded: dict[str, Any]) -> None:
         assert status in (200, 201), made
     status, made = _formgrader(
         graded, "nbg-a", "tara", "api/contents/source/ps1/ps1.ipynb", "PUT",
-        {"type": "notebook", "content": SOURCE},
+        {"type": "notebook", "content": assignment_source()},
     )  # fmt: skip
     assert status in (200, 201), made
     assert _formgrader(graded, "nbg-a", "tara", fg, "PUT", {})[0] == 200
     status, generated = _formgrader(graded, "nbg-a", "tara", f"{fg}/assign", "POST", {})
-    _ok(status, generated)
+    succeeded((status, generated))
     status, released = _formgrader(graded, "nbg-a", "tara", f"{fg}/release", "POST", {})
-    _ok(status, released)
+    succeeded((status, released))
     outbound = graded["exchange"] / "nbg-a" / "outbound" / "ps1"
     assert (outbound / "ps1.ipynb").is_file()
     assert "BEGIN SOLUTION" not in (outbound / "ps1.ipynb").read_text()
@@ -294,21 +240,21 @@ def test_an_assignment_from_release_to_feedback(graded: dict[str, Any]) -> None:
     servers = {user: _session(graded, user) for user in ("alice", "bob")}
     for user, server in servers.items():
         status, listed = _as(graded, user, f"{server}/assignments?course_id=nbg-a")
-        _ok(status, listed)
+        succeeded((status, listed))
         assert [(a["course_id"], a["assignment_id"], a["status"]) for a in listed["value"]] == [
             ("nbg-a", "ps1", "released")
         ]
         status, fetched = _as(
             graded, user, f"{server}/assignments/fetch?course_id=nbg-a&assignment_id=ps1", "POST"
         )
-        _ok(status, fetched)
+        succeeded((status, fetched))
     _answer(graded, "alice", servers["alice"], "return 2 * x")
     _answer(graded, "bob", servers["bob"], "return x + 1")
     for user, server in servers.items():
         status, submitted = _as(
             graded, user, f"{server}/assignments/submit?course_id=nbg-a&assignment_id=ps1", "POST"
         )
-        _ok(status, submitted)
+        succeeded((status, submitted))
     # bob forges a later "submission" in alice's name: collect leaves it out.
     inbound = graded["exchange"] / "nbg-a" / "inbound"
     forged = f"alice+ps1+{datetime.now(UTC) + timedelta(minutes=5):%Y-%m-%d %H:%M:%S.%f} UTC"
@@ -319,20 +265,20 @@ def test_an_assignment_from_release_to_feedback(graded: dict[str, Any]) -> None:
 
     # tara collects, autogrades, and returns feedback.
     status, collected = _formgrader(graded, "nbg-a", "tara", f"{fg}/collect", "POST", {})
-    _ok(status, collected)
+    succeeded((status, collected))
     assert "named for alice but belongs to bob" in collected["log"], collected["log"]
     for user in ("alice", "bob"):
         status, graded_ = _formgrader(
             graded, "nbg-a", "tara", f"formgrader/api/submission/ps1/{user}/autograde", "POST", {}
         )
-        _ok(status, graded_)
+        succeeded((status, graded_))
     status, submissions = _formgrader(graded, "nbg-a", "tara", "formgrader/api/submissions/ps1")
     assert status == 200, submissions
     scores = {s["student"]: (s["score"], s["max_score"]) for s in submissions}
     assert scores == {"alice": (1.0, 1.0), "bob": (0.0, 1.0)}
     for step in ("generate_feedback", "release_feedback"):
         status, done = _formgrader(graded, "nbg-a", "tara", f"{fg}/{step}", "POST", {})
-        _ok(status, done)
+        succeeded((status, done))
 
     # Each student fetches their own feedback in their session.
     for user, server in servers.items():
@@ -340,7 +286,7 @@ def test_an_assignment_from_release_to_feedback(graded: dict[str, Any]) -> None:
             graded, user,
             f"{server}/assignments/fetch_feedback?course_id=nbg-a&assignment_id=ps1", "POST",
         )  # fmt: skip
-        _ok(status, after)
+        succeeded((status, after))
         submitted = next(a for a in after["value"] if a.get("submissions"))
         feedback = submitted["submissions"][-1]
         assert feedback["has_local_feedback"], feedback
@@ -354,18 +300,28 @@ def test_an_assignment_from_release_to_feedback(graded: dict[str, Any]) -> None:
         assert want in html, (user, html[:400])
 
     # The instructor's page shows the assignment as the gradebook has it.
-    status, html = _call(
-        f"{graded['url']}/services/credits/courses/nbg-a", graded["tokens"]["tara"]
-    )
+    status, html = call(f"{graded['url']}/services/credits/courses/nbg-a", graded["tokens"]["tara"])
     assert status == 200, html
     row = html[html.index('data-assignment="ps1"') :].split("</tr>", 1)[0]
     assert "released" in row
     assert "<td>2 of 2</td><td>2</td><td>0.5 of 1</td>" in row, row
     assert "/services/nbg-a/formgrader/manage_submissions/ps1" in row
 
-    # Students have no formgrader of their own in their sessions.
+    # Students have no formgrader of their own in their sessions, nor its lab parts;
+    # the course's formgrader has them all (the create-assignment toolbar included).
     status, _ = _as(graded, "alice", f"{servers['alice']}/formgrader")
     assert status == 404
+    staff_parts = {
+        "@jupyter/nbgrader:formgrader",
+        "@jupyter/nbgrader:course-list",
+        "@jupyter/nbgrader:create-assignment",
+    }
+    status, page = _as(graded, "alice", f"{servers['alice']}/lab")
+    assert status == 200
+    assert staff_parts <= _disabled_lab_plugins(page)
+    status, page = _formgrader(graded, "nbg-a", "tara", "lab")
+    assert status == 200
+    assert not staff_parts & _disabled_lab_plugins(page)
 
     # The course ends and is archived: nothing more is spent from it, and its grades
     # and history stay readable for its staff.
@@ -384,9 +340,7 @@ def test_an_assignment_from_release_to_feedback(graded: dict[str, Any]) -> None:
     status, submissions = _formgrader(graded, "nbg-a", "tara", "formgrader/api/submissions/ps1")
     assert status == 200, submissions
     assert {s["student"]: s["score"] for s in submissions} == {"alice": 1.0, "bob": 0.0}
-    status, html = _call(
-        f"{graded['url']}/services/credits/courses/nbg-a", graded["tokens"]["tara"]
-    )
+    status, html = call(f"{graded['url']}/services/credits/courses/nbg-a", graded["tokens"]["tara"])
     assert status == 200, html
     assert 'data-assignment="ps1"' in html
     assert "archived" in html
@@ -439,13 +393,13 @@ def test_the_pages_reading_token_opens_its_own_courses_formgrader_only(
     assert set(readers) == set(GRADERS)
     for course, where in readers.items():
         other = next(c for c in GRADERS if c != course)
-        own, _ = _call(f"{graded['url']}/services/{course}/formgrader/api/assignments",
+        own, _ = call(f"{graded['url']}/services/{course}/formgrader/api/assignments",
                        where["token"])  # fmt: skip
         assert own == 200
-        theirs, _ = _call(f"{graded['url']}/services/{other}/formgrader/api/assignments",
+        theirs, _ = call(f"{graded['url']}/services/{other}/formgrader/api/assignments",
                           where["token"])  # fmt: skip
         assert theirs == 403
         # Nor anything of the hub's own: it is a token for reading one formgrader.
         for path in ("/hub/api/users", "/hub/api/users/alice", "/hub/api/groups"):
-            status, _ = _call(f"{graded['url']}{path}", where["token"])
+            status, _ = call(f"{graded['url']}{path}", where["token"])
             assert status == 403, path

@@ -41,6 +41,9 @@ def _site(nbgrader: dict[str, Any]) -> Any:
         ({"courses": {"a": {"grader": "g1", "port": 80}}}, "port"),
         ({"environment": "nowhere"}, "nbgrader.environment"),
         ({"courses": {"a": {"grader": "g1", "extra": 1}}}, "extra"),
+        ({"courses": {"credits": {"grader": "g1"}}}, "own services"),
+        ({"courses": {"reconciler": {"grader": "g1"}}}, "own services"),
+        ({"courses": {"formgrader-status-x": {"grader": "g1"}}}, "own services"),
     ],
 )
 def test_a_wrong_nbgrader_section_is_refused_by_name(nbgrader: Any, problem: str) -> None:

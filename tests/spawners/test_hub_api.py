@@ -26,8 +26,10 @@ from computehub.spawners.extend import parse_extension
 from computehub.spawners.gpuactivity import Measurement, ReportBook, ReportError, parse_report
 from computehub.spawners.owntoken import own_spawner
 from computehub.spawners.scopes import (
+    CREDITS_STATUS_ROLE,
     CUSTOM_SCOPES,
     GPU_ACTIVITY_READ,
+    HUBS_READ,
     SESSIONS,
     configure_hub_scopes,
 )
@@ -64,6 +66,22 @@ def test_users_and_server_tokens_get_their_own_sessions_only() -> None:
     # The GPU reports are for the GPU-idle service's role only.
     assert not any(GPU_ACTIVITY_READ in s for s in c.JupyterHub.extra_user_scopes)
     assert not any(GPU_ACTIVITY_READ in s for s in c.Spawner.server_token_scopes)
+
+
+def test_users_and_the_credits_service_read_the_hubs_status_and_servers_do_not() -> None:
+    c = Config()
+    c.JupyterHub.load_roles = [{"name": "user", "scopes": ["self"]}]
+    configure_credits_service(c, load_site(EXAMPLE))
+    configure_hub_scopes(c)
+    configure_hub_scopes(c)  # twice: one role, not two
+    assert HUBS_READ in c.JupyterHub.extra_user_scopes
+    assert HUBS_READ in c.JupyterHub.load_roles[0]["scopes"]
+    assert HUBS_READ not in c.Spawner.server_token_scopes
+    role = [r for r in c.JupyterHub.load_roles if r["name"] == CREDITS_STATUS_ROLE]
+    assert len(role) == 1
+    assert role[0]["scopes"] == [HUBS_READ]
+    assert role[0]["services"] == ["credits"]
+    assert scope_definitions[HUBS_READ] == CUSTOM_SCOPES[HUBS_READ]
 
 
 async def test_a_callable_server_token_scopes_gets_the_session_scope() -> None:

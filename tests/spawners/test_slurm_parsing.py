@@ -57,12 +57,12 @@ SINFO = [
     (
         "drained node counts none free",
         "n1|drain|gpu:h100:4|gpu:h100:0(IDX:N/A)|\n",
-        {"h100": GpuAvailability(4, 0)},
+        {"h100": GpuAvailability(4, 0, out_of_service=4)},
     ),
     (
         "down with flag",
         "n1|down*|gpu:h100:4|gpu:h100:0(IDX:N/A)|\n",
-        {"h100": GpuAvailability(4, 0)},
+        {"h100": GpuAvailability(4, 0, out_of_service=4)},
     ),
     (
         "two nodes",

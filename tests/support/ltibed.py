@@ -7,9 +7,17 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from computehub.credits.ledger import Ledger
 from computehub.localbed.university import FIRST_LOGIN, ROLES, ldap_auth
 from tests.support.authbed import REFRESH_AGE_S, Directory, HubClient
-from tests.support.lti_platform import INSTITUTION, MEMBERSHIP, LmsPerson, LtiPlatform, Posted
+from tests.support.lti_platform import (
+    INSTITUTION,
+    MEMBERSHIP,
+    Fault,
+    LmsPerson,
+    LtiPlatform,
+    Posted,
+)
 
 #: The computehub course the LMS's course maps to.
 LTI_COURSE = "lti-101"
@@ -133,7 +141,7 @@ def set_cookies(headers: dict[str, list[str]]) -> str:
     return "; ".join(c.split(";", 1)[0] for c in headers.get("set-cookie", []))
 
 
-def launch_by_hand(lti: LtiHub, user: str, context: str) -> tuple[str, Posted]:
+def launch_by_hand(lti: LtiHub | CombinedHub, user: str, context: str) -> tuple[str, Posted]:
     """A launch's first half without a browser: the tool's cookies and the posted id_token."""
     form = lti.platform.login_initiation(user, context)
     status, headers, _ = http_request(f"{lti.hub.url}/hub/lti13/oauth_login", "POST", form)
@@ -149,3 +157,36 @@ def post_id_token(posted: Posted, cookies: str) -> tuple[int, str, str]:
         posted.redirect_uri, "POST", {"id_token": posted.id_token, "state": posted.state}, cookies
     )
     return status, set_cookies(headers), text
+
+
+def lti_roster(lti: LtiHub | CombinedHub) -> dict[str, str]:
+    """The mapped course's roster, as the hub's ledger has it."""
+    with Ledger(lti.ledger_url, migrate=False) as ledger:
+        return dict(ledger.course(LTI_COURSE).members)
+
+
+def assert_spoiled_launch_refused(lti: LtiHub | CombinedHub, user: str, spoiled: Fault) -> None:
+    """A launch whose id_token the LMS spoiled: refused with a page, nobody made."""
+    lti.platform.fault = spoiled
+    try:
+        cookies, posted = launch_by_hand(lti, user, "ctx-101")
+    finally:
+        lti.platform.fault = "none"
+    status, session, text = post_id_token(posted, cookies)
+    assert 400 <= status < 500, (status, text[:300])
+    assert "could not be accepted" in text
+    assert "jupyterhub-session-id" not in session
+    assert lti.hub.api("GET", f"/users/{user}")[0] == 404
+    assert user not in lti_roster(lti)
+
+
+def assert_replay_refused(lti: LtiHub | CombinedHub, user: str) -> None:
+    """The whole launch request again, cookies included (what an eavesdropper has)."""
+    cookies, posted = launch_by_hand(lti, user, "ctx-101")
+    first, session, _ = post_id_token(posted, cookies)
+    assert first == 302
+    assert "jupyterhub-session-id" in session
+    again, session, text = post_id_token(posted, cookies)
+    assert again == 400, (again, text[:300])
+    assert "already used" in text
+    assert "jupyterhub-session-id" not in session
