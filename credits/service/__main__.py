@@ -19,10 +19,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from computehub.credits.ledger import Ledger
+from computehub.credits.service.jupyterhub import FORMGRADERS_ENV
 from computehub.paths import DB_URL_ENV, SITE_FILE_ENV, default_ledger_url
-
-#: Set by the hub configuration (computehub.credits.service.jupyterhub.FORMGRADERS_ENV).
-FORMGRADERS_ENV = "COMPUTEHUB_FORMGRADERS"
 
 log = logging.getLogger("computehub.credits.service")
 

@@ -295,8 +295,11 @@ def _message(body: Mapping[str, Any], key: str, *, required: bool) -> str:
 class _StepHandler(_ApplicationsHandler):
     """A step on one application: who may take it, and the ledger call."""
 
+    #: Whether only operators may take it (else reviewers too).
+    operators_only = False
+
     def who(self) -> access.Caller:
-        return self.reviewer()
+        return self.decider() if self.operators_only else self.reviewer()
 
     async def step(
         self, caller: access.Caller, found: Application, body: dict[str, Any]
@@ -353,12 +356,11 @@ class RecommendHandler(_StepHandler):
 class ChangesHandler(_StepHandler):
     """``POST /applications/{id}/changes``: ask the applicant for changes (operators)."""
 
+    operators_only = True
+
     async def post(self, application: str) -> None:
         """Take the step; the application with its history."""
         await self.take(application)
-
-    def who(self) -> access.Caller:
-        return self.decider()
 
     async def step(
         self, caller: access.Caller, found: Application, body: dict[str, Any]
@@ -372,12 +374,11 @@ class ChangesHandler(_StepHandler):
 class ApprovalHandler(_StepHandler):
     """``POST /applications/{id}/approval``: grant, exactly once (operators)."""
 
+    operators_only = True
+
     async def post(self, application: str) -> None:
         """Take the step; the application with its history."""
         await self.take(application)
-
-    def who(self) -> access.Caller:
-        return self.decider()
 
     async def step(
         self, caller: access.Caller, found: Application, body: dict[str, Any]
@@ -400,12 +401,11 @@ class ApprovalHandler(_StepHandler):
 class RejectionHandler(_StepHandler):
     """``POST /applications/{id}/rejection``: reject with a reason (operators)."""
 
+    operators_only = True
+
     async def post(self, application: str) -> None:
         """Take the step; the application with its history."""
         await self.take(application)
-
-    def who(self) -> access.Caller:
-        return self.decider()
 
     async def step(
         self, caller: access.Caller, found: Application, body: dict[str, Any]

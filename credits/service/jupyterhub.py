@@ -147,7 +147,7 @@ def _with(scopes: Any, extra: tuple[str, ...]) -> list[str]:
 
 
 #: Per course, where its formgrader's API is and the token that reads it (JSON).
-FORMGRADERS_ENV = "COMPUTEHUB_FORMGRADERS"  # read by computehub.credits.service.__main__
+FORMGRADERS_ENV = "COMPUTEHUB_FORMGRADERS"
 
 
 def credits_reads_formgraders(c: Any, formgraders: dict[str, dict[str, str]]) -> None:
