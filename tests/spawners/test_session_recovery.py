@@ -308,11 +308,22 @@ def test_cancelling_a_start_while_sbatch_runs_ends_the_job_it_submits(
 ) -> None:
     (flags / "slow-sbatch").touch()
     since = int(time.time()) - 5
+
+    def newest() -> list[int]:
+        with Ledger(hub.ledger_url) as ledger:
+            return [s.hold.id for s in ledger.sessions("bob", limit=1)]
+
+    before = newest()
     starting = threading.Thread(
         target=hub.api, args=("POST", "/users/bob/server", {"gpu_type": "none", "hours": "1"})
     )
     starting.start()
-    time.sleep(2)  # sbatch is sleeping in its wrapper, the hold is placed
+    # The hold is placed just before sbatch, which then sleeps 5 s in its wrapper: the
+    # stop must come in that window, however long the start took to get there.
+    deadline = time.monotonic() + 60
+    while newest() == before:
+        assert time.monotonic() < deadline, "the start never placed its hold"
+        time.sleep(0.1)
     hub.api("DELETE", "/users/bob/server")
     starting.join()
     deadline = time.monotonic() + 60
