@@ -63,8 +63,17 @@ class EstimateHandler(APIHandler):  # type: ignore[misc]
             free = await spawner.free_gpus()
             closed = {s.hub for s in await spawner.hub_statuses() if s.closed}
         standing, who = await spawner.standing()
+        capacity = await spawner.capacity(standing, who)
         try:
-            req = validate(raw, spawner.registry, free, standing.accounts, who=who, closed=closed)
+            req = validate(
+                raw,
+                spawner.registry,
+                free,
+                standing.accounts,
+                who=who,
+                closed=closed,
+                capacity=capacity,
+            )
         except OptionsError as err:
             return self._error(400, str(err))
         try:
