@@ -119,25 +119,6 @@ class SlurmCapacity:
             f"GrpTRES={self.grp_tres}",
         ]
 
-    def conf_lines(self, nodes: str, other_partitions: Mapping[str, str]) -> list[str]:
-        """slurm.conf lines: the enforcement, the capped partitions, the reserved ones.
-
-        Args:
-            nodes: the hub's nodes (a Slurm node list).
-            other_partitions: every other partition on them -> the rest of its line
-                (``Default=YES MaxTime=INFINITE State=UP``).
-        """
-        lines = [f"AccountingStorageEnforce={ENFORCE}"]
-        lines += [
-            f"PartitionName={name} Nodes={nodes} {rest} QOS={self.qos}".replace("  ", " ")
-            for name, rest in other_partitions.items()
-        ]
-        lines += [
-            f"PartitionName={partition} Nodes={nodes} Default=NO MaxTime=INFINITE State=UP"
-            for partition in self.partitions.values()
-        ]
-        return lines
-
 
 def slurm_capacity(name: str, hub: Hub) -> SlurmCapacity | None:
     """The Slurm side of hub ``name``'s reservations; None when it has none."""
