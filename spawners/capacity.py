@@ -207,6 +207,31 @@ def refusal(
     )
 
 
+def account_note(
+    site: Site,
+    hub: str,
+    gpu: str,
+    account: AccountProfile,
+    roles: frozenset[str],
+    load: HubLoad | None,
+) -> str | None:
+    """What a reservation means for ``account``'s session (the spawn form's estimate)."""
+    found = share(site, hub, gpu, account, roles, load)
+    if found is None:
+        return None
+    display = site.hubs[hub].display_name
+    if found.entitled:
+        return (
+            f"{account.label().capitalize()} may use the {found.reserved} {gpu.upper()} GPUs "
+            f"{display} reserves for {found.title}."
+        )
+    free = "" if found.free is None else f" ({found.free} free now)"
+    return (
+        f"{found.reserved} of {display}'s {_gpus(found.total, gpu)} are reserved for "
+        f"{found.title}; {account.label()} may use the other {found.most}{free}."
+    )
+
+
 def reserved_note(site: Site, hub: str, gpu: str) -> str | None:
     """What the spawn form says of a reserved type: ``8 reserved for academic accounts``."""
     for reservation in site.hubs[hub].reservations.values():
@@ -249,6 +274,14 @@ class Capacity:
         """Why ``account`` can't start ``count`` such GPUs there now, or None."""
         return refusal(
             self.site, hub, gpu, count, self._profile(account), self.roles, self.load.get(hub)
+        )
+
+    def note(self, hub: str, gpu: str | None, account: str) -> str | None:
+        """What a reservation means for a session of ``account`` (None: nothing reserved)."""
+        if gpu is None:
+            return None
+        return account_note(
+            self.site, hub, gpu, self._profile(account), self.roles, self.load.get(hub)
         )
 
     def partition(self, hub: str, gpu: str | None, account: str) -> str | None:

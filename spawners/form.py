@@ -391,6 +391,7 @@ _SCRIPT = """
           "a cheaper resource or another account.";
       }
     }
+    if (body.reserved) { funds += ` ${body.reserved}`; }
     cost.className = body.sufficient ? "alert alert-secondary" : "alert alert-warning";
     cost.dataset.source = "ledger";
     cost.textContent = `Cost: ${Number(body.per_hour).toFixed(2)} credits per hour, ` +
