@@ -274,6 +274,8 @@ class SlurmConfig:
 
     accounting_tres: frozenset[str]
     job_submit_plugins: frozenset[str]
+    #: ``AccountingStorageEnforce``, lower-cased (reserved capacity needs ``limits``).
+    enforce: frozenset[str] = frozenset()
 
 
 def parse_config(text: str) -> SlurmConfig:
@@ -291,7 +293,7 @@ def parse_config(text: str) -> SlurmConfig:
         return frozenset(item.strip().lower() for item in raw.split(",") if item.strip())
 
     plugins = frozenset(p.removeprefix("job_submit/") for p in items("JobSubmitPlugins"))
-    return SlurmConfig(items("AccountingStorageTRES"), plugins)
+    return SlurmConfig(items("AccountingStorageTRES"), plugins, items("AccountingStorageEnforce"))
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:

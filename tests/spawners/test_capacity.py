@@ -25,6 +25,8 @@ from computehub.spawners.capacity import (
 from computehub.spawners.form import render_form
 from computehub.spawners.options import OptionsError, SessionRequest, validate
 from computehub.spawners.registry import HubRegistry
+from computehub.spawners.slurmclient import parse_config
+from computehub.spawners.tres import capacity_problem
 
 ACADEMIC = Reservation(
     title="academic accounts",
@@ -314,3 +316,31 @@ def test_the_estimate_says_what_the_reservation_means_for_the_account(
     capacity = _capacity(_site(), 11, 0, account)
     assert capacity.note("lahore", "h100", account.name) == expected
     assert capacity.note("lahore", "a100", account.name) is None
+
+
+ENFORCED = [
+    ("enforced", "associations,limits,qos", True, None),
+    ("no enforcement", "none", True, "does not enforce QOS limits"),
+    ("limits without qos", "associations,limits", True, "does not enforce QOS limits"),
+    ("no reservation, nothing needed", "none", False, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("enforce", "reserved", "words"),
+    [pytest.param(e, r, w, id=i) for i, e, r, w in ENFORCED],
+)
+def test_a_hub_that_reserves_gpus_needs_slurm_to_enforce_the_cap(
+    enforce: str, reserved: bool, words: str | None
+) -> None:
+    config = parse_config(
+        f"AccountingStorageEnforce = {enforce}\nAccountingStorageTRES = gres/gpu\n"
+        "JobSubmitPlugins = lua\n"
+    )
+    problem = capacity_problem(HubRegistry(_site())["lahore"], reserved, config)
+    if words is None:
+        assert problem is None
+    else:
+        assert problem is not None
+        assert words in problem
+        assert "AccountingStorageEnforce=associations,limits,qos" in problem
