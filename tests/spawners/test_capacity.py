@@ -24,6 +24,7 @@ from computehub.spawners.capacity import (
 )
 from computehub.spawners.form import render_form
 from computehub.spawners.options import OptionsError, SessionRequest, validate
+from computehub.spawners.reasons import waiting_reason
 from computehub.spawners.registry import HubRegistry
 from computehub.spawners.slurmclient import parse_config
 from computehub.spawners.tres import capacity_problem
@@ -344,3 +345,9 @@ def test_a_hub_that_reserves_gpus_needs_slurm_to_enforce_the_cap(
         assert problem is not None
         assert words in problem
         assert "AccountingStorageEnforce=associations,limits,qos" in problem
+
+
+def test_a_session_waiting_behind_the_cap_is_told_why() -> None:
+    said = waiting_reason("QOSGrpGRES")
+    assert said is not None
+    assert "the others are reserved for some accounts" in said
