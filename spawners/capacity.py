@@ -222,8 +222,9 @@ def account_note(
     display = site.hubs[hub].display_name
     if found.entitled:
         return (
-            f"{account.label().capitalize()} may use the {found.reserved} {gpu.upper()} GPUs "
-            f"{display} reserves for {found.title}."
+            f"{account.label().capitalize()} may use any of {display}'s "
+            f"{_gpus(found.total, gpu)}, the {found.reserved} reserved for {found.title} "
+            "included."
         )
     free = "" if found.free is None else f" ({found.free} free now)"
     return (

@@ -303,8 +303,8 @@ def test_gpus_held_in_the_reserved_partitions(out: str, expected: dict[str, int]
 
 
 NOTES = [
-    ("entitled", FLOODLAB, "The account 'floodlab' (a research-group's project) may use the 8 "
-     "H100 GPUs Lahore AI Hub reserves for academic accounts."),
+    ("entitled", FLOODLAB, "The account 'floodlab' (a research-group's project) may use any of "
+     "Lahore AI Hub's 12 H100 GPUs, the 8 reserved for academic accounts included."),
     ("not entitled", ACME, "8 of Lahore AI Hub's 12 H100 GPUs are reserved for academic "
      "accounts; the account 'acme' (a startup's project) may use the other 4 (3 free now)."),
 ]  # fmt: skip

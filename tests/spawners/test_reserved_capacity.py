@@ -34,6 +34,7 @@ from computehub.localbed.slurm import SlurmCluster
 from computehub.sitefile.capacity import slurm_capacity
 from computehub.sitefile.schema import Hub as HubSpec
 from tests.support.bedtools import assert_ledger_clean, component_missing
+from tests.support.login import ldap_login
 from tests.support.onehub import USERS, Hub, site_data
 from tests.support.slurmjobs import slurm_out, slurm_run
 
@@ -243,3 +244,63 @@ def test_slurm_refuses_the_reserved_partition_and_caps_other_jobs_without_the_hu
         assert states.count("QOSGrpGRES") >= 2, states
     finally:
         slurm_run(multan, "scancel", "-p", "batch")
+
+
+def _stop_all(hub: Hub, timeout: float = 90) -> None:
+    for user in USERS:
+        _, model = hub.api("GET", f"/users/{user}")
+        for name in list(model["servers"]):
+            hub.api("DELETE", f"/users/{user}/servers/{name}" if name else f"/users/{user}/server")
+    deadline = time.monotonic() + timeout
+    for user in USERS:
+        while True:
+            _, model = hub.api("GET", f"/users/{user}")
+            if not model["servers"]:
+                break
+            assert time.monotonic() < deadline, f"{user}'s servers are still listed"
+            time.sleep(0.5)
+
+
+def _choose(page: Any, account: str) -> str:
+    """Multan, one H100, paid by ``account``: the ledger's estimate as the form shows it."""
+    page.select_option("#ch-hub", "multan")
+    page.select_option("#ch-gpu-type", "h100")
+    page.fill("#ch-gpus", "1")
+    page.select_option("#ch-account", account)
+    page.wait_for_selector('#ch-cost[data-source="ledger"]')
+    return str(page.inner_text("#ch-cost"))
+
+
+def test_the_form_shows_the_reservation_and_what_it_means_for_the_account(
+    hub: Hub, clusters: dict[str, SlurmCluster], browser: Any, output_dir: Path
+) -> None:
+    _stop_all(hub)
+    status, body = _start(hub, "alice", "", _h100("acme", 1))  # the unreserved H100
+    assert status in (201, 202), body
+    _wait_ready(hub, "alice")
+    for user, account, words in (
+        (
+            "alice",
+            "acme",
+            "You can't start this: gpus: 2 of Multan AI Hub's 3 H100 GPUs are reserved for "
+            "academic accounts; the account 'acme' (a startup's project) may use the other 1, "
+            "all busy now.",
+        ),
+        (
+            "bob",
+            "floodlab",
+            "The account 'floodlab' (a research-group's project) may use any of Multan AI "
+            "Hub's 3 H100 GPUs, the 2 reserved for academic accounts included.",
+        ),
+    ):
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        try:
+            ldap_login(page, hub.url, user, "any password")
+            page.goto(f"{hub.url}/hub/spawn/{user}/form")
+            line = page.locator('#ch-hub option[value="multan"]').inner_text()
+            assert "H100: 2 of 3 free, 2 reserved for academic accounts" in line
+            assert words in _choose(page, account)
+            page.eval_on_selector("#ch-hub", "el => { el.size = el.options.length; }")
+            page.screenshot(path=str(output_dir / f"form-{account}.png"), full_page=True)
+        finally:
+            page.close()
