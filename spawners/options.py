@@ -192,10 +192,33 @@ def _place_anywhere(
         ]
     best = choose_hub(offers, count)
     if best is None:
-        seen = ", ".join(f"{o.hub}: {o.free} free" for o in offers) or "no hub answered"
+        whole = capacity if profile is None else None  # MIG slices are not reserved
+        seen = ", ".join(
+            _offer_words(o.hub, o.free, raw, registry, whole, accounts, gpu_type) for o in offers
+        )
+        seen = seen or "no hub answered"
         label = f"{gpu_type.upper()} {profile} slices" if profile else f"{gpu_type.upper()} GPUs"
         raise OptionsError("hub", f"no hub has {count} free {label} right now ({seen})")
     return best.hub
+
+
+def _offer_words(
+    hub: str,
+    free: int,
+    raw: Mapping[str, object],
+    registry: HubRegistry,
+    capacity: Capacity | None,
+    accounts: Sequence[str] | None,
+    gpu_type: str,
+) -> str:
+    """``lahore: 2 free`` (``…, 8 reserved for academic accounts`` where others are kept)."""
+    found = None
+    if capacity is not None and accounts:
+        payer = _payer(raw, registry[hub], resource_of(gpu_type), accounts)
+        found = capacity.share(hub, gpu_type, payer)
+    if found is None or found.entitled:
+        return f"{hub}: {free} free"
+    return f"{hub}: {free} free to this account, {found.reserved} reserved for {found.title}"
 
 
 def _payer(raw: Mapping[str, object], hub: HubEntry, resource: str, accounts: Sequence[str]) -> str:
