@@ -133,3 +133,33 @@ def slurm_capacity(name: str, hub: Hub) -> SlurmCapacity | None:
         grp_tres=",".join(caps),
         partitions={rid: reserved_partition(hub, rid) for rid in hub.reservations},
     )
+
+
+def deployment_lines(name: str, hub: Hub) -> list[str]:
+    """What hub ``name``'s cluster must have for its reservations (empty: none), as text.
+
+    The sacctmgr command, the slurm.conf settings and the guard's partitions, with the
+    cap computed from the site file (``computehub capacity-plan SITE`` prints them).
+    """
+    plan = slurm_capacity(name, hub)
+    if plan is None:
+        return []
+    own = ", ".join(hub.partitions)
+    reserved = ", ".join(plan.partitions.values())
+    conf = hub.slurm.conf or f"the slurm.conf of hub {name}"
+    return [
+        f"# hub {name} ({conf}); see docs/capacity.md",
+        "# 1. in slurmdbd, before slurmctld reads a partition naming the QOS:",
+        "sacctmgr " + " ".join(plan.sacctmgr_qos()),
+        "# 2. slurm.conf:",
+        f"AccountingStorageEnforce={ENFORCE}",
+        f"#    QOS={plan.qos} on every partition on the hub's nodes but the reserved "
+        f"({own}, and the users' own)",
+        *(
+            f"PartitionName={partition} Nodes=<the hub's nodes> Default=NO State=UP"
+            for partition in plan.partitions.values()
+        ),
+        "# 3. computehub-guard.conf:",
+        f"portal_partitions = {own}, {reserved}",
+        "# 4. an association for every user who submits (sacctmgr add user NAME account=...)",
+    ]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from computehub.cli import main
 from computehub.sitefile import SiteFileError, load_site
 from computehub.sitefile.capacity import slurm_capacity
 from tests.sitefile.test_sitefile import EXAMPLE, example
@@ -108,3 +109,13 @@ def test_a_type_in_two_reservations_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SiteFileError) as caught:
         load_site(path)
     assert "h100 GPUs are already reserved by academic" in caught.value.one_line()
+
+
+def test_capacity_plan_prints_what_each_cluster_needs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["capacity-plan", str(EXAMPLE)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "sacctmgr -i add qos lahore-unreserved GrpTRES=gres/gpu=76,gres/gpu:h100=24" in lines
+    assert "AccountingStorageEnforce=associations,limits,qos" in lines
+    assert "PartitionName=gpu-academic Nodes=<the hub's nodes> Default=NO State=UP" in lines
+    assert "portal_partitions = gpu, gpu-academic" in lines
+    assert not [line for line in lines if "karachi" in line]  # it reserves nothing
