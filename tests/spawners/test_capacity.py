@@ -27,6 +27,7 @@ from computehub.spawners.options import OptionsError, SessionRequest, validate
 from computehub.spawners.reasons import waiting_reason
 from computehub.spawners.registry import HubRegistry
 from computehub.spawners.slurmclient import parse_config
+from computehub.spawners.spawner import ComputeHubSpawner
 from computehub.spawners.tres import capacity_problem
 
 ACADEMIC = Reservation(
@@ -352,3 +353,14 @@ def test_a_session_waiting_behind_the_cap_is_told_why() -> None:
     said = waiting_reason("QOSGrpGRES")
     assert said is not None
     assert "the others are reserved for some accounts" in said
+
+
+def test_a_session_keeps_its_reserved_partition_across_a_hub_restart() -> None:
+    """The partition is spawner state: the started job is checked against it, and the
+    queue position looked up in it, also after the hub restarted."""
+    spawner = ComputeHubSpawner()
+    spawner.load_state({"hub": "lahore", "hold_id": 3, "job_id": "7", "partition": "gpu-academic"})
+    assert spawner.job_partition("h100") == "gpu-academic"
+    assert spawner.get_state()["partition"] == "gpu-academic"
+    spawner.clear_state()
+    assert "partition" not in spawner.get_state()
