@@ -211,14 +211,14 @@ def _offer_words(
     accounts: Sequence[str] | None,
     gpu_type: str,
 ) -> str:
-    """``lahore: 2 free`` (``…, 8 reserved for academic accounts`` where others are kept)."""
+    """``lahore: 2 free``, or ``… free to this account (8 reserved for academic accounts)``."""
     found = None
     if capacity is not None and accounts:
         payer = _payer(raw, registry[hub], resource_of(gpu_type), accounts)
         found = capacity.share(hub, gpu_type, payer)
     if found is None or found.entitled:
         return f"{hub}: {free} free"
-    return f"{hub}: {free} free to this account, {found.reserved} reserved for {found.title}"
+    return f"{hub}: {free} free to this account ({found.reserved} reserved for {found.title})"
 
 
 def _payer(raw: Mapping[str, object], hub: HubEntry, resource: str, accounts: Sequence[str]) -> str:

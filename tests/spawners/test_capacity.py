@@ -216,8 +216,8 @@ ANY_HUB = [
         8,
         0,
         1,
-        "no hub has 1 free H100 GPUs right now (lahore: 0 free to this account, 8 reserved "
-        "for academic accounts, islamabad: 0 free)",
+        "no hub has 1 free H100 GPUs right now (lahore: 0 free to this account (8 reserved "
+        "for academic accounts), islamabad: 0 free)",
     ),
 ]
 
