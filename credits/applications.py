@@ -508,6 +508,27 @@ class ApplicationsMixin(LedgerCore):
             ).all()
             return [_record(db, row) for row in rows]
 
+    def account_origins(self, accounts: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """Each account's organisation kind and category, from its latest approved application.
+
+        Reserved capacity (docs/capacity.md) counts a project account by the application
+        that credited it; an account no approved application credited is left out.
+        """
+        if not accounts:
+            return {}
+        with self._read() as db:
+            rows = db.execute(
+                select(
+                    m.Application.account, m.Application.organisation_kind, m.Application.category
+                )
+                .where(
+                    m.Application.account.in_(list(accounts)),
+                    m.Application.status == str(m.ApplicationStatus.APPROVED),
+                )
+                .order_by(m.Application.decided_at, m.Application.id)
+            ).all()
+        return {account: (kind, category) for account, kind, category in rows}
+
     def mark_applications_seen(self, applicant: str, application_ids: Sequence[int]) -> None:
         """The applicant has seen the latest decisions of these applications of theirs."""
         if not application_ids:

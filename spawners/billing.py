@@ -360,6 +360,8 @@ class Standing:
     available: dict[str, Decimal] = field(default_factory=dict)
     #: The limit that leaves a student least on each course they may charge, in words.
     notes: dict[str, str] = field(default_factory=dict)
+    #: Each chargeable account's kind (personal, project, course).
+    kinds: dict[str, str] = field(default_factory=dict)
 
 
 class Billing:
@@ -405,6 +407,7 @@ class Billing:
                 ),
                 available=available,
                 notes=notes,
+                kinds={b.account: b.kind for b in chargeable},
             )
 
         return await asyncio.to_thread(lookup)

@@ -8,9 +8,10 @@ may charge), and the figures are the ledger's own estimate, as the credits
 service's ``/estimate`` gives them. For a course's student the figures are those
 the billing seam leaves them (``within_share``: ``available`` counts what their
 limits leave) and ``share`` is its line for the limit that leaves the least
-(``None`` otherwise). Answers ``{"hub",
+(``None`` otherwise); ``reserved`` says what GPUs the hub reserves mean for the
+account (docs/capacity.md; ``None`` where none are reserved). Answers ``{"hub",
 "hub_name", "account", "per_hour", "hours", "cost", "available",
-"affordable_hours", "sufficient", "share"}``, or
+"affordable_hours", "sufficient", "share", "reserved"}``, or
 ``{"message"}`` with a 400 naming the field that is refused. The caller needs
 ``custom:computehub:sessions`` for themselves (the login cookie has it; a
 read-only token does not: 403).
@@ -63,8 +64,17 @@ class EstimateHandler(APIHandler):  # type: ignore[misc]
             free = await spawner.free_gpus()
             closed = {s.hub for s in await spawner.hub_statuses() if s.closed}
         standing, who = await spawner.standing()
+        capacity = await spawner.capacity(standing, who)
         try:
-            req = validate(raw, spawner.registry, free, standing.accounts, who=who, closed=closed)
+            req = validate(
+                raw,
+                spawner.registry,
+                free,
+                standing.accounts,
+                who=who,
+                closed=closed,
+                capacity=capacity,
+            )
         except OptionsError as err:
             return self._error(400, str(err))
         try:
@@ -85,6 +95,9 @@ class EstimateHandler(APIHandler):  # type: ignore[misc]
                     "affordable_hours": None if affordable is None else str(affordable),
                     "sufficient": figures.sufficient,
                     "share": share,
+                    "reserved": None
+                    if capacity is None or req.mig_profile
+                    else capacity.note(req.hub, req.gpu_type, req.account),
                 }
             )
         )

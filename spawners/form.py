@@ -14,6 +14,7 @@ from html import escape
 from computehub.spawners.access import Entitlements, refusal
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.billing import units
+from computehub.spawners.capacity import reserved_note
 from computehub.spawners.hubstatus import (
     DOWN,
     MAINTENANCE,
@@ -88,7 +89,9 @@ def render_form(
                 gres = hub.gres_type(f"mig:{gpu}:{profile}") or profile
                 offered.append((f"{gpu.upper()} {profile} slices", gres, count))
         gpus = "; ".join(
-            f"{label}: {_free_text(name, gres, count, free)}" for label, gres, count in offered
+            f"{label}: {_free_text(name, gres, count, free)}"
+            + (f", {note}" if (note := reserved_note(site, name, gres)) else "")
+            for label, gres, count in offered
         )
         status = statuses.get(name)
         state = status.state if status is not None else "unknown"
@@ -388,6 +391,7 @@ _SCRIPT = """
           "a cheaper resource or another account.";
       }
     }
+    if (body.reserved) { funds += ` ${body.reserved}`; }
     cost.className = body.sufficient ? "alert alert-secondary" : "alert alert-warning";
     cost.dataset.source = "ledger";
     cost.textContent = `Cost: ${Number(body.per_hour).toFixed(2)} credits per hour, ` +

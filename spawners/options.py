@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
 from computehub.spawners.access import Entitlements, refusal
 from computehub.spawners.availability import GpuAvailability, choose_hub, offers_for
 from computehub.spawners.billing import units
+from computehub.spawners.capacity import Capacity
 from computehub.spawners.registry import HubEntry, HubRegistry
 
 #: The keys a spawn request may carry.
@@ -49,6 +50,8 @@ class SessionRequest:
     account: str = ""
     #: A MIG slice of ``gpu_type`` (``gpus`` then counts slices), e.g. ``1g.10gb``.
     mig_profile: str | None = None
+    #: The reserved partition the session runs in (docs/capacity.md); None: the hub's.
+    partition: str | None = None
 
     @property
     def minutes(self) -> int:
@@ -138,11 +141,14 @@ def _place_anywhere(
     free: Mapping[str, Mapping[str, GpuAvailability]] | None,
     who: Entitlements,
     closed: Collection[str] = (),
+    accounts: Sequence[str] | None = None,
+    capacity: Capacity | None = None,
 ) -> str:
     """The hub for an "any hub" request: where the GPU is free now and cheapest.
 
     Only hubs where the person may use the resource are considered, and none that
-    takes no new sessions (``closed``: down or in maintenance).
+    takes no new sessions (``closed``: down or in maintenance). On a hub that reserves
+    GPUs of the type for others, only those the account may use count as free.
     """
     gpu_type, profile = _gpu_choice(raw)
     resource = resource_of(gpu_type, profile)
@@ -174,12 +180,51 @@ def _place_anywhere(
         h: (registry[h].rates[resource], str(registry[h].gres_type(resource))) for h in allowed
     }
     offers = offers_for(resource, sellers, free)
+    if capacity is not None and accounts and profile is None:
+        offers = [
+            replace(
+                o,
+                free=capacity.free_for(
+                    o.hub, gpu_type, _payer(raw, registry[o.hub], resource, accounts), o.free
+                ),
+            )
+            for o in offers
+        ]
     best = choose_hub(offers, count)
     if best is None:
-        seen = ", ".join(f"{o.hub}: {o.free} free" for o in offers) or "no hub answered"
+        whole = capacity if profile is None else None  # MIG slices are not reserved
+        seen = ", ".join(
+            _offer_words(o.hub, o.free, raw, registry, whole, accounts, gpu_type) for o in offers
+        )
+        seen = seen or "no hub answered"
         label = f"{gpu_type.upper()} {profile} slices" if profile else f"{gpu_type.upper()} GPUs"
         raise OptionsError("hub", f"no hub has {count} free {label} right now ({seen})")
     return best.hub
+
+
+def _offer_words(
+    hub: str,
+    free: int,
+    raw: Mapping[str, object],
+    registry: HubRegistry,
+    capacity: Capacity | None,
+    accounts: Sequence[str] | None,
+    gpu_type: str,
+) -> str:
+    """``lahore: 2 free``, or ``… free to this account (8 reserved for academic accounts)``."""
+    found = None
+    if capacity is not None and accounts:
+        payer = _payer(raw, registry[hub], resource_of(gpu_type), accounts)
+        found = capacity.share(hub, gpu_type, payer)
+    if found is None or found.entitled:
+        return f"{hub}: {free} free"
+    return f"{hub}: {free} free to this account ({found.reserved} reserved for {found.title})"
+
+
+def _payer(raw: Mapping[str, object], hub: HubEntry, resource: str, accounts: Sequence[str]) -> str:
+    """The account a request would charge on ``hub`` (checked later, once the hub is chosen)."""
+    named = raw.get("account")
+    return named if isinstance(named, str) else default_account(hub, resource, accounts)
 
 
 def validate(
@@ -189,6 +234,7 @@ def validate(
     accounts: Sequence[str] | None = None,
     who: Entitlements | None = None,
     closed: Collection[str] = (),
+    capacity: Capacity | None = None,
 ) -> SessionRequest:
     """Stage 2: check raw options against the site's allow-lists and limits.
 
@@ -203,6 +249,9 @@ def validate(
         closed: hubs that take no new sessions now (down, in maintenance): the "any
             hub" choice skips them. A start named for one is refused by the spawner,
             with the hub's own message.
+        capacity: the GPUs hubs reserve for some accounts and what is in use
+            (docs/capacity.md): a request only the GPUs reserved for others could serve
+            is refused, and "any hub" counts only what the account may use.
     """
     who = who or Entitlements()
     if not isinstance(raw, Mapping):
@@ -215,7 +264,7 @@ def validate(
 
     hub_name = _token("hub", raw.get("hub", site.defaults.hub or registry.names()[0]))
     if hub_name == ANY_HUB:
-        hub_name = _place_anywhere(raw, registry, free, who, closed)
+        hub_name = _place_anywhere(raw, registry, free, who, closed, accounts, capacity)
     if hub_name not in registry:
         raise OptionsError("hub", f"no hub {hub_name!r}; hubs: {', '.join(registry.names())}")
     hub = registry[hub_name]
@@ -281,7 +330,13 @@ def validate(
             )
     elif "account" in raw:
         raise OptionsError("account", "this platform has no credit accounts")
-    return SessionRequest(hub_name, gpu_type, gpus, hours, environment, account, profile)
+    partition = None
+    if capacity is not None and gpu_type is not None and profile is None:
+        reason = capacity.refusal(hub_name, gpu_type, gpus, account)
+        if reason is not None:
+            raise OptionsError("gpus", reason)
+        partition = capacity.partition(hub_name, gpu_type, account)
+    return SessionRequest(hub_name, gpu_type, gpus, hours, environment, account, profile, partition)
 
 
 def default_account(hub: HubEntry, resource: str, accounts: Sequence[str]) -> str:

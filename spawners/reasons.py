@@ -28,6 +28,9 @@ _EXACT: dict[str, str] = {
     "Prolog": "its node is being prepared",
     "Cleaning": "its node is being cleaned up after an earlier job",
     "launch failed requeued held": "its start failed and it is on hold",
+    # The cap that keeps reserved GPUs for their accounts (docs/capacity.md).
+    "QOSGrpGRES": "the GPUs open to every account are all in use (the others are reserved "
+    "for some accounts); it starts when one is free",
 }
 
 #: Sentences for families of codes, by prefix (longest first wins).

@@ -25,6 +25,7 @@ from computehub.spawners.accounting import (
 )
 from computehub.spawners.availability import SINFO_FORMAT, GpuAvailability, parse_sinfo
 from computehub.spawners.batch import JOB_NAME_PREFIX, BatchRequest
+from computehub.spawners.capacity import BUSY_FORMAT, parse_busy
 from computehub.spawners.registry import HubRegistry
 
 _JOB_ID = re.compile(r"^([0-9]{1,12})(?:;[A-Za-z0-9_.-]+)?$")
@@ -273,6 +274,8 @@ class SlurmConfig:
 
     accounting_tres: frozenset[str]
     job_submit_plugins: frozenset[str]
+    #: ``AccountingStorageEnforce``, lower-cased (reserved capacity needs ``limits``).
+    enforce: frozenset[str] = frozenset()
 
 
 def parse_config(text: str) -> SlurmConfig:
@@ -290,7 +293,7 @@ def parse_config(text: str) -> SlurmConfig:
         return frozenset(item.strip().lower() for item in raw.split(",") if item.strip())
 
     plugins = frozenset(p.removeprefix("job_submit/") for p in items("JobSubmitPlugins"))
-    return SlurmConfig(items("AccountingStorageTRES"), plugins)
+    return SlurmConfig(items("AccountingStorageTRES"), plugins, items("AccountingStorageEnforce"))
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:
@@ -472,6 +475,27 @@ class SlurmClient:
         free = parse_sinfo(out)
         self._free[hub] = (self._clock(), free)
         return free
+
+    async def reserved_busy(self, hub: str, partitions: Sequence[str]) -> dict[str, int]:
+        """GPUs per GRES type held by the jobs running in ``partitions`` (docs/capacity.md).
+
+        Raises:
+            SlurmError: squeue failed.
+        """
+        out = await self._run(
+            hub,
+            [
+                self.binary("squeue"),
+                "-h",
+                "-t",
+                "CF,R,CG",
+                "-p",
+                ",".join(partitions),
+                "-O",
+                BUSY_FORMAT,
+            ],
+        )
+        return parse_busy(out)
 
     async def queue_length(self, hub: str) -> int:
         """How many jobs wait in ``hub``'s queue (every user's), cached as free GPUs are.

@@ -58,6 +58,8 @@ from computehub.spawners.billing import (
     share_refusal,
     start_refusal,
 )
+from computehub.spawners.capacity import Capacity
+from computehub.spawners.capacityload import load_capacity
 from computehub.spawners.form import render_form
 from computehub.spawners.hubstatus import HubStatus, maintenance_message, read_statuses
 from computehub.spawners.jobcheck import Expected, allocation_problem
@@ -178,9 +180,16 @@ async def _apply_user_options(spawner: ComputeHubSpawner, user_options: dict[str
         free = await spawner.free_gpus()
         closed = {s.hub for s in await spawner.hub_statuses() if s.closed}
     standing, who = await spawner.standing()
+    capacity = await spawner.capacity(standing, who)
     try:
         spawner.session_request = validate(
-            options, spawner.registry, free, standing.accounts, who=who, closed=closed
+            options,
+            spawner.registry,
+            free,
+            standing.accounts,
+            who=who,
+            closed=closed,
+            capacity=capacity,
         )
     except OptionsError as err:
         raise web.HTTPError(400, f"Invalid spawn option {err}") from None
@@ -225,6 +234,9 @@ class ComputeHubSpawner(BatchLifecycle):
 
     hub_name = Unicode("", help="The hub the current job runs on (spawner state).")
     hold_id = Integer(0, help="The ledger hold paying for the current job (spawner state).")
+    session_partition = Unicode(
+        "", help="The reserved partition the current job runs in, if any (spawner state)."
+    )
 
     session_request: SessionRequest | None = None
     _exec_host: str | None = None
@@ -306,6 +318,18 @@ class ComputeHubSpawner(BatchLifecycle):
         """The user's accounts in the ledger, and what the allow-lists see of the user."""
         standing = await self.billing.standing()
         return standing, Entitlements(roles=self.platform_roles(), courses=standing.courses)
+
+    async def capacity(self, standing: Standing, who: Entitlements) -> Capacity | None:
+        """Reserved capacity as this person's start sees it (docs/capacity.md)."""
+        return await load_capacity(
+            self.registry, self.slurm, self.billing.ledger, standing, who.roles, self.log
+        )
+
+    def job_partition(self, gpu_type: str | None) -> str:
+        """The partition of this session's job: a reserved one it was placed in, or the hub's."""
+        if self.session_partition:
+            return self.session_partition
+        return self.registry[self.hub_name].partition_for(gpu_type)
 
     def refuse_system_account(self) -> None:
         """403 for a system account (root, munge, daemon...): no hold, no job, ever.
@@ -408,6 +432,7 @@ class ComputeHubSpawner(BatchLifecycle):
         super().load_state(state)
         self.hub_name = state.get("hub", "")
         self.hold_id = int(state.get("hold_id", 0))
+        self.session_partition = str(state.get("partition", ""))
         self._interrupted = bool(state.get("starting")) and not self._starting
         if self.hold_id and not self.job_id:
             self._submission = "unknown"
@@ -418,6 +443,8 @@ class ComputeHubSpawner(BatchLifecycle):
             state["hub"] = self.hub_name
         if self.hold_id:
             state["hold_id"] = self.hold_id
+        if self.session_partition:
+            state["partition"] = self.session_partition
         if self._starting:
             state["starting"] = True
         return state
@@ -426,6 +453,7 @@ class ComputeHubSpawner(BatchLifecycle):
         super().clear_state()
         self.hub_name = ""
         self.hold_id = 0
+        self.session_partition = ""
         self._exec_host = None
         self._job_info = None
         self._hold = None
@@ -531,7 +559,7 @@ class ComputeHubSpawner(BatchLifecycle):
         gres = hub.gres_type(resource)
         expected = Expected(
             name=job_name(self.hub_name, hold.id),
-            partition=hub.partition_for(gpu_of(resource)),
+            partition=self.job_partition(gpu_of(resource)),
             minutes=math.ceil(hold.hours * 60),
             gres_type=gres,
             gpus=count if gres else 0,
@@ -617,7 +645,7 @@ class ComputeHubSpawner(BatchLifecycle):
         return JobPlacement(
             username=self.user.name,
             home=PurePosixPath(entry.pw_dir),
-            partition=hub.partition_for(req.gpu_type),
+            partition=req.partition or hub.partition_for(req.gpu_type),
             cpus=hub.limits.cpus_per_session,
             memory_gb=hub.limits.memory_gb_per_session,
             env_prefix=PurePosixPath(str(self.site.environments[req.environment].prefix)),
@@ -661,6 +689,7 @@ class ComputeHubSpawner(BatchLifecycle):
         job_env = self.get_env()
         placement = self._placement(req)
         self.hub_name = req.hub
+        self.session_partition = req.partition or ""
         await self._place_hold(req)
         self._persist_state()
         request = build_batch_request(
@@ -1117,7 +1146,7 @@ class ComputeHubSpawner(BatchLifecycle):
                 self._logged_reason = info.reason
                 self.log.info("Job %s/%s waits: %s", self.hub_name, self.job_id, info.reason)
             req = self.session_request
-            partition = self.registry[self.hub_name].partition_for(req.gpu_type if req else None)
+            partition = self.job_partition(req.gpu_type if req else None)
             try:
                 self._queue_position = await self.slurm.queue_position(
                     self.hub_name, self.job_id, partition

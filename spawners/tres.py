@@ -12,6 +12,9 @@ to its GPU partitions directly, changing a pending session or requeueing it. A h
 sells GPUs without a key runs unguarded: only with ``slurm.unguarded: true`` in the
 site file, which says so.
 
+A hub that reserves GPUs (docs/capacity.md) relies on Slurm enforcing the QOS that caps
+the unreserved ones: ``AccountingStorageEnforce`` must include ``limits`` and ``qos``.
+
 :func:`hub_problems` reads each controller through :class:`SlurmClient` (the one reader
 of ``scontrol show config``); the rest is pure.
 """
@@ -98,6 +101,21 @@ def config_problems(hub: HubEntry, config: SlurmConfig) -> list[str]:
     return problems
 
 
+def capacity_problem(hub: HubEntry, reserved: bool, config: SlurmConfig) -> str | None:
+    """Why Slurm would not hold a hub's reserved GPUs (docs/capacity.md), or None.
+
+    The cap on the unreserved GPUs is a QOS limit, which Slurm enforces only with
+    ``AccountingStorageEnforce=limits``; ``qos`` keeps users from naming another QOS.
+    """
+    if not reserved or {"limits", "qos"} <= config.enforce:
+        return None
+    return (
+        f"hub {hub.name} reserves GPUs, but its Slurm does not enforce QOS limits: set "
+        f"AccountingStorageEnforce=associations,limits,qos in {_conf(hub)} "
+        "(see docs/capacity.md)"
+    )
+
+
 async def hub_problems(registry: HubRegistry, client: SlurmClient, name: str) -> list[str]:
     """What stops ``name`` from running sessions safely: no guard where GPUs are sold
     (decided from the site file alone), or what its controller's configuration lacks.
@@ -110,7 +128,12 @@ async def hub_problems(registry: HubRegistry, client: SlurmClient, name: str) ->
         return [unguarded]
     if not sells_gpus(hub) and hub.ticket_key_file is None:
         return []  # nothing to account, no guard to rely on
-    return config_problems(hub, await client.config(name))
+    config = await client.config(name)
+    problems = config_problems(hub, config)
+    reserved = bool(registry.site.hubs[name].reservations)
+    if (capacity := capacity_problem(hub, reserved, config)) is not None:
+        problems.append(capacity)
+    return problems
 
 
 async def check_hubs(registry: HubRegistry, client: SlurmClient) -> tuple[list[str], list[str]]:

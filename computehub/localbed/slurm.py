@@ -40,6 +40,7 @@ from computehub.localbed.proc import (
     tail_hint,
     wait_for,
 )
+from computehub.sitefile.capacity import ENFORCE, SlurmCapacity
 
 
 def _render(settings: Mapping[str, object]) -> str:
@@ -140,6 +141,11 @@ class SlurmCluster:
     guard: bool = True
     #: AccountingStorageTRES entries (default: gres/gpu and gres/gpu:TYPE for each type).
     accounting_tres: Sequence[str] | None = None
+    #: Reserved capacity (docs/capacity.md): the capped QOS on both partitions, the
+    #: reserved partitions (guarded as portal partitions) and AccountingStorageEnforce.
+    capacity: SlurmCapacity | None = None
+    #: With ``capacity``: the users given an association (enforcement needs one each).
+    slurm_users: Sequence[str] = ()
     ctld_port: int = field(default_factory=free_port)
     slurmd_port: int = field(default_factory=free_port)
 
@@ -172,7 +178,12 @@ class SlurmCluster:
             + _render(
                 {
                     "cluster": self.name,
-                    "portal_partitions": self.partition,
+                    "portal_partitions": ",".join(
+                        [
+                            self.partition,
+                            *(self.capacity.partitions.values() if self.capacity else ()),
+                        ]
+                    ),
                     "admin_uids": 0,
                     "ticket_key_file": self.ticket_key,
                     "max_ticket_ttl_s": 600,
@@ -240,16 +251,24 @@ class SlurmCluster:
         if self.guard:
             settings["JobSubmitPlugins"] = "lua"
             self._write_guard(etc)
+        qos = ""
+        if self.capacity is not None:
+            settings["AccountingStorageEnforce"] = ENFORCE
+            qos = f" QOS={self.capacity.qos}"
         node = (
             f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} "
             f"RealMemory={self.memory_mb} Gres={','.join(gres_node)} State=UNKNOWN"
         )
         part = (
             f"PartitionName={self.partition} Nodes={self.node} Default=NO "
-            "MaxTime=INFINITE State=UP\n"
+            f"MaxTime=INFINITE State=UP{qos}\n"
             f"PartitionName={self.user_partition} Nodes={self.node} Default=YES "
-            "MaxTime=INFINITE State=UP"
+            f"MaxTime=INFINITE State=UP{qos}"
         )
+        for reserved in self.capacity.partitions.values() if self.capacity else ():
+            part += (
+                f"\nPartitionName={reserved} Nodes={self.node} Default=NO MaxTime=INFINITE State=UP"
+            )
         self.conf.write_text(
             f"# Slurm cluster {self.name} of the computehub local test bed (generated)\n"
             + _render(settings)
@@ -259,6 +278,27 @@ class SlurmCluster:
             + "\n"
         )
         self.conf.chmod(0o644)
+
+    def _add_capacity(self, sacctmgr: str) -> None:
+        """The capped QOS (before slurmctld reads the partitions naming it) and associations."""
+        assert self.capacity is not None
+        known = run([sacctmgr, "-n", "-P", "list", "qos", "format=name"], env=self.env)
+        if self.capacity.qos in known.split():
+            run([sacctmgr, *self.capacity.sacctmgr_modify()], env=self.env)
+        else:
+            run([sacctmgr, *self.capacity.sacctmgr_qos()], env=self.env)
+        account = f"{self.name}-users"
+        listed = run(
+            [sacctmgr, "-n", "-P", "list", "assoc", f"cluster={self.name}", "format=account,user"],
+            env=self.env,
+        )
+        have = {tuple(line.split("|")[:2]) for line in listed.splitlines() if "|" in line}
+        if (account, "") not in have:
+            run([sacctmgr, "-i", "add", "account", account, f"cluster={self.name}"], env=self.env)
+        missing = [user for user in self.slurm_users if (account, user) not in have]
+        if missing:
+            add = ["-i", "add", "user", ",".join(missing), f"account={account}"]
+            run([sacctmgr, *add, f"cluster={self.name}"], env=self.env)
 
     def _pid(self, daemon: str) -> int | None:
         return pid_of(self.base / "run" / f"{daemon}.pid", daemon)
@@ -276,6 +316,8 @@ class SlurmCluster:
         clusters = run([sacctmgr, "-n", "-P", "list", "cluster", "format=cluster"], env=self.env)
         if self.name not in clusters.split():
             run([sacctmgr, "-i", "add", "cluster", self.name], env=self.env)
+        if self.capacity is not None:
+            self._add_capacity(sacctmgr)
         if not pid_alive(self._pid("slurmctld") or 0):
             run([slurmctld, "-f", str(self.conf)], env=self.env)
         wait_for(
@@ -330,7 +372,8 @@ class SlurmCluster:
     def cancel_all(self) -> None:
         """Cancel every job of this cluster (cleanup between tests)."""
         scancel = find_binary("scancel", "slurm-client")
-        for partition in (self.partition, self.user_partition):
+        reserved = tuple(self.capacity.partitions.values()) if self.capacity else ()
+        for partition in (self.partition, self.user_partition, *reserved):
             with contextlib.suppress(BedError):
                 run([scancel, "--quiet", "--partition", partition], env=self.env, timeout=15)
 

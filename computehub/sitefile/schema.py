@@ -140,6 +140,66 @@ class Limits(_Strict):
     )
 
 
+#: The account kinds a reservation can name as such (personal accounts count by role).
+ReservedAccountKind = Literal["course", "project"]
+#: The organisation kinds of applications for credits (credits.models.OrganisationKind).
+ReservedOrganisationKind = Literal["startup", "research-group", "course", "public-body"]
+
+
+class Reservation(_Strict):
+    """GPUs of a hub kept for some accounts (docs/capacity.md), e.g. H100s for academia.
+
+    An account is entitled when any of the lists matches it: a course or project
+    account by kind, a project account by the organisation kind or category of the
+    application that credited it, a personal account by its owner's platform role.
+    Others may use only the hub's other GPUs of the type.
+    """
+
+    title: str = Field(
+        min_length=1,
+        max_length=80,
+        description="who it is for, as pages say it: 'academic accounts'",
+    )
+    gpus: dict[GpuTypeName, Annotated[int, Field(ge=1)]] = Field(
+        min_length=1, description="GPU type: how many whole GPUs of it are reserved"
+    )
+    account_kinds: list[ReservedAccountKind] = Field(
+        default_factory=list, description="every account of these kinds (course, project)"
+    )
+    organisation_kinds: list[ReservedOrganisationKind] = Field(
+        default_factory=list,
+        description="project accounts whose latest approved application is from one of "
+        "these kinds of organisation",
+    )
+    categories: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]] = (
+        Field(
+            default_factory=list,
+            description="project accounts whose latest approved application is in one of "
+            "these programme categories",
+        )
+    )
+    personal_roles: list[PlatformRole] = Field(
+        default_factory=list,
+        description="personal accounts whose owner has one of these platform roles",
+    )
+    partition: Identifier | None = Field(
+        default=None,
+        description="the Slurm partition entitled sessions run in (default: the hub's "
+        "default partition, '-', the reservation's name)",
+    )
+
+    @model_validator(mode="after")
+    def _someone(self) -> Reservation:
+        if not (
+            self.account_kinds or self.organisation_kinds or self.categories or self.personal_roles
+        ):
+            raise ValueError(
+                "name who it is for: account_kinds, organisation_kinds, categories or "
+                "personal_roles (else nobody could use it)"
+            )
+        return self
+
+
 class Hub(_Strict):
     """One regional AI hub: a Slurm cluster with GPUs and its own prices."""
 
@@ -154,6 +214,19 @@ class Hub(_Strict):
     environments: list[Identifier] | None = Field(
         default=None, description="environments offered here (default: all)"
     )
+    reservations: dict[Identifier, Reservation] = Field(
+        default_factory=dict,
+        description="GPUs kept for some accounts (docs/capacity.md): name -> reservation",
+    )
+
+    @model_validator(mode="after")
+    def _reservations_fit(self) -> Hub:
+        from computehub.sitefile.capacity import reservation_problems
+
+        problems = reservation_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class Environment(_Strict):
@@ -997,6 +1070,18 @@ class Site(_Strict):
     culling: Culling = Field(default_factory=Culling)
     nbgrader: Nbgrader = Field(default_factory=Nbgrader)
     programme: Programme = Field(default_factory=Programme)
+
+    @model_validator(mode="after")
+    def _reserved_categories(self) -> Site:
+        for name, hub in self.hubs.items():
+            for rid, spec in hub.reservations.items():
+                unknown = sorted(set(spec.categories) - set(self.programme.categories))
+                if unknown:
+                    raise ValueError(
+                        f"hubs.{name}.reservations.{rid}.categories: {', '.join(unknown)} "
+                        "not in programme.categories"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _nbgrader_environment(self) -> Site:
