@@ -9,9 +9,9 @@ The ledger is read in a worker thread: the hub's event loop never waits on it.
 
 The home page (``hub_config/templates/home.html``) calls the template variable
 ``computehub_notices`` (:func:`~computehub.spawners.usernotices.home_notices`), which
-JupyterHub's asynchronous templates await. Besides the credit notices, the home page says when a decision on
-one of the person's applications for credits is waiting for them on the credits page
-(the credits page marks it seen when it shows it).
+JupyterHub's asynchronous templates await. Besides the credit notices, the home page
+says when a decision on one of the person's applications for credits is waiting for
+them on the credits page (the credits page marks it seen when it shows it).
 """
 
 from __future__ import annotations
