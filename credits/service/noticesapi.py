@@ -2,43 +2,18 @@
 
 Credit that expires within the site file's ``notices.expiring_within_days`` and an
 available balance below one typical session (docs/notices.md), computed by
-:func:`~computehub.credits.notices.notices`. The credits page, the hub's home page and
-spawn form (through the same function on the hub's side) and the notebook widget (over
-this endpoint, with the user's own token) all show these.
+:func:`~computehub.credits.notices.notices`; the JSON is
+:func:`~computehub.credits.service.noticeviews.notice_view`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from computehub.credits.noticereads import notice_figures
-from computehub.credits.notices import Notice, Rules, notices
+from computehub.credits.notices import notices
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.handlers import _LedgerHandler
+from computehub.credits.service.noticeviews import notice_view, rules_view
 from computehub.credits.service.scopes import ADMIN
-from computehub.credits.service.views import amount, instant
-
-
-def notice_view(row: Notice) -> dict[str, Any]:
-    """One notice as the API answers it: amounts as decimal strings."""
-    return {
-        "kind": row.kind,
-        "account": row.account,
-        "text": row.text,
-        "amount": amount(row.amount),
-        "expires_at": instant(row.expires_at),
-        "last_day": None if row.last_day is None else row.last_day.isoformat(),
-        "threshold": None if row.threshold is None else amount(row.threshold),
-    }
-
-
-def rules_view(rules: Rules) -> dict[str, Any]:
-    """The rules the notices were computed with."""
-    low = rules.low_balance
-    return {
-        "expiring_within_days": rules.expiring_within.days,
-        "low_balance": low if low is None or isinstance(low, str) else amount(low),
-    }
 
 
 class NoticesHandler(_LedgerHandler):

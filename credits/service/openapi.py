@@ -1167,6 +1167,11 @@ _SCHEMAS["Notice"] = {
         },
     },
 }
+_SCHEMAS["CurrentSession"]["properties"]["notices"] = {
+    "type": "array",
+    "items": _ref("Notice"),
+    "description": "the notices of the session's account (GET /notices), for the widget",
+}
 _PATHS["/notices"] = {
     "get": {
         "summary": "Credit of yours that expires soon, and accounts too low for a typical session",
