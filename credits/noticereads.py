@@ -37,7 +37,7 @@ class NoticesMixin(LedgerCore):
         with self._read() as db:
             row = queries.account(db, account)
             lots = db.execute(
-                select(m.Lot.expires_at, m.Lot.remaining - m.Lot.reserved)
+                select(m.Lot.expires_at, m.Lot.remaining, m.Lot.reserved)
                 .where(
                     m.Lot.account_id == row.id,
                     m.Lot.expires_at.is_not(None),
@@ -46,7 +46,8 @@ class NoticesMixin(LedgerCore):
                 )
                 .order_by(m.Lot.expires_at, m.Lot.id)
             ).all()
-        return [(at, Decimal(left)) for at, left in lots if at is not None]
+        # The columns' type turns stored units into credits; an expression would not.
+        return [(at, left - held) for at, left, held in lots if at is not None]
 
     def recent_charges(self, account: str, limit: int = TYPICAL_OF) -> list[Decimal]:
         """What the account's latest ``limit`` charged sessions cost, newest first.
