@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.credits_hub import CreditsHub, browser_login, http
+from tests.support.credits_hub import CreditsHub, application_body, browser_login, http
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +87,35 @@ def test_the_credits_page_and_the_hubs_home_page_show_them(
         html = resp.read().decode()
     assert 'id="ch-notices"' not in html
     assert 'id="start"' in html
+
+
+def test_the_home_page_says_a_decision_waits_until_the_credits_page_shows_it(
+    credits_hub: CreditsHub, accounts: dict[str, str]
+) -> None:
+    made = credits_hub.call(
+        "founder", "POST", "/applications", application_body("notices-river", title="Gauges")
+    )
+    assert made.status == 201, made.raw
+    number = made.body["id"]
+    rejected = credits_hub.call(
+        "operator",
+        "POST",
+        f"/applications/{number}/rejection",
+        {"reason": "The programme funds this next year."},
+    )
+    assert rejected.status == 200, rejected.raw
+    founder = browser_login(credits_hub.process.url, "fatima")
+
+    def home() -> str:
+        with founder.open(f"{credits_hub.process.url}/hub/home", timeout=30) as resp:
+            return str(resp.read().decode())
+
+    said = "Your application \u201cGauges\u201d: Rejected: The programme funds this next year."
+    html = home()
+    assert said in html
+    assert f'href="/services/credits/applications/{number}"' in html
+    assert said in home()  # the hub's home page does not mark it seen
+    # The credits page shows it once and marks it seen; the home page then stops saying it.
+    with founder.open(f"{credits_hub.service}/", timeout=30) as resp:
+        assert "The programme funds this next year." in resp.read().decode()
+    assert said not in home()
