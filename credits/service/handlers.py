@@ -285,16 +285,18 @@ class CurrentSessionHandler(_LedgerHandler):
         if figures.kind == "course":
             share = await self.ctx.call(self.ctx.ledger.course_share, row.hold.account, caller.name)
         notice = self.ctx.hub_notice(row.hold.hub)
-        body = views.current_session(
-            row,
-            figures.available,
-            self.ctx.now(),
-            share,
-            None if notice is None else views.maintenance_notice(notice),
-        )
         # The widget's notices line: those of the session's account (docs/notices.md).
-        body["notices"] = await noticeviews.account_notices(self, caller.name, row.hold.account)
-        self.send_json(body)
+        notices = await noticeviews.account_notices(self, caller.name, row.hold.account)
+        self.send_json(
+            views.current_session(
+                row,
+                figures.available,
+                self.ctx.now(),
+                share,
+                None if notice is None else views.maintenance_notice(notice),
+            )
+            | {"notices": notices}
+        )
 
 
 class ReportsHandler(_LedgerHandler):
