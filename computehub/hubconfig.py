@@ -65,6 +65,8 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
     c.JupyterHub.template_vars = {
         "computehub_platform": site.platform.name,
         "computehub_support": site.platform.support,
+        # The home page's notices (hub_config/templates/home.html, docs/notices.md).
+        "computehub_notices": _home_notices(site),
     }
 
     # The spawner by its entry-point name (pyproject.toml, jupyterhub.spawners).
@@ -99,6 +101,14 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
         raise ConfigError(f"the credit ledger can't be opened: {err}") from None
     _configure_reconciler(c, site, site_path)
     configure_culling(c, site, ledger_url(site))
+
+
+def _home_notices(site: Site) -> Any:
+    from computehub.credits.notices import Rules
+    from computehub.spawners.billing import ledger_for, ledger_url
+    from computehub.spawners.usernotices import home_notices
+
+    return home_notices(lambda: ledger_for(ledger_url(site)), Rules.from_site(site))
 
 
 def check_slurm(c: Any, site: Site) -> None:

@@ -45,6 +45,7 @@ from computehub.credits.names import (
     validate_username,
 )
 from computehub.credits.notes import NotesMixin
+from computehub.credits.noticereads import NoticesMixin
 from computehub.credits.sessions import SessionsMixin
 from computehub.credits.sharing import SharingMixin
 
@@ -67,6 +68,7 @@ class Ledger(
     SharingMixin,
     CourseUseMixin,
     ApplicationsMixin,
+    NoticesMixin,
 ):
     """The credit ledger on one database.
 

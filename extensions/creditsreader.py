@@ -93,6 +93,8 @@ class SessionCredits:
         course_limit: For a course's student, the course limit that leaves them least.
         hub_notice: What the hub tells the session's user about its hub (it is in
             maintenance), shown as a banner; None when nothing.
+        notices: The sentences of the account's notices (credit expiring soon, a low
+            balance: :func:`~computehub.extensions.creditsreader.parse_notices`).
     """
 
     account: str
@@ -106,6 +108,7 @@ class SessionCredits:
     funded_until: datetime
     course_limit: CourseLimit | None = None
     hub_notice: str | None = None
+    notices: tuple[str, ...] = ()
 
     def time_left(self, now: datetime) -> timedelta:
         """Funded time left at `now`; negative once the funded end has passed."""
@@ -215,6 +218,7 @@ def parse_session(data: object) -> SessionCredits:
         funded_until=_instant(doc, "funded_until"),
         course_limit=_course_limit(doc.get("course_limit")),
         hub_notice=_notice(doc.get("hub_notice")),
+        notices=parse_notices(doc.get("notices")),
     )
 
 
@@ -225,6 +229,25 @@ def _notice(data: object) -> str | None:
     if not isinstance(data, str):
         raise CreditsError("credits service answer: hub_notice is not text")
     return data
+
+
+def parse_notices(data: object) -> tuple[str, ...]:
+    """The sentences of the session's notices; absent or null is none.
+
+    Raises:
+        CreditsError: not a list of objects with a ``text``.
+    """
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        raise CreditsError("credits service answer: notices is not a list")
+    texts = []
+    for item in data:
+        text = item.get("text") if isinstance(item, dict) else None
+        if not isinstance(text, str) or not text:
+            raise CreditsError("credits service answer: a notice has no text")
+        texts.append(text)
+    return tuple(texts)
 
 
 def _course_limit(data: object) -> CourseLimit | None:

@@ -15,6 +15,7 @@ from html import escape
 from .alerts import Alert, format_duration
 from .creditsreader import SessionCredits
 from .gpus import GpuSample
+from .noticeline import notices_html
 from .sampler import CreditsState, HistoryPoint
 
 BOX = (
@@ -159,7 +160,8 @@ def credits_html(state: CreditsState, now: datetime) -> str:
         )
     if not cells and not error:
         return f'<div style="{BOX} {MUTED}">Credits: loading…</div>'
-    return f'<div style="{BOX}">{_hub_notice(session)}<table>{cells}</table>{error}</div>'
+    notices = notices_html(session.notices if session is not None else ())
+    return f'<div style="{BOX}">{_hub_notice(session)}{notices}<table>{cells}</table>{error}</div>'
 
 
 def alerts_html(alerts: Sequence[Alert]) -> str:

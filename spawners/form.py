@@ -7,10 +7,11 @@ the total as the user changes their choices.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from html import escape
 
+from computehub.credits.notices import Notice
 from computehub.spawners.access import Entitlements, refusal
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.billing import units
@@ -22,6 +23,7 @@ from computehub.spawners.hubstatus import (
     HubStatus,
     maintenance_message,
 )
+from computehub.spawners.noticeform import NOTICES_SCRIPT, render_notices
 from computehub.spawners.options import ANY_HUB, CPU_ONLY, default_account
 from computehub.spawners.registry import HubRegistry
 
@@ -46,6 +48,7 @@ def render_form(
     notice: str | None = None,
     notes: Mapping[str, str] | None = None,
     statuses: Mapping[str, HubStatus] | None = None,
+    notices: Sequence[Notice] = (),
 ) -> str:
     """HTML for choosing hub, GPU type and count, hours, environment and account.
 
@@ -65,6 +68,8 @@ def render_form(
             chosen (its option is disabled and says why; "any hub" skips it), and the
             form says above the choices what people should know about each hub that is
             not up.
+        notices: the person's notices (credit expiring soon, a low balance); the form
+            shows those of the chosen account (:mod:`~computehub.spawners.noticeform`).
     """
     who = who or Entitlements()
     site = registry.site
@@ -143,13 +148,15 @@ def render_form(
     units_json = escape(json.dumps(units_of))
     closed_json = escape(json.dumps([name for name, s in statuses.items() if s.closed]))
     return (
-        f"""
+        (
+            f"""
 <div class="computehub-spawn" id="computehub-spawn" data-prices="{price_json}"
      data-refused="{refused_json}" data-units="{units_json}"
      data-defaults="{defaults_json}" data-closed="{closed_json}"
      data-cpu="{CPU_ONLY}" data-any="{ANY_HUB}">
   {_notice(notice)}
   {_hub_notices(registry, statuses)}
+  {render_notices(notices)}
   <div class="mb-3">
     <label for="ch-hub" class="form-label">AI hub</label>
     <select id="ch-hub" name="hub" class="form-select">{"".join(hub_opts)}</select>
@@ -184,7 +191,10 @@ def render_form(
   <div class="alert alert-secondary" id="ch-cost" role="status" aria-live="polite"></div>
 </div>
 """
-    ) + _SCRIPT
+        )
+        + _SCRIPT
+        + (NOTICES_SCRIPT if notices else "")
+    )
 
 
 def _default_accounts(

@@ -38,6 +38,7 @@ from computehub.credits.errors import (
     CourseShareError,
     InsufficientCreditError,
 )
+from computehub.credits.notices import Rules
 from computehub.credits.records import Hold
 from computehub.maintenance import Maintenance
 from computehub.sitefile import Site, load_site
@@ -81,6 +82,7 @@ from computehub.spawners.slurmclient import (
     SlurmUnavailableError,
 )
 from computehub.spawners.tres import hub_problems
+from computehub.spawners.usernotices import read_notices
 
 #: How long the spawn form recalls why the last session ended.
 NOTICE_FOR = timedelta(days=7)
@@ -351,6 +353,7 @@ class ComputeHubSpawner(BatchLifecycle):
         notice = await asyncio.to_thread(self._last_end_note, standing.accounts)
         free = await self.free_gpus()
         statuses = {status.hub: status for status in await self.hub_statuses()}
+        found = await read_notices(self.billing.ledger, Rules.from_site(self.site), self.user.name)
         return render_form(
             self.registry,
             free,
@@ -359,6 +362,7 @@ class ComputeHubSpawner(BatchLifecycle):
             notice,
             notes=standing.notes,
             statuses=statuses,
+            notices=found,
         )
 
     def _last_end_note(self, accounts: list[str]) -> str | None:

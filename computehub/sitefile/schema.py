@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -1058,6 +1058,31 @@ class Programme(_Strict):
         return value
 
 
+#: ``notices.low_balance``: warn when the available credit is below one typical session.
+TYPICAL_SESSION: Final = "typical-session"
+
+
+class Notices(_Strict):
+    """What people are told before it bites: credits about to expire, a low balance.
+
+    Shown on the spawn form, the hub's home page, the credits page and the notebook
+    widget (docs/notices.md).
+    """
+
+    expiring_within_days: int = Field(
+        default=30,
+        ge=0,
+        le=366,
+        description="tell people about credits that expire within this many days (0: never)",
+    )
+    low_balance: Literal["typical-session"] | Annotated[Decimal, Field(gt=0)] | None = Field(
+        default=TYPICAL_SESSION,
+        description="tell people when an account's available credit is below this: "
+        "'typical-session' (what one of its typical sessions costs, docs/notices.md), "
+        "an amount of credits, or null (never)",
+    )
+
+
 class Site(_Strict):
     """The whole site file."""
 
@@ -1070,6 +1095,7 @@ class Site(_Strict):
     culling: Culling = Field(default_factory=Culling)
     nbgrader: Nbgrader = Field(default_factory=Nbgrader)
     programme: Programme = Field(default_factory=Programme)
+    notices: Notices = Field(default_factory=Notices)
 
     @model_validator(mode="after")
     def _reserved_categories(self) -> Site:

@@ -69,6 +69,10 @@ async def serve(env: Mapping[str, str]) -> None:
             raise ValueError(err.one_line()) from None
         context.course_resources = site_course_resources(site)
         context.programme = site.programme
+        from computehub.credits.notices import Rules
+
+        context.notice_rules = Rules.from_site(site)
+        context.expiring_soon = context.notice_rules.expiring_within
     formgraders = env.get(FORMGRADERS_ENV)
     if formgraders:
         from computehub.credits.service.formgraders import FormgraderReader

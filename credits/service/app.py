@@ -9,7 +9,7 @@ from typing import Any
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from tornado import web
 
-from computehub.credits.service import apply, applying, courses, hubs, teach
+from computehub.credits.service import apply, applying, courses, hubs, noticesapi, teach
 from computehub.credits.service import handlers as h
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.context import ServiceContext
@@ -27,6 +27,7 @@ API_ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("/rates", h.RatesHandler),
     ("/estimate", h.EstimateHandler),
     ("/sessions/current", h.CurrentSessionHandler),
+    ("/notices", noticesapi.NoticesHandler),
     ("/reports", h.ReportsHandler),
     ("/courses", courses.CoursesHandler),
     ("/courses/{course}", courses.CourseHandler),

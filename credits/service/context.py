@@ -24,6 +24,7 @@ from computehub.credits.errors import (
     UnpricedResourceError,
 )
 from computehub.credits.ledger import Ledger
+from computehub.credits.notices import Rules
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.formgraders import FormgraderReader
 from computehub.credits.service.views import amount
@@ -50,6 +51,7 @@ class ServiceContext:
             for credits choose from, and the funding source they are granted from.
         hub_status: asks the hub for every hub's status (the status page); None when
             the service runs without the hub (then the page says it can't be read).
+        notice_rules: the site file's ``notices``: credit expiring soon, a low balance.
     """
 
     ledger: Ledger
@@ -60,6 +62,7 @@ class ServiceContext:
     formgraders: FormgraderReader = field(default_factory=lambda: FormgraderReader({}))
     programme: Programme = field(default_factory=Programme)
     hub_status: Callable[[], Awaitable[Any]] | None = None
+    notice_rules: Rules = field(default_factory=Rules)
     #: The maintenance notices of the hubs (the file the hub reads too).
     notices: Callable[[], Mapping[str, Maintenance]] = maintenance.read
 

@@ -7,7 +7,7 @@ from typing import Any
 from computehub.credits import records as r
 from computehub.credits.keys import CLIENT_KEY_MAX, ClientKey
 from computehub.credits.names import DEFAULT_SOURCE
-from computehub.credits.service import access, params, views
+from computehub.credits.service import access, noticeviews, params, views
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.openapi import openapi
@@ -285,6 +285,8 @@ class CurrentSessionHandler(_LedgerHandler):
         if figures.kind == "course":
             share = await self.ctx.call(self.ctx.ledger.course_share, row.hold.account, caller.name)
         notice = self.ctx.hub_notice(row.hold.hub)
+        # The widget's notices line: those of the session's account (docs/notices.md).
+        notices = await noticeviews.account_notices(self, caller.name, row.hold.account)
         self.send_json(
             views.current_session(
                 row,
@@ -293,6 +295,7 @@ class CurrentSessionHandler(_LedgerHandler):
                 share,
                 None if notice is None else views.maintenance_notice(notice),
             )
+            | {"notices": notices}
         )
 
 

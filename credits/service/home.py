@@ -7,7 +7,7 @@ from typing import Any
 from tornado import web
 
 from computehub.credits import records as r
-from computehub.credits.service import access, applypage, page, pulllink
+from computehub.credits.service import access, applypage, noticeviews, page, pulllink
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.scopes import READ
@@ -80,7 +80,8 @@ class IndexHandler(BaseHandler):
             links=self._links(),
             teaches=teaches,
             materials=materials,
-            news=applypage.decisions_notice(unseen, self._links()),
+            news=applypage.decisions_notice(unseen, self._links())
+            + await noticeviews.page_notices(self, caller.name),
         )
         if unseen:
             # Shown once: the next visit no longer says it (the application's page does).

@@ -1146,6 +1146,64 @@ _PATHS.update(
 )
 
 
+_SCHEMAS["Notice"] = {
+    "type": "object",
+    "required": ["kind", "account", "text", "amount"],
+    "properties": {
+        "kind": {"enum": ["expiring", "low_balance"]},
+        "account": {"type": "string"},
+        "text": {"type": "string", "description": "the sentence pages and the widget show"},
+        "amount": {**_AMOUNT, "description": "credits that expire, or credits available"},
+        "expires_at": {"type": ["string", "null"], "format": "date-time"},
+        "last_day": {
+            "type": ["string", "null"],
+            "format": "date",
+            "description": "the last day (UTC) the credit can be spent",
+        },
+        "threshold": {
+            "type": ["string", "null"],
+            "description": "low_balance: the balance warned below (one typical session, "
+            "or the site's amount)",
+        },
+    },
+}
+_SCHEMAS["CurrentSession"]["properties"]["notices"] = {
+    "type": "array",
+    "items": _ref("Notice"),
+    "description": "the notices of the session's account (GET /notices), for the widget",
+}
+_PATHS["/notices"] = {
+    "get": {
+        "summary": "Credit of yours that expires soon, and accounts too low for a typical session",
+        "description": "Scope custom:credits:read; ?user=NAME needs custom:credits:admin. "
+        "Every account the user spends from (docs/notices.md).",
+        "parameters": [
+            _query("user", "another user (operators only); empty: yourself", {"type": "string"})
+        ],
+        "responses": {
+            "200": _answer(
+                "notices",
+                {
+                    "type": "object",
+                    "properties": {
+                        "user": {"type": "string"},
+                        "rules": {
+                            "type": "object",
+                            "properties": {
+                                "expiring_within_days": {"type": "integer"},
+                                "low_balance": {"type": ["string", "null"]},
+                            },
+                        },
+                        "notices": {"type": "array", "items": _ref("Notice")},
+                    },
+                },
+            ),
+            **_errors(401, 403),
+        },
+    }
+}
+
+
 def openapi(service_prefix: str) -> dict[str, Any]:
     """The OpenAPI document, with the server URL under ``service_prefix``."""
     return {

@@ -15,6 +15,7 @@ from decimal import Decimal
 from html import escape
 
 from computehub.credits import records as r
+from computehub.credits.notices import last_day
 from computehub.credits.service.views import amount
 
 #: How many sessions the page lists.
@@ -231,7 +232,8 @@ def _accounts(accounts: Sequence[r.Balance], soon: datetime) -> str:
 def _account_row(row: r.Balance, soon: datetime) -> str:
     expiring = _NONE
     if row.next_expiry_at is not None and _utc(row.next_expiry_at) <= _utc(soon):
-        expiring = f"{amount(row.expiring)} on {_utc(row.next_expiry_at):%Y-%m-%d}"
+        # Through its last day (a grant through the 8th expires at midnight starting the 9th).
+        expiring = f"{amount(row.expiring)} through {last_day(row.next_expiry_at):%Y-%m-%d}"
     return (
         f'<tr data-account="{escape(row.account)}">'
         f'<td class="ch-account">{escape(row.account)} '

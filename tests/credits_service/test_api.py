@@ -238,7 +238,9 @@ def test_current_session_with_a_server_token(
         "funded_until",
         "course_limit",
         "hub_notice",
+        "notices",
     }
+    assert body["notices"] == []  # 1000 credits that never expire: nothing to say
     assert body["course_limit"] is None  # paid from a personal account
     assert body["hub_notice"] is None  # lahore is not in maintenance
     hold = ledger.hold_for_job("lahore", "4242")

@@ -87,6 +87,9 @@ MATRIX: list[tuple[str, str, str, Any, tuple[int, ...]]] = [
     ("estimate-personal", "GET", _EST + "owen", None, (200, 403, 403, 403, 200, 401)),
     ("estimate-course", "GET", _EST + COURSE, None, (403, 403, 200, 200, 200, 401)),
     ("current-session", "GET", "/sessions/current", None, (200, 404, 404, 404, 404, 401)),
+    ("own-notices", "GET", "/notices", None, (200, 200, 200, 200, 200, 401)),
+    ("owners-notices", "GET", "/notices?user=owen", None, (200, 403, 403, 403, 200, 401)),
+    ("unknown-users-notices", "GET", "/notices?user=nobody", None, (403, 403, 403, 403, 200, 401)),
     ("reports", "GET", "/reports", None, (403, 403, 403, 403, 200, 401)),
     ("openapi", "GET", "/openapi.json", None, (200, 200, 200, 200, 200, 200)),
 ]

@@ -250,3 +250,42 @@ def test_a_hub_in_maintenance_is_a_banner_above_the_figures() -> None:
     doc["hub_notice"] = 5
     with pytest.raises(CreditsError, match="hub_notice"):
         parse_session(doc)
+
+
+@pytest.mark.parametrize(
+    ("notices", "texts"),
+    [
+        pytest.param(None, (), id="absent"),
+        pytest.param([], (), id="none"),
+        pytest.param(
+            [{"kind": "low_balance", "account": "ayesha", "text": "Account <b>ayesha</b> is low."}],
+            ("Account <b>ayesha</b> is low.",),
+            id="one",
+        ),
+    ],
+)
+def test_the_session_s_notices_are_read(notices: object, texts: tuple[str, ...]) -> None:
+    doc: dict[str, object] = dict(session_doc())
+    if notices is not None:
+        doc["notices"] = notices
+    session = parse_session(doc)
+    assert session.notices == texts
+    html = credits_html(CreditsState(session=session), session.started_at)
+    assert ('data-notices="1"' in html) == bool(texts)
+    assert "<b>ayesha</b>" not in html  # escaped
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param("low", id="not-a-list"),
+        pytest.param([{"kind": "low_balance"}], id="no-text"),
+        pytest.param(["text"], id="not-an-object"),
+        pytest.param([{"text": ""}], id="empty-text"),
+    ],
+)
+def test_malformed_notices_are_refused(bad: object) -> None:
+    doc: dict[str, object] = dict(session_doc())
+    doc["notices"] = bad
+    with pytest.raises(CreditsError, match="notice"):
+        parse_session(doc)

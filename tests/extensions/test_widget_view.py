@@ -276,3 +276,33 @@ def test_alert_deadline_uses_the_sampler_clock(bench: Bench) -> None:
     assert latest.now == bench.clock.now()
     assert latest.credits.session is not None
     assert latest.credits.session.time_left(latest.now) == timedelta(hours=1)
+
+
+def test_the_accounts_notices_are_one_line_above_the_figures(
+    bench: Bench, credits_hub: CreditsHub
+) -> None:
+    assert "data-notices" not in bench.widget.credits.value
+    # As the credits service sends them (docs/notices.md): each with its sentence.
+    credits_hub.session["notices"] = [  # type: ignore[assignment]
+        {
+            "kind": "expiring",
+            "account": "ayesha",
+            "text": "12.50 credits in account ayesha expire at the end of 2026-11-25 (UTC), "
+            "in 2 days: after that they can no longer be spent.",
+            "amount": "12.50",
+        },
+        {
+            "kind": "low_balance",
+            "account": "ayesha",
+            "text": "Account ayesha has 3.00 credits available, less than one typical "
+            "session costs (8.00 credits): ask for more credits before your next session.",
+            "amount": "3.00",
+        },
+    ]
+    bench.sampler.refresh_credits()
+    bench.tick()
+    html = bench.widget.credits.value
+    assert html.count('data-notices="1"') == 1
+    line = html[html.index("data-notices") : html.index("<table>")]
+    assert "12.50 credits in account ayesha expire at the end of 2026-11-25 (UTC)" in line
+    assert "less than one typical session costs (8.00 credits)" in line

@@ -68,3 +68,49 @@ def test_the_account_follows_a_course_resource_until_one_is_picked(
         page.screenshot(path=str(output_dir / "2-account-picked.png"), full_page=True)
     finally:
         page.close()
+
+
+def test_the_notices_follow_the_chosen_account(browser: Any, output_dir: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from computehub.credits.notices import Figures, Rules, notices
+
+    now = datetime.now(UTC)
+    found = notices(
+        [
+            Figures("bilal", "personal", "owner", Decimal(12)),
+            Figures(
+                "intro-ml",
+                "course",
+                "student",
+                Decimal("3.5"),
+                [(now + timedelta(days=3), Decimal("3.5"))],
+                [Decimal(8)],
+            ),
+        ],
+        Rules(timedelta(days=14), "typical-session", Decimal("0.5")),
+        now,
+    )
+    assert [n.account for n in found] == ["intro-ml", "intro-ml"]
+    low = {"bilal": Decimal(12), "intro-ml": Decimal("3.5")}  # as the notices were read
+    form = render_form(HubRegistry(load_site(EXAMPLE)), None, low, BILAL, notices=found)
+    page = browser.new_page(viewport={"width": 900, "height": 900})
+    try:
+        page.set_content(f'<main class="container my-4"><form>{form}</form></main>')
+        css = _bootstrap()
+        if css.exists():
+            page.add_style_tag(path=str(css))
+        box = page.locator("#ch-notices")
+        assert page.locator("#ch-account").input_value() == "bilal"
+        assert not box.is_visible()  # bilal's own account: nothing to say
+        page.select_option("#ch-gpu-type", "h100")  # the course's pool pays: its notices
+        assert page.locator("#ch-account").input_value() == "intro-ml"
+        assert box.is_visible()
+        text = box.inner_text()
+        assert "3.50 credits in account intro-ml expire at the end of" in text
+        assert "less than one typical session costs (8.00 credits)" in text
+        page.screenshot(path=str(output_dir / "1-course-account-notices.png"), full_page=True)
+        page.select_option("#ch-account", "bilal")
+        assert not box.is_visible()
+    finally:
+        page.close()
