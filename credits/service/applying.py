@@ -71,6 +71,9 @@ def hours_of(body: Mapping[str, Any], key: str, *, required: bool = True) -> Dec
         if required:
             raise ApiError(400, f'{key!r} is required: GPU-hours such as "200"')
         return None
+    # JSON Schema's integer includes 377.0, which Python's json reads as a float.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 87600:
         return Decimal(value)
     if isinstance(value, str) and _HOURS.fullmatch(value):

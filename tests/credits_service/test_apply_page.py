@@ -13,7 +13,8 @@ import pytest
 
 from computehub.credits.applications import Application
 from computehub.credits.ledger import Ledger
-from computehub.credits.service import applypage
+from computehub.credits.service import applying, applypage
+from computehub.credits.service.errors import ApiError
 from computehub.credits.service.page import Links
 from computehub.sitefile.schema import Programme
 from tests.support.ledgers import RATES, FakeClock, proposal_for
@@ -161,3 +162,23 @@ def test_the_queue_lists_priority_first_with_recommendations(
     assert order == [str(urgent.id), str(plain.id)]
     assert "rhea: approve 150 GPU-hours" in html
     assert "(2 days)" in html
+
+
+@pytest.mark.parametrize(
+    ("value", "hours"),
+    [
+        ("200", Decimal(200)),
+        ("12.5", Decimal("12.5")),
+        (150, Decimal(150)),
+        # JSON Schema's integer, as the OpenAPI description allows it: 377.0 is 377.
+        (377.0, Decimal(377)),
+    ],
+)
+def test_hours_in_a_request_body(value: object, hours: Decimal) -> None:
+    assert applying.hours_of({"hours": value}, "hours") == hours
+
+
+@pytest.mark.parametrize("value", [0, 87601, 12.5, True, "-1", "1e3", "", None])
+def test_hours_that_are_not_gpu_hours_are_refused(value: object) -> None:
+    with pytest.raises(ApiError):
+        applying.hours_of({"hours": value}, "hours")
