@@ -9,7 +9,7 @@ from typing import Any
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from tornado import web
 
-from computehub.credits.service import apply, applying, courses, hubs, teach
+from computehub.credits.service import apply, applying, console, consoleapi, courses, hubs, teach
 from computehub.credits.service import handlers as h
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.context import ServiceContext
@@ -43,6 +43,11 @@ API_ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("/applications/{application}/changes", applying.ChangesHandler),
     ("/applications/{application}/approval", applying.ApprovalHandler),
     ("/applications/{application}/rejection", applying.RejectionHandler),
+    ("/console/hubs", consoleapi.HubsNowHandler),
+    ("/console/period", consoleapi.PeriodHandler),
+    ("/console/funding", consoleapi.FundingHandler),
+    ("/console/accounts", consoleapi.NearZeroHandler),
+    ("/console/applications", consoleapi.OpenApplicationsHandler),
     ("/openapi.json", h.OpenApiHandler),
 ]
 
@@ -93,6 +98,14 @@ def make_app(ctx: ServiceContext, *, cookie_secret: bytes | None = None) -> web.
         ),
         # The hubs' status, for anyone logged in (HTML, not part of the REST API).
         (f"{prefix}hubs", hubs.HubStatusPageHandler, context),
+        # The operator console (HTML, CSV and its maintenance form; its JSON is the API's).
+        (f"{prefix}console", console.ConsolePageHandler, context),
+        (
+            prefix + r"console/export/(?P<table>[a-z_-]+)\.csv",
+            console.ExportHandler,
+            context,
+        ),
+        (f"{prefix}console/maintenance", console.MaintenanceFormHandler, context),
         # The instructor's page (HTML and CSV, not part of the REST API).
         (f"{prefix}courses", teach.TeachingHandler, context),
         (prefix + _pattern("courses/{course}"), teach.CoursePageHandler, context),
