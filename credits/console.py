@@ -309,12 +309,15 @@ def hub_now(
 ) -> HubNow:
     """A hub's figures now, summed over its GPU types.
 
-    The controller is up unless the hub is ``down`` (a hub in maintenance still answers).
+    The controller is up when the hub is not ``down`` and Slurm told something of it
+    (its GPUs or its queue): a hub in maintenance whose controller does not answer has
+    neither, and counts as down.
     """
+    answered = queue is not None or any(g.total is not None for g in gpus)
     return HubNow(
         hub=hub,
         state=state,
-        controller_up=state != "down",
+        controller_up=state != "down" and answered,
         gpus_total=_sum_known([g.total for g in gpus]),
         gpus_free=_sum_known([g.free for g in gpus]),
         gpus_down=_sum_known([g.out_of_service for g in gpus]),

@@ -12,6 +12,7 @@ from tornado import web
 from computehub.credits.service import apply, applying, console, consoleapi, courses, hubs, teach
 from computehub.credits.service import handlers as h
 from computehub.credits.service.base import BaseHandler
+from computehub.credits.service.consolemetrics import ConsoleCollector
 from computehub.credits.service.context import ServiceContext
 from computehub.credits.service.home import IndexHandler
 from computehub.credits.service.metrics import MetricsHandler, registry_for
@@ -124,10 +125,12 @@ def make_app(ctx: ServiceContext, *, cookie_secret: bytes | None = None) -> web.
         ),
     ]
     routes += [(api + _pattern(template), handler, context) for template, handler in API_ROUTES]
+    console_metrics = ConsoleCollector(ctx.ledger, ctx.clock)
     return web.Application(
         routes,
         cookie_secret=cookie_secret or secrets.token_bytes(32),
-        computehub_metrics=registry_for(ctx.ledger),
+        computehub_metrics=registry_for(ctx.ledger, console_metrics),
+        computehub_console_metrics=console_metrics,
         # HubOAuth checks XSRF itself before it accepts a cookie on a POST; token
         # requests need none. Tornado's own check would run before we know which it is.
         xsrf_cookies=False,

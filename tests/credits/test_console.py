@@ -177,9 +177,11 @@ def test_near_zero_lists_accounts_below_the_line_emptiest_first() -> None:
         ("degraded", [cs.GpuReading(4, 1, 2)], 1, True),
         ("down", [cs.GpuReading(None, None, None)], None, False),
         ("maintenance", [cs.GpuReading(4, 4, 0)], 0, True),
+        ("maintenance", [cs.GpuReading(None, None, None)], None, False),
     ],
-    ids=["up", "some-out-of-service", "controller-down", "maintenance"],
+    ids=["up", "some-out-of-service", "controller-down", "maintenance", "maintenance-and-down"],
 )
 def test_hub_now(state: str, gpus: list[cs.GpuReading], busy: int | None, up: bool) -> None:
-    hub = cs.hub_now("lahore", state, gpus, 2, 3)
+    queue = None if busy is None else 2
+    hub = cs.hub_now("lahore", state, gpus, queue, 3)
     assert (hub.gpus_busy, hub.controller_up, hub.sessions) == (busy, up, 3)
