@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Final, Literal
 
-#: How the GPU-idle rule's end note begins (:func:`computehub.gpuidle.end_note`): a
+#: How the GPU-idle rule's end note begins (:func:`~computehub.gpuidle.end_note`): a
 #: session whose hold carries it was culled for idle GPUs.
 GPU_IDLE_NOTE_PREFIX: Final = "Stopped by computehub: its GPUs were below"
 #: The label of a group with no value (an account no application categorised).
@@ -38,7 +38,7 @@ def gpu_type(resources: Iterable[str]) -> str:
 
     ``gpu:h100`` is ``h100``; a MIG slice ``mig:a100:1g.10gb`` is ``a100 1g.10gb``
     (slices are not whole GPUs, so they are a type of their own); no GPU is
-    :data:`CPU_ONLY`.
+    :data:`~computehub.credits.console.CPU_ONLY`.
     """
     kinds = sorted(r for r in resources if r.startswith(("gpu:", "mig:")))
     if not kinds:
@@ -61,7 +61,7 @@ class SessionRow:
         account_kind: personal, project or course.
         category: the programme category of the account (from the approved application
             that created or credited it), or None.
-        gpu_type: see :func:`gpu_type`.
+        gpu_type: see :func:`~computehub.credits.console.gpu_type`.
         gpu_hours: GPU-hours allocated (whole GPUs times the hours Slurm counted; MIG slices'
             slice-hours are counted here for their own type).
         charged: credits charged.
@@ -338,7 +338,10 @@ class Console:
 
 
 def console(rows: Iterable[SessionRow], since: datetime, until: datetime) -> Console:
-    """The period's figures: the total and each breakdown of :data:`GROUPINGS`."""
+    """The period's figures: the total and each breakdown.
+
+    The breakdowns are :data:`~computehub.credits.console.GROUPINGS`.
+    """
     chosen = in_period(rows, since, until)
     return Console(
         since=since,

@@ -2,7 +2,8 @@
 
 Each endpoint answers one or more of the console's tables
 (:mod:`~computehub.credits.service.consoletables`) as JSON; the page and its CSV
-exports read the very same tables through :func:`gather`. Every endpoint needs
+exports read the very same tables through
+:func:`~computehub.credits.service.consoleapi.gather`. Every endpoint needs
 :data:`~computehub.credits.service.scopes.ADMIN`: reviewers, students, researchers and
 instructors are refused with a 403.
 """

@@ -7,8 +7,9 @@ account kind, category and GPU type as labels, so that Grafana chooses the perio
 now come from the hub (the same answer as the status page), read by the scrape before
 the registry is collected: see :class:`~computehub.credits.service.metrics.MetricsHandler`.
 
-Every metric name is in :data:`METRICS`; the Grafana dashboard
-(``hub_config/grafana/computehub-console.json``) queries only those and JupyterHub's own.
+Every metric name is in :data:`~computehub.credits.service.consolemetrics.METRICS`; the
+Grafana dashboard (``hub_config/grafana/computehub-console.json``) queries only those
+and JupyterHub's own.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ class Table:
     """A table of the console, and what its plot draws.
 
     Attributes:
-        name: its name (one of :data:`TABLE_NAMES`).
+        name: its name (one of :data:`~computehub.credits.service.consoletables.TABLE_NAMES`).
         title: its heading.
         columns: its columns.
         rows: its rows, keyed by column.
