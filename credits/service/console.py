@@ -29,10 +29,9 @@ class _ConsolePage(PageHandler):
     csp = consolepage.CONTENT_SECURITY_POLICY
 
     def query(self) -> dict[str, str]:
+        """The chosen period and lines, from the address (or the maintenance form)."""
         return {
-            key: str(value)
-            for key in _ARGS
-            if (value := self.get_query_argument(key, None, strip=False))
+            key: str(value) for key in _ARGS if (value := self.get_argument(key, None, strip=False))
         }
 
     def chosen(self) -> consoleapi.Choice:

@@ -94,7 +94,7 @@ def render(user: str, view: ConsoleView, *, links: Links) -> str:
             _choice_form(view.query, links),
             '<section id="ch-now"><h2 class="h4 mt-4">Hubs now</h2>',
             _panel(t["hubs"], view.query, links, level=None),
-            _maintenance_form(t["hubs"], view.xsrf, links),
+            _maintenance_form(t["hubs"], view.xsrf, view.query, links),
             "</section>",
             '<section id="ch-period"><h2 class="h4 mt-4">The period</h2>',
             _total(view.total, view.query),
@@ -159,9 +159,9 @@ def _total(total: Mapping[str, Any], query: Mapping[str, str]) -> str:
     )
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, null: str = "not recorded") -> str:
     if value is None:
-        return '<span class="text-body-secondary">not recorded</span>'
+        return f'<span class="text-body-secondary">{escape(null)}</span>'
     if isinstance(value, bool):
         return "yes" if value else "no"
     return escape(str(value))
@@ -177,7 +177,7 @@ def _panel(table: Table, query: Mapping[str, str], links: Links, *, level: str |
         f'<tr data-key="{escape(str(row[table.label]))}">'
         + "".join(
             f'<td class="{"text-end" if c.numeric else ""}" data-col="{c.key}">'
-            f"{_shown(row[c.key])}</td>"
+            f"{_shown(row[c.key], c.null)}</td>"
             for c in table.columns
         )
         + "</tr>"
@@ -186,6 +186,7 @@ def _panel(table: Table, query: Mapping[str, str], links: Links, *, level: str |
     if not table.rows:
         rows = f'<tr><td colspan="{len(table.columns)}" class="text-body-secondary">None.</td></tr>'
     titles = {c.key: c.title for c in table.columns}
+    nulls = {c.key: c.null for c in table.columns}
     labels = [str(row[table.label]) for row in table.rows]
     plots = "".join(
         '<div class="col-auto">'
@@ -193,7 +194,9 @@ def _panel(table: Table, query: Mapping[str, str], links: Links, *, level: str |
             f"{table.title}: {', '.join(titles[k] for k in keys)}",
             labels,
             [
-                svgplot.Series(titles[k], tuple(svgplot.number(row[k]) for row in table.rows))
+                svgplot.Series(
+                    titles[k], tuple(svgplot.number(row[k]) for row in table.rows), nulls[k]
+                )
                 for k in keys
             ],
         )
@@ -214,16 +217,22 @@ def _panel(table: Table, query: Mapping[str, str], links: Links, *, level: str |
     )
 
 
-def _maintenance_form(hubs: Table, xsrf: str, links: Links) -> str:
+def _maintenance_form(hubs: Table, xsrf: str, query: Mapping[str, str], links: Links) -> str:
     options = "".join(
         f'<option value="{escape(str(row["hub"]))}">{escape(str(row["hub"]))}</option>'
         for row in hubs.rows
     )
     action = escape(f"{links.service}console/maintenance")
+    # The period the page shows, so that the page comes back with it.
+    kept = "".join(
+        f'<input type="hidden" name="{key}" value="{escape(query[key])}">'
+        for key in ("since", "until", "days", "below")
+        if query.get(key)
+    )
     return (
         f'<form class="row g-2 align-items-end mb-2" method="post" action="{action}" '
         'id="ch-maintenance">'
-        f'<input type="hidden" name="_xsrf" value="{escape(xsrf)}">'
+        f'<input type="hidden" name="_xsrf" value="{escape(xsrf)}">{kept}'
         '<div class="col-auto"><label class="form-label small" for="ch-m-hub">Hub</label>'
         f'<select class="form-select form-select-sm" id="ch-m-hub" name="hub">{options}'
         "</select></div>"

@@ -41,11 +41,13 @@ BY_TITLES: Final = {
 
 @dataclass(frozen=True)
 class Column:
-    """A column: its key in the JSON rows and the CSV header, and its title on the page."""
+    """A column: its key in the JSON rows and the CSV header, its title on the page, and
+    what the page says for a null (a figure nobody recorded, or Slurm did not tell)."""
 
     key: str
     title: str
     numeric: bool = False
+    null: str = "not recorded"
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,12 @@ def _number(text: str) -> bool:
     return True
 
 
+_KEY_TITLES: Final = {
+    "hub": "Hub",
+    "account_kind": "Account kind",
+    "category": "Category",
+    "gpu_type": "GPU type",
+}
 _PERIOD_COLUMNS: Final = (
     Column("sessions", "Sessions", True),
     Column("gpu_hours", "GPU-hours allocated", True),
@@ -130,7 +138,7 @@ def period_table(by: str, figures: Sequence[cs.PeriodFigures]) -> Table:
     return Table(
         name=f"period-{by}",
         title=BY_TITLES[by],
-        columns=(Column("key", BY_TITLES[by].removeprefix("By ").capitalize()), *_PERIOD_COLUMNS),
+        columns=(Column("key", _KEY_TITLES[by]), *_PERIOD_COLUMNS),
         rows=tuple(period_row(f) for f in figures),
         label="key",
         plots=(("gpu_hours", "gpu_busy_hours"), ("credits_charged", "credits_saved")),
@@ -160,11 +168,11 @@ def hubs_table(hubs: Sequence[cs.HubNow]) -> Table:
             Column("hub", "Hub"),
             Column("state", "State"),
             Column("controller_up", "Controller up"),
-            Column("gpus_busy", "GPUs busy", True),
-            Column("gpus_free", "GPUs free", True),
-            Column("gpus_down", "GPUs down", True),
+            Column("gpus_busy", "GPUs busy", True, "unknown"),
+            Column("gpus_free", "GPUs free", True, "unknown"),
+            Column("gpus_down", "GPUs down", True, "unknown"),
             Column("sessions", "Sessions (running or queued)", True),
-            Column("queue", "Jobs waiting", True),
+            Column("queue", "Jobs waiting", True, "unknown"),
             Column("message", "Maintenance message"),
         ),
         rows=rows,
@@ -225,7 +233,7 @@ def accounts_table(accounts: Sequence[cs.AccountRow]) -> Table:
             Column("balance", "Balance", True),
             Column("held", "Held", True),
             Column("available", "Available", True),
-            Column("next_expiry_at", "Next expiry"),
+            Column("next_expiry_at", "Next expiry", null="none"),
         ),
         rows=rows,
         label="account",

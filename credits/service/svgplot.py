@@ -26,10 +26,11 @@ _LEGEND_H = 22
 
 @dataclass(frozen=True)
 class Series:
-    """One plotted column: its title and one value per row (None: unknown, no bar)."""
+    """One plotted column: its title, one value per row (None: no bar) and what a None says."""
 
     title: str
     values: tuple[Decimal | None, ...]
+    null: str = "not recorded"
 
 
 def number(value: object) -> Decimal | None:
@@ -79,7 +80,7 @@ def bars(title: str, labels: Sequence[str], series: Sequence[Series]) -> str:
             if value is None:
                 parts.append(
                     f'<text x="{_LABEL_W + 2}" y="{y + _BAR_H - 3}" font-size="11" '
-                    'fill="#6c757d">not recorded</text>'
+                    f'fill="#6c757d">{escape(s.null)}</text>'
                 )
                 continue
             length = 0 if value <= 0 else float(value / top) * _PLOT_W
