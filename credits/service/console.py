@@ -126,4 +126,6 @@ class MaintenanceFormHandler(_ConsolePage):
         self.back({"saved": saved})
 
     def back(self, args: dict[str, str]) -> None:
-        self.redirect(f"{self.ctx.hub_auth.base_url}console?{urlencode(args)}#ch-now", status=303)
+        """Back to the console, with the period it showed."""
+        chosen = urlencode({**self.query(), **args})
+        self.redirect(f"{self.ctx.hub_auth.base_url}console?{chosen}#ch-now", status=303)
