@@ -276,6 +276,6 @@ def applications_table(applications: Sequence[Application]) -> Table:
             Column("created_at", "Submitted"),
         ),
         rows=rows,
-        label="organisation",
+        label="id",
         plots=(("estimate",),),
     )

@@ -182,7 +182,13 @@ def test_the_dashboards_metrics_are_exported(credits_hub: CreditsHub, operator_t
 def lahore_open(credits_hub: CreditsHub, operator_token: str) -> Iterator[None]:
     """Lahore is not in maintenance before and after the test."""
     url = f"{credits_hub.process.url}/hub/api/computehub/hubs/lahore/maintenance"
-    http("DELETE", url, operator_token)
+    # An operator's own token reaches the hub's API too, recorded as them.
+    put = http("PUT", url, operator_token, {"message": "Short test"})
+    assert (put.status, put.body["by"]) == (200, "opal"), put.raw
+    unknown = http("PUT", url.replace("lahore", "nowhere"), operator_token, {"message": "x"})
+    assert unknown.status == 404
+    ended = http("DELETE", url, operator_token)
+    assert (ended.status, ended.body["ended"]) == (200, True)
     yield
     http("DELETE", url, operator_token)
 
