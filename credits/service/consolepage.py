@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import escape
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -167,6 +168,14 @@ def _shown(value: Any, null: str = "not recorded") -> str:
     return escape(str(value))
 
 
+def _minute(value: Any) -> str:
+    """An ISO time as ``2026-12-05 00:30 UTC`` (null: none)."""
+    if value is None:
+        return _shown(None, "none")
+    moment = datetime.fromisoformat(str(value)).astimezone(UTC)
+    return escape(f"{moment:%Y-%m-%d %H:%M} UTC")
+
+
 def _panel(table: Table, query: Mapping[str, str], links: Links, *, level: str | None) -> str:
     head = f'<{level} class="h5 mt-4">{escape(table.title)}</{level}>' if level else ""
     header = "".join(
@@ -177,7 +186,7 @@ def _panel(table: Table, query: Mapping[str, str], links: Links, *, level: str |
         f'<tr data-key="{escape(str(row[table.label]))}">'
         + "".join(
             f'<td class="{"text-end" if c.numeric else ""}" data-col="{c.key}">'
-            f"{_shown(row[c.key], c.null)}</td>"
+            f"{_minute(row[c.key]) if c.time else _shown(row[c.key], c.null)}</td>"
             for c in table.columns
         )
         + "</tr>"

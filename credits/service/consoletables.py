@@ -48,6 +48,8 @@ class Column:
     title: str
     numeric: bool = False
     null: str = "not recorded"
+    #: An ISO 8601 time: the page shows it to the minute, in UTC.
+    time: bool = False
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,7 @@ def accounts_table(accounts: Sequence[cs.AccountRow]) -> Table:
             Column("balance", "Balance", True),
             Column("held", "Held", True),
             Column("available", "Available", True),
-            Column("next_expiry_at", "Next expiry", null="none"),
+            Column("next_expiry_at", "Next expiry", null="none", time=True),
         ),
         rows=rows,
         label="account",
@@ -273,7 +275,7 @@ def applications_table(applications: Sequence[Application]) -> Table:
             Column("resource", "GPU"),
             Column("hours", "GPU-hours asked", True),
             Column("estimate", "Credits asked", True),
-            Column("created_at", "Submitted"),
+            Column("created_at", "Submitted", time=True),
         ),
         rows=rows,
         label="id",

@@ -83,7 +83,9 @@ def test_the_page_has_every_panel_with_a_plot_and_both_exports() -> None:
     tables["funding"] = consoletables.funding_table(
         cs.funding({"programme": Decimal(100)}, {}, [], horizon=NOW)
     )
-    tables["accounts"] = consoletables.accounts_table([])
+    tables["accounts"] = consoletables.accounts_table(
+        [cs.AccountRow("low", "personal", Decimal(1), Decimal(0), NOW + timedelta(hours=3))]
+    )
     view = consolepage.ConsoleView(
         tables=tables,
         total=consoletables.period_row(chosen.total),
@@ -103,6 +105,7 @@ def test_the_page_has_every_panel_with_a_plot_and_both_exports() -> None:
     assert '<input type="hidden" name="_xsrf" value="tok">' in page
     assert "<script" not in page
     assert 'data-figure="Credits charged">31.0001<' in page
+    assert 'data-col="next_expiry_at">2026-03-31 15:00 UTC<' in page
 
 
 @pytest.mark.parametrize(
