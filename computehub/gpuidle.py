@@ -41,6 +41,7 @@ from urllib.parse import quote
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
+from computehub.credits.console import GPU_IDLE_NOTE_PREFIX
 from computehub.credits.errors import LedgerError
 from computehub.credits.ledger import Ledger
 from computehub.credits.records import Session
@@ -86,7 +87,7 @@ def _minutes(seconds: float) -> str:
 def end_note(rule: Rule, idle_s: float, session: Session | None) -> str:
     """What the user reads beside the charge of a session this rule stopped."""
     why = (
-        f"Stopped by computehub: its GPUs were below {rule.busy_percent} % use for "
+        f"{GPU_IDLE_NOTE_PREFIX} {rule.busy_percent} % use for "
         f"{_minutes(idle_s)} (the limit is {_minutes(rule.limit_s)})."
     )
     if session is None or session.charged is None:

@@ -26,6 +26,7 @@ from computehub.credits import models as m
 from computehub.credits import records as r
 from computehub.credits.applications import ApplicationsMixin
 from computehub.credits.audit import check_ledger, report_charges
+from computehub.credits.consolerows import ConsoleMixin
 from computehub.credits.core import LedgerCore, _Op
 from computehub.credits.courses import CoursesMixin
 from computehub.credits.courseuse import CourseUseMixin
@@ -69,6 +70,7 @@ class Ledger(
     CourseUseMixin,
     ApplicationsMixin,
     NoticesMixin,
+    ConsoleMixin,
 ):
     """The credit ledger on one database.
 

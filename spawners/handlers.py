@@ -14,7 +14,7 @@ from typing import Any
 
 from jupyterhub.apihandlers import default_handlers
 
-from computehub.spawners import api, estimate, extend, gpuactivity, hubsapi
+from computehub.spawners import api, estimate, extend, gpuactivity, hubsapi, maintenanceapi
 
 
 def api_handlers() -> list[tuple[str, Any]]:
@@ -25,6 +25,7 @@ def api_handlers() -> list[tuple[str, Any]]:
         (estimate.PATH, estimate.EstimateHandler),
         (gpuactivity.PATH, gpuactivity.GpuActivityHandler),
         (hubsapi.PATH, hubsapi.HubsHandler),
+        (maintenanceapi.PATH, maintenanceapi.MaintenanceHandler),
     ]
 
 

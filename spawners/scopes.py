@@ -31,6 +31,9 @@ GPU_ACTIVITY_READ: Final = "custom:computehub:gpu-activity:read"
 #: Read every hub's status (state, free GPUs, queue): every user, and the credits
 #: service, whose status page shows it.
 HUBS_READ: Final = "custom:computehub:hubs:read"
+#: Put a hub in maintenance or take it out (``/hub/api/computehub/hubs/{hub}/maintenance``):
+#: operators, and the credits service for its operator console.
+HUBS_MAINTAIN: Final = "custom:computehub:hubs:maintain"
 
 #: The role that lets the credits service read the hubs' status (and nothing else).
 CREDITS_STATUS_ROLE: Final = "credits-hub-status"
@@ -48,6 +51,10 @@ CUSTOM_SCOPES: Final[dict[str, dict[str, str]]] = {
     HUBS_READ: {
         "description": "Read whether each AI hub takes new sessions, its free GPUs and "
         "its queue length.",
+    },
+    HUBS_MAINTAIN: {
+        "description": "Put an AI hub in maintenance (no new sessions, a message for "
+        "people) or take it out.",
     },
 }
 #: What every user holds: their own sessions, and the hubs' status.
@@ -74,14 +81,16 @@ def configure_hub_scopes(c: Any) -> None:
     for role in roles:
         if role.get("name") == "user" and "scopes" in role:
             role["scopes"] = sorted(set(role["scopes"]) | set(USER_SCOPES))
-    # The credits service's status page reads the hubs' status from the hub: that
-    # one scope, nothing else (it identifies its callers with their own tokens).
+    # The credits service's status page reads the hubs' status from the hub, and its
+    # operator console puts hubs in maintenance: those two scopes, nothing else (it
+    # identifies its callers with their own tokens and lets only operators use the form).
     roles = [role for role in roles if role.get("name") != CREDITS_STATUS_ROLE]
     roles.append(
         {
             "name": CREDITS_STATUS_ROLE,
-            "description": "The credits service reads the hubs' status for its status page.",
-            "scopes": [HUBS_READ],
+            "description": "The credits service reads the hubs' status for its status page "
+            "and puts hubs in maintenance from its operator console (operators only).",
+            "scopes": [HUBS_READ, HUBS_MAINTAIN],
             "services": [CREDITS_SERVICE],
         }
     )

@@ -22,7 +22,8 @@ ROLE_SCOPES: dict[PlatformRole, tuple[str, ...]] = {
     # in it in the ledger; courses.py gives its staff a hub role of that course only).
     "instructor": ("self",),
     # Admin rights come with the 'admin' role that every operator also gets.
-    "operator": ("self", "custom:credits:admin"),
+    # custom:computehub:hubs:maintain: put a hub in maintenance (spawners/maintenanceapi.py).
+    "operator": ("self", "custom:credits:admin", "custom:computehub:hubs:maintain"),
     # Reads and reviews applications for credits (comment, recommend); never grants.
     "reviewer": ("self", "custom:credits:review"),
 }

@@ -53,9 +53,13 @@ async def serve(env: Mapping[str, str]) -> None:
     hub_auth = HubOAuth(api_token=env.get("JUPYTERHUB_API_TOKEN", ""), cache_max_age=AUTH_CACHE_S)
     context = ServiceContext(ledger=ledger, hub_auth=hub_auth)
     if env.get("JUPYTERHUB_API_URL"):
+        from computehub.credits.service.hubmaintenance import HubMaintenance
         from computehub.credits.service.hubs import HubStatusReader
 
         context.hub_status = HubStatusReader(
+            env["JUPYTERHUB_API_URL"], env.get("JUPYTERHUB_API_TOKEN", "")
+        )
+        context.hub_maintenance = HubMaintenance(
             env["JUPYTERHUB_API_URL"], env.get("JUPYTERHUB_API_TOKEN", "")
         )
     site_path = env.get(SITE_FILE_ENV)

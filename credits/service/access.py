@@ -176,3 +176,12 @@ def may_review(caller: Caller) -> bool:
 def may_decide(caller: Caller) -> bool:
     """Ask for changes, approve (which grants credits) or reject: operators only."""
     return caller.admin
+
+
+def may_open_console(caller: Caller) -> bool:
+    """The operator console, its API and exports, and its maintenance form: operators only.
+
+    Reviewers read applications but not the programme's money or the hubs' operations;
+    a session's server token never reaches it (it holds no admin scope).
+    """
+    return caller.admin

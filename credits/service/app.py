@@ -9,9 +9,19 @@ from typing import Any
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from tornado import web
 
-from computehub.credits.service import apply, applying, courses, hubs, noticesapi, teach
+from computehub.credits.service import (
+    apply,
+    applying,
+    console,
+    consoleapi,
+    courses,
+    hubs,
+    noticesapi,
+    teach,
+)
 from computehub.credits.service import handlers as h
 from computehub.credits.service.base import BaseHandler
+from computehub.credits.service.consolemetrics import ConsoleCollector
 from computehub.credits.service.context import ServiceContext
 from computehub.credits.service.home import IndexHandler
 from computehub.credits.service.metrics import MetricsHandler, registry_for
@@ -44,6 +54,11 @@ API_ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("/applications/{application}/changes", applying.ChangesHandler),
     ("/applications/{application}/approval", applying.ApprovalHandler),
     ("/applications/{application}/rejection", applying.RejectionHandler),
+    ("/console/hubs", consoleapi.HubsNowHandler),
+    ("/console/period", consoleapi.PeriodHandler),
+    ("/console/funding", consoleapi.FundingHandler),
+    ("/console/accounts", consoleapi.NearZeroHandler),
+    ("/console/applications", consoleapi.OpenApplicationsHandler),
     ("/openapi.json", h.OpenApiHandler),
 ]
 
@@ -94,6 +109,14 @@ def make_app(ctx: ServiceContext, *, cookie_secret: bytes | None = None) -> web.
         ),
         # The hubs' status, for anyone logged in (HTML, not part of the REST API).
         (f"{prefix}hubs", hubs.HubStatusPageHandler, context),
+        # The operator console (HTML, CSV and its maintenance form; its JSON is the API's).
+        (f"{prefix}console", console.ConsolePageHandler, context),
+        (
+            prefix + r"console/export/(?P<table>[a-z_-]+)\.csv",
+            console.ExportHandler,
+            context,
+        ),
+        (f"{prefix}console/maintenance", console.MaintenanceFormHandler, context),
         # The instructor's page (HTML and CSV, not part of the REST API).
         (f"{prefix}courses", teach.TeachingHandler, context),
         (prefix + _pattern("courses/{course}"), teach.CoursePageHandler, context),
@@ -112,10 +135,12 @@ def make_app(ctx: ServiceContext, *, cookie_secret: bytes | None = None) -> web.
         ),
     ]
     routes += [(api + _pattern(template), handler, context) for template, handler in API_ROUTES]
+    console_metrics = ConsoleCollector(ctx.ledger, ctx.clock)
     return web.Application(
         routes,
         cookie_secret=cookie_secret or secrets.token_bytes(32),
-        computehub_metrics=registry_for(ctx.ledger),
+        computehub_metrics=registry_for(ctx.ledger, console_metrics),
+        computehub_console_metrics=console_metrics,
         # HubOAuth checks XSRF itself before it accepts a cookie on a POST; token
         # requests need none. Tornado's own check would run before we know which it is.
         xsrf_cookies=False,

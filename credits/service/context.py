@@ -27,6 +27,7 @@ from computehub.credits.ledger import Ledger
 from computehub.credits.notices import Rules
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.formgraders import FormgraderReader
+from computehub.credits.service.hubmaintenance import HubMaintenance
 from computehub.credits.service.views import amount
 from computehub.maintenance import Maintenance
 from computehub.sitefile.schema import Programme
@@ -63,6 +64,9 @@ class ServiceContext:
     programme: Programme = field(default_factory=Programme)
     hub_status: Callable[[], Awaitable[Any]] | None = None
     notice_rules: Rules = field(default_factory=Rules)
+    #: Puts hubs in maintenance through the hub's API (the console's form); None when
+    #: the service runs without the hub.
+    hub_maintenance: HubMaintenance | None = None
     #: The maintenance notices of the hubs (the file the hub reads too).
     notices: Callable[[], Mapping[str, Maintenance]] = maintenance.read
 

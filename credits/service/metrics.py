@@ -18,6 +18,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from computehub.credits.ledger import Ledger
 from computehub.credits.service.access import may_read_metrics
 from computehub.credits.service.base import BaseHandler
+from computehub.credits.service.consoleapi import hubs_now
+from computehub.credits.service.consolemetrics import ConsoleCollector
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.scopes import ADMIN, READ_METRICS
 
@@ -78,10 +80,15 @@ class LedgerCollector:
         yield hours
 
 
-def registry_for(ledger: Ledger) -> CollectorRegistry:
-    """A registry holding only the ledger's collector (no process metrics of the service)."""
+def registry_for(ledger: Ledger, console: ConsoleCollector | None = None) -> CollectorRegistry:
+    """A registry of the ledger's collectors (no process metrics of the service).
+
+    ``console``: the operator console's figures (:mod:`~computehub.credits.service.consolemetrics`).
+    """
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LedgerCollector(ledger))
+    if console is not None:
+        registry.register(console)
     return registry
 
 
@@ -94,6 +101,10 @@ class MetricsHandler(BaseHandler):
         if not may_read_metrics(caller):
             raise ApiError(403, f"metrics need the {ADMIN} or {READ_METRICS} scope")
         registry = self.settings["computehub_metrics"]
+        console: ConsoleCollector | None = self.settings.get("computehub_console_metrics")
+        if console is not None:
+            # The hubs now, from the hub (as the console reads them), with its timeout.
+            console.hubs, _answered = await hubs_now(self.ctx)
         payload = await asyncio.to_thread(generate_latest, registry)
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
         self.finish(payload)

@@ -1204,6 +1204,144 @@ _PATHS["/notices"] = {
 }
 
 
+# -- the operator console (operators only: custom:credits:admin) ---------------------
+_OPTIONAL_AMOUNT = {"anyOf": [_AMOUNT, {"type": "null"}]}
+_PERIOD_ROW = {
+    "type": "object",
+    "properties": {
+        "key": {"type": "string"},
+        "sessions": {"type": "integer"},
+        "gpu_hours": _AMOUNT,
+        "gpu_busy_hours": _OPTIONAL_AMOUNT,
+        "credits_charged": _AMOUNT,
+        "wh": _OPTIONAL_AMOUNT,
+        "culled": {"type": "integer"},
+        "credits_saved": _AMOUNT,
+    },
+}
+_COUNT_OR_NULL = {"type": ["integer", "null"]}
+_CHOICE = {
+    "since": _query("since", "YYYY-MM-DD, inclusive (default 30 days before until)", _DAY),
+    "until": _query("until", "YYYY-MM-DD, exclusive (default now)", _DAY),
+    "days": _query(
+        "days",
+        "credits expiring within this many days (default the service's expiring_soon)",
+        {"type": "integer", "minimum": 1, "maximum": 3660},
+    ),
+    "below": _query(
+        "below",
+        "accounts with less than this available (default 10)",
+        {"type": "string", "pattern": params.AMOUNT_PATTERN},
+    ),
+}
+
+
+def _console(
+    summary: str, answer: dict[str, Any], *choices: str, codes: tuple[int, ...] = ()
+) -> Any:
+    return {
+        "get": {
+            "summary": f"{summary} (operator console: custom:credits:admin)",
+            "parameters": [_CHOICE[name] for name in choices],
+            "responses": {
+                "200": _answer(summary.lower(), {"type": "object", "properties": answer}),
+                **_errors(*codes, 401, 403),
+            },
+        }
+    }
+
+
+_PATHS.update(
+    {
+        "/console/hubs": _console(
+            "Each hub now: GPUs busy, free and down, sessions, queue, controller",
+            {
+                "hub_answered": {"type": "boolean"},
+                "hubs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "hub": {"type": "string"},
+                            "state": {"type": "string"},
+                            "controller_up": {"type": "boolean"},
+                            "gpus_busy": _COUNT_OR_NULL,
+                            "gpus_free": _COUNT_OR_NULL,
+                            "gpus_down": _COUNT_OR_NULL,
+                            "sessions": {"type": "integer"},
+                            "queue": _COUNT_OR_NULL,
+                            "message": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        ),
+        "/console/period": _console(
+            "The period's figures, in total and by hub, account kind, category and GPU type",
+            {
+                "since": {"type": "string"},
+                "until": {"type": "string"},
+                "total": _PERIOD_ROW,
+                "by": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": _PERIOD_ROW},
+                },
+            },
+            "since",
+            "until",
+            codes=(400, 422),
+        ),
+        "/console/funding": _console(
+            "Credits granted, spent, expired, left and expiring, per funding source",
+            {
+                "expiring_within_days": {"type": "integer"},
+                "sources": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "source": {"type": "string"},
+                            **{
+                                key: _AMOUNT
+                                for key in ("granted", "spent", "expired", "remaining", "expiring")
+                            },
+                        },
+                    },
+                },
+            },
+            "days",
+            codes=(400,),
+        ),
+        "/console/accounts": _console(
+            "People's accounts with less than an amount available, the emptiest first",
+            {
+                "below": _AMOUNT,
+                "accounts": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "account": {"type": "string"},
+                            "kind": {"type": "string"},
+                            "balance": _AMOUNT,
+                            "held": _AMOUNT,
+                            "available": _AMOUNT,
+                            "next_expiry_at": {"type": ["string", "null"]},
+                        },
+                    },
+                },
+            },
+            "below",
+            codes=(400,),
+        ),
+        "/console/applications": _console(
+            "Applications waiting for a decision, in queue order",
+            {"applications": {"type": "array", "items": {"type": "object"}}},
+        ),
+    }
+)
+
+
 def openapi(service_prefix: str) -> dict[str, Any]:
     """The OpenAPI document, with the server URL under ``service_prefix``."""
     return {

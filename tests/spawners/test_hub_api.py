@@ -29,6 +29,7 @@ from computehub.spawners.scopes import (
     CREDITS_STATUS_ROLE,
     CUSTOM_SCOPES,
     GPU_ACTIVITY_READ,
+    HUBS_MAINTAIN,
     HUBS_READ,
     SESSIONS,
     configure_hub_scopes,
@@ -79,9 +80,13 @@ def test_users_and_the_credits_service_read_the_hubs_status_and_servers_do_not()
     assert HUBS_READ not in c.Spawner.server_token_scopes
     role = [r for r in c.JupyterHub.load_roles if r["name"] == CREDITS_STATUS_ROLE]
     assert len(role) == 1
-    assert role[0]["scopes"] == [HUBS_READ]
+    # ... and puts hubs in maintenance for its operator console; users and servers do not.
+    assert role[0]["scopes"] == [HUBS_READ, HUBS_MAINTAIN]
     assert role[0]["services"] == ["credits"]
     assert scope_definitions[HUBS_READ] == CUSTOM_SCOPES[HUBS_READ]
+    assert scope_definitions[HUBS_MAINTAIN] == CUSTOM_SCOPES[HUBS_MAINTAIN]
+    assert not any(HUBS_MAINTAIN in s for s in c.JupyterHub.extra_user_scopes)
+    assert not any(HUBS_MAINTAIN in s for s in c.Spawner.server_token_scopes)
 
 
 async def test_a_callable_server_token_scopes_gets_the_session_scope() -> None:

@@ -1,0 +1,283 @@
+"""The operator console's tables: one shape for the page, the CSV and the JSON export.
+
+Pure functions from :mod:`~computehub.credits.console`'s figures to
+:class:`~computehub.credits.service.consoletables.Table`: columns with their titles,
+and rows of JSON values (amounts as exact decimal strings, as the rest of the API
+writes them; counts as integers; unknown figures as null). The page draws a table
+and its plot from it, ``.csv`` writes it, the REST API answers its rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from computehub.credits import console as cs
+from computehub.credits.applications import Application
+from computehub.credits.service.views import amount, instant, optional_amount
+
+#: The tables of the console, by the name their export and API use.
+TABLE_NAMES: Final = (
+    "hubs",
+    "period-hub",
+    "period-account_kind",
+    "period-category",
+    "period-gpu_type",
+    "applications",
+    "funding",
+    "accounts",
+)
+#: The titles of the period's breakdowns.
+BY_TITLES: Final = {
+    "hub": "By hub",
+    "account_kind": "By account kind",
+    "category": "By category",
+    "gpu_type": "By GPU type",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column: its key in the JSON rows and the CSV header, its title on the page, and
+    what the page says for a null (a figure nobody recorded, or Slurm did not tell)."""
+
+    key: str
+    title: str
+    numeric: bool = False
+    null: str = "not recorded"
+    #: An ISO 8601 time: the page shows it to the minute, in UTC.
+    time: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of the console, and what its plot draws.
+
+    Attributes:
+        name: its name (one of :data:`~computehub.credits.service.consoletables.TABLE_NAMES`).
+        title: its heading.
+        columns: its columns.
+        rows: its rows, keyed by column.
+        label: the column that names a row in the plot.
+        plots: the plots under the table, each the numeric columns it draws as bars
+            side by side (columns of one unit share a plot).
+    """
+
+    name: str
+    title: str
+    columns: tuple[Column, ...]
+    rows: tuple[dict[str, Any], ...]
+    label: str
+    plots: tuple[tuple[str, ...], ...]
+
+    def json(self) -> list[dict[str, Any]]:
+        """The rows as the REST API answers them."""
+        return [dict(row) for row in self.rows]
+
+    def csv(self) -> str:
+        """The table as CSV: a header of column keys, then one line per row (null is empty)."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow([c.key for c in self.columns])
+        for row in self.rows:
+            writer.writerow(["" if row[c.key] is None else _cell(row[c.key]) for c in self.columns])
+        return out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    text = str(value)
+    # A spreadsheet runs a cell that starts with these (CSV injection): quote it as text.
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") and not _number(text) else text
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+_KEY_TITLES: Final = {
+    "hub": "Hub",
+    "account_kind": "Account kind",
+    "category": "Category",
+    "gpu_type": "GPU type",
+}
+_PERIOD_COLUMNS: Final = (
+    Column("sessions", "Sessions", True),
+    Column("gpu_hours", "GPU-hours allocated", True),
+    Column("gpu_busy_hours", "GPU-hours busy", True),
+    Column("credits_charged", "Credits charged", True),
+    Column("wh", "Wh", True),
+    Column("culled", "Sessions culled", True),
+    Column("credits_saved", "Credits culling saved", True),
+)
+
+
+def period_row(figures: cs.PeriodFigures) -> dict[str, Any]:
+    """One group's figures as JSON values (``key`` names the group)."""
+    return {
+        "key": figures.key,
+        "sessions": figures.sessions,
+        "gpu_hours": amount(figures.gpu_hours),
+        "gpu_busy_hours": optional_amount(figures.gpu_busy_hours),
+        "credits_charged": amount(figures.charged),
+        "wh": optional_amount(figures.wh),
+        "culled": figures.culled,
+        "credits_saved": amount(figures.saved),
+    }
+
+
+def period_table(by: str, figures: Sequence[cs.PeriodFigures]) -> Table:
+    """The period's figures broken down ``by``.
+
+    ``by`` is one of :data:`~computehub.credits.console.GROUPINGS`.
+    """
+    return Table(
+        name=f"period-{by}",
+        title=BY_TITLES[by],
+        columns=(Column("key", _KEY_TITLES[by]), *_PERIOD_COLUMNS),
+        rows=tuple(period_row(f) for f in figures),
+        label="key",
+        plots=(("gpu_hours", "gpu_busy_hours"), ("credits_charged", "credits_saved")),
+    )
+
+
+def hubs_table(hubs: Sequence[cs.HubNow]) -> Table:
+    """Each hub now."""
+    rows = tuple(
+        {
+            "hub": h.hub,
+            "state": h.state,
+            "controller_up": h.controller_up,
+            "gpus_busy": h.gpus_busy,
+            "gpus_free": h.gpus_free,
+            "gpus_down": h.gpus_down,
+            "sessions": h.sessions,
+            "queue": h.queue,
+            "message": h.message,
+        }
+        for h in hubs
+    )
+    return Table(
+        name="hubs",
+        title="Hubs now",
+        columns=(
+            Column("hub", "Hub"),
+            Column("state", "State"),
+            Column("controller_up", "Controller up"),
+            Column("gpus_busy", "GPUs busy", True, "unknown"),
+            Column("gpus_free", "GPUs free", True, "unknown"),
+            Column("gpus_down", "GPUs down", True, "unknown"),
+            Column("sessions", "Sessions (running or queued)", True),
+            Column("queue", "Jobs waiting", True, "unknown"),
+            Column("message", "Maintenance message"),
+        ),
+        rows=rows,
+        label="hub",
+        plots=(("gpus_busy", "gpus_free", "gpus_down"), ("sessions", "queue")),
+    )
+
+
+def funding_table(sources: Sequence[cs.FundingFigures]) -> Table:
+    """Credits granted, spent, expired, left and expiring soon, per funding source."""
+    rows = tuple(
+        {
+            "source": f.source,
+            "granted": amount(f.granted),
+            "spent": amount(f.spent),
+            "expired": amount(f.expired),
+            "remaining": amount(f.remaining),
+            "expiring": amount(f.expiring),
+        }
+        for f in sources
+    )
+    return Table(
+        name="funding",
+        title="Credits per funding source",
+        columns=(
+            Column("source", "Funding source"),
+            Column("granted", "Granted", True),
+            Column("spent", "Spent", True),
+            Column("expired", "Expired", True),
+            Column("remaining", "Left", True),
+            Column("expiring", "Expiring soon", True),
+        ),
+        rows=rows,
+        label="source",
+        plots=(("granted", "spent", "expiring"),),
+    )
+
+
+def accounts_table(accounts: Sequence[cs.AccountRow]) -> Table:
+    """The accounts near zero, the emptiest first."""
+    rows = tuple(
+        {
+            "account": a.account,
+            "kind": a.kind,
+            "balance": amount(a.balance),
+            "held": amount(a.held),
+            "available": amount(a.available),
+            "next_expiry_at": instant(a.next_expiry_at),
+        }
+        for a in accounts
+    )
+    return Table(
+        name="accounts",
+        title="Accounts near zero",
+        columns=(
+            Column("account", "Account"),
+            Column("kind", "Kind"),
+            Column("balance", "Balance", True),
+            Column("held", "Held", True),
+            Column("available", "Available", True),
+            Column("next_expiry_at", "Next expiry", null="none", time=True),
+        ),
+        rows=rows,
+        label="account",
+        plots=(("available",),),
+    )
+
+
+def applications_table(applications: Sequence[Application]) -> Table:
+    """The open applications, in queue order (priority categories first, then the oldest)."""
+    rows = tuple(
+        {
+            "id": a.id,
+            "applicant": a.applicant,
+            "organisation": a.proposal.organisation,
+            "organisation_kind": a.proposal.organisation_kind,
+            "category": a.proposal.category,
+            "priority": a.proposal.priority,
+            "status": a.status,
+            "resource": a.proposal.resource,
+            "hours": amount(a.proposal.hours),
+            "estimate": amount(a.estimate),
+            "created_at": instant(a.created_at),
+        }
+        for a in applications
+    )
+    return Table(
+        name="applications",
+        title="Open applications",
+        columns=(
+            Column("id", "No."),
+            Column("applicant", "Applicant"),
+            Column("organisation", "Organisation"),
+            Column("organisation_kind", "Kind"),
+            Column("category", "Category"),
+            Column("priority", "Priority"),
+            Column("status", "Status"),
+            Column("resource", "GPU"),
+            Column("hours", "GPU-hours asked", True),
+            Column("estimate", "Credits asked", True),
+            Column("created_at", "Submitted", time=True),
+        ),
+        rows=rows,
+        label="id",
+        plots=(("estimate",),),
+    )
