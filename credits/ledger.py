@@ -29,6 +29,7 @@ from computehub.credits.audit import check_ledger, report_charges
 from computehub.credits.core import LedgerCore, _Op
 from computehub.credits.courses import CoursesMixin
 from computehub.credits.courseuse import CourseUseMixin
+from computehub.credits.energy import EnergyMixin
 from computehub.credits.errors import ConflictError
 from computehub.credits.holds import HoldsMixin
 from computehub.credits.identities import IdentitiesMixin
@@ -67,6 +68,7 @@ class Ledger(
     SharingMixin,
     CourseUseMixin,
     ApplicationsMixin,
+    EnergyMixin,
 ):
     """The credit ledger on one database.
 

@@ -174,7 +174,17 @@ class GpuReading:
 
 
 @dataclass(frozen=True)
-class _Device:
+class ResolvedDevice:
+    """A visible device resolved to its NVML handle.
+
+    Attributes:
+        cuda_index: Its position in `CUDA_VISIBLE_DEVICES`.
+        handle: The device (a GPU or a MIG instance).
+        parent: The physical GPU of a MIG instance; None for a whole GPU.
+        uuid: The device UUID.
+        name: The product name (with the MIG profile for an instance).
+    """
+
     cuda_index: int
     handle: Handle
     parent: Handle | None
@@ -202,7 +212,7 @@ class GpuReader:
     def __init__(self, backend: GpuBackend, visible_devices: str | None) -> None:
         self._backend = backend
         self._visible = parse_visible_devices(visible_devices)
-        self._devices: list[_Device] = []
+        self._devices: list[ResolvedDevice] = []
         self._status: list[str] = []
         self._open = False
         self._failed_for_good = False
@@ -214,6 +224,16 @@ class GpuReader:
     def visible(self) -> VisibleDevices:
         """The parsed `CUDA_VISIBLE_DEVICES`."""
         return self._visible
+
+    @property
+    def devices(self) -> tuple[ResolvedDevice, ...]:
+        """The visible devices resolved by the last `open` (status lines say what was not)."""
+        return tuple(self._devices)
+
+    @property
+    def status(self) -> tuple[str, ...]:
+        """What `open` could not do, as lines for a person or a log."""
+        return tuple(self._status)
 
     def open(self) -> None:
         """Initialise NVML and resolve the visible devices; failures become status lines."""
@@ -262,7 +282,7 @@ class GpuReader:
         status.extend(s.error for s in samples if s.error is not None)
         return GpuReading(samples, tuple(status))
 
-    def _resolve(self, cuda_index: int, ref: DeviceRef) -> _Device | None:
+    def _resolve(self, cuda_index: int, ref: DeviceRef) -> ResolvedDevice | None:
         backend = self._backend
         handle: Handle | None
         parent: Handle | None = None
@@ -285,7 +305,9 @@ class GpuReader:
             return None
         if handle is None:
             return None
-        return _Device(cuda_index, handle, parent, backend.uuid(handle), backend.name(handle))
+        return ResolvedDevice(
+            cuda_index, handle, parent, backend.uuid(handle), backend.name(handle)
+        )
 
     def _by_uuid(self, uuid: str) -> Handle | None:
         try:
@@ -323,7 +345,7 @@ class GpuReader:
                 return mig
         return None
 
-    def _sample(self, device: _Device) -> GpuSample:
+    def _sample(self, device: ResolvedDevice) -> GpuSample:
         try:
             sample = self._measure(device)
         except GpuError as exc:
@@ -349,7 +371,7 @@ class GpuReader:
         self._last[device.uuid] = sample
         return sample
 
-    def _measure(self, device: _Device) -> GpuSample:
+    def _measure(self, device: ResolvedDevice) -> GpuSample:
         backend = self._backend
         handle = device.handle
         notes: list[str] = []
@@ -385,7 +407,7 @@ class GpuReader:
             notes=tuple(notes),
         )
 
-    def _energy_since_start(self, device: _Device, counter_mj: int) -> float:
+    def _energy_since_start(self, device: ResolvedDevice, counter_mj: int) -> float:
         last = self._energy_last_mj.get(device.uuid)
         total = self._energy_total_mj.get(device.uuid, 0)
         # A counter that went backwards was reset (driver reload): count from its new value.
