@@ -9,7 +9,7 @@ from typing import Any
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from tornado import web
 
-from computehub.credits.service import apply, applying, courses, hubs, teach
+from computehub.credits.service import apply, applying, courses, energy, hubs, teach
 from computehub.credits.service import handlers as h
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.context import ServiceContext
@@ -28,6 +28,7 @@ API_ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("/estimate", h.EstimateHandler),
     ("/sessions/current", h.CurrentSessionHandler),
     ("/reports", h.ReportsHandler),
+    ("/reports/energy", energy.EnergyReportHandler),
     ("/courses", courses.CoursesHandler),
     ("/courses/{course}", courses.CourseHandler),
     ("/courses/{course}/archive", courses.ArchiveHandler),

@@ -87,7 +87,16 @@ def session(row: r.Session) -> dict[str, Any]:
         "charged": optional_amount(row.charged),
         "cost": optional_amount(row.cost),
         "end_note": row.end_note,
+        "energy_wh": optional_amount(row.energy_wh),
+        "energy": energy_state(row),
     }
+
+
+def energy_state(row: r.Session) -> str:
+    """``measured``, ``unknown`` (the node could not measure it) or ``pending`` (not yet)."""
+    if not row.energy_recorded:
+        return "pending"
+    return "unknown" if row.energy_wh is None else "measured"
 
 
 def current_session(

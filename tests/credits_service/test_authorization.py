@@ -88,6 +88,7 @@ MATRIX: list[tuple[str, str, str, Any, tuple[int, ...]]] = [
     ("estimate-course", "GET", _EST + COURSE, None, (403, 403, 200, 200, 200, 401)),
     ("current-session", "GET", "/sessions/current", None, (200, 404, 404, 404, 404, 401)),
     ("reports", "GET", "/reports", None, (403, 403, 403, 403, 200, 401)),
+    ("energy-report", "GET", "/reports/energy", None, (403, 403, 403, 403, 200, 401)),
     ("openapi", "GET", "/openapi.json", None, (200, 200, 200, 200, 200, 200)),
 ]
 
