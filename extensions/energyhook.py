@@ -52,7 +52,7 @@ DEFAULT_SPOOL = Path("/var/spool/computehub-energy")
 _PROFILE = re.compile(r"\b(\d{1,2})g\.\d+gb\b")
 _COMMENT = re.compile(
     r"^computehub-energy/1 wh=(?P<wh>\d{1,12}(?:\.\d{1,4})?|unknown) "
-    r"s=(?P<s>\d{1,10}) gpus=(?P<gpus>\d{1,4})(?: why=(?P<why>[a-z-]{1,40}))?$"
+    r"s=(?P<s>\d{1,10}(?:\.\d)?) gpus=(?P<gpus>\d{1,4})(?: why=(?P<why>[a-z-]{1,40}))?$"
 )
 
 
@@ -78,7 +78,7 @@ class EnergyNote:
     """What the epilog recorded for a job: its watt-hours (None: unknown) and over how long."""
 
     wh: Decimal | None
-    seconds: int
+    seconds: float
     gpus: int
     why: str | None = None
 
@@ -134,20 +134,20 @@ def format_comment(note: EnergyNote) -> str:
     """The AdminComment for a job's energy (no ``|``: sacct's delimiter)."""
     wh = "unknown" if note.wh is None else f"{note.wh.quantize(WH_STEP)}"
     why = f" why={note.why}" if note.why else ""
-    return f"{COMMENT_PREFIX} wh={wh} s={note.seconds} gpus={note.gpus}{why}"
+    return f"{COMMENT_PREFIX} wh={wh} s={note.seconds:.1f} gpus={note.gpus}{why}"
 
 
 def parse_comment(text: str) -> EnergyNote | None:
     """A job's energy from its AdminComment; None when the comment is not this hook's.
 
     >>> parse_comment("computehub-energy/1 wh=1.5 s=60 gpus=1")
-    EnergyNote(wh=Decimal('1.5'), seconds=60, gpus=1, why=None)
+    EnergyNote(wh=Decimal('1.5'), seconds=60.0, gpus=1, why=None)
     """
     match = _COMMENT.match(text.strip())
     if match is None:
         return None
     wh = None if match["wh"] == "unknown" else Decimal(match["wh"])
-    return EnergyNote(wh, int(match["s"]), int(match["gpus"]), match["why"])
+    return EnergyNote(wh, float(match["s"]), int(match["gpus"]), match["why"])
 
 
 def visible_devices(environ: Mapping[str, str], device_map: Mapping[str, str]) -> str | None:
@@ -247,7 +247,7 @@ def epilog(
         return EnergyNote(None, 0, gpus, "no-start-reading")
     finally:
         path.unlink(missing_ok=True)
-    seconds = max(0, round(time.time() - started))
+    seconds = max(0.0, round(time.time() - started, 1))
     end, problems = read_counters(backend, visible)
     for problem in problems:
         log.warning("job %s: %s", environ.get("SLURM_JOB_ID"), problem)

@@ -87,7 +87,7 @@ async def collect_energy(
                         ledger.record_energy,
                         hold_id,
                         note.wh,
-                        seconds=note.seconds,
+                        seconds=round(note.seconds),
                         gpus=note.gpus,
                         actor="reconciler",
                     )
