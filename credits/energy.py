@@ -2,7 +2,8 @@
 
 The ledger knows nothing of Slurm or NVML: it takes a hold id and watt-hours (or None:
 the node could not measure them), keeps one figure per session, and aggregates them over
-a period with the sessions' charges. :func:`aggregate_energy` is the pure part.
+a period with the sessions' charges.
+:func:`~computehub.credits.energy.aggregate_energy` is the pure part.
 """
 
 from __future__ import annotations
