@@ -11,6 +11,7 @@ from typing import Any
 
 from computehub.credits.energy import GROUPS, EnergyRow
 from computehub.credits.service import params, views
+from computehub.credits.service.energywords import wh_text
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.handlers import _LedgerHandler
 
@@ -26,7 +27,7 @@ def energy_row(row: EnergyRow) -> dict[str, Any]:
         "measured": row.measured,
         "unknown": row.unknown,
         "pending": row.pending,
-        "wh": views.amount(row.wh),
+        "wh": wh_text(row.wh),
         "credits": views.amount(row.credits),
         "credits_measured": views.amount(row.credits_measured),
         "credits_per_kwh": views.optional_amount(row.credits_per_kwh),

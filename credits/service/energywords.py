@@ -10,6 +10,11 @@ from computehub.credits import records as r
 NOT_MEASURED = "not measured"
 
 
+def wh_text(value: Decimal | None) -> str | None:
+    """Watt-hours for JSON: a string with the ledger's 4 decimals (None stays None)."""
+    return None if value is None else str(value.quantize(Decimal("0.0001")))
+
+
 def watt_hours(wh: Decimal) -> str:
     """Watt-hours as a person reads them: ``12.3 Wh``, ``4.56 kWh`` from 1000 Wh.
 

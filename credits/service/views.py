@@ -12,6 +12,7 @@ from typing import Any
 
 from computehub.credits import records as r
 from computehub.credits.money import round_credits
+from computehub.credits.service.energywords import wh_text
 
 _CENTS = Decimal("0.01")
 _SECONDS_PER_HOUR = Decimal(3600)
@@ -87,7 +88,7 @@ def session(row: r.Session) -> dict[str, Any]:
         "charged": optional_amount(row.charged),
         "cost": optional_amount(row.cost),
         "end_note": row.end_note,
-        "energy_wh": optional_amount(row.energy_wh),
+        "energy_wh": wh_text(row.energy_wh),
         "energy": energy_state(row),
     }
 
