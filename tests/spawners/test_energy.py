@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from computehub.credits.ledger import Ledger
-from computehub.extensions.energyhook import parse_comment
+from computehub.extensions.energyhook import EnergyNote, parse_comment
 from computehub.localbed.bed import SlurmBed
 from computehub.localbed.energy import power_w
 from tests.support.sessions import stop, wait_ready
@@ -48,8 +48,10 @@ def _elapsed(bed: SlurmBed, hub_name: str, job_id: str) -> tuple[int, str]:
         check=True,
         timeout=30,
     ).stdout.strip()
+    if not out:
+        return 0, ""  # not in accounting yet
     elapsed, comment = out.splitlines()[-1].split("|", 1)
-    return int(elapsed), comment
+    return int(elapsed or 0), comment
 
 
 def _wait_energy(ledger: Ledger, hold_id: int, timeout: float = 90) -> Decimal | None:
@@ -113,3 +115,53 @@ def test_a_sessions_wh_is_power_times_time_and_the_report_sums_them(
         assert report[hub_name].wh == sum((s.energy_wh or Decimal(0) for s in own), Decimal(0))
         assert report[hub_name].sessions == len(own)
     assert ledger.check().ok
+
+
+def _sbatch(bed: SlurmBed, hub_name: str, gres: str, seconds: int) -> str:
+    return subprocess.run(
+        [
+            "sbatch",
+            "--parsable",
+            f"--gres=gpu:{gres}",
+            "-o",
+            "/dev/null",
+            "--wrap",
+            f"sleep {seconds}",
+        ],
+        env=bed.clusters[hub_name].env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
+
+
+def _comment(bed: SlurmBed, hub_name: str, job_id: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while not (comment := _elapsed(bed, hub_name, job_id)[1]):
+        assert time.monotonic() < deadline, f"job {job_id} got no AdminComment"
+        time.sleep(0.5)
+    return comment
+
+
+def test_the_epilog_records_any_gpu_jobs_energy_and_unknown_without_a_start(
+    slurm_bed: SlurmBed,
+) -> None:
+    """Plain jobs: two A100s at 300 W each; a job whose start reading is lost."""
+    pair = _sbatch(slurm_bed, "karachi", "a100:2", 8)
+    lost = _sbatch(slurm_bed, "lahore", "h100:1", 8)
+    spool = slurm_bed.clusters["lahore"].base / "spool" / "energy" / f"lahore-{lost}.json"
+    deadline = time.monotonic() + 30
+    while not spool.exists():
+        assert time.monotonic() < deadline, "the prolog kept no start reading"
+        time.sleep(0.2)
+    assert spool.stat().st_mode & 0o777 == 0o600
+    spool.unlink()  # as if the node lost it: the figure must be unknown, not 0
+    note = parse_comment(_comment(slurm_bed, "karachi", pair))
+    assert note is not None
+    assert note.wh is not None
+    assert note.gpus == 2
+    assert float(note.wh) == pytest.approx(2 * power_w("a100") * note.seconds / 3600, rel=0.01)
+    assert parse_comment(_comment(slurm_bed, "lahore", lost)) == EnergyNote(
+        None, 0, 1, "no-start-reading"
+    )
