@@ -37,7 +37,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from pathlib import Path
 
-from .gpus import GpuReader
+from .gpus import GpuReader, mig_share
 from .nvml import GpuBackend, GpuError, backend_from_env
 
 log = logging.getLogger("computehub.energy")
@@ -49,7 +49,6 @@ MJ_PER_WH = 3_600_000
 #: Watt-hours are kept to 4 decimal places (0.36 J), as the ledger stores them.
 WH_STEP = Decimal("0.0001")
 DEFAULT_SPOOL = Path("/var/spool/computehub-energy")
-_PROFILE = re.compile(r"\b(\d{1,2})g\.\d+gb\b")
 _COMMENT = re.compile(
     r"^computehub-energy/1 wh=(?P<wh>\d{1,12}(?:\.\d{1,4})?|unknown) "
     r"s=(?P<s>\d{1,10}(?:\.\d)?) gpus=(?P<gpus>\d{1,4})(?: why=(?P<why>[a-z-]{1,40}))?$"
@@ -81,26 +80,6 @@ class EnergyNote:
     seconds: float
     gpus: int
     why: str | None = None
-
-
-def mig_share(name: str, slices: int) -> Fraction | None:
-    """A MIG instance's share of its GPU: its profile's compute slices over the GPU's.
-
-    >>> mig_share("NVIDIA A100-SXM4-40GB MIG 1g.5gb", 7)
-    Fraction(1, 7)
-
-    Args:
-        name: The instance's product name, which ends with its profile (``3g.40gb``).
-        slices: The GPU's MIG slots (``nvmlDeviceGetMaxMigDeviceCount``: 7 on A100/H100).
-
-    Returns:
-        The share, or None when the name has no profile or the figures make no sense.
-    """
-    match = _PROFILE.search(name)
-    if match is None or slices <= 0:
-        return None
-    used = int(match.group(1))
-    return Fraction(used, slices) if 0 < used <= slices else None
 
 
 def job_wh(start: Sequence[CounterReading], end: Sequence[CounterReading]) -> Decimal | None:

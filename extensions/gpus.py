@@ -11,6 +11,7 @@ import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Literal
 
 from .nvml import GpuBackend, GpuError, GpuErrorKind, Handle
@@ -18,12 +19,38 @@ from .nvml import GpuBackend, GpuError, GpuErrorKind, Handle
 RefKind = Literal["index", "gpu_uuid", "mig_uuid", "mig_legacy"]
 
 MIG_UTILIZATION_NOTE = "utilisation: NVML reports none per MIG instance"
-MIG_POWER_NOTE = "power and energy: measured only for the whole GPU, shared with other instances"
+MIG_POWER_NOTE = "power: measured only for the whole GPU, shared with other instances"
+MIG_ENERGY_NOTE = "energy: the whole GPU's, by this instance's share of its slices ({share})"
+MIG_NO_ENERGY_NOTE = "energy: measured only for the whole GPU, shared with other instances"
+_PROFILE = re.compile(r"\b(\d{1,2})g\.\d+gb\b")
 
 _INDEX = re.compile(r"\d{1,3}")
 _GPU_UUID = re.compile(r"GPU-[0-9a-fA-F-]{1,36}")
 _MIG_UUID = re.compile(r"MIG-[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}")
 _MIG_LEGACY = re.compile(r"MIG-(GPU-[0-9a-fA-F-]{36})/(\d+)/(\d+)")
+
+
+def mig_share(name: str, slices: int) -> Fraction | None:
+    """A MIG instance's share of its GPU: its profile's compute slices over the GPU's.
+
+    NVML reports no power or energy per MIG instance, only the whole GPU's: an instance is
+    attributed its parent's energy by this share (the platform's energy records do the same).
+
+    >>> mig_share("NVIDIA A100-SXM4-40GB MIG 1g.5gb", 7)
+    Fraction(1, 7)
+
+    Args:
+        name: The instance's product name, which ends with its profile (``3g.40gb``).
+        slices: The GPU's MIG slots (``nvmlDeviceGetMaxMigDeviceCount``: 7 on A100/H100).
+
+    Returns:
+        The share, or None when the name has no profile or the figures make no sense.
+    """
+    match = _PROFILE.search(name)
+    if match is None or slices <= 0:
+        return None
+    used = int(match.group(1))
+    return Fraction(used, slices) if 0 < used <= slices else None
 
 
 @dataclass(frozen=True)
@@ -383,6 +410,13 @@ class GpuReader:
             notes += [MIG_UTILIZATION_NOTE, MIG_POWER_NOTE]
             # The die temperature is physical and harmless to show, unlike shared power.
             temperature = _optional(lambda: backend.temperature_c(parent), "temperature", notes)
+            share = mig_share(device.name, backend.max_mig_devices(parent))
+            parent_mj = _optional(lambda: backend.total_energy_mj(parent), "energy", notes)
+            if share is None or parent_mj is None:
+                notes.append(MIG_NO_ENERGY_NOTE)
+            else:
+                energy = self._energy_since_start(device, parent_mj) * float(share)
+                notes.append(MIG_ENERGY_NOTE.format(share=share))
         else:
             utilization = _optional(lambda: backend.utilization(handle), "utilisation", notes)
             power_mw = _optional(lambda: backend.power_usage_mw(handle), "power", notes)

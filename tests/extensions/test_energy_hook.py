@@ -17,12 +17,12 @@ from computehub.extensions.energyhook import (
     format_comment,
     job_wh,
     main,
-    mig_share,
     parse_comment,
     prolog,
     visible_devices,
 )
 from computehub.extensions.fake import FakeGpu, FakeGpuBackend, FakeMig
+from computehub.extensions.gpus import mig_share
 from computehub.extensions.nvml import GpuErrorKind, backend_from_env
 
 GPU0 = "GPU-11111111-1111-1111-1111-111111111111"
