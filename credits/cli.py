@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from computehub.credits.applications import QUEUED
 from computehub.credits.db import current_revision, head_revision
+from computehub.credits.energy import GROUPS as ENERGY_GROUPS
 from computehub.credits.errors import LedgerError
 from computehub.credits.keys import ClientKey
 from computehub.credits.ledger import Ledger
@@ -118,6 +119,18 @@ def register(sub: Any) -> None:
     report.add_argument("--until", type=_day, metavar="YYYY-MM-DD", help="before this day (UTC)")
     report.add_argument("--by", choices=["account", "hub", "resource"], default="account")
     report.set_defaults(handler=_wrap(_report))
+
+    energy = commands.add_parser(
+        "energy", parents=[common], help="GPU energy and credits per kWh over a period (CSV)"
+    )
+    energy.add_argument(
+        "--from", dest="since", type=_day, metavar="YYYY-MM-DD", help="from this day (UTC)"
+    )
+    energy.add_argument(
+        "--to", dest="until", type=_day, metavar="YYYY-MM-DD", help="before this day (UTC)"
+    )
+    energy.add_argument("--by", choices=list(ENERGY_GROUPS), default="hub")
+    energy.set_defaults(handler=_wrap(_energy))
 
     check = commands.add_parser("check", parents=[common], help="recompute and compare")
     # An audit changes nothing, not even the schema: a ledger at another revision is refused.
@@ -452,6 +465,24 @@ def _report(ledger: Ledger, args: argparse.Namespace) -> Any:
     writer.writerow([args.by, "credits", "resource_hours", "sessions"])
     for row in rows:
         writer.writerow([row.key, row.credits, row.resource_hours, row.sessions])
+    return _Text(out.getvalue())
+
+
+def _energy(ledger: Ledger, args: argparse.Namespace) -> Any:
+    since = _midnight(args.since) if args.since is not None else datetime(1970, 1, 1, tzinfo=UTC)
+    until = _midnight(args.until) if args.until is not None else datetime.now(UTC)
+    rows = ledger.energy_report(since, until, args.by)
+    if args.json:
+        return rows
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        [args.by, "sessions", "measured", "unknown", "pending", "wh", "credits", "credits_per_kwh"]
+    )
+    for row in rows:
+        per_kwh = "" if row.credits_per_kwh is None else row.credits_per_kwh
+        counts = [row.sessions, row.measured, row.unknown, row.pending]
+        writer.writerow([row.key, *counts, row.wh, row.credits, per_kwh])
     return _Text(out.getvalue())
 
 

@@ -30,6 +30,7 @@ from computehub.credits.consolerows import ConsoleMixin
 from computehub.credits.core import LedgerCore, _Op
 from computehub.credits.courses import CoursesMixin
 from computehub.credits.courseuse import CourseUseMixin
+from computehub.credits.energy import EnergyMixin
 from computehub.credits.errors import ConflictError
 from computehub.credits.holds import HoldsMixin
 from computehub.credits.identities import IdentitiesMixin
@@ -71,6 +72,7 @@ class Ledger(
     ApplicationsMixin,
     NoticesMixin,
     ConsoleMixin,
+    EnergyMixin,
 ):
     """The credit ledger on one database.
 

@@ -646,3 +646,34 @@ class ApplicationEvent(Base):
     #: What the person wrote (a comment, a reason), and what the step changed, in words.
     message: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class WattHours(_Quanta):
+    """An amount of energy in watt-hours."""
+
+    cache_ok = True
+
+
+class SessionEnergy(Base):
+    """The GPU energy a session's job used, as the node measured it (migration 0010).
+
+    Recorded apart from the charge, by its own idempotent operation: the energy reaches
+    the platform after the job's epilog, which may be after the session was settled.
+    ``wh`` is NULL when the node could not measure it (recorded as unknown, never 0).
+    """
+
+    __tablename__ = "session_energy"
+    __table_args__ = (
+        CheckConstraint("wh IS NULL OR wh >= 0", name="wh_not_negative"),
+        CheckConstraint("seconds >= 0 AND gpus >= 0", name="figures_not_negative"),
+    )
+
+    hold_id: Mapped[int] = mapped_column(ForeignKey("holds.id"), primary_key=True)
+    wh: Mapped[Decimal | None] = mapped_column(WattHours)
+    #: How long the job's GPUs were measured (prolog to epilog), and how many there were.
+    seconds: Mapped[int] = mapped_column(Integer)
+    gpus: Mapped[int] = mapped_column(Integer)
+    #: Where the figure came from (``nvml``: the node's prolog and epilog).
+    source: Mapped[str] = mapped_column(String(32))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    recorded_by: Mapped[str] = mapped_column(String(80))

@@ -194,6 +194,9 @@ class Session:
         charged: what the settlement charged; ``None`` unless settled.
         cost: the usage's price before the cap at the hold; ``None`` unless settled.
         end_note: why the session ended, when something other than its user ended it.
+        energy_wh: the GPU energy its node measured, in watt-hours; ``None`` when not
+            (yet) recorded or unknown (``energy_recorded`` tells which).
+        energy_recorded: whether the session's energy reached the ledger.
     """
 
     hold: Hold
@@ -202,6 +205,8 @@ class Session:
     charged: Decimal | None = None
     cost: Decimal | None = None
     end_note: str | None = None
+    energy_wh: Decimal | None = None
+    energy_recorded: bool = False
 
 
 @dataclass(frozen=True)

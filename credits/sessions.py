@@ -176,6 +176,7 @@ class SessionsMixin(LedgerCore):
     def _session_record(self, db: orm.Session, hold_id: int) -> r.Session:
         hold = db.get_one(m.Hold, hold_id)
         charge = db.scalars(select(m.Charge).where(m.Charge.hold_id == hold_id)).first()
+        energy = db.get(m.SessionEnergy, hold_id)
         return r.Session(
             hold=self._hold_record(db, hold_id),
             created_by=hold.created_by,
@@ -183,4 +184,6 @@ class SessionsMixin(LedgerCore):
             charged=None if charge is None else charge.amount,
             cost=None if charge is None else charge.cost,
             end_note=hold.end_note,
+            energy_wh=None if energy is None else energy.wh,
+            energy_recorded=energy is not None,
         )

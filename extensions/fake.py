@@ -10,9 +10,13 @@ JSON list of devices, every field optional::
 
     [{"name": "NVIDIA H100 80GB HBM3", "uuid": "GPU-...", "utilization": 37,
       "memory_used_mib": 1024, "memory_total_mib": 81559, "power_w": 120,
-      "power_limit_w": 700, "temperature_c": 41, "energy_j": 5000,
+      "power_limit_w": 700, "temperature_c": 41, "energy_j": 5000, "energy_epoch": 1796000000,
       "mig": [{"uuid": "MIG-...", "name": "NVIDIA H100 80GB HBM3 MIG 1g.10gb",
                "memory_used_mib": 0, "memory_total_mib": 9856, "gpu_instance_id": 7}]}]
+
+With ``energy_epoch`` (Unix seconds) a GPU's energy counter advances at its ``power_w`` with
+wall time, ``energy_j + power_w * (now - energy_epoch)``, so separate processes (a Slurm prolog
+and epilog, the widget) read one consistent counter; without it the counter stays at ``energy_j``.
 
 Remember that the reader shows only the GPUs named by `CUDA_VISIBLE_DEVICES`: set it too.
 """
@@ -21,7 +25,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid as uuid_module
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +62,17 @@ class FakeGpu:
     temperature_c: int = 35
     energy_mj: int = 0
     migs: list[FakeMig] = field(default_factory=list)
+    #: When set (Unix seconds), the energy counter advances at `power_mw` from this moment.
+    energy_epoch: float | None = None
+    #: The wall clock the advancing counter reads (a seam for tests).
+    clock: Callable[[], float] = time.time
+
+    @property
+    def energy_counter_mj(self) -> int:
+        """The energy counter now: `energy_mj`, plus power x time since `energy_epoch`."""
+        if self.energy_epoch is None:
+            return self.energy_mj
+        return self.energy_mj + int(self.power_mw * max(0.0, self.clock() - self.energy_epoch))
 
     def __post_init__(self) -> None:
         for mig in self.migs:
@@ -265,7 +282,7 @@ class FakeGpuBackend:
     def total_energy_mj(self, handle: Handle) -> int:
         """See `GpuBackend.total_energy_mj`; not supported for MIG devices."""
         self._check("total_energy_mj", handle)
-        return _gpu(handle).energy_mj
+        return _gpu(handle).energy_counter_mj
 
 
 _INIT_MESSAGES = {
@@ -339,4 +356,14 @@ def _gpu_from_json(index: int, data: dict[str, Any]) -> FakeGpu:
         temperature_c=_int(data, "temperature_c", 35),
         energy_mj=_int(data, "energy_j", 0, 1000),
         migs=migs,
+        energy_epoch=_epoch(data),
     )
+
+
+def _epoch(data: dict[str, Any]) -> float | None:
+    value = data.get("energy_epoch")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError("COMPUTEHUB_FAKE_GPUS: energy_epoch must be Unix seconds")
+    return float(value)

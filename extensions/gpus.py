@@ -11,6 +11,7 @@ import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Literal
 
 from .nvml import GpuBackend, GpuError, GpuErrorKind, Handle
@@ -18,12 +19,38 @@ from .nvml import GpuBackend, GpuError, GpuErrorKind, Handle
 RefKind = Literal["index", "gpu_uuid", "mig_uuid", "mig_legacy"]
 
 MIG_UTILIZATION_NOTE = "utilisation: NVML reports none per MIG instance"
-MIG_POWER_NOTE = "power and energy: measured only for the whole GPU, shared with other instances"
+MIG_POWER_NOTE = "power: measured only for the whole GPU, shared with other instances"
+MIG_ENERGY_NOTE = "energy: the whole GPU's, by this instance's share of its slices ({share})"
+MIG_NO_ENERGY_NOTE = "energy: measured only for the whole GPU, shared with other instances"
+_PROFILE = re.compile(r"\b(\d{1,2})g\.\d+gb\b")
 
 _INDEX = re.compile(r"\d{1,3}")
 _GPU_UUID = re.compile(r"GPU-[0-9a-fA-F-]{1,36}")
 _MIG_UUID = re.compile(r"MIG-[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}")
 _MIG_LEGACY = re.compile(r"MIG-(GPU-[0-9a-fA-F-]{36})/(\d+)/(\d+)")
+
+
+def mig_share(name: str, slices: int) -> Fraction | None:
+    """A MIG instance's share of its GPU: its profile's compute slices over the GPU's.
+
+    NVML reports no power or energy per MIG instance, only the whole GPU's: an instance is
+    attributed its parent's energy by this share (the platform's energy records do the same).
+
+    >>> mig_share("NVIDIA A100-SXM4-40GB MIG 1g.5gb", 7)
+    Fraction(1, 7)
+
+    Args:
+        name: The instance's product name, which ends with its profile (``3g.40gb``).
+        slices: The GPU's MIG slots (``nvmlDeviceGetMaxMigDeviceCount``: 7 on A100/H100).
+
+    Returns:
+        The share, or None when the name has no profile or the figures make no sense.
+    """
+    match = _PROFILE.search(name)
+    if match is None or slices <= 0:
+        return None
+    used = int(match.group(1))
+    return Fraction(used, slices) if 0 < used <= slices else None
 
 
 @dataclass(frozen=True)
@@ -174,7 +201,17 @@ class GpuReading:
 
 
 @dataclass(frozen=True)
-class _Device:
+class ResolvedDevice:
+    """A visible device resolved to its NVML handle.
+
+    Attributes:
+        cuda_index: Its position in `CUDA_VISIBLE_DEVICES`.
+        handle: The device (a GPU or a MIG instance).
+        parent: The physical GPU of a MIG instance; None for a whole GPU.
+        uuid: The device UUID.
+        name: The product name (with the MIG profile for an instance).
+    """
+
     cuda_index: int
     handle: Handle
     parent: Handle | None
@@ -202,7 +239,7 @@ class GpuReader:
     def __init__(self, backend: GpuBackend, visible_devices: str | None) -> None:
         self._backend = backend
         self._visible = parse_visible_devices(visible_devices)
-        self._devices: list[_Device] = []
+        self._devices: list[ResolvedDevice] = []
         self._status: list[str] = []
         self._open = False
         self._failed_for_good = False
@@ -214,6 +251,16 @@ class GpuReader:
     def visible(self) -> VisibleDevices:
         """The parsed `CUDA_VISIBLE_DEVICES`."""
         return self._visible
+
+    @property
+    def devices(self) -> tuple[ResolvedDevice, ...]:
+        """The visible devices resolved by the last `open` (status lines say what was not)."""
+        return tuple(self._devices)
+
+    @property
+    def status(self) -> tuple[str, ...]:
+        """What `open` could not do, as lines for a person or a log."""
+        return tuple(self._status)
 
     def open(self) -> None:
         """Initialise NVML and resolve the visible devices; failures become status lines."""
@@ -262,7 +309,7 @@ class GpuReader:
         status.extend(s.error for s in samples if s.error is not None)
         return GpuReading(samples, tuple(status))
 
-    def _resolve(self, cuda_index: int, ref: DeviceRef) -> _Device | None:
+    def _resolve(self, cuda_index: int, ref: DeviceRef) -> ResolvedDevice | None:
         backend = self._backend
         handle: Handle | None
         parent: Handle | None = None
@@ -285,7 +332,9 @@ class GpuReader:
             return None
         if handle is None:
             return None
-        return _Device(cuda_index, handle, parent, backend.uuid(handle), backend.name(handle))
+        return ResolvedDevice(
+            cuda_index, handle, parent, backend.uuid(handle), backend.name(handle)
+        )
 
     def _by_uuid(self, uuid: str) -> Handle | None:
         try:
@@ -323,7 +372,7 @@ class GpuReader:
                 return mig
         return None
 
-    def _sample(self, device: _Device) -> GpuSample:
+    def _sample(self, device: ResolvedDevice) -> GpuSample:
         try:
             sample = self._measure(device)
         except GpuError as exc:
@@ -349,7 +398,7 @@ class GpuReader:
         self._last[device.uuid] = sample
         return sample
 
-    def _measure(self, device: _Device) -> GpuSample:
+    def _measure(self, device: ResolvedDevice) -> GpuSample:
         backend = self._backend
         handle = device.handle
         notes: list[str] = []
@@ -361,6 +410,13 @@ class GpuReader:
             notes += [MIG_UTILIZATION_NOTE, MIG_POWER_NOTE]
             # The die temperature is physical and harmless to show, unlike shared power.
             temperature = _optional(lambda: backend.temperature_c(parent), "temperature", notes)
+            share = mig_share(device.name, backend.max_mig_devices(parent))
+            parent_mj = _optional(lambda: backend.total_energy_mj(parent), "energy", notes)
+            if share is None or parent_mj is None:
+                notes.append(MIG_NO_ENERGY_NOTE)
+            else:
+                energy = self._energy_since_start(device, parent_mj) * float(share)
+                notes.append(MIG_ENERGY_NOTE.format(share=share))
         else:
             utilization = _optional(lambda: backend.utilization(handle), "utilisation", notes)
             power_mw = _optional(lambda: backend.power_usage_mw(handle), "power", notes)
@@ -385,7 +441,7 @@ class GpuReader:
             notes=tuple(notes),
         )
 
-    def _energy_since_start(self, device: _Device, counter_mj: int) -> float:
+    def _energy_since_start(self, device: ResolvedDevice, counter_mj: int) -> float:
         last = self._energy_last_mj.get(device.uuid)
         total = self._energy_total_mj.get(device.uuid, 0)
         # A counter that went backwards was reset (driver reload): count from its new value.

@@ -36,6 +36,11 @@ def format_bytes(value: int | None) -> str:
     return f"{value / 2**20:.0f} MiB"
 
 
+#: Whose figure the widget's energy is: NVML's counter as this kernel reads it, not the
+#: ledger's (which the node's epilog measures for the whole session when it ends).
+ENERGY_LABEL = "NVML reading of the GPU since this kernel started"
+
+
 def format_energy(joules: float | None) -> str:
     """Energy in watt-hours (kWh from 1000 Wh); a dash when unknown."""
     if joules is None:
@@ -71,7 +76,7 @@ def gpu_details_html(sample: GpuSample) -> str:
     if sample.temperature_c is not None:
         parts.append(f"{sample.temperature_c} °C")
     if sample.energy_j is not None:
-        parts.append(f"{format_energy(sample.energy_j)} used")
+        parts.append(f"{format_energy(sample.energy_j)} used ({ENERGY_LABEL})")
     lines = [" · ".join(escape(p) for p in parts)]
     lines.extend(f'<span style="{MUTED}">{escape(note)}</span>' for note in sample.notes)
     if sample.error is not None:

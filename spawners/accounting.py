@@ -30,6 +30,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 SACCT_FIELDS = "JobID,State,ElapsedRaw,AllocTRES,UID,User,Submit,Start,End,JobName"
+#: The fields of a job's energy as the node's epilog recorded it (the free text last).
+ENERGY_FIELDS = "JobID,User,Submit,AdminComment"
 #: States of a run that still runs or may run: not final.
 LIVE_STATES = frozenset(
     {

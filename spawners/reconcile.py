@@ -28,6 +28,9 @@ For each open hold on a hub whose controller answers:
 * a platform job that no open hold pays for (its hold is closed, or it is a second job
   for a hold that recorded another) is cancelled at once.
 
+Each pass also records the GPU energy of sessions settled within ``energy_window`` that
+the node's epilog has put in Slurm's accounting (``computehub.spawners.energy``).
+
 A hub whose controller does not answer is skipped: nothing is settled, voided or
 cancelled on a guess. Each action is carried out on its own: one that fails is logged
 and counted, and the pass goes on; a hold that fails ``ALERT_AFTER`` passes in a row is
@@ -61,6 +64,7 @@ from computehub.spawners.billing import (
     settle_usage,
     void,
 )
+from computehub.spawners.energy import collect_energy
 from computehub.spawners.registry import HubRegistry
 from computehub.spawners.slurmclient import QueuedJob, SlurmClient, SlurmError
 
@@ -320,6 +324,8 @@ class Reconciler:
     failures: Counter[int] = field(default_factory=Counter)
     #: Every action carried out since start, by kind (for the metrics file).
     done: Counter[str] = field(default_factory=Counter)
+    #: How long after its settlement a session's energy is looked for in accounting.
+    energy_window: timedelta = timedelta(days=1)
 
     def _holds(self, named: Iterable[int]) -> tuple[list[HoldView], list[HoldView]]:
         """The open holds, and the closed ones ``named``, with who placed each (one read)."""
@@ -403,6 +409,14 @@ class Reconciler:
         for hold_id in list(self.failures):
             if hold_id not in report.failed_holds:
                 del self.failures[hold_id]
+        try:
+            energy = await collect_energy(
+                self.ledger, self.slurm, list(queued), now - self.energy_window
+            )
+            self.done["Energy"] += len(energy)
+        except Exception as err:  # energy never stops the money side of a pass
+            log.exception("Recording sessions' energy failed")
+            report.failed.append(("energy", str(err)))
         return report
 
     def _note_waiting(

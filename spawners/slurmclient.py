@@ -17,6 +17,7 @@ from datetime import datetime
 
 from computehub.spawners.accounting import (
     CLOCK_SKEW_S,
+    ENERGY_FIELDS,
     SACCT_FIELDS,
     JobUsage,
     gpu_tres,
@@ -548,6 +549,28 @@ class SlurmClient:
             ],
         )
         return session_usage(parse_sacct(out), job_id=job_id, name=name, user=user, since=0)
+
+    async def energy_comments(self, hub: str, job_ids: Sequence[str]) -> str:
+        """``sacct``'s lines of :data:`ENERGY_FIELDS` for ``job_ids`` (every run: ``-D``).
+
+        The AdminComment, where the node's epilog records a job's energy, comes last: it
+        is free text (see ``computehub.spawners.energy``).
+        """
+        return await self._run(
+            hub,
+            [
+                self.binary("sacct"),
+                "-n",
+                "-X",
+                "-P",
+                "-D",
+                "--allusers",
+                "-j",
+                ",".join(job_ids),
+                "-o",
+                ENERGY_FIELDS,
+            ],
+        )
 
     async def usage_by_name(
         self, hub: str, name: str, since: datetime, user: str

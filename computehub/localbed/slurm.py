@@ -2,7 +2,9 @@
 
 GPUs are declared as GRES without hardware: each device file is a symlink to
 /dev/null, which slurmd accepts as a character device. Jobs then get
-``CUDA_VISIBLE_DEVICES`` exactly as on a real GPU node.
+``CUDA_VISIBLE_DEVICES`` exactly as on a real GPU node. The node's Prolog and Epilog
+run computehub's energy hook on fake GPUs whose counters advance at a known power
+(``computehub.localbed.energy``).
 
 Each cluster has two partitions on its node: ``gpu``, the portal's (notebook
 sessions), and ``batch`` (the default), for the users' own jobs. The portal's
@@ -24,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from computehub.localbed.energy import write_hook
 from computehub.localbed.mariadb import MariaDB
 from computehub.localbed.munge import Munge
 from computehub.localbed.proc import (
@@ -139,6 +142,8 @@ class SlurmCluster:
     user_partition: str = "batch"
     #: Install the job_submit.lua guard (JobSubmitPlugins=lua).
     guard: bool = True
+    #: Run computehub's energy hook as Prolog and Epilog (fake GPUs at known power).
+    energy_hook: bool = True
     #: AccountingStorageTRES entries (default: gres/gpu and gres/gpu:TYPE for each type).
     accounting_tres: Sequence[str] | None = None
     #: Reserved capacity (docs/capacity.md): the capped QOS on both partitions, the
@@ -248,6 +253,12 @@ class SlurmCluster:
             "AccountingStorageTRES": ",".join(tres),
             "JobCompType": "jobcomp/none",
         }
+        if self.energy_hook:
+            prolog, epilog = write_hook(
+                etc, self.base, self.name, self.gpus, find_binary("sacctmgr", "slurm-client")
+            )
+            # Alloc: the Prolog runs when the job is allocated, before anything of it runs.
+            settings.update({"Prolog": prolog, "Epilog": epilog, "PrologFlags": "Alloc"})
         if self.guard:
             settings["JobSubmitPlugins"] = "lua"
             self._write_guard(etc)

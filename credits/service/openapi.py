@@ -305,6 +305,11 @@ _SCHEMAS: dict[str, Any] = {
                 "type": ["string", "null"],
                 "description": "why the session ended, when its user did not end it",
             },
+            "energy_wh": {
+                "type": ["string", "null"],
+                "description": "the GPU energy its node measured (NVML), in watt-hours",
+            },
+            "energy": {"enum": ["measured", "unknown", "pending"]},
         },
     },
     "CurrentSession": {
@@ -693,6 +698,50 @@ _PATHS: dict[str, Any] = {
                                         "credits": _AMOUNT,
                                         "resource_hours": _AMOUNT,
                                         "sessions": {"type": "integer"},
+                                    },
+                                },
+                            },
+                        },
+                    },
+                ),
+                **_errors(400, 401, 403),
+            },
+        }
+    },
+    "/reports/energy": {
+        "get": {
+            "summary": "GPU energy and credits per kWh of the sessions settled in a period, "
+            "by hub, account, GPU type or account kind (custom:credits:admin)",
+            "parameters": [
+                _query("since", "YYYY-MM-DD, inclusive (default: every session)", _DAY),
+                _query("until", "YYYY-MM-DD, exclusive (default now)", _DAY),
+                _query(
+                    "by",
+                    "hub, account, gpu or kind; empty: hub",
+                    {"enum": ["hub", "account", "gpu", "kind", ""], "default": "hub"},
+                ),
+            ],
+            "responses": {
+                "200": _answer(
+                    "energy report",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "by": {"type": "string"},
+                            "rows": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "key": {"type": "string"},
+                                        "sessions": {"type": "integer"},
+                                        "measured": {"type": "integer"},
+                                        "unknown": {"type": "integer"},
+                                        "pending": {"type": "integer"},
+                                        "wh": _AMOUNT,
+                                        "credits": _AMOUNT,
+                                        "credits_measured": _AMOUNT,
+                                        "credits_per_kwh": {"type": ["string", "null"]},
                                     },
                                 },
                             },

@@ -16,6 +16,7 @@ from html import escape
 
 from computehub.credits import records as r
 from computehub.credits.notices import last_day
+from computehub.credits.service.energywords import energy_in_words
 from computehub.credits.service.views import amount
 
 #: How many sessions the page lists.
@@ -256,7 +257,8 @@ def _sessions(sessions: Sequence[r.Session]) -> str:
         'id="ch-sessions">'
         "<thead><tr><th>Started (UTC)</th><th>Account</th><th>Hub</th><th>Resources</th>"
         '<th class="text-end">Hours funded</th><th class="text-end">Held</th><th>Status</th>'
-        '<th class="text-end">Charged</th><th class="text-end">Returned</th><th>Note</th>'
+        '<th class="text-end">Charged</th><th class="text-end">Returned</th>'
+        '<th class="text-end" title="measured by the node (NVML)">GPU energy</th><th>Note</th>'
         f"</tr></thead><tbody>\n{rows}\n</tbody></table></div>"
     )
 
@@ -277,6 +279,7 @@ def _session_row(row: r.Session) -> str:
         f"{escape(status_in_words(hold.status))}</span></td>"
         f'<td class="ch-charged text-end">{_NONE if cost is None else amount(cost)}</td>'
         f'<td class="ch-returned text-end">{_NONE if back is None else amount(back)}</td>'
+        f'<td class="ch-energy text-end">{escape(energy_in_words(row) or _NONE)}</td>'
         f'<td class="ch-note small">{escape(row.end_note or "")}</td></tr>'
     )
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from computehub.credits import records as r
 from computehub.credits.money import round_credits
+from computehub.credits.service.energywords import wh_text
 
 _CENTS = Decimal("0.01")
 _SECONDS_PER_HOUR = Decimal(3600)
@@ -87,7 +88,16 @@ def session(row: r.Session) -> dict[str, Any]:
         "charged": optional_amount(row.charged),
         "cost": optional_amount(row.cost),
         "end_note": row.end_note,
+        "energy_wh": wh_text(row.energy_wh),
+        "energy": energy_state(row),
     }
+
+
+def energy_state(row: r.Session) -> str:
+    """``measured``, ``unknown`` (the node could not measure it) or ``pending`` (not yet)."""
+    if not row.energy_recorded:
+        return "pending"
+    return "unknown" if row.energy_wh is None else "measured"
 
 
 def current_session(

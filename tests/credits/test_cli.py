@@ -313,3 +313,24 @@ def test_applications_from_the_command_line(
     status, _out, err = run(capsys, db_url, "applications", "show", "999")
     assert (status, err.strip()) == (1, "computehub credits: error: there is no application 999")
     assert run_json(capsys, db_url, "check")["ok"] is True
+
+
+def test_energy_is_reported_by_hub_as_csv_and_json(
+    capsys: pytest.CaptureFixture[str], funded: str
+) -> None:
+    with Ledger(funded) as ledger:
+        ledger.sync_rates({("north", "gpu:h100"): 10}, actor="site")  # type: ignore[dict-item]
+        for job, wh in (("1", Decimal("600")), ("2", Decimal("400")), ("3", None)):
+            hold = ledger.place_hold("p1", "north", {"gpu:h100": 1}, "2", actor="sp", job_id=job)
+            ledger.settle(hold.id, {"gpu:h100": "1"}, actor="spawner")
+            ledger.record_energy(hold.id, wh, seconds=3600, gpus=1, actor="reconciler")
+    status, out, _ = run(capsys, funded, "energy", "--by", "hub", "--from", "2020-01-01")
+    assert status == 0
+    assert out.splitlines() == [
+        "hub,sessions,measured,unknown,pending,wh,credits,credits_per_kwh",
+        "north,3,2,1,0,1000.0000,30.0000,20.0000",
+    ]
+    rows = run_json(capsys, funded, "energy", "--by", "gpu", "--to", "2999-01-01")
+    assert [(r["key"], r["wh"], r["credits_per_kwh"]) for r in rows] == [
+        ("gpu:h100", "1000.0000", "20.0000")
+    ]

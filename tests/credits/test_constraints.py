@@ -174,6 +174,12 @@ CASES = [
         "ck_application_events_action",
         "UPDATE application_events SET action = 'bribe'",
     ),
+    ("session_energy", "ck_session_energy_wh_not_negative", "UPDATE session_energy SET wh = -1"),
+    (
+        "session_energy",
+        "ck_session_energy_figures_not_negative",
+        "UPDATE session_energy SET seconds = -1",
+    ),
 ]
 _IDS = [f"{constraint}:{n}" for n, (_table, constraint, _sql) in enumerate(CASES)]
 
@@ -189,6 +195,7 @@ def rows(ledger: Ledger) -> dict[str, Any]:
     under_charge = ledger.settle(under.id, {"gpu:h100": "1", "cpu": "2"}, actor="spawner")
     over = ledger.place_hold("lab", "north", {"cpu": 2}, "4", actor="ana")
     over_charge = ledger.settle(over.id, {"cpu": "20"}, actor="spawner")
+    ledger.record_energy(under.id, Decimal("12.5"), seconds=3600, gpus=1, actor="reconciler")
     assert (under_charge.amount, under.amount) == (Decimal(11), Decimal(24))
     assert (over_charge.amount, over_charge.cost, over.amount) == (
         Decimal(4),

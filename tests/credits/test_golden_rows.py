@@ -99,6 +99,8 @@ ROWS = {
     # The hold verbs write no application (tests/credits/test_applications.py has them).
     "applications": [],
     "application_events": [],
+    # The hold verbs write no energy: it is recorded apart (tests/credits/test_energy.py).
+    "session_energy": [],
     # id, name, kind, scope, balance, held, next_expiry_at, created_at, created_by
     "accounts": [
         (1, "lab", "project", None, D("120"), D("0.5"), at(240), at(0), "op"),

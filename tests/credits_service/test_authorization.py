@@ -91,6 +91,7 @@ MATRIX: list[tuple[str, str, str, Any, tuple[int, ...]]] = [
     ("owners-notices", "GET", "/notices?user=owen", None, (200, 403, 403, 403, 200, 401)),
     ("unknown-users-notices", "GET", "/notices?user=nobody", None, (403, 403, 403, 403, 200, 401)),
     ("reports", "GET", "/reports", None, (403, 403, 403, 403, 200, 401)),
+    ("energy-report", "GET", "/reports/energy", None, (403, 403, 403, 403, 200, 401)),
     ("openapi", "GET", "/openapi.json", None, (200, 200, 200, 200, 200, 200)),
 ]
 

@@ -50,6 +50,8 @@ SETTLED = r.Session(
     charged=Decimal("0.4"),
     cost=Decimal("0.4"),
     end_note="stopped after its GPUs were idle for 30 minutes",
+    energy_wh=Decimal("61.25"),
+    energy_recorded=True,
 )
 VOIDED = r.Session(hold(2, "voided", amount="21"), "alice", closed_at=NOW)
 OPEN = r.Session(hold(1, "open", resources={"cpu": 1}, amount="1"), "alice")
@@ -79,6 +81,7 @@ def test_rows_say_what_each_session_cost_and_returned() -> None:
         "ch-status": "ended",
         "ch-charged": "0.40",
         "ch-returned": "13.60",
+        "ch-energy": "61.2 Wh",
         "ch-note": "stopped after its GPUs were idle for 30 minutes",
     }
     assert (rows["2"]["ch-status"], rows["2"]["ch-charged"], rows["2"]["ch-returned"]) == (
@@ -93,6 +96,7 @@ def test_rows_say_what_each_session_cost_and_returned() -> None:
         "—",
     )
     assert rows["1"]["ch-resources"] == "CPU only"
+    assert (rows["2"]["ch-energy"], rows["1"]["ch-energy"]) == ("—", "—")  # not (yet) recorded
     assert 'id="ch-sessions"' in html
     assert "Your credits and sessions" in html
 
@@ -183,3 +187,12 @@ def test_resources_in_words(resources: dict[str, int], words: str) -> None:
 )
 def test_browsers_get_the_page(accept: str, html: bool) -> None:
     assert wants_html(accept) is html
+
+
+def test_energy_the_node_could_not_measure_says_so() -> None:
+    unknown = r.Session(hold(4, "settled"), "alice", closed_at=NOW, energy_recorded=True)
+    big = r.Session(
+        hold(5, "settled"), "alice", closed_at=NOW, energy_wh=Decimal(4560), energy_recorded=True
+    )
+    rows = page_rows(page.render("alice", [BALANCE], [unknown, big], soon=SOON)).rows
+    assert (rows["4"]["ch-energy"], rows["5"]["ch-energy"]) == ("not measured", "4.56 kWh")

@@ -130,7 +130,7 @@ def test_mig_sample_says_why_utilisation_is_missing(backend: FakeGpuBackend) -> 
     assert mig.name == "NVIDIA A100-SXM4-40GB MIG 1g.5gb"
     assert mig.utilization is None
     assert MIG_UTILIZATION_NOTE in mig.notes
-    assert (mig.power_w, mig.energy_j) == (None, None)
+    assert (mig.power_w, mig.energy_j) == (None, 0.0)  # energy: the GPU's, by share
     assert mig.memory_used == 1024 * MIB
     assert mig.temperature_c == 44  # the parent die's
 
@@ -263,3 +263,13 @@ def test_bad_fake_spec_is_refused(spec: str) -> None:
 
 def test_real_backend_is_the_default() -> None:
     assert isinstance(backend_from_env({}), PynvmlBackend)
+
+
+def test_a_mig_instance_shows_its_share_of_the_gpus_energy(backend: FakeGpuBackend) -> None:
+    reader = GpuReader(backend, MIG_A)
+    reader.read()
+    parent = next(gpu for gpu in backend.gpus if gpu.migs)
+    parent.energy_mj += 7 * 3_600_000  # the whole GPU used 7 Wh
+    (sample,) = reader.read().gpus
+    assert sample.energy_wh == pytest.approx(1.0)  # 1g of the GPU's 7 slices
+    assert "energy: the whole GPU's, by this instance's share of its slices (1/7)" in sample.notes

@@ -1,0 +1,33 @@
+"""A session's GPU energy in words, for the credits page."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from computehub.credits import records as r
+
+#: What the page shows when the node could not measure a session's energy.
+NOT_MEASURED = "not measured"
+
+
+def wh_text(value: Decimal | None) -> str | None:
+    """Watt-hours for JSON: a string with the ledger's 4 decimals (None stays None)."""
+    return None if value is None else str(value.quantize(Decimal("0.0001")))
+
+
+def watt_hours(wh: Decimal) -> str:
+    """Watt-hours as a person reads them: ``12.3 Wh``, ``4.56 kWh`` from 1000 Wh.
+
+    >>> watt_hours(Decimal("12.3456")), watt_hours(Decimal("4560"))
+    ('12.3 Wh', '4.56 kWh')
+    """
+    if wh >= 1000:
+        return f"{wh / 1000:.2f} kWh"
+    return f"{wh:.1f} Wh"
+
+
+def energy_in_words(row: r.Session) -> str | None:
+    """The session's GPU energy; None while it has not reached the ledger."""
+    if not row.energy_recorded:
+        return None
+    return NOT_MEASURED if row.energy_wh is None else watt_hours(row.energy_wh)
