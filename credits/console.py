@@ -68,8 +68,8 @@ class SessionRow:
         held: the hold's amount (what it reserved, extensions included).
         culled: whether the GPU-idle rule stopped it.
         settled_at: when it was charged.
-        wh: energy in Wh. LEAD(0010): the energy migration adds the session's Wh to its
-            charge; read it in ``consolerows.session_rows`` and pass it here. None until then.
+        wh: energy in Wh, as the node measured it (:mod:`~computehub.credits.energy`);
+            None until it is recorded, or when the node could not measure it.
         gpu_busy_hours: GPU-hours its GPUs were busy, from the idle reports. The hub keeps
             those reports in memory only and the ledger records none (only the end note
             of a culled session), so this is None; see docs/console.md.

@@ -36,9 +36,11 @@ class ConsoleMixin(LedgerCore):
                     m.Hold.end_note,
                     m.Account.name,
                     m.Account.kind,
+                    m.SessionEnergy.wh,
                 )
                 .join(m.Hold, m.Hold.id == m.Charge.hold_id)
                 .join(m.Account, m.Account.id == m.Charge.account_id)
+                .outerjoin(m.SessionEnergy, m.SessionEnergy.hold_id == m.Charge.hold_id)
                 .where(m.Charge.created_at >= since, m.Charge.created_at < until)
                 .order_by(m.Charge.created_at, m.Charge.id)
             ).all()
@@ -58,7 +60,7 @@ class ConsoleMixin(LedgerCore):
                 resources[hold_id].add(resource)
             categories = self._categories(db)
         rows = []
-        for hold_id, hub, charged, at, held, note, account, kind in charges:
+        for hold_id, hub, charged, at, held, note, account, kind, wh in charges:
             used = usage.get(hold_id, {})
             rows.append(
                 cs.SessionRow(
@@ -75,8 +77,9 @@ class ConsoleMixin(LedgerCore):
                     held=held,
                     culled=cs.culled(note),
                     settled_at=at,
-                    # LEAD(0010): wh=<the charge's Wh column>, once the energy migration adds it.
-                    wh=None,
+                    # The node's measurement (migration 0010); None until it arrives, or
+                    # when the node could not measure it.
+                    wh=wh,
                 )
             )
         return rows

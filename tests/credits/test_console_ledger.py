@@ -52,6 +52,9 @@ def seed(ledger: Ledger, clock: FakeClock) -> tuple[datetime, datetime, int]:
     for i, (account, hub, resources, held, used) in enumerate(IN_PERIOD):
         clock.advance(hours=5)
         hold_id = settle(ledger, account, hub, resources, held, used)
+        # The nodes measured every session's energy but the first (lost: unknown).
+        wh = None if i == 0 else Decimal(100 * (i + 1)) + Decimal("0.25")
+        ledger.record_energy(hold_id, wh, seconds=3600, gpus=1, actor="node")
         if i == 3:  # riverwatch's session: its GPU sat idle, the rule stopped it
             culled = hold_id
             session = ledger.session(hold_id)
@@ -165,3 +168,15 @@ def test_console_funding_and_accounts_equal_the_ledgers(ledger: Ledger, clock: F
     assert near[0][0] == "bilal"
     # Sessions open now, per hub: the one with a job.
     assert ledger.console_open_sessions() == {"north": 1}
+
+
+def test_console_wh_is_the_energy_reports(ledger: Ledger, clock: FakeClock) -> None:
+    """Per hub and in total, the console's Wh is the sum over sessions of the energy report."""
+    since, until, _ = seed(ledger, clock)
+    figures = cs.console(ledger.console_sessions(since, until), since, until)
+    energy = {row.key: row.wh for row in ledger.energy_report(since, until, "hub")}
+    assert {f.key: f.wh for f in figures.by["hub"]} == energy
+    # The seed's own figures: north has bilal's 200.25 (ayesha's first was lost), south
+    # has 300.25 + 400.25 + 500.25.
+    assert energy == {"north": Decimal("200.25"), "south": Decimal("1200.75")}
+    assert figures.total.wh == Decimal("1401.00")

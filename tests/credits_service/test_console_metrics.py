@@ -39,6 +39,9 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
         for used, cull in (("1.5", False), ("0.5", True)):
             hold = opened.place_hold("ayesha", "north", {"gpu:h100": 1}, 2, actor="ayesha")
             opened.settle(hold.id, {"gpu:h100": Decimal(used)}, actor="hub")
+            # The node measured the first session; the second's reading was lost (unknown).
+            wh = None if cull else Decimal("750.5")
+            opened.record_energy(hold.id, wh, seconds=5400, gpus=1, actor="node")
             if cull:
                 note = end_note(Rule(1800, 5), 1900, opened.session(hold.id))
                 opened.note_session_end(hold.id, note, actor="gpu-idle")
@@ -71,7 +74,7 @@ def test_the_metrics_are_the_consoles_figures(ledger: Ledger) -> None:
     assert samples["computehub_sessions_credits_charged_total"] == [(labels, 20.0)]
     assert samples["computehub_sessions_culled_total"] == [(labels, 1.0)]
     assert samples["computehub_culling_credits_saved_total"] == [(labels, 15.0)]
-    assert samples["computehub_sessions_energy_wh_total"] == []  # LEAD(0010): recorded Wh
+    assert samples["computehub_sessions_energy_wh_total"] == [(labels, 750.5)]
     gpus = {(lab["hub"], lab["state"]): v for lab, v in samples["computehub_hub_gpus"]}
     assert gpus == {("north", "busy"): 2.0, ("north", "free"): 1.0, ("north", "down"): 1.0}
     assert dict((lab["hub"], v) for lab, v in samples["computehub_hub_up"]) == {
