@@ -46,7 +46,8 @@ class EnergyReportHandler(_LedgerHandler):
         since = params.day(self.arg("since"), "since") or EARLIEST
         until = params.day(self.arg("until"), "until") or datetime.now(UTC)
         if until <= since:
-            raise ApiError(400, "until must come after since")
+            # A readable but empty period: the description allows it, the ledger refuses it.
+            raise ApiError(422, "the period must end after it starts (until after since)")
         rows = await self.ctx.call(self.ctx.ledger.energy_report, since, until, by)
         self.send_json(
             {
