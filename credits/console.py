@@ -70,9 +70,10 @@ class SessionRow:
         settled_at: when it was charged.
         wh: energy in Wh, as the node measured it (:mod:`~computehub.credits.energy`);
             None until it is recorded, or when the node could not measure it.
-        gpu_busy_hours: GPU-hours its GPUs were busy, from the idle reports. The hub keeps
-            those reports in memory only and the ledger records none (only the end note
-            of a culled session), so this is None; see docs/console.md.
+        gpu_busy_hours: GPU-hours its GPUs were busy, from its server's idle reports as
+            the hub recorded them when it stopped (:mod:`~computehub.credits.gpubusy`;
+            self-reported, clamped to its GPUs times its elapsed time); None when the
+            server never reported (no GPUs, MIG slices, a hub restart); see docs/console.md.
     """
 
     hold_id: int

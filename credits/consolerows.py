@@ -37,10 +37,12 @@ class ConsoleMixin(LedgerCore):
                     m.Account.name,
                     m.Account.kind,
                     m.SessionEnergy.wh,
+                    m.SessionGpuBusy.busy_hours,
                 )
                 .join(m.Hold, m.Hold.id == m.Charge.hold_id)
                 .join(m.Account, m.Account.id == m.Charge.account_id)
                 .outerjoin(m.SessionEnergy, m.SessionEnergy.hold_id == m.Charge.hold_id)
+                .outerjoin(m.SessionGpuBusy, m.SessionGpuBusy.hold_id == m.Charge.hold_id)
                 .where(m.Charge.created_at >= since, m.Charge.created_at < until)
                 .order_by(m.Charge.created_at, m.Charge.id)
             ).all()
@@ -60,7 +62,7 @@ class ConsoleMixin(LedgerCore):
                 resources[hold_id].add(resource)
             categories = self._categories(db)
         rows = []
-        for hold_id, hub, charged, at, held, note, account, kind, wh in charges:
+        for hold_id, hub, charged, at, held, note, account, kind, wh, busy in charges:
             used = usage.get(hold_id, {})
             rows.append(
                 cs.SessionRow(
@@ -80,6 +82,9 @@ class ConsoleMixin(LedgerCore):
                     # The node's measurement (migration 0010); None until it arrives, or
                     # when the node could not measure it.
                     wh=wh,
+                    # The server's self-reported busy time, clamped by the hub (migration
+                    # 0011); None when the server never reported it.
+                    gpu_busy_hours=busy,
                 )
             )
         return rows

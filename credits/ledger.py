@@ -32,6 +32,7 @@ from computehub.credits.courses import CoursesMixin
 from computehub.credits.courseuse import CourseUseMixin
 from computehub.credits.energy import EnergyMixin
 from computehub.credits.errors import ConflictError
+from computehub.credits.gpubusy import GpuBusyMixin
 from computehub.credits.holds import HoldsMixin
 from computehub.credits.identities import IdentitiesMixin
 from computehub.credits.keys import ClientKey, Key, stored_key
@@ -73,6 +74,7 @@ class Ledger(
     NoticesMixin,
     ConsoleMixin,
     EnergyMixin,
+    GpuBusyMixin,
 ):
     """The credit ledger on one database.
 

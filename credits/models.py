@@ -677,3 +677,21 @@ class SessionEnergy(Base):
     source: Mapped[str] = mapped_column(String(32))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     recorded_by: Mapped[str] = mapped_column(String(80))
+
+
+class SessionGpuBusy(Base):
+    """GPU-hours a session's GPUs were busy, from its server's idle reports (migration 0011).
+
+    Self-reported by the notebook server (code the user controls) and clamped by the hub
+    to the session's GPUs times its elapsed time: a statistic for the operator console,
+    never billed. Recorded apart from the charge by its own idempotent operation; a
+    session whose server never reported has no row (not recorded).
+    """
+
+    __tablename__ = "session_gpu_busy"
+    __table_args__ = (CheckConstraint("busy_hours >= 0", name="busy_hours_not_negative"),)
+
+    hold_id: Mapped[int] = mapped_column(ForeignKey("holds.id"), primary_key=True)
+    busy_hours: Mapped[Decimal] = mapped_column(Hours)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    recorded_by: Mapped[str] = mapped_column(String(80))

@@ -6,17 +6,18 @@ samples the GPUs Slurm gave the job every ``COMPUTEHUB_GPU_SAMPLE_S`` seconds
 every ``COMPUTEHUB_GPU_REPORT_S`` seconds pushes ::
 
     POST {JUPYTERHUB_API_URL}/computehub/gpu-activity
-    {"gpus": 2, "idle_s": 1830.0, "busy_percent": 5, "samples": 183,
+    {"gpus": 2, "idle_s": 1830.0, "busy_s": 5400.0, "busy_percent": 5, "samples": 183,
      "hub": "lahore", "job_id": "42"}
 
-with the server's own token (``JUPYTERHUB_API_TOKEN``), to the hub and nowhere
-else. ``idle_s`` is how long the busiest GPU has been below
-``COMPUTEHUB_GPU_BUSY_PERCENT`` (default 5), null while no utilisation could be
-measured. The hub keeps the report as this server's (see
-:mod:`computehub.spawners.gpuactivity`) and its GPU-idle rule reads it there: no
-one calls into the server for it. Without ``COMPUTEHUB_GPU_REPORT_S`` (the hub sets
-it when the GPU rule is on) the extension does nothing. Nothing here imports
-hub-side code.
+with the server's own token (``JUPYTERHUB_API_TOKEN``), to the hub and nowhere else.
+``idle_s`` is how long the busiest GPU has been below ``COMPUTEHUB_GPU_BUSY_PERCENT``
+(default 5), null while no utilisation could be measured; ``busy_s`` is how long in all,
+since the server began sampling, the busiest GPU was at or above it (counted between
+samples, see :class:`~computehub.extensions.idle.IdleClock`), null likewise. The hub
+keeps the report as this server's (see :mod:`computehub.spawners.gpuactivity`) and its
+GPU-idle rule reads it there: no one calls into the server for it. Without
+``COMPUTEHUB_GPU_REPORT_S`` (the hub sets it when the GPU rule is on) the extension does
+nothing. Nothing here imports hub-side code.
 """
 
 from __future__ import annotations
@@ -59,9 +60,11 @@ class GpuActivity:
 
     def report(self, busy_percent: int, env: Mapping[str, str]) -> dict[str, Any]:
         """The report the hub receives (``env``: the job's, for its hub and job id)."""
+        now = time.monotonic()
         return {
             "gpus": len(self.last.gpus) if self.last else 0,
-            "idle_s": self.clock.idle_seconds(busy_percent, time.monotonic()),
+            "idle_s": self.clock.idle_seconds(busy_percent, now),
+            "busy_s": self.clock.busy_seconds(busy_percent, now),
             "busy_percent": busy_percent,
             "samples": self.clock.samples,
             "hub": env.get("COMPUTEHUB_HUB", ""),

@@ -481,3 +481,7 @@ class Billing:
     async def note_end(self, hold_id: int, note: str) -> None:
         """Record why the session ended, for its user (shown on the spawn form)."""
         await asyncio.to_thread(self.ledger.note_session_end, hold_id, note, actor="spawner")
+
+    async def record_gpu_busy(self, hold_id: int, busy_hours: Decimal) -> None:
+        """Record the session's GPU-busy hours (a statistic for the console, never billed)."""
+        await asyncio.to_thread(self.ledger.record_gpu_busy, hold_id, busy_hours, actor="spawner")

@@ -4,25 +4,31 @@ Each notebook server pushes how long its GPUs have been idle (see
 :mod:`computehub.extensions.activity`) with its own token::
 
     POST /hub/api/computehub/gpu-activity
-    {"gpus": 1, "idle_s": 1830.0, "busy_percent": 5, "samples": 183,
+    {"gpus": 1, "idle_s": 1830.0, "busy_s": 5400.0, "busy_percent": 5, "samples": 183,
      "hub": "karachi", "job_id": "42"}
 
-The hub keeps the latest report of each server with the time it came, attributed
-to the server whose token sent it: the hub, job and hold are the spawner's own
-(``hub`` and ``job_id`` in a report, if given, must be that server's, or the
-report is refused). Only a server's own token may report; a user's other tokens,
+``busy_s`` (how long in all the busiest GPU was at or above ``busy_percent``) is
+optional: older servers omit it. The hub keeps the latest report of each server with the
+time it came, attributed to the server whose token sent it: the hub, job and hold are
+the spawner's own (``hub`` and ``job_id`` in a report, if given, must be that server's,
+or the report is refused). Only a server's own token may report; a user's other tokens,
 other users and services get 403.
 
 The GPU-idle service reads them (``custom:computehub:gpu-activity:read``)::
 
     GET /hub/api/computehub/gpu-activity
     {"reports": [{"user": "ayesha", "server": "", "hub": "karachi", "job_id": "42",
-                  "hold_id": 7, "gpus": 1, "idle_s": 1830.0, "busy_percent": 5,
+                  "hold_id": 7, "gpus": 1, "idle_s": 1830.0, "busy_s": 5400.0, "busy_percent": 5,
                   "samples": 183, "age_s": 12.5, "received_at": "2026-…+00:00"}]}
 
 listing only servers that are up, each with the report of its current job. Reports
 live in the hub's memory: after a hub restart a server is missing until it reports
 again, and a missing report never stops a server.
+
+When a session ends, the spawner records its GPU-busy hours in the ledger from the
+latest report of its job (:func:`busy_gpu_hours`). A report is the user's own server
+speaking of its own session: the figure is clamped to the session's GPUs times its
+elapsed time, and it is a statistic for the operator console, never billed.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from jupyterhub.apihandlers import APIHandler
@@ -62,6 +69,9 @@ class Measurement:
     idle_s: float | None
     busy_percent: int
     samples: int
+    #: Seconds in all the busiest GPU was at or above ``busy_percent``; None when the
+    #: server did not say (older servers) or could not measure it.
+    busy_s: float | None = None
 
 
 def _whole(body: dict[str, Any], key: str, low: int, high: int) -> int:
@@ -71,13 +81,24 @@ def _whole(body: dict[str, Any], key: str, low: int, high: int) -> int:
     return value
 
 
+def _seconds(body: dict[str, Any], key: str) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ReportError(f"{key} must be a number of seconds or null")
+    if not math.isfinite(value) or not 0 <= value <= MAX_IDLE_S:
+        raise ReportError(f"{key} must be from 0 to {MAX_IDLE_S:.0f} seconds")
+    return float(value)
+
+
 def parse_report(body: Any, hub: str, job_id: str) -> Measurement:
     """Check a pushed report against the sending server's own hub and job.
 
     Raises:
         ReportError: a malformed report, or one that claims another job.
     """
-    allowed = {"gpus", "idle_s", "busy_percent", "samples", "hub", "job_id"}
+    allowed = {"gpus", "idle_s", "busy_s", "busy_percent", "samples", "hub", "job_id"}
     if not isinstance(body, dict):
         raise ReportError("expected a JSON object")
     unknown = sorted(set(body) - allowed)
@@ -86,19 +107,40 @@ def parse_report(body: Any, hub: str, job_id: str) -> Measurement:
     for key, own in (("hub", hub), ("job_id", job_id)):
         if key in body and body[key] != own:
             raise ReportError(f"{key} is not this server's")
-    idle_s = body.get("idle_s")
-    if idle_s is not None:
-        if isinstance(idle_s, bool) or not isinstance(idle_s, int | float):
-            raise ReportError("idle_s must be a number of seconds or null")
-        if not math.isfinite(idle_s) or not 0 <= idle_s <= MAX_IDLE_S:
-            raise ReportError(f"idle_s must be from 0 to {MAX_IDLE_S:.0f} seconds")
-        idle_s = float(idle_s)
+    idle_s = _seconds(body, "idle_s")
+    busy_s = _seconds(body, "busy_s")
     return Measurement(
         gpus=_whole(body, "gpus", 0, MAX_GPUS),
         idle_s=idle_s,
         busy_percent=_whole(body, "busy_percent", 1, 100),
         samples=_whole(body, "samples", 0, 2**53),
+        busy_s=busy_s,
     )
+
+
+#: GPU-hours are kept to the ledger's quantum.
+_HOURS_STEP = Decimal("0.0001")
+
+
+def busy_gpu_hours(
+    measurement: Measurement, *, session_gpus: int, elapsed_s: float
+) -> Decimal | None:
+    """A session's GPU-busy hours from its server's report, clamped to what it could be.
+
+    ``busy_s`` / 3600 times the GPUs, where the report (the user's own server) can claim
+    no more GPUs than the session was given (``session_gpus``: whole GPUs and MIG slices
+    of its hold) and no more busy seconds than the job ran (``elapsed_s``, Slurm's). Pure.
+
+    Returns:
+        None when nothing can be recorded: no busy time in the report (an older server,
+        or utilisation not measured: MIG slices, no driver), or no GPUs.
+    """
+    gpus = min(measurement.gpus, max(0, session_gpus))
+    if measurement.busy_s is None or gpus == 0:
+        return None
+    seconds = min(measurement.busy_s, max(0.0, elapsed_s))
+    hours = Decimal(repr(seconds)) * gpus / 3600
+    return hours.quantize(_HOURS_STEP, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)
@@ -133,6 +175,18 @@ class ReportBook:
         self._latest[spawner] = report
         return report
 
+    def of(self, spawner: Any) -> Report | None:
+        """The latest report of ``spawner``'s current job (hub, job and hold); else None."""
+        report = self._latest.get(spawner)
+        if report is None:
+            return None
+        same_job = (report.hub, report.job_id, report.hold_id) == (
+            str(spawner.hub_name),
+            str(spawner.job_id),
+            int(spawner.hold_id),
+        )
+        return report if same_job else None
+
     def current(self) -> list[dict[str, Any]]:
         """The reports of the servers that are up, each of the job that runs now."""
         now = time.monotonic()
@@ -158,6 +212,7 @@ class ReportBook:
                     "hold_id": report.hold_id,
                     "gpus": m.gpus,
                     "idle_s": m.idle_s,
+                    "busy_s": m.busy_s,
                     "busy_percent": m.busy_percent,
                     "samples": m.samples,
                     "age_s": round(now - report.received, 3),

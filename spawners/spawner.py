@@ -62,6 +62,7 @@ from computehub.spawners.billing import (
 from computehub.spawners.capacity import Capacity
 from computehub.spawners.capacityload import load_capacity
 from computehub.spawners.form import render_form
+from computehub.spawners.gpuactivity import REPORTS, Report, busy_gpu_hours
 from computehub.spawners.hubstatus import HubStatus, maintenance_message, read_statuses
 from computehub.spawners.jobcheck import Expected, allocation_problem
 from computehub.spawners.jobticket import JobClaim, load_key, sign
@@ -928,6 +929,8 @@ class ComputeHubSpawner(BatchLifecycle):
                 )
             self.hold_id = 0
             return
+        # The server's latest GPU report of this job, taken before anything changes.
+        gpu_report = REPORTS.of(self)
         hold = await self._hold_record()
         assert hold is not None
         loop = asyncio.get_running_loop()
@@ -957,6 +960,7 @@ class ComputeHubSpawner(BatchLifecycle):
                 self.log.exception("Recording the cancel of hold %s failed", self.hold_id)
             self.hold_id = 0
             return
+        await self._record_gpu_busy(hold, usage, gpu_report)
         try:
             charge = await self.billing.settle(hold, usage, self.registry[self.hub_name].gres_type)
         except ConflictError as err:  # settled by reconciliation meanwhile, differently
@@ -973,6 +977,25 @@ class ComputeHubSpawner(BatchLifecycle):
             charge.released,
         )
         self.hold_id = 0
+
+    async def _record_gpu_busy(self, hold: Hold, usage: JobUsage, report: Report | None) -> None:
+        """Record the session's GPU-busy hours from its server's last report; never raises.
+
+        Nothing is recorded without a report of this job (the server never reported, or
+        the hub restarted since) or without busy time in it (no GPUs, MIG slices): the
+        console shows the session as not recorded. The report is the user's own server's:
+        clamped to the hold's GPUs and Slurm's elapsed time (a statistic, never billed).
+        """
+        if report is None:
+            return
+        gpus = sum(n for r, n in hold.resources.items() if r.startswith(("gpu:", "mig:")))
+        hours = busy_gpu_hours(report.measurement, session_gpus=gpus, elapsed_s=usage.elapsed_s)
+        if hours is None:
+            return
+        try:
+            await self.billing.record_gpu_busy(hold.id, hours)
+        except Exception:  # a statistic: the stop goes on
+            self.log.exception("Recording the GPU-busy hours of hold %s failed", hold.id)
 
     # -- poll and stop ---------------------------------------------------------------------
 

@@ -40,6 +40,11 @@ METRICS: Final[dict[str, tuple[str, str]]] = {
         "counter",
         "GPU-hours allocated to settled sessions (MIG slices: slice-hours)",
     ),
+    "computehub_gpu_hours_busy": (
+        "counter",
+        "GPU-hours settled sessions' GPUs were busy, as their servers reported (self-reported, "
+        "clamped to the allocation; only sessions whose busy time was recorded)",
+    ),
     "computehub_sessions_credits_charged": ("counter", "Credits charged for settled sessions"),
     "computehub_sessions_culled": ("counter", "Sessions the GPU-idle rule stopped"),
     "computehub_culling_credits_saved": (
@@ -82,6 +87,7 @@ def session_families(rows: Sequence[cs.SessionRow]) -> list[Metric]:
     names = [
         "computehub_sessions_settled",
         "computehub_gpu_hours_allocated",
+        "computehub_gpu_hours_busy",
         "computehub_sessions_credits_charged",
         "computehub_sessions_culled",
         "computehub_culling_credits_saved",
@@ -92,6 +98,9 @@ def session_families(rows: Sequence[cs.SessionRow]) -> list[Metric]:
         values: dict[str, float | None] = {
             "computehub_sessions_settled": f.sessions,
             "computehub_gpu_hours_allocated": float(f.gpu_hours),
+            "computehub_gpu_hours_busy": (
+                None if f.gpu_busy_hours is None else float(f.gpu_busy_hours)
+            ),
             "computehub_sessions_credits_charged": float(f.charged),
             "computehub_sessions_culled": f.culled,
             "computehub_culling_credits_saved": float(f.saved),

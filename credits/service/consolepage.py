@@ -133,8 +133,9 @@ def _choice_form(query: Mapping[str, str], links: Links) -> str:
         + '<div class="col-auto"><button class="btn btn-sm btn-primary" type="submit">'
         "Show</button></div></form>"
         '<p class="text-body-secondary small mt-2">A session counts in the period in which '
-        "it was settled (charged), as the ledger's report counts it. GPU-busy hours are not "
-        "recorded in the ledger yet (see the documentation).</p>"
+        "it was settled (charged), as the ledger's report counts it. GPU-busy hours are what "
+        "the sessions' own servers reported when they stopped (a statistic, never billed); "
+        "a session that never reported is not recorded (see the documentation).</p>"
     )
 
 

@@ -30,6 +30,9 @@ IN_PERIOD = [
     ("riverwatch", "south", {"gpu:a100": 1}, "10", "4"),
     ("ayesha", "south", {"cpu": 2}, "1", "0.5"),
 ]
+#: GPU-busy hours the hub recorded, by session of IN_PERIOD (bilal's MIG slice and the
+#: CPU session: none, not recorded).
+BUSY = {0: Decimal("1.5"), 2: Decimal("1.25"), 3: Decimal("0.5")}
 
 
 def seed(ledger: Ledger, clock: FakeClock) -> tuple[datetime, datetime, int]:
@@ -55,6 +58,9 @@ def seed(ledger: Ledger, clock: FakeClock) -> tuple[datetime, datetime, int]:
         # The nodes measured every session's energy but the first (lost: unknown).
         wh = None if i == 0 else Decimal(100 * (i + 1)) + Decimal("0.25")
         ledger.record_energy(hold_id, wh, seconds=3600, gpus=1, actor="node")
+        if i in BUSY:  # the hub, as each session stopped (a later report raises it)
+            ledger.record_gpu_busy(hold_id, BUSY[i] / 2, actor="hub")
+            ledger.record_gpu_busy(hold_id, BUSY[i], actor="hub")
         if i == 3:  # riverwatch's session: its GPU sat idle, the rule stopped it
             culled = hold_id
             session = ledger.session(hold_id)
@@ -180,3 +186,28 @@ def test_console_wh_is_the_energy_reports(ledger: Ledger, clock: FakeClock) -> N
     # has 300.25 + 400.25 + 500.25.
     assert energy == {"north": Decimal("200.25"), "south": Decimal("1200.75")}
     assert figures.total.wh == Decimal("1401.00")
+
+
+def test_console_gpu_busy_hours_are_the_recorded_ones(ledger: Ledger, clock: FakeClock) -> None:
+    """Per hub, GPU type and account kind, busy hours are the sums of what was recorded."""
+    since, until, _ = seed(ledger, clock)
+    figures = cs.console(ledger.console_sessions(since, until), since, until)
+    kinds = {**ACCOUNTS, "riverwatch": "project"}
+    recorded: dict[str, dict[str, Decimal]] = {"hub": {}, "account_kind": {}}
+    for account, kind in kinds.items():
+        for session in ledger.sessions(account):
+            closed = session.closed_at
+            busy = ledger.gpu_busy_of(session.hold.id)
+            if busy is None or closed is None or not since <= closed < until:
+                continue
+            for by, key in (("hub", session.hold.hub), ("account_kind", kind)):
+                recorded[by][key] = recorded[by].get(key, Decimal(0)) + busy.busy_hours
+    for by, sums in recorded.items():
+        shown = {f.key: f.gpu_busy_hours for f in figures.by[by] if f.gpu_busy_hours is not None}
+        assert shown == sums
+    assert recorded["hub"] == {"north": Decimal("1.5"), "south": Decimal("1.75")}
+    by_gpu = {f.key: f.gpu_busy_hours for f in figures.by["gpu_type"]}
+    # Types whose sessions never reported stay "not recorded" (None), not 0.
+    assert by_gpu == {"h100": Decimal("1.5"), "h100 1g.10gb": None, "a100": Decimal("1.75"),
+                      cs.CPU_ONLY: None}  # fmt: skip
+    assert figures.total.gpu_busy_hours == sum(BUSY.values()) == Decimal("3.25")

@@ -180,6 +180,11 @@ CASES = [
         "ck_session_energy_figures_not_negative",
         "UPDATE session_energy SET seconds = -1",
     ),
+    (
+        "session_gpu_busy",
+        "ck_session_gpu_busy_busy_hours_not_negative",
+        "UPDATE session_gpu_busy SET busy_hours = -1",
+    ),
 ]
 _IDS = [f"{constraint}:{n}" for n, (_table, constraint, _sql) in enumerate(CASES)]
 
@@ -196,6 +201,7 @@ def rows(ledger: Ledger) -> dict[str, Any]:
     over = ledger.place_hold("lab", "north", {"cpu": 2}, "4", actor="ana")
     over_charge = ledger.settle(over.id, {"cpu": "20"}, actor="spawner")
     ledger.record_energy(under.id, Decimal("12.5"), seconds=3600, gpus=1, actor="reconciler")
+    ledger.record_gpu_busy(under.id, Decimal("0.75"), actor="hub")
     assert (under_charge.amount, under.amount) == (Decimal(11), Decimal(24))
     assert (over_charge.amount, over_charge.cost, over.amount) == (
         Decimal(4),

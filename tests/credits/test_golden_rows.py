@@ -101,6 +101,8 @@ ROWS = {
     "application_events": [],
     # The hold verbs write no energy: it is recorded apart (tests/credits/test_energy.py).
     "session_energy": [],
+    # Nor GPU-busy hours (tests/credits/test_gpu_busy.py).
+    "session_gpu_busy": [],
     # id, name, kind, scope, balance, held, next_expiry_at, created_at, created_by
     "accounts": [
         (1, "lab", "project", None, D("120"), D("0.5"), at(240), at(0), "op"),

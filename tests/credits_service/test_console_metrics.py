@@ -42,6 +42,8 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
             # The node measured the first session; the second's reading was lost (unknown).
             wh = None if cull else Decimal("750.5")
             opened.record_energy(hold.id, wh, seconds=5400, gpus=1, actor="node")
+            if not cull:  # its server reported busy time; the culled one's never did
+                opened.record_gpu_busy(hold.id, Decimal("1.25"), actor="spawner")
             if cull:
                 note = end_note(Rule(1800, 5), 1900, opened.session(hold.id))
                 opened.note_session_end(hold.id, note, actor="gpu-idle")
@@ -71,6 +73,7 @@ def test_the_metrics_are_the_consoles_figures(ledger: Ledger) -> None:
     labels = {"hub": "north", "account_kind": "personal", "category": "none", "gpu_type": "h100"}
     assert samples["computehub_sessions_settled_total"] == [(labels, 2.0)]
     assert samples["computehub_gpu_hours_allocated_total"] == [(labels, 2.0)]
+    assert samples["computehub_gpu_hours_busy_total"] == [(labels, 1.25)]
     assert samples["computehub_sessions_credits_charged_total"] == [(labels, 20.0)]
     assert samples["computehub_sessions_culled_total"] == [(labels, 1.0)]
     assert samples["computehub_culling_credits_saved_total"] == [(labels, 15.0)]

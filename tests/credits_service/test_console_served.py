@@ -44,13 +44,15 @@ def seeded(ledger: Ledger, accounts: dict[str, str]) -> str:
     for name, amount in (("console-a", "300"), ("console-b", "12")):
         ledger.create_account(name, "project", actor="test", owner="opal")
         ledger.grant(name, amount, actor="test", source="console-fund")
-    for account, hub, resources, used in (
-        ("console-a", "lahore", {"gpu:h100": 1}, "1.5"),
-        ("console-a", "karachi", {"gpu:a100": 2}, "0.75"),
-        ("console-b", "lahore", {"cpu": 1}, "1"),
+    for account, hub, resources, used, busy in (
+        ("console-a", "lahore", {"gpu:h100": 1}, "1.5", "1.25"),
+        ("console-a", "karachi", {"gpu:a100": 2}, "0.75", "0.5"),
+        ("console-b", "lahore", {"cpu": 1}, "1", None),  # no GPU: not recorded
     ):
         hold = ledger.place_hold(account, hub, resources, "2", actor="opal")
         ledger.settle(hold.id, {r: Decimal(used) * n for r, n in resources.items()}, actor="hub")
+        if busy is not None:  # as the spawner records it from the server's last report
+            ledger.record_gpu_busy(hold.id, Decimal(busy), actor="spawner")
     return datetime.now(UTC).date().isoformat()
 
 
@@ -144,6 +146,10 @@ def test_the_consoles_figures_equal_the_ledgers(
     gpu = {row["key"]: Decimal(row["gpu_hours"]) for row in period["by"]["gpu_type"]}
     assert gpu["h100"] == hours["gpu:h100"]
     assert gpu["a100"] == hours["gpu:a100"]
+    # GPU-hours busy: what the hub recorded for each session (the seed's), by GPU type.
+    busy = {row["key"]: row["gpu_busy_hours"] for row in period["by"]["gpu_type"]}
+    assert (Decimal(busy["h100"]), Decimal(busy["a100"])) == (Decimal("1.25"), Decimal("0.5"))
+    assert busy["cpu only"] is None
 
     funding = credits_hub.call("operator", "GET", "/console/funding").body["sources"]
     fund = next(row for row in funding if row["source"] == "console-fund")
@@ -213,6 +219,8 @@ def test_an_operator_puts_a_hub_in_maintenance_from_the_console(
         page.goto(f"{credits_hub.service}/console?since={seeded}")
         page.wait_for_selector("#ch-hubs")
         assert page.locator("#ch-period-hub svg .ch-bar").count() >= 2
+        busy = page.locator('#ch-total [data-figure="GPU-hours busy"]').inner_text()
+        assert Decimal(busy) >= Decimal("1.75")  # the seed's, and any other session's
         assert page.locator('#ch-hubs tr[data-key="lahore"] td[data-col="state"]').inner_text() in (
             "down",
             "up",

@@ -49,9 +49,44 @@ def test_idle_clock(
     assert clock.idle_seconds(threshold, at) == expected
 
 
+# (id, readings as (time, utilisations), ask at, threshold, expected busy seconds)
+BUSY_CLOCK: list[tuple[str, list[tuple[float, list[int | None]]], float, int, float | None]] = [
+    ("never sampled", [], 50, 5, None),
+    ("no GPU reports utilisation (MIG)", [(10, [None]), (20, [None])], 50, 5, None),
+    ("one sample: no interval yet", [(10, [90])], 50, 5, 0),
+    ("busy throughout", [(10, [90]), (20, [90]), (30, [90])], 50, 5, 20),
+    ("the later sample decides", [(10, [0]), (20, [90]), (30, [0])], 50, 5, 10),
+    ("exactly at the threshold is busy", [(10, [0]), (20, [5])], 50, 5, 10),
+    ("below a higher threshold", [(10, [30]), (20, [30])], 50, 50, 0),
+    ("the busiest of two GPUs", [(10, [0, 60]), (25, [0, 60])], 50, 50, 15),
+    ("an unmeasured reading folds in", [(10, [0]), (20, [None]), (30, [80])], 50, 5, 20),
+    ("after the last sample is not counted", [(10, [90]), (20, [90])], 500, 5, 10),
+    ("a clock that went back counts nothing", [(10, [90]), (5, [90])], 50, 5, 0),
+    ("never more than since the start", [(10, [90]), (40, [90])], 20, 5, 20),
+]
+
+
+@pytest.mark.parametrize(
+    ("readings", "at", "threshold", "expected"),
+    [pytest.param(r, a, t, e, id=i) for i, r, a, t, e in BUSY_CLOCK],
+)
+def test_idle_clock_busy_seconds(
+    readings: list[tuple[float, list[int | None]]],
+    at: float,
+    threshold: int,
+    expected: float | None,
+) -> None:
+    clock = IdleClock(started_at=0)
+    for when, utilizations in readings:
+        clock.observe(utilizations, when)
+    assert clock.busy_seconds(threshold, at) == expected
+
+
 def test_idle_clock_refuses_a_bad_threshold() -> None:
     with pytest.raises(ValueError, match="1 to 100"):
         IdleClock(0).idle_seconds(0, 1)
+    with pytest.raises(ValueError, match="1 to 100"):
+        IdleClock(0).busy_seconds(101, 1)
 
 
 RULE = Rule(limit_s=1800, busy_percent=5, stale_after_s=180)

@@ -109,6 +109,21 @@ def test_gpu_idle_rule_stops_idle_gpus_and_says_what_it_saved(
         f"(the limit is 8 s). That saved you {saved:.2f} credits, returned to alice."
     ), note
     assert ledger.check().ok
+    # Its server reported busy time (none: the fake GPU does nothing), so the hub recorded
+    # its GPU-busy hours as it stopped: 0, not "not recorded".
+    busy = ledger.gpu_busy_of(hold_id)
+    assert busy is not None, "the stopped session's GPU-busy hours were not recorded"
+    assert busy.busy_hours == 0
+    # A CPU session's server reports no GPUs: nothing is recorded when it stops.
+    status, _ = hub.api("DELETE", "/users/carol/server")
+    assert status in (202, 204)
+    deadline = time.monotonic() + 60
+    while servers(hub, "carol"):
+        assert time.monotonic() < deadline, "carol's server did not stop"
+        time.sleep(0.5)
+    cpu_session = ledger.session(cpu["state"]["hold_id"])
+    assert cpu_session.charged is not None
+    assert ledger.gpu_busy_of(cpu_session.hold.id) is None
     # Back on the hub, the spawn form says why the session ended and what it saved.
     as_alice = hub_login(hub.url, "alice", "alice-pw")
     with as_alice.open(f"{hub.url}/hub/spawn", timeout=60) as resp:

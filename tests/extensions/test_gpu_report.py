@@ -37,6 +37,7 @@ def test_the_report_of_an_idle_gpu() -> None:
     report = activity.report(5, JOB_ENV)
     assert {k: v for k, v in report.items() if k != "idle_s"} == {
         "gpus": 1,
+        "busy_s": 0.0,  # never at 5 %
         "busy_percent": 5,
         "samples": 2,
         "hub": "karachi",
@@ -49,10 +50,15 @@ def test_the_report_of_an_idle_gpu() -> None:
 def test_a_busy_gpu_is_not_idle_and_no_gpu_is_unmeasured() -> None:
     busy = _activity(0, "1")  # the second GPU runs at 90 %
     busy.sample()
-    assert busy.report(50, JOB_ENV)["idle_s"] < 1  # busy at the last sample
+    busy.sample()
+    report = busy.report(50, JOB_ENV)
+    assert report["idle_s"] < 1  # busy at the last sample
+    assert report["busy_s"] is not None
+    assert 0 <= report["busy_s"] < 1  # busy from the first sample to the second
     none = _activity(0, None)
     none.sample()
-    assert (none.report(5, {})["gpus"], none.report(5, {})["idle_s"]) == (0, None)
+    report = none.report(5, {})
+    assert (report["gpus"], report["idle_s"], report["busy_s"]) == (0, None, None)
 
 
 async def test_the_report_goes_to_the_hub_with_the_servers_own_token(

@@ -23,7 +23,13 @@ from computehub.credits.service.jupyterhub import configure_credits_service
 from computehub.credits.service.scopes import ACCESS, READ
 from computehub.sitefile import load_site
 from computehub.spawners.extend import parse_extension
-from computehub.spawners.gpuactivity import Measurement, ReportBook, ReportError, parse_report
+from computehub.spawners.gpuactivity import (
+    Measurement,
+    ReportBook,
+    ReportError,
+    busy_gpu_hours,
+    parse_report,
+)
 from computehub.spawners.owntoken import own_spawner
 from computehub.spawners.scopes import (
     CREDITS_STATUS_ROLE,
@@ -107,6 +113,12 @@ REPORTS: list[tuple[str, Any, Measurement | str]] = [
     ("own hub and job", {**GOOD, "hub": "karachi", "job_id": "42"}, Measurement(1, 12.5, 5, 3)),
     ("unmeasured", {**GOOD, "idle_s": None}, Measurement(1, None, 5, 3)),
     ("whole seconds", {**GOOD, "idle_s": 30}, Measurement(1, 30.0, 5, 3)),
+    ("busy time", {**GOOD, "busy_s": 5400}, Measurement(1, 12.5, 5, 3, busy_s=5400.0)),
+    ("busy time unmeasured", {**GOOD, "busy_s": None}, Measurement(1, 12.5, 5, 3)),
+    ("negative busy time", {**GOOD, "busy_s": -0.5}, "busy_s must be from 0"),
+    ("busy for ages", {**GOOD, "busy_s": 1e12}, "busy_s must be from 0"),
+    ("busy as text", {**GOOD, "busy_s": "60"}, "busy_s must be a number"),
+    ("busy as boolean", {**GOOD, "busy_s": True}, "busy_s must be a number"),
     ("another hub", {**GOOD, "hub": "lahore"}, "hub is not this server's"),
     ("another job", {**GOOD, "job_id": "41"}, "job_id is not this server's"),
     ("a hold", {**GOOD, "hold_id": 3}, "unknown field: hold_id"),
@@ -139,6 +151,39 @@ def test_a_report_from_the_json_parser_with_infinity_is_refused() -> None:
         parse_report({**GOOD, "idle_s": float("inf")}, "karachi", "42")
 
 
+def test_a_report_with_infinite_busy_time_is_refused() -> None:
+    with pytest.raises(ReportError, match="busy_s must be from 0"):
+        parse_report({**GOOD, "busy_s": float("nan")}, "karachi", "42")
+
+
+# (id, report's GPUs, busy_s, the session's GPUs, its elapsed seconds, GPU-busy hours)
+CLAMPS: list[tuple[str, int, float | None, int, float, str | None]] = [
+    ("as reported", 2, 5400.0, 2, 7200, "3"),
+    ("fewer GPUs seen than held", 1, 3600.0, 2, 7200, "1"),
+    ("more GPUs claimed than held", 8, 3600.0, 2, 7200, "2"),
+    ("more busy time than the job ran", 1, 90000.0, 1, 3600, "1"),
+    ("a few seconds, to the quantum", 1, 1.0, 1, 3600, "0.0003"),
+    ("never busy", 1, 0.0, 1, 3600, "0"),
+    ("an older server: no busy time", 1, None, 1, 3600, None),
+    ("utilisation not measured (MIG)", 1, None, 1, 3600, None),
+    ("a CPU session", 0, 100.0, 0, 3600, None),
+    ("the server saw no GPU", 0, 100.0, 1, 3600, None),
+    ("no accounting of the run", 1, 100.0, 1, -1, "0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("gpus", "busy_s", "held", "elapsed", "expected"),
+    [pytest.param(g, b, h, e, x, id=i) for i, g, b, h, e, x in CLAMPS],
+)
+def test_busy_gpu_hours_are_clamped_to_the_session(
+    gpus: int, busy_s: float | None, held: int, elapsed: float, expected: str | None
+) -> None:
+    measurement = Measurement(gpus, 0.0, 5, 10, busy_s=busy_s)
+    hours = busy_gpu_hours(measurement, session_gpus=held, elapsed_s=elapsed)
+    assert hours == (None if expected is None else Decimal(expected))
+
+
 @dataclass(eq=False)
 class StandInSpawner:
     """The attributes of a ComputeHubSpawner the report book reads."""
@@ -165,15 +210,19 @@ def test_the_book_keeps_the_latest_report_of_each_running_job() -> None:
     book.record(ayesha, Measurement(1, 10.0, 5, 1))
     book.record(ayesha, Measurement(1, 20.0, 5, 2))
     book.record(bilal, Measurement(2, None, 5, 1))
+    book.record(ayesha, Measurement(1, 20.0, 5, 2, busy_s=30.0))
     rows = book.current()
-    assert [(r["user"], r["server"], r["hold_id"], r["idle_s"]) for r in rows] == [
-        ("ayesha", "", 7, 20.0),
-        ("bilal", "gpu", 8, None),
+    assert [(r["user"], r["server"], r["hold_id"], r["idle_s"], r["busy_s"]) for r in rows] == [
+        ("ayesha", "", 7, 20.0, 30.0),
+        ("bilal", "gpu", 8, None, None),
     ]
+    assert book.of(ayesha) is not None
+    assert book.of(ayesha).measurement.busy_s == 30.0  # type: ignore[union-attr]
     assert 0 <= rows[0]["age_s"] < 5
     # A server starting again runs another job: its old report says nothing of it.
     ayesha.job_id, ayesha.hold_id = "50", 9
     assert [r["user"] for r in book.current()] == ["bilal"]
+    assert book.of(ayesha) is None
     # Starting or stopping: not listed; stopped: forgotten.
     bilal.ready = False
     assert book.current() == []
