@@ -50,6 +50,7 @@ from computehub.credits.notes import NotesMixin
 from computehub.credits.noticereads import NoticesMixin
 from computehub.credits.sessions import SessionsMixin
 from computehub.credits.sharing import SharingMixin
+from computehub.credits.statementreads import StatementsMixin
 
 __all__ = ["ClientKey", "Clock", "Ledger", "LedgerCore", "utcnow"]
 
@@ -73,6 +74,7 @@ class Ledger(
     NoticesMixin,
     ConsoleMixin,
     EnergyMixin,
+    StatementsMixin,
 ):
     """The credit ledger on one database.
 
