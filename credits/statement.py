@@ -150,6 +150,9 @@ class Statement:
         per_hour: credits per hour of the whole session at the rates in force.
         gpu_idle_minutes: how long the GPUs were idle when the GPU-idle rule stopped the
             session; ``None`` when the rule did not (or the ledger has no figure).
+        closed_because: the reason recorded on the charge (or the void's release), e.g.
+            "the session ended", "the start failed"; ``None`` while it runs.
+        node: where it ran; the ledger does not record it (always ``None`` for now).
         differences: each way the lines fail to add up to the ledger; empty when they do.
     """
 
@@ -174,6 +177,7 @@ class Statement:
     gpu_idle_minutes: int | None
     energy_recorded: bool
     energy_wh: Decimal | None
+    closed_because: str | None = None
     node: str | None = None
     differences: tuple[str, ...] = field(default_factory=tuple)
 
@@ -272,6 +276,7 @@ def build(rows: LedgerRows) -> Statement:
             )
     elif released or rows.charge is not None:
         differences.append("a running session has a charge or a release")
+    closing = [e.reason for e in entries if e.kind in ("charge", "release") and e.reason]
     per_hour = sum((row.rate * row.count for row in rows.resources), Decimal(0))
     return Statement(
         hold_id=rows.hold_id,
@@ -295,5 +300,6 @@ def build(rows: LedgerRows) -> Statement:
         gpu_idle_minutes=gpu_idle_minutes(rows.end_note),
         energy_recorded=rows.energy_recorded,
         energy_wh=rows.energy_wh,
+        closed_because=closing[0] if closing and rows.status != "open" else None,
         differences=tuple(differences),
     )

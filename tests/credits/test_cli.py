@@ -355,9 +355,7 @@ def test_history_shows_each_entrys_effect_with_its_sign(
     # The exact figures add up to the account's: balance 96.948, nothing held.
     balance = run_json(capsys, funded, "balance", "p1")
     assert sum(Decimal(e["effect"]["balance"]) for e in history) == Decimal(balance["balance"])
-    assert sum(Decimal(e["effect"]["available"]) for e in history) == Decimal(
-        balance["available"]
-    )
+    assert sum(Decimal(e["effect"]["available"]) for e in history) == Decimal(balance["available"])
     status, out, _ = run(capsys, funded, "history", "p1")
     assert status == 0
     release = next(line for line in out.splitlines() if " release " in line)
