@@ -276,7 +276,10 @@ def build(rows: LedgerRows) -> Statement:
             )
     elif released or rows.charge is not None:
         differences.append("a running session has a charge or a release")
-    closing = [e.reason for e in entries if e.kind in ("charge", "release") and e.reason]
+    # Why it closed: the settlement's reason (a void's is its release's); a settled
+    # session's release only says "unused part of the hold".
+    closing_kind = "release" if rows.status == "voided" else "charge"
+    closing = [e.reason for e in entries if e.kind == closing_kind and e.reason]
     per_hour = sum((row.rate * row.count for row in rows.resources), Decimal(0))
     return Statement(
         hold_id=rows.hold_id,

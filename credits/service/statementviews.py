@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from computehub.credits.display import credits_text
 from computehub.credits.service.energywords import NOT_MEASURED, watt_hours, wh_text
+from computehub.credits.service.page import resources_in_words
 from computehub.credits.service.teaching import safe_cell
 from computehub.credits.service.views import amount, instant, optional_amount
 from computehub.credits.statement import Line, Statement
@@ -236,13 +237,7 @@ def _line_row(line: Line) -> str:
 
 
 def _resources(row: Statement) -> str:
-    words = [
-        f"{count} \N{MULTIPLICATION SIGN} {name.split(':', 1)[1].upper()}"
-        if name.startswith(("gpu:", "mig:"))
-        else f"{count} \N{MULTIPLICATION SIGN} {name}"
-        for name, count in row.resources.items()
-    ]
-    return ", ".join(words) or "none recorded"
+    return resources_in_words(row.resources)
 
 
 def _idle(row: Statement) -> str:

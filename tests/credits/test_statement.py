@@ -57,6 +57,22 @@ def test_a_settled_session_lists_reservation_usage_and_release() -> None:
     )
     assert (built.held, built.charged, built.returned) == (D(20), D(15), D(5))
     assert built.per_hour == D(10)
+    assert built.closed_because is None  # no reason on the charge
+
+
+def test_why_it_closed_is_the_settlements_reason_not_the_releases() -> None:
+    entries = (
+        st.EntryRow(1, "hold", D("20"), T0, D("2")),
+        st.EntryRow(2, "charge", D("15"), T0, reason="the session ended"),
+        st.EntryRow(3, "release", D("5"), T0, reason="unused part of the hold"),
+    )
+    assert st.build(_rows(entries=entries)).closed_because == "the session ended"
+    void = (
+        st.EntryRow(1, "hold", D("20"), T0, D("2")),
+        st.EntryRow(2, "release", D("20"), T0, reason="the start failed"),
+    )
+    voided = st.build(_rows(status="voided", entries=void, charge=None, usage=()))
+    assert voided.closed_because == "the start failed"
 
 
 @pytest.mark.parametrize(
