@@ -1278,7 +1278,7 @@ _PATHS["/sessions/{hold_id}/statement"] = {
                 "in": "path",
                 "required": True,
                 "description": "the session's hold id",
-                "schema": {"type": "string", "minLength": 1},
+                "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,9}$"},
             }
         ],
         "responses": {

@@ -194,7 +194,7 @@ def test_a_startup_is_funded_in_the_browser(
         page.fill("#ch-new-account", "riverwatch")
         page.click("#ch-price")
         page.wait_for_selector("#ch-estimate")
-        assert Decimal(page.inner_text("#ch-estimate .ch-cost")) == 200 * rate
+        assert page.inner_text("#ch-estimate .ch-cost") == f"{200 * rate:,.2f}"
         assert page.input_value("#ch-new-account") == "riverwatch"
         shot(page, "founder-priced")
         page.click("#ch-submit")
