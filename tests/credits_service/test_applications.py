@@ -260,7 +260,7 @@ def test_a_startup_is_funded_in_the_browser(
         page.goto(f"{service}/")
         page.wait_for_selector("#ch-decisions")
         news = page.inner_text(f"#ch-decisions li[data-application='{made.id}']")
-        assert f"{150 * rate:.2f} credits" in news
+        assert f"{150 * rate:,.2f} credits" in news
         balance = page.inner_text("#ch-accounts tr[data-account=riverwatch] .ch-balance")
         assert Decimal(balance) == 150 * rate == ledger.balance("riverwatch").balance
         shot(page, "founder-credited")
