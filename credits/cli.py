@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from computehub.credits import historyview
 from computehub.credits.applications import QUEUED
 from computehub.credits.db import current_revision, head_revision
 from computehub.credits.energy import GROUPS as ENERGY_GROUPS
@@ -430,7 +431,10 @@ def _balance(ledger: Ledger, args: argparse.Namespace) -> Any:
 def _history(ledger: Ledger, args: argparse.Namespace) -> Any:
     if args.limit < 1:
         raise ValueError("--limit must be at least 1")
-    return ledger.history(args.account, limit=args.limit)
+    entries = ledger.history(args.account, limit=args.limit)
+    if args.json:
+        return [historyview.as_json(entry) for entry in entries]
+    return _Text(historyview.as_text(args.account, entries))
 
 
 def _rates(ledger: Ledger, args: argparse.Namespace) -> Any:

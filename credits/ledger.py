@@ -51,6 +51,7 @@ from computehub.credits.notes import NotesMixin
 from computehub.credits.noticereads import NoticesMixin
 from computehub.credits.sessions import SessionsMixin
 from computehub.credits.sharing import SharingMixin
+from computehub.credits.statementreads import StatementsMixin
 
 __all__ = ["ClientKey", "Clock", "Ledger", "LedgerCore", "utcnow"]
 
@@ -75,6 +76,7 @@ class Ledger(
     ConsoleMixin,
     EnergyMixin,
     GpuBusyMixin,
+    StatementsMixin,
 ):
     """The credit ledger on one database.
 

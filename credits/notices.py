@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
+from computehub.credits.display import credits_words
 from computehub.credits.money import round_credits
 from computehub.sitefile.schema import TYPICAL_SESSION, Site
 
@@ -166,7 +167,7 @@ def last_day(expires_at: datetime) -> date:
 
 def credits(value: Decimal) -> str:
     """An amount of credits as people read it: ``1,234.50 credits``."""
-    return f"{value:,.2f} credits"
+    return credits_words(value)
 
 
 def _in_days(day: date, now: datetime) -> str:

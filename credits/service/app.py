@@ -18,6 +18,7 @@ from computehub.credits.service import (
     energy,
     hubs,
     noticesapi,
+    statementapi,
     teach,
 )
 from computehub.credits.service import handlers as h
@@ -38,6 +39,7 @@ API_ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("/rates", h.RatesHandler),
     ("/estimate", h.EstimateHandler),
     ("/sessions/current", h.CurrentSessionHandler),
+    ("/sessions/{hold_id}/statement", statementapi.SessionStatementHandler),
     ("/notices", noticesapi.NoticesHandler),
     ("/reports", h.ReportsHandler),
     ("/reports/energy", energy.EnergyReportHandler),
@@ -119,6 +121,12 @@ def make_app(ctx: ServiceContext, *, cookie_secret: bytes | None = None) -> web.
             context,
         ),
         (f"{prefix}console/maintenance", console.MaintenanceFormHandler, context),
+        # An account's statement for a period (CSV for browsers, not part of the REST API).
+        (
+            prefix + _pattern("accounts/{name}/statement.csv"),
+            statementapi.StatementCsvHandler,
+            context,
+        ),
         # The instructor's page (HTML and CSV, not part of the REST API).
         (f"{prefix}courses", teach.TeachingHandler, context),
         (prefix + _pattern("courses/{course}"), teach.CoursePageHandler, context),

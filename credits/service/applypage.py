@@ -14,6 +14,7 @@ from decimal import Decimal
 from html import escape
 
 from computehub.credits.applications import Application
+from computehub.credits.display import credits_text
 from computehub.credits.money import MAX_HOURS, round_credits
 from computehub.credits.service.page import Links, document, navbar
 from computehub.credits.service.views import amount
@@ -156,7 +157,7 @@ def decision_in_words(row: Application) -> str:
         done = "were granted into" if row.status == "approved" else "are being granted into"
         note = f" Note: {row.reason}" if row.reason else ""
         return (
-            f"{hours} GPU-hours ({amount(row.approved_amount)} credits) {done} account "
+            f"{hours} GPU-hours ({credits_text(row.approved_amount)} credits) {done} account "
             f"{row.proposal.account}; the credit {expiry}.{note}"
         )
     if row.status == "rejected":
@@ -318,7 +319,7 @@ def _notice(notice: str) -> str:
 def _asked(row: Application) -> str:
     return (
         f"{amount(row.proposal.hours)} GPU-hours of {escape(_gpu(row))}"
-        f" ({amount(row.estimate)} credits)"
+        f" ({credits_text(row.estimate)} credits)"
     )
 
 
@@ -600,7 +601,7 @@ def _estimate(view: FormView) -> str:
     return (
         f'<p class="alert alert-info" id="ch-estimate">{amount(hours)} GPU-hours of '
         f"{escape(view.values.gpu.upper())} at {amount(rate)} credits per GPU-hour cost "
-        f'<strong class="ch-cost">{amount(cost)}</strong> credits at today\'s rate.</p>'
+        f'<strong class="ch-cost">{credits_text(cost)}</strong> credits at today\'s rate.</p>'
     )
 
 

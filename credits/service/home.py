@@ -7,7 +7,14 @@ from typing import Any
 from tornado import web
 
 from computehub.credits import records as r
-from computehub.credits.service import access, applypage, noticeviews, page, pulllink
+from computehub.credits.service import (
+    access,
+    applypage,
+    noticeviews,
+    page,
+    pulllink,
+    statementviews,
+)
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.scopes import READ
@@ -72,16 +79,24 @@ class IndexHandler(BaseHandler):
                 materials.append((f"{course.title} ({course.id})", link))
         mine = await self.ctx.call(self.ctx.ledger.applications, applicant=caller.name)
         unseen = [row for row in mine if row.unseen]
+        latest = page.latest_sessions(per_account)
+        statements = await self.ctx.call(
+            self.ctx.ledger.statements, [row.hold.id for row in latest]
+        )
         html = page.render(
             caller.name,
             accounts,
-            page.latest_sessions(per_account),
+            latest,
             soon=self.ctx.now() + self.ctx.expiring_soon,
             links=self._links(),
             teaches=teaches,
             materials=materials,
             news=applypage.decisions_notice(unseen, self._links())
             + await noticeviews.page_notices(self, caller.name),
+            statements={key: statementviews.statement_html(row) for key, row in statements.items()},
+            downloads=statementviews.downloads_html(
+                [row.account for row in accounts], self._links().service, self.ctx.now()
+            ),
         )
         if unseen:
             # Shown once: the next visit no longer says it (the application's page does).

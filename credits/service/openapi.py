@@ -1253,6 +1253,77 @@ _PATHS["/notices"] = {
 }
 
 
+# -- a session's statement (credits/service/statementapi.py, docs/credits-service.md) --
+_STATEMENT_LINE = {
+    "type": "object",
+    "properties": {
+        "kind": {"enum": ["hold", "extend", "usage", "cap", "release"]},
+        "what": {"type": "string"},
+        "amount": _AMOUNT,
+        "at": {"type": ["string", "null"], "format": "date-time"},
+        "resource": {"type": ["string", "null"]},
+        "count": {"type": ["integer", "null"]},
+        "rate": {"anyOf": [_AMOUNT, {"type": "null"}]},
+        "hours": {"anyOf": [_AMOUNT, {"type": "null"}]},
+    },
+}
+_PATHS["/sessions/{hold_id}/statement"] = {
+    "get": {
+        "summary": "A session's statement: its line items, which add up exactly to the ledger",
+        "description": "Scope custom:credits:read; the session's account's owners and members, "
+        "a course's staff and TAs, the student who ran it, operators. Amounts exact.",
+        "parameters": [
+            {
+                "name": "hold_id",
+                "in": "path",
+                "required": True,
+                "description": "the session's hold id",
+                "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,9}$"},
+            }
+        ],
+        "responses": {
+            "200": _answer(
+                "the statement",
+                {
+                    "type": "object",
+                    "properties": {
+                        "hold_id": {"type": "integer"},
+                        "account": {"type": "string"},
+                        "user": {"type": "string"},
+                        "hub": {"type": "string"},
+                        "node": {"type": ["string", "null"]},
+                        "job_id": {"type": ["string", "null"]},
+                        "status": {"enum": [str(status) for status in HoldStatus]},
+                        "resources": {
+                            "type": "object",
+                            "additionalProperties": {"type": "integer"},
+                        },
+                        "rates": {"type": "object", "additionalProperties": _AMOUNT},
+                        "per_hour": _AMOUNT,
+                        "started_at": _TIME,
+                        "ended_at": {"type": ["string", "null"], "format": "date-time"},
+                        "hours_funded": _AMOUNT,
+                        "held": _AMOUNT,
+                        "charged": {"anyOf": [_AMOUNT, {"type": "null"}]},
+                        "returned": {"anyOf": [_AMOUNT, {"type": "null"}]},
+                        "usage_cost": {"anyOf": [_AMOUNT, {"type": "null"}]},
+                        "gpu_idle_minutes": {"type": ["integer", "null"]},
+                        "energy": {"enum": ["measured", "unknown", "pending"]},
+                        "energy_wh": {"type": ["string", "null"]},
+                        "end_note": {"type": ["string", "null"]},
+                        "closed_because": {"type": ["string", "null"]},
+                        "lines": {"type": "array", "items": _STATEMENT_LINE},
+                        "adds_up": {"type": "boolean"},
+                        "differences": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            ),
+            **_errors(400, 401, 403, 404),
+        },
+    }
+}
+
+
 # -- the operator console (operators only: custom:credits:admin) ---------------------
 _OPTIONAL_AMOUNT = {"anyOf": [_AMOUNT, {"type": "null"}]}
 _PERIOD_ROW = {

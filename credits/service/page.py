@@ -15,6 +15,7 @@ from decimal import Decimal
 from html import escape
 
 from computehub.credits import records as r
+from computehub.credits.display import credits_text
 from computehub.credits.notices import last_day
 from computehub.credits.service.energywords import energy_in_words
 from computehub.credits.service.views import amount
@@ -105,6 +106,8 @@ def render(
     teaches: bool = False,
     materials: Sequence[tuple[str, str]] = (),
     news: str = "",
+    statements: Mapping[int, str] = {},
+    downloads: str = "",
 ) -> str:
     """The whole page.
 
@@ -122,6 +125,11 @@ def render(
         news: the notice of decisions on their applications for credits they have not
             seen yet (HTML, see
             :func:`~computehub.credits.service.applypage.decisions_notice`).
+        statements: each session's statement as HTML, by hold id (see
+            :func:`~computehub.credits.service.statementviews.statement_html`); a session
+            without one has no fold-out.
+        downloads: the links to the accounts' statements as CSV (HTML, see
+            :func:`~computehub.credits.service.statementviews.downloads_html`).
     """
     links = links or Links()
     hub = escape(links.hub_prefix)
@@ -143,7 +151,8 @@ def render(
             courses,
             _materials(materials),
             _accounts(accounts, soon),
-            _sessions(sessions),
+            downloads,
+            _sessions(sessions, statements),
             '<p class="text-body-secondary small">Times are UTC. Amounts are credits. '
             f'Programs can read the same figures from the <a href="{escape(links.api)}'
             '/openapi.json">REST API</a>.</p>',
@@ -234,23 +243,25 @@ def _account_row(row: r.Balance, soon: datetime) -> str:
     expiring = _NONE
     if row.next_expiry_at is not None and _utc(row.next_expiry_at) <= _utc(soon):
         # Through its last day (a grant through the 8th expires at midnight starting the 9th).
-        expiring = f"{amount(row.expiring)} through {last_day(row.next_expiry_at):%Y-%m-%d}"
+        expiring = f"{credits_text(row.expiring)} through {last_day(row.next_expiry_at):%Y-%m-%d}"
     return (
         f'<tr data-account="{escape(row.account)}">'
         f'<td class="ch-account">{escape(row.account)} '
         f'<span class="text-body-secondary small">({escape(row.kind)})</span></td>'
         f'<td class="ch-role">{escape(row.role or _NONE)}</td>'
-        f'<td class="ch-balance text-end">{amount(row.balance)}</td>'
-        f'<td class="ch-held text-end">{amount(row.held)}</td>'
-        f'<td class="ch-available text-end fw-semibold">{amount(row.available)}</td>'
+        f'<td class="ch-balance text-end">{credits_text(row.balance)}</td>'
+        f'<td class="ch-held text-end">{credits_text(row.held)}</td>'
+        f'<td class="ch-available text-end fw-semibold">{credits_text(row.available)}</td>'
         f'<td class="ch-expiring">{escape(expiring)}</td></tr>'
     )
 
 
-def _sessions(sessions: Sequence[r.Session]) -> str:
+def _sessions(sessions: Sequence[r.Session], statements: Mapping[int, str]) -> str:
     if not sessions:
         return '<p class="alert alert-light" id="ch-no-sessions">No sessions yet.</p>'
-    rows = "\n".join(_session_row(row) for row in sessions)
+    rows = "\n".join(
+        _session_row(row) + _statement_row(statements.get(row.hold.id)) for row in sessions
+    )
     return (
         f'<h2 class="h5">Your latest sessions</h2>'
         '<div class="table-responsive"><table class="table table-sm align-middle" '
@@ -274,13 +285,22 @@ def _session_row(row: r.Session) -> str:
         f'<td class="ch-hub">{escape(hold.hub)}</td>'
         f'<td class="ch-resources">{escape(resources_in_words(hold.resources))}</td>'
         f'<td class="ch-hours text-end">{amount(hold.hours)}</td>'
-        f'<td class="ch-held text-end">{amount(hold.amount)}</td>'
+        f'<td class="ch-held text-end">{credits_text(hold.amount)}</td>'
         f'<td class="ch-status"><span class="badge {badge}">'
         f"{escape(status_in_words(hold.status))}</span></td>"
-        f'<td class="ch-charged text-end">{_NONE if cost is None else amount(cost)}</td>'
-        f'<td class="ch-returned text-end">{_NONE if back is None else amount(back)}</td>'
+        f'<td class="ch-charged text-end">{_NONE if cost is None else credits_text(cost)}</td>'
+        f'<td class="ch-returned text-end">{_NONE if back is None else credits_text(back)}</td>'
         f'<td class="ch-energy text-end">{escape(energy_in_words(row) or _NONE)}</td>'
         f'<td class="ch-note small">{escape(row.end_note or "")}</td></tr>'
+    )
+
+
+def _statement_row(statement: str | None) -> str:
+    """The session's statement under its row, across the table (folded until opened)."""
+    if not statement:
+        return ""
+    return (
+        f'<tr class="ch-statement-row"><td colspan="11" class="border-0 pt-0">{statement}</td></tr>'
     )
 
 

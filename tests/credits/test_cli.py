@@ -334,3 +334,33 @@ def test_energy_is_reported_by_hub_as_csv_and_json(
     assert [(r["key"], r["wh"], r["credits_per_kwh"]) for r in rows] == [
         ("gpu:h100", "1000.0000", "20.0000")
     ]
+
+
+def test_history_shows_each_entrys_effect_with_its_sign(
+    capsys: pytest.CaptureFixture[str], funded: str
+) -> None:
+    """A hold takes from available only; its release gives back; the charge takes from balance."""
+    with Ledger(funded) as ledger:
+        ledger.sync_rates({("north", "gpu:h100"): Decimal("10")}, actor="site")
+        hold = ledger.place_hold("p1", "north", {"gpu:h100": 1}, "1", actor="alice").id
+        ledger.settle(hold, {"gpu:h100": "0.3052"}, actor="spawner")
+    history = run_json(capsys, funded, "history", "p1")
+    effects = [(e["kind"], e["effect"]["balance"], e["effect"]["available"]) for e in history]
+    assert effects == [
+        ("release", "0.0000", "+6.9480"),
+        ("charge", "-3.0520", "0.0000"),
+        ("hold", "0.0000", "-10.0000"),
+        ("grant", "+100.0000", "+100.0000"),
+    ]
+    # The exact figures add up to the account's: balance 96.948, nothing held.
+    balance = run_json(capsys, funded, "balance", "p1")
+    assert sum(Decimal(e["effect"]["balance"]) for e in history) == Decimal(balance["balance"])
+    assert sum(Decimal(e["effect"]["available"]) for e in history) == Decimal(balance["available"])
+    status, out, _ = run(capsys, funded, "history", "p1")
+    assert status == 0
+    release = next(line for line in out.splitlines() if " release " in line)
+    assert "\N{PLUS-MINUS SIGN}0.00" in release
+    assert "+6.95" in release
+    assert "-6.9" not in release
+    hold_line = next(line for line in out.splitlines() if " hold " in line)
+    assert "\N{MINUS SIGN}10.00" in hold_line

@@ -194,7 +194,7 @@ def test_a_startup_is_funded_in_the_browser(
         page.fill("#ch-new-account", "riverwatch")
         page.click("#ch-price")
         page.wait_for_selector("#ch-estimate")
-        assert Decimal(page.inner_text("#ch-estimate .ch-cost")) == 200 * rate
+        assert page.inner_text("#ch-estimate .ch-cost") == f"{200 * rate:,.2f}"
         assert page.input_value("#ch-new-account") == "riverwatch"
         shot(page, "founder-priced")
         page.click("#ch-submit")
@@ -260,9 +260,10 @@ def test_a_startup_is_funded_in_the_browser(
         page.goto(f"{service}/")
         page.wait_for_selector("#ch-decisions")
         news = page.inner_text(f"#ch-decisions li[data-application='{made.id}']")
-        assert f"{150 * rate:.2f} credits" in news
+        assert f"{150 * rate:,.2f} credits" in news
         balance = page.inner_text("#ch-accounts tr[data-account=riverwatch] .ch-balance")
-        assert Decimal(balance) == 150 * rate == ledger.balance("riverwatch").balance
+        shown = Decimal(balance.replace(",", ""))  # the page writes 1,200.00
+        assert shown == 150 * rate == ledger.balance("riverwatch").balance
         shot(page, "founder-credited")
         page.reload()
         assert page.locator("#ch-decisions").count() == 0

@@ -63,7 +63,7 @@ def test_the_form_shows_the_cost_at_todays_rate() -> None:
         "fatima", [], view, PROGRAMME, xsrf="tok", review=False, notice="", links=LINKS
     )
     assert "200.00 GPU-hours of A100 at 7.00 credits per GPU-hour cost" in html
-    assert '<strong class="ch-cost">1400.00</strong>' in html
+    assert '<strong class="ch-cost">1,400.00</strong>' in html
     assert 'name="_xsrf" value="tok"' in html
     assert "Flood prediction (priority)" in html
     assert "Other &lt;research&gt;" in html

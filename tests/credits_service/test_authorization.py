@@ -534,3 +534,62 @@ def test_application_page_matrix(
     assert answer.status == status, answer.raw
     assert "script-src" not in answer.headers["content-security-policy"]
     assert "form-action 'self'" in answer.headers["content-security-policy"]
+
+
+#: A session's statement: (which hold, expected status per persona in PERSONAS order).
+STATEMENT_MATRIX: list[tuple[str, tuple[int, ...]]] = [
+    # owen's own session on his personal account.
+    ("owners-session", (200, 403, 403, 403, 200, 401)),
+    # sami's session on the course: its staff and sami read it, nobody else.
+    ("students-course-session", (403, 403, 200, 200, 200, 401)),
+    # ines's session on the course: its staff, not another student.
+    ("instructors-course-session", (403, 403, 200, 403, 200, 401)),
+    # No such hold: only operators are told so.
+    ("unknown", (403, 403, 403, 403, 404, 401)),
+    ("beyond-32-bits", (403, 403, 403, 403, 404, 401)),
+    ("not-a-number", (400, 400, 400, 400, 400, 401)),
+]
+
+
+def _statement_hold(ledger: Any, which: str) -> str:
+    if which == "unknown":
+        return "999999"
+    if which == "beyond-32-bits":
+        return "9999999999"
+    if which == "not-a-number":
+        return "1e3"
+    account, user = {
+        "owners-session": ("owen", "owen"),
+        "students-course-session": (COURSE, "sami"),
+        "instructors-course-session": (COURSE, "ines"),
+    }[which]
+    if which == "instructors-course-session" and not ledger.sessions(COURSE, user="ines"):
+        ledger.place_hold(COURSE, "lahore", {"cpu": 1}, "1", actor="ines")
+    return str(ledger.sessions(account, user=user)[-1].hold.id)
+
+
+@pytest.mark.parametrize(
+    ("which", "persona", "status"),
+    [
+        pytest.param(which, persona, expected[i], id=f"{which}-{persona}")
+        for which, expected in STATEMENT_MATRIX
+        for i, persona in enumerate(PERSONAS)
+    ],
+)
+def test_statement_matrix(
+    credits_hub: CreditsHub,
+    accounts: dict[str, str],
+    ledger: Any,
+    which: str,
+    persona: str,
+    status: int,
+) -> None:
+    hold_id = _statement_hold(ledger, which)
+    answer = credits_hub.call(persona, "GET", f"/sessions/{hold_id}/statement")
+    assert answer.status == status, answer.raw
+    assert isinstance(answer.body, dict)
+    if status == 200:
+        assert answer.body["hold_id"] == int(hold_id)
+        assert answer.body["adds_up"] is True
+    else:
+        assert answer.body["message"]

@@ -106,7 +106,7 @@ def test_account_figures_and_credits_expiring_soon() -> None:
     row = re.search(r'<tr data-account="alice">.*?</tr>', html)
     assert row is not None
     text = re.sub(r"<[^>]+>", "|", row.group(0))
-    for figure in ("1000.00", "1.00", "999.00", "50.00 through 2026-03-04", "owner"):
+    for figure in ("1,000.00", "1.00", "999.00", "50.00 through 2026-03-04", "owner"):
         assert f"|{figure}|" in text
     later = page.render("alice", [BALANCE], [], soon=NOW + timedelta(days=1))
     assert "50.00 through" not in later

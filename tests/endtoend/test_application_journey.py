@@ -112,7 +112,7 @@ def test_a_funded_project_starts_a_session_in_the_browser(
         page.goto(f"{service}/")
         page.wait_for_selector("#ch-decisions")
         balance = page.inner_text("#ch-accounts tr[data-account=alice-river] .ch-balance")
-        assert Decimal(balance) == 150 * a100
+        assert Decimal(balance.replace(",", "")) == 150 * a100  # shown as 1,234.50
         shot(page, "credited")
 
         page.goto(f"{hub.url}/hub/spawn")
