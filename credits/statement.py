@@ -108,6 +108,7 @@ class LedgerRows:
     end_note: str | None = None
     energy_recorded: bool = False
     energy_wh: Decimal | None = None
+    gpu_busy_hours: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,9 @@ class Statement:
     energy_recorded: bool
     energy_wh: Decimal | None
     closed_because: str | None = None
+    #: GPU-hours the session's GPUs were busy, as its notebook server reported them
+    #: (clamped by the hub; statistics, never billing); None when not recorded.
+    gpu_busy_hours: Decimal | None = None
     node: str | None = None
     differences: tuple[str, ...] = field(default_factory=tuple)
 
@@ -303,6 +307,7 @@ def build(rows: LedgerRows) -> Statement:
         gpu_idle_minutes=gpu_idle_minutes(rows.end_note),
         energy_recorded=rows.energy_recorded,
         energy_wh=rows.energy_wh,
+        gpu_busy_hours=rows.gpu_busy_hours,
         closed_because=closing[0] if closing and rows.status != "open" else None,
         differences=tuple(differences),
     )

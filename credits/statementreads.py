@@ -112,6 +112,10 @@ def _rows(db: orm.Session, hold_ids: Sequence[int]) -> list[st.LedgerRows]:
         row.hold_id: row
         for row in db.scalars(select(m.SessionEnergy).where(m.SessionEnergy.hold_id.in_(wanted)))
     }
+    busy = {
+        row.hold_id: row.busy_hours
+        for row in db.scalars(select(m.SessionGpuBusy).where(m.SessionGpuBusy.hold_id.in_(wanted)))
+    }
     found = []
     for hold_id in wanted:
         if hold_id not in holds:
@@ -140,6 +144,7 @@ def _rows(db: orm.Session, hold_ids: Sequence[int]) -> list[st.LedgerRows]:
                 end_note=hold.end_note,
                 energy_recorded=measured is not None,
                 energy_wh=None if measured is None else measured.wh,
+                gpu_busy_hours=busy.get(hold_id),
             )
         )
     return found

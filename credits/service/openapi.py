@@ -1308,6 +1308,11 @@ _PATHS["/sessions/{hold_id}/statement"] = {
                         "returned": {"anyOf": [_AMOUNT, {"type": "null"}]},
                         "usage_cost": {"anyOf": [_AMOUNT, {"type": "null"}]},
                         "gpu_idle_minutes": {"type": ["integer", "null"]},
+                        "gpu_busy_hours": {
+                            "anyOf": [_AMOUNT, {"type": "null"}],
+                            "description": "GPU-hours busy as the notebook server reported "
+                            "them (statistics, never billing); null: not recorded",
+                        },
                         "energy": {"enum": ["measured", "unknown", "pending"]},
                         "energy_wh": {"type": ["string", "null"]},
                         "end_note": {"type": ["string", "null"]},

@@ -101,6 +101,7 @@ def statement_json(row: Statement) -> dict[str, Any]:
         "returned": optional_amount(row.returned),
         "usage_cost": optional_amount(row.usage_cost),
         "gpu_idle_minutes": row.gpu_idle_minutes,
+        "gpu_busy_hours": optional_amount(row.gpu_busy_hours),
         "energy": energy_state(row),
         "energy_wh": wh_text(row.energy_wh),
         "end_note": row.end_note,
@@ -181,6 +182,7 @@ def statement_html(row: Statement) -> str:
         ("Ended", "still running" if row.ended_at is None else f"{_when(row.ended_at)}"),
         ("Rate in force", f"{credits_text(row.per_hour)} credits per hour"),
         ("GPU-idle minutes", _idle(row)),
+        ("GPU-busy hours", escape(_busy(row))),
         ("GPU energy", escape(_energy(row))),
         ("Why it ended", escape(_why(row))),
     ]
@@ -243,8 +245,24 @@ def _resources(row: Statement) -> str:
 def _idle(row: Statement) -> str:
     if row.gpu_idle_minutes is not None:
         return f"{row.gpu_idle_minutes} min (when the GPU-idle rule stopped it)"
-    # Sessions' GPU-busy hours (from migration 0011, another branch) will fill this in.
-    return "not recorded"
+    return "not recorded (the GPU-idle rule did not stop it)"
+
+
+def _busy(row: Statement) -> str:
+    if row.gpu_busy_hours is None:
+        return "not recorded (no report from the notebook server)"
+    allocated = sum(
+        (line.hours or Decimal(0) for line in row.lines if line.kind == "usage" and _gpu(line)),
+        Decimal(0),
+    )
+    busy = f"{row.gpu_busy_hours.normalize():f} GPU-hours"
+    if allocated:
+        busy += f" of {allocated.normalize():f} charged"
+    return busy + " (as the notebook server reported them)"
+
+
+def _gpu(line: Line) -> bool:
+    return (line.resource or "").startswith(("gpu:", "mig:"))
 
 
 def _energy(row: Statement) -> str:

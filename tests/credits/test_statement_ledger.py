@@ -44,6 +44,7 @@ def _sessions(ledger: Ledger, clock: FakeClock) -> dict[str, int]:
     ledger.settle(culled, {"gpu:h100": "0.75", "cpu": "3"}, actor="spawner")
     ledger.note_session_end(culled, IDLE_NOTE, actor="gpu-idle")
     ledger.record_energy(culled, None, seconds=2700, gpus=1, actor="node")
+    ledger.record_gpu_busy(culled, Decimal("0.05"), actor="hub")
     ids["culled"] = culled
     capped = ledger.place_hold("lab", "north", {"mig:h100:1g.10gb": 2}, "1", actor="ana").id
     ledger.settle(capped, {"mig:h100:1g.10gb": "3.3333"}, actor="spawner")
@@ -104,6 +105,8 @@ def test_statements_add_up_to_the_journal(ledger: Ledger, clock: FakeClock) -> N
     assert culled.end_note == IDLE_NOTE
     assert culled.energy_recorded
     assert culled.energy_wh is None
+    assert culled.gpu_busy_hours == Decimal("0.05")
+    assert plain.gpu_busy_hours is None  # its server never reported
     capped = statements[ids["capped"]]
     assert capped.usage_cost == Decimal("4.1666")  # 3.3333 x 1.25, rounded
     assert capped.charged == Decimal("2.5")

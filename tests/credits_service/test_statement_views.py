@@ -186,3 +186,16 @@ def test_the_page_folds_each_sessions_statement_under_its_row() -> None:
         in html
     )
     assert "<script" not in html
+
+
+def test_gpu_busy_hours_are_shown_beside_the_gpu_hours_charged() -> None:
+    busy = _statement(gpu_busy_hours=D("0.4"))
+    assert D(statementviews.statement_json(busy)["gpu_busy_hours"]) == D("0.4")
+    assert "0.4 GPU-hours of 1.8265 charged (as the notebook server reported them)" in (
+        _text(statementviews.statement_html(busy))
+    )
+    unrecorded = _statement()
+    assert statementviews.statement_json(unrecorded)["gpu_busy_hours"] is None
+    assert "not recorded (no report from the notebook server)" in _text(
+        statementviews.statement_html(unrecorded)
+    )
