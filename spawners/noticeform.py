@@ -9,23 +9,18 @@ own script changes the account with the hub and GPU until the person picks one).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 
 from computehub.credits.notices import Notice
+from computehub.credits.service.noticeviews import notice_items
 
 
 def render_notices(found: Sequence[Notice]) -> str:
     """The notices block, placed above the choices; empty without notices."""
     if not found:
         return ""
-    items = "".join(
-        f'<li class="ch-notice" data-kind="{escape(row.kind)}" '
-        f'data-account="{escape(row.account)}">{escape(row.text)}</li>'
-        for row in found
-    )
     return (
         '<div class="alert alert-warning" id="ch-notices" role="status" aria-live="polite">'
-        f'<ul class="mb-0">{items}</ul></div>'
+        f'<ul class="mb-0">{notice_items(found)}</ul></div>'
     )
 
 

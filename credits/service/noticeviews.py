@@ -41,15 +41,20 @@ def rules_view(rules: Rules) -> dict[str, Any]:
     }
 
 
-def notices_section(found: Sequence[Notice]) -> str:
-    """The credits page's notices, above its accounts (HTML; empty without notices)."""
-    if not found:
-        return ""
-    items = "".join(
+def notice_items(found: Sequence[Notice]) -> str:
+    """The notices as list items (HTML), with their kind and account for scripts and tests."""
+    return "".join(
         f'<li class="ch-notice" data-kind="{escape(row.kind)}" '
         f'data-account="{escape(row.account)}">{escape(row.text)}</li>'
         for row in found
     )
+
+
+def notices_section(found: Sequence[Notice]) -> str:
+    """The credits page's notices, above its accounts (HTML; empty without notices)."""
+    if not found:
+        return ""
+    items = notice_items(found)
     return (
         '<section class="alert alert-warning" id="ch-notices" role="status">'
         '<h2 class="h6">For your attention</h2>'
