@@ -533,21 +533,7 @@ class SlurmClient:
         ``--duplicates`` lists every run of the id (a requeued job, an id Slurm reused);
         only the runs of this session's job count (see ``accounting.session_usage``).
         """
-        out = await self._run(
-            hub,
-            [
-                self.binary("sacct"),
-                "-n",
-                "-X",
-                "-P",
-                "-D",
-                "--allusers",
-                "-j",
-                job_id,
-                "-o",
-                SACCT_FIELDS,
-            ],
-        )
+        out = await self._runs_of(hub, [job_id], SACCT_FIELDS)
         return session_usage(parse_sacct(out), job_id=job_id, name=name, user=user, since=0)
 
     async def energy_comments(self, hub: str, job_ids: Sequence[str]) -> str:
@@ -556,6 +542,10 @@ class SlurmClient:
         The AdminComment, where the node's epilog records a job's energy, comes last: it
         is free text (see ``computehub.spawners.energy``).
         """
+        return await self._runs_of(hub, job_ids, ENERGY_FIELDS)
+
+    async def _runs_of(self, hub: str, job_ids: Sequence[str], fields: str) -> str:
+        """``sacct``'s lines of ``fields`` for every run (``-D``) of ``job_ids``, any user's."""
         return await self._run(
             hub,
             [
@@ -568,7 +558,7 @@ class SlurmClient:
                 "-j",
                 ",".join(job_ids),
                 "-o",
-                ENERGY_FIELDS,
+                fields,
             ],
         )
 
