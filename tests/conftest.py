@@ -47,6 +47,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if STRICT and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped in a strict run (CI=true): {report.longrepr}"
+    running = getattr(item, "funcargs", {}).get("hub")
+    if report.failed and isinstance(running, RunningHub):
+        # CI keeps no bed: the hub's own account of what went wrong goes in the report.
+        report.sections.append(("the hub's warnings and errors", hub_trouble(running.process.log)))
+
+
+def hub_trouble(log: Path, limit: int = 12_000) -> str:
+    """The last warnings and errors in JupyterHub's log, with the tracebacks under them."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError as err:
+        return f"(no hub log: {err})"
+    kept: list[str] = []
+    keeping = False
+    for line in lines:
+        if line.startswith("["):
+            keeping = line[1:2] in ("W", "E", "C")
+        if keeping:
+            kept.append(line)
+    return "\n".join(kept)[-limit:]
 
 
 @pytest.fixture(scope="session")
