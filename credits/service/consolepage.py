@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from html import escape
 from typing import Any, Final
 from urllib.parse import urlencode
 
+from computehub.credits.display import credits_text
 from computehub.credits.service import svgplot
-from computehub.credits.service.consoletables import BY_TITLES, Table
+from computehub.credits.service.consoletables import BY_TITLES, PERIOD_COLUMNS, Column, Table
 from computehub.credits.service.page import Links, document, navbar
 
 #: As the course page's policy: the forms post (or GET) back to the service; inline SVG
@@ -141,19 +143,10 @@ def _choice_form(query: Mapping[str, str], links: Links) -> str:
 
 def _total(total: Mapping[str, Any], query: Mapping[str, str]) -> str:
     since, until = escape(query.get("since_shown", "")), escape(query.get("until_shown", ""))
-    cells = [
-        ("Sessions", total["sessions"]),
-        ("GPU-hours allocated", total["gpu_hours"]),
-        ("GPU-hours busy", total["gpu_busy_hours"]),
-        ("Credits charged", total["credits_charged"]),
-        ("Wh", total["wh"]),
-        ("Sessions culled", total["culled"]),
-        ("Credits culling saved", total["credits_saved"]),
-    ]
     items = "".join(
-        f'<div class="col"><div class="small text-body-secondary">{escape(k)}</div>'
-        f'<div class="fs-5" data-figure="{escape(k)}">{_shown(v)}</div></div>'
-        for k, v in cells
+        f'<div class="col"><div class="small text-body-secondary">{escape(c.title)}</div>'
+        f'<div class="fs-5" data-figure="{escape(c.title)}">{_cell(total[c.key], c)}</div></div>'
+        for c in PERIOD_COLUMNS
     )
     return (
         f'<p class="small" id="ch-period-words">From {since} until {until} (UTC).</p>'
@@ -167,6 +160,15 @@ def _shown(value: Any, null: str = "not recorded") -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return escape(str(value))
+
+
+def _cell(value: Any, column: Column) -> str:
+    """A value as the page shows it: times to the minute, credits with 2 decimals."""
+    if column.time:
+        return _minute(value)
+    if column.credits and value is not None:
+        return escape(credits_text(Decimal(str(value))))
+    return _shown(value, column.null)
 
 
 def _minute(value: Any) -> str:
@@ -187,7 +189,7 @@ def _panel(table: Table, query: Mapping[str, str], links: Links, *, level: str |
         f'<tr data-key="{escape(str(row[table.label]))}">'
         + "".join(
             f'<td class="{"text-end" if c.numeric else ""}" data-col="{c.key}">'
-            f"{_minute(row[c.key]) if c.time else _shown(row[c.key], c.null)}</td>"
+            f"{_cell(row[c.key], c)}</td>"
             for c in table.columns
         )
         + "</tr>"

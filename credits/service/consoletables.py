@@ -50,6 +50,8 @@ class Column:
     null: str = "not recorded"
     #: An ISO 8601 time: the page shows it to the minute, in UTC.
     time: bool = False
+    #: Credits (exact in the JSON and CSV): the page shows them with 2 decimals.
+    credits: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,14 +109,14 @@ _KEY_TITLES: Final = {
     "category": "Category",
     "gpu_type": "GPU type",
 }
-_PERIOD_COLUMNS: Final = (
+PERIOD_COLUMNS: Final = (
     Column("sessions", "Sessions", True),
     Column("gpu_hours", "GPU-hours allocated", True),
     Column("gpu_busy_hours", "GPU-hours busy", True),
-    Column("credits_charged", "Credits charged", True),
+    Column("credits_charged", "Credits charged", True, credits=True),
     Column("wh", "Wh", True),
     Column("culled", "Sessions culled", True),
-    Column("credits_saved", "Credits culling saved", True),
+    Column("credits_saved", "Credits culling saved", True, credits=True),
 )
 
 
@@ -140,7 +142,7 @@ def period_table(by: str, figures: Sequence[cs.PeriodFigures]) -> Table:
     return Table(
         name=f"period-{by}",
         title=BY_TITLES[by],
-        columns=(Column("key", _KEY_TITLES[by]), *_PERIOD_COLUMNS),
+        columns=(Column("key", _KEY_TITLES[by]), *PERIOD_COLUMNS),
         rows=tuple(period_row(f) for f in figures),
         label="key",
         plots=(("gpu_hours", "gpu_busy_hours"), ("credits_charged", "credits_saved")),
@@ -201,11 +203,11 @@ def funding_table(sources: Sequence[cs.FundingFigures]) -> Table:
         title="Credits per funding source",
         columns=(
             Column("source", "Funding source"),
-            Column("granted", "Granted", True),
-            Column("spent", "Spent", True),
-            Column("expired", "Expired", True),
-            Column("remaining", "Left", True),
-            Column("expiring", "Expiring soon", True),
+            Column("granted", "Granted", True, credits=True),
+            Column("spent", "Spent", True, credits=True),
+            Column("expired", "Expired", True, credits=True),
+            Column("remaining", "Left", True, credits=True),
+            Column("expiring", "Expiring soon", True, credits=True),
         ),
         rows=rows,
         label="source",
@@ -232,9 +234,9 @@ def accounts_table(accounts: Sequence[cs.AccountRow]) -> Table:
         columns=(
             Column("account", "Account"),
             Column("kind", "Kind"),
-            Column("balance", "Balance", True),
-            Column("held", "Held", True),
-            Column("available", "Available", True),
+            Column("balance", "Balance", True, credits=True),
+            Column("held", "Held", True, credits=True),
+            Column("available", "Available", True, credits=True),
             Column("next_expiry_at", "Next expiry", null="none", time=True),
         ),
         rows=rows,
@@ -274,7 +276,7 @@ def applications_table(applications: Sequence[Application]) -> Table:
             Column("status", "Status"),
             Column("resource", "GPU"),
             Column("hours", "GPU-hours asked", True),
-            Column("estimate", "Credits asked", True),
+            Column("estimate", "Credits asked", True, credits=True),
             Column("created_at", "Submitted", time=True),
         ),
         rows=rows,

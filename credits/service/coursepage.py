@@ -14,6 +14,7 @@ from html import escape
 from urllib.parse import quote
 
 from computehub.credits import records as r
+from computehub.credits.display import credits_text
 from computehub.credits.roster import RosterPlan
 from computehub.credits.service.formgraders import Assignment, Coursework
 from computehub.credits.service.page import Links, document, navbar
@@ -123,7 +124,7 @@ def course_list(user: str, courses: Sequence[r.Course], *, links: Links) -> str:
             f'<td class="ch-term">{c.starts_on:%Y-%m-%d} to {c.ends_on:%Y-%m-%d}</td>'
             f'<td class="ch-role">{escape(_ROLE_WORDS.get(c.members.get(user, ""), "operator"))}'
             f"</td><td>{_state(c)}</td>"
-            f'<td class="ch-available text-end">{amount(c.pool.available)}</td></tr>'
+            f'<td class="ch-available text-end">{credits_text(c.pool.available)}</td></tr>'
             for c in courses
         )
         table = (
@@ -218,10 +219,10 @@ def _summary(view: CourseView) -> str:
         f'<dt class="col-sm-3">State</dt>{archived}'
         f'<dt class="col-sm-3">Your role</dt><dd class="col-sm-9 ch-role">{escape(role)}</dd>'
         '<dt class="col-sm-3">Pool</dt><dd class="col-sm-9 ch-pool">'
-        f'<span class="ch-balance">{amount(pool.balance)}</span> in it, '
-        f'<span class="ch-held">{amount(pool.held)}</span> held by running sessions, '
-        f'<strong><span class="ch-available">{amount(pool.available)}</span> left</strong> to '
-        "spend</dd></dl>"
+        f'<span class="ch-balance">{credits_text(pool.balance)}</span> in it, '
+        f'<span class="ch-held">{credits_text(pool.held)}</span> held by running sessions, '
+        f'<strong><span class="ch-available">{credits_text(pool.available)}</span> left'
+        "</strong> to spend</dd></dl>"
     )
 
 
@@ -307,12 +308,12 @@ def _roster_row(row: RosterRow, view: CourseView, links: Links) -> str:
         f'<tr data-username="{escape(row.username)}">'
         f'<td class="ch-username">{escape(row.username)}</td>'
         f'<td class="ch-role{muted}">{escape(role)}</td>'
-        f'<td class="ch-used text-end fw-semibold">{amount(use.used)}</td>'
-        f'<td class="ch-charged text-end">{amount(use.charged)}</td>'
-        f'<td class="ch-held text-end">{amount(use.held)}</td>'
+        f'<td class="ch-used text-end fw-semibold">{credits_text(use.used)}</td>'
+        f'<td class="ch-charged text-end">{credits_text(use.charged)}</td>'
+        f'<td class="ch-held text-end">{credits_text(use.held)}</td>'
         f'<td class="ch-sessions text-end">{use.sessions}</td>'
         f'<td class="ch-last">{when(use.last_activity) or "—"}</td>'
-        f'<td class="ch-share-left text-end">{escape(share_left_text(row)) or "—"}</td>'
+        f'<td class="ch-share-left text-end">{escape(share_left_text(row, shown=True)) or "—"}</td>'
         f'<td class="ch-allowance">{_allowance_cell(row, view, links)}</td></tr>'
     )
 

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from tornado import web
 
 from computehub.credits import records as r
+from computehub.credits.display import credits_text
 from computehub.credits.errors import InvalidAmountError
 from computehub.credits.money import parse_decimal
 from computehub.credits.roster import RosterError, parse_roster
@@ -24,7 +25,6 @@ from computehub.credits.service import access, coursepage, page, params, pulllin
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.courses import course_and_role
 from computehub.credits.service.errors import ApiError
-from computehub.credits.service.views import amount
 from computehub.credits.sharing import SHARES
 
 #: What a notice in the page's address may say after a form was saved.
@@ -154,7 +154,7 @@ def _allowance_notice(course: r.Course, user: str) -> str:
     own = course.sharing.students.get(user)
     if own is None:
         return f"{user} has the course's share of the pool again."
-    return f"The allowance of {user} was saved: {amount(own)} credits for the term."
+    return f"The allowance of {user} was saved: {credits_text(own)} credits for the term."
 
 
 class TeachingHandler(PageHandler):

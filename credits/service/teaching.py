@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from computehub.credits import records as r
 from computehub.credits.courseuse import PoolUse
+from computehub.credits.display import credits_text
 from computehub.credits.service.views import amount
 
 #: Roster order: the course's staff first, then TAs, students, and past users last.
@@ -92,9 +93,9 @@ def sharing_in_words(sharing: r.Sharing) -> str:
     if sharing.share == "equal":
         parts.append("an equal share of the pool per student")
     elif sharing.share == "fixed" and sharing.allowance is not None:
-        parts.append(f"{amount(sharing.allowance)} credits per student for the term")
+        parts.append(f"{credits_text(sharing.allowance)} credits per student for the term")
     if sharing.weekly_cap is not None:
-        parts.append(f"at most {amount(sharing.weekly_cap)} credits per student a week")
+        parts.append(f"at most {credits_text(sharing.weekly_cap)} credits per student a week")
     if not parts:
         return "No limit: students spend from the pool until it runs out."
     text = " and ".join(parts)
@@ -112,10 +113,13 @@ def when(value: datetime | None) -> str:
     return f"{utc:%Y-%m-%d %H:%M}"
 
 
-def share_left_text(row: RosterRow) -> str:
-    """A student's share left, ``no limit``, or empty for the course's staff and TAs."""
+def share_left_text(row: RosterRow, *, shown: bool = False) -> str:
+    """A student's share left, ``no limit``, or empty for the course's staff and TAs.
+
+    Exact (for the CSV) unless ``shown``: then with 2 decimals, as the page shows credits.
+    """
     if row.share_left is not None:
-        return amount(row.share_left)
+        return credits_text(row.share_left) if shown else amount(row.share_left)
     return "no limit" if row.role == "student" else ""
 
 

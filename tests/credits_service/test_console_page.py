@@ -104,7 +104,8 @@ def test_the_page_has_every_panel_with_a_plot_and_both_exports() -> None:
     assert "&lt;b&gt;Cooling&lt;/b&gt; work" in page
     assert '<input type="hidden" name="_xsrf" value="tok">' in page
     assert "<script" not in page
-    assert 'data-figure="Credits charged">31.0001<' in page
+    # Credits with 2 decimals on the page (exact in the JSON and CSV).
+    assert 'data-figure="Credits charged">31.00<' in page
     assert 'data-col="next_expiry_at">2026-03-31 15:00 UTC<' in page
 
 

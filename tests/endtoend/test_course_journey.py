@@ -36,8 +36,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from computehub.credits.display import credits_text
 from computehub.credits.ledger import Ledger
-from computehub.credits.service.views import amount
 from computehub.localbed.bed import SlurmBed
 from computehub.localbed.hub import HubProcess
 from computehub.localbed.proc import free_port
@@ -419,7 +419,7 @@ def _walk(journey: Journey, window: Any, shot: Any) -> None:
     for user in STUDENTS:
         row = teacher.locator(f"#ch-roster tr[data-username={user}]")
         assert use[user].used > 0
-        assert row.locator(".ch-used").inner_text() == amount(use[user].used)
+        assert row.locator(".ch-used").inner_text() == credits_text(use[user].used)
         assert row.locator(".ch-sessions").inner_text() == str(use[user].sessions)
     assignment = teacher.locator("#ch-coursework tr[data-assignment=ps1]").inner_text()
     assert "released" in assignment
