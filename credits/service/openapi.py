@@ -276,6 +276,19 @@ _SCHEMAS: dict[str, Any] = {
             "pending": {"type": "boolean"},
             "amount": _AMOUNT,
             "change": {"type": "string", "example": "-10.00"},
+            "effect": {
+                "type": "object",
+                "description": (
+                    "what the entry did to the account's balance and to its available "
+                    "credit, exact and always signed (a hold's release gives credit back: "
+                    "+ on available, ±0 on balance); see docs/money.md"
+                ),
+                "properties": {
+                    "balance": {"type": "string", "example": "0.0000"},
+                    "available": {"type": "string", "example": "+6.9475"},
+                },
+            },
+            "meaning": {"type": "string", "example": "returned to available"},
             "counterparty": {"type": "string"},
             "actor": {"type": "string"},
             "reason": {"type": "string"},

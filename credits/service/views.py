@@ -10,7 +10,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from computehub.credits import historyview
 from computehub.credits import records as r
+from computehub.credits.display import signed_exact
 from computehub.credits.money import round_credits
 from computehub.credits.service.energywords import wh_text
 
@@ -53,13 +55,23 @@ def balance(figures: r.Balance, *, soon: datetime) -> dict[str, Any]:
 
 
 def entry(row: r.Entry) -> dict[str, Any]:
-    """One journal entry from the account's point of view (``change`` is signed)."""
+    """One journal entry from the account's point of view (``change`` is signed).
+
+    ``effect`` is what it did to the balance and to the available credit
+    (:func:`computehub.credits.historyview.effect`, as ``computehub credits history``).
+    """
+    found = historyview.effect(row)
     return {
         "id": row.id,
         "kind": row.kind,
         "pending": row.pending,
         "amount": amount(row.amount),
         "change": ("-" if row.change < 0 else "+") + amount(abs(row.change)),
+        "effect": {
+            "balance": signed_exact(found.balance),
+            "available": signed_exact(found.available),
+        },
+        "meaning": found.meaning,
         "counterparty": row.counterparty,
         "actor": row.actor,
         "reason": row.reason,

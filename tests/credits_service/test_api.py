@@ -130,6 +130,26 @@ def test_transactions_page_without_gaps_or_repeats(
     assert first["transactions"][0]["change"] == "+7.00"
 
 
+def test_transactions_say_each_entrys_effect_with_its_sign(
+    credits_hub: CreditsHub, accounts: dict[str, str], ledger: Any
+) -> None:
+    """A release gives credit back to available (its ``change`` alone reads as taken)."""
+    ledger.create_account("effects", "personal", actor="test", owner="otto")
+    ledger.grant("effects", "100", actor="test")
+    hold = ledger.place_hold("effects", "lahore", {"gpu:h100": 1}, "1", actor="otto").id
+    ledger.settle(hold, {"gpu:h100": "0.25"}, actor="spawner")
+    rows = credits_hub.call("other", "GET", "/accounts/effects/transactions").body["transactions"]
+    release = next(row for row in rows if row["kind"] == "release")
+    assert release["change"].startswith("-")
+    assert release["effect"]["balance"] == "0.0000"
+    assert release["effect"]["available"].startswith("+")
+    assert release["meaning"] == "returned to available"
+    balance = credits_hub.call("other", "GET", "/accounts/effects").body
+    for figure in ("balance", "available"):
+        total = sum(Decimal(row["effect"][figure]) for row in rows)
+        assert total == Decimal(balance[figure]), figure
+
+
 @pytest.mark.parametrize(
     "query",
     [
