@@ -58,7 +58,7 @@ def entry(row: r.Entry) -> dict[str, Any]:
     """One journal entry from the account's point of view (``change`` is signed).
 
     ``effect`` is what it did to the balance and to the available credit
-    (:func:`computehub.credits.historyview.effect`, as ``computehub credits history``).
+    (:func:`~computehub.credits.historyview.effect`, as ``computehub credits history``).
     """
     found = historyview.effect(row)
     return {
