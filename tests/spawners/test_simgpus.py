@@ -8,7 +8,7 @@ import pytest
 
 from computehub.sitefile.schema import Demo, Site
 from computehub.spawners.options import SessionRequest
-from computehub.spawners.simgpus import simulated_gpu_env
+from computehub.spawners.simgpus import with_simulated_gpus
 
 
 def _site(on: bool) -> Site:
@@ -36,7 +36,11 @@ def test_the_jobs_simulation_variable(
     on: bool, gpu_type: str | None, gpus: int, profile: str | None, expected: dict[str, str]
 ) -> None:
     request = SessionRequest("lahore", gpu_type, gpus, Decimal(1), "notebook", mig_profile=profile)
-    assert simulated_gpu_env(_site(on), request) == expected
+    job = {"PATH": "/usr/bin", "COMPUTEHUB_HUB": "lahore"}
+    assert with_simulated_gpus(_site(on), request, job) == {**job, **expected}
+    # An extra configuration's Spawner.environment can't turn it on, nor change the type.
+    planted = {**job, "COMPUTEHUB_SIMULATED_GPUS": "l4"}
+    assert with_simulated_gpus(_site(on), request, planted) == {**job, **expected}
 
 
 def test_a_site_file_is_real_unless_it_says_demo() -> None:
