@@ -38,7 +38,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .gpus import GpuReader, mig_share
-from .nvml import GpuBackend, GpuError, backend_from_env
+from .nvml import FAKE_GPUS_ENV, GpuBackend, GpuError, PynvmlBackend, backend_from_env
 
 log = logging.getLogger("computehub.energy")
 
@@ -280,6 +280,25 @@ def _device_map(path: Path | None) -> dict[str, str]:
     return data
 
 
+def _backend(env: Mapping[str, str], *, allow_fake: bool) -> GpuBackend:
+    """The node's device layer: NVML, or the fake one only where the hook's argv allows it.
+
+    The fake layer's counters are what its variable says, not what a GPU drew: recorded as a
+    job's energy they would be made up. Slurm gives the Prolog and Epilog slurmd's
+    environment, not the job's, so no user sets it; the flag keeps an operator's stray
+    variable from doing so on a real node (the bed writes it into its own hook).
+    """
+    if env.get(FAKE_GPUS_ENV, "").strip() and not allow_fake:
+        log.error(
+            "job %s: %s is set but the hook was not started with --allow-fake-gpus: "
+            "reading NVML, never the fake layer, for the job's energy",
+            env.get("SLURM_JOB_ID"),
+            FAKE_GPUS_ENV,
+        )
+        return PynvmlBackend()
+    return backend_from_env(env)
+
+
 def main(argv: Iterable[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """``computehub-energy-hook prolog|epilog``: always exits 0 (never fails the job)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -288,6 +307,12 @@ def main(argv: Iterable[str] | None = None, environ: Mapping[str, str] | None = 
     parser.add_argument("--device-map", type=Path, default=None, help="GRES index → device")
     parser.add_argument("--sacctmgr", default="sacctmgr", help="sacctmgr to record with")
     parser.add_argument("--log", type=Path, default=None, help="append log lines here")
+    parser.add_argument(
+        "--allow-fake-gpus",
+        action="store_true",
+        help="the local bed and demo only: read the fake device layer (COMPUTEHUB_FAKE_GPUS) "
+        "as the node's GPUs; without it that variable is ignored and NVML is read",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     env = os.environ if environ is None else environ
     handler: logging.Handler = (
@@ -297,7 +322,7 @@ def main(argv: Iterable[str] | None = None, environ: Mapping[str, str] | None = 
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     try:
-        backend = backend_from_env(env)
+        backend = _backend(env, allow_fake=args.allow_fake_gpus)
         devices = _device_map(args.device_map)
         if args.phase == "prolog":
             prolog(backend, env, args.spool, devices)

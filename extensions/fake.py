@@ -101,6 +101,9 @@ class FakeGpuBackend:
         max_mig_slots: MIG device slots per GPU, as NVML's `nvmlDeviceGetMaxMigDeviceCount`.
     """
 
+    #: Its figures are never a real GPU's: the widget labels them "simulated GPU".
+    simulated = True
+
     def __init__(
         self,
         gpus: list[FakeGpu],

@@ -153,6 +153,7 @@ class GpuSample:
         energy_j: Energy used since the reader first saw the device, in joules.
         notes: Why figures are missing.
         error: Set when the last reading failed; the figures are then the last good ones.
+        simulated: The figures are not a real GPU's (the fake layer, the demo's simulation).
     """
 
     cuda_index: int
@@ -168,6 +169,7 @@ class GpuSample:
     energy_j: float | None
     notes: tuple[str, ...] = ()
     error: str | None = None
+    simulated: bool = False
 
     @property
     def label(self) -> str:
@@ -393,6 +395,7 @@ class GpuReader:
                     temperature_c=None,
                     energy_j=None,
                     error=error,
+                    simulated=self._backend.simulated,
                 )
             return replace(last, error=error)
         self._last[device.uuid] = sample
@@ -439,6 +442,7 @@ class GpuReader:
             temperature_c=temperature,
             energy_j=energy,
             notes=tuple(notes),
+            simulated=backend.simulated,
         )
 
     def _energy_since_start(self, device: ResolvedDevice, counter_mj: int) -> float:

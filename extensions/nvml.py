@@ -58,7 +58,13 @@ class GpuBackend(Protocol):
 
     Power figures are in milliwatts and energy in millijoules, as NVML reports them; the
     reader converts to watts and joules.
+
+    Attributes:
+        simulated: True when the figures are not a real GPU's (the fake layer, the demo's
+            simulation); the widget labels them "simulated GPU".
     """
+
+    simulated: bool
 
     def init(self) -> None:
         """Start a session with the driver; raises `GpuError` when there is none."""
@@ -124,6 +130,8 @@ class PynvmlBackend:
     The module is imported on `init`, so that a notebook image without `nvidia-ml-py` still
     imports the widget and reports the missing library as a status line.
     """
+
+    simulated = False
 
     def __init__(self) -> None:
         self._nvml: Any = None

@@ -39,6 +39,14 @@ def format_bytes(value: int | None) -> str:
 #: Whose figure the widget's energy is: NVML's counter as this kernel reads it, not the
 #: ledger's (which the node's epilog measures for the whole session when it ends).
 ENERGY_LABEL = "NVML reading of the GPU since this kernel started"
+#: The same for a simulated GPU, whose energy is the simulation's.
+SIMULATED_ENERGY_LABEL = "simulated, since this kernel started"
+#: The label of a simulated GPU's row, and what its tooltip says.
+SIMULATED_LABEL = "simulated GPU"
+SIMULATED_TITLE = (
+    "Not a real GPU: this machine has none, and the figures are simulated (on the demo, "
+    "from this kernel's CPU use)."
+)
 
 
 def format_energy(joules: float | None) -> str:
@@ -57,10 +65,17 @@ def format_time(instant: datetime) -> str:
 
 
 def gpu_title_html(sample: GpuSample) -> str:
-    """The row title: label, product name and a tooltip with the UUID."""
+    """The row title: label, product name and a tooltip with the UUID; "simulated GPU"."""
+    simulated = ""
+    if sample.simulated:
+        simulated = (
+            f' <span class="computehub-simulated" title="{escape(SIMULATED_TITLE)}"'
+            ' style="padding: 0 4px; border: 1px solid var(--jp-warn-color1);'
+            f' color: var(--jp-ui-font-color0);">{escape(SIMULATED_LABEL)}</span>'
+        )
     return (
         f'<div style="{BOX}" title="{escape(sample.uuid)}"><b>{escape(sample.label)}</b> '
-        f'<span style="{MUTED}">{escape(sample.name)}</span></div>'
+        f'<span style="{MUTED}">{escape(sample.name)}</span>{simulated}</div>'
     )
 
 
@@ -76,7 +91,8 @@ def gpu_details_html(sample: GpuSample) -> str:
     if sample.temperature_c is not None:
         parts.append(f"{sample.temperature_c} °C")
     if sample.energy_j is not None:
-        parts.append(f"{format_energy(sample.energy_j)} used ({ENERGY_LABEL})")
+        label = SIMULATED_ENERGY_LABEL if sample.simulated else ENERGY_LABEL
+        parts.append(f"{format_energy(sample.energy_j)} used ({label})")
     lines = [" · ".join(escape(p) for p in parts)]
     lines.extend(f'<span style="{MUTED}">{escape(note)}</span>' for note in sample.notes)
     if sample.error is not None:

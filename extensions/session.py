@@ -8,9 +8,10 @@ from collections.abc import Mapping
 
 from .creditsreader import HttpCreditsClient
 from .gpus import GpuReader
-from .nvml import backend_from_env
+from .nvml import GpuBackend, backend_from_env
 from .sampler import Sampler
 from .settings import ComputeHubWidgetSettings
+from .simulate import SIMULATED_GPUS_ENV
 
 _lock = threading.Lock()
 _sampler: Sampler | None = None
@@ -21,11 +22,24 @@ def build_sampler(
 ) -> Sampler:
     """Build a sampler from the settings and the single-user server's environment.
 
+    On the demo the spawner sets `SIMULATED_GPUS_ENV` (``demo.simulated_gpus`` in the site
+    file): the widget then shows simulated GPUs that follow this kernel's CPU use, labelled
+    as such; otherwise NVML (or the fake layer of `COMPUTEHUB_FAKE_GPUS`).
+
     Raises:
-        ValueError: `COMPUTEHUB_FAKE_GPUS` is set but malformed.
+        ValueError: `COMPUTEHUB_FAKE_GPUS` or `COMPUTEHUB_SIMULATED_GPUS` is set but malformed.
     """
     env = os.environ if environ is None else environ
-    reader = GpuReader(backend_from_env(env), env.get("CUDA_VISIBLE_DEVICES"))
+    backend: GpuBackend
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    simulated = env.get(SIMULATED_GPUS_ENV, "").strip()
+    if simulated:
+        from .simulated import simulated_layer
+
+        backend, visible = simulated_layer(simulated, visible)
+    else:
+        backend = backend_from_env(env)
+    reader = GpuReader(backend, visible)
     credits = HttpCreditsClient.from_env(
         env, hub_base_url=settings.hub_base_url, timeout=settings.http_timeout
     )

@@ -75,6 +75,7 @@ from computehub.spawners.options import (
 )
 from computehub.spawners.reasons import waiting_reason
 from computehub.spawners.registry import HubRegistry, gpu_of
+from computehub.spawners.simgpus import with_simulated_gpus
 from computehub.spawners.slurmclient import (
     FINAL_QUEUE_STATES,
     JobInfo,
@@ -415,6 +416,8 @@ class ComputeHubSpawner(BatchLifecycle):
             env["PATH"] = f"{prefix}/bin:/usr/local/bin:/usr/bin:/bin"
             # The notebook server reports its hub with its GPU activity (gpuidle).
             env["COMPUTEHUB_HUB"] = self.session_request.hub
+            # The demo's simulated GPUs (site file demo.simulated_gpus), for the widget only.
+            env = with_simulated_gpus(self.site, self.session_request, env)
         return env
 
     # -- the hub's record of the session -------------------------------------------------

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from computehub.clock import utcnow
 from computehub.credits.ledger import Ledger
@@ -60,9 +61,7 @@ class Demo:
         say("starting munge, MariaDB, slurmdbd and two Slurm hubs (lahore, karachi)")
         self.bed = SlurmBed(self.state / "slurm")
         self.bed.start()
-        site = write_site(
-            self.state / "site.yaml", bed_site(self.bed, self.notebook_env, DEMO_USERS)
-        )
+        site = write_site(self.state / "site.yaml", demo_site(self.bed, self.notebook_env))
         say(f"site file: {site}")
         say("starting JupyterHub and configurable-http-proxy")
         self.hub = HubProcess(self.state / "hub", site, port=self.port)
@@ -78,6 +77,17 @@ class Demo:
             for cluster in self.bed.clusters.values():
                 cluster.cancel_all()
             self.bed.stop()
+
+
+def demo_site(bed: SlurmBed, notebook_env: Path) -> dict[str, Any]:
+    """The demo's site file: the bed's hubs, the demo logins, and simulated GPUs.
+
+    This machine has no GPU, so the sessions' widgets show simulated ones, labelled so
+    (``demo.simulated_gpus``, docs/widget.md); only the demo sets it.
+    """
+    data = bed_site(bed, notebook_env, DEMO_USERS)
+    data["demo"] = {"simulated_gpus": True}
+    return data
 
 
 def grant_demo_credits(ledger_url: str) -> dict[str, str]:

@@ -119,6 +119,8 @@ def write_hook(
             sacctmgr,
             "--log",
             str(base / "log" / "energy.log"),
+            # The bed's node has no GPU: its counters are the fake layer's.
+            "--allow-fake-gpus",
         ]
         script = etc / f"computehub-energy-{phase}"
         script.write_text(

@@ -1083,6 +1083,17 @@ class Notices(_Strict):
     )
 
 
+class Demo(_Strict):
+    """The demo on a machine without GPUs (``./scripts/up.sh``): never a real deployment."""
+
+    simulated_gpus: bool = Field(
+        default=False,
+        description="DEMO ONLY: sessions' widgets show simulated GPUs of the session's type, "
+        "labelled 'simulated GPU', whose figures follow the kernel's CPU use (docs/widget.md). "
+        "The platform's records (energy, GPU-idle) never read them",
+    )
+
+
 class Site(_Strict):
     """The whole site file."""
 
@@ -1096,6 +1107,7 @@ class Site(_Strict):
     nbgrader: Nbgrader = Field(default_factory=Nbgrader)
     programme: Programme = Field(default_factory=Programme)
     notices: Notices = Field(default_factory=Notices)
+    demo: Demo = Field(default_factory=Demo)
 
     @model_validator(mode="after")
     def _reserved_categories(self) -> Site:

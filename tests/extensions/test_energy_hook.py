@@ -218,3 +218,25 @@ def test_the_hook_never_fails_the_job(tmp_path: Path) -> None:
     assert main(["prolog", *argv], env) == 0
     assert main(["epilog", *argv, "--sacctmgr", "/nonexistent"], env) == 0
     assert "energy prolog of job 42 failed" in log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("flags", "counted"),
+    [
+        pytest.param([], False, id="a-real-node"),
+        pytest.param(["--allow-fake-gpus"], True, id="bed"),
+    ],
+)
+def test_fake_gpus_count_only_where_the_hooks_argv_allows_them(
+    tmp_path: Path, flags: list[str], counted: bool
+) -> None:
+    """A stray COMPUTEHUB_FAKE_GPUS on a real node must not become a job's energy."""
+    fake = FakeGpuBackend.with_gpus(1).gpus[0].uuid
+    spec = json.dumps([{"uuid": fake, "power_w": 300, "energy_epoch": time.time()}])
+    env = {**ENV, "SLURM_JOB_GPUS": "0", "COMPUTEHUB_FAKE_GPUS": spec}
+    log = tmp_path / "energy.log"
+    assert main(["prolog", "--spool", str(tmp_path / "s"), "--log", str(log), *flags], env) == 0
+    start = json.loads((tmp_path / "s" / "lahore-42.json").read_text())
+    assert (fake in [r["uuid"] for r in start["readings"]]) is counted
+    refused = "COMPUTEHUB_FAKE_GPUS is set but the hook was not started with --allow-fake-gpus"
+    assert (refused in log.read_text()) is not counted

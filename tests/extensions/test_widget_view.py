@@ -84,7 +84,9 @@ def test_gpu_rows_follow_the_counters(bench: Bench, backend: FakeGpuBackend) -> 
     assert row.utilization.value == 37
     assert row.memory.value == pytest.approx(25.0)
     assert "NVIDIA H100 80GB HBM3" in row.title.value
-    expected = "37 % · 20.0 GiB / 80.0 GiB · 250 / 700 W · 51 °C · 0.00 Wh used (NVML reading"
+    # The fake layer is labelled as what it is (test_widget_simulated.py: NVML's rows are not).
+    assert "simulated GPU" in row.title.value
+    expected = "37 % · 20.0 GiB / 80.0 GiB · 250 / 700 W · 51 °C · 0.00 Wh used (simulated, since"
     assert expected in row.details.value
     backend.gpus[0].utilization = 88
     backend.gpus[0].memory_used = 78 * 2**30
@@ -93,7 +95,7 @@ def test_gpu_rows_follow_the_counters(bench: Bench, backend: FakeGpuBackend) -> 
     assert row.utilization.value == 88
     assert row.memory.value == pytest.approx(97.5)
     assert row.memory.bar_style == "warning"
-    assert "2.00 Wh used (NVML reading of the GPU since this kernel started)" in row.details.value
+    assert "2.00 Wh used (simulated, since this kernel started)" in row.details.value
     assert "<polyline" in row.sparkline.value
 
 
