@@ -46,7 +46,7 @@ class Server:
 
     def _xsrf(self) -> str:
         cookies = self.page.context.cookies()
-        return next(c["value"] for c in cookies if c["name"] == "_xsrf")
+        return str(next(c["value"] for c in cookies if c["name"] == "_xsrf"))
 
     def put(self, path: str, body: object) -> None:
         response = self.page.request.put(
