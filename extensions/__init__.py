@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["load_ipython_extension", "show", "unload_ipython_extension"]
+__all__ = ["load_ipython_extension", "panel", "show", "unload_ipython_extension"]
+
+#: The names the extension is loaded under (`%load_ext computehub` re-exports this one).
+_NAMES = frozenset({"computehub", "computehub.extensions"})
+#: The widget the JupyterLab panel shows, closed when the panel shows a new one.
+_panel_widget: Any = None
 
 
 def show(**settings: Any) -> None:
@@ -25,19 +30,46 @@ def show(**settings: Any) -> None:
     """
     from IPython.display import display
 
+    display(_new_widget(**settings))  # type: ignore[no-untyped-call]  # display() is untyped
+
+
+def panel(*, only_if_loaded: bool = False) -> None:
+    """Display the widget for the JupyterLab side panel, closing the one it showed before.
+
+    The panel runs this in the notebook's kernel; one panel widget per kernel is open at a
+    time, so re-opening the panel does not pile up subscribers of the sampler.
+
+    Args:
+        only_if_loaded: Display nothing unless the kernel loaded the extension (at start,
+            see `computehub.extensions.autoload`, or with ``%load_ext``).
+    """
+    global _panel_widget
+    from IPython import get_ipython
+    from IPython.display import display
+
+    ip = get_ipython()
+    if only_if_loaded and (ip is None or not _NAMES & ip.extension_manager.loaded):
+        return
+    # The new one subscribes first, so the sampler keeps running through the swap.
+    previous, _panel_widget = _panel_widget, _new_widget()
+    if previous is not None:
+        previous.close()
+    display(_panel_widget)  # type: ignore[no-untyped-call]  # display() is untyped
+
+
+def _new_widget(**settings: Any) -> Any:
     from .session import shared_sampler
     from .settings import ComputeHubWidgetSettings
     from .widget import ComputeHubWidget
 
     config = _shell_config()
     options = ComputeHubWidgetSettings(config=config, **settings)
-    widget = ComputeHubWidget(
+    return ComputeHubWidget(
         shared_sampler(options),
         warn_minutes=options.warn_minutes,
         low_credits=options.low_credits_amount,
         max_extend_hours=options.max_extend_hours,
     )
-    display(widget)  # type: ignore[no-untyped-call]  # IPython leaves display() untyped
 
 
 def load_ipython_extension(ip: Any) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from traitlets import Float, Integer, List, Unicode
+from traitlets import Bool, Float, Integer, List, Unicode
 from traitlets.config import Configurable
 
 from .alerts import DEFAULT_WARN_MINUTES
@@ -72,6 +72,15 @@ class ComputeHubWidgetSettings(Configurable):
         min=0.5,
         config=True,
         help="The most hours the Extend button offers at once (the hub enforces its own limit).",
+    )
+
+    autoload = Bool(
+        True,
+        config=True,
+        help="Load the widget at kernel start in computehub sessions (the JupyterLab panel "
+        "then opens with the first notebook). Set it to False in "
+        "~/.ipython/profile_default/ipython_kernel_config.py to load it only with "
+        "%load_ext computehub.",
     )
 
     @property

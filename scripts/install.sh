@@ -62,8 +62,25 @@ if [[ ! -x $NOTEBOOK_ENV/bin/python || $(cat "$NOTEBOOK_ENV/.computehub-stamp" 2
   "$NOTEBOOK_ENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/images/notebook/requirements.txt"
   echo "$nb_stamp" >"$NOTEBOOK_ENV/.computehub-stamp"
 fi
+# The JupyterLab/Notebook 7 extension (status item and panel, extensions/labextension):
+# TypeScript built into a prebuilt (federated) extension by JupyterLab's own builder
+# against the notebook environment's JupyterLab, from the npm registry (install time
+# only); the wheel below ships it in share/jupyter/labextensions.
+LABEXT=$ROOT/extensions/labextension
+lab_stamp=$(stamp_of "$LABEXT/package.json" "$LABEXT/package-lock.json" "$LABEXT/tsconfig.json" \
+  "$LABEXT"/src/*.ts "$LABEXT"/style/*.css "$LABEXT"/schema/*.json "$ROOT/images/notebook/requirements.txt")
+if [[ ! -f $LABEXT/dist/package.json || $(cat "$LABEXT/node_modules/.computehub-stamp" 2>/dev/null) != "$lab_stamp" ]]; then
+  say "JupyterLab extension: $LABEXT/dist"
+  core=$("$NOTEBOOK_ENV/bin/python" -c 'import jupyterlab, pathlib; print(pathlib.Path(jupyterlab.__file__).parent / "staging" / "package.json")')
+  (cd "$LABEXT" && npm ci --no-audit --no-fund --loglevel=error && rm -rf lib dist \
+    && node_modules/.bin/tsc \
+    && PATH="$NOTEBOOK_ENV/bin:$PATH" "$NOTEBOOK_ENV/bin/jupyter-builder" build --core-package-file "$core" .)
+  echo "$lab_stamp" >"$LABEXT/node_modules/.computehub-stamp"
+fi
 # The widget from this checkout, without its dependencies (they are pinned above).
-src_stamp=$(find "$ROOT/extensions" "$ROOT/computehub/__init__.py" "$ROOT/computehub/clock.py" \( -name '*.py' -o -name '*.json' \) -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)
+src_stamp=$( (find "$ROOT/extensions" -name node_modules -prune -o \( -name '*.py' -o -name '*.json' \) -print0;
+  find "$ROOT/computehub/__init__.py" "$ROOT/computehub/clock.py" "$LABEXT/dist" -type f -print0) |
+  sort -z | xargs -0 cat | sha256sum | cut -c1-16)
 if [[ $(cat "$NOTEBOOK_ENV/.computehub-src-stamp" 2>/dev/null) != "$src_stamp" ]]; then
   say "computehub widget into the notebook environment"
   "$NOTEBOOK_ENV/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$ROOT"
@@ -74,6 +91,9 @@ fi
 for conf in jupyter_server_config.json labconfig/page_config.json nbgrader_config.py; do
   install -D -m 0644 "$ROOT/images/notebook/jupyter/$conf" "$NOTEBOOK_ENV/etc/jupyter/$conf"
 done
+# Kernels load the computehub widget at start in computehub sessions (docs/widget.md).
+install -D -m 0644 "$ROOT/images/notebook/ipython/ipython_kernel_config.py" \
+  "$NOTEBOOK_ENV/etc/ipython/ipython_kernel_config.py"
 # Sessions run where no outside network is reachable: JupyterLab must not ask
 # users about fetching news or checking for updates.
 install -D -m 0644 "$ROOT/images/notebook/lab/overrides.json" \

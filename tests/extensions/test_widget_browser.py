@@ -45,34 +45,38 @@ def test_widget_shows_the_session_and_extends_it(hub: Any, browser: Any, output_
             page.click(".jp-Notebook .jp-Cell >> nth=0")
             page.keyboard.press("Control+Enter")
             try:
-                widget = page.wait_for_selector(".computehub-widget", timeout=20_000)
+                widget = page.wait_for_selector(".jp-Notebook .computehub-widget", timeout=20_000)
                 break
             except Exception:  # noqa: S112 (retried, then asserted below)
                 continue
         assert widget is not None, "the widget never rendered"
-        account = page.locator(".computehub-widget tr", has_text="Account")
+        # The widget in the cell (the session panel, opened at kernel start, has another).
+        in_cell = page.locator(".jp-Notebook .computehub-widget")
+        account = in_cell.locator("tr", has_text="Account")
         account.wait_for(timeout=60_000)
         assert account.inner_text().split("\t")[-1].strip() == (
             f"alice · lahore · job {state['job_id']}"
         )
-        available_text = page.locator(".computehub-widget tr", has_text="Available").inner_text()
+        available_text = in_cell.locator("tr", has_text="Available").inner_text()
         shown = amount(re.search(r"([\d,]+\.\d\d) credits", available_text).group(1))  # type: ignore[union-attr]
         with Ledger(hub.ledger_url) as ledger:
             assert shown == ledger.balance("alice").available.quantize(Decimal("0.01"))
         # Only the session's two GPUs of the node's four fake ones.
-        assert page.locator(".computehub-gpu").count() == 2
+        assert page.locator(".jp-Notebook .computehub-gpu").count() == 2
         page.screenshot(path=str(output_dir / "01-widget.png"))
-        until = page.locator(".computehub-widget tr", has_text="Time left").inner_text()
+        until = in_cell.locator("tr", has_text="Time left").inner_text()
 
-        page.get_by_role("button", name="Extend…").click()
-        page.get_by_text(re.compile(r"costs 20\.00 credits")).wait_for(timeout=30_000)
-        page.get_by_role("button", name="Confirm").click()
-        page.get_by_text(re.compile(r"Extended by 1 h")).wait_for(timeout=30_000)
+        # The session panel (opened at kernel start) has its own Extend button: use the cell's.
+        page.locator(".jp-Notebook").get_by_role("button", name="Extend…").click()
+        notebook = page.locator(".jp-Notebook")
+        notebook.get_by_text(re.compile(r"costs 20\.00 credits")).wait_for(timeout=30_000)
+        page.locator(".jp-Notebook").get_by_role("button", name="Confirm").click()
+        notebook.get_by_text(re.compile(r"Extended by 1 h")).wait_for(timeout=30_000)
         page.screenshot(path=str(output_dir / "02-extended.png"))
         with Ledger(hub.ledger_url) as ledger:
             assert ledger.hold(state["hold_id"]).hours == 2
         deadline = time.monotonic() + 60  # the credits part refreshes on its own schedule
-        while page.locator(".computehub-widget tr", has_text="Time left").inner_text() == until:
+        while in_cell.locator("tr", has_text="Time left").inner_text() == until:
             assert time.monotonic() < deadline, "the funded end did not move"
             time.sleep(1)
     except Exception:
