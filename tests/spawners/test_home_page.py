@@ -1,0 +1,235 @@
+"""The hub's home page in Chromium on the real bed: cards that equal the ledger and Slurm.
+
+alice runs a session on her default server (Lahore, one H100) and one on a named
+server (Karachi, one A100), and asks for a third (named, one H100 on Lahore) while
+carol's job holds Lahore's other H100s, so that it waits. The home page shows each
+as its own card: the running one's hub, GPU, cost so far and time left equal to what
+the ledger and Slurm say; the waiting one's place in the queue and the start that
+``squeue --start`` estimates; the named one is extended from its card. Screenshots of
+the page in light and dark theme go to the output folder.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from computehub.credits.ledger import Ledger
+from computehub.localbed.bed import SlurmBed
+from computehub.spawners import homecards as hc
+from tests.conftest import PASSWORDS
+from tests.spawners.test_spawner import block_gpus
+
+pytestmark = pytest.mark.integration
+
+_CENTS = Decimal("0.01")
+
+
+def squeue(bed: SlurmBed, hub: str, *argv: str) -> str:
+    """squeue's answer, times as epoch seconds."""
+    return subprocess.run(
+        ["squeue", "-h", *argv],
+        env={**bed.clusters[hub].env, "SLURM_TIME_FORMAT": "%s"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
+
+
+def server_model(hub: Any, user: str, name: str) -> dict[str, Any] | None:
+    status, model = hub.api("GET", f"/users/{user}")
+    assert status == 200, model
+    found = model["servers"].get(name)
+    return dict(found) if found else None
+
+
+def wait_server(hub: Any, user: str, name: str, timeout: float = 180) -> dict[str, Any]:
+    """The server's model once it is ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        server = server_model(hub, user, name)
+        if server and server["ready"]:
+            return server
+        time.sleep(0.5)
+    raise AssertionError(f"{user}'s server {name!r} not ready in {timeout} s")
+
+
+def wait_job(hub: Any, user: str, name: str, timeout: float = 60) -> dict[str, Any]:
+    """The server's state once its job is submitted."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        server = server_model(hub, user, name)
+        if server and server["state"].get("job_id"):
+            return dict(server["state"])
+        time.sleep(0.3)
+    raise AssertionError(f"{user}'s server {name!r} has no job after {timeout} s")
+
+
+def minutes_of(text: str) -> int:
+    """``1 h 59 min`` or ``45 min`` in minutes."""
+    match = re.fullmatch(r"(?:(\d+) h )?(\d+) min", text)
+    assert match is not None, text
+    return int(match.group(1) or 0) * 60 + int(match.group(2))
+
+
+def utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def field(card: Any, name: str) -> str:
+    text: str = card.locator(f'[data-field="{name}"]').inner_text()
+    return text.strip()
+
+
+def test_home_page_cards_equal_the_ledger_and_slurm(
+    hub: Any, slurm_bed: SlurmBed, browser: Any, output_dir: Path, clean: None
+) -> None:
+    hub.api("POST", "/users/alice/server", {"hub": "lahore", "gpu_type": "h100", "hours": "2"})
+    hub.api(
+        "POST",
+        "/users/alice/servers/training",
+        {"hub": "karachi", "gpu_type": "a100", "hours": "1"},
+    )
+    default = wait_server(hub, "alice", "")["state"]
+    training = wait_server(hub, "alice", "training")["state"]
+    # carol holds Lahore's other three H100s: alice's third session waits for one.
+    blocker = block_gpus(slurm_bed, "lahore", "gpu:h100:3")
+    status, _ = hub.api(
+        "POST", "/users/alice/servers/queued", {"hub": "lahore", "gpu_type": "h100", "hours": "1"}
+    )
+    assert status == 202
+    queued = wait_job(hub, "alice", "queued")
+    # Slurm's backfill pass estimates its start (within bf_interval, 30 s by default).
+    deadline = time.monotonic() + 90
+    while squeue(slurm_bed, "lahore", "--start", "-j", queued["job_id"], "-o", "%S") in ("N/A", ""):
+        assert time.monotonic() < deadline, "Slurm never estimated the waiting job's start"
+        time.sleep(2)
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(f"{hub.url}/hub/login")
+        page.fill("#username_input", "alice")
+        page.fill("#password_input", PASSWORDS["alice"])
+        page.click("#login_submit")
+        page.wait_for_load_state()
+        before = datetime.now(UTC)
+        page.goto(f"{hub.url}/hub/home")
+        page.wait_for_selector('.ch-card[data-server="queued"][data-state="pending"]')
+        after = datetime.now(UTC)
+        page.screenshot(path=str(output_dir / "1-home-light.png"), full_page=True)
+        _check_running(page, hub, slurm_bed, default, before, after)
+        _check_pending(page, slurm_bed, queued)
+        _extend_named(page, hub, slurm_bed, training)
+        page.screenshot(path=str(output_dir / "2-named-extended-light.png"), full_page=True)
+        page.emulate_media(color_scheme="dark")
+        page.reload()
+        page.wait_for_selector('.ch-card[data-server="queued"]')
+        assert page.locator("html").get_attribute("data-bs-theme") == "dark"
+        page.screenshot(path=str(output_dir / "3-home-dark.png"), full_page=True)
+        # Stop from the card: the default server's card goes, its session is settled.
+        stop = page.locator('.ch-card[data-server=""] .ch-stop')
+        stop.click()
+        assert stop.inner_text() == "Stop it: sure?"
+        stop.click()
+        page.wait_for_selector('.ch-card[data-server=""]', state="detached", timeout=90_000)
+        assert server_model(hub, "alice", "") is None
+    except Exception:
+        page.screenshot(path=str(output_dir / "failure.png"), full_page=True)
+        raise
+    finally:
+        page.close()
+        subprocess.run(
+            ["scancel", blocker], env=slurm_bed.clusters["lahore"].env, check=False, timeout=30
+        )
+
+
+def _check_running(
+    page: Any,
+    hub: Any,
+    bed: SlurmBed,
+    state: dict[str, Any],
+    before: datetime,
+    after: datetime,
+) -> None:
+    card = page.locator('.ch-card[data-server=""]')
+    assert card.get_attribute("data-state") == "running"
+    assert field(card, "hub") == "Lahore AI Hub (Punjab)"
+    assert field(card, "resources") == "1 \u00d7 H100"
+    with Ledger(hub.ledger_url) as ledger:
+        hold = ledger.hold(state["hold_id"])
+    placed = utc(hold.created_at)
+    funded = placed + timedelta(seconds=float(hold.hours * 3600))
+    # Cost so far: the hold's rate times the time since it was placed (the ledger's
+    # figures), read while the page asked.
+    shown = Decimal(field(card, "cost").removesuffix(" credits"))
+    low, high = (
+        (hold.per_hour * Decimal((t - placed).total_seconds()) / 3600).quantize(
+            _CENTS, ROUND_HALF_EVEN
+        )
+        for t in (before, after)
+    )
+    assert low <= shown <= high, (low, shown, high)
+    assert field(card, "rate") == f"{hold.per_hour:,.2f} credits an hour"
+    assert field(card, "funded-until") == hc.clock_text(funded, after)
+    # Time left: the ledger's funded end, and Slurm's (its start plus its time limit).
+    left = minutes_of(field(card, "time-left"))
+    assert (funded - after).total_seconds() // 60 <= left <= (funded - before).total_seconds() // 60
+    end = int(squeue(bed, "lahore", "-j", state["job_id"], "-o", "%e"))
+    slurm_left = (datetime.fromtimestamp(end, UTC) - after).total_seconds() / 60
+    assert abs(left - slurm_left) <= 1.5, (left, slurm_left)
+    assert card.locator(".ch-open").get_attribute("href") == "/user/alice/"
+
+
+def _check_pending(page: Any, bed: SlurmBed, queued: dict[str, Any]) -> None:
+    card = page.locator('.ch-card[data-server="queued"]')
+    job = queued["job_id"]
+    partition = squeue(bed, "lahore", "-j", job, "-o", "%P")
+    position = squeue(bed, "lahore", "-t", "PD", "-p", partition, "-o", "%i", "--sort=-p,i")
+    assert position.split().index(job) == 0
+    assert field(card, "queue") == "It is next in the queue."
+    assert field(card, "reason") == (
+        "It waits because the GPUs or memory it needs are in use; it starts when they are free."
+    )
+    estimate = field(card, "estimate")
+    expected = squeue(bed, "lahore", "--start", "-j", job, "-o", "%S")
+    assert expected.isdigit(), expected
+    start = datetime.fromtimestamp(int(expected), UTC)
+    assert estimate.startswith(
+        f"Slurm expects it to start around {hc.clock_text(start, datetime.now(UTC))}"
+    ), estimate
+    assert card.locator(".ch-open").count() == 0
+    assert card.locator(".ch-extend-btn").count() == 0
+
+
+def _extend_named(page: Any, hub: Any, bed: SlurmBed, state: dict[str, Any]) -> None:
+    card = page.locator('.ch-card[data-server="training"]')
+    assert field(card, "hub") == "Karachi AI Hub (Sindh)"
+    assert field(card, "resources") == "1 \u00d7 A100"
+    assert squeue(bed, "karachi", "-j", state["job_id"], "-o", "%l") == "1:00:00"
+    card.locator(".ch-extend-btn").click()
+    card.locator(".ch-hours").select_option("1")
+    card.locator(".ch-quote").click()
+    said = card.locator(".ch-extend-said")
+    page.wait_for_function("el => el.textContent.includes('more costs')", arg=said.element_handle())
+    assert said.inner_text().startswith("1 h more costs 7.00 credits;"), said.inner_text()
+    card.locator(".ch-confirm").click()
+    # The card is drawn again from the hub's figures, with what was done.
+    note = page.locator('.ch-card[data-server="training"] .ch-note')
+    note.wait_for()
+    assert note.inner_text().startswith("Extended: it now runs until"), note.inner_text()
+    with Ledger(hub.ledger_url) as ledger:
+        hold = ledger.hold(state["hold_id"])
+    assert hold.hours == 2
+    funded = utc(hold.created_at) + timedelta(hours=2)
+    card = page.locator('.ch-card[data-server="training"]')
+    assert field(card, "funded-until") == hc.clock_text(funded, datetime.now(UTC))
+    assert squeue(bed, "karachi", "-j", state["job_id"], "-o", "%l") == "2:00:00"
