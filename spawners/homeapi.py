@@ -130,7 +130,7 @@ def home_answer(
         "now": now.isoformat(),
         "sessions": cards,
         "balances": hc.balance_rows(balances, now + expiring_within, now),
-        "past": hc.past_rows(latest, now),
+        "past": hc.past_rows(latest, now, hubs),
     }
 
 

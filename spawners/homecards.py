@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from html import escape
 from typing import Any, Final
 
 from computehub.credits import records as r
@@ -142,15 +143,42 @@ def server_label(name: str) -> str:
     return f"Server \u201c{name}\u201d" if name else "Default server"
 
 
-def cost_so_far(hold: r.Hold, now: datetime) -> Decimal:
-    """The rate times the time since the hold was placed, never more than the hold."""
-    elapsed = max(Decimal(0), Decimal((utc(now) - utc(hold.created_at)).total_seconds()))
+def spawn_heading(name: str) -> str:
+    """The spawn form's first line for a named server ("" for the default one)."""
+    if not name:
+        return ""
+    return (
+        f'<p class="lead" id="ch-server-name">Starting {escape(server_label(name))}: a session '
+        "of its own, with its own hold, job and card on your home page.</p>"
+    )
+
+
+def cost_so_far(hold: r.Hold, since: datetime, now: datetime) -> Decimal:
+    """The hold's rate times the time since ``since``, never more than the hold.
+
+    ``since`` is when the job started (Slurm's start: settlement charges the time the
+    job ran, never its wait), or when the hold was placed where Slurm did not say.
+    """
+    elapsed = max(Decimal(0), Decimal((utc(now) - utc(since)).total_seconds()))
     return min(round_credits(hold.per_hour * elapsed / _SECONDS_PER_HOUR), hold.amount)
 
 
-def funded_until(hold: r.Hold) -> datetime:
-    """When the session's funded time ends: the hold's placing plus its hours."""
-    return utc(hold.created_at) + timedelta(seconds=float(hold.hours * _SECONDS_PER_HOUR))
+def funded_until(hold: r.Hold, since: datetime) -> datetime:
+    """When the session's funded time ends: ``since`` (as above) plus the hold's hours."""
+    return utc(since) + timedelta(seconds=float(hold.hours * _SECONDS_PER_HOUR))
+
+
+def run_start(hold: r.Hold, state: str, slurm: SlurmView | None) -> datetime:
+    """When the session's paid time began: the job's start as Slurm says, else the hold's."""
+    if (
+        state in (RUNNING, STARTING, STOPPING)
+        and slurm is not None
+        and slurm.answered
+        and slurm.state != "PENDING"
+        and slurm.start is not None
+    ):
+        return utc(slurm.start)
+    return utc(hold.created_at)
 
 
 def _state(server: Server, slurm: SlurmView | None) -> str:
@@ -217,8 +245,9 @@ def session_card(
         card["hub_text"] = f"{hub.display_name} ({hub.region})" if hub.region else hub.display_name
     if session is not None:
         hold = session.hold
-        until = funded_until(hold)
-        cost = cost_so_far(hold, now)
+        since = run_start(hold, state, slurm)
+        until = funded_until(hold, since)
+        cost = cost_so_far(hold, since, now)
         card.update(
             account=hold.account,
             resources_text=resources_text(hold.resources),
@@ -235,7 +264,8 @@ def session_card(
             card.update(
                 cost_so_far=str(cost),
                 cost_so_far_text=credits_text(cost),
-                started_text=clock_text(hold.created_at, now),
+                started_at=since.isoformat(),
+                started_text=clock_text(since, now),
                 time_left_s=int(left.total_seconds()),
                 time_left_text=duration_text(left) if left else "none: it ends now",
             )
@@ -324,9 +354,15 @@ def _day_text(value: datetime, now: datetime) -> str:
 
 
 def past_rows(
-    sessions: Sequence[r.Session], now: datetime, limit: int = PAST_LIMIT
+    sessions: Sequence[r.Session],
+    now: datetime,
+    hubs: Mapping[str, HubWords] | None = None,
+    limit: int = PAST_LIMIT,
 ) -> list[dict[str, Any]]:
-    """The last ended sessions (newest first, as given), each with what it was charged."""
+    """The last ended sessions (newest first, as given), each with what it was charged.
+
+    ``hubs``: how people call each hub (a hub no longer in the site file keeps its id).
+    """
     rows = []
     for row in sessions:
         hold = row.hold
@@ -338,6 +374,7 @@ def past_rows(
                 "hold_id": hold.id,
                 "account": hold.account,
                 "hub": hold.hub,
+                "hub_text": hubs[hold.hub].display_name if hubs and hold.hub in hubs else hold.hub,
                 "job_id": hold.job_id or "",
                 "resources_text": resources_text(hold.resources),
                 "started_text": clock_text(hold.created_at, now),

@@ -26,6 +26,7 @@ from computehub.localbed.bed import SlurmBed
 from computehub.spawners import homecards as hc
 from tests.conftest import PASSWORDS
 from tests.spawners.test_spawner import block_gpus
+from tests.support.bedtools import hub_api, user_token
 
 pytestmark = pytest.mark.integration
 
@@ -80,10 +81,6 @@ def minutes_of(text: str) -> int:
     return int(match.group(1) or 0) * 60 + int(match.group(2))
 
 
-def utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 def field(card: Any, name: str) -> str:
     text: str = card.locator(f'[data-field="{name}"]').inner_text()
     return text.strip()
@@ -113,6 +110,7 @@ def test_home_page_cards_equal_the_ledger_and_slurm(
         assert time.monotonic() < deadline, "Slurm never estimated the waiting job's start"
         time.sleep(2)
 
+    _check_api_scope(hub)
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.set_default_timeout(60_000)
     try:
@@ -142,6 +140,22 @@ def test_home_page_cards_equal_the_ledger_and_slurm(
         stop.click()
         page.wait_for_selector('.ch-card[data-server=""]', state="detached", timeout=90_000)
         assert server_model(hub, "alice", "") is None
+        # Once settled, it is among the last sessions, with the ledger's charge.
+        row = page.locator(f'#ch-past tr[data-hold="{default["hold_id"]}"]')
+        deadline = time.monotonic() + 120
+        while row.count() == 0 or not row.locator("td").nth(3).inner_text().startswith("ended"):
+            assert time.monotonic() < deadline, "the stopped session was never listed as ended"
+            time.sleep(3)
+            page.reload()
+            page.wait_for_selector("#ch-past tbody tr")
+        with Ledger(hub.ledger_url) as ledger:
+            charged = ledger.session(default["hold_id"]).charged
+        assert charged is not None
+        assert charged > 0
+        assert row.locator(".ch-charged").inner_text() == f"{charged:,.2f}"
+        assert row.locator("td").nth(1).inner_text() == "Lahore AI Hub"
+        page.screenshot(path=str(output_dir / "4-stopped-dark.png"), full_page=True)
+        _start_named_from_home(page, hub, output_dir)
     except Exception:
         page.screenshot(path=str(output_dir / "failure.png"), full_page=True)
         raise
@@ -166,13 +180,19 @@ def _check_running(
     assert field(card, "resources") == "1 \u00d7 H100"
     with Ledger(hub.ledger_url) as ledger:
         hold = ledger.hold(state["hold_id"])
-    placed = utc(hold.created_at)
-    funded = placed + timedelta(seconds=float(hold.hours * 3600))
-    # Cost so far: the hold's rate times the time since it was placed (the ledger's
-    # figures), read while the page asked.
+    # The paid time runs from the job's start as Slurm says (the wait costs nothing),
+    # for the hold's hours, which is where Slurm's time limit ends it.
+    start = datetime.fromtimestamp(
+        int(squeue(bed, "lahore", "-j", state["job_id"], "-o", "%S")), UTC
+    )
+    funded = start + timedelta(seconds=float(hold.hours * 3600))
+    end = datetime.fromtimestamp(int(squeue(bed, "lahore", "-j", state["job_id"], "-o", "%e")), UTC)
+    assert abs((end - funded).total_seconds()) < 60, (end, funded)
+    assert field(card, "started") == hc.clock_text(start, after)
+    # Cost so far: the hold's rate (the ledger's) times the time since, while the page asked.
     shown = Decimal(field(card, "cost").removesuffix(" credits"))
     low, high = (
-        (hold.per_hour * Decimal((t - placed).total_seconds()) / 3600).quantize(
+        (hold.per_hour * Decimal((t - start).total_seconds()) / 3600).quantize(
             _CENTS, ROUND_HALF_EVEN
         )
         for t in (before, after)
@@ -180,11 +200,10 @@ def _check_running(
     assert low <= shown <= high, (low, shown, high)
     assert field(card, "rate") == f"{hold.per_hour:,.2f} credits an hour"
     assert field(card, "funded-until") == hc.clock_text(funded, after)
-    # Time left: the ledger's funded end, and Slurm's (its start plus its time limit).
+    # Time left: to that end, which is Slurm's (start plus time limit) too.
     left = minutes_of(field(card, "time-left"))
     assert (funded - after).total_seconds() // 60 <= left <= (funded - before).total_seconds() // 60
-    end = int(squeue(bed, "lahore", "-j", state["job_id"], "-o", "%e"))
-    slurm_left = (datetime.fromtimestamp(end, UTC) - after).total_seconds() / 60
+    slurm_left = (end - after).total_seconds() / 60
     assert abs(left - slurm_left) <= 1.5, (left, slurm_left)
     assert card.locator(".ch-open").get_attribute("href") == "/user/alice/"
 
@@ -229,7 +248,55 @@ def _extend_named(page: Any, hub: Any, bed: SlurmBed, state: dict[str, Any]) -> 
     with Ledger(hub.ledger_url) as ledger:
         hold = ledger.hold(state["hold_id"])
     assert hold.hours == 2
-    funded = utc(hold.created_at) + timedelta(hours=2)
+    started = int(squeue(bed, "karachi", "-j", state["job_id"], "-o", "%S"))
+    funded = datetime.fromtimestamp(started, UTC) + timedelta(hours=2)
     card = page.locator('.ch-card[data-server="training"]')
     assert field(card, "funded-until") == hc.clock_text(funded, datetime.now(UTC))
     assert squeue(bed, "karachi", "-j", state["job_id"], "-o", "%l") == "2:00:00"
+
+
+def _check_api_scope(hub: Any) -> None:
+    """The endpoint answers only with the caller's own data, and only to their login."""
+    bob = user_token(hub.url, hub.token, "bob")
+    status, answer = hub_api(hub.url, bob, "GET", "/computehub/home")
+    assert status == 200, answer
+    assert answer["sessions"] == []  # alice's three are not bob's to see
+    assert "bob" in [row["account"] for row in answer["balances"]]
+    assert "alice" not in [row["account"] for row in answer["balances"]]
+    narrow = user_token(hub.url, hub.token, "alice", ["read:users:name!user"])
+    assert hub_api(hub.url, narrow, "GET", "/computehub/home")[0] == 403
+    # A service (the test driver may stop any server) has no home page.
+    assert hub_api(hub.url, hub.token, "GET", "/computehub/home")[0] == 403
+    # A token with exactly a server's own scope (as its $JUPYTERHUB_API_TOKEN has) can't
+    # read its user's other sessions (JupyterHub answers a scope held for another
+    # resource with 404, as for one that does not exist).
+    server_like = user_token(
+        hub.url, hub.token, "alice", ["custom:computehub:sessions!server=alice/training"]
+    )
+    status, answer = hub_api(hub.url, server_like, "GET", "/computehub/home")
+    assert status == 404, answer
+    assert answer is None or "sessions" not in answer
+    alice = user_token(hub.url, hub.token, "alice")
+    status, answer = hub_api(hub.url, alice, "GET", "/computehub/home")
+    assert status == 200, answer
+    assert sorted(card["server"] for card in answer["sessions"]) == ["", "queued", "training"]
+
+
+def _start_named_from_home(page: Any, hub: Any, output_dir: Path) -> None:
+    """ "Start another, named": the spawn form for that server, then its own card."""
+    page.fill("#ch-new-name", "notes")
+    page.click("#ch-new-named button[type=submit]")
+    page.wait_for_url(re.compile(r".*/hub/spawn/alice/notes"))
+    heading = page.locator("#ch-server-name")
+    assert heading.inner_text().startswith("Starting Server \u201cnotes\u201d")
+    page.select_option("#ch-hub", "karachi")
+    page.select_option("#ch-gpu-type", "none")
+    page.fill("#ch-hours", "1")
+    page.screenshot(path=str(output_dir / "5-named-spawn-form-dark.png"), full_page=True)
+    page.click("input[type=submit], button[type=submit]")
+    wait_server(hub, "alice", "notes")
+    page.goto(f"{hub.url}/hub/home")
+    card = page.locator('.ch-card[data-server="notes"][data-state="running"]')
+    card.wait_for()
+    assert field(card, "resources") == "CPU only"
+    assert field(card, "hub") == "Karachi AI Hub (Sindh)"

@@ -99,7 +99,7 @@ def test_clock_text(when: datetime, text: str) -> None:
 # --- a session's figures -----------------------------------------------------------------
 
 COSTS = [
-    # (id, placed before now, hours, rate, cost so far)
+    # (id, started before now, hours, rate, cost so far)
     ("half an hour of 8 an hour", timedelta(minutes=30), "2", "8", Decimal("4.0000")),
     ("rounded to the ledger's 4 decimals", timedelta(seconds=10), "2", "8", Decimal("0.0222")),
     ("never more than the hold", timedelta(hours=3), "2", "8", Decimal(16)),
@@ -111,12 +111,39 @@ COSTS = [
     ("ago", "hours", "rate", "cost"), [pytest.param(a, h, p, c, id=i) for i, a, h, p, c in COSTS]
 )
 def test_cost_so_far(ago: timedelta, hours: str, rate: str, cost: Decimal) -> None:
-    assert hc.cost_so_far(_hold(placed=NOW - ago, hours=hours, per_hour=rate), NOW) == cost
+    hold = _hold(placed=NOW - timedelta(hours=4), hours=hours, per_hour=rate)
+    assert hc.cost_so_far(hold, NOW - ago, NOW) == cost
 
 
-def test_funded_until_is_the_placing_plus_the_hours() -> None:
-    hold = _hold(placed=datetime(2026, 12, 5, 9, 30), hours="1.5")  # naive: UTC (SQLite)
-    assert hc.funded_until(hold) == datetime(2026, 12, 5, 11, 0, tzinfo=UTC)
+def test_funded_until_is_the_start_plus_the_hours() -> None:
+    hold = _hold(hours="1.5")
+    start = datetime(2026, 12, 5, 9, 30)  # naive: UTC (SQLite)
+    assert hc.funded_until(hold, start) == datetime(2026, 12, 5, 11, 0, tzinfo=UTC)
+
+
+RUN_STARTS = [
+    ("Slurm's start", "running", RUNNING_SLURM, NOW - timedelta(minutes=29)),
+    (
+        "Slurm did not answer: the hold's",
+        "running",
+        hc.SlurmView(False),
+        NOW - timedelta(minutes=30),
+    ),
+    ("not asked: the hold's", "starting", None, NOW - timedelta(minutes=30)),
+    (
+        "a waiting job's estimate is no start",
+        "pending",
+        hc.SlurmView(True, "PENDING", NOW + timedelta(minutes=5)),
+        NOW - timedelta(minutes=30),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("state", "slurm", "start"), [pytest.param(s, v, t, id=i) for i, s, v, t in RUN_STARTS]
+)
+def test_run_start(state: str, slurm: hc.SlurmView | None, start: datetime) -> None:
+    assert hc.run_start(_hold(), state, slurm) == start
 
 
 # --- cards --------------------------------------------------------------------------------
@@ -166,13 +193,14 @@ def test_a_running_card_says_hub_gpu_cost_rate_and_time_left() -> None:
         "label": "Default server",
         "hub_text": "Lahore (Punjab)",
         "resources_text": "1 \u00d7 H100",
-        "started_text": "09:30 UTC",
-        "cost_so_far_text": "4.00",
-        "cost_so_far": "4.0000",
+        # From the job's start (29 min ago), not the hold's placing (30 min ago).
+        "started_text": "09:31 UTC",
+        "cost_so_far_text": "3.87",
+        "cost_so_far": "3.8667",
         "rate_text": "8.00 credits an hour",
-        "funded_until_text": "11:30 UTC",
-        "time_left_text": "1 h 30 min",
-        "time_left_s": 5400,
+        "funded_until_text": "11:31 UTC",
+        "time_left_text": "1 h 31 min",
+        "time_left_s": 5460,
         "url": "/user/alice/",
     }
     # Slurm's end: its start plus its time limit (29 min ago + 120 min).
@@ -189,8 +217,8 @@ def test_a_named_server_has_its_own_label_and_url() -> None:
 
 
 def test_time_left_past_the_funded_end_is_none() -> None:
-    session = _session(placed=NOW - timedelta(hours=3))
-    card = hc.session_card(_server(), session, LAHORE, RUNNING_SLURM, NOW)
+    started = hc.SlurmView(True, "RUNNING", NOW - timedelta(hours=2, seconds=1), 120)
+    card = hc.session_card(_server(), _session(), LAHORE, started, NOW)
     assert (card["time_left_s"], card["time_left_text"]) == (0, "none: it ends now")
 
 
@@ -301,12 +329,16 @@ def test_past_rows_skip_open_sessions_and_show_the_charge() -> None:
         ),
         r.Session(_hold(hold_id=6, status="voided"), "alice", NOW - timedelta(hours=1)),
     ]
-    shown = hc.past_rows(rows, NOW)
-    assert [(p["hold_id"], p["status_text"], p["charged_text"], p["end_note"]) for p in shown] == [
-        (8, "ended", "3.12", "Stopped: its GPUs were idle"),
-        (6, "never started", "0.00", ""),
+    shown = hc.past_rows(rows, NOW, {"lahore": LAHORE})
+    assert [
+        (p["hold_id"], p["hub_text"], p["status_text"], p["charged_text"], p["end_note"])
+        for p in shown
+    ] == [
+        (8, "Lahore", "ended", "3.12", "Stopped: its GPUs were idle"),
+        (6, "Lahore", "never started", "0.00", ""),
     ]
-    assert hc.past_rows(rows, NOW, limit=1)[0]["hold_id"] == 8
+    assert hc.past_rows(rows, NOW, limit=1)[0]["hub_text"] == "lahore"  # no names: the id
+    assert len(hc.past_rows(rows, NOW, limit=1)) == 1
 
 
 def test_the_answer_pairs_each_server_with_its_own_session() -> None:
@@ -323,8 +355,8 @@ def test_the_answer_pairs_each_server_with_its_own_session() -> None:
         NOW,
     )
     assert [(c["server"], c["funded_until_text"]) for c in answer["sessions"]] == [
-        ("", "11:30 UTC"),
-        ("b", "10:30 UTC"),
+        ("", "11:31 UTC"),
+        ("b", "10:31 UTC"),
     ]
 
 
@@ -376,3 +408,21 @@ _SHOWN = (
     "time_left_s",
     "url",
 )
+
+
+HEADINGS = [
+    ("the default server", "", ""),
+    (
+        "a named one",
+        "training",
+        '<p class="lead" id="ch-server-name">Starting Server \u201ctraining\u201d: a session '
+        "of its own, with its own hold, job and card on your home page.</p>",
+    ),
+    ("escaped", "<b>", "Starting Server \u201c&lt;b&gt;\u201d"),
+]
+
+
+@pytest.mark.parametrize(("name", "html"), [pytest.param(n, h, id=i) for i, n, h in HEADINGS])
+def test_spawn_heading(name: str, html: str) -> None:
+    assert html in hc.spawn_heading(name)
+    assert bool(hc.spawn_heading(name)) == bool(name)
