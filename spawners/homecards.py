@@ -379,7 +379,11 @@ def past_rows(
                 "resources_text": resources_text(hold.resources),
                 "started_text": clock_text(hold.created_at, now),
                 "ended_text": "" if row.closed_at is None else clock_text(row.closed_at, now),
-                "status_text": _STATUS_WORDS.get(hold.status, hold.status),
+                "status_text": (
+                    "ended before it started"
+                    if hold.status == "settled" and row.cost is not None and row.cost.is_zero()
+                    else _STATUS_WORDS.get(hold.status, hold.status)
+                ),
                 "charged": str(charged),
                 "charged_text": credits_text(charged),
                 "end_note": row.end_note or "",

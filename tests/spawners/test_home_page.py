@@ -133,6 +133,16 @@ def test_home_page_cards_equal_the_ledger_and_slurm(
         page.wait_for_selector('.ch-card[data-server="queued"]')
         assert page.locator("html").get_attribute("data-bs-theme") == "dark"
         page.screenshot(path=str(output_dir / "3-home-dark.png"), full_page=True)
+        # Cancel the waiting one from its card: its job leaves the queue, nothing charged.
+        cancel = page.locator('.ch-card[data-server="queued"] .ch-cancel')
+        cancel.click()
+        assert cancel.inner_text() == "Cancel it: sure?"
+        cancel.click()
+        page.wait_for_selector('.ch-card[data-server="queued"]', state="detached", timeout=90_000)
+        deadline = time.monotonic() + 60
+        while squeue(slurm_bed, "lahore", "-t", "PD,R", "-j", queued["job_id"], "-o", "%T"):
+            assert time.monotonic() < deadline, "the cancelled session's job is still queued"
+            time.sleep(1)
         # Stop from the card: the default server's card goes, its session is settled.
         stop = page.locator('.ch-card[data-server=""] .ch-stop')
         stop.click()
@@ -140,20 +150,20 @@ def test_home_page_cards_equal_the_ledger_and_slurm(
         stop.click()
         page.wait_for_selector('.ch-card[data-server=""]', state="detached", timeout=90_000)
         assert server_model(hub, "alice", "") is None
-        # Once settled, it is among the last sessions, with the ledger's charge.
-        row = page.locator(f'#ch-past tr[data-hold="{default["hold_id"]}"]')
-        deadline = time.monotonic() + 120
-        while row.count() == 0 or not row.locator("td").nth(3).inner_text().startswith("ended"):
-            assert time.monotonic() < deadline, "the stopped session was never listed as ended"
-            time.sleep(3)
-            page.reload()
-            page.wait_for_selector("#ch-past tbody tr")
+        # Once settled, both are among the last sessions, with the ledger's charges.
+        row = _past_row(page, default["hold_id"])
+        assert row.locator("td").nth(3).inner_text().startswith("ended")
         with Ledger(hub.ledger_url) as ledger:
             charged = ledger.session(default["hold_id"]).charged
+            waited = ledger.session(queued["hold_id"])
         assert charged is not None
         assert charged > 0
         assert row.locator(".ch-charged").inner_text() == f"{charged:,.2f}"
         assert row.locator("td").nth(1).inner_text() == "Lahore AI Hub"
+        row = _past_row(page, queued["hold_id"])
+        assert (waited.charged or 0) == 0
+        assert row.locator(".ch-charged").inner_text() == "0.00"
+        assert row.locator("td").nth(3).inner_text() in ("ended before it started", "never started")
         page.screenshot(path=str(output_dir / "4-stopped-dark.png"), full_page=True)
         _start_named_from_home(page, hub, output_dir)
     except Exception:
@@ -227,6 +237,7 @@ def _check_pending(page: Any, bed: SlurmBed, queued: dict[str, Any]) -> None:
     ), estimate
     assert card.locator(".ch-open").count() == 0
     assert card.locator(".ch-extend-btn").count() == 0
+    assert card.locator(".ch-stop").count() == 0
 
 
 def _extend_named(page: Any, hub: Any, bed: SlurmBed, state: dict[str, Any]) -> None:
@@ -300,3 +311,15 @@ def _start_named_from_home(page: Any, hub: Any, output_dir: Path) -> None:
     card.wait_for()
     assert field(card, "resources") == "CPU only"
     assert field(card, "hub") == "Karachi AI Hub (Sindh)"
+
+
+def _past_row(page: Any, hold_id: int) -> Any:
+    """The last sessions' row of a hold, once it is closed (the page read again until then)."""
+    row = page.locator(f'#ch-past tr[data-hold="{hold_id}"]')
+    deadline = time.monotonic() + 120
+    while row.count() == 0:
+        assert time.monotonic() < deadline, f"hold {hold_id} was never listed as closed"
+        time.sleep(3)
+        page.reload()
+        page.wait_for_selector("#ch-past tbody tr")
+    return row

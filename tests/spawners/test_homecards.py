@@ -328,6 +328,8 @@ def test_past_rows_skip_open_sessions_and_show_the_charge() -> None:
             "Stopped: its GPUs were idle",
         ),
         r.Session(_hold(hold_id=6, status="voided"), "alice", NOW - timedelta(hours=1)),
+        # Stopped while it waited: settled, its job never ran.
+        r.Session(_hold(hold_id=5, status="settled"), "alice", NOW, Decimal(0), Decimal(0)),
     ]
     shown = hc.past_rows(rows, NOW, {"lahore": LAHORE})
     assert [
@@ -336,6 +338,7 @@ def test_past_rows_skip_open_sessions_and_show_the_charge() -> None:
     ] == [
         (8, "Lahore", "ended", "3.12", "Stopped: its GPUs were idle"),
         (6, "Lahore", "never started", "0.00", ""),
+        (5, "Lahore", "ended before it started", "0.00", ""),
     ]
     assert hc.past_rows(rows, NOW, limit=1)[0]["hub_text"] == "lahore"  # no names: the id
     assert len(hc.past_rows(rows, NOW, limit=1)) == 1
