@@ -62,6 +62,8 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
     # Sessions are Slurm jobs paid for in advance: a hub restart must not stop them.
     c.JupyterHub.cleanup_servers = False
     c.JupyterHub.cleanup_proxy = False
+    # Several sessions at once, each its own card on the home page (docs/home-page.md).
+    c.JupyterHub.allow_named_servers = True
     c.JupyterHub.template_vars = {
         "computehub_platform": site.platform.name,
         "computehub_support": site.platform.support,

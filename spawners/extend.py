@@ -1,19 +1,21 @@
 """``POST /hub/api/computehub/extend``: more time for a running session, if funded.
 
 Called by the notebook widget with the server's own token (it extends that server's
-session), or by the user with a token of theirs (it extends their default server).
+session), or by the user with a token of theirs or their login (the home page): it
+extends the server named in the body's ``server`` (a named server), their default
+server without one. A server's own token may name only itself.
 The token needs ``custom:computehub:sessions`` (:mod:`computehub.spawners.scopes`):
 every user holds it for their servers and each server's token for itself; a
 read-only token, or the OAuth token a visitor's browser gave another user's
 server, does not.
 
-Body: ``{"hours": "1", "dry_run": true}``. A dry run answers what the extension
-would cost; a real one adds to the session's hold first (the ledger refuses, inside
-its transaction, to go past the hub's ``max_hours``), then moves Slurm's time limit
-to the hold's hours, so a job never runs past what its account funded. The ledger
-checks an extension as it checks a start (a course's limits too: 402 with the
-billing seam's sentence). Extensions
-of one session run one at a time, so Slurm's limit ends at the hold's. Answers
+Body: ``{"hours": "1", "dry_run": true, "server": "gpu-run"}`` (``server`` optional).
+A dry run answers what the extension would cost; a real one adds to the session's
+hold first (the ledger refuses, inside its transaction, to go past the hub's
+``max_hours``), then moves Slurm's time limit to the hold's hours, so a job never runs
+past what its account funded. The ledger checks an extension as it checks a start (a
+course's limits too: 402 with the billing seam's sentence). Extensions of one session
+run one at a time, so Slurm's limit ends at the hold's. Answers
 ``{"cost", "available", "funded_until"}`` or ``{"message"}`` with 400/402/403/409/503.
 """
 
@@ -51,8 +53,8 @@ _LOCKS: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictio
 
 def parse_extension(body: Any) -> tuple[Decimal, bool]:
     """The hours asked for and whether it is a dry run; ValueError with a reason."""
-    if not isinstance(body, dict) or not set(body) <= {"hours", "dry_run"}:
-        raise ValueError('expected {"hours": "<hours>", "dry_run": true|false}')
+    if not isinstance(body, dict) or not set(body) <= {"hours", "dry_run", "server"}:
+        raise ValueError('expected {"hours": "<hours>", "dry_run": true|false, "server": "<name>"}')
     hours = body.get("hours")
     if (
         isinstance(hours, bool)
@@ -67,6 +69,16 @@ def parse_extension(body: Any) -> tuple[Decimal, bool]:
     if value <= 0:
         raise ValueError("hours must be more than 0")
     return value, dry_run
+
+
+def parse_server(body: Any) -> str | None:
+    """The server the body names (``""``: the default one), None when it names none."""
+    if not isinstance(body, dict) or "server" not in body:
+        return None
+    name = body["server"]
+    if not isinstance(name, str) or len(name) > 255 or "/" in name:
+        raise ValueError("server must be the name of one of your servers")
+    return name
 
 
 def _lock(hold_id: int) -> asyncio.Lock:
@@ -108,7 +120,13 @@ class ExtendHandler(APIHandler):  # type: ignore[misc]
         if getattr(user, "kind", None) != "user":
             raise web.HTTPError(403, "only a user (or their server) can extend a session")
         own = own_spawner(user, self.get_auth_token())
-        server = own.name if own is not None else ""
+        try:
+            named = parse_server(self.get_json_body())
+        except ValueError as err:
+            return self._error(400, str(err))
+        if own is not None and named is not None and named != own.name:
+            raise web.HTTPError(403, "a server's token extends only its own session")
+        server = own.name if own is not None else (named or "")
         await self._extend(user.name, server)
 
     @needs_scope(SESSIONS)  # type: ignore[untyped-decorator]

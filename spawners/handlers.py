@@ -14,7 +14,15 @@ from typing import Any
 
 from jupyterhub.apihandlers import default_handlers
 
-from computehub.spawners import api, estimate, extend, gpuactivity, hubsapi, maintenanceapi
+from computehub.spawners import (
+    api,
+    estimate,
+    extend,
+    gpuactivity,
+    homeapi,
+    hubsapi,
+    maintenanceapi,
+)
 
 
 def api_handlers() -> list[tuple[str, Any]]:
@@ -26,6 +34,7 @@ def api_handlers() -> list[tuple[str, Any]]:
         (gpuactivity.PATH, gpuactivity.GpuActivityHandler),
         (hubsapi.PATH, hubsapi.HubsHandler),
         (maintenanceapi.PATH, maintenanceapi.MaintenanceHandler),
+        (homeapi.PATH, homeapi.HomeHandler),
     ]
 
 

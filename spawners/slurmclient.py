@@ -168,6 +168,22 @@ def _epoch(text: str) -> int | None:
     return int(text) if text.isascii() and text.isdigit() else None
 
 
+def parse_start(output: str, job_id: str) -> tuple[str, int | None, int | None] | None:
+    """``squeue -h -j ID -o %i|%T|%S|%l`` for exactly ``job_id``: state, start, limit.
+
+    The start is when the job started or, pending, when Slurm expects it to (the
+    backfill scheduler's estimate, what ``squeue --start`` prints); None when Slurm
+    can't tell (``N/A``, ``Unknown``, 0). The limit is in minutes (None: unlimited).
+    """
+    for line in output.splitlines():
+        fields = line.strip().split("|")
+        if len(fields) != 4 or fields[0] != job_id:
+            continue
+        start = _epoch(fields[2])
+        return fields[1], start or None, parse_minutes(fields[3])
+    return None
+
+
 def _count(text: str) -> int:
     return _epoch(text) or 0
 
@@ -592,6 +608,26 @@ class SlurmClient:
         return session_usage(
             parse_sacct(out), job_id=None, name=name, user=user, since=int(since.timestamp())
         )
+
+    async def start_time(
+        self, hub: str, job_id: str, *, pending: bool
+    ) -> tuple[str, int | None, int | None] | None:
+        """A job's state, start (actual, or for a pending job Slurm's estimate, read with
+        ``squeue --start``) and time limit (:func:`parse_start`); None when Slurm does
+        not list it (a ``--start`` query lists only pending jobs).
+        """
+        argv = [self.binary("squeue"), "-h", "-j", job_id, "-o", "%i|%T|%S|%l"]
+        if pending:
+            argv.insert(2, "--start")
+        try:
+            out = await self._run(hub, argv)
+        except SlurmUnavailableError:
+            raise
+        except SlurmError as err:
+            if _INVALID_JOB.search(str(err)):
+                return None
+            raise
+        return parse_start(out, job_id)
 
     async def set_time_limit(self, hub: str, job_id: str, minutes: int) -> None:
         """Change a job's time limit (the funded time), as the cluster's admin."""

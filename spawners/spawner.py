@@ -63,6 +63,7 @@ from computehub.spawners.capacity import Capacity
 from computehub.spawners.capacityload import load_capacity
 from computehub.spawners.form import render_form
 from computehub.spawners.gpuactivity import REPORTS, Report, busy_gpu_hours
+from computehub.spawners.homecards import spawn_heading
 from computehub.spawners.hubstatus import HubStatus, maintenance_message, read_statuses
 from computehub.spawners.jobcheck import Expected, allocation_problem
 from computehub.spawners.jobticket import JobClaim, load_key, sign
@@ -356,7 +357,7 @@ class ComputeHubSpawner(BatchLifecycle):
         free = await self.free_gpus()
         statuses = {status.hub: status for status in await self.hub_statuses()}
         found = await read_notices(self.billing.ledger, Rules.from_site(self.site), self.user.name)
-        return render_form(
+        return spawn_heading(self.name) + render_form(
             self.registry,
             free,
             standing.available,

@@ -275,7 +275,8 @@ EXTENSIONS: list[tuple[str, Any, tuple[Decimal, bool] | str]] = [
     ("superscript", {"hours": "\u00b2"}, "hours must be"),
     ("zero", {"hours": "0"}, "more than 0"),
     ("a command", {"hours": "1; scancel"}, "hours must be"),
-    ("an unknown field", {"hours": "1", "server": "x"}, "expected"),
+    ("an unknown field", {"hours": "1", "job_id": "7"}, "expected"),
+    ("a named server", {"hours": "1", "server": "gpu-run"}, (Decimal(1), False)),
 ]
 
 
