@@ -14,6 +14,7 @@ from typing import Any
 
 from jupyterhub.apihandlers import default_handlers
 
+from computehub.i18n import hub as i18n_hub
 from computehub.spawners import api, estimate, extend, gpuactivity, hubsapi, maintenanceapi
 
 
@@ -26,6 +27,7 @@ def api_handlers() -> list[tuple[str, Any]]:
         (gpuactivity.PATH, gpuactivity.GpuActivityHandler),
         (hubsapi.PATH, hubsapi.HubsHandler),
         (maintenanceapi.PATH, maintenanceapi.MaintenanceHandler),
+        (i18n_hub.PATH, i18n_hub.LanguageHandler),
     ]
 
 

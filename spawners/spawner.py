@@ -40,6 +40,8 @@ from computehub.credits.errors import (
 )
 from computehub.credits.notices import Rules
 from computehub.credits.records import Hold
+from computehub.i18n.catalog import use as use_language
+from computehub.i18n.hub import request_language
 from computehub.maintenance import Maintenance
 from computehub.sitefile import Site, load_site
 from computehub.spawners.access import Entitlements
@@ -355,16 +357,18 @@ class ComputeHubSpawner(BatchLifecycle):
         free = await self.free_gpus()
         statuses = {status.hub: status for status in await self.hub_statuses()}
         found = await read_notices(self.billing.ledger, Rules.from_site(self.site), self.user.name)
-        return render_form(
-            self.registry,
-            free,
-            standing.available,
-            who,
-            notice,
-            notes=standing.notes,
-            statuses=statuses,
-            notices=found,
-        )
+        # In the language of the request that asked for the form (docs/languages.md).
+        with use_language(request_language(self.handler)):
+            return render_form(
+                self.registry,
+                free,
+                standing.available,
+                who,
+                notice,
+                notes=standing.notes,
+                statuses=statuses,
+                notices=found,
+            )
 
     def _last_end_note(self, accounts: list[str]) -> str | None:
         """Why the user's latest session ended, if something else ended it lately."""
