@@ -40,6 +40,7 @@ from computehub.credits.errors import (
 )
 from computehub.credits.notices import Rules
 from computehub.credits.records import Hold
+from computehub.i18n.catalog import ENV as LANGUAGE_ENV
 from computehub.i18n.catalog import use as use_language
 from computehub.i18n.hub import request_language
 from computehub.maintenance import Maintenance
@@ -419,6 +420,8 @@ class ComputeHubSpawner(BatchLifecycle):
             env["PATH"] = f"{prefix}/bin:/usr/local/bin:/usr/bin:/bin"
             # The notebook server reports its hub with its GPU activity (gpuidle).
             env["COMPUTEHUB_HUB"] = self.session_request.hub
+        # The widget speaks the language of the request that started the session.
+        env[LANGUAGE_ENV] = request_language(self.handler)
         return env
 
     # -- the hub's record of the session -------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import gettext
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -28,7 +29,13 @@ DOMAIN = "computehub"
 LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
 
 _log = logging.getLogger(__name__)
-_current: ContextVar[str] = ContextVar("computehub_language", default=DEFAULT)
+#: The environment variable that gives a process its language (the spawner sets it in a
+#: session's job, from the request that started it: the widget's language).
+ENV = "COMPUTEHUB_LANGUAGE"
+_env_language = os.environ.get(ENV, DEFAULT)
+_current: ContextVar[str] = ContextVar(
+    "computehub_language", default=_env_language if _env_language in LANGUAGES else DEFAULT
+)
 
 
 @functools.cache
@@ -53,7 +60,7 @@ def translations(language: str) -> gettext.NullTranslations:
 
 
 def language() -> str:
-    """The language of the request being handled (English outside any)."""
+    """The language of the request being handled (outside any: :data:`ENV`'s, or English)."""
     return _current.get()
 
 

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-from datetime import UTC, datetime
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from html import unescape
 from pathlib import Path
 
 from computehub.credits import records as r
-from computehub.credits.service import page
+from computehub.credits.service import page, statuspage
+from computehub.extensions.creditsreader import SessionCredits
+from computehub.extensions.render import credits_html
+from computehub.extensions.sampler import CreditsState
 from computehub.i18n import use
+from computehub.i18n.catalog import ENV
 from computehub.sitefile import load_site
 from computehub.spawners.form import render_form, script_words
 from computehub.spawners.registry import HubRegistry
@@ -77,3 +84,69 @@ def test_the_spawn_form_in_english() -> None:
     form = render_form(HubRegistry(load_site(EXAMPLE)), None, {"amna": Decimal("12.5")})
     assert ">AI hub<" in form
     assert "amna (12.50 credits available)" in form
+
+
+def _widget_session() -> SessionCredits:
+    return SessionCredits(
+        account="amna",
+        hub="lahore",
+        job_id="4242",
+        available=Decimal("80.5"),
+        hold=Decimal("12"),
+        cost_so_far=Decimal("3.25"),
+        burn_rate_per_hour=Decimal("6.5"),
+        started_at=NOW,
+        funded_until=NOW + timedelta(hours=2),
+    )
+
+
+def test_the_widget_in_urdu_is_right_to_left() -> None:
+    state = CreditsState(session=_widget_session())
+    with use("ur"):
+        html = credits_html(state, NOW + timedelta(minutes=30))
+    assert html.startswith('<div dir="rtl"')
+    assert ">باقی وقت<" in html
+    assert "80.50 کریڈٹ (روکے گئے 12.00)" in html
+    english = credits_html(state, NOW + timedelta(minutes=30))
+    assert english.startswith('<div dir="ltr"')
+    assert ">Time left<" in english
+
+
+def test_the_widget_speaks_the_language_its_session_was_started_in() -> None:
+    """The spawner passes the request's language to the job (COMPUTEHUB_LANGUAGE): a
+    fresh process with it renders the widget in Urdu without any request."""
+    code = "from computehub.i18n import _, language; print(language(), _('Time left'))"
+    env = {**os.environ, ENV: "ur"}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert out.stdout.split() == ["ur", "باقی", "وقت"]
+    env[ENV] = "xx"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert out.stdout.split() == ["en", "Time", "left"]
+
+
+def test_the_hub_status_page_in_urdu() -> None:
+    from tests.credits_service.test_status_page import ANSWER
+
+    views = statuspage.parse_hubs(ANSWER)
+    with use("ur"):
+        html = statuspage.render("amna", views)
+    assert '<html lang="ur" dir="rtl">' in html
+    assert ">اے آئی ہب کی صورتحال<" in html
+    assert "AI hub status" not in html
+    assert ">مرمت جاری ہے<" in html
+    english = statuspage.render("amna", views)
+    assert ">AI hub status<" in english
