@@ -14,6 +14,7 @@ from html import escape
 from computehub.credits.display import credits_text
 from computehub.credits.notices import Notice
 from computehub.i18n import _
+from computehub.i18n.catalog import isolate
 from computehub.spawners.access import Entitlements, refusal
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.billing import units
@@ -100,7 +101,9 @@ def render_form(
                 label = _("{gpu} {profile} slices").format(gpu=gpu.upper(), profile=profile)
                 offered.append((label, gres, count))
         gpus = "; ".join(
-            f"{label}: {_free_text(name, gres, count, free)}"
+            isolate(f"{label}:")
+            + " "
+            + _free_text(name, gres, count, free)
             + (f", {note}" if (note := reserved_note(site, name, gres)) else "")
             for label, gres, count in offered
         )
@@ -111,8 +114,8 @@ def render_form(
             gpus = _closed_words(status)
         hub_opts.append(
             f'<option value="{escape(name)}" data-state="{escape(state)}"{selected}{closed}>'
-            f"{escape(hub.display_name)} "
-            f"({escape(hub.region)}){' · ' + escape(gpus) if gpus else ''}</option>"
+            + escape(isolate(f"{hub.display_name} ({hub.region})"))
+            + f"{' · ' + escape(gpus) if gpus else ''}</option>"
         )
         prices[name] = {resource: str(rate) for resource, rate in hub.rates.items()}
         for resource in hub.rates:
@@ -260,10 +263,10 @@ def _account_words(name: str, available: Decimal, note: str | None) -> str:
     """An account's option: its name, what it has available, and its course limit."""
     if note:
         return _("{account} ({amount} credits available; {note})").format(
-            account=name, amount=credits_text(available), note=note
+            account=isolate(name), amount=credits_text(available), note=note
         )
     return _("{account} ({amount} credits available)").format(
-        account=name, amount=credits_text(available)
+        account=isolate(name), amount=credits_text(available)
     )
 
 

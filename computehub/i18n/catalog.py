@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
-from computehub.i18n.choice import DEFAULT, LANGUAGES
+from computehub.i18n.choice import DEFAULT, LANGUAGES, RTL
 
 #: The gettext domain: ``computehub.pot``, ``computehub.po``, ``computehub.mo``.
 DOMAIN = "computehub"
@@ -93,3 +93,18 @@ def N_(message: str) -> str:  # noqa: N802 (gettext's name for it)
     """Marks ``message`` for extraction where it is defined (a constant); translate it
     where it is shown, with ``_(CONSTANT)``."""
     return message
+
+
+#: Unicode's first-strong isolate and its end (UAX #9): a run inside reads in its own
+#: direction without reordering what is around it.
+FSI, PDI = "\N{FIRST STRONG ISOLATE}", "\N{POP DIRECTIONAL ISOLATE}"
+
+
+def isolate(text: str) -> str:
+    """``text`` as one unit in a right-to-left sentence (a hub's name, ``H100: 4``).
+
+    In a right-to-left language, plain text between Unicode isolates, so Latin names
+    and figures keep their order inside Urdu text; unchanged in English. Only for text
+    content, never for an attribute that is a URL.
+    """
+    return f"{FSI}{text}{PDI}" if _current.get() in RTL else text

@@ -18,7 +18,7 @@ from computehub.extensions.creditsreader import SessionCredits
 from computehub.extensions.render import credits_html
 from computehub.extensions.sampler import CreditsState
 from computehub.i18n import use
-from computehub.i18n.catalog import ENV
+from computehub.i18n.catalog import ENV, FSI, PDI
 from computehub.sitefile import load_site
 from computehub.spawners.form import render_form, script_words
 from computehub.spawners.registry import HubRegistry
@@ -71,7 +71,9 @@ def test_the_spawn_form_in_urdu() -> None:
         words = script_words()
     assert ">اے آئی ہب<" in form
     assert ">صرف CPU<" in form
-    assert "amna (12.50 کریڈٹ دستیاب)" in form
+    # Latin names are isolated in Urdu text (Unicode FSI/PDI), so they keep their order.
+    assert f"{FSI}amna{PDI} (12.50 کریڈٹ دستیاب)" in form
+    assert f"{FSI}Lahore AI Hub (Punjab){PDI} · {FSI}H100:{PDI}" in form
     assert ">AI hub<" not in form
     # The script's sentences travel in the page's language.
     data = re.search(r'data-words="([^"]*)"', form)
@@ -84,6 +86,7 @@ def test_the_spawn_form_in_english() -> None:
     form = render_form(HubRegistry(load_site(EXAMPLE)), None, {"amna": Decimal("12.5")})
     assert ">AI hub<" in form
     assert "amna (12.50 credits available)" in form
+    assert FSI not in form
 
 
 def _widget_session() -> SessionCredits:
