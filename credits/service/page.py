@@ -209,7 +209,8 @@ def document(title: str, hub: str, body: str, *, refresh_s: int | None = None) -
 def navbar(user: str, hub: str, back_to: str = "") -> str:
     """The hub's bar: its logo, Home and Token, the language switch, and who is logged in.
 
-    ``back_to``: where the switch returns to (this page's path); ``hub`` is escaped
+    ``back_to``: where the switch returns to (this page's path); a page without one
+    has no switch (a page not translated yet, docs/languages.md). ``hub`` is escaped
     already, ``user`` is escaped here.
     """
     return (
@@ -221,7 +222,7 @@ def navbar(user: str, hub: str, back_to: str = "") -> str:
         f'<li class="nav-item"><a class="nav-link" href="{hub}home">' + _("Home") + "</a></li>"
         f'<li class="nav-item"><a class="nav-link" href="{hub}token">' + _("Token") + "</a></li>"
         "</ul>"
-        f"{language_switch(hub, back_to or hub)}"
+        f"{language_switch(hub, back_to) if back_to else ''}"
         f'<span class="navbar-text" id="ch-user">{escape(user)}</span>'
         "</div></nav>"
     )

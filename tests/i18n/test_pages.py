@@ -153,3 +153,8 @@ def test_the_hub_status_page_in_urdu() -> None:
     assert ">مرمت جاری ہے<" in html
     english = statuspage.render("amna", views)
     assert ">AI hub status<" in english
+
+
+def test_a_page_not_translated_yet_has_no_switch() -> None:
+    assert "ch-language-switch" not in page.navbar("amna", "/hub/")
+    assert "ch-language-switch" in page.navbar("amna", "/hub/", back_to="/services/credits/")

@@ -78,6 +78,18 @@ def test_the_pages_in_urdu_from_the_browsers_language(
         assert first_header["x"] + first_header["width"] > table["x"] + table["width"] - 2
         assert not _overflows(page)
         page.screenshot(path=str(output_dir / f"3-credits-page-{theme}.png"), full_page=True)
+
+        page.goto(f"{hub.url}/services/credits/hubs")
+        page.wait_for_selector("#ch-hubs")
+        assert _html(page) == ("ur", "rtl")
+        assert page.locator("h1").inner_text() == "اے آئی ہب کی صورتحال"
+        assert not _overflows(page)
+        page.screenshot(path=str(output_dir / f"4-hub-status-{theme}.png"), full_page=True)
+
+        # A page not translated yet stays English, left to right, with no switch.
+        page.goto(f"{hub.url}/services/credits/applications")
+        assert _html(page) == ("en", "ltr")
+        assert page.locator("#ch-language-switch").count() == 0
     finally:
         context.close()
 
