@@ -293,7 +293,8 @@ def _hub_notices(registry: HubRegistry, statuses: Mapping[str, HubStatus]) -> st
         else:
             text = f"{status.display_name}: {status.message}"
         lines.append(
-            f'<li data-hub="{escape(name)}" data-state="{escape(status.state)}">{escape(text)}</li>'
+            f'<li data-hub="{escape(name)}" data-state="{escape(status.state)}">'
+            f"<bdi>{escape(text)}</bdi></li>"
         )
     if not lines:
         return ""

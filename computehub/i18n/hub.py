@@ -145,6 +145,7 @@ class LanguageHandler(web.RequestHandler):
                 path="/",
                 expires_days=COOKIE_DAYS,
                 samesite="Lax",
+                httponly=True,
                 secure=self.request.protocol == "https",
             )
         else:

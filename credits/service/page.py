@@ -363,7 +363,7 @@ def _session_row(row: r.Session) -> str:
         f'<td class="ch-charged text-end">{_NONE if cost is None else credits_text(cost)}</td>'
         f'<td class="ch-returned text-end">{_NONE if back is None else credits_text(back)}</td>'
         f'<td class="ch-energy text-end">{escape(energy_in_words(row) or _NONE)}</td>'
-        f'<td class="ch-note small">{escape(row.end_note or "")}</td></tr>'
+        f'<td class="ch-note small"><bdi>{escape(row.end_note or "")}</bdi></td></tr>'
     )
 
 

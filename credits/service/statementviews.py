@@ -195,7 +195,7 @@ def statement_html(row: Statement) -> str:
         ("GPU-idle minutes", _("GPU-idle minutes"), _idle(row)),
         ("GPU-busy hours", _("GPU-busy hours"), escape(_busy(row))),
         ("GPU energy", _("GPU energy"), escape(_energy(row))),
-        ("Why it ended", _("Why it ended"), escape(_why(row))),
+        ("Why it ended", _("Why it ended"), f"<bdi>{escape(_why(row))}</bdi>"),
     ]
     dl = "".join(
         f'<dt class="col-sm-3">{name}</dt><dd class="col-sm-9 ch-st-{_slug(key)}">{value}</dd>'

@@ -17,6 +17,7 @@ from typing import Any
 
 from computehub.credits.service.page import Links, document, navbar
 from computehub.i18n import _
+from computehub.i18n.catalog import isolate
 
 #: How often the page reloads itself (the hub's readings are at most a few seconds old).
 REFRESH_S = 30
@@ -115,12 +116,16 @@ def parse_hubs(answer: Any) -> list[HubView]:
 def gpus_in_words(gpu: GpuView) -> str:
     """``H100: 3 of 4 free`` (``1 out of service``), or the site's count when unknown."""
     if gpu.free is None or gpu.total is None:
-        return _("{gpu}: {count}, availability unknown").format(gpu=gpu.label, count=gpu.expected)
+        return _("{gpu}: {count}, availability unknown").format(
+            gpu=isolate(gpu.label), count=gpu.expected
+        )
     if gpu.out_of_service:
         return _("{gpu}: {free} of {total} free ({broken} out of service)").format(
-            gpu=gpu.label, free=gpu.free, total=gpu.total, broken=gpu.out_of_service
+            gpu=isolate(gpu.label), free=gpu.free, total=gpu.total, broken=gpu.out_of_service
         )
-    return _("{gpu}: {free} of {total} free").format(gpu=gpu.label, free=gpu.free, total=gpu.total)
+    return _("{gpu}: {free} of {total} free").format(
+        gpu=isolate(gpu.label), free=gpu.free, total=gpu.total
+    )
 
 
 def render(user: str, hubs: Sequence[HubView], *, links: Links | None = None) -> str:
@@ -171,10 +176,12 @@ def render(user: str, hubs: Sequence[HubView], *, links: Links | None = None) ->
 
 def hub_unreachable_page(user: str, *, links: Links | None = None) -> str:
     """The page when the hub did not tell its status (a sentence, no details)."""
-    hub = escape((links or Links()).hub_prefix)
+    links = links or Links()
+    hub = escape(links.hub_prefix)
     title = _("AI hub status")
     body = (
-        f'{navbar(user, hub)}<main class="container my-4"><h1 class="h3">{escape(title)}</h1>'
+        navbar(user, hub, back_to=f"{links.service}hubs")
+        + f'<main class="container my-4"><h1 class="h3">{escape(title)}</h1>'
         '<p class="alert alert-warning" id="ch-error">'
         + _("The hubs' status can't be read right now; please reload this page in a minute.")
         + "</p></main>"
@@ -192,7 +199,7 @@ def _row(view: HubView) -> str:
         f'<span class="text-body-secondary">({escape(view.region)})</span></td>'
         f'<td class="ch-state"><span class="badge {badge}">'
         f"{escape(_state_words(view.state))}</span>"
-        f'<div class="ch-message small mt-1">{escape(view.message)}</div></td>'
+        f'<div class="ch-message small mt-1"><bdi>{escape(view.message)}</bdi></div></td>'
         f'<td class="ch-gpus">{gpus}</td>'
         f'<td class="ch-queue text-end">{queue}</td></tr>'
     )

@@ -54,6 +54,7 @@ async def test_the_switch_sets_the_cookie_and_goes_back() -> None:
     assert cookie.value == "ur"
     assert cookie["path"] == "/"
     assert cookie["samesite"] == "Lax"
+    assert cookie["httponly"]
 
 
 @pytest.mark.asyncio
