@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from computehub.i18n.catalog import language
+from computehub.i18n.catalog import _, language
 from computehub.i18n.choice import DEFAULT
 
 #: The minus sign people read (U+2212): a hyphen is easy to miss next to a number.
@@ -34,8 +34,8 @@ def credits_text(value: Decimal) -> str:
 
 
 def credits_words(value: Decimal) -> str:
-    """An amount with its unit: ``1,234.50 credits``."""
-    return f"{credits_text(value)} credits"
+    """An amount with its unit: ``1,234.50 credits`` (``1,234.50 کریڈٹ`` on an Urdu page)."""
+    return _("{amount} credits").format(amount=credits_text(value))
 
 
 def signed_text(value: Decimal) -> str:

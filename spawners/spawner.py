@@ -352,24 +352,28 @@ class ComputeHubSpawner(BatchLifecycle):
             )
 
     async def _render_options_form(self) -> str:
+        # In the language of the request that asked for the form (docs/languages.md):
+        # the notices' sentences are written while it is set too.
+        with use_language(request_language(self.handler)):
+            return await self._options_form_html()
+
+    async def _options_form_html(self) -> str:
         self.refuse_system_account()
         standing, who = await self.standing()
         notice = await asyncio.to_thread(self._last_end_note, standing.accounts)
         free = await self.free_gpus()
         statuses = {status.hub: status for status in await self.hub_statuses()}
         found = await read_notices(self.billing.ledger, Rules.from_site(self.site), self.user.name)
-        # In the language of the request that asked for the form (docs/languages.md).
-        with use_language(request_language(self.handler)):
-            return render_form(
-                self.registry,
-                free,
-                standing.available,
-                who,
-                notice,
-                notes=standing.notes,
-                statuses=statuses,
-                notices=found,
-            )
+        return render_form(
+            self.registry,
+            free,
+            standing.available,
+            who,
+            notice,
+            notes=standing.notes,
+            statuses=statuses,
+            notices=found,
+        )
 
     def _last_end_note(self, accounts: list[str]) -> str | None:
         """Why the user's latest session ended, if something else ended it lately."""

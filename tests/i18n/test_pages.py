@@ -7,19 +7,22 @@ import os
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from html import unescape
 from pathlib import Path
 
 from computehub.credits import records as r
+from computehub.credits.notices import Notice, expiring_text, low_text
 from computehub.credits.service import page, statuspage
+from computehub.credits.service.noticeviews import notices_section
 from computehub.extensions.creditsreader import SessionCredits
 from computehub.extensions.render import credits_html
 from computehub.extensions.sampler import CreditsState
 from computehub.i18n import use
 from computehub.i18n.catalog import ENV, FSI, PDI
 from computehub.sitefile import load_site
+from computehub.sitefile.schema import TYPICAL_SESSION
 from computehub.spawners.form import render_form, script_words
 from computehub.spawners.registry import HubRegistry
 
@@ -158,3 +161,20 @@ def test_the_hub_status_page_in_urdu() -> None:
 def test_a_page_not_translated_yet_has_no_switch() -> None:
     assert "ch-language-switch" not in page.navbar("amna", "/hub/")
     assert "ch-language-switch" in page.navbar("amna", "/hub/", back_to="/services/credits/")
+
+
+def test_the_notices_in_urdu() -> None:
+    day = date(2026, 12, 8)
+    with use("ur"):
+        expiring = expiring_text("amna", Decimal(7), day, NOW)
+        low = low_text("amna", Decimal(7), Decimal(10), TYPICAL_SESSION)
+        section = notices_section([Notice("low_balance", "amna", low, Decimal(7))])
+    assert expiring.startswith("اکاؤنٹ amna میں 7.00 کریڈٹ کی میعاد 8 دسمبر 2026 (UTC)")
+    assert "3 دن میں" in expiring
+    assert "ایک عام سیشن کی لاگت (10.00 کریڈٹ) سے کم ہے" in low
+    assert '<h2 class="h6">توجہ فرمائیں</h2>' in section
+    english = expiring_text("amna", Decimal(7), day, NOW)
+    assert english == (
+        "7.00 credits in account amna expire at the end of 2026-12-08 (UTC), in 3 days: "
+        "after that they can no longer be spent."
+    )
