@@ -14,7 +14,7 @@ from pathlib import Path
 
 from computehub.credits import records as r
 from computehub.credits.notices import Notice, expiring_text, low_text
-from computehub.credits.service import page, statuspage
+from computehub.credits.service import page, statementviews, statuspage
 from computehub.credits.service.noticeviews import notices_section
 from computehub.extensions.creditsreader import SessionCredits
 from computehub.extensions.render import credits_html
@@ -178,3 +178,14 @@ def test_the_notices_in_urdu() -> None:
         "7.00 credits in account amna expire at the end of 2026-12-08 (UTC), in 3 days: "
         "after that they can no longer be spent."
     )
+
+
+def test_a_sessions_statement_in_urdu() -> None:
+    from tests.credits_service.test_statement_views import _statement
+
+    with use("ur"):
+        html = statementviews.statement_html(_statement())
+    assert "<summary>سیشن 9 کا گوشوارہ</summary>" in html
+    assert '<dd class="col-sm-9 ch-st-rate-in-force">24.84 کریڈٹ فی گھنٹہ</dd>' in html
+    assert ">واپس شدہ<" in html
+    assert "Statement of session" not in html
