@@ -20,6 +20,7 @@ from computehub.credits.service.jupyterhub import (
     credits_reads_formgraders,
 )
 from computehub.culling import configure_culling
+from computehub.i18n.hub import template_vars as i18n_template_vars
 from computehub.nbgraderhub import NbgraderConfigError, configure_nbgrader
 from computehub.paths import repo_root, state_dir
 from computehub.sitefile import Site
@@ -69,6 +70,8 @@ def configure(c: Any, site: Site, site_path: Path) -> None:
         "computehub_support": site.platform.support,
         # The home page's notices (hub_config/templates/home.html, docs/notices.md).
         "computehub_notices": _home_notices(site),
+        # `_()` and the page's language in the templates (docs/languages.md).
+        **i18n_template_vars(),
     }
 
     # The spawner by its entry-point name (pyproject.toml, jupyterhub.spawners).

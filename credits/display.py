@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from computehub.i18n.catalog import _, language
+from computehub.i18n.choice import DEFAULT
+
 #: The minus sign people read (U+2212): a hyphen is easy to miss next to a number.
 MINUS = "\N{MINUS SIGN}"
 #: The sign of an effect that is exactly zero: neither taken nor given.
@@ -18,13 +21,21 @@ NEITHER = "\N{PLUS-MINUS SIGN}"
 
 
 def credits_text(value: Decimal) -> str:
-    """An amount as people read it: 2 decimals, thousands separators (``-1,234.50``)."""
+    """An amount as people read it: 2 decimals, thousands separators (``-1,234.50``).
+
+    On a page in another language than English, as that language writes numbers
+    (:func:`~computehub.i18n.formats.amount_text`, Babel's CLDR data).
+    """
+    if language() != DEFAULT:
+        from computehub.i18n.formats import amount_text  # Babel: the hub side only
+
+        return amount_text(value)
     return f"{value:,.2f}"
 
 
 def credits_words(value: Decimal) -> str:
-    """An amount with its unit: ``1,234.50 credits``."""
-    return f"{credits_text(value)} credits"
+    """An amount with its unit: ``1,234.50 credits`` (``1,234.50 کریڈٹ`` on an Urdu page)."""
+    return _("{amount} credits").format(amount=credits_text(value))
 
 
 def signed_text(value: Decimal) -> str:

@@ -28,6 +28,8 @@ from typing import Literal
 
 from computehub.credits.display import credits_words
 from computehub.credits.money import round_credits
+from computehub.i18n import _
+from computehub.i18n.formats import date_text
 from computehub.sitefile.schema import TYPICAL_SESSION, Site
 
 #: How many of an account's latest charged sessions make its typical session.
@@ -173,30 +175,34 @@ def credits(value: Decimal) -> str:
 def _in_days(day: date, now: datetime) -> str:
     left = (day - _utc(now).date()).days
     if left <= 0:
-        return "today"
+        return _("today")
     if left == 1:
-        return "tomorrow"
-    return f"in {left} days"
+        return _("tomorrow")
+    return _("in {count} days").format(count=left)
 
 
 def expiring_text(account: str, amount: Decimal, day: date, now: datetime) -> str:
     """The sentence for credit that expires soon."""
-    return (
-        f"{credits(amount)} in account {account} expire at the end of {day:%Y-%m-%d} (UTC), "
-        f"{_in_days(day, now)}: after that they can no longer be spent."
-    )
+    return _(
+        "{amount} in account {account} expire at the end of {day} (UTC), {when}: after that "
+        "they can no longer be spent."
+    ).format(amount=credits(amount), account=account, day=date_text(day), when=_in_days(day, now))
 
 
 def low_text(account: str, available: Decimal, threshold: Decimal, rule: LowBalance) -> str:
     """The sentence for an account whose available credit is low."""
-    below = (
-        f"less than one typical session costs ({credits(threshold)})"
-        if rule == TYPICAL_SESSION
-        else f"less than {credits(threshold)}"
-    )
-    return (
-        f"Account {account} has {credits(available)} available, {below}: ask for more "
-        "credits before your next session."
+    if rule == TYPICAL_SESSION:
+        sentence = _(
+            "Account {account} has {available} available, less than one typical session "
+            "costs ({threshold}): ask for more credits before your next session."
+        )
+    else:
+        sentence = _(
+            "Account {account} has {available} available, less than {threshold}: ask for "
+            "more credits before your next session."
+        )
+    return sentence.format(
+        account=account, available=credits(available), threshold=credits(threshold)
     )
 
 

@@ -12,6 +12,9 @@ from datetime import datetime
 from decimal import Decimal
 from html import escape
 
+from computehub.i18n import _, language
+from computehub.i18n.choice import direction
+
 from .alerts import Alert, format_duration
 from .creditsreader import SessionCredits
 from .gpus import GpuSample
@@ -146,19 +149,27 @@ def credits_html(state: CreditsState, now: datetime) -> str:
         left = session.time_left(now)
         rows = [
             (
-                "Account",
-                f"{escape(session.account)} · {escape(session.hub)} · job {escape(session.job_id)}",
-            ),
-            ("Available", f"{_amount(session.available)} credits (hold {_amount(session.hold)})"),
-            (
-                "This session",
-                f"{_amount(session.cost_so_far)} so far · "
-                f"{_amount(session.burn_rate_per_hour)} credits/h",
+                _("Account"),
+                f"{escape(session.account)} · {escape(session.hub)} · "
+                + _("job {id}").format(id=escape(session.job_id)),
             ),
             (
-                "Time left",
-                f"{format_duration(left)} · funded until "
-                f"{escape(format_time(session.funded_until))}",
+                _("Available"),
+                _("{amount} credits (hold {hold})").format(
+                    amount=_amount(session.available), hold=_amount(session.hold)
+                ),
+            ),
+            (
+                _("This session"),
+                _("{cost} so far · {rate} credits/h").format(
+                    cost=_amount(session.cost_so_far), rate=_amount(session.burn_rate_per_hour)
+                ),
+            ),
+            (
+                _("Time left"),
+                _("{left} · funded until {until}").format(
+                    left=format_duration(left), until=escape(format_time(session.funded_until))
+                ),
             ),
         ]
         limit = session.course_limit
@@ -168,21 +179,27 @@ def credits_html(state: CreditsState, now: datetime) -> str:
                 if limit.resets_at is not None
                 else ""
             )
-            rows.append(("Course", f"{escape(limit.line())}{resets}"))
+            rows.append((_("Course"), f"{escape(limit.line())}{resets}"))
     cells = "".join(
-        f'<tr><td style="{MUTED} padding-right: 1em;">{k}</td><td>{v}</td></tr>' for k, v in rows
+        f'<tr><td style="{MUTED} padding-inline-end: 1em;">{k}</td><td>{v}</td></tr>'
+        for k, v in rows
     )
     error = ""
     if state.error is not None:
-        stale = " (figures above may be out of date)" if session is not None else ""
+        stale = " " + _("(figures above may be out of date)") if session is not None else ""
         error = (
-            f'<div style="color: var(--jp-warn-color0);">Credits: {escape(state.error)}'
-            f"{stale}</div>"
+            '<div style="color: var(--jp-warn-color0);">'
+            + _("Credits: {error}").format(error=escape(state.error))
+            + f"{stale}</div>"
         )
+    side = f' dir="{direction(language())}"'
     if not cells and not error:
-        return f'<div style="{BOX} {MUTED}">Credits: loading…</div>'
+        return f'<div{side} style="{BOX} {MUTED}">' + _("Credits: loading…") + "</div>"
     notices = notices_html(session.notices if session is not None else ())
-    return f'<div style="{BOX}">{_hub_notice(session)}{notices}<table>{cells}</table>{error}</div>'
+    return (
+        f'<div{side} style="{BOX}">{_hub_notice(session)}{notices}'
+        f"<table>{cells}</table>{error}</div>"
+    )
 
 
 def alerts_html(alerts: Sequence[Alert]) -> str:

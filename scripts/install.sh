@@ -16,6 +16,7 @@ DEB_PACKAGES=(
   slapd ldap-utils                                                       # university directory
   postgresql                                                             # production ledger
   chromium fonts-dejavu-core                                             # browser tests
+  fonts-noto-core                                                        # Urdu in the browser tests (Noto Nastaliq Urdu)
   nodejs npm                                                             # the proxy
 )
 
@@ -44,6 +45,11 @@ if [[ ! -x $ROOT/.venv/bin/python || $(cat "$ROOT/.venv/.computehub-stamp" 2>/de
   "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT[hub,notebook,test]"
   echo "$hub_stamp" >"$ROOT/.venv/.computehub-stamp"
 fi
+
+# The pages' languages: the Urdu catalog compiled from its .po (docs/languages.md);
+# before the notebook environment's install below, so the widget's wheel has it too.
+say "gettext catalogs"
+"$ROOT/scripts/i18n.sh" compile >/dev/null
 
 # The proxy (and, for tests, Node peers), pinned by package-lock.json.
 if [[ ! -x $ROOT/node_modules/.bin/configurable-http-proxy || $ROOT/package-lock.json -nt $ROOT/node_modules/.package-lock.json ]]; then
@@ -79,6 +85,7 @@ if [[ ! -f $LABEXT/dist/package.json || $(cat "$LABEXT/node_modules/.computehub-
 fi
 # The widget from this checkout, without its dependencies (they are pinned above).
 src_stamp=$( (find "$ROOT/extensions" -name node_modules -prune -o \( -name '*.py' -o -name '*.json' \) -print0;
+  find "$ROOT/computehub/i18n" "$ROOT/computehub/locale" \( -name '*.py' -o -name '*.po' \) -print0;
   find "$ROOT/computehub/__init__.py" "$ROOT/computehub/clock.py" "$LABEXT/dist" -type f -print0) |
   sort -z | xargs -0 cat | sha256sum | cut -c1-16)
 if [[ $(cat "$NOTEBOOK_ENV/.computehub-src-stamp" 2>/dev/null) != "$src_stamp" ]]; then

@@ -11,7 +11,10 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from html import escape
 
+from computehub.credits.display import credits_text
 from computehub.credits.notices import Notice
+from computehub.i18n import _
+from computehub.i18n.catalog import isolate
 from computehub.spawners.access import Entitlements, refusal
 from computehub.spawners.availability import GpuAvailability
 from computehub.spawners.billing import units
@@ -35,9 +38,11 @@ Free = Mapping[str, Mapping[str, GpuAvailability]]
 
 def _free_text(hub: str, gpu: str, count: int, free: Free | None) -> str:
     if free is None or hub not in free:
-        return f"{count} GPUs, availability unknown"
+        return _("{count} GPUs, availability unknown").format(count=count)
     seen = free[hub].get(gpu)
-    return f"{seen.free} of {seen.total} free" if seen else "not seen in Slurm"
+    if seen is None:
+        return _("not seen in Slurm")
+    return _("{free} of {total} free").format(free=seen.free, total=seen.total)
 
 
 def render_form(
@@ -80,7 +85,8 @@ def render_form(
     any_selected = " selected" if default_hub == ANY_HUB else ""
     hub_opts = [
         f'<option value="{ANY_HUB}"{any_selected}>'
-        "Any hub: the cheapest with the GPUs free now</option>"
+        + escape(_("Any hub: the cheapest with the GPUs free now"))
+        + "</option>"
     ]
     gpu_types: dict[str, list[str]] = {}
     prices: dict[str, dict[str, str]] = {}
@@ -92,9 +98,12 @@ def render_form(
         for gpu, profiles in hub.mig.items():
             for profile, count in profiles.items():
                 gres = hub.gres_type(f"mig:{gpu}:{profile}") or profile
-                offered.append((f"{gpu.upper()} {profile} slices", gres, count))
+                label = _("{gpu} {profile} slices").format(gpu=gpu.upper(), profile=profile)
+                offered.append((label, gres, count))
         gpus = "; ".join(
-            f"{label}: {_free_text(name, gres, count, free)}"
+            isolate(f"{label}:")
+            + " "
+            + _free_text(name, gres, count, free)
             + (f", {note}" if (note := reserved_note(site, name, gres)) else "")
             for label, gres, count in offered
         )
@@ -105,8 +114,8 @@ def render_form(
             gpus = _closed_words(status)
         hub_opts.append(
             f'<option value="{escape(name)}" data-state="{escape(state)}"{selected}{closed}>'
-            f"{escape(hub.display_name)} "
-            f"({escape(hub.region)}){' · ' + escape(gpus) if gpus else ''}</option>"
+            + escape(isolate(f"{hub.display_name} ({hub.region})"))
+            + f"{' · ' + escape(gpus) if gpus else ''}</option>"
         )
         prices[name] = {resource: str(rate) for resource, rate in hub.rates.items()}
         for resource in hub.rates:
@@ -118,11 +127,15 @@ def render_form(
         for gpu, profiles in hub.mig.items():
             for profile in profiles:
                 gpu_types.setdefault(f"{gpu}:{profile}", []).append(name)
-    gpu_opts = [f'<option value="{CPU_ONLY}" data-hubs="*">CPU only</option>']
+    gpu_opts = [f'<option value="{CPU_ONLY}" data-hubs="*">' + escape(_("CPU only")) + "</option>"]
     units_of = {CPU_ONLY: _units_table(None)}
     for choice, hubs in gpu_types.items():
-        gpu, _, profile = choice.partition(":")
-        label = f"{gpu.upper()}, a {profile} MIG slice" if profile else gpu.upper()
+        gpu, _sep, profile = choice.partition(":")
+        label = (
+            _("{gpu}, a {profile} MIG slice").format(gpu=gpu.upper(), profile=profile)
+            if profile
+            else gpu.upper()
+        )
         gpu_opts.append(
             f'<option value="{escape(choice)}" data-hubs="{escape(" ".join(hubs))}">'
             f"{escape(label)}</option>"
@@ -137,8 +150,8 @@ def render_form(
     notes = notes or {}
     account_opts = [
         f'<option value="{escape(name)}" data-available="{escape(str(available))}">'
-        f"{escape(name)} ({available:,.2f} credits available"
-        f"{'; ' + escape(notes[name]) if name in notes else ''})</option>"
+        + escape(_account_words(name, available, notes.get(name)))
+        + "</option>"
         for name, available in (accounts or {}).items()
     ]
     hours = escape(str(site.defaults.hours))
@@ -147,45 +160,58 @@ def render_form(
     refused_json = escape(json.dumps(refused))
     units_json = escape(json.dumps(units_of))
     closed_json = escape(json.dumps([name for name, s in statuses.items() if s.closed]))
+    words_json = escape(json.dumps(script_words(), ensure_ascii=False))
     return (
         (
             f"""
 <div class="computehub-spawn" id="computehub-spawn" data-prices="{price_json}"
      data-refused="{refused_json}" data-units="{units_json}"
      data-defaults="{defaults_json}" data-closed="{closed_json}"
-     data-cpu="{CPU_ONLY}" data-any="{ANY_HUB}">
+     data-cpu="{CPU_ONLY}" data-any="{ANY_HUB}" data-words="{words_json}">
   {_notice(notice)}
   {_hub_notices(registry, statuses)}
   {render_notices(notices)}
   <div class="mb-3">
-    <label for="ch-hub" class="form-label">AI hub</label>
+    <label for="ch-hub" class="form-label">"""
+            + escape(_("AI hub"))
+            + f"""</label>
     <select id="ch-hub" name="hub" class="form-select">{"".join(hub_opts)}</select>
   </div>
   <div class="row mb-3">
     <div class="col-sm-8">
-      <label for="ch-gpu-type" class="form-label">GPU</label>
+      <label for="ch-gpu-type" class="form-label">"""
+            + escape(_("GPU"))
+            + f"""</label>
       <select id="ch-gpu-type" name="gpu_type" class="form-select">{"".join(gpu_opts)}</select>
     </div>
     <div class="col-sm-4">
-      <label for="ch-gpus" class="form-label">Number of GPUs or slices</label>
+      <label for="ch-gpus" class="form-label">"""
+            + escape(_("Number of GPUs or slices"))
+            + f"""</label>
       <input id="ch-gpus" name="gpus" type="number" min="0" max="{MAX_COUNT}" value="0"
              class="form-control">
     </div>
   </div>
   <div class="row mb-3">
     <div class="col-sm-4">
-      <label for="ch-hours" class="form-label">Hours</label>
+      <label for="ch-hours" class="form-label">"""
+            + escape(_("Hours"))
+            + f"""</label>
       <input id="ch-hours" name="hours" type="number" min="0.25" step="0.25"
              value="{hours}" class="form-control">
     </div>
     <div class="col-sm-8">
-      <label for="ch-environment" class="form-label">Environment</label>
+      <label for="ch-environment" class="form-label">"""
+            + escape(_("Environment"))
+            + f"""</label>
       <select id="ch-environment" name="environment" class="form-select">
         {"".join(env_opts)}</select>
     </div>
   </div>
   <div class="mb-3">
-    <label for="ch-account" class="form-label">Pay from</label>
+    <label for="ch-account" class="form-label">"""
+            + escape(_("Pay from"))
+            + f"""</label>
     <select id="ch-account" name="account" class="form-select">{"".join(account_opts)}</select>
   </div>
   <div class="alert alert-secondary" id="ch-cost" role="status" aria-live="polite"></div>
@@ -233,13 +259,24 @@ def _units_table(gpu_type: str | None) -> list[int]:
     return [units(gpu_type, n) for n in range(1, MAX_COUNT + 1)]
 
 
+def _account_words(name: str, available: Decimal, note: str | None) -> str:
+    """An account's option: its name, what it has available, and its course limit."""
+    if note:
+        return _("{account} ({amount} credits available; {note})").format(
+            account=isolate(name), amount=credits_text(available), note=note
+        )
+    return _("{account} ({amount} credits available)").format(
+        account=isolate(name), amount=credits_text(available)
+    )
+
+
 def _closed_words(status: HubStatus) -> str:
     """What a closed hub's option says instead of its free GPUs."""
     if status.state == MAINTENANCE:
-        return "in maintenance"
+        return _("in maintenance")
     if not status.answered:
-        return "down: its scheduler is not answering"
-    return "down: not taking new sessions"
+        return _("down: its scheduler is not answering")
+    return _("down: not taking new sessions")
 
 
 def _hub_notices(registry: HubRegistry, statuses: Mapping[str, HubStatus]) -> str:
@@ -256,7 +293,8 @@ def _hub_notices(registry: HubRegistry, statuses: Mapping[str, HubStatus]) -> st
         else:
             text = f"{status.display_name}: {status.message}"
         lines.append(
-            f'<li data-hub="{escape(name)}" data-state="{escape(status.state)}">{escape(text)}</li>'
+            f'<li data-hub="{escape(name)}" data-state="{escape(status.state)}">'
+            f"<bdi>{escape(text)}</bdi></li>"
         )
     if not lines:
         return ""
@@ -271,14 +309,47 @@ def _notice(text: str | None) -> str:
         return ""
     return (
         '<div class="alert alert-info" id="ch-last-session" role="status">'
-        f"Your last session: {escape(text)}</div>"
+        + escape(_("Your last session: {note}").format(note=text))
+        + "</div>"
     )
 
 
-_SCRIPT = """
+def script_words() -> dict[str, str]:
+    """The sentences the form's script writes, in the current language (``{name}``s
+    are filled in by the script)."""
+    return {
+        "refused": _("You can't start this: {why}. Choose another GPU or hub."),
+        "refused_ledger": _("You can't start this: {why}"),
+        "not_offered": _("This hub does not offer that resource."),
+        "fund": _("Your account can fund up to {hours} h."),
+        "not_enough": _(
+            "That is not enough for {hours} h: choose fewer hours, a cheaper resource or "
+            "another account."
+        ),
+        "cost": _(
+            "Cost: {rate} credits per hour, {total} credits for {hours} h (held when the "
+            "server starts; you pay only for the time it runs)."
+        ),
+        "cost_from": _(
+            "Cost: from {rate} credits per hour, from {total} credits for {hours} h (held "
+            "when the server starts; you pay only for the time it runs)."
+        ),
+        "cost_on": _(
+            "Cost: {rate} credits per hour, {total} credits for {hours} h on {hub} (held "
+            "when the server starts; you pay only for the time it runs)."
+        ),
+    }
+
+
+_SCRIPT = r"""
 <script>
 (function () {
   const root = document.getElementById("computehub-spawn");
+  // The page's words in its language (data-words); {name} is filled in by say().
+  const words = JSON.parse(root.dataset.words);
+  function say(key, values) {
+    return words[key].replace(/\{(\w+)\}/g, (all, name) => String(values[name]));
+  }
   const prices = JSON.parse(root.dataset.prices);
   const units = JSON.parse(root.dataset.units);
   const hub = document.getElementById("ch-hub");
@@ -332,8 +403,8 @@ _SCRIPT = """
       const why = hubs.map(refusalAt).find(r => r !== undefined);
       cost.className = "alert alert-warning";
       cost.textContent = why !== undefined
-        ? `You can't start this: ${why}. Choose another GPU or hub.`
-        : "This hub does not offer that resource.";
+        ? say("refused", {why: why})
+        : say("not_offered", {});
       return;
     }
     cost.className = "alert alert-secondary";
@@ -341,21 +412,20 @@ _SCRIPT = """
     const wanted = Math.max(Math.floor(Number(count.value)) || 1, 1);
     const perHour = Number(rate) * table[Math.min(wanted, table.length) - 1];
     const total = perHour * Number(hours.value || 0);
-    const from = hub.value === root.dataset.any ? "from " : "";
+    const from = hub.value === root.dataset.any ? "_from" : "";
     let funds = "";
     const chosen = account.selectedOptions[0];
     if (chosen && perHour > 0) {
       const available = Number(chosen.dataset.available);
       const fundable = Math.floor((available / perHour) * 100) / 100;
-      funds = ` Your account can fund up to ${fundable.toFixed(2)} h.`;
+      funds = " " + say("fund", {hours: fundable.toFixed(2)});
       if (available < total) {
-        funds += ` That is not enough for ${hours.value} h: choose fewer hours, ` +
-          "a cheaper resource or another account.";
+        funds += " " + say("not_enough", {hours: hours.value});
       }
     }
-    cost.textContent = `Cost: ${from}${perHour.toFixed(2)} credits per hour, ` +
-      `${from}${total.toFixed(2)} credits for ${hours.value} h ` +
-      "(held when the server starts; you pay only for the time it runs)." + funds;
+    cost.textContent = say("cost" + from, {
+      rate: perHour.toFixed(2), total: total.toFixed(2), hours: hours.value, hub: "",
+    }) + funds;
   }
   // The figures above come from the page; the ledger's own estimate (the same
   // validation as a start, the account's credit now) replaces them when it arrives.
@@ -388,25 +458,25 @@ _SCRIPT = """
       if (answer.status === 400 && body.message) {
         cost.className = "alert alert-warning";
         cost.dataset.source = "ledger";
-        cost.textContent = `You can't start this: ${body.message}`;
+        cost.textContent = say("refused_ledger", {why: body.message});
       }
       return;
     }
-    const on = hub.value === root.dataset.any ? ` on ${body.hub_name}` : "";
+    const on = hub.value === root.dataset.any ? "_on" : "";
     let funds = "";
     if (body.affordable_hours !== null) {
-      funds = ` Your account can fund up to ${body.affordable_hours} h.`;
+      funds = " " + say("fund", {hours: body.affordable_hours});
       if (!body.sufficient) {
-        funds += ` That is not enough for ${body.hours} h: choose fewer hours, ` +
-          "a cheaper resource or another account.";
+        funds += " " + say("not_enough", {hours: body.hours});
       }
     }
     if (body.reserved) { funds += ` ${body.reserved}`; }
     cost.className = body.sufficient ? "alert alert-secondary" : "alert alert-warning";
     cost.dataset.source = "ledger";
-    cost.textContent = `Cost: ${Number(body.per_hour).toFixed(2)} credits per hour, ` +
-      `${Number(body.cost).toFixed(2)} credits for ${body.hours} h${on} ` +
-      "(held when the server starts; you pay only for the time it runs)." + funds;
+    cost.textContent = say("cost" + on, {
+      rate: Number(body.per_hour).toFixed(2), total: Number(body.cost).toFixed(2),
+      hours: body.hours, hub: body.hub_name,
+    }) + funds;
   }
   function changed() {
     update();

@@ -14,6 +14,7 @@ from typing import Any
 
 from jupyterhub.apihandlers import default_handlers
 
+from computehub.i18n import hub as i18n_hub
 from computehub.spawners import (
     api,
     estimate,
@@ -35,6 +36,7 @@ def api_handlers() -> list[tuple[str, Any]]:
         (hubsapi.PATH, hubsapi.HubsHandler),
         (maintenanceapi.PATH, maintenanceapi.MaintenanceHandler),
         (homeapi.PATH, homeapi.HomeHandler),
+        (i18n_hub.PATH, i18n_hub.LanguageHandler),
     ]
 
 

@@ -40,6 +40,9 @@ from computehub.credits.errors import (
 )
 from computehub.credits.notices import Rules
 from computehub.credits.records import Hold
+from computehub.i18n.catalog import ENV as LANGUAGE_ENV
+from computehub.i18n.catalog import use as use_language
+from computehub.i18n.hub import request_language
 from computehub.maintenance import Maintenance
 from computehub.sitefile import Site, load_site
 from computehub.spawners.access import Entitlements
@@ -351,6 +354,12 @@ class ComputeHubSpawner(BatchLifecycle):
             )
 
     async def _render_options_form(self) -> str:
+        # In the language of the request that asked for the form (docs/languages.md):
+        # the notices' sentences are written while it is set too.
+        with use_language(request_language(self.handler)):
+            return await self._options_form_html()
+
+    async def _options_form_html(self) -> str:
         self.refuse_system_account()
         standing, who = await self.standing()
         notice = await asyncio.to_thread(self._last_end_note, standing.accounts)
@@ -419,6 +428,8 @@ class ComputeHubSpawner(BatchLifecycle):
             env["COMPUTEHUB_HUB"] = self.session_request.hub
             # The demo's simulated GPUs (site file demo.simulated_gpus), for the widget only.
             env = with_simulated_gpus(self.site, self.session_request, env)
+        # The widget speaks the language of the request that started the session.
+        env[LANGUAGE_ENV] = request_language(self.handler)
         return env
 
     # -- the hub's record of the session -------------------------------------------------

@@ -12,6 +12,9 @@ from computehub.credits.service.access import Caller
 from computehub.credits.service.context import ServiceContext
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.scopes import ACCESS
+from computehub.i18n.catalog import set_language
+from computehub.i18n.choice import DEFAULT
+from computehub.i18n.hub import request_language
 
 #: The methods a handler may implement (Tornado answers the others with a 405).
 _METHODS = ("get", "post", "put", "patch", "delete")
@@ -27,6 +30,9 @@ class BaseHandler(HubOAuthenticated, RequestHandler):  # type: ignore[misc]
     caller: Caller | None = None
     #: Endpoints anyone may read (the OpenAPI description).
     public = False
+    #: Pages in the reader's language (docs/languages.md); the others, and every JSON
+    #: answer, are English.
+    localized = False
 
     def initialize(self, ctx: ServiceContext) -> None:
         """Tornado hook: the shared context."""
@@ -53,6 +59,8 @@ class BaseHandler(HubOAuthenticated, RequestHandler):  # type: ignore[misc]
         the event loop on the hub's answer, so the user is resolved here with
         ``sync=False`` and cached.
         """
+        # The pages' language: the switch's cookie, else Accept-Language (docs/languages.md).
+        set_language(request_language(self) if self.localized else DEFAULT)
         allowed = self.allowed_methods()
         if self.request.method not in allowed:
             raise ApiError(405, f"this endpoint answers {' and '.join(allowed)} only")

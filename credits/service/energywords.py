@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from computehub.credits import records as r
+from computehub.i18n import _
+from computehub.i18n.catalog import N_
 
 #: What the page shows when the node could not measure a session's energy.
-NOT_MEASURED = "not measured"
+NOT_MEASURED = N_("not measured")
 
 
 def wh_text(value: Decimal | None) -> str | None:
@@ -30,4 +32,4 @@ def energy_in_words(row: r.Session) -> str | None:
     """The session's GPU energy; None while it has not reached the ledger."""
     if not row.energy_recorded:
         return None
-    return NOT_MEASURED if row.energy_wh is None else watt_hours(row.energy_wh)
+    return _(NOT_MEASURED) if row.energy_wh is None else watt_hours(row.energy_wh)

@@ -28,6 +28,8 @@ def wants_html(accept: str) -> bool:
 class IndexHandler(BaseHandler):
     """Sends a browser through the hub's login, then shows the user's credits and sessions."""
 
+    localized = True
+
     @web.authenticated
     async def get(self) -> None:
         """The page for ``Accept: text/html``; otherwise who is logged in and where the API is."""

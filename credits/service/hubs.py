@@ -64,6 +64,8 @@ class HubStatusReader:
 class HubStatusPageHandler(PageHandler):
     """The hubs' state, free GPUs and queue, as the hub tells it."""
 
+    localized = True
+
     csp = page.CONTENT_SECURITY_POLICY
 
     @web.authenticated

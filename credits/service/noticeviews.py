@@ -17,6 +17,7 @@ from computehub.credits.noticereads import notice_figures
 from computehub.credits.notices import Notice, Rules, notices
 from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.views import amount, instant
+from computehub.i18n import _
 
 
 def notice_view(row: Notice) -> dict[str, Any]:
@@ -57,7 +58,7 @@ def notices_section(found: Sequence[Notice]) -> str:
     items = notice_items(found)
     return (
         '<section class="alert alert-warning" id="ch-notices" role="status">'
-        '<h2 class="h6">For your attention</h2>'
+        '<h2 class="h6">' + _("For your attention") + "</h2>"
         f'<ul class="mb-0">{items}</ul></section>'
     )
 

@@ -19,17 +19,22 @@ from computehub.credits.display import credits_text
 from computehub.credits.notices import last_day
 from computehub.credits.service.energywords import energy_in_words
 from computehub.credits.service.views import amount
+from computehub.i18n import _, language
+from computehub.i18n.choice import direction
+from computehub.i18n.formats import date_text, datetime_text, number_text
+from computehub.i18n.hub import switch_links
 
 #: How many sessions the page lists.
 SESSION_LIMIT = 20
 #: Bootstrap as the hub ships it, under the hub's prefix.
 BOOTSTRAP = "static/components/bootstrap/dist/css/bootstrap.min.css"
+#: Its right-to-left build (Urdu), which the hub ships beside it.
+BOOTSTRAP_RTL = "static/components/bootstrap/dist/css/bootstrap.rtl.min.css"
 #: The page loads styles and the logo from its own origin (the hub's proxy) and runs nothing.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; "
     "frame-ancestors 'self'; form-action 'none'; base-uri 'none'"
 )
-_STATUS_WORDS = {"open": "running", "settled": "ended", "voided": "never started"}
 _STATUS_BADGES = {
     "open": "text-bg-primary",
     "settled": "text-bg-secondary",
@@ -73,12 +78,13 @@ def resources_in_words(counts: Mapping[str, int]) -> str:
         for name, count in sorted(counts.items())
         if not name.startswith("gpu:") and name != "cpu"
     ]
-    return ", ".join(gpus + others) or "CPU only"
+    return ", ".join(gpus + others) or _("CPU only")
 
 
 def status_in_words(status: str) -> str:
     """A hold's status as its user would say it."""
-    return _STATUS_WORDS.get(status, status)
+    words = {"open": _("running"), "settled": _("ended"), "voided": _("never started")}
+    return words.get(status, status)
 
 
 def charged(row: r.Session) -> Decimal | None:
@@ -135,31 +141,35 @@ def render(
     hub = escape(links.hub_prefix)
     courses = (
         f'<p id="ch-teach-link"><a class="btn btn-outline-primary btn-sm" '
-        f'href="{escape(links.service)}courses">Courses you teach</a></p>'
+        f'href="{escape(links.service)}courses">' + _("Courses you teach") + "</a></p>"
         if teaches
         else ""
     )
     body = "\n".join(
         [
-            navbar(user, hub),
+            navbar(user, hub, back_to=links.service),
             '<main class="container my-4">',
-            '<h1 class="h3 mb-4">Your credits and sessions</h1>',
+            '<h1 class="h3 mb-4">' + _("Your credits and sessions") + "</h1>",
             news,
             f'<p id="ch-apply-link"><a class="btn btn-outline-primary btn-sm" '
-            f'href="{escape(links.service)}applications">Apply for credits, or follow your '
-            "applications</a></p>",
+            f'href="{escape(links.service)}applications">'
+            + _("Apply for credits, or follow your applications")
+            + "</a></p>",
             courses,
             _materials(materials),
             _accounts(accounts, soon),
             downloads,
             _sessions(sessions, statements),
-            '<p class="text-body-secondary small">Times are UTC. Amounts are credits. '
-            f'Programs can read the same figures from the <a href="{escape(links.api)}'
-            '/openapi.json">REST API</a>.</p>',
+            '<p class="text-body-secondary small">'
+            + _(
+                "Times are UTC. Amounts are credits. Programs can read the same figures "
+                'from the <a href="{api}">REST API</a>.'
+            ).format(api=f"{escape(links.api)}/openapi.json")
+            + "</p>",
             "</main>",
         ]
     )
-    return document("Your credits and sessions", hub, body)
+    return document(_("Your credits and sessions"), hub, body)
 
 
 def error_page(status: int, message: str, *, links: Links | None = None) -> str:
@@ -167,74 +177,113 @@ def error_page(status: int, message: str, *, links: Links | None = None) -> str:
     hub = escape((links or Links()).hub_prefix)
     body = (
         '<main class="container my-4">'
-        f'<h1 class="h3">Credits: error {status}</h1>'
+        '<h1 class="h3">' + _("Credits: error {status}").format(status=status) + "</h1>"
         f'<p class="alert alert-warning" id="ch-error">{escape(message)}</p>'
-        f'<p><a href="{hub}home">Back to the hub</a></p></main>'
+        f'<p><a href="{hub}home">' + _("Back to the hub") + "</a></p></main>"
     )
-    return document(f"Credits: error {status}", hub, body)
+    return document(_("Credits: error {status}").format(status=status), hub, body)
 
 
 def document(title: str, hub: str, body: str, *, refresh_s: int | None = None) -> str:
     """A whole HTML document with the hub's Bootstrap; ``title`` is escaped, ``body`` is HTML.
 
     ``refresh_s``: the page reloads itself this often (no script: a ``meta`` refresh).
+    The page is in the request's language (``lang``, ``dir``; Bootstrap's right-to-left
+    sheet for Urdu, see docs/languages.md).
     """
+    lang = language()
+    rtl = direction(lang) == "rtl"
+    sheet = BOOTSTRAP_RTL if rtl else BOOTSTRAP
     refresh = f'<meta http-equiv="refresh" content="{int(refresh_s)}">\n' if refresh_s else ""
     return (
         "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<html lang="{lang}" dir="{direction(lang)}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"{refresh}"
         f"<title>{escape(title)}</title>\n"
-        f'<link rel="stylesheet" href="{hub}{BOOTSTRAP}">\n'
+        f'<link rel="stylesheet" href="{hub}{sheet}">\n'
         f"</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
 
 
-def navbar(user: str, hub: str) -> str:
-    """The hub's bar: its logo, Home and Token, and who is logged in (escaped)."""
+def navbar(user: str, hub: str, back_to: str = "") -> str:
+    """The hub's bar: its logo, Home and Token, the language switch, and who is logged in.
+
+    ``back_to``: where the switch returns to (this page's path); a page without one
+    has no switch (a page not translated yet, docs/languages.md). ``hub`` is escaped
+    already, ``user`` is escaped here.
+    """
     return (
         '<nav class="navbar navbar-expand border-bottom">'
         '<div class="container-fluid">'
         f'<a class="navbar-brand" href="{hub}home"><img src="{hub}logo" alt="JupyterHub" '
         'height="28"></a>'
         '<ul class="navbar-nav me-auto">'
-        f'<li class="nav-item"><a class="nav-link" href="{hub}home">Home</a></li>'
-        f'<li class="nav-item"><a class="nav-link" href="{hub}token">Token</a></li>'
+        f'<li class="nav-item"><a class="nav-link" href="{hub}home">' + _("Home") + "</a></li>"
+        f'<li class="nav-item"><a class="nav-link" href="{hub}token">' + _("Token") + "</a></li>"
         "</ul>"
+        f"{language_switch(hub, back_to) if back_to else ''}"
         f'<span class="navbar-text" id="ch-user">{escape(user)}</span>'
         "</div></nav>"
     )
+
+
+def language_switch(hub: str, back_to: str) -> str:
+    """Links to read the page in each language (the hub's switch sets a cookie on ``/``)."""
+    links = []
+    for link in switch_links(hub, back_to, language()):
+        if link.current:
+            links.append(
+                f'<span class="ch-lang-current fw-semibold px-1" lang="{link.language}">'
+                f"{escape(link.name)}</span>"
+            )
+        else:
+            links.append(
+                f'<a class="ch-lang-link px-1" lang="{link.language}" '
+                f'href="{escape(link.href)}">{escape(link.name)}</a>'
+            )
+    return f'<span id="ch-language-switch" class="navbar-text me-3">{"".join(links)}</span>'
 
 
 def _materials(materials: Sequence[tuple[str, str]]) -> str:
     if not materials:
         return ""
     items = "".join(
-        f'<li><a class="ch-materials-link" href="{escape(link)}">{escape(course)}: open the '
-        "course materials in JupyterLab</a></li>"
+        f'<li><a class="ch-materials-link" href="{escape(link)}">'
+        + _("{course}: open the course materials in JupyterLab").format(course=escape(course))
+        + "</a></li>"
         for course, link in materials
     )
     return (
-        '<section id="ch-materials"><h2 class="h5">Course materials</h2>'
-        "<p>Each link copies the course's files into your home (or brings them up to date, "
-        f"keeping your own changes) and opens them in JupyterLab.</p><ul>{items}</ul></section>"
+        '<section id="ch-materials"><h2 class="h5">'
+        + _("Course materials")
+        + "</h2><p>"
+        + _(
+            "Each link copies the course's files into your home (or brings them up to "
+            "date, keeping your own changes) and opens them in JupyterLab."
+        )
+        + f"</p><ul>{items}</ul></section>"
     )
 
 
 def _accounts(accounts: Sequence[r.Balance], soon: datetime) -> str:
     if not accounts:
         return (
-            '<p class="alert alert-info" id="ch-no-accounts">You belong to no credit account '
-            "yet: ask your platform's support for one.</p>"
+            '<p class="alert alert-info" id="ch-no-accounts">'
+            + _("You belong to no credit account yet: ask your platform's support for one.")
+            + "</p>"
         )
     rows = "\n".join(_account_row(row, soon) for row in accounts)
     return (
-        '<h2 class="h5">Accounts</h2>'
+        '<h2 class="h5">' + _("Accounts") + "</h2>"
         '<table class="table table-sm align-middle mb-4" id="ch-accounts">'
-        "<thead><tr><th>Account</th><th>Your role</th>"
-        '<th class="text-end">Balance</th><th class="text-end">Held</th>'
-        '<th class="text-end">Available</th><th>Expiring soon</th></tr></thead>'
+        "<thead><tr><th>" + _("Account") + "</th><th>" + _("Your role") + "</th>"
+        '<th class="text-end">' + _("Balance") + '</th><th class="text-end">' + _("Held") + "</th>"
+        '<th class="text-end">'
+        + _("Available")
+        + "</th><th>"
+        + _("Expiring soon")
+        + "</th></tr></thead>"
         f"<tbody>\n{rows}\n</tbody></table>"
     )
 
@@ -243,12 +292,14 @@ def _account_row(row: r.Balance, soon: datetime) -> str:
     expiring = _NONE
     if row.next_expiry_at is not None and _utc(row.next_expiry_at) <= _utc(soon):
         # Through its last day (a grant through the 8th expires at midnight starting the 9th).
-        expiring = f"{credits_text(row.expiring)} through {last_day(row.next_expiry_at):%Y-%m-%d}"
+        expiring = _("{amount} through {day}").format(
+            amount=credits_text(row.expiring), day=date_text(last_day(row.next_expiry_at))
+        )
     return (
         f'<tr data-account="{escape(row.account)}">'
         f'<td class="ch-account">{escape(row.account)} '
-        f'<span class="text-body-secondary small">({escape(row.kind)})</span></td>'
-        f'<td class="ch-role">{escape(row.role or _NONE)}</td>'
+        f'<span class="text-body-secondary small">({escape(_kind(row.kind))})</span></td>'
+        f'<td class="ch-role">{escape(_role(row.role) if row.role else _NONE)}</td>'
         f'<td class="ch-balance text-end">{credits_text(row.balance)}</td>'
         f'<td class="ch-held text-end">{credits_text(row.held)}</td>'
         f'<td class="ch-available text-end fw-semibold">{credits_text(row.available)}</td>'
@@ -258,18 +309,39 @@ def _account_row(row: r.Balance, soon: datetime) -> str:
 
 def _sessions(sessions: Sequence[r.Session], statements: Mapping[int, str]) -> str:
     if not sessions:
-        return '<p class="alert alert-light" id="ch-no-sessions">No sessions yet.</p>'
+        return '<p class="alert alert-light" id="ch-no-sessions">' + _("No sessions yet.") + "</p>"
     rows = "\n".join(
         _session_row(row) + _statement_row(statements.get(row.hold.id)) for row in sessions
     )
     return (
-        f'<h2 class="h5">Your latest sessions</h2>'
+        '<h2 class="h5">' + _("Your latest sessions") + "</h2>"
         '<div class="table-responsive"><table class="table table-sm align-middle" '
         'id="ch-sessions">'
-        "<thead><tr><th>Started (UTC)</th><th>Account</th><th>Hub</th><th>Resources</th>"
-        '<th class="text-end">Hours funded</th><th class="text-end">Held</th><th>Status</th>'
-        '<th class="text-end">Charged</th><th class="text-end">Returned</th>'
-        '<th class="text-end" title="measured by the node (NVML)">GPU energy</th><th>Note</th>'
+        "<thead><tr><th>"
+        + _("Started (UTC)")
+        + "</th><th>"
+        + _("Account")
+        + "</th><th>"
+        + _("Hub")
+        + "</th>"
+        "<th>" + _("Resources") + "</th>"
+        '<th class="text-end">'
+        + _("Hours funded")
+        + '</th><th class="text-end">'
+        + _("Held")
+        + "</th>"
+        "<th>" + _("Status") + "</th>"
+        '<th class="text-end">'
+        + _("Charged")
+        + '</th><th class="text-end">'
+        + _("Returned")
+        + "</th>"
+        '<th class="text-end" title="'
+        + _("measured by the node (NVML)")
+        + '">'
+        + _("GPU energy")
+        + "</th>"
+        "<th>" + _("Note") + "</th>"
         f"</tr></thead><tbody>\n{rows}\n</tbody></table></div>"
     )
 
@@ -280,18 +352,18 @@ def _session_row(row: r.Session) -> str:
     cost, back = charged(row), returned(row)
     return (
         f'<tr data-hold-id="{hold.id}" data-status="{escape(hold.status)}">'
-        f'<td class="ch-started">{_utc(hold.created_at):%Y-%m-%d %H:%M}</td>'
+        f'<td class="ch-started">{datetime_text(hold.created_at)}</td>'
         f'<td class="ch-account">{escape(hold.account)}</td>'
         f'<td class="ch-hub">{escape(hold.hub)}</td>'
         f'<td class="ch-resources">{escape(resources_in_words(hold.resources))}</td>'
-        f'<td class="ch-hours text-end">{amount(hold.hours)}</td>'
+        f'<td class="ch-hours text-end">{_hours(hold.hours)}</td>'
         f'<td class="ch-held text-end">{credits_text(hold.amount)}</td>'
         f'<td class="ch-status"><span class="badge {badge}">'
         f"{escape(status_in_words(hold.status))}</span></td>"
         f'<td class="ch-charged text-end">{_NONE if cost is None else credits_text(cost)}</td>'
         f'<td class="ch-returned text-end">{_NONE if back is None else credits_text(back)}</td>'
         f'<td class="ch-energy text-end">{escape(energy_in_words(row) or _NONE)}</td>'
-        f'<td class="ch-note small">{escape(row.end_note or "")}</td></tr>'
+        f'<td class="ch-note small"><bdi>{escape(row.end_note or "")}</bdi></td></tr>'
     )
 
 
@@ -302,6 +374,28 @@ def _statement_row(statement: str | None) -> str:
     return (
         f'<tr class="ch-statement-row"><td colspan="11" class="border-0 pt-0">{statement}</td></tr>'
     )
+
+
+def _hours(value: Decimal) -> str:
+    """Hours funded: the API's exact figure in English, the locale's digits otherwise."""
+    return amount(value) if language() == "en" else number_text(value)
+
+
+def _kind(kind: str) -> str:
+    """An account's kind in words."""
+    words = {"personal": _("personal"), "project": _("project"), "course": _("course")}
+    return words.get(kind, kind)
+
+
+def _role(role: str) -> str:
+    """A person's role in an account, in words."""
+    words = {
+        "owner": _("owner"),
+        "member": _("member"),
+        "student": _("student"),
+        "instructor": _("instructor"),
+    }
+    return words.get(role, role)
 
 
 def _utc(value: datetime) -> datetime:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from html import escape
 from typing import Any
@@ -23,9 +23,12 @@ from computehub.credits.service.page import resources_in_words
 from computehub.credits.service.teaching import safe_cell
 from computehub.credits.service.views import amount, instant, optional_amount
 from computehub.credits.statement import Line, Statement
+from computehub.i18n import _, language
+from computehub.i18n.catalog import N_
+from computehub.i18n.formats import datetime_text
 
 #: What the page and the API say of the node: the ledger does not record it.
-NODE_UNKNOWN = "not recorded by the ledger (Slurm's accounting has it)"
+NODE_UNKNOWN = N_("not recorded by the ledger (Slurm's accounting has it)")
 _NONE = "\N{EM DASH}"
 _LINE_WORDS = {
     "hold": "Reserved",
@@ -174,47 +177,63 @@ def statement_csv(rows: Iterable[Statement]) -> str:
 def statement_html(row: Statement) -> str:
     """The session's statement as a fold-out (``<details>``, no script) for the credits page."""
     facts = [
-        ("Hub", escape(row.hub)),
-        ("Node", escape(row.node or NODE_UNKNOWN)),
-        ("Job id", escape(row.job_id or "none (no job was attached)")),
-        ("GPUs", escape(_resources(row))),
-        ("Started", f"{_when(row.started_at)} (hold placed)"),
-        ("Ended", "still running" if row.ended_at is None else f"{_when(row.ended_at)}"),
-        ("Rate in force", f"{credits_text(row.per_hour)} credits per hour"),
-        ("GPU-idle minutes", _idle(row)),
-        ("GPU-busy hours", escape(_busy(row))),
-        ("GPU energy", escape(_energy(row))),
-        ("Why it ended", escape(_why(row))),
+        ("Hub", _("Hub"), escape(row.hub)),
+        ("Node", _("Node"), escape(row.node or _(NODE_UNKNOWN))),
+        ("Job id", _("Job id"), escape(row.job_id or _("none (no job was attached)"))),
+        ("GPUs", _("GPUs"), escape(_resources(row))),
+        ("Started", _("Started"), _("{when} (hold placed)").format(when=_when(row.started_at))),
+        (
+            "Ended",
+            _("Ended"),
+            _("still running") if row.ended_at is None else f"{_when(row.ended_at)}",
+        ),
+        (
+            "Rate in force",
+            _("Rate in force"),
+            _("{amount} credits per hour").format(amount=credits_text(row.per_hour)),
+        ),
+        ("GPU-idle minutes", _("GPU-idle minutes"), _idle(row)),
+        ("GPU-busy hours", _("GPU-busy hours"), escape(_busy(row))),
+        ("GPU energy", _("GPU energy"), escape(_energy(row))),
+        ("Why it ended", _("Why it ended"), f"<bdi>{escape(_why(row))}</bdi>"),
     ]
     dl = "".join(
-        f'<dt class="col-sm-3">{name}</dt><dd class="col-sm-9 ch-st-{_slug(name)}">{value}</dd>'
-        for name, value in facts
+        f'<dt class="col-sm-3">{name}</dt><dd class="col-sm-9 ch-st-{_slug(key)}">{value}</dd>'
+        for key, name, value in facts
     )
     lines = "".join(_line_row(line) for line in row.lines)
     totals = (
-        f'<tr class="table-light"><th colspan="5">Held</th>'
+        '<tr class="table-light"><th colspan="5">' + _("Held") + "</th>"
         f'<td class="text-end ch-st-held">{credits_text(row.held)}</td></tr>'
-        f'<tr class="table-light"><th colspan="5">Charged</th>'
+        '<tr class="table-light"><th colspan="5">' + _("Charged") + "</th>"
         f'<td class="text-end ch-st-charged">{_maybe(row.charged)}</td></tr>'
-        f'<tr class="table-light"><th colspan="5">Returned</th>'
+        '<tr class="table-light"><th colspan="5">' + _("Returned") + "</th>"
         f'<td class="text-end ch-st-returned">{_maybe(row.returned)}</td></tr>'
     )
     check = (
-        '<p class="small text-body-secondary ch-st-check mb-0">Held = charged + returned, '
-        "to the ten-thousandth of a credit (the CSV and the API have the exact figures).</p>"
+        '<p class="small text-body-secondary ch-st-check mb-0">'
+        + _(
+            "Held = charged + returned, to the ten-thousandth of a credit (the CSV and the "
+            "API have the exact figures)."
+        )
+        + "</p>"
         if row.adds_up
-        else '<p class="alert alert-danger ch-st-check">This statement does not add up to the '
-        "ledger; please tell your platform's support: "
-        + escape("; ".join(row.differences))
+        else '<p class="alert alert-danger ch-st-check">'
+        + _(
+            "This statement does not add up to the ledger; please tell your platform's "
+            "support: {differences}"
+        ).format(differences=escape("; ".join(row.differences)))
         + "</p>"
     )
     return (
         f'<details class="ch-statement" data-hold-id="{row.hold_id}">'
-        f"<summary>Statement of session {row.hold_id}</summary>"
+        "<summary>" + _("Statement of session {id}").format(id=row.hold_id) + "</summary>"
         f'<div class="p-2"><dl class="row small mb-2">{dl}</dl>'
-        '<table class="table table-sm small mb-1 ch-st-lines"><thead><tr><th>Line</th>'
-        '<th>Resource</th><th class="text-end">Rate / unit-hour</th>'
-        '<th class="text-end">Hours</th><th>When (UTC)</th><th class="text-end">Credits</th>'
+        '<table class="table table-sm small mb-1 ch-st-lines"><thead><tr>'
+        "<th>" + _("Line") + "</th><th>" + _("Resource") + "</th>"
+        '<th class="text-end">' + _("Rate / unit-hour") + "</th>"
+        '<th class="text-end">' + _("Hours") + "</th><th>" + _("When (UTC)") + "</th>"
+        '<th class="text-end">' + _("Credits") + "</th>"
         f"</tr></thead><tbody>{lines}{totals}</tbody></table>{check}</div></details>"
     )
 
@@ -225,11 +244,11 @@ def _line_row(line: Line) -> str:
         resource = f"{line.count} \N{MULTIPLICATION SIGN} {resource}"
     hours = _NONE if line.hours is None else amount(line.hours)
     if line.kind == "usage" and line.hours is not None:
-        hours = f"{hours} resource-h"
+        hours = _("{hours} resource-h").format(hours=hours)
     elif line.hours is not None:
-        hours = f"{hours} h"
+        hours = _("{hours} h").format(hours=hours)
     return (
-        f'<tr data-line="{escape(line.kind)}"><td>{escape(_LINE_WORDS.get(line.kind, line.kind))}'
+        f'<tr data-line="{escape(line.kind)}"><td>{escape(_line_words(line.kind))}'
         f"</td><td>{resource}</td>"
         f'<td class="text-end">{_NONE if line.rate is None else credits_text(line.rate)}</td>'
         f'<td class="text-end">{hours}</td>'
@@ -238,27 +257,43 @@ def _line_row(line: Line) -> str:
     )
 
 
+def _line_words(kind: str) -> str:
+    """A line's kind in words, in the page's language."""
+    words = {
+        "hold": _("Reserved"),
+        "extend": _("Extended"),
+        "usage": _("Used"),
+        "cap": _("Beyond the hold (not charged)"),
+        "release": _("Returned"),
+    }
+    return words.get(kind, _LINE_WORDS.get(kind, kind))
+
+
 def _resources(row: Statement) -> str:
     return resources_in_words(row.resources)
 
 
 def _idle(row: Statement) -> str:
     if row.gpu_idle_minutes is not None:
-        return f"{row.gpu_idle_minutes} min (when the GPU-idle rule stopped it)"
-    return "not recorded (the GPU-idle rule did not stop it)"
+        return _("{minutes} min (when the GPU-idle rule stopped it)").format(
+            minutes=row.gpu_idle_minutes
+        )
+    return _("not recorded (the GPU-idle rule did not stop it)")
 
 
 def _busy(row: Statement) -> str:
     if row.gpu_busy_hours is None:
-        return "not recorded (no report from the notebook server)"
+        return _("not recorded (no report from the notebook server)")
     allocated = sum(
         (line.hours or Decimal(0) for line in row.lines if line.kind == "usage" and _gpu(line)),
         Decimal(0),
     )
-    busy = f"{row.gpu_busy_hours.normalize():f} GPU-hours"
+    busy = f"{row.gpu_busy_hours.normalize():f}"
     if allocated:
-        busy += f" of {allocated.normalize():f} charged"
-    return busy + " (as the notebook server reported them)"
+        return _(
+            "{busy} GPU-hours of {charged} charged (as the notebook server reported them)"
+        ).format(busy=busy, charged=f"{allocated.normalize():f}")
+    return _("{busy} GPU-hours (as the notebook server reported them)").format(busy=busy)
 
 
 def _gpu(line: Line) -> bool:
@@ -267,8 +302,8 @@ def _gpu(line: Line) -> bool:
 
 def _energy(row: Statement) -> str:
     if not row.energy_recorded:
-        return "not recorded yet"
-    return NOT_MEASURED if row.energy_wh is None else watt_hours(row.energy_wh)
+        return _("not recorded yet")
+    return _(NOT_MEASURED) if row.energy_wh is None else watt_hours(row.energy_wh)
 
 
 def _why(row: Statement) -> str:
@@ -277,10 +312,10 @@ def _why(row: Statement) -> str:
     if row.closed_because:
         return row.closed_because
     if row.status == "open":
-        return "still running"
+        return _("still running")
     if row.status == "voided":
-        return "it never started; its whole hold was returned"
-    return "no reason recorded"
+        return _("it never started; its whole hold was returned")
+    return _("no reason recorded")
 
 
 def _maybe(value: Decimal | None) -> str:
@@ -288,8 +323,7 @@ def _maybe(value: Decimal | None) -> str:
 
 
 def _when(value: datetime) -> str:
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return f"{aware:%Y-%m-%d %H:%M}"
+    return datetime_text(value)
 
 
 def _slug(name: str) -> str:
@@ -310,9 +344,9 @@ def downloads_html(accounts: Iterable[str], service: str, now: datetime) -> str:
     last_month = (this_month - timedelta(days=1)).replace(day=1)
     next_month = (this_month + timedelta(days=32)).replace(day=1)
     periods = [
-        (f"{this_month:%B %Y}", f"?since={this_month}&until={next_month}"),
-        (f"{last_month:%B %Y}", f"?since={last_month}&until={this_month}"),
-        ("all sessions", ""),
+        (_month(this_month), f"?since={this_month}&until={next_month}"),
+        (_month(last_month), f"?since={last_month}&until={this_month}"),
+        (_("all sessions"), ""),
     ]
     items = "".join(
         f'<li data-account="{escape(name)}">{escape(name)}: '
@@ -325,7 +359,17 @@ def downloads_html(accounts: Iterable[str], service: str, now: datetime) -> str:
         for name in names
     )
     return (
-        '<section id="ch-statements" class="mb-4"><h2 class="h5">Statements (CSV)</h2>'
-        '<p class="small">Every session\'s line items with exact amounts, for a '
-        f'spreadsheet.</p><ul class="small">{items}</ul></section>'
+        '<section id="ch-statements" class="mb-4"><h2 class="h5">' + _("Statements (CSV)") + "</h2>"
+        '<p class="small">'
+        + _("Every session's line items with exact amounts, for a spreadsheet.")
+        + f'</p><ul class="small">{items}</ul></section>'
     )
+
+
+def _month(first: date) -> str:
+    """A month and its year: ``December 2026``, ``دسمبر 2026``."""
+    if language() == "en":
+        return f"{first:%B %Y}"
+    from babel.dates import format_date
+
+    return format_date(first, "LLLL y", locale=language())

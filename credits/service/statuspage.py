@@ -16,6 +16,8 @@ from html import escape
 from typing import Any
 
 from computehub.credits.service.page import Links, document, navbar
+from computehub.i18n import _
+from computehub.i18n.catalog import isolate
 
 #: How often the page reloads itself (the hub's readings are at most a few seconds old).
 REFRESH_S = 30
@@ -114,11 +116,16 @@ def parse_hubs(answer: Any) -> list[HubView]:
 def gpus_in_words(gpu: GpuView) -> str:
     """``H100: 3 of 4 free`` (``1 out of service``), or the site's count when unknown."""
     if gpu.free is None or gpu.total is None:
-        return f"{gpu.label}: {gpu.expected}, availability unknown"
-    words = f"{gpu.label}: {gpu.free} of {gpu.total} free"
+        return _("{gpu}: {count}, availability unknown").format(
+            gpu=isolate(gpu.label), count=gpu.expected
+        )
     if gpu.out_of_service:
-        words += f" ({gpu.out_of_service} out of service)"
-    return words
+        return _("{gpu}: {free} of {total} free ({broken} out of service)").format(
+            gpu=isolate(gpu.label), free=gpu.free, total=gpu.total, broken=gpu.out_of_service
+        )
+    return _("{gpu}: {free} of {total} free").format(
+        gpu=isolate(gpu.label), free=gpu.free, total=gpu.total
+    )
 
 
 def render(user: str, hubs: Sequence[HubView], *, links: Links | None = None) -> str:
@@ -127,52 +134,86 @@ def render(user: str, hubs: Sequence[HubView], *, links: Links | None = None) ->
     hub = escape(links.hub_prefix)
     rows = "\n".join(_row(view) for view in hubs)
     checked = [v.checked_at for v in hubs if v.checked_at is not None]
-    as_of = f" as of {_utc(max(checked)):%H:%M:%S} UTC" if checked else ""
+    if checked:
+        as_of = _(
+            "What each hub can take as of {time} UTC; this page reloads every {seconds} seconds."
+        ).format(time=f"{_utc(max(checked)):%H:%M:%S}", seconds=REFRESH_S)
+    else:
+        as_of = _("What each hub can take; this page reloads every {seconds} seconds.").format(
+            seconds=REFRESH_S
+        )
+    title = _("AI hub status")
     body = "\n".join(
         [
-            navbar(user, hub),
+            navbar(user, hub, back_to=f"{links.service}hubs"),
             '<main class="container my-4">',
-            '<h1 class="h3 mb-3">AI hub status</h1>',
-            f'<p class="text-body-secondary" id="ch-as-of">What each hub can take{as_of}; '
-            f"this page reloads every {REFRESH_S} seconds.</p>",
+            f'<h1 class="h3 mb-3">{escape(title)}</h1>',
+            f'<p class="text-body-secondary" id="ch-as-of">{escape(as_of)}</p>',
             '<div class="table-responsive"><table class="table align-middle" id="ch-hubs">'
-            "<thead><tr><th>Hub</th><th>State</th><th>Free GPUs</th>"
-            '<th class="text-end">Jobs waiting</th></tr></thead>'
-            f"<tbody>\n{rows}\n</tbody></table></div>",
-            '<p class="text-body-secondary small">A hub that is down or in maintenance takes '
-            "no new sessions; sessions already running there keep running and are charged "
-            "only for the time they run. Choose another hub or <em>any hub</em> on the "
-            f'<a href="{hub}spawn">start page</a>.</p>',
+            "<thead><tr><th>"
+            + _("Hub")
+            + "</th><th>"
+            + _("State")
+            + "</th><th>"
+            + _("Free GPUs")
+            + '</th><th class="text-end">'
+            + _("Jobs waiting")
+            + "</th>"
+            f"</tr></thead><tbody>\n{rows}\n</tbody></table></div>",
+            '<p class="text-body-secondary small">'
+            + _(
+                "A hub that is down or in maintenance takes no new sessions; sessions already "
+                "running there keep running and are charged only for the time they run. "
+                'Choose another hub or <em>any hub</em> on the <a href="{start}">start '
+                "page</a>."
+            ).format(start=f"{hub}spawn")
+            + "</p>",
             "</main>",
         ]
     )
-    return document("AI hub status", hub, body, refresh_s=REFRESH_S)
+    return document(title, hub, body, refresh_s=REFRESH_S)
 
 
 def hub_unreachable_page(user: str, *, links: Links | None = None) -> str:
     """The page when the hub did not tell its status (a sentence, no details)."""
-    hub = escape((links or Links()).hub_prefix)
+    links = links or Links()
+    hub = escape(links.hub_prefix)
+    title = _("AI hub status")
     body = (
-        f'{navbar(user, hub)}<main class="container my-4"><h1 class="h3">AI hub status</h1>'
-        '<p class="alert alert-warning" id="ch-error">The hubs\' status can\'t be read right '
-        "now; please reload this page in a minute.</p></main>"
+        navbar(user, hub, back_to=f"{links.service}hubs")
+        + f'<main class="container my-4"><h1 class="h3">{escape(title)}</h1>'
+        '<p class="alert alert-warning" id="ch-error">'
+        + _("The hubs' status can't be read right now; please reload this page in a minute.")
+        + "</p></main>"
     )
-    return document("AI hub status", hub, body, refresh_s=REFRESH_S)
+    return document(title, hub, body, refresh_s=REFRESH_S)
 
 
 def _row(view: HubView) -> str:
     badge = _BADGES.get(view.state, "text-bg-light")
-    gpus = "<br>".join(escape(gpus_in_words(g)) for g in view.gpus) or "CPU only"
+    gpus = "<br>".join(escape(gpus_in_words(g)) for g in view.gpus) or escape(_("CPU only"))
     queue = "—" if view.queue is None else str(view.queue)
     return (
         f'<tr data-hub="{escape(view.hub)}" data-state="{escape(view.state)}">'
         f'<td class="ch-hub"><strong>{escape(view.display_name)}</strong> '
         f'<span class="text-body-secondary">({escape(view.region)})</span></td>'
-        f'<td class="ch-state"><span class="badge {badge}">{escape(_WORDS[view.state])}</span>'
-        f'<div class="ch-message small mt-1">{escape(view.message)}</div></td>'
+        f'<td class="ch-state"><span class="badge {badge}">'
+        f"{escape(_state_words(view.state))}</span>"
+        f'<div class="ch-message small mt-1"><bdi>{escape(view.message)}</bdi></div></td>'
         f'<td class="ch-gpus">{gpus}</td>'
         f'<td class="ch-queue text-end">{queue}</td></tr>'
     )
+
+
+def _state_words(state: str) -> str:
+    """A hub's state in words, in the page's language."""
+    words = {
+        "up": _("up"),
+        "degraded": _("degraded"),
+        "down": _("down"),
+        "maintenance": _("in maintenance"),
+    }
+    return words.get(state, _WORDS.get(state, state))
 
 
 def _utc(value: datetime) -> datetime:

@@ -1,0 +1,132 @@
+"""The login page, the spawn form and the credits page in Urdu, in Chromium on the real bed.
+
+The browser's language (Playwright's ``locale`` sets ``Accept-Language``) chooses Urdu;
+the switch on the pages (a cookie on ``/``) overrides it for the hub and the credits
+service alike; English stays the default. Screenshots in light and dark theme:
+test-output/<test>/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.login import ldap_login
+
+pytestmark = pytest.mark.integration
+
+#: What each page says in Urdu (from computehub/locale/ur/LC_MESSAGES/computehub.po).
+SERVER_OPTIONS = "سرور کے اختیارات"
+AI_HUB = "اے آئی ہب"
+YOUR_CREDITS = "آپ کے کریڈٹ اور سیشن"
+USERNAME = "صارف نام:"
+
+
+def _html(page: Any) -> tuple[str, str]:
+    """The page's ``lang`` and ``dir`` as the browser has them."""
+    lang, dir_ = page.evaluate("[document.documentElement.lang, document.documentElement.dir]")
+    return lang, dir_
+
+
+def _overflows(page: Any) -> bool:
+    """Whether anything sticks out sideways (a layout broken by right to left)."""
+    return bool(page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1"))
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_pages_in_urdu_from_the_browsers_language(
+    hub: Any, browser: Any, output_dir: Path, theme: str
+) -> None:
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="ur-PK", color_scheme=theme
+    )
+    try:
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{hub.url}/hub/login")
+        assert _html(page) == ("ur", "rtl")
+        assert page.locator("label[for=username_input]").inner_text() == USERNAME
+        assert page.evaluate("document.documentElement.dataset.bsTheme") == theme
+        page.screenshot(path=str(output_dir / f"1-login-{theme}.png"), full_page=True)
+
+        ldap_login(page, hub.url, "alice", "alice-pw")
+        page.goto(f"{hub.url}/hub/spawn")
+        assert _html(page) == ("ur", "rtl")
+        assert page.locator("h1").first.inner_text() == SERVER_OPTIONS
+        assert page.locator("label[for=ch-hub]").inner_text() == AI_HUB
+        page.wait_for_function("document.getElementById('ch-cost').dataset.source === 'ledger'")
+        cost = page.locator("#ch-cost").inner_text()
+        assert cost.startswith("لاگت:"), cost
+        assert page.locator("#ch-language-switch .ch-lang-current").inner_text() == "اردو"
+        # The form's column sits on the right in rtl: its right edge near the page's.
+        box = page.locator("#computehub-spawn").bounding_box()
+        assert box is not None
+        assert not _overflows(page)
+        page.screenshot(path=str(output_dir / f"2-spawn-form-{theme}.png"), full_page=True)
+
+        page.goto(f"{hub.url}/services/credits/")
+        page.wait_for_selector("#ch-accounts")
+        assert _html(page) == ("ur", "rtl")
+        assert page.locator("h1").inner_text() == YOUR_CREDITS
+        first_header = page.locator("#ch-accounts th").first.bounding_box()
+        table = page.locator("#ch-accounts").bounding_box()
+        assert first_header is not None
+        assert table is not None
+        # Right to left: the first column (Account) is the rightmost.
+        assert first_header["x"] + first_header["width"] > table["x"] + table["width"] - 2
+        assert not _overflows(page)
+        page.screenshot(path=str(output_dir / f"3-credits-page-{theme}.png"), full_page=True)
+
+        page.goto(f"{hub.url}/services/credits/hubs")
+        page.wait_for_selector("#ch-hubs")
+        assert _html(page) == ("ur", "rtl")
+        assert page.locator("h1").inner_text() == "اے آئی ہب کی صورتحال"
+        assert not _overflows(page)
+        page.screenshot(path=str(output_dir / f"4-hub-status-{theme}.png"), full_page=True)
+
+        # A page not translated yet stays English, left to right, with no switch.
+        page.goto(f"{hub.url}/services/credits/applications")
+        assert _html(page) == ("en", "ltr")
+        assert page.locator("#ch-language-switch").count() == 0
+    finally:
+        context.close()
+
+
+def test_the_switch_overrides_the_browser_and_english_is_the_default(
+    hub: Any, browser: Any, output_dir: Path
+) -> None:
+    english = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    urdu = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ur-PK")
+    try:
+        page = english.new_page()
+        page.set_default_timeout(60_000)
+        ldap_login(page, hub.url, "bob", "bob-pw")
+        page.goto(f"{hub.url}/hub/spawn")
+        assert _html(page) == ("en", "ltr")
+        assert page.locator("h1").first.inner_text() == "Server options"
+
+        page = urdu.new_page()
+        page.set_default_timeout(60_000)
+        ldap_login(page, hub.url, "bob", "bob-pw")
+        page.goto(f"{hub.url}/hub/spawn")
+        assert _html(page) == ("ur", "rtl")
+        # The switch: English, on the spawn form; back on the same page, in English...
+        page.click("#ch-language-switch a[lang=en]")
+        page.wait_for_url(f"{hub.url}/hub/spawn")
+        assert _html(page) == ("en", "ltr")
+        assert page.locator("label[for=ch-hub]").inner_text() == "AI hub"
+        # ...and on the credits service too (the cookie is on /).
+        page.goto(f"{hub.url}/services/credits/")
+        assert _html(page) == ("en", "ltr")
+        assert page.locator("h1").inner_text() == "Your credits and sessions"
+        # Back to Urdu from the credits page's switch.
+        page.click("#ch-language-switch a[lang=ur]")
+        page.wait_for_url(f"{hub.url}/services/credits/")
+        assert _html(page) == ("ur", "rtl")
+        assert page.locator("h1").inner_text() == YOUR_CREDITS
+        page.screenshot(path=str(output_dir / "credits-page-switched-back.png"), full_page=True)
+    finally:
+        english.close()
+        urdu.close()
