@@ -364,6 +364,7 @@ class Reconciler:
             for hold_id, found in mine.items():
                 live[hold_id] = {job.job_id for job in found}
         usage: dict[int, JobUsage | None] = {}
+        gone: dict[str, list[HoldView]] = {}
         for view in views:
             hold = view.hold
             if hold.hub not in queued:
@@ -371,9 +372,7 @@ class Reconciler:
             try:
                 if hold.job_id is not None and hold.job_id not in live.get(hold.id, set()):
                     self.gone_since.setdefault(hold.id, now)
-                    usage[hold.id] = await self.slurm.usage(
-                        hold.hub, hold.job_id, job_name(hold.hub, hold.id), view.user
-                    )
+                    gone.setdefault(hold.hub, []).append(view)
                 elif hold.job_id is None and not live.get(hold.id):
                     if stalled(hold, now, self.grace):
                         usage[hold.id] = await self.slurm.usage_by_name(
@@ -383,6 +382,8 @@ class Reconciler:
                     self.gone_since.pop(hold.id, None)
             except SlurmError as err:
                 self._failed(report, f"accounting of hold {hold.id}", hold.id, str(err))
+        for hub, ended in gone.items():
+            await self._read_usage(report, hub, ended, usage)
         for hold_id in list(self.gone_since):
             if hold_id not in open_ids:
                 del self.gone_since[hold_id]
@@ -418,6 +419,27 @@ class Reconciler:
             log.exception("Recording sessions' energy failed")
             report.failed.append(("energy", str(err)))
         return report
+
+    async def _read_usage(
+        self,
+        report: PassReport,
+        hub: str,
+        views: Sequence[HoldView],
+        usage: dict[int, JobUsage | None],
+    ) -> None:
+        """Accounting of the jobs gone from ``hub``'s queue: one sacct for them all."""
+        sessions = []
+        for view in views:
+            assert view.hold.job_id is not None
+            sessions.append((view.hold.job_id, job_name(hub, view.hold.id), view.user))
+        try:
+            found = await self.slurm.usages(hub, sessions)
+        except SlurmError as err:
+            for view in views:
+                self._failed(report, f"accounting of hold {view.hold.id}", view.hold.id, str(err))
+            return
+        for view, record in zip(views, found, strict=True):
+            usage[view.hold.id] = record
 
     def _note_waiting(
         self,
