@@ -62,6 +62,7 @@ from computehub.spawners.billing import (
     ledger_url,
     settle_in_full,
     settle_usage,
+    settle_usages,
     void,
 )
 from computehub.spawners.energy import collect_energy
@@ -70,6 +71,8 @@ from computehub.spawners.slurmclient import QueuedJob, SlurmClient, SlurmError
 
 log = logging.getLogger("computehub.reconcile")
 
+#: Ended sessions settled in one ledger transaction (a pass after an outage has thousands).
+SETTLE_BATCH = 200
 #: Passes in a row a hold may fail to reconcile before it is an ERROR.
 ALERT_AFTER = 3
 #: How long after a start gave up (sbatch did not answer: a cancel was requested) its
@@ -398,15 +401,14 @@ class Reconciler:
             overdue_after=self.overdue_after,
         )
         self._note_waiting(report, views, usage, now)
+        together = [a for a in actions if isinstance(a, Settle) and a.hold.job_id is not None]
+        for hub in sorted({a.hold.hub for a in together}):
+            of_hub = [a for a in together if a.hold.hub == hub]
+            for first in range(0, len(of_hub), SETTLE_BATCH):
+                await self._settle_together(report, hub, of_hub[first : first + SETTLE_BATCH])
         for action in actions:
-            try:
-                await self._carry_out(action)
-            except Exception as err:  # one failing action must not stop the pass
-                log.exception("Reconciliation failed: %s", _describe(action))
-                self._failed(report, _describe(action), _hold_of(action), str(err))
-                continue
-            report.actions.append(action)
-            self.done[type(action).__name__] += 1
+            if not (isinstance(action, Settle) and action.hold.job_id is not None):
+                await self._carry_out_one(report, action)
         for hold_id in list(self.failures):
             if hold_id not in report.failed_holds:
                 del self.failures[hold_id]
@@ -484,6 +486,47 @@ class Reconciler:
                 self.failures[hold_id],
                 why,
             )
+
+    async def _carry_out_one(self, report: PassReport, action: Action) -> None:
+        """Carry out one action; one that fails is logged and counted, the pass goes on."""
+        try:
+            await self._carry_out(action)
+        except Exception as err:  # one failing action must not stop the pass
+            log.exception("Reconciliation failed: %s", _describe(action))
+            self._failed(report, _describe(action), _hold_of(action), str(err))
+            return
+        report.actions.append(action)
+        self.done[type(action).__name__] += 1
+
+    async def _settle_together(self, report: PassReport, hub: str, batch: list[Settle]) -> None:
+        """Settle ended sessions of ``hub`` in one ledger transaction (after an outage,
+        thousands); should it fail, each is settled on its own, so only the failing ones
+        fail."""
+        gres_of = self.registry[hub].gres_type if hub in self.registry else _no_gres
+        try:
+            charges = await settle_usages(
+                self.ledger,
+                [(action.hold, action.usage) for action in batch],
+                gres_of,
+                actor="reconciler",
+            )
+        except Exception as err:
+            log.warning(
+                "Settling %s holds of hub %s together failed (%s): one by one", len(batch), hub, err
+            )
+            for action in batch:
+                await self._carry_out_one(report, action)
+            return
+        for action, charge in zip(batch, charges, strict=True):
+            log.info(
+                "Settled hold %s (%s/%s): charged %s",
+                action.hold.id,
+                hub,
+                action.usage.job_id,
+                charge.amount,
+            )
+            report.actions.append(action)
+        self.done["Settle"] += len(batch)
 
     async def _carry_out(self, action: Action) -> None:
         ledger = self.ledger
