@@ -148,3 +148,50 @@ class QueueBoard(Generic[T]):
             read = _Read(started, error=err)
         self._last = read
         return read
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Coalescer(Generic[K, V]):
+    """Questions asked while one batch is answered go together in the next batch.
+
+    The first question is sent at once (no added wait); those that arrive while its
+    batch runs are sent together when it ends, and so on: with N sessions ending at
+    once (a stop storm), a hub's accounting is read in a few ``sacct`` calls, not N.
+
+    Args:
+        answer: answers a batch of keys (in their order); what it raises is given to
+            every caller of that batch.
+    """
+
+    def __init__(self, answer: Callable[[list[K]], Awaitable[Sequence[V]]]) -> None:
+        self._answer = answer
+        self._waiting: list[tuple[K, asyncio.Future[V]]] = []
+        self._runner: asyncio.Future[None] | None = None
+        #: How many batches were sent (for tests and benchmarks).
+        self.batches = 0
+
+    async def get(self, key: K) -> V:
+        """The answer for ``key``, from the batch it joins."""
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._waiting.append((key, future))
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.ensure_future(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            self.batches += 1
+            try:
+                answers = await self._answer([key for key, _ in batch])
+            except Exception as err:  # every caller of this batch gets the error
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if not future.done():  # a caller that was cancelled
+                    future.set_result(answer)

@@ -28,7 +28,12 @@ from computehub.spawners.accounting import (
 from computehub.spawners.availability import SINFO_FORMAT, GpuAvailability, parse_sinfo
 from computehub.spawners.batch import JOB_NAME_PREFIX, BatchRequest
 from computehub.spawners.capacity import BUSY_FORMAT, parse_busy
-from computehub.spawners.queueboard import QueueBoard, QueueSnapshot, pending_positions
+from computehub.spawners.queueboard import (
+    Coalescer,
+    QueueBoard,
+    QueueSnapshot,
+    pending_positions,
+)
 from computehub.spawners.registry import HubRegistry
 
 _JOB_ID = re.compile(r"^([0-9]{1,12})(?:;[A-Za-z0-9_.-]+)?$")
@@ -405,6 +410,7 @@ class SlurmClient:
         self._queue: dict[str, tuple[float, int | SlurmError]] = {}
         self._queue_interval = queue_interval_s
         self._boards: dict[str, QueueBoard[QueueSnapshot[JobInfo]]] = {}
+        self._accounting: dict[str, Coalescer[tuple[str, str, str], JobUsage | None]] = {}
 
     def now(self) -> float:
         """The client's clock (monotonic seconds): the ``not_before`` of :meth:`queued`."""
@@ -612,9 +618,19 @@ class SlurmClient:
 
         ``--duplicates`` lists every run of the id (a requeued job, an id Slurm reused);
         only the runs of this session's job count (see ``accounting.session_usage``).
+        Sessions asking at the same time (a stop storm) share ``sacct`` calls: those
+        that ask while one runs go together in the next (:class:`queueboard.Coalescer`).
         """
-        out = await self._runs_of(hub, [job_id], SACCT_FIELDS)
-        return session_usage(parse_sacct(out), job_id=job_id, name=name, user=user, since=0)
+        coalescer = self._accounting.get(hub)
+        if coalescer is None:
+
+            async def answer(
+                sessions: list[tuple[str, str, str]],
+            ) -> list[JobUsage | None]:
+                return await self.usages(hub, sessions)
+
+            coalescer = self._accounting[hub] = Coalescer(answer)
+        return await coalescer.get((job_id, name, user))
 
     async def usages(
         self, hub: str, sessions: Sequence[tuple[str, str, str]]

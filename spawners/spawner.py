@@ -765,7 +765,9 @@ class ComputeHubSpawner(BatchLifecycle):
         now, before anything is held (a 503 with the sentence the form shows too).
 
         The controller is asked afresh (not the form's cached answer): a hub that went
-        down since the page was drawn is refused here, not after a hold is placed.
+        down since the page was drawn is refused here, not after a hold is placed. The
+        question is the hub's shared queue read begun after this start asked (one
+        ``squeue`` per interval for every start of a class, not one ``sinfo`` each).
         """
         hub = self.registry[name]
         notice = maintenance_notices(self.log).get(name)
@@ -776,7 +778,7 @@ class ComputeHubSpawner(BatchLifecycle):
                 "charged; choose another hub.",
             )
         try:
-            await self.slurm.gpu_availability(name, fresh=True)
+            await self.slurm.board(name).get(not_before=self.slurm.now())
         except SlurmError as err:
             self.log.warning(
                 "Hub %s refused a start: its controller did not answer (%s)", name, err
