@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from computehub.spawners.accounting import parse_sacct, session_usage
-from computehub.spawners.queueboard import QueueBoard, pending_positions
+from computehub.spawners.queueboard import Coalescer, QueueBoard, pending_positions
 from computehub.spawners.slurmclient import (
     SlurmUnavailableError,
     parse_job,
@@ -200,3 +200,55 @@ def test_many_sessions_read_from_one_listing_as_each_from_its_own() -> None:
     assert len(found[1].runs) == 2
     assert found[2] is None
     assert found[4] is None
+
+
+class Accounting:
+    """What sacct would answer: each key doubled, every batch recorded."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.fail_with: Exception | None = None
+
+    async def answer(self, keys: list[int]) -> list[int]:
+        self.batches.append(keys)
+        await asyncio.sleep(0.01)
+        if self.fail_with is not None:
+            raise self.fail_with
+        return [key * 2 for key in keys]
+
+
+async def test_sessions_ending_together_share_few_sacct_calls() -> None:
+    accounting = Accounting()
+    sacct = Coalescer(accounting.answer)
+    answers = await asyncio.gather(*(sacct.get(n) for n in range(300)))
+    assert answers == [n * 2 for n in range(300)]
+    assert len(accounting.batches) <= 2  # the first at once, the rest together
+    assert sorted(k for batch in accounting.batches for k in batch) == list(range(300))
+
+
+async def test_a_lone_question_is_sent_at_once_and_alone() -> None:
+    accounting = Accounting()
+    sacct = Coalescer(accounting.answer)
+    assert await sacct.get(7) == 14
+    assert await sacct.get(8) == 16
+    assert accounting.batches == [[7], [8]]
+
+
+async def test_a_failed_batch_fails_its_callers_only() -> None:
+    accounting = Accounting()
+    sacct = Coalescer(accounting.answer)
+    accounting.fail_with = SlurmUnavailableError("Socket timed out")
+    results = await asyncio.gather(*(sacct.get(n) for n in range(3)), return_exceptions=True)
+    assert all(isinstance(r, SlurmUnavailableError) for r in results)
+    accounting.fail_with = None
+    assert await sacct.get(5) == 10
+
+
+async def test_a_cancelled_caller_leaves_the_others_their_answers() -> None:
+    accounting = Accounting()
+    sacct = Coalescer(accounting.answer)
+    leaving = asyncio.ensure_future(sacct.get(1))
+    staying = asyncio.ensure_future(sacct.get(2))
+    await asyncio.sleep(0)
+    leaving.cancel()
+    assert await staying == 4
