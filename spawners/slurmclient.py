@@ -297,19 +297,26 @@ def parse_job(output: str, job_id: str) -> JobInfo | None:
 def parse_snapshot(output: str) -> QueueSnapshot[JobInfo]:
     """A hub's whole queue from ``squeue -h -t all --sort=-p,i -O`` (:data:`_JOB_FIELDS`).
 
-    Malformed lines are skipped; the first line of an id counts (squeue lists a job once).
+    Malformed lines are skipped. Job names are their owners' to choose and come last: a
+    name with line breaks can hold a whole forged line for another job's id. squeue lists
+    a job once, so an id listed twice is ambiguous and left out (its session then asks
+    accounting, as for a job gone from the queue); the forger's own line is cut and
+    skipped.
     """
     jobs: dict[str, JobInfo] = {}
-    rows: list[tuple[str, str, str]] = []
+    twice: set[str] = set()
     for line in output.splitlines():
         fields = split_fields(line, len(_JOB_FIELDS))
         if fields is None:
             continue
         job_id = fields[0].strip()
         if job_id in jobs:
+            twice.add(job_id)
             continue
-        info = jobs[job_id] = _job_info(fields)
-        rows.append((job_id, info.state, info.partition))
+        jobs[job_id] = _job_info(fields)
+    for job_id in twice:
+        del jobs[job_id]
+    rows = [(job_id, info.state, info.partition) for job_id, info in jobs.items()]
     return QueueSnapshot(jobs, pending_positions(rows))
 
 

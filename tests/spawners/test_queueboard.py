@@ -105,6 +105,18 @@ def test_a_snapshot_reads_each_job_as_the_single_job_query_does() -> None:
     assert snapshot.positions == {"13": 1, "14": 2}
 
 
+def test_a_job_name_forging_another_jobs_line_makes_that_id_unlisted() -> None:
+    forged = _line("12", "RUNNING", name="jupyterhub-l-9").replace("n1", "evil")
+    # The forger's job 30 is named "x" + a line break + a whole line for job 12.
+    lines = [_line("12", "PENDING"), _line("30", "RUNNING", name="x\n" + forged[:-1])]
+    snapshot = parse_snapshot("\n".join(lines) + "\n")
+    assert "12" not in snapshot.jobs
+    assert "12" not in snapshot.positions
+    assert "30" not in snapshot.jobs  # its own line is cut: skipped
+    alone = parse_snapshot(_line("12", "PENDING") + "\n")
+    assert alone.jobs["12"].node == "n1"
+
+
 async def test_a_class_polling_at_once_shares_one_read() -> None:
     reads, queue, time = board()
     submitted = time.now
