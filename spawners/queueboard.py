@@ -11,7 +11,9 @@ allocation, and its place among the pending jobs of its partition.
 ask for a listing taken *after* a moment (a job submitted or cancelled since then must
 show), and waits for the next read when the last one is older; callers that need the
 same read share it; reads start at least ``interval_s`` apart. :func:`parse_snapshot`
-turns squeue's lines into a :class:`QueueSnapshot`. Neither does I/O of its own.
+turns squeue's lines into a :class:`QueueSnapshot`. :class:`Coalescer` does the same
+for accounting: sessions that end together (a stop storm) share ``sacct`` calls. None
+of them does I/O of its own.
 """
 
 from __future__ import annotations
