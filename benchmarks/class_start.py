@@ -155,6 +155,16 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
+def every_user(hub: HubProcess, token: str) -> list[dict[str, Any]]:
+    """Every user's model, a page (JupyterHub's most: 200) at a time."""
+    found: list[dict[str, Any]] = []
+    while True:
+        _, page = api(hub.url, token, "GET", f"/users?offset={len(found)}&limit=200")
+        if not isinstance(page, list) or not page:
+            return found
+        found += page
+
+
 def storm(
     hub: HubProcess, token: str, people: list[str], body: Any, window: float, stop: bool
 ) -> Storm:
@@ -193,9 +203,9 @@ def storm(
     deadline = start + window + 900
     while waiting and time.perf_counter() < deadline:
         time.sleep(0.5)
-        _, users = api(hub.url, token, "GET", "/users?limit=10000")
+        users = every_user(hub, token)
         now = time.perf_counter()
-        for model in users if isinstance(users, list) else []:
+        for model in users:
             name = model["name"]
             if name not in waiting or name not in pressed:
                 continue
