@@ -8,7 +8,8 @@ settle, void) has one implementation, a database transaction on the driver's cur
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -32,6 +33,16 @@ from computehub.credits.names import (
 
 #: The most resource-hours one usage figure may have.
 _MAX_USAGE_HOURS = Decimal(10) ** 9
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A hold to settle with :meth:`~computehub.credits.holds.HoldsMixin.settle_many`."""
+
+    hold_id: int
+    used: Mapping[str, Decimal | str | int]
+    idempotency_key: Key = None
+    reason: str = ""
 
 
 class HoldsMixin(LedgerCore):
@@ -223,6 +234,58 @@ class HoldsMixin(LedgerCore):
             with self._read() as db:
                 return self._charge_record(db, done.hold_id)
         return done
+
+    def settle_many(
+        self,
+        settlements: Sequence[Settlement],
+        *,
+        actor: str,
+    ) -> list[r.Charge]:
+        """Settle many holds in one transaction, each as ``settle`` would.
+
+        For reconciliation after an outage (thousands of ended sessions): one commit for
+        all instead of one each. All or nothing: any refusal rolls the whole batch back
+        and is raised (the caller then settles them one by one to find it).
+
+        Raises:
+            ConflictError: a hold was voided, or a usage names a resource it did not hold.
+            InvalidAmountError: a usage figure is not a non-negative exact decimal.
+        """
+        parsed = [
+            (
+                item,
+                {
+                    res: parse_decimal(
+                        value, what=f"usage of {res}", allow_zero=True, maximum=_MAX_USAGE_HOURS
+                    )
+                    for res, value in item.used.items()
+                },
+                stored_key(item.idempotency_key),
+            )
+            for item in settlements
+        ]
+        done = self._move(
+            actor,
+            lambda op: [
+                holdwrites.settle(
+                    op,
+                    item.hold_id,
+                    usage,
+                    revenue_ids=self._system_ids,
+                    idempotency_key=key,
+                    reason=item.reason,
+                )
+                for item, usage, key in parsed
+            ],
+        )
+        charges: list[r.Charge] = []
+        for one in done:
+            if isinstance(one, holdwrites.Existing):
+                with self._read() as db:
+                    charges.append(self._charge_record(db, one.hold_id))
+            else:
+                charges.append(one)
+        return charges
 
     def void_hold(
         self,

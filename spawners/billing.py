@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -29,6 +29,7 @@ from computehub.credits.errors import (
     InsufficientCreditError,
     UnknownCourseError,
 )
+from computehub.credits.holds import Settlement
 from computehub.credits.ledger import Ledger
 from computehub.credits.money import affordable_hours
 from computehub.credits.records import Charge, CourseLimit, CourseShare, Estimate, Hold
@@ -260,6 +261,22 @@ async def settle_usage(
     The spawner and the reconciler settle a hold with the same key: the second gets
     the first's charge. Problems and an overrun are logged as ALERTs.
     """
+    item = _settlement(hold, usage, gres_of, reconciled)
+    charge = await asyncio.to_thread(
+        ledger.settle,
+        item.hold_id,
+        item.used,
+        actor=actor,
+        idempotency_key=item.idempotency_key,
+        reason=item.reason,
+    )
+    if (alert := overrun(hold, charge)) is not None:
+        log.error("%s", alert)
+    return charge
+
+
+def _settlement(hold: Hold, usage: JobUsage, gres_of: GresOf, reconciled: bool) -> Settlement:
+    """What :func:`settle_usage` charges for ``usage`` (its problems logged as ALERTs)."""
     used, problems = usage_charge(hold, usage, gres_of)
     for problem in problems:
         log.error("ALERT: hold %s (%s/%s): %s", hold.id, hold.hub, usage.job_id, problem)
@@ -267,18 +284,31 @@ async def settle_usage(
         how = " (reconciled)"
     else:
         how = f" in {len(usage.runs)} runs" if len(usage.runs) > 1 else ""
-    charge = await asyncio.to_thread(
-        ledger.settle,
+    return Settlement(
         hold.id,
         used,
-        actor=actor,
-        idempotency_key=settle_key(hold.id),
-        reason=f"session {hold.hub}/{usage.job_id} {usage.state.lower()} after "
-        f"{usage.elapsed_s} s{how}",
+        settle_key(hold.id),
+        f"session {hold.hub}/{usage.job_id} {usage.state.lower()} after {usage.elapsed_s} s{how}",
     )
-    if (alert := overrun(hold, charge)) is not None:
-        log.error("%s", alert)
-    return charge
+
+
+async def settle_usages(
+    ledger: Ledger,
+    ended: Sequence[tuple[Hold, JobUsage]],
+    gres_of: GresOf,
+    *,
+    actor: str,
+) -> list[Charge]:
+    """Settle many reconciled sessions as :func:`settle_usage` does, in one transaction.
+
+    All or nothing (see ``Ledger.settle_many``): on an error nothing is settled.
+    """
+    items = [_settlement(hold, usage, gres_of, reconciled=True) for hold, usage in ended]
+    charges = await asyncio.to_thread(ledger.settle_many, items, actor=actor)
+    for (hold, _), charge in zip(ended, charges, strict=True):
+        if (alert := overrun(hold, charge)) is not None:
+            log.error("%s", alert)
+    return charges
 
 
 async def settle_in_full(ledger: Ledger, hold: Hold, *, actor: str) -> Charge:

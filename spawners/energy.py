@@ -25,7 +25,7 @@ from computehub.spawners.slurmclient import SlurmClient, SlurmError
 log = logging.getLogger("computehub.energy")
 
 #: Job ids per sacct call.
-BATCH = 200
+BATCH = 500
 
 
 def energy_by_hold(output: str, awaiting: Iterable[AwaitingEnergy]) -> dict[int, EnergyNote]:

@@ -62,6 +62,7 @@ from computehub.spawners.billing import (
     ledger_url,
     settle_in_full,
     settle_usage,
+    settle_usages,
     void,
 )
 from computehub.spawners.energy import collect_energy
@@ -70,6 +71,8 @@ from computehub.spawners.slurmclient import QueuedJob, SlurmClient, SlurmError
 
 log = logging.getLogger("computehub.reconcile")
 
+#: Ended sessions settled in one ledger transaction (a pass after an outage has thousands).
+SETTLE_BATCH = 200
 #: Passes in a row a hold may fail to reconcile before it is an ERROR.
 ALERT_AFTER = 3
 #: How long after a start gave up (sbatch did not answer: a cancel was requested) its
@@ -364,6 +367,7 @@ class Reconciler:
             for hold_id, found in mine.items():
                 live[hold_id] = {job.job_id for job in found}
         usage: dict[int, JobUsage | None] = {}
+        gone: dict[str, list[HoldView]] = {}
         for view in views:
             hold = view.hold
             if hold.hub not in queued:
@@ -371,9 +375,7 @@ class Reconciler:
             try:
                 if hold.job_id is not None and hold.job_id not in live.get(hold.id, set()):
                     self.gone_since.setdefault(hold.id, now)
-                    usage[hold.id] = await self.slurm.usage(
-                        hold.hub, hold.job_id, job_name(hold.hub, hold.id), view.user
-                    )
+                    gone.setdefault(hold.hub, []).append(view)
                 elif hold.job_id is None and not live.get(hold.id):
                     if stalled(hold, now, self.grace):
                         usage[hold.id] = await self.slurm.usage_by_name(
@@ -383,6 +385,8 @@ class Reconciler:
                     self.gone_since.pop(hold.id, None)
             except SlurmError as err:
                 self._failed(report, f"accounting of hold {hold.id}", hold.id, str(err))
+        for hub, ended in gone.items():
+            await self._read_usage(report, hub, ended, usage)
         for hold_id in list(self.gone_since):
             if hold_id not in open_ids:
                 del self.gone_since[hold_id]
@@ -397,15 +401,14 @@ class Reconciler:
             overdue_after=self.overdue_after,
         )
         self._note_waiting(report, views, usage, now)
+        together = [a for a in actions if isinstance(a, Settle) and a.hold.job_id is not None]
+        for hub in sorted({a.hold.hub for a in together}):
+            of_hub = [a for a in together if a.hold.hub == hub]
+            for first in range(0, len(of_hub), SETTLE_BATCH):
+                await self._settle_together(report, hub, of_hub[first : first + SETTLE_BATCH])
         for action in actions:
-            try:
-                await self._carry_out(action)
-            except Exception as err:  # one failing action must not stop the pass
-                log.exception("Reconciliation failed: %s", _describe(action))
-                self._failed(report, _describe(action), _hold_of(action), str(err))
-                continue
-            report.actions.append(action)
-            self.done[type(action).__name__] += 1
+            if not (isinstance(action, Settle) and action.hold.job_id is not None):
+                await self._carry_out_one(report, action)
         for hold_id in list(self.failures):
             if hold_id not in report.failed_holds:
                 del self.failures[hold_id]
@@ -418,6 +421,27 @@ class Reconciler:
             log.exception("Recording sessions' energy failed")
             report.failed.append(("energy", str(err)))
         return report
+
+    async def _read_usage(
+        self,
+        report: PassReport,
+        hub: str,
+        views: Sequence[HoldView],
+        usage: dict[int, JobUsage | None],
+    ) -> None:
+        """Accounting of the jobs gone from ``hub``'s queue: one sacct for them all."""
+        sessions = []
+        for view in views:
+            assert view.hold.job_id is not None
+            sessions.append((view.hold.job_id, job_name(hub, view.hold.id), view.user))
+        try:
+            found = await self.slurm.usages(hub, sessions)
+        except SlurmError as err:
+            for view in views:
+                self._failed(report, f"accounting of hold {view.hold.id}", view.hold.id, str(err))
+            return
+        for view, record in zip(views, found, strict=True):
+            usage[view.hold.id] = record
 
     def _note_waiting(
         self,
@@ -462,6 +486,47 @@ class Reconciler:
                 self.failures[hold_id],
                 why,
             )
+
+    async def _carry_out_one(self, report: PassReport, action: Action) -> None:
+        """Carry out one action; one that fails is logged and counted, the pass goes on."""
+        try:
+            await self._carry_out(action)
+        except Exception as err:  # one failing action must not stop the pass
+            log.exception("Reconciliation failed: %s", _describe(action))
+            self._failed(report, _describe(action), _hold_of(action), str(err))
+            return
+        report.actions.append(action)
+        self.done[type(action).__name__] += 1
+
+    async def _settle_together(self, report: PassReport, hub: str, batch: list[Settle]) -> None:
+        """Settle ended sessions of ``hub`` in one ledger transaction (after an outage,
+        thousands); should it fail, each is settled on its own, so only the failing ones
+        fail."""
+        gres_of = self.registry[hub].gres_type if hub in self.registry else _no_gres
+        try:
+            charges = await settle_usages(
+                self.ledger,
+                [(action.hold, action.usage) for action in batch],
+                gres_of,
+                actor="reconciler",
+            )
+        except Exception as err:
+            log.warning(
+                "Settling %s holds of hub %s together failed (%s): one by one", len(batch), hub, err
+            )
+            for action in batch:
+                await self._carry_out_one(report, action)
+            return
+        for action, charge in zip(batch, charges, strict=True):
+            log.info(
+                "Settled hold %s (%s/%s): charged %s",
+                action.hold.id,
+                hub,
+                action.usage.job_id,
+                charge.amount,
+            )
+            report.actions.append(action)
+        self.done["Settle"] += len(batch)
 
     async def _carry_out(self, action: Action) -> None:
         ledger = self.ledger

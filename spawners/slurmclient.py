@@ -19,6 +19,7 @@ from computehub.spawners.accounting import (
     CLOCK_SKEW_S,
     ENERGY_FIELDS,
     SACCT_FIELDS,
+    JobRun,
     JobUsage,
     gpu_tres,
     parse_sacct,
@@ -27,6 +28,12 @@ from computehub.spawners.accounting import (
 from computehub.spawners.availability import SINFO_FORMAT, GpuAvailability, parse_sinfo
 from computehub.spawners.batch import JOB_NAME_PREFIX, BatchRequest
 from computehub.spawners.capacity import BUSY_FORMAT, parse_busy
+from computehub.spawners.queueboard import (
+    Coalescer,
+    QueueBoard,
+    QueueSnapshot,
+    pending_positions,
+)
 from computehub.spawners.registry import HubRegistry
 
 _JOB_ID = re.compile(r"^([0-9]{1,12})(?:;[A-Za-z0-9_.-]+)?$")
@@ -73,6 +80,8 @@ _JOB_FIELDS = (
 )
 #: ``squeue -O`` fields of :meth:`SlurmClient.live_jobs`; the name last.
 _QUEUE_FIELDS = ("JobArrayID", "State", "UserName", "SubmitTime", "RestartCnt", "Name")
+#: Job ids per sacct call when many jobs' accounting is read at once (argv stays short).
+SACCT_CHUNK = 500
 _DURATION = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)$")
 _MEMORY = re.compile(r"^([0-9]{1,12})([KMGT]?)$")
 _MB = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
@@ -236,48 +245,95 @@ def parse_queue(output: str) -> list[QueuedJob]:
     return jobs
 
 
+def _job_info(fields: Sequence[str]) -> JobInfo:
+    (
+        _,
+        state,
+        node,
+        reason,
+        partition,
+        limit,
+        user,
+        submitted,
+        alloc,
+        per_node,
+        cpus,
+        memory,
+        oversubscribe,
+        restarts,
+        name,
+    ) = fields
+    typed, untyped = gpu_tres(alloc)
+    return JobInfo(
+        state=state.strip(),
+        node=node.strip(),
+        reason=reason.strip(),
+        name=name,
+        user=user.strip(),
+        partition=partition.strip(),
+        minutes=parse_minutes(limit),
+        submitted=_epoch(submitted),
+        gpus=typed,
+        gpus_any=untyped,
+        gres=_gres(per_node),
+        cpus=_epoch(cpus),
+        memory_mb=parse_memory_mb(memory),
+        exclusive=oversubscribe.strip().upper() in _EXCLUSIVE,
+        restarts=_count(restarts),
+    )
+
+
+def usages_of(
+    runs: Sequence[JobRun], sessions: Sequence[tuple[str, str, str]]
+) -> list[JobUsage | None]:
+    """Each session's usage, ``(job id, name, user)``, from one sacct listing of their ids.
+
+    The runs are grouped by id first: each session then reads only its own id's runs,
+    as :func:`accounting.session_usage` would from a listing of that id alone. In the
+    order of ``sessions``.
+    """
+    by_id: dict[str, list[JobRun]] = {}
+    for run in runs:
+        by_id.setdefault(run.job_id, []).append(run)
+    return [
+        session_usage(by_id.get(job_id, ()), job_id=job_id, name=name, user=user, since=0)
+        for job_id, name, user in sessions
+    ]
+
+
 def parse_job(output: str, job_id: str) -> JobInfo | None:
     """The line of ``squeue -h -j ID -O`` (:data:`_JOB_FIELDS`) for exactly ``job_id``."""
     for line in output.splitlines():
         fields = split_fields(line, len(_JOB_FIELDS))
-        if fields is None or fields[0].strip() != job_id:
-            continue
-        (
-            _,
-            state,
-            node,
-            reason,
-            partition,
-            limit,
-            user,
-            submitted,
-            alloc,
-            per_node,
-            cpus,
-            memory,
-            oversubscribe,
-            restarts,
-            name,
-        ) = fields
-        typed, untyped = gpu_tres(alloc)
-        return JobInfo(
-            state=state.strip(),
-            node=node.strip(),
-            reason=reason.strip(),
-            name=name,
-            user=user.strip(),
-            partition=partition.strip(),
-            minutes=parse_minutes(limit),
-            submitted=_epoch(submitted),
-            gpus=typed,
-            gpus_any=untyped,
-            gres=_gres(per_node),
-            cpus=_epoch(cpus),
-            memory_mb=parse_memory_mb(memory),
-            exclusive=oversubscribe.strip().upper() in _EXCLUSIVE,
-            restarts=_count(restarts),
-        )
+        if fields is not None and fields[0].strip() == job_id:
+            return _job_info(fields)
     return None
+
+
+def parse_snapshot(output: str) -> QueueSnapshot[JobInfo]:
+    """A hub's whole queue from ``squeue -h -t all --sort=-p,i -O`` (:data:`_JOB_FIELDS`).
+
+    Malformed lines are skipped. Job names are their owners' to choose and come last: a
+    name with line breaks can hold a whole forged line for another job's id. squeue lists
+    a job once, so an id listed twice is ambiguous and left out (its session then asks
+    accounting, as for a job gone from the queue); the forger's own line is cut and
+    skipped.
+    """
+    jobs: dict[str, JobInfo] = {}
+    twice: set[str] = set()
+    for line in output.splitlines():
+        fields = split_fields(line, len(_JOB_FIELDS))
+        if fields is None:
+            continue
+        job_id = fields[0].strip()
+        if job_id in jobs:
+            twice.add(job_id)
+            continue
+        jobs[job_id] = _job_info(fields)
+    for job_id in twice:
+        del jobs[job_id]
+    rows = [(job_id, info.state, info.partition) for job_id, info in jobs.items()]
+    return QueueSnapshot(jobs, pending_positions(rows))
 
 
 @dataclass(frozen=True)
@@ -365,6 +421,7 @@ class SlurmClient:
         bin_dir: str | None = None,
         *,
         availability_ttl_s: float = 10.0,
+        queue_interval_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
@@ -374,6 +431,13 @@ class SlurmClient:
         self._clock = clock
         self._free: dict[str, tuple[float, dict[str, GpuAvailability] | SlurmError]] = {}
         self._queue: dict[str, tuple[float, int | SlurmError]] = {}
+        self._queue_interval = queue_interval_s
+        self._boards: dict[str, QueueBoard[QueueSnapshot[JobInfo]]] = {}
+        self._accounting: dict[str, Coalescer[tuple[str, str, str], JobUsage | None]] = {}
+
+    def now(self) -> float:
+        """The client's clock (monotonic seconds): the ``not_before`` of :meth:`queued`."""
+        return self._clock()
 
     def binary(self, name: str) -> str:
         """Absolute path of a Slurm client command."""
@@ -415,6 +479,35 @@ class SlurmClient:
                 return None
             raise
         return parse_job(out, job_id)
+
+    def board(self, hub: str) -> QueueBoard[QueueSnapshot[JobInfo]]:
+        """The shared reads of ``hub``'s queue (one squeue per interval for every session)."""
+        board = self._boards.get(hub)
+        if board is None:
+            argv = [self.binary("squeue"), "-h", "-t", "all", "--sort=-p,i"]
+            argv += ["-O", _format(_JOB_FIELDS)]
+
+            async def fetch() -> QueueSnapshot[JobInfo]:
+                return parse_snapshot(await self._run(hub, argv))
+
+            board = self._boards[hub] = QueueBoard(fetch, self._queue_interval, self._clock)
+        return board
+
+    async def queued(
+        self, hub: str, job_id: str, not_before: float | None = None
+    ) -> tuple[JobInfo | None, int | None]:
+        """A job as the hub's shared queue listing shows it, and its place if it waits.
+
+        The listing is one ``squeue`` of the whole queue per interval, shared by every
+        session of the hub (see ``queueboard.py``); ``not_before`` (the client's
+        :meth:`now`) asks for a listing taken after it (a job submitted or cancelled
+        since then shows as it is now). (None, None) when the queue does not list it.
+
+        Raises:
+            SlurmError: squeue failed (:class:`SlurmUnavailableError`: no answer).
+        """
+        snapshot = await self.board(hub).get(not_before)
+        return snapshot.jobs.get(job_id), snapshot.positions.get(job_id)
 
     async def live_jobs(self, hub: str) -> list[QueuedJob]:
         """Every job in ``hub``'s queue that may run (again) whose name looks like a session.
@@ -548,9 +641,35 @@ class SlurmClient:
 
         ``--duplicates`` lists every run of the id (a requeued job, an id Slurm reused);
         only the runs of this session's job count (see ``accounting.session_usage``).
+        Sessions asking at the same time (a stop storm) share ``sacct`` calls: those
+        that ask while one runs go together in the next (:class:`queueboard.Coalescer`).
         """
-        out = await self._runs_of(hub, [job_id], SACCT_FIELDS)
-        return session_usage(parse_sacct(out), job_id=job_id, name=name, user=user, since=0)
+        coalescer = self._accounting.get(hub)
+        if coalescer is None:
+
+            async def answer(
+                sessions: list[tuple[str, str, str]],
+            ) -> list[JobUsage | None]:
+                return await self.usages(hub, sessions)
+
+            coalescer = self._accounting[hub] = Coalescer(answer)
+        return await coalescer.get((job_id, name, user))
+
+    async def usages(
+        self, hub: str, sessions: Sequence[tuple[str, str, str]]
+    ) -> list[JobUsage | None]:
+        """Accounting of many sessions' jobs, ``(job id, name, user)``, in few sacct calls.
+
+        One ``sacct -j`` of every id (in chunks of :data:`SACCT_CHUNK`), each job's runs
+        then read as :meth:`usage` reads one job's. In the order of ``sessions``.
+        """
+        found: list[JobUsage | None] = []
+        for start in range(0, len(sessions), SACCT_CHUNK):
+            chunk = sessions[start : start + SACCT_CHUNK]
+            ids = sorted({job_id for job_id, _, _ in chunk})
+            out = await self._runs_of(hub, ids, SACCT_FIELDS)
+            found.extend(usages_of(parse_sacct(out), chunk))
+        return found
 
     async def energy_comments(self, hub: str, job_ids: Sequence[str]) -> str:
         """``sacct``'s lines of :data:`ENERGY_FIELDS` for ``job_ids`` (every run: ``-D``).

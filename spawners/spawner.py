@@ -128,10 +128,14 @@ class SessionError(web.HTTPError):
 
 
 @cache
-def _client(registry: HubRegistry, bin_dir: str, ttl_s: float) -> SlurmClient:
+def _client(
+    registry: HubRegistry, bin_dir: str, ttl_s: float, queue_interval_s: float = 0.5
+) -> SlurmClient:
     # One client per registry, shared by every spawner: its caches (free GPUs,
-    # node addresses) then serve all users.
-    return SlurmClient(registry, bin_dir or None, availability_ttl_s=ttl_s)
+    # node addresses, the queue listing) then serve all users.
+    return SlurmClient(
+        registry, bin_dir or None, availability_ttl_s=ttl_s, queue_interval_s=queue_interval_s
+    )
 
 
 def maintenance_notices(log: Any) -> dict[str, Maintenance]:
@@ -174,7 +178,10 @@ def status_source(config: Any) -> tuple[HubRegistry, SlurmClient]:
     site_file = str(setting("site_file"))
     registry = _registry(site_file, os.stat(site_file).st_mtime)
     return registry, _client(
-        registry, str(setting("slurm_bin_dir")), float(setting("free_gpus_cache_s"))
+        registry,
+        str(setting("slurm_bin_dir")),
+        float(setting("free_gpus_cache_s")),
+        float(setting("queue_interval_s")),
     )
 
 
@@ -232,6 +239,13 @@ class ComputeHubSpawner(BatchLifecycle):
         help="How long the free GPUs seen with sinfo are reused (spawn form, any-hub choice).",
     ).tag(config=True)
 
+    queue_interval_s = Float(
+        0.5,
+        min=0.1,
+        help="The least time between two reads of a hub's queue: one squeue of every job "
+        "per hub per interval answers every session's poll (see docs/performance.md).",
+    ).tag(config=True)
+
     ticket_ttl_s = Integer(
         300,
         min=30,
@@ -251,6 +265,9 @@ class ComputeHubSpawner(BatchLifecycle):
     _job_info: JobInfo | None = None
     _slurm_down: str | None = None
     _queue_position: int | None = None
+    #: The client's clock after sbatch or scancel returned: the queue listing read for
+    #: this session must be taken after it (the job, or its cancel, shows).
+    _listed_after: float | None = None
     #: The hold's record, read once per session.
     _hold: Hold | None = None
     #: Accounting of the job once it is gone from the queue.
@@ -296,7 +313,9 @@ class ComputeHubSpawner(BatchLifecycle):
 
     @property
     def slurm(self) -> SlurmClient:
-        return _client(self.registry, self.slurm_bin_dir, self.free_gpus_cache_s)
+        return _client(
+            self.registry, self.slurm_bin_dir, self.free_gpus_cache_s, self.queue_interval_s
+        )
 
     async def free_gpus(self) -> dict[str, dict[str, GpuAvailability]]:
         """Free GPUs per hub and type (hubs whose scheduler doesn't answer are left out)."""
@@ -649,6 +668,7 @@ class ComputeHubSpawner(BatchLifecycle):
             return
         finally:
             self._submit_task = None
+        self._listed_after = self.slurm.now()
         self.job_id = job_id
         self._submission = "submitted"
         with contextlib.suppress(ConflictError):
@@ -734,6 +754,7 @@ class ComputeHubSpawner(BatchLifecycle):
             raise AssertionError("unreachable") from None  # _not_submitted raises
         self._submit_task = None
         self._submit_window = (before, time.time())
+        self._listed_after = self.slurm.now()
         self.job_id = job_id
         self._submission = "submitted"
         try:
@@ -759,7 +780,9 @@ class ComputeHubSpawner(BatchLifecycle):
         now, before anything is held (a 503 with the sentence the form shows too).
 
         The controller is asked afresh (not the form's cached answer): a hub that went
-        down since the page was drawn is refused here, not after a hold is placed.
+        down since the page was drawn is refused here, not after a hold is placed. The
+        question is the hub's shared queue read begun after this start asked (one
+        ``squeue`` per interval for every start of a class, not one ``sinfo`` each).
         """
         hub = self.registry[name]
         notice = maintenance_notices(self.log).get(name)
@@ -770,7 +793,7 @@ class ComputeHubSpawner(BatchLifecycle):
                 "charged; choose another hub.",
             )
         try:
-            await self.slurm.gpu_availability(name, fresh=True)
+            await self.slurm.board(name).get(not_before=self.slurm.now())
         except SlurmError as err:
             self.log.warning(
                 "Hub %s refused a start: its controller did not answer (%s)", name, err
@@ -1147,6 +1170,7 @@ class ComputeHubSpawner(BatchLifecycle):
             return
         self.log.info("Cancelling job %s on hub %s", self.job_id, self.hub_name)
         await self.slurm.cancel(self.hub_name, self.job_id)
+        self._listed_after = self.slurm.now()
 
     async def query_job_status(self) -> JobStatus:
         """Ask the job's hub; an unreachable controller is UNKNOWN (never refund, never kill).
@@ -1158,7 +1182,7 @@ class ComputeHubSpawner(BatchLifecycle):
         if not self.job_id or not self.hub_name:
             return JobStatus.NOTFOUND
         try:
-            info = await self.slurm.job(self.hub_name, self.job_id)
+            info, position = await self.slurm.queued(self.hub_name, self.job_id, self._listed_after)
         except SlurmUnavailableError as err:
             self._slurm_down = str(err)
             self.job_status = "UNKNOWN the scheduler does not answer"
@@ -1187,14 +1211,7 @@ class ComputeHubSpawner(BatchLifecycle):
             if info.reason != self._logged_reason:
                 self._logged_reason = info.reason
                 self.log.info("Job %s/%s waits: %s", self.hub_name, self.job_id, info.reason)
-            req = self.session_request
-            partition = self.job_partition(req.gpu_type if req else None)
-            try:
-                self._queue_position = await self.slurm.queue_position(
-                    self.hub_name, self.job_id, partition
-                )
-            except SlurmError:
-                self._queue_position = None
+            self._queue_position = position
             return JobStatus.PENDING
         return await self._ended_or_unknown()
 

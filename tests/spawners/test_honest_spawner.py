@@ -34,6 +34,7 @@ SETTINGS_THAT_TAKE_EFFECT = {
     "sudo_command",
     "settle_wait_s",
     "free_gpus_cache_s",
+    "queue_interval_s",
     "ticket_ttl_s",
     # batchspawner's start loop
     "startup_poll_interval",
