@@ -18,7 +18,7 @@ mkdir -p "$CACHE"
 # What the roles install with ansible.builtin.apt (kept in step with
 # ansible/roles/*/defaults/main.yml; the converge then changes nothing there).
 ROOT_PACKAGES=(
-  python3 python3-apt python3-venv systemd systemd-sysv dbus ca-certificates   # to be managed
+  python3 python3-apt python3-venv python3-packaging systemd systemd-sysv dbus ca-certificates   # to be managed
   postgresql python3-psycopg2                                                  # computehub_ledger
   nginx-light openssl                                                          # computehub_proxy
   nodejs                                                                       # computehub_hub (proxy)
@@ -50,8 +50,10 @@ wheel_stamp=$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)
 if [[ $(cat "$CACHE/wheels.stamp" 2>/dev/null) != "$wheel_stamp" ]]; then
   say "wheelhouse: $CACHE/wheels"
   rm -rf "$CACHE/wheels"
-  /usr/bin/python3 -m pip --version >/dev/null 2>&1 || true
-  "$ROOT/.venv/bin/pip" wheel -q --disable-pip-version-check --wheel-dir "$CACHE/wheels" "$ROOT[hub]"
+  # setuptools: the editable install's build backend (pyproject.toml), offline too.
+  "$ROOT/.venv/bin/pip" wheel -q --disable-pip-version-check --wheel-dir "$CACHE/wheels" "$ROOT[hub]" "setuptools>=68"
+  rm -f "$CACHE"/wheels/computehub-*.whl   # the role installs computehub from its source archive
+  tar -C "$CACHE/wheels" -cf "$CACHE/wheels-hub.tar" .
   echo "$wheel_stamp" >"$CACHE/wheels.stamp"
 fi
 
