@@ -413,10 +413,25 @@ def test_broken_inventory_value_stops_before_any_restart(
     assert machine.unit_property("computehub-hub.service", "MainPID") == hub_pid
 
 
-def _unit_pids(machine: Machine, unit: str) -> set[int]:
-    group = machine.unit_property(unit, "ControlGroup")
-    procs = machine.run(["cat", f"/sys/fs/cgroup{group}/cgroup.procs"]).stdout.split()
-    return {int(pid) for pid in procs}
+#: Prints the pids whose cgroup is the given unit's (any cgroup layout: the path
+#: seen from outside the container's cgroup namespace ends with the unit's name).
+_UNIT_PIDS = r"""
+import json, os, sys
+unit = "/" + sys.argv[1]
+pids = []
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        groups = open(f"/proc/{pid}/cgroup").read().split()
+    except OSError:
+        continue
+    if any(line.endswith(unit) for line in groups):
+        pids.append(int(pid))
+print(json.dumps(pids))
+"""
+
+
+def _unit_pids(deployment: Deployment, unit: str) -> set[int]:
+    return set(_in_portal(deployment, _UNIT_PIDS, unit))
 
 
 def _credits_answers(machine: Machine) -> bool:
@@ -437,7 +452,7 @@ def test_killed_hub_comes_back_with_its_services(deployment: Deployment) -> None
     machine = deployment.machine
     unit = "computehub-hub.service"
     hub_pid = int(machine.unit_property(unit, "MainPID"))
-    before = _unit_pids(machine, unit)
+    before = _unit_pids(deployment, unit)
     assert len(before) >= 3, before  # the hub, the credits service, the reconciler, ...
     assert _credits_answers(machine)
     proxy_pid = machine.unit_property("computehub-proxy.service", "MainPID")
@@ -447,14 +462,14 @@ def test_killed_hub_comes_back_with_its_services(deployment: Deployment) -> None
     while time.monotonic() < deadline:
         pid = int(machine.unit_property(unit, "MainPID") or 0)
         if pid not in (0, hub_pid) and machine.unit_property(unit, "ActiveState") == "active":
-            after = _unit_pids(machine, unit)
+            after = _unit_pids(deployment, unit)
             if len(after) >= len(before) and _credits_answers(machine):
                 break
         time.sleep(1)
     else:
         pytest.fail("the hub did not come back with its services in 180 s")
     # Nothing of the killed hub is left: every process of the unit is new.
-    assert not (before & _unit_pids(machine, unit))
+    assert not (before & _unit_pids(deployment, unit))
     assert int(machine.unit_property(unit, "NRestarts")) == restarts + 1
     # The proxy (and with it users' open connections) was not touched.
     assert machine.unit_property("computehub-proxy.service", "MainPID") == proxy_pid
