@@ -9,6 +9,10 @@ bash scripts/install.sh
 echo "[test] ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+echo "[test] ansible-lint"
+(cd ansible && PATH="$ROOT/.venv-ansible/bin:$PATH" ansible-lint --offline --profile production --nocolor -q)
+echo "[test] hadolint"
+.venv-ansible/bin/hadolint images/*/Containerfile
 echo "[test] mypy"
 bash scripts/typecheck.sh
 echo "[test] pytest"
