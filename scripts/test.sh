@@ -6,6 +6,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 bash scripts/install.sh
+bash scripts/install-deploy.sh
 echo "[test] ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -35,7 +35,7 @@ def require_bed() -> None:
     for name in ("bookworm.tar.zst", "wheels-hub.tar", "configurable-http-proxy.tar.gz"):
         if not (CACHE / name).is_file():
             raise MissingComponentError(
-                f"{CACHE / name} is missing: run scripts/deploy-bed.sh (scripts/install.sh does)"
+                f"{CACHE / name} is missing: run scripts/install-deploy.sh"
             )
 
 

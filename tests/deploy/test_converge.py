@@ -234,7 +234,7 @@ def deployment() -> Iterator[Deployment]:
     try:
         require_bed()
         if not PLAYBOOK.exists():
-            raise MissingComponentError(f"{PLAYBOOK} missing: run scripts/install.sh")
+            raise MissingComponentError(f"{PLAYBOOK} missing: run scripts/install-deploy.sh")
     except MissingComponentError as err:
         component_missing(err)
     workdir = Path(tempfile.mkdtemp(prefix="computehub-deploy-"))
