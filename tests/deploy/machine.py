@@ -34,9 +34,7 @@ def require_bed() -> None:
             raise MissingComponentError(f"{tool} not found: install the Debian package {package}")
     for name in ("bookworm.tar.zst", "wheels-hub.tar", "configurable-http-proxy.tar.gz"):
         if not (CACHE / name).is_file():
-            raise MissingComponentError(
-                f"{CACHE / name} is missing: run scripts/install-deploy.sh"
-            )
+            raise MissingComponentError(f"{CACHE / name} is missing: run scripts/install-deploy.sh")
 
 
 class Machine:
