@@ -47,6 +47,7 @@ PAST_LIMIT: Final = 8
 #: Between a count and a GPU, the multiplication sign (as on the credits page).
 TIMES: Final = "\N{MULTIPLICATION SIGN}"
 _SECONDS_PER_HOUR = Decimal(3600)
+_KIND_WORDS = {"personal": N_("personal"), "project": N_("project"), "course": N_("course")}
 _STATUS_WORDS = {"settled": N_("ended"), "voided": N_("never started"), "open": N_("running")}
 
 
@@ -345,6 +346,7 @@ def balance_rows(
             {
                 "account": row.account,
                 "kind": row.kind,
+                "kind_text": _(_KIND_WORDS[row.kind]) if row.kind in _KIND_WORDS else row.kind,
                 "role": row.role,
                 "available": str(row.available),
                 "available_text": credits_text(row.available),

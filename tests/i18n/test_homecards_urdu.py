@@ -132,6 +132,7 @@ def test_balances_and_last_sessions_in_urdu() -> None:
     row = answer["balances"][0]
     assert row["expiring_text"] == "3.50 کی میعاد 8 دسمبر 2026 کو 10:00 UTC پر ختم ہوگی"
     assert row["available"] == "4"
+    assert (row["kind"], row["kind_text"]) == ("personal", "ذاتی")
     past = answer["past"][0]
     assert past["status_text"] == "شروع ہونے سے پہلے ختم"
     assert past["hub_text"] == _iso("Lahore AI Hub")
