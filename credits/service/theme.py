@@ -3,12 +3,16 @@
 The hub's own pages switch Bootstrap 5.3's theme with a line of script
 (``data-bs-theme``); the credits service's pages run under a policy that allows no
 script and no inline style (``style-src 'self'``). They follow the browser's
-``prefers-color-scheme`` instead: :func:`head_lines` adds ``<meta name="color-scheme"
-content="light dark">`` (the browser's own parts, scroll bars and form controls, follow)
-and a stylesheet of the service's own (:data:`PATH`, served by :class:`ThemeHandler`)
-that, inside ``@media (prefers-color-scheme: dark)``, sets the CSS variables Bootstrap
-5.3's ``[data-bs-theme=dark]`` sets (:data:`DARK_VARIABLES`, copied from JupyterHub's
-Bootstrap; ``tests/credits/test_theme.py`` compares them with the installed sheet).
+``prefers-color-scheme`` instead:
+:func:`~computehub.credits.service.theme.head_lines` adds ``<meta name="color-scheme"
+content="light dark">`` (the browser's own parts, scroll bars and form controls,
+follow) and a stylesheet of the service's own
+(:data:`~computehub.credits.service.theme.PATH`, served by
+:class:`~computehub.credits.service.theme.ThemeHandler`) that, inside ``@media
+(prefers-color-scheme: dark)``, sets the CSS variables Bootstrap 5.3's
+``[data-bs-theme=dark]`` sets (:data:`~computehub.credits.service.theme.DARK_VARIABLES`,
+copied from JupyterHub's Bootstrap; ``tests/credits/test_theme.py`` compares them with
+the installed sheet).
 """
 
 from __future__ import annotations
