@@ -189,6 +189,13 @@ def test_the_home_page_in_urdu_with_a_running_session(
             assert label is not None
             assert badge is not None
             assert badge["x"] < label["x"]
+            # Each label with its figure on one line, the label on the right.
+            term = card.locator("dt").first.bounding_box()
+            figure = card.locator("dd").first.bounding_box()
+            assert term is not None
+            assert figure is not None
+            assert abs(term["y"] - figure["y"]) < 4, (term, figure)
+            assert figure["x"] + figure["width"] <= term["x"] + 1
             assert page.locator("#ch-balances tbody tr").count() >= 1
             assert not _overflows(page)
             page.screenshot(path=str(output_dir / f"home-{theme}.png"), full_page=True)
