@@ -10,7 +10,9 @@ what each was charged. The cards are built by :mod:`computehub.spawners.homecard
 The caller needs :data:`~computehub.spawners.scopes.SESSIONS` on their own user:
 every user's login holds it; a server's own token holds it for that server only, so
 it can't read the user's other sessions. The answer is only ever the caller's own.
-The ledger is read in a worker thread; every Slurm command has the hub's timeout,
+The sentences are in the request's language (the ``computehub-lang`` cookie, else
+``Accept-Language``; docs/languages.md); the exact values and times beside them never
+are. The ledger is read in a worker thread; every Slurm command has the hub's timeout,
 and a hub that does not answer leaves its cards without Slurm's figures (logged).
 """
 
@@ -30,6 +32,8 @@ from computehub.credits import records as r
 from computehub.credits.ledger import Ledger
 from computehub.credits.notices import Rules
 from computehub.credits.service.page import latest_sessions
+from computehub.i18n import use
+from computehub.i18n.hub import request_language
 from computehub.spawners import homecards as hc
 from computehub.spawners.scopes import SESSIONS
 from computehub.spawners.slurmclient import SlurmClient, SlurmError
@@ -173,15 +177,17 @@ class HomeHandler(APIHandler):  # type: ignore[misc]
             raise web.HTTPError(503, "the credit ledger is not answering") from None
         # A hold is the session of the server only if the user placed it.
         sessions = {k: v for k, v in sessions.items() if v.created_by == user.name}
-        answer = home_answer(
-            servers,
-            sessions,
-            hubs,
-            list(views),
-            balances,
-            latest,
-            Rules.from_site(default.site).expiring_within,
-            datetime.now(UTC),
-        )
+        # The sentences are the page's: in its language (cookie, else Accept-Language).
+        with use(request_language(self)):
+            answer = home_answer(
+                servers,
+                sessions,
+                hubs,
+                list(views),
+                balances,
+                latest,
+                Rules.from_site(default.site).expiring_within,
+                datetime.now(UTC),
+            )
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(answer))

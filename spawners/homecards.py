@@ -10,6 +10,11 @@ funded end follow the widget's session view
 time since it was placed, never more than the hold; the funded end is the hold's
 placing plus its hours. Times are UTC, as on the credits page.
 
+Every sentence is in the current language (:mod:`computehub.i18n`): the endpoint
+renders the cards in the language of its request, and numbers and times go through
+:mod:`computehub.i18n.formats`; in Urdu, Latin names (a hub, ``1 x H100``) are
+isolated so they keep their order in right-to-left text.
+
 Pure: no I/O.
 """
 
@@ -25,6 +30,9 @@ from typing import Any, Final
 from computehub.credits import records as r
 from computehub.credits.display import credits_text
 from computehub.credits.money import round_credits
+from computehub.i18n import _, ngettext
+from computehub.i18n.catalog import N_, isolate
+from computehub.i18n.formats import long_date_text, short_time_text
 from computehub.spawners.reasons import waiting_reason
 
 #: The card's state: what the session is doing now.
@@ -39,7 +47,8 @@ PAST_LIMIT: Final = 8
 #: Between a count and a GPU, the multiplication sign (as on the credits page).
 TIMES: Final = "\N{MULTIPLICATION SIGN}"
 _SECONDS_PER_HOUR = Decimal(3600)
-_STATUS_WORDS = {"settled": "ended", "voided": "never started", "open": "running"}
+_KIND_WORDS = {"personal": N_("personal"), "project": N_("project"), "course": N_("course")}
+_STATUS_WORDS = {"settled": N_("ended"), "voided": N_("never started"), "open": N_("running")}
 
 
 @dataclass(frozen=True)
@@ -102,55 +111,63 @@ def utc(value: datetime) -> datetime:
 def clock_text(value: datetime, now: datetime) -> str:
     """A time as people read it: ``14:05 UTC`` today, ``3 Dec 14:05 UTC`` another day."""
     when, today = utc(value), utc(now)
-    if when.date() == today.date():
-        return f"{when:%H:%M} UTC"
-    return f"{when.day} {when:%b %H:%M} UTC"
+    return _("{time} UTC").format(time=short_time_text(when, when.date() != today.date()))
 
 
 def duration_text(span: timedelta) -> str:
     """A span as people read it: ``2 h 05 min``, ``45 min``, ``under a minute``, ``3 days 4 h``."""
     minutes = int(span.total_seconds() // 60)
     if minutes < 1:
-        return "under a minute"
+        return _("under a minute")
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     if days:
-        return f"{days} day{'s' if days > 1 else ''} {hours} h"
+        return ngettext("{days} day {hours} h", "{days} days {hours} h", days).format(
+            days=days, hours=hours
+        )
     if hours:
-        return f"{hours} h {mins:02d} min"
-    return f"{mins} min"
+        return ngettext("{hours} h {minutes} min", "{hours} h {minutes} min", hours).format(
+            hours=hours, minutes=f"{mins:02d}"
+        )
+    return _("{minutes} min").format(minutes=mins)
 
 
 def resources_text(resources: Mapping[str, int]) -> str:
     """A session's resources: ``2 x H100``, ``1 x A100 1g.10gb MIG slice``, ``CPU only``.
 
-    The sign between a count and its GPU is :data:`TIMES`.
+    The sign between a count and its GPU is :data:`TIMES`; in Urdu each part is
+    isolated (:func:`~computehub.i18n.catalog.isolate`) so it keeps its order.
     """
     parts = []
     for name, count in sorted(resources.items()):
-        kind, _, rest = name.partition(":")
+        kind, _sep, rest = name.partition(":")
         if kind == "gpu" and rest:
-            parts.append(f"{count} {TIMES} {rest.upper()}")
+            parts.append(isolate(f"{count} {TIMES} {rest.upper()}"))
         elif kind == "mig" and rest:
-            gpu, _, profile = rest.partition(":")
-            slices = "MIG slice" if count == 1 else "MIG slices"
-            parts.append(f"{count} {TIMES} {gpu.upper()} {profile} {slices}")
-    return ", ".join(parts) or "CPU only"
+            gpu, _sep, profile = rest.partition(":")
+            slices = ngettext(
+                "{count} \N{MULTIPLICATION SIGN} {gpu} {profile} MIG slice",
+                "{count} \N{MULTIPLICATION SIGN} {gpu} {profile} MIG slices",
+                count,
+            )
+            parts.append(isolate(slices.format(count=count, gpu=gpu.upper(), profile=profile)))
+    return _(", ").join(parts) or _("CPU only")
 
 
 def server_label(name: str) -> str:
     """What a server is called on its card."""
-    return f"Server \u201c{name}\u201d" if name else "Default server"
+    return _("Server \u201c{name}\u201d").format(name=name) if name else _("Default server")
 
 
 def spawn_heading(name: str) -> str:
     """The spawn form's first line for a named server ("" for the default one)."""
     if not name:
         return ""
-    return (
-        f'<p class="lead" id="ch-server-name">Starting {escape(server_label(name))}: a session '
-        "of its own, with its own hold, job and card on your home page.</p>"
-    )
+    sentence = _(
+        "Starting {server}: a session of its own, with its own hold, job and card on your "
+        "home page."
+    ).format(server=server_label(name))
+    return f'<p class="lead" id="ch-server-name">{escape(sentence)}</p>'
 
 
 def cost_so_far(hold: r.Hold, since: datetime, now: datetime) -> Decimal:
@@ -196,27 +213,26 @@ def _state(server: Server, slurm: SlurmView | None) -> str:
 def estimate_text(slurm: SlurmView, now: datetime) -> str:
     """The estimated-start line of a pending session, saying so when Slurm can't tell."""
     if not slurm.answered:
-        return "The scheduler is not answering, so there is no estimate of when it starts."
+        return _("The scheduler is not answering, so there is no estimate of when it starts.")
     if slurm.start is None:
-        return (
+        return _(
             "Slurm can't estimate when it starts yet (it depends on when the sessions "
             "before it end)."
         )
     if utc(slurm.start) <= utc(now):
-        return "Slurm expects it to start any moment now."
-    return (
-        f"Slurm expects it to start around {clock_text(slurm.start, now)} "
-        f"(in about {duration_text(utc(slurm.start) - utc(now))}); it may start sooner."
-    )
+        return _("Slurm expects it to start any moment now.")
+    return _(
+        "Slurm expects it to start around {time} (in about {wait}); it may start sooner."
+    ).format(time=clock_text(slurm.start, now), wait=duration_text(utc(slurm.start) - utc(now)))
 
 
 def queue_text(position: int | None) -> str:
     """A pending session's place in its queue."""
     if position is None:
-        return "Its place in the queue is not known right now."
+        return _("Its place in the queue is not known right now.")
     if position == 1:
-        return "It is next in the queue."
-    return f"It is number {position} in the queue."
+        return _("It is next in the queue.")
+    return _("It is number {position} in the queue.").format(position=position)
 
 
 def session_card(
@@ -242,7 +258,9 @@ def session_card(
         "job_id": server.job_id,
     }
     if hub is not None:
-        card["hub_text"] = f"{hub.display_name} ({hub.region})" if hub.region else hub.display_name
+        card["hub_text"] = isolate(
+            f"{hub.display_name} ({hub.region})" if hub.region else hub.display_name
+        )
     if session is not None:
         hold = session.hold
         since = run_start(hold, state, slurm)
@@ -252,7 +270,7 @@ def session_card(
             account=hold.account,
             resources_text=resources_text(hold.resources),
             rate=str(hold.per_hour),
-            rate_text=f"{credits_text(hold.per_hour)} credits an hour",
+            rate_text=_("{amount} credits an hour").format(amount=credits_text(hold.per_hour)),
             hold=str(hold.amount),
             hold_text=credits_text(hold.amount),
             placed_at=utc(hold.created_at).isoformat(),
@@ -267,7 +285,7 @@ def session_card(
                 started_at=since.isoformat(),
                 started_text=clock_text(since, now),
                 time_left_s=int(left.total_seconds()),
-                time_left_text=duration_text(left) if left else "none: it ends now",
+                time_left_text=duration_text(left) if left else _("none: it ends now"),
             )
     if (
         slurm is not None
@@ -285,10 +303,10 @@ def session_card(
             reason_text=_reason_sentence(slurm.reason),
             estimated_start=None if slurm.start is None else utc(slurm.start).isoformat(),
             estimate_text=estimate_text(slurm, now),
-            waiting_text="Waiting costs nothing: the charge starts with the session.",
+            waiting_text=_("Waiting costs nothing: the charge starts with the session."),
         )
     elif state == STARTING and slurm is not None and not slurm.answered:
-        card["note_text"] = "The scheduler is not answering; the session is kept as it is."
+        card["note_text"] = _("The scheduler is not answering; the session is kept as it is.")
     card["actions"] = _actions(state, session is not None)
     return card
 
@@ -296,8 +314,8 @@ def session_card(
 def _reason_sentence(reason: str) -> str:
     sentence = waiting_reason(reason)
     if sentence is None:
-        return "It waits for the scheduler to place it."
-    return f"It waits because {sentence}."
+        return _("It waits for the scheduler to place it.")
+    return _("It waits because {reason}.").format(reason=_(sentence))
 
 
 def _actions(state: str, funded: bool) -> list[str]:
@@ -328,6 +346,7 @@ def balance_rows(
             {
                 "account": row.account,
                 "kind": row.kind,
+                "kind_text": _(_KIND_WORDS[row.kind]) if row.kind in _KIND_WORDS else row.kind,
                 "role": row.role,
                 "available": str(row.available),
                 "available_text": credits_text(row.available),
@@ -337,7 +356,7 @@ def balance_rows(
                 "balance_text": credits_text(row.balance),
                 "expiring": str(row.expiring) if expiring else None,
                 "expiring_text": (
-                    f"{credits_text(row.expiring)} expire {_day_text(row.next_expiry_at, now)}"
+                    _expiry_text(row.expiring, row.next_expiry_at, now)
                     if expiring and row.next_expiry_at is not None
                     else ""
                 ),
@@ -346,11 +365,16 @@ def balance_rows(
     return rows
 
 
-def _day_text(value: datetime, now: datetime) -> str:
+def _expiry_text(amount: Decimal, value: datetime, now: datetime) -> str:
     when = utc(value)
+    hour = short_time_text(when, with_day=False)
     if when.date() == utc(now).date():
-        return f"today at {when:%H:%M} UTC"
-    return f"on {when.day} {when:%b %Y} at {when:%H:%M} UTC"
+        return _("{amount} expire today at {time} UTC").format(
+            amount=credits_text(amount), time=hour
+        )
+    return _("{amount} expire on {day} at {time} UTC").format(
+        amount=credits_text(amount), day=long_date_text(when), time=hour
+    )
 
 
 def past_rows(
@@ -374,15 +398,17 @@ def past_rows(
                 "hold_id": hold.id,
                 "account": hold.account,
                 "hub": hold.hub,
-                "hub_text": hubs[hold.hub].display_name if hubs and hold.hub in hubs else hold.hub,
+                "hub_text": isolate(
+                    hubs[hold.hub].display_name if hubs and hold.hub in hubs else hold.hub
+                ),
                 "job_id": hold.job_id or "",
                 "resources_text": resources_text(hold.resources),
                 "started_text": clock_text(hold.created_at, now),
                 "ended_text": "" if row.closed_at is None else clock_text(row.closed_at, now),
                 "status_text": (
-                    "ended before it started"
+                    _("ended before it started")
                     if hold.status == "settled" and row.cost is not None and row.cost.is_zero()
-                    else _STATUS_WORDS.get(hold.status, hold.status)
+                    else _(_STATUS_WORDS.get(hold.status, hold.status))
                 ),
                 "charged": str(charged),
                 "charged_text": credits_text(charged),

@@ -9,9 +9,11 @@ The ledger is read in a worker thread: the hub's event loop never waits on it.
 
 The home page (``hub_config/templates/home.html``) calls the template variable
 ``computehub_notices`` (:func:`~computehub.spawners.usernotices.home_notices`), which
-JupyterHub's asynchronous templates await. Besides the credit notices, the home page
-says when a decision on one of the person's applications for credits is waiting for
-them on the credits page (the credits page marks it seen when it shows it).
+JupyterHub's asynchronous templates await, with the page's language (the credit notices'
+sentences are in it; an application's decision stays English, as its pages). Besides
+the credit notices, the home page says when a decision on one of the person's
+applications for credits is waiting for them on the credits page (the credits page
+marks it seen when it shows it).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from computehub.credits.ledger import Ledger
 from computehub.credits.noticereads import notice_figures
 from computehub.credits.notices import Notice, Rules, notices
 from computehub.credits.service.applypage import decision_in_words
+from computehub.i18n import use
+from computehub.i18n.choice import DEFAULT
 
 log = logging.getLogger("computehub.notices")
 
@@ -68,13 +72,14 @@ def home_notices(
     """
 
     def for_user(user: Any) -> Callable[[], Awaitable[list[dict[str, str]]]]:
-        async def found() -> list[dict[str, str]]:
+        async def found(lang: str = DEFAULT) -> list[dict[str, str]]:
             name = getattr(user, "name", None)
             if not name:
                 return []
             try:
                 book = ledger()
-                rows = await read_notices(book, rules, name, clock)
+                with use(lang):  # the page's language (the template passes it)
+                    rows = await read_notices(book, rules, name, clock)
                 decisions = await asyncio.to_thread(_decisions, book, name)
             except Exception:  # the home page must open whatever the ledger does
                 log.exception("Notices for %s could not be read", name)

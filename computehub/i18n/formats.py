@@ -21,6 +21,9 @@ from computehub.i18n.choice import DEFAULT
 _AMOUNT = "#,##0.00"
 _DATETIME = "d MMM y، HH:mm"
 _DATE = "d MMM y"
+#: The home page's times (computehub.spawners.homecards): a time, a day and a time.
+_CLOCK = "HH:mm"
+_DAY_CLOCK = "d MMM HH:mm"
 
 
 def amount_text(value: Decimal) -> str:
@@ -55,3 +58,26 @@ def date_text(value: date) -> str:
     if lang == DEFAULT:
         return f"{value:%Y-%m-%d}"
     return format_date(value, _DATE, locale=lang)
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def short_time_text(value: datetime, with_day: bool) -> str:
+    """A time of day in UTC, with its day when asked: ``14:05``, ``3 Dec 14:05`` (English),
+    ``3 دسمبر 14:05`` (Urdu). The caller says it is UTC."""
+    utc = _as_utc(value)
+    lang = language()
+    if lang == DEFAULT:
+        return f"{utc.day} {utc:%b %H:%M}" if with_day else f"{utc:%H:%M}"
+    return format_datetime(utc, _DAY_CLOCK if with_day else _CLOCK, tzinfo=UTC, locale=lang)
+
+
+def long_date_text(value: datetime) -> str:
+    """A day in UTC with its month's name: ``8 Dec 2026`` (English), ``8 دسمبر 2026`` (Urdu)."""
+    utc = _as_utc(value)
+    lang = language()
+    if lang == DEFAULT:
+        return f"{utc.day} {utc:%b %Y}"
+    return format_date(utc.date(), _DATE, locale=lang)

@@ -20,6 +20,7 @@ from computehub.credits.service import (
     noticesapi,
     statementapi,
     teach,
+    theme,
 )
 from computehub.credits.service import handlers as h
 from computehub.credits.service.base import BaseHandler
@@ -102,6 +103,7 @@ def make_app(ctx: ServiceContext, *, cookie_secret: bytes | None = None) -> web.
         (prefix, IndexHandler, context),
         (f"{prefix}oauth_callback", OAuthCallbackHandler, context),
         (f"{prefix}metrics", MetricsHandler, context),
+        (f"{prefix}{theme.PATH}", theme.ThemeHandler),
         # Applications for credits (pages with forms, not part of the REST API).
         (f"{prefix}applications", apply.ApplyPageHandler, context),
         (f"{prefix}applications/queue", apply.QueuePageHandler, context),

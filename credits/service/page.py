@@ -17,6 +17,7 @@ from html import escape
 from computehub.credits import records as r
 from computehub.credits.display import credits_text
 from computehub.credits.notices import last_day
+from computehub.credits.service import theme
 from computehub.credits.service.energywords import energy_in_words
 from computehub.credits.service.views import amount
 from computehub.i18n import _, language
@@ -189,7 +190,8 @@ def document(title: str, hub: str, body: str, *, refresh_s: int | None = None) -
 
     ``refresh_s``: the page reloads itself this often (no script: a ``meta`` refresh).
     The page is in the request's language (``lang``, ``dir``; Bootstrap's right-to-left
-    sheet for Urdu, see docs/languages.md).
+    sheet for Urdu, see docs/languages.md), in dark theme when the browser prefers it
+    (:mod:`~computehub.credits.service.theme`).
     """
     lang = language()
     rtl = direction(lang) == "rtl"
@@ -202,6 +204,7 @@ def document(title: str, hub: str, body: str, *, refresh_s: int | None = None) -
         f"{refresh}"
         f"<title>{escape(title)}</title>\n"
         f'<link rel="stylesheet" href="{hub}{sheet}">\n'
+        f"{theme.head_lines()}"
         f"</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
 

@@ -14,12 +14,13 @@ import subprocess
 import sys
 import tokenize
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
-from computehub.i18n import _, language, use
+from computehub.i18n import _, language, ngettext, use
 from computehub.i18n.catalog import LOCALE_DIR, translations
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,11 +70,17 @@ def test_the_committed_template_is_what_the_sources_hold(tmp_path: Path) -> None
 def test_every_message_has_an_urdu_translation() -> None:
     urdu = {str(m.id): m for m in _read(UR_PO) if m.id}
     untranslated = sorted(
-        mid for mid in _ids(_read(POT)) if not (urdu.get(mid) and urdu[mid].string)
+        mid for mid in _ids(_read(POT)) if not (urdu.get(mid) and _translated(urdu[mid]))
     )
     assert untranslated == []
     fuzzy = sorted(mid for mid, m in urdu.items() if m.fuzzy)
     assert fuzzy == []
+
+
+def _translated(message: Any) -> bool:
+    """Whether every form of the message (a plural has several) is translated."""
+    forms = message.string if isinstance(message.string, tuple | list) else (message.string,)
+    return bool(forms) and all(forms)
 
 
 def test_translations_keep_every_placeholder() -> None:
@@ -91,7 +98,12 @@ def test_the_compiled_catalog_is_the_po_file() -> None:
     translations.cache_clear()
     with use("ur"):
         for message in _read(UR_PO):
-            if message.id:
+            if message.pluralizable:  # Urdu has two forms, as English: one, and others
+                singular, plural = (str(part) for part in message.id)
+                forms = tuple(message.string or ())
+                assert ngettext(singular, plural, 1) == forms[0], message.id
+                assert ngettext(singular, plural, 2) == forms[1], message.id
+            elif message.id:
                 assert _(str(message.id)) == message.string, message.id
 
 
