@@ -81,12 +81,12 @@ def test_the_credits_page_and_the_hubs_home_page_show_them(
     assert f"7.00 credits in account {LAB} expire at the end of {lab} (UTC)" in html
     assert f"Account {LAB} has 7.00 credits available" in html
     assert 'href="/services/credits/"' in html
-    assert 'id="start"' in html  # JupyterHub's own home page is still there
+    assert 'id="ch-sessions"' in html  # the home page's sessions are still there
     plenty = browser_login(credits_hub.process.url, "owen")
     with plenty.open(f"{credits_hub.process.url}/hub/home", timeout=30) as resp:
         html = resp.read().decode()
     assert 'id="ch-notices"' not in html
-    assert 'id="start"' in html
+    assert 'id="ch-sessions"' in html
 
 
 def test_the_home_page_says_a_decision_waits_until_the_credits_page_shows_it(
