@@ -142,8 +142,10 @@ def _walk(hub: Any, slurm_bed: SlurmBed, page: Any, shot: Any) -> None:
 
     # 5. Stop the server from the hub's home page.
     page.goto(f"{hub.url}/hub/home")
-    page.click("#stop")
-    page.wait_for_selector("#start", state="visible", timeout=60_000)
+    stop = page.locator('.ch-card[data-server=""] .ch-stop')
+    stop.click()
+    stop.click()  # "Stop it: sure?"
+    page.wait_for_selector('.ch-card[data-server=""]', state="detached", timeout=60_000)
     shot("stopped")
     deadline = time.monotonic() + 30
     while squeue(slurm_bed, "karachi", job_id).split("|")[1:2] == ["RUNNING"]:

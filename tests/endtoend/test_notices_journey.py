@@ -75,14 +75,14 @@ def test_notices_on_the_spawn_form_and_the_home_page(
         page.select_option("#ch-account", "bob")
         assert not box.is_visible()
 
-        # The hub's home page says it at once, above JupyterHub's own.
+        # The hub's home page says it at once, above the sessions.
         page.goto(f"{hub.url}/hub/home")
         notices = page.locator("#ch-notices")
         assert notices.is_visible()
         said = notices.inner_text()
         assert expiring in said
         assert low in said
-        assert page.locator("#start").is_visible()
+        assert page.locator("#ch-home").is_visible()  # the home page itself
         shot(page, "home-page")
 
         # The credits page, from the home page's link.
@@ -101,7 +101,7 @@ def test_notices_on_the_spawn_form_and_the_home_page(
         assert other.locator("#ch-notices").count() == 0
         shot(other, "spawn-form-nothing-to-say")
         other.goto(f"{hub.url}/hub/home")
-        assert other.locator("#start").is_visible()
+        assert other.locator("#ch-home").is_visible()
         assert other.locator(".ch-notice[data-kind=expiring]").count() == 0
         assert other.locator(".ch-notice[data-kind=low_balance]").count() == 0
         shot(other, "home-page-nothing-to-say")
