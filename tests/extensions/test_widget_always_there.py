@@ -116,6 +116,8 @@ def wait_for_panel_widget(page: Any, user: str, job_id: str) -> None:
     account = panel.locator(".computehub-widget tr", has_text="Account")
     account.wait_for(timeout=120_000)
     assert account.inner_text().split("\t")[-1].strip() == f"{user} · lahore · job {job_id}"
+    # The GPU row comes with the sampler's first reading, which may follow the account.
+    panel.locator(".computehub-gpu").first.wait_for(timeout=60_000)
     assert panel.locator(".computehub-gpu").count() == 1
 
 

@@ -260,9 +260,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (!autoOpened && openOnStart && item.info?.enabled) {
         autoOpened = true;
         if (await panel.showFor(notebook, SHOW_IF_AUTOLOADED)) {
+          // The main area keeps what it shows now (another notebook may have opened
+          // while the kernel answered): the panel is beside it, not instead of it.
+          const shown = labShell?.currentWidget;
           reveal();
-          // The notebook keeps the focus: the panel is beside it, not instead of it.
-          labShell?.activateById(notebook.id);
+          if (shown) {
+            labShell?.activateById(shown.id);
+          }
         }
       } else if (added && panel.isVisible && panel.shownFor !== notebook) {
         await panel.showFor(notebook, SHOW);
