@@ -470,15 +470,19 @@ class SlurmClient:
     async def job(self, hub: str, job_id: str) -> JobInfo | None:
         """The job's state, node, name, limits and allocation; None when Slurm doesn't know it."""
         argv = [self.binary("squeue"), "-h", "-j", job_id, "-O", _format(_JOB_FIELDS)]
+        out = await self._job_query(hub, argv)
+        return None if out is None else parse_job(out, job_id)
+
+    async def _job_query(self, hub: str, argv: list[str]) -> str | None:
+        """``squeue -j``'s output; None when Slurm says it knows no such job."""
         try:
-            out = await self._run(hub, argv)
+            return await self._run(hub, argv)
         except SlurmUnavailableError:
             raise
         except SlurmError as err:
             if _INVALID_JOB.search(str(err)):
                 return None
             raise
-        return parse_job(out, job_id)
 
     def board(self, hub: str) -> QueueBoard[QueueSnapshot[JobInfo]]:
         """The shared reads of ``hub``'s queue (one squeue per interval for every session)."""
@@ -738,15 +742,8 @@ class SlurmClient:
         argv = [self.binary("squeue"), "-h", "-j", job_id, "-o", "%i|%T|%S|%l"]
         if pending:
             argv.insert(2, "--start")
-        try:
-            out = await self._run(hub, argv)
-        except SlurmUnavailableError:
-            raise
-        except SlurmError as err:
-            if _INVALID_JOB.search(str(err)):
-                return None
-            raise
-        return parse_start(out, job_id)
+        out = await self._job_query(hub, argv)
+        return None if out is None else parse_start(out, job_id)
 
     async def set_time_limit(self, hub: str, job_id: str, minutes: int) -> None:
         """Change a job's time limit (the funded time), as the cluster's admin."""
