@@ -24,6 +24,9 @@ class Postgres:
 
     base: Path
     port: int = field(default_factory=free_port)
+    #: Server settings after the bed's own (``name=value``, last wins): e.g. ``fsync=on``,
+    #: ``synchronous_commit=on`` for a benchmark at production durability.
+    settings: tuple[str, ...] = ()
     _counter: itertools.count[int] = field(default_factory=itertools.count, repr=False)
 
     @property
@@ -63,6 +66,7 @@ class Postgres:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=300"
         )
+        options += "".join(f" -c {setting}" for setting in self.settings)
         run(
             [
                 pg_ctl,
