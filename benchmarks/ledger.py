@@ -28,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sqlite3
 import statistics
@@ -321,6 +322,14 @@ def _ledger_pairs(ledger: Ledger, account: str, pairs: int, run: str) -> None:
         ledger.settle(hold.id, USED, actor="bench", idempotency_key=f"s{run}-{account}-{n}")
 
 
+def _ledger_writer(ledger: Ledger, pairs: int, run: str, writer: int) -> None:
+    _ledger_pairs(ledger, _writer("bench", writer), pairs, run)
+
+
+def _anchor_writer(anchors: list[PgAnchor], pairs: int, run: str, writer: int) -> None:
+    anchors[writer].pairs(pairs, run)
+
+
 class PgAnchor:
     """The ledger's hold and settle transactions as bare psycopg calls, one connection.
 
@@ -449,12 +458,23 @@ class WireCount:
 
     def attach(self, connection: psycopg.Connection[Any]) -> None:
         """Trace everything ``connection`` sends from now on."""
+        self._trace(connection.pgconn)
+
+    def restart(self) -> None:
+        """Count from now on only (what was sent before is left uncounted)."""
+        for pgconn, _path in self.traced:
+            pgconn.untrace()
+        connections, self.traced = self.traced, []
+        for pgconn, _path in connections:
+            self._trace(pgconn)
+
+    def _trace(self, pgconn: Any) -> None:
         path = self.folder / f"trace-{uuid.uuid4().hex[:12]}"
         # libpq's stream owns this descriptor from here on (it is never closed: a benchmark).
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        connection.pgconn.trace(descriptor)
-        connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
-        self.traced.append((connection.pgconn, path))
+        pgconn.trace(descriptor)
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        self.traced.append((pgconn, path))
 
     def stop(self) -> tuple[int, int]:
         """Stop tracing; return (statements, round trips) sent since the attach."""
@@ -505,14 +525,13 @@ def _count_ledger(url: str, folder: Path, pairs: int) -> tuple[float, float, flo
     engine = create_ledger_engine(url)
     through_sqlalchemy = 0
     traced: set[int] = set()
-    tracing = False
 
     def counted(*_args: object) -> None:
         nonlocal through_sqlalchemy
         through_sqlalchemy += 1
 
     def checkout(dbapi: psycopg.Connection[Any], *_args: object) -> None:
-        if tracing and id(dbapi) not in traced:
+        if id(dbapi) not in traced:
             traced.add(id(dbapi))
             wire.attach(dbapi)
 
@@ -521,7 +540,8 @@ def _count_ledger(url: str, folder: Path, pairs: int) -> tuple[float, float, flo
     with Ledger(engine=engine, migrate=False) as ledger:
         # Warm: the revenue id cached, psycopg's statements prepared (as in a running hub).
         _ledger_pairs(ledger, _writer("bench", 0), 10, uuid.uuid4().hex[:8])
-        through_sqlalchemy, tracing = 0, True
+        through_sqlalchemy = 0
+        wire.restart()
         _ledger_pairs(ledger, _writer("bench", 0), pairs, uuid.uuid4().hex[:8])
         statements, round_trips = wire.stop()
     return statements / pairs, round_trips / pairs, through_sqlalchemy / pairs
@@ -587,18 +607,12 @@ def run_postgresql(
                     # Interleaved, so that both meet the same moments of a shared machine.
                     mine.append(
                         _concurrent_rate(
-                            lambda n, run=run, each=each: _ledger_pairs(
-                                ledger, _writer("bench", n), each, run
-                            ),
-                            writers,
-                            each,
+                            functools.partial(_ledger_writer, ledger, each, run), writers, each
                         )
                     )
                     raw.append(
                         _concurrent_rate(
-                            lambda n, run=run, each=each: anchors[n].pairs(each, run),
-                            writers,
-                            each,
+                            functools.partial(_anchor_writer, anchors, each, run), writers, each
                         )
                     )
                 _print_side_by_side(f"{shown}, {writers} writer(s)", mine, raw, each * writers)

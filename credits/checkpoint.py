@@ -92,7 +92,11 @@ class Checkpointer:
 
 
 class ThreadConnections:
-    """One driver connection per thread for the SQLite hot path, out of the pool.
+    """One driver connection per thread for the writes that move credit, out of the pool.
+
+    On SQLite this saves the pool's checkout and return; on PostgreSQL also the pool's
+    ping, a round trip before every transaction (a kept connection found dead is
+    replaced by :meth:`~computehub.credits.core.LedgerCore._move`).
 
     A thread's first transaction takes a connection from the pool (so it has the
     engine's connect settings), which is then detached from the pool and kept for

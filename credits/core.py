@@ -72,6 +72,10 @@ _BALANCE = select(
 ).where(m.Account.name == bindparam("name"))
 
 
+class _KeptConnectionLostError(Exception):
+    """A thread's kept connection was found dead before its transaction could commit."""
+
+
 class LedgerCore:
     """What every ledger operation runs on; see :class:`~computehub.credits.ledger.Ledger`."""
 
@@ -105,14 +109,15 @@ class LedgerCore:
             upgrade(engine)
         path = sqlite_file(engine)
         self._checkpointer = Checkpointer(path).start() if path is not None else None
-        # On SQLite, writes that move credit keep a connection per thread: the pool's
-        # checkout and return cost a tenth of a hold. PostgreSQL's go back to the pool.
-        self._own_connections = ThreadConnections(engine) if path is not None else None
+        # Writes that move credit keep a connection per thread. SQLite: the pool's checkout
+        # and return cost a tenth of a hold. PostgreSQL: the pool's ping before each
+        # checkout is a round trip and a fifth of the client's CPU for a hold; a kept
+        # connection found dead is replaced in the same call (see _move).
+        self._own_connections = ThreadConnections(engine)
 
     def close(self) -> None:
         """Close the database connections."""
-        if self._own_connections is not None:
-            self._own_connections.close()
+        self._own_connections.close()
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self.engine.dispose()
@@ -180,13 +185,11 @@ class LedgerCore:
         if not actor:
             raise ValueError("every change needs an actor")
         driver = self._driver
+        own = self._own_connections
 
-        def once() -> T:
-            own = self._own_connections
-            kept = own.checkout() if own is not None else None
-            pooled = None if kept is not None else self.engine.raw_connection()
-            raw: Any = kept if pooled is None else pooled.driver_connection
+        def on(raw: Any, pooled: Any | None) -> T:
             reusable = False  # whether the connection can serve this thread's next write
+            committing = False
             try:
                 try:
                     cursor: Cursor = driver.begin(raw)
@@ -196,25 +199,41 @@ class LedgerCore:
                         op.flush_system()
                     finally:
                         cursor.close()
+                    committing = True
                     raw.commit()
                 except BaseException as error:
                     driver.rollback(raw)
                     if not isinstance(error, driver.error):
                         # A refusal: the connection itself is fine.
-                        reusable = own is not None and not raw.in_transaction
+                        reusable = not driver.in_transaction(raw)
                         raise
-                    if pooled is not None and driver.is_disconnect(error, raw):
-                        pooled.invalidate(error)
+                    if driver.is_disconnect(error, raw):
+                        if pooled is not None:
+                            pooled.invalidate(error)
+                        elif not committing:
+                            # A kept connection that died while idle (a server restart):
+                            # nothing was committed, so the caller may run it again.
+                            raise _KeptConnectionLostError from error
                     raise driver.wrap(error) from error
-                reusable = own is not None
+                reusable = True
                 return result
             finally:
-                if own is not None and reusable:
+                if reusable:
                     own.keep(raw, pooled)
                 elif pooled is not None:
                     pooled.close()
-                elif own is not None:
+                else:
                     own.discard(raw)  # a kept connection the driver failed on
+
+        def once() -> T:
+            kept = own.checkout()
+            if kept is not None:
+                try:
+                    return on(kept, None)
+                except _KeptConnectionLostError:
+                    log.info("a kept ledger connection was lost; using a fresh one")
+            pooled = self.engine.raw_connection()  # pinged by the pool
+            return on(pooled.driver_connection, pooled)
 
         return self._retrying(once)
 

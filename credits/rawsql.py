@@ -33,6 +33,9 @@ from sqlalchemy.exc import DBAPIError
 from computehub.credits.db import SQLITE_BEGIN_WRITE
 
 log = logging.getLogger(__name__)
+#: psycopg's ``TransactionStatus.IDLE`` (libpq's PQTRANS_IDLE), without importing psycopg
+#: where the ledger runs on SQLite only.
+_PG_IDLE = 0
 _FOR_UPDATE = re.compile(r" FOR UPDATE( OF \w+)?")
 
 
@@ -288,6 +291,12 @@ class Driver:
             raw.rollback()
         except self.error:
             log.debug("rollback failed", exc_info=True)
+
+    def in_transaction(self, raw: Any) -> bool:
+        """Whether a driver connection is inside a transaction (after a rollback: a bug)."""
+        if self.postgres:
+            return bool(raw.info.transaction_status != _PG_IDLE)
+        return bool(raw.in_transaction)
 
     def is_disconnect(self, error: Any, raw: Any) -> bool:
         """Whether the connection is dead, so that the pool drops it."""
