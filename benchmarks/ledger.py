@@ -37,6 +37,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -490,32 +491,29 @@ class WireCount:
         return statements, round_trips
 
 
-def _concurrent_rate(work: Callable[[int], None], writers: int, pairs: int) -> tuple[float, float]:
-    """Run ``work(writer)`` in ``writers`` threads at once, ``pairs`` each.
+def _concurrent_rate(
+    work: Callable[[int], None], threads: ThreadPoolExecutor, writers: int, pairs: int
+) -> tuple[float, float]:
+    """Run ``work(writer)`` on ``writers`` threads of ``threads`` at once, ``pairs`` each.
+
+    The threads live on from round to round, as the hub's worker threads do (the
+    ledger keeps a connection per thread).
 
     Returns:
         Pairs per second, and this process's CPU milliseconds per pair.
     """
     start = threading.Barrier(writers + 1)
-    failures: list[BaseException] = []
 
     def one(writer: int) -> None:
         start.wait()
-        try:
-            work(writer)
-        except BaseException as error:  # raised again below, in the main thread
-            failures.append(error)
+        work(writer)
 
-    threads = [threading.Thread(target=one, args=(n,)) for n in range(writers)]
-    for thread in threads:
-        thread.start()
+    done = [threads.submit(one, n) for n in range(writers)]
     start.wait()
     started, cpu = time.perf_counter(), time.process_time()
-    for thread in threads:
-        thread.join()
+    for future in done:
+        future.result()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    if failures:
-        raise failures[0]
     return pairs * writers / elapsed, cpu * 1000 / (pairs * writers)
 
 
@@ -602,19 +600,26 @@ def run_postgresql(
                 each = max(1, pairs // writers)
                 mine: list[tuple[float, float]] = []
                 raw: list[tuple[float, float]] = []
-                for _ in range(rounds):
-                    run = uuid.uuid4().hex[:8]
-                    # Interleaved, so that both meet the same moments of a shared machine.
-                    mine.append(
-                        _concurrent_rate(
-                            functools.partial(_ledger_writer, ledger, each, run), writers, each
+                with ThreadPoolExecutor(writers) as threads:
+                    for _ in range(rounds):
+                        run = uuid.uuid4().hex[:8]
+                        # Interleaved, so that both meet the same moments of a shared machine.
+                        mine.append(
+                            _concurrent_rate(
+                                functools.partial(_ledger_writer, ledger, each, run),
+                                threads,
+                                writers,
+                                each,
+                            )
                         )
-                    )
-                    raw.append(
-                        _concurrent_rate(
-                            functools.partial(_anchor_writer, anchors, each, run), writers, each
+                        raw.append(
+                            _concurrent_rate(
+                                functools.partial(_anchor_writer, anchors, each, run),
+                                threads,
+                                writers,
+                                each,
+                            )
                         )
-                    )
                 _print_side_by_side(f"{shown}, {writers} writer(s)", mine, raw, each * writers)
         finally:
             for anchor in anchors:

@@ -101,8 +101,9 @@ class ThreadConnections:
     A thread's first transaction takes a connection from the pool (so it has the
     engine's connect settings), which is then detached from the pool and kept for
     that thread; at most ``limit`` threads keep one (many short-lived threads would
-    otherwise each hold files open), the others use the pool. A kept connection
-    whose transaction failed is closed, not kept.
+    otherwise each hold files open), the others use the pool; when all ``limit`` are
+    kept, those of threads that ended are closed first. A kept connection whose
+    transaction failed is closed, not kept.
     """
 
     def __init__(self, engine: Engine, limit: int = 16) -> None:
@@ -110,7 +111,8 @@ class ThreadConnections:
         self.limit = limit
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._kept: set[Any] = set()
+        #: Each kept connection and the thread that keeps it.
+        self._kept: dict[Any, threading.Thread] = {}
         self._closed = False
 
     def checkout(self) -> Any | None:
@@ -128,24 +130,33 @@ class ThreadConnections:
         """
         if pooled is not None:
             with self._lock:
+                if not self._closed and len(self._kept) >= self.limit:
+                    self._close_orphans()
                 if self._closed or len(self._kept) >= self.limit:
                     pooled.close()  # back to the pool: enough threads keep one
                     return
                 pooled.detach()
-                self._kept.add(raw)
+                self._kept[raw] = threading.current_thread()
         self._local.connection = raw
+
+    def _close_orphans(self) -> None:
+        """Close the connections of threads that ended (their slots are free again)."""
+        for raw, thread in list(self._kept.items()):
+            if not thread.is_alive():
+                del self._kept[raw]
+                _close(raw)
 
     def discard(self, raw: Any) -> None:
         """Close a kept connection that failed."""
         with self._lock:
-            self._kept.discard(raw)
+            self._kept.pop(raw, None)
         _close(raw)
 
     def close(self) -> None:
         """Close every kept connection (the ledger is closing)."""
         with self._lock:
             self._closed = True
-            kept, self._kept = self._kept, set()
+            kept, self._kept = list(self._kept), {}
         for raw in kept:
             _close(raw)
 

@@ -295,7 +295,8 @@ class Driver:
     def in_transaction(self, raw: Any) -> bool:
         """Whether a driver connection is inside a transaction (after a rollback: a bug)."""
         if self.postgres:
-            return bool(raw.info.transaction_status != _PG_IDLE)
+            status = raw.info.transaction_status
+            return bool(status != _PG_IDLE)
         return bool(raw.in_transaction)
 
     def is_disconnect(self, error: Any, raw: Any) -> bool:

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import DBAPIError
 
 from computehub.credits import checkpoint
 from computehub.credits.errors import InsufficientCreditError
@@ -80,10 +79,12 @@ def test_each_thread_keeps_its_own_connection_up_to_the_limit(tmp_path: Path) ->
         assert kept is not None
         kept.limit = 4  # this thread keeps one already: its grant moved credit
         seen: list[object] = []
+        alive = threading.Barrier(6)  # no thread ends (freeing its slot) before all kept one
 
         def work() -> None:
             _pairs(ledger, 2)
             seen.append(kept.checkout())
+            alive.wait()
 
         threads = [threading.Thread(target=work) for _ in range(6)]
         for t in threads:
@@ -111,8 +112,34 @@ def test_a_refusal_keeps_the_connection_and_a_driver_failure_drops_it(tmp_path: 
         assert second is first  # rolled back, still this thread's
         second.close()  # a connection the driver can no longer use
         kept.keep(second, None)
-        with pytest.raises(DBAPIError):
+        _pairs(ledger, 1)  # found closed before anything was committed: run on a fresh one
+        third = kept.checkout()
+        assert third is not None
+        assert third is not second  # dropped, and the fresh one kept instead
+        assert ledger.check().ok
+
+
+def test_connections_kept_by_threads_that_ended_make_room_for_new_threads(
+    tmp_path: Path,
+) -> None:
+    with _ledger(tmp_path / "ledger.sqlite") as ledger:
+        kept = ledger._own_connections
+        kept.limit = 2  # this thread keeps one already: its grant moved credit
+        seen: list[object] = []
+
+        def work() -> None:
             _pairs(ledger, 1)
-        assert kept.checkout() is None  # dropped; the next write takes a fresh one
-        _pairs(ledger, 1)
+            mine = kept.checkout()
+            seen.append(mine)
+            if mine is not None:
+                kept.keep(mine, None)
+
+        for _ in range(3):  # one after the other: each ends before the next starts
+            thread = threading.Thread(target=work)
+            thread.start()
+            thread.join()
+        assert all(c is not None for c in seen), seen  # each of them kept one
+        for ended in seen[:2]:
+            with pytest.raises(sqlite3.ProgrammingError):  # closed, its slot reused
+                ended.execute("SELECT 1")  # type: ignore[attr-defined]
         assert ledger.check().ok
