@@ -23,7 +23,6 @@ from computehub.credits import models as m
 
 CREDITS = Path(__file__).resolve().parents[2] / "credits"
 #: Drivers' and Alembic's own names for a database transaction.
-#: Names of database transactions (SQLite's and psycopg's own among them), not journal rows.
 DATABASE_TRANSACTION_NAMES = {"in_transaction", "begin_transaction", "transaction_status"}
 _ROLE = re.compile(r":(meth|class|func|mod|data|attr|exc|obj):`([^`]*)`")
 
