@@ -64,6 +64,7 @@ from computehub.spawners.billing import (
 )
 from computehub.spawners.capacity import Capacity
 from computehub.spawners.capacityload import load_capacity
+from computehub.spawners.containers import launch_for
 from computehub.spawners.form import render_form
 from computehub.spawners.gpuactivity import REPORTS, Report, busy_gpu_hours
 from computehub.spawners.homecards import spawn_heading
@@ -693,6 +694,7 @@ class ComputeHubSpawner(BatchLifecycle):
             sudo=self.sudo_command,
             gres_type=hub.gres_type(req.resource),
             uid=entry.pw_uid,
+            container=launch_for(self.site, req.hub, req.environment),
         )
 
     def _ticket_signer(self, hub: str) -> Callable[[JobClaim], str] | None:
