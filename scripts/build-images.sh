@@ -9,9 +9,14 @@
 #     which the image and ansible/roles/computehub_notebook_env install from;
 #   - the image localhost/computehub-cpu:latest, rebuilt when what it is built
 #     from changes.
+#   - with --gpu, also the GPU image localhost/computehub-gpu:latest
+#     (images/gpu/Containerfile, FROM the CPU image) from a wheelhouse of
+#     images/gpu/requirements.txt: about 3 GB of wheels, so not in the test command.
 # Everything lives under $CACHE/containers (buildah's own storage, vfs driver).
 # Idempotent: each piece has a stamp of what it was built from.
 set -euo pipefail
+GPU=0
+[[ ${1:-} == --gpu ]] && GPU=1
 umask 022
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${COMPUTEHUB_DEPLOY_CACHE:-/var/cache/computehub-deploy}
@@ -91,5 +96,33 @@ if [[ $(cat "$CACHE/image-cpu.stamp" 2>/dev/null) != "$image_stamp" ]] \
   bah rmi --prune >/dev/null 2>&1 || true
   echo "$image_stamp" >"$CACHE/image-cpu.stamp"
   say "CPU image built in $(($(date +%s) - started)) s"
+fi
+
+# The GPU image (on request only).
+if ((GPU)); then
+  GPU_WHEELS=$CACHE/wheels-gpu
+  gpu_wheel_stamp=$(sha256sum <"$ROOT/images/gpu/requirements.txt" | cut -c1-16)
+  if [[ $(cat "$CACHE/wheels-gpu.stamp" 2>/dev/null) != "$gpu_wheel_stamp" ]]; then
+    say "GPU wheelhouse (about 3 GB): $GPU_WHEELS"
+    rm -rf "$GPU_WHEELS"
+    "$ROOT/.venv/bin/pip" wheel -q --disable-pip-version-check --no-deps --wheel-dir "$GPU_WHEELS" \
+      -r "$ROOT/images/gpu/requirements.txt"
+    echo "$gpu_wheel_stamp" >"$CACHE/wheels-gpu.stamp"
+  fi
+  gpu_stamp=$( (echo "$image_stamp $gpu_wheel_stamp"; cat "$ROOT/images/gpu/Containerfile") | sha256sum | cut -c1-16)
+  if [[ $(cat "$CACHE/image-gpu.stamp" 2>/dev/null) != "$gpu_stamp" ]] \
+    || ! bah inspect --type image localhost/computehub-gpu:latest >/dev/null 2>&1; then
+    say "GPU image localhost/computehub-gpu:latest (buildah)"
+    started=$(date +%s)
+    bah build --isolation chroot --layers=false -q \
+      --build-arg BASE_IMAGE=localhost/computehub-cpu:latest \
+      --volume "$GPU_WHEELS:/wheels:ro" \
+      -f "$ROOT/images/gpu/Containerfile" -t localhost/computehub-gpu:latest "$ROOT/images" \
+      >"$CACHE/image-gpu-build.log" 2>&1 \
+      || { tail -30 "$CACHE/image-gpu-build.log"; say "the GPU image did not build: see $CACHE/image-gpu-build.log"; exit 1; }
+    bah rmi --prune >/dev/null 2>&1 || true
+    echo "$gpu_stamp" >"$CACHE/image-gpu.stamp"
+    say "GPU image built in $(($(date +%s) - started)) s"
+  fi
 fi
 say "ready"

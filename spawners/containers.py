@@ -87,7 +87,7 @@ def launch_words(
     """
     binds = (home, *launch.binds)
     for path in binds:
-        if "," in str(path) or ":" in str(path) or not path.is_absolute():
+        if not mountable(path):
             raise ValueError(
                 f"can't mount {str(path)!r} in a container: not an absolute path without ',' or ':'"
             )
@@ -107,6 +107,11 @@ def launch_words(
         f"--container-workdir={home}",
         "--no-container-remap-root",
     ]
+
+
+def mountable(path: PurePosixPath) -> bool:
+    """Whether both runtimes can mount ``path`` as itself (absolute, no ``,`` or ``:``)."""
+    return path.is_absolute() and "," not in str(path) and ":" not in str(path)
 
 
 def launch_line(words: list[str]) -> str:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from computehub.sitefile.schema import Site
 from computehub.spawners.batch import JobPlacement, build_batch_request
-from computehub.spawners.containers import ContainerLaunch, launch_for, launch_words
+from computehub.spawners.containers import ContainerLaunch, launch_for, launch_words, mountable
 from computehub.spawners.options import SessionRequest
 
 ENV = "/opt/computehub/envs/notebook"
@@ -248,3 +248,18 @@ def test_an_image_only_on_hubs_with_a_runtime_is_accepted() -> None:
         )
     )
     assert launch_for(site, "karachi", "notebook") is None
+
+
+@pytest.mark.parametrize(
+    ("home", "ok"),
+    [
+        ("/home/ayesha", True),
+        ("/home/ayesha.khan-2", True),
+        ("/home/a b", True),  # one quoted word; neither runtime splits on spaces
+        ("/home/a,b", False),
+        ("/home/a:b", False),
+        ("home/ayesha", False),
+    ],
+)
+def test_which_homes_can_be_mounted(home: str, ok: bool) -> None:
+    assert mountable(PurePosixPath(home)) is ok
