@@ -18,3 +18,5 @@ if [[ $(cat "$ROOT/.venv-ansible/.computehub-stamp" 2>/dev/null) != "$deploy_sta
   echo "$deploy_stamp" >"$ROOT/.venv-ansible/.computehub-stamp"
 fi
 bash "$ROOT/scripts/deploy-bed.sh"
+# The CPU notebook image (buildah, no registry), which tests/images runs.
+bash "$ROOT/scripts/build-images.sh"

@@ -19,6 +19,7 @@ DEB_PACKAGES=(
   fonts-noto-core                                                        # Urdu in the browser tests (Noto Nastaliq Urdu)
   nodejs npm                                                             # the proxy
   debootstrap systemd-container zstd                                     # deployment tests (tests/deploy)
+  buildah                                                                # the notebook image (scripts/build-images.sh, tests/images)
 )
 
 say() { printf '[install] %s\n' "$*"; }

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from computehub.spawners.containers import ContainerLaunch, launch_line, launch_words
 from computehub.spawners.jobticket import JobClaim
 from computehub.spawners.options import SessionRequest
 
@@ -55,6 +56,9 @@ class JobPlacement:
     gres_type: str | None = None
     #: The user's uid (what a job ticket names).
     uid: int = 0
+    #: Run the server inside an image through the cluster's runtime (``env_prefix`` is
+    #: then the environment's prefix inside the image); None: straight from the prefix.
+    container: ContainerLaunch | None = None
 
 
 @dataclass(frozen=True)
@@ -130,13 +134,18 @@ def build_batch_request(
         )
         directives = f"#SBATCH --comment={ticket(claim)}\n"
     bindir = where.env_prefix / "bin"
+    server = [str(bindir / "batchspawner-singleuser"), str(bindir / "jupyterhub-singleuser")]
+    if where.container is not None:
+        server = [
+            *launch_words(where.container, home=where.home, gpus=bool(gres), cpus=where.cpus),
+            *server,
+        ]
     script = (
         "#!/bin/bash\n"
         + directives
         + f"# computehub notebook session on {req.hub} (generated; see spawners/batch.py)\n"
         "set -euo pipefail\n"
         f'export PATH={shlex.quote(str(bindir))}:"$PATH"\n'
-        f"exec {shlex.quote(str(bindir / 'batchspawner-singleuser'))} "
-        f"{shlex.quote(str(bindir / 'jupyterhub-singleuser'))}\n"
+        f"exec {launch_line(server)}\n"
     )
     return BatchRequest(tuple(argv), script, keys)

@@ -64,6 +64,7 @@ from computehub.spawners.billing import (
 )
 from computehub.spawners.capacity import Capacity
 from computehub.spawners.capacityload import load_capacity
+from computehub.spawners.containers import launch_for, mountable
 from computehub.spawners.form import render_form
 from computehub.spawners.gpuactivity import REPORTS, Report, busy_gpu_hours
 from computehub.spawners.homecards import spawn_heading
@@ -682,6 +683,15 @@ class ComputeHubSpawner(BatchLifecycle):
     def _placement(self, req: SessionRequest) -> JobPlacement:
         hub = self.registry[req.hub]
         entry = pwd.getpwnam(self.user.name)
+        container = launch_for(self.site, req.hub, req.environment)
+        if container is not None and not mountable(PurePosixPath(entry.pw_dir)):
+            raise SessionError(
+                409,
+                "Your home folder can't be used inside the "
+                f"{self.site.environments[req.environment].display_name} image; choose "
+                "another environment, or ask "
+                f"{self.site.platform.support or 'your hub administrators'}",
+            )
         return JobPlacement(
             username=self.user.name,
             home=PurePosixPath(entry.pw_dir),
@@ -693,6 +703,7 @@ class ComputeHubSpawner(BatchLifecycle):
             sudo=self.sudo_command,
             gres_type=hub.gres_type(req.resource),
             uid=entry.pw_uid,
+            container=container,
         )
 
     def _ticket_signer(self, hub: str) -> Callable[[JobClaim], str] | None:

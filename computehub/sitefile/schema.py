@@ -27,6 +27,9 @@ MigProfileName = Annotated[str, StringConstraints(pattern=r"^[1-9]g\.[0-9]{1,3}g
 #: A Slurm GRES type name (``gpu:<type>``).
 GresTypeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+#: An absolute path a job script names inside a container's command line (no spaces,
+#: ``,`` or ``:``: the runtimes' mount separators).
+ContainerPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._+@/-]{0,1000}$")]
 
 #: A resource that has a rate: ``cpu``, ``gpu:<type>`` or ``mig:<type>:<profile>``.
 RESOURCE_RE = re.compile(
@@ -200,6 +203,24 @@ class Reservation(_Strict):
         return self
 
 
+class Containers(_Strict):
+    """The cluster's container runtime, for environments that name an ``image``."""
+
+    runtime: Literal["apptainer", "pyxis"] = Field(
+        description="apptainer (apptainer exec IMAGE.sif) or pyxis (Enroot through Slurm's "
+        "pyxis plugin: srun --container-image=IMAGE.sqsh)"
+    )
+    command: ContainerPath | None = Field(
+        default=None,
+        description="the runtime's program, an absolute path "
+        "(default: apptainer, or srun for pyxis, from PATH)",
+    )
+    binds: list[ContainerPath] = Field(
+        default_factory=list,
+        description="host folders mounted at the same path in every session (the home always is)",
+    )
+
+
 class Hub(_Strict):
     """One regional AI hub: a Slurm cluster with GPUs and its own prices."""
 
@@ -218,6 +239,9 @@ class Hub(_Strict):
         default_factory=dict,
         description="GPUs kept for some accounts (docs/capacity.md): name -> reservation",
     )
+    containers: Containers | None = Field(
+        default=None, description="the container runtime that runs environments with an image"
+    )
 
     @model_validator(mode="after")
     def _reservations_fit(self) -> Hub:
@@ -229,12 +253,28 @@ class Hub(_Strict):
         return self
 
 
+class EnvironmentImage(_Strict):
+    """An environment's image, one file per container runtime (the same OCI image converted)."""
+
+    apptainer: ContainerPath | None = Field(
+        default=None, description="a SIF file (apptainer build X.sif oci-archive://...)"
+    )
+    pyxis: ContainerPath | None = Field(
+        default=None, description="an Enroot squashfs file (enroot import ...)"
+    )
+
+
 class Environment(_Strict):
     """A notebook environment: a prefix holding ``bin/jupyterhub-singleuser``."""
 
     display_name: str = Field(min_length=1)
     prefix: Path
     description: str = ""
+    image: EnvironmentImage | None = Field(
+        default=None,
+        description="the environment as an image file on the clusters, per runtime; the "
+        "server then runs inside it, from `prefix` inside the image (images/README.md)",
+    )
 
 
 #: eduPerson affiliations (eduPersonAffiliation / the ``eduperson_affiliation`` claim).
@@ -1118,6 +1158,27 @@ class Site(_Strict):
                     raise ValueError(
                         f"hubs.{name}.reservations.{rid}.categories: {', '.join(unknown)} "
                         "not in programme.categories"
+                    )
+        return self
+
+    @model_validator(mode="after")
+    def _images_have_a_runtime(self) -> Site:
+        for name, hub in self.hubs.items():
+            for env in hub.environments or list(self.environments):
+                spec = self.environments.get(env)
+                if spec is None or spec.image is None:
+                    continue
+                if hub.containers is None:
+                    raise ValueError(
+                        f"environments.{env}.image: hub {name} offers it but has no "
+                        f"container runtime (give hubs.{name}.containers.runtime, or leave "
+                        f"{env} out of hubs.{name}.environments)"
+                    )
+                runtime = hub.containers.runtime
+                if getattr(spec.image, runtime) is None:
+                    raise ValueError(
+                        f"environments.{env}.image: hub {name} runs {runtime}, but the "
+                        f"environment has no image.{runtime} file"
                     )
         return self
 
