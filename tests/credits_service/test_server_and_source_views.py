@@ -9,17 +9,20 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
-from computehub.credits.service import statementviews
+from computehub.credits import console as cs
+from computehub.credits.service import consoletables, statementviews
 from computehub.credits.service.access import Caller
 from computehub.credits.service.energywords import energy_words
 from computehub.credits.service.serverscope import token_server
 from tests.credits_service.test_statement_views import _statement
 
 D = Decimal
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 SERVER_SCOPES = ("users:activity!user=alice", "custom:credits:access", "custom:credits:read")
 
 
@@ -119,3 +122,39 @@ def test_a_server_name_is_escaped() -> None:
     html = statementviews.statement_html(row)
     assert "<b>x</b>" not in html
     assert "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+def _console_row(hold_id: int, wh: str | None, simulated: bool) -> cs.SessionRow:
+    return cs.SessionRow(
+        hold_id=hold_id,
+        hub="lahore",
+        account_kind="personal",
+        category=None,
+        gpu_type="h100",
+        gpu_hours=D("1"),
+        charged=D("10"),
+        held=D("10"),
+        culled=False,
+        settled_at=T0,
+        wh=None if wh is None else D(wh),
+        wh_simulated=simulated,
+    )
+
+
+@pytest.mark.parametrize(
+    ("rows", "wh", "simulated"),
+    [
+        pytest.param([("100", False), ("50", False)], "150.00", None, id="all-measured"),
+        pytest.param([("100", False), ("50", True)], "150.00", "50.00", id="one-simulated"),
+        pytest.param([("30", True), (None, True)], "30.00", "30.00", id="the-demo"),
+        pytest.param([(None, False)], None, None, id="nothing-recorded"),
+    ],
+)
+def test_the_console_says_how_much_of_its_energy_was_simulated(
+    rows: list[tuple[str | None, bool]], wh: str | None, simulated: str | None
+) -> None:
+    figures = cs.PeriodFigures("total")
+    for hold_id, (row_wh, is_simulated) in enumerate(rows, 1):
+        figures.add(_console_row(hold_id, row_wh, is_simulated))
+    answer = consoletables.period_row(figures)
+    assert (answer["wh"], answer["wh_simulated"]) == (wh, simulated)
