@@ -23,7 +23,12 @@ import pytest
 
 from computehub.credits.ledger import Ledger
 from tests.conftest import PASSWORDS
-from tests.extensions.test_widget_always_there import login, read_status
+from tests.extensions.test_widget_always_there import (
+    Server,
+    login,
+    read_status,
+    wait_for_panel_widget,
+)
 from tests.spawners.test_home_page import wait_server
 from tests.support.bedtools import user_token
 from tests.support.credits_hub import http
@@ -55,14 +60,16 @@ def _minutes_left(ledger: Ledger, hold_id: int) -> float:
 
 
 def _check_server(
-    page: Any, hub: Any, ledger: Ledger, name: str, own: dict[str, Any], other: dict[str, Any]
+    page: Any, hub: Any, ledger: Ledger, name: str, own: dict[str, Any], *others: dict[str, Any]
 ) -> None:
     base = f"{hub.url}/user/alice/{name}".rstrip("/")
     page.goto(f"{base}/lab?reset")
     page.locator(".jp-LabShell").wait_for()
     doc = _session_doc(page, base)
-    assert doc["session"]["job_id"] == own["job_id"], (name, doc)
-    assert doc["session"]["job_id"] != other["job_id"]
+    # Job ids are per cluster (bob's runs on karachi): a session is its hub and job.
+    shown = (doc["session"]["hub"], doc["session"]["job_id"])
+    assert shown == (ledger.hold(int(own["hold_id"])).hub, own["job_id"]), (name, doc)
+    assert shown not in {(ledger.hold(int(o["hold_id"])).hub, o["job_id"]) for o in others}
     _, left = read_status(page)
     expected = _minutes_left(ledger, int(own["hold_id"]))
     # Whole minutes, rounded down, refreshed every few seconds; the other session ends an
@@ -105,9 +112,15 @@ def test_a_named_server_shows_its_own_session_and_its_statement_names_it(
         try:
             login(page, hub, "alice", PASSWORDS["alice"])
             page.wait_for_load_state()
-            _check_server(page, hub, ledger, NAMED, named, default)
+            _check_server(page, hub, ledger, NAMED, named, default, bobs)
             page.screenshot(path=str(output_dir / "1-named-server-status-item.png"))
-            _check_server(page, hub, ledger, "", default, named)
+            # The widget, loaded by the named server's kernel, shows that server's job.
+            server = Server(hub, page, f"alice/{NAMED}")
+            server.new_notebook("named.ipynb")
+            page.goto(f"{server.base}/lab/tree/named.ipynb")
+            wait_for_panel_widget(page, "alice", named["job_id"])
+            page.screenshot(path=str(output_dir / "1b-named-server-widget.png"))
+            _check_server(page, hub, ledger, "", default, named, bobs)
             page.screenshot(path=str(output_dir / "2-default-server-status-item.png"))
 
             status, _ = hub.api("DELETE", f"/users/alice/servers/{NAMED}")
@@ -120,7 +133,7 @@ def test_a_named_server_shows_its_own_session_and_its_statement_names_it(
             assert energy.wh is not None
             assert ledger.hold(hold_id).status == "settled"
             # The default server still shows its own session, the named one gone.
-            _check_server(page, hub, ledger, "", default, named)
+            _check_server(page, hub, ledger, "", default, named, bobs)
 
             page.goto(f"{hub.url}/services/credits/")
             page.wait_for_selector("#ch-sessions")
