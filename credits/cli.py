@@ -481,12 +481,22 @@ def _energy(ledger: Ledger, args: argparse.Namespace) -> Any:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
-        [args.by, "sessions", "measured", "unknown", "pending", "wh", "credits", "credits_per_kwh"]
+        [
+            args.by,
+            "sessions",
+            "measured",
+            "unknown",
+            "pending",
+            "wh",
+            "credits",
+            "credits_per_kwh",
+            "simulated",
+        ]
     )
     for row in rows:
         per_kwh = "" if row.credits_per_kwh is None else row.credits_per_kwh
         counts = [row.sessions, row.measured, row.unknown, row.pending]
-        writer.writerow([row.key, *counts, row.wh, row.credits, per_kwh])
+        writer.writerow([row.key, *counts, row.wh, row.credits, per_kwh, row.simulated])
     return _Text(out.getvalue())
 
 

@@ -74,6 +74,7 @@ class SessionRow:
             the hub recorded them when it stopped (:mod:`~computehub.credits.gpubusy`;
             self-reported, clamped to its GPUs times its elapsed time); None when the
             server never reported (no GPUs, MIG slices, a hub restart); see docs/console.md.
+        wh_simulated: whether ``wh`` came from simulated GPUs (the demo), not a node.
     """
 
     hold_id: int
@@ -88,6 +89,7 @@ class SessionRow:
     settled_at: datetime
     wh: Decimal | None = None
     gpu_busy_hours: Decimal | None = None
+    wh_simulated: bool = False
 
     @property
     def saved(self) -> Decimal:
@@ -116,7 +118,9 @@ def _add_optional(total: Decimal | None, value: Decimal | None, first: bool) -> 
 class PeriodFigures:
     """The period's figures of one group (or of all sessions: ``key`` is ``total``).
 
-    ``wh`` and ``gpu_busy_hours`` are None when no session in the group has them.
+    ``wh`` and ``gpu_busy_hours`` are None when no session in the group has them;
+    ``wh_simulated`` is the part of ``wh`` read from simulated GPUs (the demo), None when
+    no session's was.
     """
 
     key: str
@@ -127,6 +131,7 @@ class PeriodFigures:
     wh: Decimal | None = None
     culled: int = 0
     saved: Decimal = _ZERO
+    wh_simulated: Decimal | None = None
 
     def add(self, row: SessionRow) -> None:
         """Count one session."""
@@ -135,6 +140,8 @@ class PeriodFigures:
         self.gpu_hours += row.gpu_hours
         self.charged += row.charged
         self.wh = _add_optional(self.wh, row.wh, first)
+        if row.wh_simulated and row.wh is not None:
+            self.wh_simulated = (self.wh_simulated or _ZERO) + row.wh
         self.gpu_busy_hours = _add_optional(self.gpu_busy_hours, row.gpu_busy_hours, first)
         if row.culled:
             self.culled += 1

@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 from computehub.credits import console as cs
 from computehub.credits import models as m
 from computehub.credits.core import LedgerCore
+from computehub.credits.energy import SIMULATED
 
 
 class ConsoleMixin(LedgerCore):
@@ -38,6 +39,7 @@ class ConsoleMixin(LedgerCore):
                     m.Account.kind,
                     m.SessionEnergy.wh,
                     m.SessionGpuBusy.busy_hours,
+                    m.SessionEnergy.source,
                 )
                 .join(m.Hold, m.Hold.id == m.Charge.hold_id)
                 .join(m.Account, m.Account.id == m.Charge.account_id)
@@ -62,7 +64,7 @@ class ConsoleMixin(LedgerCore):
                 resources[hold_id].add(resource)
             categories = self._categories(db)
         rows = []
-        for hold_id, hub, charged, at, held, note, account, kind, wh, busy in charges:
+        for hold_id, hub, charged, at, held, note, account, kind, wh, busy, source in charges:
             used = usage.get(hold_id, {})
             rows.append(
                 cs.SessionRow(
@@ -85,6 +87,8 @@ class ConsoleMixin(LedgerCore):
                     # The server's self-reported busy time, clamped by the hub (migration
                     # 0011); None when the server never reported it.
                     gpu_busy_hours=busy,
+                    # The demo's energy hook reads simulated GPUs (docs/energy.md).
+                    wh_simulated=source == SIMULATED,
                 )
             )
         return rows

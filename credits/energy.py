@@ -25,6 +25,8 @@ EnergyGroup = Literal["hub", "account", "gpu", "kind"]
 GROUPS: tuple[EnergyGroup, ...] = ("hub", "account", "gpu", "kind")
 WH_STEP = Decimal("0.0001")
 _CPU = "cpu"
+#: ``session_energy.source`` of a figure from simulated GPUs (the demo's energy hook).
+SIMULATED = "simulated"
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class EnergySession:
         charged: Credits charged.
         wh: Watt-hours measured; None when unknown or not (yet) recorded.
         recorded: Whether the energy was recorded at all (False: not reached the ledger).
+        simulated: Whether the figure came from simulated GPUs (the demo), not a node.
     """
 
     hold_id: int
@@ -90,6 +93,7 @@ class EnergySession:
     charged: Decimal
     wh: Decimal | None
     recorded: bool
+    simulated: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ class EnergyRow:
         credits: Credits charged for every session of the group.
         credits_measured: Credits charged for the measured sessions.
         credits_per_kwh: ``credits_measured`` per kWh of ``wh``; None without energy.
+        simulated: Of the measured sessions, those whose figure came from simulated GPUs
+            (the demo's): their watt-hours are in ``wh`` but were never measured.
     """
 
     key: str
@@ -115,6 +121,7 @@ class EnergyRow:
     credits: Decimal
     credits_measured: Decimal
     credits_per_kwh: Decimal | None
+    simulated: int = 0
 
     @property
     def pending(self) -> int:
@@ -165,6 +172,7 @@ def aggregate_energy(sessions: Iterable[EnergySession], by: EnergyGroup) -> list
                 credits=sum((s.charged for s in members), Decimal(0)),
                 credits_measured=credits_measured,
                 credits_per_kwh=per_kwh,
+                simulated=sum(1 for s in measured if s.simulated),
             )
         )
     return rows
@@ -262,6 +270,7 @@ class EnergyMixin(LedgerCore):
                     m.Charge.amount,
                     m.SessionEnergy.hold_id,
                     m.SessionEnergy.wh,
+                    m.SessionEnergy.source,
                 )
                 .join(m.Account, m.Account.id == m.Charge.account_id)
                 .outerjoin(m.SessionEnergy, m.SessionEnergy.hold_id == m.Charge.hold_id)
@@ -288,8 +297,9 @@ class EnergyMixin(LedgerCore):
                     charged=amount,
                     wh=wh,
                     recorded=recorded is not None,
+                    simulated=source == SIMULATED,
                 )
-                for hold_id, hub, account, kind, amount, recorded, wh in rows
+                for hold_id, hub, account, kind, amount, recorded, wh, source in rows
             ]
 
     def energy_report(self, start: datetime, end: datetime, by: EnergyGroup) -> list[EnergyRow]:

@@ -28,6 +28,7 @@ from computehub.credits.money import (
     round_credits,
 )
 from computehub.credits.names import (
+    check_server_name,
     validate_hub,
 )
 
@@ -84,6 +85,7 @@ class HoldsMixin(LedgerCore):
         actor: str,
         idempotency_key: Key = None,
         job_id: str | None = None,
+        server_name: str = "",
     ) -> r.Hold:
         """Reserve the price of ``hours`` of ``resources`` on ``hub`` at the current rates.
 
@@ -96,6 +98,8 @@ class HoldsMixin(LedgerCore):
             idempotency_key: a retry with the same key returns this hold.
             job_id: the Slurm job, when already known (see
                 :meth:`~computehub.credits.holds.HoldsMixin.attach_job`).
+            server_name: the JupyterHub server the session runs in (``""``: the user's
+                default server); a label the ledger keeps for the session's views.
 
         Raises:
             InsufficientCreditError: with ``available``, ``requested`` and ``affordable_hours``.
@@ -106,6 +110,7 @@ class HoldsMixin(LedgerCore):
         key = stored_key(idempotency_key)
         queries.check_resources(resources)
         validate_hub(hub)
+        check_server_name(server_name)
         revenue_id = self._system_account(m.AccountKind.REVENUE, hub)
         done = self._move(
             actor,
@@ -118,6 +123,7 @@ class HoldsMixin(LedgerCore):
                 revenue_id=revenue_id,
                 idempotency_key=key,
                 job_id=job_id,
+                server_name=server_name,
             ),
         )
         return self._hold_result(done)

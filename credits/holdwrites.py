@@ -161,6 +161,7 @@ def place_hold(
     revenue_id: int,
     idempotency_key: str | None,
     job_id: str | None,
+    server_name: str = "",
 ) -> r.Hold | Existing:
     """The transaction of :meth:`~computehub.credits.holds.HoldsMixin.place_hold`."""
     sql = op.sql
@@ -207,6 +208,7 @@ def place_hold(
         op.stamp,
         op.stamp,
         op.actor,
+        server_name,
     )
     op.cursor.executemany(
         sql.insert_hold_resource,

@@ -310,6 +310,9 @@ class Hold(Base):
     #: When the platform asked Slurm to end the job; kept so that reconciliation ends
     #: a job whose cancel did not reach Slurm (controller down) after the hub forgot it.
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The JupyterHub server the session runs in, as the spawner names it (``""``: the
+    #: user's default server; also every hold placed before migration 0012). A label only.
+    server_name: Mapped[str] = mapped_column(String(255), server_default="", default="")
 
 
 class HoldResource(Base):

@@ -52,6 +52,25 @@ def validate_hub(hub: str) -> None:
         raise ValueError(f"bad hub name {hub!r}")
 
 
+#: The longest JupyterHub server name kept (the column's size).
+SERVER_NAME_MAX = 255
+
+
+def check_server_name(name: str) -> None:
+    """Refuse server names the ledger does not keep (``""`` is the default server).
+
+    A label only: at most 255 printable characters without ``/`` (JupyterHub's own
+    server names are at most that).
+    """
+    if (
+        not isinstance(name, str)
+        or len(name) > SERVER_NAME_MAX
+        or "/" in name
+        or not (name == "" or name.isprintable())
+    ):
+        raise ValueError(f"bad server name {name!r}: at most 255 printable characters, no /")
+
+
 def validate_resource(resource: str) -> None:
     """Refuse resources other than ``cpu``, ``gpu:<type>`` and ``mig:<type>:<profile>``."""
     if resource in _GOOD_RESOURCES:

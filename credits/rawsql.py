@@ -157,7 +157,8 @@ class Statements:
     # -- holds and charges -------------------------------------------------------------
     insert_hold: str = (
         "INSERT INTO holds (account_id, hub, job_id, status, hours, amount, created_at,"
-        " updated_at, created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+        " updated_at, created_by, server_name)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
     )
     insert_hold_resource: str = (
         "INSERT INTO hold_resources (hold_id, resource, count, rate) VALUES (%s, %s, %s, %s)"

@@ -197,6 +197,8 @@ class Session:
         energy_wh: the GPU energy its node measured, in watt-hours; ``None`` when not
             (yet) recorded or unknown (``energy_recorded`` tells which).
         energy_recorded: whether the session's energy reached the ledger.
+        server_name: the JupyterHub server it runs in (``""``: the user's default server).
+        energy_source: where the energy came from (``nvml``, ``simulated``); None without.
     """
 
     hold: Hold
@@ -207,6 +209,8 @@ class Session:
     end_note: str | None = None
     energy_wh: Decimal | None = None
     energy_recorded: bool = False
+    server_name: str = ""
+    energy_source: str | None = None
 
 
 @dataclass(frozen=True)

@@ -100,19 +100,23 @@ class SessionsMixin(LedgerCore):
                 raise UnknownHoldError(hold_id)
             return self._session_record(db, hold_id)
 
-    def current_session(self, username: str) -> r.Session | None:
-        """The user's most recent open hold with a Slurm job attached, if any."""
+    def current_session(self, username: str, server_name: str | None = None) -> r.Session | None:
+        """The user's most recent open hold with a Slurm job attached, if any.
+
+        Args:
+            username: who placed the hold.
+            server_name: only that server's session (``""``: the default server's);
+                None: the latest of any of the user's servers.
+        """
+        query = select(m.Hold.id).where(
+            m.Hold.created_by == username,
+            m.Hold.status == m.HoldStatus.OPEN,
+            m.Hold.job_id.is_not(None),
+        )
+        if server_name is not None:
+            query = query.where(m.Hold.server_name == server_name)
         with self._read() as db:
-            hold_id = db.scalar(
-                select(m.Hold.id)
-                .where(
-                    m.Hold.created_by == username,
-                    m.Hold.status == m.HoldStatus.OPEN,
-                    m.Hold.job_id.is_not(None),
-                )
-                .order_by(m.Hold.created_at.desc(), m.Hold.id.desc())
-                .limit(1)
-            )
+            hold_id = db.scalar(query.order_by(m.Hold.created_at.desc(), m.Hold.id.desc()).limit(1))
             return None if hold_id is None else self._session_record(db, hold_id)
 
     def totals(self) -> r.Totals:
@@ -186,4 +190,6 @@ class SessionsMixin(LedgerCore):
             end_note=hold.end_note,
             energy_wh=None if energy is None else energy.wh,
             energy_recorded=energy is not None,
+            server_name=hold.server_name,
+            energy_source=None if energy is None else energy.source,
         )

@@ -14,6 +14,7 @@ Where each figure comes from (nothing is estimated):
 
 ====================  ================================================================
 hub, job id           the hold (the job id is what the spawner attached after ``sbatch``)
+server                the hold's server name, as the spawner gave it (``""``: default)
 GPU type and count    the hold's resources
 rate in force         the rate of each resource when the hold was placed (the hold keeps it)
 start, end            when the hold was placed (just before the job was submitted) and
@@ -21,7 +22,8 @@ start, end            when the hold was placed (just before the job was submitte
                       ended); the ledger does not record Slurm's own start and end times
 hours charged         the resource-hours settled, from Slurm's accounting (``sacct``)
 GPU-idle minutes      the GPU-idle rule's end note, when that rule stopped the session
-energy                the node's measurement (NVML), once recorded; "unknown" if it could not
+energy                the node's measurement (NVML), once recorded; "unknown" if it could not;
+                      its source says ``simulated`` for the demo's fake GPUs
 held, charged,        the journal's hold, extension, charge and release entries
 returned
 why it ended          the end note, when something other than its user ended it
@@ -41,6 +43,8 @@ from decimal import Decimal
 
 from computehub.credits.console import GPU_IDLE_NOTE_PREFIX
 
+#: The energy source of readings from the demo's fake GPUs (not a measurement).
+SIMULATED = "simulated"
 #: Journal entry kinds that reserve credit for a hold.
 RESERVING = ("hold", "extend")
 #: The idle time the GPU-idle rule writes in its end note: "... use for 42 min (the limit ...".
@@ -109,6 +113,10 @@ class LedgerRows:
     energy_recorded: bool = False
     energy_wh: Decimal | None = None
     gpu_busy_hours: Decimal | None = None
+    #: The JupyterHub server the session ran in (``""``: the default server).
+    server_name: str = ""
+    #: Where the energy figure came from (``nvml``; ``simulated``: the demo's fake GPUs).
+    energy_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +192,16 @@ class Statement:
     gpu_busy_hours: Decimal | None = None
     node: str | None = None
     differences: tuple[str, ...] = field(default_factory=tuple)
+    #: The JupyterHub server it ran in (``""``: the user's default server).
+    server_name: str = ""
+    #: Where the energy figure came from: ``nvml`` (the node's GPUs) or ``simulated``
+    #: (the demo's fake GPUs: not a measurement); None while no energy is recorded.
+    energy_source: str | None = None
+
+    @property
+    def energy_simulated(self) -> bool:
+        """Whether the recorded energy came from simulated GPUs (the demo), not a node's."""
+        return self.energy_source == SIMULATED
 
     @property
     def adds_up(self) -> bool:
@@ -308,6 +326,8 @@ def build(rows: LedgerRows) -> Statement:
         energy_recorded=rows.energy_recorded,
         energy_wh=rows.energy_wh,
         gpu_busy_hours=rows.gpu_busy_hours,
+        server_name=rows.server_name,
+        energy_source=rows.energy_source if rows.energy_recorded else None,
         closed_because=closing[0] if closing and rows.status != "open" else None,
         differences=tuple(differences),
     )

@@ -145,6 +145,8 @@ def _rows(db: orm.Session, hold_ids: Sequence[int]) -> list[st.LedgerRows]:
                 energy_recorded=measured is not None,
                 energy_wh=None if measured is None else measured.wh,
                 gpu_busy_hours=busy.get(hold_id),
+                server_name=hold.server_name,
+                energy_source=None if measured is None else measured.source,
             )
         )
     return found

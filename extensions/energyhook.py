@@ -49,9 +49,14 @@ MJ_PER_WH = 3_600_000
 #: Watt-hours are kept to 4 decimal places (0.36 J), as the ledger stores them.
 WH_STEP = Decimal("0.0001")
 DEFAULT_SPOOL = Path("/var/spool/computehub-energy")
+#: Where a job's figure came from: the node's GPUs (NVML), or the bed's and demo's fake
+#: device layer (``--allow-fake-gpus``), whose counters are made up: never a measurement.
+NVML = "nvml"
+SIMULATED = "simulated"
 _COMMENT = re.compile(
     r"^computehub-energy/1 wh=(?P<wh>\d{1,12}(?:\.\d{1,4})?|unknown) "
-    r"s=(?P<s>\d{1,10}(?:\.\d)?) gpus=(?P<gpus>\d{1,4})(?: why=(?P<why>[a-z-]{1,40}))?$"
+    r"s=(?P<s>\d{1,10}(?:\.\d)?) gpus=(?P<gpus>\d{1,4})(?: why=(?P<why>[a-z-]{1,40}))?"
+    r"(?: src=(?P<src>simulated))?$"
 )
 
 
@@ -80,6 +85,8 @@ class EnergyNote:
     seconds: float
     gpus: int
     why: str | None = None
+    #: ``nvml``, or ``simulated`` when the counters were the fake device layer's.
+    source: str = NVML
 
 
 def job_wh(start: Sequence[CounterReading], end: Sequence[CounterReading]) -> Decimal | None:
@@ -113,20 +120,24 @@ def format_comment(note: EnergyNote) -> str:
     """The AdminComment for a job's energy (no ``|``: sacct's delimiter)."""
     wh = "unknown" if note.wh is None else f"{note.wh.quantize(WH_STEP)}"
     why = f" why={note.why}" if note.why else ""
-    return f"{COMMENT_PREFIX} wh={wh} s={note.seconds:.1f} gpus={note.gpus}{why}"
+    src = f" src={SIMULATED}" if note.source == SIMULATED else ""
+    return f"{COMMENT_PREFIX} wh={wh} s={note.seconds:.1f} gpus={note.gpus}{why}{src}"
 
 
 def parse_comment(text: str) -> EnergyNote | None:
     """A job's energy from its AdminComment; None when the comment is not this hook's.
 
     >>> parse_comment("computehub-energy/1 wh=1.5 s=60 gpus=1")
-    EnergyNote(wh=Decimal('1.5'), seconds=60.0, gpus=1, why=None)
+    EnergyNote(wh=Decimal('1.5'), seconds=60.0, gpus=1, why=None, source='nvml')
+    >>> parse_comment("computehub-energy/1 wh=1.5 s=60 gpus=1 src=simulated").source
+    'simulated'
     """
     match = _COMMENT.match(text.strip())
     if match is None:
         return None
     wh = None if match["wh"] == "unknown" else Decimal(match["wh"])
-    return EnergyNote(wh, float(match["s"]), int(match["gpus"]), match["why"])
+    source = SIMULATED if match["src"] else NVML
+    return EnergyNote(wh, float(match["s"]), int(match["gpus"]), match["why"], source)
 
 
 def visible_devices(environ: Mapping[str, str], device_map: Mapping[str, str]) -> str | None:
@@ -208,9 +219,16 @@ def prolog(
 
 
 def epilog(
-    backend: GpuBackend, environ: Mapping[str, str], spool: Path, device_map: Mapping[str, str]
+    backend: GpuBackend,
+    environ: Mapping[str, str],
+    spool: Path,
+    device_map: Mapping[str, str],
+    source: str = NVML,
 ) -> EnergyNote | None:
-    """The job's energy from its start reading and the counters now (None: no GPU job)."""
+    """The job's energy from its start reading and the counters now (None: no GPU job).
+
+    ``source`` goes with the figure (``simulated``: the backend is the fake layer).
+    """
     path = _spool_file(spool, environ)
     visible = visible_devices(environ, device_map)
     if path is None or not visible:
@@ -223,7 +241,7 @@ def epilog(
         start_ok = bool(data["ok"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("job %s: no start reading (%s)", environ.get("SLURM_JOB_ID"), exc)
-        return EnergyNote(None, 0, gpus, "no-start-reading")
+        return EnergyNote(None, 0, gpus, "no-start-reading", source)
     finally:
         path.unlink(missing_ok=True)
     seconds = max(0.0, round(time.time() - started, 1))
@@ -231,9 +249,9 @@ def epilog(
     for problem in problems:
         log.warning("job %s: %s", environ.get("SLURM_JOB_ID"), problem)
     if not start_ok or problems:
-        return EnergyNote(None, seconds, gpus, "unreadable")
+        return EnergyNote(None, seconds, gpus, "unreadable", source)
     wh = job_wh(start, end)
-    return EnergyNote(wh, seconds, gpus, None if wh is not None else "counter-reset")
+    return EnergyNote(wh, seconds, gpus, None if wh is not None else "counter-reset", source)
 
 
 def record(note: EnergyNote, environ: Mapping[str, str], sacctmgr: str, tries: int = 5) -> bool:
@@ -327,7 +345,8 @@ def main(argv: Iterable[str] | None = None, environ: Mapping[str, str] | None = 
         if args.phase == "prolog":
             prolog(backend, env, args.spool, devices)
         else:
-            note = epilog(backend, env, args.spool, devices)
+            source = NVML if isinstance(backend, PynvmlBackend) else SIMULATED
+            note = epilog(backend, env, args.spool, devices, source)
             if note is not None:
                 record(note, env, args.sacctmgr)
                 log.info("job %s: %s", env.get("SLURM_JOB_ID"), format_comment(note))

@@ -442,8 +442,8 @@ class Billing:
 
         return await asyncio.to_thread(lookup)
 
-    async def hold(self, req: SessionRequest) -> Hold:
-        """Reserve rate * count * hours.
+    async def hold(self, req: SessionRequest, server_name: str = "") -> Hold:
+        """Reserve rate * count * hours, for the JupyterHub server ``server_name`` ("": default).
 
         Raises:
             InsufficientCreditError: the account can't fund it (:func:`start_refusal`).
@@ -458,6 +458,7 @@ class Billing:
             req.hours,
             actor=self.username,
             idempotency_key=start_key(self.username),
+            server_name=server_name,
         )
 
     async def share(self, account: str) -> CourseShare | None:

@@ -90,14 +90,16 @@ async def collect_energy(
                         seconds=round(note.seconds),
                         gpus=note.gpus,
                         actor="reconciler",
+                        source=note.source,
                     )
                 except ConflictError as err:
                     log.error("ALERT: energy of hold %s: %s", hold_id, err)
                     continue
                 recorded[hold_id] = note
                 log.info(
-                    "Energy of hold %s: %s",
+                    "Energy of hold %s: %s (%s)",
                     hold_id,
                     "unknown" if note.wh is None else f"{note.wh} Wh",
+                    note.source,
                 )
     return recorded

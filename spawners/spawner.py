@@ -946,7 +946,7 @@ class ComputeHubSpawner(BatchLifecycle):
     async def _place_hold(self, req: SessionRequest) -> None:
         """Reserve the session's price before anything reaches Slurm; 402 if not funded."""
         try:
-            hold = await self.billing.hold(req)
+            hold = await self.billing.hold(req, server_name=self.name or "")
         except InsufficientCreditError as err:
             price = per_hour(self.registry[req.hub].rates, req.resources)
             raise web.HTTPError(402, start_refusal(err, price, req.hours)) from None

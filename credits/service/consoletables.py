@@ -117,6 +117,7 @@ PERIOD_COLUMNS: Final = (
     Column("wh", "Wh", True),
     Column("culled", "Sessions culled", True),
     Column("credits_saved", "Credits culling saved", True, credits=True),
+    Column("wh_simulated", "Wh simulated (demo GPUs)", True),
 )
 
 
@@ -131,6 +132,7 @@ def period_row(figures: cs.PeriodFigures) -> dict[str, Any]:
         "wh": optional_amount(figures.wh),
         "culled": figures.culled,
         "credits_saved": amount(figures.saved),
+        "wh_simulated": optional_amount(figures.wh_simulated),
     }
 
 

@@ -31,6 +31,7 @@ def energy_row(row: EnergyRow) -> dict[str, Any]:
         "credits": views.amount(row.credits),
         "credits_measured": views.amount(row.credits_measured),
         "credits_per_kwh": views.optional_amount(row.credits_per_kwh),
+        "simulated": row.simulated,
     }
 
 

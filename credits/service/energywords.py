@@ -10,6 +10,10 @@ from computehub.i18n.catalog import N_
 
 #: What the page shows when the node could not measure a session's energy.
 NOT_MEASURED = N_("not measured")
+#: Energy read from the demo's simulated GPUs: a figure, never a measurement.
+SIMULATED_ENERGY = N_("{energy} (simulated GPU, not measured)")
+#: The energy source of the demo's simulated GPUs (``session_energy.source``).
+SIMULATED = "simulated"
 
 
 def wh_text(value: Decimal | None) -> str | None:
@@ -28,8 +32,17 @@ def watt_hours(wh: Decimal) -> str:
     return f"{wh:.1f} Wh"
 
 
+def energy_words(wh: Decimal | None, source: str | None) -> str:
+    """A recorded energy figure in words, labelled when it came from simulated GPUs."""
+    if wh is None:
+        return _(NOT_MEASURED)
+    if source == SIMULATED:
+        return _(SIMULATED_ENERGY).format(energy=watt_hours(wh))
+    return watt_hours(wh)
+
+
 def energy_in_words(row: r.Session) -> str | None:
     """The session's GPU energy; None while it has not reached the ledger."""
     if not row.energy_recorded:
         return None
-    return _(NOT_MEASURED) if row.energy_wh is None else watt_hours(row.energy_wh)
+    return energy_words(row.energy_wh, row.energy_source)

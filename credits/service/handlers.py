@@ -12,6 +12,7 @@ from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.openapi import openapi
 from computehub.credits.service.scopes import ADMIN, INSTRUCT, READ
+from computehub.credits.service.serverscope import token_server
 
 
 class _LedgerHandler(BaseHandler):
@@ -273,9 +274,15 @@ class CurrentSessionHandler(_LedgerHandler):
     """``GET /sessions/current``: the widget's view of the caller's running session."""
 
     async def get(self) -> None:
-        """The caller's most recent open hold with a Slurm job, or 404."""
+        """The caller's most recent open hold with a Slurm job, or 404.
+
+        A server's own token reads that server's session
+        (:func:`~computehub.credits.service.serverscope.token_server`).
+        """
         caller = self.reader()
-        row = await self.ctx.call(self.ctx.ledger.current_session, caller.name)
+        row = await self.ctx.call(
+            self.ctx.ledger.current_session, caller.name, token_server(caller)
+        )
         if row is None:
             raise ApiError(
                 404, f"{caller.name} has no running session: start a server from the hub first"

@@ -54,6 +54,19 @@ from computehub.credits.service import params
 from computehub.sitefile.schema import RESOURCE_RE
 
 _AMOUNT = {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2,4}$", "example": "37.50"}
+#: The JupyterHub server a session runs in (migration 0012).
+_SERVER_NAME = {
+    "type": "string",
+    "maxLength": 255,
+    "description": "the JupyterHub server the session runs in; empty: the user's default "
+    "server (also every session recorded before server names were kept)",
+}
+#: Where a session's energy figure came from.
+_ENERGY_SOURCE = {
+    "type": ["string", "null"],
+    "description": "nvml: measured by the node; simulated: the demo's simulated GPUs (not a "
+    "measurement); null: no energy recorded",
+}
 _TIME = {"type": "string", "format": "date-time"}
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -323,6 +336,8 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "the GPU energy its node measured (NVML), in watt-hours",
             },
             "energy": {"enum": ["measured", "unknown", "pending"]},
+            "energy_source": _ENERGY_SOURCE,
+            "server_name": _SERVER_NAME,
         },
     },
     "CurrentSession": {
@@ -755,6 +770,11 @@ _PATHS: dict[str, Any] = {
                                         "credits": _AMOUNT,
                                         "credits_measured": _AMOUNT,
                                         "credits_per_kwh": {"type": ["string", "null"]},
+                                        "simulated": {
+                                            "type": "integer",
+                                            "description": "measured sessions whose figure "
+                                            "came from simulated GPUs (the demo), not a node",
+                                        },
                                     },
                                 },
                             },
@@ -1229,6 +1249,7 @@ _SCHEMAS["Notice"] = {
         },
     },
 }
+_SCHEMAS["CurrentSession"]["properties"]["server_name"] = _SERVER_NAME
 _SCHEMAS["CurrentSession"]["properties"]["notices"] = {
     "type": "array",
     "items": _ref("Notice"),
@@ -1328,6 +1349,8 @@ _PATHS["/sessions/{hold_id}/statement"] = {
                         },
                         "energy": {"enum": ["measured", "unknown", "pending"]},
                         "energy_wh": {"type": ["string", "null"]},
+                        "energy_source": _ENERGY_SOURCE,
+                        "server_name": _SERVER_NAME,
                         "end_note": {"type": ["string", "null"]},
                         "closed_because": {"type": ["string", "null"]},
                         "lines": {"type": "array", "items": _STATEMENT_LINE},

@@ -19,6 +19,7 @@ from computehub.credits.display import credits_text
 from computehub.credits.notices import last_day
 from computehub.credits.service import theme
 from computehub.credits.service.energywords import energy_in_words
+from computehub.credits.service.serverwords import server_cell
 from computehub.credits.service.views import amount
 from computehub.i18n import _, language
 from computehub.i18n.choice import direction
@@ -357,7 +358,7 @@ def _session_row(row: r.Session) -> str:
         f'<tr data-hold-id="{hold.id}" data-status="{escape(hold.status)}">'
         f'<td class="ch-started">{datetime_text(hold.created_at)}</td>'
         f'<td class="ch-account">{escape(hold.account)}</td>'
-        f'<td class="ch-hub">{escape(hold.hub)}</td>'
+        f'<td class="ch-hub">{escape(hold.hub)}{server_cell(row.server_name)}</td>'
         f'<td class="ch-resources">{escape(resources_in_words(hold.resources))}</td>'
         f'<td class="ch-hours text-end">{_hours(hold.hours)}</td>'
         f'<td class="ch-held text-end">{credits_text(hold.amount)}</td>'

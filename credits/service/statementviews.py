@@ -18,8 +18,9 @@ from typing import Any
 from urllib.parse import quote
 
 from computehub.credits.display import credits_text
-from computehub.credits.service.energywords import NOT_MEASURED, watt_hours, wh_text
+from computehub.credits.service.energywords import energy_words, wh_text
 from computehub.credits.service.page import resources_in_words
+from computehub.credits.service.serverwords import server_after_title, server_words
 from computehub.credits.service.teaching import safe_cell
 from computehub.credits.service.views import amount, instant, optional_amount
 from computehub.credits.statement import Line, Statement
@@ -59,6 +60,8 @@ CSV_HEADER = (
     "gpu_idle_minutes",
     "energy_wh",
     "end_note",
+    "server_name",
+    "energy_source",
 )
 
 
@@ -107,6 +110,8 @@ def statement_json(row: Statement) -> dict[str, Any]:
         "gpu_busy_hours": optional_amount(row.gpu_busy_hours),
         "energy": energy_state(row),
         "energy_wh": wh_text(row.energy_wh),
+        "energy_source": row.energy_source,
+        "server_name": row.server_name,
         "end_note": row.end_note,
         "closed_because": row.closed_because,
         "lines": [line_json(line) for line in row.lines],
@@ -151,6 +156,8 @@ def statement_csv(rows: Iterable[Statement]) -> str:
                 "" if row.gpu_idle_minutes is None else str(row.gpu_idle_minutes),
                 wh_text(row.energy_wh) or "",
                 safe_cell(row.end_note or ""),
+                safe_cell(row.server_name),
+                row.energy_source or "",
             )
         )
         for line in row.lines:
@@ -169,6 +176,8 @@ def statement_csv(rows: Iterable[Statement]) -> str:
                     "",
                     "",
                     "",
+                    "",
+                    "",
                 )
             )
     return out.getvalue()
@@ -178,6 +187,7 @@ def statement_html(row: Statement) -> str:
     """The session's statement as a fold-out (``<details>``, no script) for the credits page."""
     facts = [
         ("Hub", _("Hub"), escape(row.hub)),
+        ("Server", _("Server"), f"<bdi>{escape(server_words(row.server_name))}</bdi>"),
         ("Node", _("Node"), escape(row.node or _(NODE_UNKNOWN))),
         ("Job id", _("Job id"), escape(row.job_id or _("none (no job was attached)"))),
         ("GPUs", _("GPUs"), escape(_resources(row))),
@@ -227,7 +237,10 @@ def statement_html(row: Statement) -> str:
     )
     return (
         f'<details class="ch-statement" data-hold-id="{row.hold_id}">'
-        "<summary>" + _("Statement of session {id}").format(id=row.hold_id) + "</summary>"
+        "<summary>"
+        + _("Statement of session {id}").format(id=row.hold_id)
+        + server_after_title(row.server_name)
+        + "</summary>"
         f'<div class="p-2"><dl class="row small mb-2">{dl}</dl>'
         '<table class="table table-sm small mb-1 ch-st-lines"><thead><tr>'
         "<th>" + _("Line") + "</th><th>" + _("Resource") + "</th>"
@@ -303,7 +316,7 @@ def _gpu(line: Line) -> bool:
 def _energy(row: Statement) -> str:
     if not row.energy_recorded:
         return _("not recorded yet")
-    return _(NOT_MEASURED) if row.energy_wh is None else watt_hours(row.energy_wh)
+    return energy_words(row.energy_wh, row.energy_source)
 
 
 def _why(row: Statement) -> str:

@@ -102,6 +102,8 @@ def session(row: r.Session) -> dict[str, Any]:
         "end_note": row.end_note,
         "energy_wh": wh_text(row.energy_wh),
         "energy": energy_state(row),
+        "energy_source": row.energy_source,
+        "server_name": row.server_name,
     }
 
 
@@ -145,6 +147,7 @@ def current_session(
         "funded_until": instant(funded_until),
         "course_limit": course_limit(share),
         "hub_notice": hub_notice,
+        "server_name": row.server_name,
     }
 
 

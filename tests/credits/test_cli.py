@@ -323,12 +323,16 @@ def test_energy_is_reported_by_hub_as_csv_and_json(
         for job, wh in (("1", Decimal("600")), ("2", Decimal("400")), ("3", None)):
             hold = ledger.place_hold("p1", "north", {"gpu:h100": 1}, "2", actor="sp", job_id=job)
             ledger.settle(hold.id, {"gpu:h100": "1"}, actor="spawner")
-            ledger.record_energy(hold.id, wh, seconds=3600, gpus=1, actor="reconciler")
+            # The demo's hook reads simulated GPUs: job 2's figure is one of those.
+            source = "simulated" if job == "2" else "nvml"
+            ledger.record_energy(
+                hold.id, wh, seconds=3600, gpus=1, actor="reconciler", source=source
+            )
     status, out, _ = run(capsys, funded, "energy", "--by", "hub", "--from", "2020-01-01")
     assert status == 0
     assert out.splitlines() == [
-        "hub,sessions,measured,unknown,pending,wh,credits,credits_per_kwh",
-        "north,3,2,1,0,1000.0000,30.0000,20.0000",
+        "hub,sessions,measured,unknown,pending,wh,credits,credits_per_kwh,simulated",
+        "north,3,2,1,0,1000.0000,30.0000,20.0000,1",
     ]
     rows = run_json(capsys, funded, "energy", "--by", "gpu", "--to", "2999-01-01")
     assert [(r["key"], r["wh"], r["credits_per_kwh"]) for r in rows] == [

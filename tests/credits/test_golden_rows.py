@@ -133,14 +133,14 @@ ROWS = {
         (4, 2, 7, D("40"), at(3), "", at(0)),
     ],
     # id, account_id, hub, job_id, status, hours, amount, created_at, updated_at, created_by,
-    # end_note, cancel_requested_at
+    # end_note, cancel_requested_at, server_name
     "holds": [
-        (1, 1, "north", None, "settled", D("3"), D("36"), at(0), at(0), "ana", None, None),
-        (2, 1, "north", "j1", "settled", D("4"), D("4"), at(0), at(0), "ana", None, None),
-        (3, 1, "north", None, "voided", D("1"), D("10"), at(0), at(0), "ana", None, None),
-        (4, 3, "south", None, "settled", D("2"), D("0.8"), at(0), at(6), "sam", None, None),
-        (5, 1, "north", None, "settled", D("3"), D("6"), at(0), at(6), "ana", None, None),
-        (6, 1, "north", None, "open", D("1"), D("0.5"), at(6), at(6), "ana", None, None),
+        (1, 1, "north", None, "settled", D("3"), D("36"), at(0), at(0), "ana", None, None, ""),
+        (2, 1, "north", "j1", "settled", D("4"), D("4"), at(0), at(0), "ana", None, None, ""),
+        (3, 1, "north", None, "voided", D("1"), D("10"), at(0), at(0), "ana", None, None, ""),
+        (4, 3, "south", None, "settled", D("2"), D("0.8"), at(0), at(6), "sam", None, None, ""),
+        (5, 1, "north", None, "settled", D("3"), D("6"), at(0), at(6), "ana", None, None, ""),
+        (6, 1, "north", None, "open", D("1"), D("0.5"), at(6), at(6), "ana", None, None, ""),
     ],
     # id, account_id, username, role, added_at
     "members": [

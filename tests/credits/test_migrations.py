@@ -73,14 +73,15 @@ def _stored_rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
-@pytest.mark.parametrize("older", ["0005", "0004", "0003", "0002"])
+@pytest.mark.parametrize("older", ["0011", "0005", "0004", "0003", "0002"])
 def test_upgrading_a_ledger_that_holds_data_keeps_every_row(db_url: str, older: str) -> None:
     """A ledger at an older revision, with holds, charges, lots and transfers, upgrades.
 
     The rows are the golden scenario's, taken down to ``older`` and up again: 0003
     (identities, cancel requests, job ids unique among open holds only), 0004 (the
     invariants as constraints), 0005 (hours in the journal) and 0006 (courses, the
-    role ``ta``) rebuild tables on SQLite, which other rows refer to.
+    role ``ta``) rebuild tables on SQLite, which other rows refer to; 0012 (the holds'
+    server names) adds a column and drops it in place, keeping the triggers.
     """
     engine, rows = _filled(db_url)
     try:
@@ -89,12 +90,13 @@ def test_upgrading_a_ledger_that_holds_data_keeps_every_row(db_url: str, older: 
         upgrade(engine)
         assert current_revision(engine) == head_revision()
         # What a later revision added can't be kept below it.
-        rows["courses"] = []
-        if older != "0005":
+        if older < "0006":
+            rows["courses"] = []
+        if older < "0005":
             rows["transactions"] = [(*row[:-1], None) for row in rows["transactions"]]
         if older == "0002":
             rows["identities"] = []
-            rows["holds"] = [(*row[:-1], None) for row in rows["holds"]]
+            rows["holds"] = [(*row[:-2], None, row[-1]) for row in rows["holds"]]
         assert _rows(engine) == rows
         with Ledger(engine=engine, migrate=False) as ledger:
             assert ledger.check().differences == []

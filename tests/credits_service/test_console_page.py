@@ -34,9 +34,11 @@ def test_amounts_are_exact_decimal_strings_and_unknown_figures_null() -> None:
     table = consoletables.period_table("hub", figures().by["hub"])
     assert table.json() == [
         {"key": "karachi", "sessions": 1, "gpu_hours": "1.00", "gpu_busy_hours": None,
-         "credits_charged": "6.0001", "wh": None, "culled": 0, "credits_saved": "0.00"},
+         "credits_charged": "6.0001", "wh": None, "culled": 0, "credits_saved": "0.00",
+         "wh_simulated": None},
         {"key": "lahore", "sessions": 1, "gpu_hours": "2.50", "gpu_busy_hours": None,
-         "credits_charged": "25.00", "wh": None, "culled": 1, "credits_saved": "15.00"},
+         "credits_charged": "25.00", "wh": None, "culled": 1, "credits_saved": "15.00",
+         "wh_simulated": None},
     ]  # fmt: skip
 
 
@@ -44,7 +46,7 @@ def test_csv_has_a_header_of_keys_and_one_line_per_row() -> None:
     table = consoletables.period_table("category", figures().by["category"])
     lines = list(csv.reader(io.StringIO(table.csv())))
     assert lines[0] == [c.key for c in table.columns]
-    assert lines[1] == ["health", "1", "2.50", "", "25.00", "", "1", "15.00"]
+    assert lines[1] == ["health", "1", "2.50", "", "25.00", "", "1", "15.00", ""]
     assert lines[2][0] == "none"
 
 

@@ -128,6 +128,17 @@ def test_a_jobs_watt_hours_come_from_its_counters(
             EnergyNote(None, 0, 1, "no-start-reading"),
             id="unknown",
         ),
+        pytest.param(
+            "computehub-energy/1 wh=3.5000 s=90.0 gpus=1 src=simulated",
+            EnergyNote(Decimal("3.5"), 90, 1, source="simulated"),
+            id="simulated",
+        ),
+        pytest.param(
+            "computehub-energy/1 wh=unknown s=0 gpus=1 why=unreadable src=simulated",
+            EnergyNote(None, 0, 1, "unreadable", "simulated"),
+            id="simulated-unknown",
+        ),
+        pytest.param("computehub-energy/1 wh=1 s=60 gpus=2 src=nvml", None, id="src-not-ours"),
         pytest.param("checked by ops", None, id="an-operators-comment"),
         pytest.param("computehub-energy/1 wh=-1 s=60 gpus=2", None, id="negative"),
         pytest.param("computehub-energy/1 wh=1 s=60 gpus=2|x", None, id="trailing"),
@@ -240,3 +251,31 @@ def test_fake_gpus_count_only_where_the_hooks_argv_allows_them(
     assert (fake in [r["uuid"] for r in start["readings"]]) is counted
     refused = "COMPUTEHUB_FAKE_GPUS is set but the hook was not started with --allow-fake-gpus"
     assert (refused in log.read_text()) is not counted
+
+
+@pytest.mark.parametrize(
+    ("flags", "source"),
+    [
+        pytest.param([], "nvml", id="a-real-node"),
+        pytest.param(["--allow-fake-gpus"], "simulated", id="bed"),
+    ],
+)
+def test_the_epilog_says_when_its_figure_is_simulated(
+    tmp_path: Path, flags: list[str], source: str
+) -> None:
+    """The bed's fake counters are recorded as ``src=simulated``; a real node's never are."""
+    fake = FakeGpuBackend.with_gpus(1).gpus[0].uuid
+    spec = json.dumps([{"uuid": fake, "power_w": 300, "energy_epoch": time.time()}])
+    env = {**ENV, "SLURM_JOB_GPUS": "0", "COMPUTEHUB_FAKE_GPUS": spec}
+    sacctmgr = tmp_path / "sacctmgr"
+    said = tmp_path / "said"
+    sacctmgr.write_text(f'#!/bin/sh\necho "$@" >> {said}\necho " Modified job"\n')
+    sacctmgr.chmod(0o755)
+    log = tmp_path / "energy.log"
+    argv = ["--spool", str(tmp_path / "s"), "--log", str(log), "--sacctmgr", str(sacctmgr)]
+    assert main(["prolog", *argv, *flags], env) == 0
+    assert main(["epilog", *argv, *flags], env) == 0
+    [line] = said.read_text().splitlines()
+    note = parse_comment(line.split("AdminComment=", 1)[1])
+    assert note is not None
+    assert note.source == source
