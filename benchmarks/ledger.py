@@ -150,7 +150,7 @@ class RawAnchor:
         cursor.fetchall()
         cursor.execute(
             sql.insert_hold,
-            (account, "north", None, "open", _HOURS, _HOLD, stamp, stamp, "bench"),
+            (account, "north", None, "open", _HOURS, _HOLD, stamp, stamp, "bench", ""),
         )
         hold_id: int = cursor.fetchone()[0]
         cursor.executemany(
@@ -381,7 +381,7 @@ class PgAnchor:
             cursor.fetchall()
             cursor.execute(
                 sql.insert_hold,
-                (account, "north", None, "open", _HOURS, _HOLD, stamp, stamp, "bench"),
+                (account, "north", None, "open", _HOURS, _HOLD, stamp, stamp, "bench", ""),
             )
             hold_id: int = _one(cursor)
             cursor.executemany(
