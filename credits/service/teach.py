@@ -26,11 +26,13 @@ from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.courses import course_and_role
 from computehub.credits.service.errors import ApiError
 from computehub.credits.sharing import SHARES
+from computehub.i18n import _
+from computehub.i18n.catalog import N_, isolate
 
 #: What a notice in the page's address may say after a form was saved.
 _NOTICES = {
-    "sharing": "The sharing of the pool was saved.",
-    "repository": "The repository of course materials was saved.",
+    "sharing": N_("The sharing of the pool was saved."),
+    "repository": N_("The repository of course materials was saved."),
 }
 _FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -39,6 +41,9 @@ class PageHandler(BaseHandler):
     """HTML answers and HTML refusals, in the credits page's look."""
 
     csp = coursepage.CONTENT_SECURITY_POLICY
+    #: The pages (and their refusals) are in the reader's language (docs/languages.md);
+    #: their CSV exports write no words of ours.
+    localized = True
 
     def html_headers(self) -> None:
         """A page that runs no script and posts only back to the service."""
@@ -153,8 +158,10 @@ def _allowance_notice(course: r.Course, user: str) -> str:
         return ""
     own = course.sharing.students.get(user)
     if own is None:
-        return f"{user} has the course's share of the pool again."
-    return f"The allowance of {user} was saved: {credits_text(own)} credits for the term."
+        return _("{user} has the course's share of the pool again.").format(user=isolate(user))
+    return _("The allowance of {user} was saved: {amount} credits for the term.").format(
+        user=isolate(user), amount=credits_text(own)
+    )
 
 
 class TeachingHandler(PageHandler):
@@ -173,7 +180,7 @@ class TeachingHandler(PageHandler):
         if not taught and not caller.admin:
             raise ApiError(
                 403,
-                "this page is for the staff and teaching assistants of a course: you teach none",
+                _("this page is for the staff and teaching assistants of a course: you teach none"),
             )
         self.html_headers()
         self.finish(coursepage.course_list(caller.name, taught, links=self.links()))
@@ -188,7 +195,7 @@ class CoursePageHandler(PageHandler):
         caller = self.teacher()
         found, role = await self.course_for(caller, course)
         saved = self.get_query_argument("saved", "")
-        notice = _NOTICES.get(saved, "")
+        notice = _(_NOTICES[saved]) if saved in _NOTICES else ""
         if saved == "allowance":
             notice = _allowance_notice(found, self.get_query_argument("user", ""))
         await self.render_course(caller, found, role, notice=notice, link=self._link(found))
@@ -366,17 +373,17 @@ class AllowanceFormHandler(PageHandler):
 def _allowance_problem(course: r.Course, username: str, text: str) -> str | None:
     """Why a student's allowance can't be saved as typed, in a sentence; ``None`` if it can."""
     if course.members.get(username) != "student":
-        return (
-            f"The allowance was not saved: {username!r} is not a student of course "
-            f"{course.id!r}. Only the course's students have an allowance of their own."
-        )
+        return _(
+            "The allowance was not saved: {user} is not a student of course {course}. "
+            "Only the course's students have an allowance of their own."
+        ).format(user=isolate(repr(username)), course=isolate(repr(course.id)))
     if not text:
         return None
     try:
         parse_decimal(text, what="the amount")
     except InvalidAmountError as err:
-        return (
-            f"The allowance of {username} was not saved: {err}. Type a positive number of "
+        return _(
+            "The allowance of {user} was not saved: {problem}. Type a positive number of "
             "credits, or leave the field empty to give them the course's share again."
-        )
+        ).format(user=isolate(username), problem=isolate(str(err)))
     return None
