@@ -231,7 +231,7 @@ def _panel(table: Table, query: Mapping[str, str], links: Links, *, level: str |
             + _("None.")
             + "</td></tr>"
         )
-    nulls = {c.key: c.null for c in table.columns}
+    nulls = {c.key: _(c.null) for c in table.columns}
     labels = [str(row[table.label]) for row in table.rows]
     plots = "".join(
         '<div class="col-auto">'
