@@ -381,7 +381,8 @@ def _crumbs(links: Links, here: str | None) -> str:
     ]
     if here is not None:
         items.append(f'<li class="breadcrumb-item active">{escape(here)}</li>')
-    return f'<nav aria-label="breadcrumb"><ol class="breadcrumb">{"".join(items)}</ol></nav>'
+    label = escape(_("breadcrumb"))
+    return f'<nav aria-label="{label}"><ol class="breadcrumb">{"".join(items)}</ol></nav>'
 
 
 def _notice(notice: str) -> str:

@@ -17,6 +17,7 @@ from html import escape
 from typing import Any, Final
 from urllib.parse import urlencode
 
+from computehub.credits import console as cs
 from computehub.credits.display import credits_text
 from computehub.credits.service import svgplot
 from computehub.credits.service.consoletables import BY_TITLES, PERIOD_COLUMNS, Column, Table
@@ -185,12 +186,25 @@ def _shown(value: Any, null: str = N_("not recorded")) -> str:
     return escape(str(value))
 
 
+#: The groups the ledger names by a word of its own: no value, and sessions without GPUs.
+_GROUP_WORDS: Final = {cs.NONE_LABEL: N_("none"), cs.CPU_ONLY: N_("CPU only")}
+
+
+def _label(value: str) -> str:
+    """A row's name in a plot: a group the ledger names by a word, in the page's language."""
+    if value in _GROUP_WORDS and language() != DEFAULT:
+        return _(_GROUP_WORDS[value])
+    return value
+
+
 def _cell(value: Any, column: Column) -> str:
     """A value as the page shows it: times to the minute, credits with 2 decimals."""
     if column.time:
         return _minute(value)
     if column.credits and value is not None:
         return escape(credits_text(Decimal(str(value))))
+    if column.key == "key" and value in _GROUP_WORDS and language() != DEFAULT:
+        return escape(_(_GROUP_WORDS[value]))
     if column.key == "state" and isinstance(value, str) and language() != DEFAULT:
         # A hub's state in the page's language (English shows the state as it is named).
         return escape(state_words(value))
@@ -232,7 +246,7 @@ def _panel(table: Table, query: Mapping[str, str], links: Links, *, level: str |
             + "</td></tr>"
         )
     nulls = {c.key: _(c.null) for c in table.columns}
-    labels = [str(row[table.label]) for row in table.rows]
+    labels = [_label(str(row[table.label])) for row in table.rows]
     plots = "".join(
         '<div class="col-auto">'
         + svgplot.bars(

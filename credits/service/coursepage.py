@@ -238,7 +238,8 @@ def _crumbs(links: Links, course: r.Course | None) -> str:
             + "</a></li>"
         )
         items.append(f'<li class="breadcrumb-item active">{escape(course.id)}</li>')
-    return f'<nav aria-label="breadcrumb"><ol class="breadcrumb">{"".join(items)}</ol></nav>'
+    label = escape(_("breadcrumb"))
+    return f'<nav aria-label="{label}"><ol class="breadcrumb">{"".join(items)}</ol></nav>'
 
 
 def _state(course: r.Course) -> str:
