@@ -66,8 +66,17 @@ def notice_text(saved: str) -> str:
     return _(NOTICES[saved]) if saved in NOTICES else ""
 
 
-def _kind(kind: str) -> str:
+def kind_words(kind: str) -> str:
+    """An organisation's kind in words, in the page's language."""
     return _(_KINDS[kind]) if kind in _KINDS else kind
+
+
+def status_words(status: str) -> str:
+    """An application's status in words, in the page's language."""
+    return _(_STATUS[status][0]) if status in _STATUS else status
+
+
+_kind = kind_words
 
 
 @dataclass(frozen=True)
@@ -155,8 +164,8 @@ def gpu_rates(rates: Mapping[tuple[str, str], Decimal]) -> dict[str, Decimal]:
 
 def status_badge(status: str) -> str:
     """An application's status as a badge, in words."""
-    words, style = _STATUS.get(status, (status, "text-bg-secondary"))
-    shown = escape(_(words)) if status in _STATUS else escape(words)
+    style = _STATUS[status][1] if status in _STATUS else "text-bg-secondary"
+    shown = escape(status_words(status))
     return f'<span class="badge {style} ch-status" data-status="{escape(status)}">{shown}</span>'
 
 
@@ -499,7 +508,7 @@ def _details(row: Application, programme: Programme) -> str:
 
 def _history(row: Application) -> str:
     body = "\n".join(
-        f'<tr><td class="ch-when">{_minute(e.at)}</td>'
+        f'<tr><td class="ch-when text-nowrap">{_minute(e.at)}</td>'
         f'<td class="ch-actor">{bdi(escape(e.actor))}</td>'
         f'<td class="ch-action" data-action="{escape(e.action)}">'
         f"{escape(_action(e.action))}</td>"

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from computehub.credits import console as cs
 from computehub.credits.display import credits_text
-from computehub.credits.service import svgplot
+from computehub.credits.service import applypage, svgplot
 from computehub.credits.service.consoletables import BY_TITLES, PERIOD_COLUMNS, Column, Table
 from computehub.credits.service.page import Links, document, navbar
 from computehub.credits.service.statuspage import state_words
@@ -186,15 +186,39 @@ def _shown(value: Any, null: str = N_("not recorded")) -> str:
     return escape(str(value))
 
 
+#: An account's kind in words (as the credits page says it).
+_ACCOUNT_KINDS: Final = {
+    "personal": N_("personal"),
+    "project": N_("project"),
+    "course": N_("course"),
+}
+#: Columns whose values are the ledger's names for things, said in words on an Urdu page
+#: (English shows the names, as the JSON and CSV have them).
+_VALUE_WORDS: Final = {
+    "kind": lambda v: _(_ACCOUNT_KINDS[v]) if v in _ACCOUNT_KINDS else v,
+    "organisation_kind": applypage.kind_words,
+    "status": applypage.status_words,
+}
 #: The groups the ledger names by a word of its own: no value, and sessions without GPUs.
 _GROUP_WORDS: Final = {cs.NONE_LABEL: N_("none"), cs.CPU_ONLY: N_("CPU only")}
 
 
-def _label(value: str) -> str:
+def _label(value: str, table: Table) -> str:
     """A row's name in a plot: a group the ledger names by a word, in the page's language."""
-    if value in _GROUP_WORDS and language() != DEFAULT:
+    if language() == DEFAULT:
+        return value
+    if value in _GROUP_WORDS:
         return _(_GROUP_WORDS[value])
+    if table.name == "period-account_kind":
+        return str(_VALUE_WORDS["kind"](value))
     return value
+
+
+def _group_column(table: Table, column: Column) -> Column:
+    """The column as :func:`_cell` reads it: the account kinds' groups are kinds."""
+    if table.name == "period-account_kind" and column.key == "key":
+        return Column("kind", column.title)
+    return column
 
 
 def _cell(value: Any, column: Column) -> str:
@@ -205,6 +229,8 @@ def _cell(value: Any, column: Column) -> str:
         return escape(credits_text(Decimal(str(value))))
     if column.key == "key" and value in _GROUP_WORDS and language() != DEFAULT:
         return escape(_(_GROUP_WORDS[value]))
+    if column.key in _VALUE_WORDS and isinstance(value, str) and language() != DEFAULT:
+        return escape(_VALUE_WORDS[column.key](value))
     if column.key == "state" and isinstance(value, str) and language() != DEFAULT:
         # A hub's state in the page's language (English shows the state as it is named).
         return escape(state_words(value))
@@ -233,7 +259,7 @@ def _panel(table: Table, query: Mapping[str, str], links: Links, *, level: str |
         f'<tr data-key="{escape(str(row[table.label]))}">'
         + "".join(
             f'<td class="{"text-end" if c.numeric else ""}" data-col="{c.key}">'
-            f"{_cell(row[c.key], c)}</td>"
+            f"{_cell(row[c.key], _group_column(table, c))}</td>"
             for c in table.columns
         )
         + "</tr>"
@@ -246,7 +272,7 @@ def _panel(table: Table, query: Mapping[str, str], links: Links, *, level: str |
             + "</td></tr>"
         )
     nulls = {c.key: _(c.null) for c in table.columns}
-    labels = [_label(str(row[table.label])) for row in table.rows]
+    labels = [_label(str(row[table.label]), table) for row in table.rows]
     plots = "".join(
         '<div class="col-auto">'
         + svgplot.bars(

@@ -51,7 +51,7 @@ NAMES = {
     "ines", "sami", "tao", "gone", "bilal", "ml-a", "ml-b", "Machine", "learning",
     "Deep", "opal", "fatima", "rhea", "riverwatch", "lahore", "karachi", "low", "week1",
     "intro.ipynb", "main", "example.org", "git.example.org", "hub", "course.git", "hw1",
-    "hw2", "personal", "project", "health", "h100", "a100", "programme", "x",
+    "hw2", "gpu", "flood-prediction", "health", "h100", "a100", "programme", "x",
 }  # fmt: skip
 _LATIN = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")
 _ISOLATED = re.compile(f"{FSI}[^{PDI}]*{PDI}")
@@ -294,7 +294,13 @@ def test_the_applications_pages_in_urdu(ledger: Ledger) -> None:
     assert "کریڈٹ 31 دسمبر 2026 تک خرچ کیے جا سکتے ہیں" in news
 
 
-def _console(*, notice: str = "", error: str = "", answered: bool = True) -> str:
+def _console(
+    *,
+    notice: str = "",
+    error: str = "",
+    answered: bool = True,
+    applications: list[Application] | None = None,
+) -> str:
     rows = [
         cs.SessionRow(1, "lahore", "project", "health", "h100", Decimal("2.5"), Decimal("25"),
                       Decimal("40"), True, NOW - timedelta(days=1)),
@@ -309,7 +315,7 @@ def _console(*, notice: str = "", error: str = "", answered: bool = True) -> str
     tables = {"hubs": consoletables.hubs_table(hubs)}
     for by, found in chosen.by.items():
         tables[f"period-{by}"] = consoletables.period_table(by, found)
-    tables["applications"] = consoletables.applications_table([])
+    tables["applications"] = consoletables.applications_table(applications or [])
     tables["funding"] = consoletables.funding_table(
         cs.funding({"programme": Decimal(100)}, {}, [], horizon=NOW)
     )
@@ -328,14 +334,18 @@ def _console(*, notice: str = "", error: str = "", answered: bool = True) -> str
     return consolepage.render("opal", view, links=LINKS)
 
 
-def test_the_operator_console_in_urdu() -> None:
+def test_the_operator_console_in_urdu(ledger: Ledger) -> None:
     with use("ur"):
         html = _console(
             notice=consolepage.notice_text("started"),
             error="",
             answered=False,
+            applications=_applications(ledger)[:2],
         )
-    _rtl(html.replace("Cooling work", ""))
+    _rtl(_without_typed(html.replace("Cooling work", "")))
+    # An application's status and its organisation's kind in words, not the ledger's names.
+    assert 'data-col="status">جمع شدہ، جائزے کی منتظر<' in html
+    assert 'data-col="organisation_kind">اسٹارٹ اپ<' in html
     assert '<h1 class="h3 mb-3">آپریٹر کنسول</h1>' in html
     assert ">مرمت جاری ہے<" in html  # the hub's state in words
     assert "31 مارچ 2026، 15:00 UTC" in html  # Babel's date in Urdu
