@@ -361,3 +361,19 @@ def test_the_console_and_the_course_page_stay_english_by_default() -> None:
     assert 'data-col="state">maintenance<' in html
     assert 'data-col="next_expiry_at">2026-03-31 15:00 UTC<' in html
     assert "<bdi>" not in html
+
+
+async def test_the_home_pages_notice_of_a_decision_in_urdu(ledger: Ledger) -> None:
+    from types import SimpleNamespace
+
+    from computehub.credits.notices import Rules
+    from computehub.spawners.usernotices import home_notices
+
+    rejected = _applications(ledger)[3]
+    found = home_notices(lambda: ledger, Rules(), clock=lambda: NOW)
+    notices = await found(SimpleNamespace(name="fatima"))("ur")
+    said = [row["text"] for row in notices if row["kind"] == "decision"]
+    title = f"{FSI}{rejected.proposal.title}{PDI}"
+    assert f"آپ کی درخواست \u201c{title}\u201d: مسترد: {FSI}Out of scope.{PDI}" in said
+    english = await found(SimpleNamespace(name="fatima"))("en")
+    assert any(row["text"].startswith("Your application \u201c") for row in english)
