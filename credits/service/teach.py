@@ -84,7 +84,12 @@ class PageHandler(BaseHandler):
         """The caller, who must be able to read (their login gives them this)."""
         caller = self.require_caller()
         if not caller.reader:
-            raise ApiError(403, "your login lacks the custom:credits:read scope")
+            raise ApiError(
+                403,
+                _("your login lacks the {scope} scope").format(
+                    scope=isolate("custom:credits:read")
+                ),
+            )
         return caller
 
     async def course_for(self, caller: access.Caller, course: str) -> tuple[r.Course, str | None]:
@@ -139,13 +144,20 @@ class PageHandler(BaseHandler):
         if not access.may_manage_roster(caller, role):
             raise ApiError(
                 403,
-                f"only the instructors of {course!r} and operators change its roster or sharing",
+                _(
+                    "only the instructors of {course} and operators change its roster or sharing"
+                ).format(course=isolate(repr(course))),
             )
         return caller, found, role
 
 
 def _not_taught(course: str) -> ApiError:
-    return ApiError(403, f"course {course!r} is not one you teach: this page is for its staff")
+    return ApiError(
+        403,
+        _("course {course} is not one you teach: this page is for its staff").format(
+            course=isolate(repr(course))
+        ),
+    )
 
 
 def _text(value: bytes | str) -> str:
@@ -239,13 +251,16 @@ class RosterFormHandler(PageHandler):
         """``action`` is ``dry-run`` (the default) or ``apply``; the page shows the result."""
         caller, found, role = await self.staff(course)
         if len(self.request.body) > params.MAX_ROSTER_BODY:
-            raise ApiError(413, "the roster file is larger than 1 MiB")
+            raise ApiError(413, _("the roster file is larger than 1 MiB"))
         text = self._file_text()
         if len(text) > params.CSV_MAX:
-            raise ApiError(413, f"the roster file has more than {params.CSV_MAX} characters")
+            raise ApiError(
+                413,
+                _("the roster file has more than {count} characters").format(count=params.CSV_MAX),
+            )
         action = self.get_body_argument("action", "dry-run")
         if action not in ("dry-run", "apply"):
-            raise ApiError(400, "'action' is dry-run or apply")
+            raise ApiError(400, _("'action' is dry-run or apply"))
         uploader = None if caller.admin else caller.name
         try:
             lines = parse_roster(text)
@@ -278,10 +293,10 @@ class RosterFormHandler(PageHandler):
             try:
                 return upload[0].body.decode("utf-8-sig")
             except UnicodeDecodeError:
-                raise ApiError(400, "the roster file is not UTF-8 text") from None
+                raise ApiError(400, _("the roster file is not UTF-8 text")) from None
         text = self.get_body_argument("csv", "")
         if "\x00" in text:
-            raise ApiError(400, "the roster file has a NUL character")
+            raise ApiError(400, _("the roster file has a NUL character"))
         return text
 
 
@@ -295,13 +310,13 @@ class SharingFormHandler(PageHandler):
         if share == "none":
             share = None
         elif share not in SHARES:
-            raise ApiError(400, "'share' is none, equal or fixed")
+            raise ApiError(400, _("'share' is none, equal or fixed"))
         allowance = self.get_body_argument("allowance", "").strip() or None
         weekly_cap = self.get_body_argument("weekly_cap", "").strip() or None
         if share != "fixed":
             allowance = None
         elif allowance is None:
-            raise ApiError(422, "a fixed allowance per student needs an amount of credits")
+            raise ApiError(422, _("a fixed allowance per student needs an amount of credits"))
         await self.ctx.call(
             self.ctx.ledger.set_course_sharing,
             course,

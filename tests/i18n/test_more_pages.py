@@ -30,6 +30,7 @@ from computehub.credits.service import (
     consoletables,
     coursepage,
     page,
+    pulllink,
     teaching,
 )
 from computehub.credits.service.formgraders import Assignment, Coursework
@@ -186,7 +187,8 @@ def test_the_course_page_in_urdu(manage: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    "variant", ["refused-roster", "no-formgrader", "formgrader-down", "archived", "no-repo"]
+    "variant",
+    ["refused-roster", "no-formgrader", "formgrader-down", "archived", "no-repo", "bad-link"],
 )
 def test_the_course_pages_other_states_in_urdu(variant: str) -> None:
     course = _course(archived=variant == "archived")
@@ -201,6 +203,14 @@ def test_the_course_pages_other_states_in_urdu(variant: str) -> None:
         "no-formgrader": None,
         "formgrader-down": Coursework(None, "the formgrader did not answer"),
     }.get(variant, Coursework(()))
+    link = coursepage.PullLinkForm()
+    if variant == "bad-link":
+        with use("ur"):
+            try:
+                pulllink.pull_link("https://hub", "https://git.example.org/course.git", "../x")
+            except pulllink.LinkError as err:
+                link = coursepage.PullLinkForm(hub="https://hub", path="../x", error=str(err))
+        assert link.error.startswith("ریپوزٹری کے راستے میں")
     view = coursepage.CourseView(
         course,
         "instructor",
@@ -208,6 +218,7 @@ def test_the_course_pages_other_states_in_urdu(variant: str) -> None:
         True,
         "tok",
         roster=roster,
+        link=link,
         allowance=coursepage.AllowanceForm("sami", "-3", "refused"),
         coursework=coursework,
     )
