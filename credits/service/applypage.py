@@ -19,7 +19,8 @@ from computehub.credits.money import MAX_HOURS, round_credits
 from computehub.credits.service.page import Links, document, navbar
 from computehub.credits.service.views import amount
 from computehub.i18n import _, ngettext
-from computehub.i18n.catalog import N_, bdi, isolate
+from computehub.i18n.catalog import N_, bdi, isolate, language
+from computehub.i18n.choice import DEFAULT
 from computehub.i18n.formats import date_text, datetime_text, number_text
 from computehub.sitefile.schema import Programme
 
@@ -219,9 +220,7 @@ def _minute(value: datetime) -> str:
 
 
 def _english() -> bool:
-    from computehub.i18n.catalog import language
-
-    return language() == "en"
+    return language() == DEFAULT
 
 
 def apply_page(
