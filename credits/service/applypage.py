@@ -47,7 +47,7 @@ _ACTIONS = {
     "reject": N_("rejected"),
 }
 #: What a notice in the page's address may say after a form was saved (translated where
-#: shown: :func:`notice_text`).
+#: shown: :func:`~computehub.credits.service.applypage.notice_text`).
 NOTICES = {
     "submitted": N_(
         "Your application was submitted. Reviewers will look at it; you will "

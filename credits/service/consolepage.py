@@ -215,7 +215,7 @@ def _label(value: str, table: Table) -> str:
 
 
 def _group_column(table: Table, column: Column) -> Column:
-    """The column as :func:`_cell` reads it: the account kinds' groups are kinds."""
+    """The column as ``_cell`` reads it: the account kinds' groups are kinds."""
     if table.name == "period-account_kind" and column.key == "key":
         return Column("kind", column.title)
     return column
