@@ -28,7 +28,8 @@ from computehub.credits.ledger import Ledger
 from computehub.credits.noticereads import notice_figures
 from computehub.credits.notices import Notice, Rules, notices
 from computehub.credits.service.applypage import decision_in_words
-from computehub.i18n import use
+from computehub.i18n import _, use
+from computehub.i18n.catalog import isolate
 from computehub.i18n.choice import DEFAULT
 
 log = logging.getLogger("computehub.notices")
@@ -52,7 +53,9 @@ def _decisions(ledger: Ledger, username: str) -> list[dict[str, str]]:
                 {
                     "kind": "decision",
                     "account": row.proposal.account,
-                    "text": f"Your application \u201c{row.proposal.title}\u201d: {words}",
+                    "text": _("Your application \u201c{title}\u201d: {decision}").format(
+                        title=isolate(row.proposal.title), decision=words
+                    ),
                     "link": f"applications/{row.id}",
                 }
             )
@@ -80,7 +83,8 @@ def home_notices(
                 book = ledger()
                 with use(lang):  # the page's language (the template passes it)
                     rows = await read_notices(book, rules, name, clock)
-                decisions = await asyncio.to_thread(_decisions, book, name)
+                    # to_thread copies the context: the decisions are in it too.
+                    decisions = await asyncio.to_thread(_decisions, book, name)
             except Exception:  # the home page must open whatever the ledger does
                 log.exception("Notices for %s could not be read", name)
                 return []

@@ -108,3 +108,13 @@ def isolate(text: str) -> str:
     content, never for an attribute that is a URL.
     """
     return f"{FSI}{text}{PDI}" if _current.get() in RTL else text
+
+
+def bdi(html: str) -> str:
+    """``html`` (escaped already) as one unit in a right-to-left page: inside ``<bdi>``.
+
+    The HTML counterpart of :func:`isolate` for a name or English text from outside
+    (an account, a project's title); unchanged in English, so English pages stay as
+    they were.
+    """
+    return f"<bdi>{html}</bdi>" if _current.get() in RTL else html

@@ -21,6 +21,8 @@ from computehub.credits.applications import QUEUED, Application
 from computehub.credits.service import access, applying, applypage
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.teach import PageHandler, _text
+from computehub.i18n import _
+from computehub.i18n.catalog import isolate
 
 _FIELDS = (
     "organisation",
@@ -41,7 +43,7 @@ class _ApplyPageHandler(PageHandler):
     def person(self) -> access.Caller:
         caller = self.require_caller()
         if not access.may_apply(caller):
-            raise ApiError(403, "applying for credits needs a person's login")
+            raise ApiError(403, _("applying for credits needs a person's login"))
         return caller
 
     def typed(self) -> applypage.FormValues:
@@ -161,7 +163,9 @@ class ApplyPageHandler(_ApplyPageHandler):
             form = await self.form_view(
                 caller,
                 values,
-                error=f"The application was not submitted: {err.message}.",
+                error=_("The application was not submitted: {problem}.").format(
+                    problem=isolate(err.message)
+                ),
                 priced=True,
             )
             await self.render_apply(caller, form)
@@ -177,7 +181,7 @@ class QueuePageHandler(_ApplyPageHandler):
         """Open applications, priority categories first, then the oldest."""
         caller = self.require_caller()
         if not access.may_review(caller):
-            raise ApiError(403, "the queue of applications is for reviewers and operators")
+            raise ApiError(403, _("the queue of applications is for reviewers and operators"))
         rows = await self.ctx.call(self.ctx.ledger.applications, statuses=QUEUED)
         self.html_headers()
         self.finish(
@@ -196,7 +200,7 @@ class ApplicationPageHandler(_ApplyPageHandler):
         caller = self.require_caller()
         row = await applying.readable(self.ctx, caller, application)
         saved = self.get_query_argument("saved", "")
-        await self.render_application(caller, row, notice=applypage.NOTICES.get(saved, ""))
+        await self.render_application(caller, row, notice=applypage.notice_text(saved))
 
 
 class StepFormHandler(_ApplyPageHandler):
@@ -286,7 +290,9 @@ class StepFormHandler(_ApplyPageHandler):
             edit = await self.form_view(
                 caller,
                 values,
-                error=f"The application was not resubmitted: {err.message}.",
+                error=_("The application was not resubmitted: {problem}.").format(
+                    problem=isolate(err.message)
+                ),
                 priced=True,
             )
             await self.render_application(caller, row, edit=edit)

@@ -18,41 +18,66 @@ from computehub.credits.display import credits_text
 from computehub.credits.money import MAX_HOURS, round_credits
 from computehub.credits.service.page import Links, document, navbar
 from computehub.credits.service.views import amount
+from computehub.i18n import _, ngettext
+from computehub.i18n.catalog import N_, bdi, isolate, language
+from computehub.i18n.choice import DEFAULT
+from computehub.i18n.formats import date_text, datetime_text, number_text
 from computehub.sitefile.schema import Programme
 
 _KINDS = {
-    "startup": "Startup",
-    "research-group": "Research group",
-    "course": "Course",
-    "public-body": "Public body",
+    "startup": N_("Startup"),
+    "research-group": N_("Research group"),
+    "course": N_("Course"),
+    "public-body": N_("Public body"),
 }
 _STATUS = {
-    "submitted": ("submitted, awaiting review", "text-bg-primary"),
-    "changes_requested": ("changes requested", "text-bg-warning"),
-    "approving": ("being approved", "text-bg-info"),
-    "approved": ("approved", "text-bg-success"),
-    "rejected": ("rejected", "text-bg-danger"),
+    "submitted": (N_("submitted, awaiting review"), "text-bg-primary"),
+    "changes_requested": (N_("changes requested"), "text-bg-warning"),
+    "approving": (N_("being approved"), "text-bg-info"),
+    "approved": (N_("approved"), "text-bg-success"),
+    "rejected": (N_("rejected"), "text-bg-danger"),
 }
 _ACTIONS = {
-    "submit": "applied",
-    "comment": "commented",
-    "recommend": "recommended",
-    "request-changes": "asked for changes",
-    "resubmit": "changed and resubmitted",
-    "approve": "approved",
-    "reject": "rejected",
+    "submit": N_("applied"),
+    "comment": N_("commented"),
+    "recommend": N_("recommended"),
+    "request-changes": N_("asked for changes"),
+    "resubmit": N_("changed and resubmitted"),
+    "approve": N_("approved"),
+    "reject": N_("rejected"),
 }
-#: What a notice in the page's address may say after a form was saved.
+#: What a notice in the page's address may say after a form was saved (translated where
+#: shown: :func:`~computehub.credits.service.applypage.notice_text`).
 NOTICES = {
-    "submitted": "Your application was submitted. Reviewers will look at it; you will "
-    "see their decision here and on your credits page.",
-    "resubmit": "Your changed application was submitted again.",
-    "comment": "Your comment was added.",
-    "recommend": "Your recommendation was recorded.",
-    "changes": "The applicant was asked for changes.",
-    "approve": "The application was approved and its credits granted.",
-    "reject": "The application was rejected.",
+    "submitted": N_(
+        "Your application was submitted. Reviewers will look at it; you will "
+        "see their decision here and on your credits page."
+    ),
+    "resubmit": N_("Your changed application was submitted again."),
+    "comment": N_("Your comment was added."),
+    "recommend": N_("Your recommendation was recorded."),
+    "changes": N_("The applicant was asked for changes."),
+    "approve": N_("The application was approved and its credits granted."),
+    "reject": N_("The application was rejected."),
 }
+
+
+def notice_text(saved: str) -> str:
+    """The notice after the form ``saved`` was used, in the page's language (or ``""``)."""
+    return _(NOTICES[saved]) if saved in NOTICES else ""
+
+
+def kind_words(kind: str) -> str:
+    """An organisation's kind in words, in the page's language."""
+    return _(_KINDS[kind]) if kind in _KINDS else kind
+
+
+def status_words(status: str) -> str:
+    """An application's status in words, in the page's language."""
+    return _(_STATUS[status][0]) if status in _STATUS else status
+
+
+_kind = kind_words
 
 
 @dataclass(frozen=True)
@@ -140,32 +165,62 @@ def gpu_rates(rates: Mapping[tuple[str, str], Decimal]) -> dict[str, Decimal]:
 
 def status_badge(status: str) -> str:
     """An application's status as a badge, in words."""
-    words, style = _STATUS.get(status, (status, "text-bg-secondary"))
-    return f'<span class="badge {style} ch-status" data-status="{escape(status)}">{words}</span>'
+    style = _STATUS[status][1] if status in _STATUS else "text-bg-secondary"
+    shown = escape(status_words(status))
+    return f'<span class="badge {style} ch-status" data-status="{escape(status)}">{shown}</span>'
 
 
 def decision_in_words(row: Application) -> str:
     """The decision, in a sentence (empty while undecided)."""
     if row.status in ("approved", "approving") and row.approved_amount is not None:
-        hours = amount(row.approved_hours) if row.approved_hours is not None else "?"
-        expiry = (
-            "never expires"
-            if row.approved_expires_at is None
-            else "can be spent through "
-            f"{(row.approved_expires_at - timedelta(days=1)).date().isoformat()}"
-        )
-        done = "were granted into" if row.status == "approved" else "are being granted into"
-        note = f" Note: {row.reason}" if row.reason else ""
-        return (
-            f"{hours} GPU-hours ({credits_text(row.approved_amount)} credits) {done} account "
-            f"{row.proposal.account}; the credit {expiry}.{note}"
-        )
+        hours = _hours(row.approved_hours) if row.approved_hours is not None else "?"
+        credit = credits_text(row.approved_amount)
+        account = isolate(row.proposal.account)
+        if row.approved_expires_at is None:
+            expiry = _("the credit never expires")
+        else:
+            last = (row.approved_expires_at - timedelta(days=1)).date()
+            expiry = _("the credit can be spent through {day}").format(day=_day(last))
+        if row.status == "approved":
+            text = _(
+                "{hours} GPU-hours ({amount} credits) were granted into account {account}; "
+                "{expiry}."
+            )
+        else:
+            text = _(
+                "{hours} GPU-hours ({amount} credits) are being granted into account "
+                "{account}; {expiry}."
+            )
+        text = text.format(hours=hours, amount=credit, account=account, expiry=expiry)
+        note = " " + _("Note: {note}").format(note=isolate(row.reason)) if row.reason else ""
+        return text + note
     if row.status == "rejected":
-        return f"Rejected: {row.reason}"
+        return _("Rejected: {reason}").format(reason=isolate(row.reason or ""))
     if row.status == "changes_requested":
         asked = [e for e in row.events if e.action == "request-changes"]
-        return f"Changes requested: {asked[-1].message}" if asked else "Changes requested."
+        if asked:
+            return _("Changes requested: {message}").format(message=isolate(asked[-1].message))
+        return _("Changes requested.")
     return ""
+
+
+def _hours(value: Decimal) -> str:
+    """GPU-hours as people read them: exact in English (as typed), the locale's otherwise."""
+    return amount(value) if _english() else number_text(value)
+
+
+def _day(value: date) -> str:
+    """A day: ISO in English (as the form takes it), the locale's otherwise."""
+    return value.isoformat() if _english() else date_text(value)
+
+
+def _minute(value: datetime) -> str:
+    """A time to the minute in UTC, as the credits page writes it."""
+    return datetime_text(value)
+
+
+def _english() -> bool:
+    return language() == DEFAULT
 
 
 def apply_page(
@@ -184,29 +239,33 @@ def apply_page(
     base = escape(links.service)
     queue = (
         f'<p><a class="btn btn-outline-primary btn-sm" id="ch-queue-link" '
-        f'href="{base}applications/queue">The queue of applications to review</a></p>'
+        f'href="{base}applications/queue">' + _("The queue of applications to review") + "</a></p>"
         if review
         else ""
     )
     body = "\n".join(
         [
-            navbar(user, hub),
+            navbar(user, hub, back_to=f"{links.service}applications"),
             '<main class="container my-4">',
-            _crumbs(links, "Applications for credits"),
-            '<h1 class="h3 mb-3">Applications for credits</h1>',
+            _crumbs(links, None),
+            '<h1 class="h3 mb-3">' + _("Applications for credits") + "</h1>",
             _notice(notice),
             queue,
             _mine(mine, links),
-            '<h2 class="h5 mt-4">Apply for credits</h2>',
-            "<p>Ask for GPU-hours of one GPU type for a project. The cost in credits is "
-            "priced at today's rate; an approved application is granted into the account "
-            "you choose (a new project account you will own, or one you own already, for a "
-            "renewal or a top-up).</p>",
-            _form(form, programme, xsrf=xsrf, action=f"{base}applications", submit="Submit"),
+            '<h2 class="h5 mt-4">' + _("Apply for credits") + "</h2>",
+            "<p>"
+            + _(
+                "Ask for GPU-hours of one GPU type for a project. The cost in credits is "
+                "priced at today's rate; an approved application is granted into the account "
+                "you choose (a new project account you will own, or one you own already, for "
+                "a renewal or a top-up)."
+            )
+            + "</p>",
+            _form(form, programme, xsrf=xsrf, action=f"{base}applications", submit=_("Submit")),
             "</main>",
         ]
     )
-    return document("Applications for credits", hub, body)
+    return document(_("Applications for credits"), hub, body)
 
 
 def application_page(
@@ -216,11 +275,12 @@ def application_page(
     hub = escape(links.hub_prefix)
     row = view.row
     base = f"{escape(links.service)}applications/{row.id}"
+    here = _("Application {number}").format(number=row.id)
     parts = [
-        navbar(user, hub),
+        navbar(user, hub, back_to=f"{links.service}applications/{row.id}"),
         '<main class="container my-4">',
-        _crumbs(links, f"Application {row.id}"),
-        f'<h1 class="h3">{escape(row.proposal.title)} {status_badge(row.status)}</h1>',
+        _crumbs(links, here),
+        f'<h1 class="h3">{bdi(escape(row.proposal.title))} {status_badge(row.status)}</h1>',
         _notice(view.notice),
         _details(row, programme),
         _history(row),
@@ -232,21 +292,23 @@ def application_page(
         parts.append(_decision_forms(row, base, xsrf))
     if view.edit is not None:
         parts += [
-            '<h2 class="h5 mt-4">Change and resubmit</h2>',
+            '<h2 class="h5 mt-4">' + _("Change and resubmit") + "</h2>",
             _form(
                 view.edit,
                 programme,
                 xsrf=xsrf,
                 action=f"{base}/resubmit",
-                submit="Resubmit",
+                submit=_("Resubmit"),
                 message=True,
             ),
         ]
     parts += [
-        '<p class="text-body-secondary small mt-4">Times are UTC. Amounts are credits.</p>',
+        '<p class="text-body-secondary small mt-4">'
+        + _("Times are UTC. Amounts are credits.")
+        + "</p>",
         "</main>",
     ]
-    return document(f"Application {row.id}", hub, "\n".join(parts))
+    return document(here, hub, "\n".join(parts))
 
 
 def queue_page(
@@ -259,27 +321,43 @@ def queue_page(
         body_rows = "\n".join(_queue_row(row, programme, now, base) for row in rows)
         table = (
             '<div class="table-responsive"><table class="table table-sm align-middle" '
-            'id="ch-queue"><thead><tr><th>Priority</th><th>Category</th><th>Project</th>'
-            '<th>Applicant</th><th class="text-end">Asked</th><th>Submitted (UTC)</th>'
-            f"<th>Status</th><th>Recommendations</th></tr></thead><tbody>\n{body_rows}\n"
+            'id="ch-queue"><thead><tr><th>'
+            + _("Priority")
+            + "</th><th>"
+            + _("Category")
+            + "</th><th>"
+            + _("Project")
+            + "</th><th>"
+            + _("Applicant")
+            + '</th><th class="text-end">'
+            + _("Asked")
+            + "</th><th>"
+            + _("Submitted (UTC)")
+            + "</th><th>"
+            + _("Status")
+            + "</th><th>"
+            + _("Recommendations")
+            + f"</th></tr></thead><tbody>\n{body_rows}\n"
             "</tbody></table></div>"
         )
     else:
         table = (
-            '<p class="alert alert-light" id="ch-queue-empty">No application awaits a decision.</p>'
+            '<p class="alert alert-light" id="ch-queue-empty">'
+            + _("No application awaits a decision.")
+            + "</p>"
         )
     body = "\n".join(
         [
-            navbar(user, hub),
+            navbar(user, hub, back_to=f"{links.service}applications/queue"),
             '<main class="container my-4">',
-            _crumbs(links, "Queue"),
-            '<h1 class="h3 mb-3">Applications awaiting a decision</h1>',
-            "<p>Priority categories first, then the oldest.</p>",
+            _crumbs(links, _("Queue")),
+            '<h1 class="h3 mb-3">' + _("Applications awaiting a decision") + "</h1>",
+            "<p>" + _("Priority categories first, then the oldest.") + "</p>",
             table,
             "</main>",
         ]
     )
-    return document("Applications awaiting a decision", hub, body)
+    return document(_("Applications awaiting a decision"), hub, body)
 
 
 def decisions_notice(rows: Sequence[Application], links: Links) -> str:
@@ -289,25 +367,30 @@ def decisions_notice(rows: Sequence[Application], links: Links) -> str:
     base = escape(links.service)
     items = "".join(
         f'<li data-application="{row.id}"><a href="{base}applications/{row.id}">'
-        f"{escape(row.proposal.title)}</a>: {status_badge(row.status)} "
+        f"{bdi(escape(row.proposal.title))}</a>: {status_badge(row.status)} "
         f'<span class="ch-decision">{escape(decision_in_words(row))}</span></li>'
         for row in rows
     )
     return (
-        '<section class="alert alert-info" id="ch-decisions"><h2 class="h6">News of your '
-        f'applications for credits</h2><ul class="mb-0">{items}</ul></section>'
+        '<section class="alert alert-info" id="ch-decisions"><h2 class="h6">'
+        + _("News of your applications for credits")
+        + f'</h2><ul class="mb-0">{items}</ul></section>'
     )
 
 
-def _crumbs(links: Links, here: str) -> str:
+def _crumbs(links: Links, here: str | None) -> str:
+    """The way back: the credits page, the applications, and ``here`` (none: the latter)."""
     base = escape(links.service)
     items = [
-        f'<li class="breadcrumb-item"><a href="{base}">Credits and sessions</a></li>',
-        f'<li class="breadcrumb-item"><a href="{base}applications">Applications</a></li>',
+        f'<li class="breadcrumb-item"><a href="{base}">' + _("Credits and sessions") + "</a></li>",
+        f'<li class="breadcrumb-item"><a href="{base}applications">'
+        + _("Applications")
+        + "</a></li>",
     ]
-    if here != "Applications for credits":
+    if here is not None:
         items.append(f'<li class="breadcrumb-item active">{escape(here)}</li>')
-    return f'<nav aria-label="breadcrumb"><ol class="breadcrumb">{"".join(items)}</ol></nav>'
+    label = escape(_("breadcrumb"))
+    return f'<nav aria-label="{label}"><ol class="breadcrumb">{"".join(items)}</ol></nav>'
 
 
 def _notice(notice: str) -> str:
@@ -317,9 +400,12 @@ def _notice(notice: str) -> str:
 
 
 def _asked(row: Application) -> str:
-    return (
-        f"{amount(row.proposal.hours)} GPU-hours of {escape(_gpu(row))}"
-        f" ({credits_text(row.estimate)} credits)"
+    return escape(
+        _("{hours} GPU-hours of {gpu} ({amount} credits)").format(
+            hours=_hours(row.proposal.hours),
+            gpu=isolate(_gpu(row)),
+            amount=credits_text(row.estimate),
+        )
     )
 
 
@@ -329,21 +415,30 @@ def _gpu(row: Application) -> str:
 
 def _mine(rows: Sequence[Application], links: Links) -> str:
     if not rows:
-        return '<p id="ch-no-applications">You have not applied for credits yet.</p>'
+        return '<p id="ch-no-applications">' + _("You have not applied for credits yet.") + "</p>"
     base = escape(links.service)
     body = "\n".join(
         f'<tr data-application="{row.id}"><td class="ch-title"><a href="{base}applications/'
-        f'{row.id}">{escape(row.proposal.title)}</a></td>'
+        f'{row.id}">{bdi(escape(row.proposal.title))}</a></td>'
         f'<td class="ch-asked">{_asked(row)}</td>'
-        f'<td class="ch-account">{escape(row.proposal.account)}</td>'
+        f'<td class="ch-account">{bdi(escape(row.proposal.account))}</td>'
         f"<td>{status_badge(row.status)}</td>"
         f'<td class="ch-decision">{escape(decision_in_words(row))}</td></tr>'
         for row in rows
     )
     return (
-        '<h2 class="h5">Your applications</h2><div class="table-responsive"><table '
-        'class="table table-sm align-middle" id="ch-applications"><thead><tr><th>Project</th>'
-        "<th>Asked</th><th>Account</th><th>Status</th><th>Decision</th></tr></thead>"
+        '<h2 class="h5">' + _("Your applications") + '</h2><div class="table-responsive"><table '
+        'class="table table-sm align-middle" id="ch-applications"><thead><tr><th>'
+        + _("Project")
+        + "</th><th>"
+        + _("Asked")
+        + "</th><th>"
+        + _("Account")
+        + "</th><th>"
+        + _("Status")
+        + "</th><th>"
+        + _("Decision")
+        + "</th></tr></thead>"
         f"<tbody>\n{body}\n</tbody></table></div>"
     )
 
@@ -352,55 +447,93 @@ def _details(row: Application, programme: Programme) -> str:
     wanted = row.proposal
     category = programme.categories.get(wanted.category)
     title = category.title if category else wanted.category
-    priority = ' <span class="badge text-bg-warning">priority</span>' if wanted.priority else ""
-    account = (
-        f"{escape(wanted.account)} (a new project account, owned by {escape(row.applicant)})"
+    priority = (
+        ' <span class="badge text-bg-warning">' + _("priority") + "</span>"
+        if wanted.priority
+        else ""
+    )
+    owner = f"{bdi(escape(row.applicant))}"
+    account = f"{bdi(escape(wanted.account))} " + (
+        _("(a new project account, owned by {user})").format(user=owner)
         if wanted.new_account
-        else f"{escape(wanted.account)} (an account {escape(row.applicant)} owns)"
+        else _("(an account {user} owns)").format(user=owner)
     )
     decision = decision_in_words(row)
-    kind = _KINDS.get(wanted.organisation_kind, wanted.organisation_kind)
+    kind = _kind(wanted.organisation_kind)
     decided = (
-        f'<dt class="col-sm-3">Decision</dt>'
-        f'<dd class="col-sm-9 ch-decision">{escape(decision)}</dd>'
+        '<dt class="col-sm-3">'
+        + _("Decision")
+        + "</dt>"
+        + f'<dd class="col-sm-9 ch-decision">{escape(decision)}</dd>'
         if decision
         else ""
     )
+    asked = _("{asked}, at {rate} credits per GPU-hour").format(
+        asked=_asked(row), rate=f'<span class="ch-rate">{amount(row.rate)}</span>'
+    )
+    period = _("{start} to {end}").format(start=_day(wanted.starts_on), end=_day(wanted.ends_on))
     return (
         '<dl class="row mb-4" id="ch-application">'
-        f'<dt class="col-sm-3">Applicant</dt>'
-        f'<dd class="col-sm-9 ch-applicant">{escape(row.applicant)}</dd>'
-        f'<dt class="col-sm-3">Organisation</dt><dd class="col-sm-9 ch-organisation">'
-        f"{escape(wanted.organisation)} ({escape(kind)})</dd>"
-        f'<dt class="col-sm-3">Category</dt>'
-        f'<dd class="col-sm-9 ch-category">{escape(title)}{priority}</dd>'
-        '<dt class="col-sm-3">Summary</dt>'
-        f'<dd class="col-sm-9 ch-summary">{_lines(wanted.summary)}</dd>'
-        '<dt class="col-sm-3">Asked for</dt>'
-        f'<dd class="col-sm-9 ch-asked">{_asked(row)}, at '
-        f'<span class="ch-rate">{amount(row.rate)}</span> credits per GPU-hour</dd>'
-        f'<dt class="col-sm-3">Period</dt><dd class="col-sm-9 ch-period">'
-        f"{wanted.starts_on.isoformat()} to {wanted.ends_on.isoformat()}</dd>"
-        f'<dt class="col-sm-3">Account to credit</dt><dd class="col-sm-9 ch-account">{account}</dd>'
+        '<dt class="col-sm-3">'
+        + _("Applicant")
+        + "</dt>"
+        + f'<dd class="col-sm-9 ch-applicant">{bdi(escape(row.applicant))}</dd>'
+        '<dt class="col-sm-3">'
+        + _("Organisation")
+        + '</dt><dd class="col-sm-9 ch-organisation">'
+        + f"{bdi(escape(wanted.organisation))} ({escape(kind)})</dd>"
+        '<dt class="col-sm-3">'
+        + _("Category")
+        + "</dt>"
+        + f'<dd class="col-sm-9 ch-category">{bdi(escape(title))}{priority}</dd>'
+        '<dt class="col-sm-3">'
+        + _("Summary")
+        + "</dt>"
+        + f'<dd class="col-sm-9 ch-summary">{bdi(_lines(wanted.summary))}</dd>'
+        '<dt class="col-sm-3">'
+        + _("Asked for")
+        + "</dt>"
+        + f'<dd class="col-sm-9 ch-asked">{asked}</dd>'
+        '<dt class="col-sm-3">'
+        + _("Period")
+        + '</dt><dd class="col-sm-9 ch-period">'
+        + f"{escape(period)}</dd>"
+        '<dt class="col-sm-3">'
+        + _("Account to credit")
+        + f'</dt><dd class="col-sm-9 ch-account">{account}</dd>'
         f"{decided}</dl>"
     )
 
 
 def _history(row: Application) -> str:
     body = "\n".join(
-        f'<tr><td class="ch-when">{e.at:%Y-%m-%d %H:%M}</td>'
-        f'<td class="ch-actor">{escape(e.actor)}</td>'
+        f'<tr><td class="ch-when text-nowrap">{_minute(e.at)}</td>'
+        f'<td class="ch-actor">{bdi(escape(e.actor))}</td>'
         f'<td class="ch-action" data-action="{escape(e.action)}">'
-        f"{escape(_ACTIONS.get(e.action, e.action))}</td>"
-        f'<td class="ch-message">{_lines(e.message)}</td>'
-        f'<td class="ch-detail small">{escape(e.detail)}</td></tr>'
+        f"{escape(_action(e.action))}</td>"
+        f'<td class="ch-message">{bdi(_lines(e.message))}</td>'
+        f'<td class="ch-detail small">{bdi(escape(e.detail))}</td></tr>'
         for e in row.events
     )
     return (
-        '<h2 class="h5">History</h2><div class="table-responsive"><table class="table '
-        'table-sm" id="ch-history"><thead><tr><th>When (UTC)</th><th>Who</th><th>What</th>'
-        f"<th>Message</th><th>Details</th></tr></thead><tbody>\n{body}\n</tbody></table></div>"
+        '<h2 class="h5">' + _("History") + '</h2><div class="table-responsive"><table class="table '
+        'table-sm" id="ch-history"><thead><tr><th>'
+        + _("When (UTC)")
+        + "</th><th>"
+        + _("Who")
+        + "</th><th>"
+        + _("What")
+        + "</th><th>"
+        + _("Message")
+        + "</th><th>"
+        + _("Details")
+        + f"</th></tr></thead><tbody>\n{body}\n</tbody></table></div>"
     )
+
+
+def _action(action: str) -> str:
+    """A step in an application's history, in words."""
+    return _(_ACTIONS[action]) if action in _ACTIONS else action
 
 
 def _lines(text: str) -> str:
@@ -415,87 +548,114 @@ def _hidden(xsrf: str) -> str:
 def _review_forms(row: Application, base: str, xsrf: str) -> str:
     return (
         '<div class="row g-4 mt-1"><div class="col-md-6">'
-        '<h2 class="h5">Comment</h2>'
-        f'<form method="post" action="{base}/comment" id="ch-comment-form">{_hidden(xsrf)}'
-        '<label class="form-label" for="ch-comment">Your comment (everyone who can read '
-        "the application sees it)</label>"
+        '<h2 class="h5">'
+        + _("Comment")
+        + "</h2>"
+        + f'<form method="post" action="{base}/comment" id="ch-comment-form">{_hidden(xsrf)}'
+        '<label class="form-label" for="ch-comment">'
+        + _("Your comment (everyone who can read the application sees it)")
+        + "</label>"
         '<textarea class="form-control mb-2" name="message" id="ch-comment" rows="3" '
         'required maxlength="5000"></textarea>'
         '<button class="btn btn-outline-primary" type="submit" id="ch-comment-send">'
-        "Add the comment</button></form></div>"
-        '<div class="col-md-6"><h2 class="h5">Recommend</h2>'
-        f'<form method="post" action="{base}/recommend" id="ch-recommend-form">{_hidden(xsrf)}'
+        + _("Add the comment")
+        + "</button></form></div>"
+        '<div class="col-md-6"><h2 class="h5">'
+        + _("Recommend")
+        + "</h2>"
+        + f'<form method="post" action="{base}/recommend" id="ch-recommend-form">{_hidden(xsrf)}'
         '<div class="row g-2"><div class="col-6"><label class="form-label" for="ch-recommendation">'
-        'Recommendation</label><select class="form-select" name="recommendation" '
-        'id="ch-recommendation"><option value="approve">Approve</option>'
-        '<option value="reject">Reject</option></select></div>'
-        '<div class="col-6"><label class="form-label" for="ch-recommend-hours">GPU-hours '
-        f'(approve)</label><input class="form-control" name="hours" id="ch-recommend-hours" '
-        f'inputmode="decimal" value="{amount(row.proposal.hours)}"></div></div>'
-        '<label class="form-label mt-2" for="ch-recommend-message">Why</label>'
+        + _("Recommendation")
+        + '</label><select class="form-select" name="recommendation" '
+        'id="ch-recommendation"><option value="approve">' + _("Approve") + "</option>"
+        '<option value="reject">' + _("Reject") + "</option></select></div>"
+        '<div class="col-6"><label class="form-label" for="ch-recommend-hours">'
+        + _("GPU-hours (approve)")
+        + '</label><input class="form-control" name="hours" id="ch-recommend-hours" dir="ltr" '
+        + f'inputmode="decimal" value="{amount(row.proposal.hours)}"></div></div>'
+        '<label class="form-label mt-2" for="ch-recommend-message">' + _("Why") + "</label>"
         '<textarea class="form-control mb-2" name="message" id="ch-recommend-message" rows="2" '
         'maxlength="5000"></textarea>'
         '<button class="btn btn-outline-primary" type="submit" id="ch-recommend-send">'
-        "Record the recommendation</button></form></div></div>"
+        + _("Record the recommendation")
+        + "</button></form></div></div>"
     )
 
 
 def _decision_forms(row: Application, base: str, xsrf: str) -> str:
     expires = row.proposal.ends_on.isoformat()
     return (
-        '<h2 class="h5 mt-4">Decide</h2><div class="row g-4">'
+        '<h2 class="h5 mt-4">' + _("Decide") + '</h2><div class="row g-4">'
         '<div class="col-md-4">'
-        f'<form method="post" action="{base}/approve" id="ch-approve-form">{_hidden(xsrf)}'
-        '<label class="form-label" for="ch-approve-hours">GPU-hours to grant</label>'
+        + f'<form method="post" action="{base}/approve" id="ch-approve-form">{_hidden(xsrf)}'
+        '<label class="form-label" for="ch-approve-hours">' + _("GPU-hours to grant") + "</label>"
         '<input class="form-control mb-2" name="hours" id="ch-approve-hours" inputmode="decimal" '
-        f'required value="{amount(row.proposal.hours)}">'
+        + f'dir="ltr" required value="{amount(row.proposal.hours)}">'
         '<label class="form-label" for="ch-approve-expires">'
-        "Last day the credit can be spent</label>"
-        f'<input class="form-control mb-2" type="date" name="expires_on" id="ch-approve-expires" '
+        + _("Last day the credit can be spent")
+        + "</label>"
+        + f'<input class="form-control mb-2" type="date" name="expires_on" id="ch-approve-expires" '
         f'required value="{expires}">'
-        '<label class="form-label" for="ch-approve-message">Note for the applicant</label>'
+        '<label class="form-label" for="ch-approve-message">'
+        + _("Note for the applicant")
+        + "</label>"
         '<textarea class="form-control mb-2" name="message" id="ch-approve-message" rows="2" '
         'maxlength="5000"></textarea>'
-        f'<p class="small text-body-secondary">Grants the hours at today\'s rate of '
-        f"{escape(_gpu(row))} into "
-        f"{escape(row.proposal.account)}, once.</p>"
-        '<button class="btn btn-success" type="submit" id="ch-approve">Approve and grant</button>'
-        "</form></div>"
+        '<p class="small text-body-secondary">'
+        + _("Grants the hours at today's rate of {gpu} into {account}, once.").format(
+            gpu=f"{bdi(escape(_gpu(row)))}",
+            account=f"{bdi(escape(row.proposal.account))}",
+        )
+        + "</p>"
+        '<button class="btn btn-success" type="submit" id="ch-approve">'
+        + _("Approve and grant")
+        + "</button></form></div>"
         '<div class="col-md-4">'
-        f'<form method="post" action="{base}/changes" id="ch-changes-form">{_hidden(xsrf)}'
+        + f'<form method="post" action="{base}/changes" id="ch-changes-form">{_hidden(xsrf)}'
         '<label class="form-label" for="ch-changes-message">'
-        "What the applicant should change</label>"
+        + _("What the applicant should change")
+        + "</label>"
         '<textarea class="form-control mb-2" name="message" id="ch-changes-message" rows="4" '
         'required maxlength="5000"></textarea>'
-        '<button class="btn btn-warning" type="submit" id="ch-changes">Ask for changes</button>'
-        "</form></div>"
+        '<button class="btn btn-warning" type="submit" id="ch-changes">'
+        + _("Ask for changes")
+        + "</button></form></div>"
         '<div class="col-md-4">'
-        f'<form method="post" action="{base}/reject" id="ch-reject-form">{_hidden(xsrf)}'
-        '<label class="form-label" for="ch-reject-reason">Reason (the applicant sees it)</label>'
+        + f'<form method="post" action="{base}/reject" id="ch-reject-form">{_hidden(xsrf)}'
+        '<label class="form-label" for="ch-reject-reason">'
+        + _("Reason (the applicant sees it)")
+        + "</label>"
         '<textarea class="form-control mb-2" name="reason" id="ch-reject-reason" rows="4" '
         'required maxlength="5000"></textarea>'
-        '<button class="btn btn-danger" type="submit" id="ch-reject">Reject</button>'
-        "</form></div></div>"
+        '<button class="btn btn-danger" type="submit" id="ch-reject">'
+        + _("Reject")
+        + "</button></form></div></div>"
     )
 
 
 def _queue_row(row: Application, programme: Programme, now: datetime, base: str) -> str:
     category = programme.categories.get(row.proposal.category)
     recommendations = "; ".join(
-        f"{e.actor}: {e.detail.removeprefix('recommends: ')}" for e in row.recommendations
+        f"{isolate(e.actor)}: {isolate(e.detail.removeprefix('recommends: '))}"
+        for e in row.recommendations
     )
     named = category.title if category else row.proposal.category
     waited = (now - row.created_at).days
     return (
         f'<tr data-application="{row.id}">'
-        f'<td class="ch-priority">{"yes" if row.proposal.priority else ""}</td>'
-        f'<td class="ch-category">{escape(named)}</td>'
+        '<td class="ch-priority">' + (_("yes") if row.proposal.priority else "") + "</td>"
+        f'<td class="ch-category">{bdi(escape(named))}</td>'
         f'<td class="ch-title"><a href="{base}applications/{row.id}">'
-        f"{escape(row.proposal.title)}</a>"
-        f' <span class="small text-body-secondary">{escape(row.proposal.organisation)}</span></td>'
-        f'<td class="ch-applicant">{escape(row.applicant)}</td>'
+        f"{bdi(escape(row.proposal.title))}</a>"
+        ' <span class="small text-body-secondary">'
+        f"{bdi(escape(row.proposal.organisation))}</span></td>"
+        f'<td class="ch-applicant">{bdi(escape(row.applicant))}</td>'
         f'<td class="ch-asked text-end">{_asked(row)}</td>'
-        f'<td class="ch-submitted">{row.created_at:%Y-%m-%d %H:%M} ({waited} days)</td>'
+        '<td class="ch-submitted">'
+        + ngettext("{when} ({days} day)", "{when} ({days} days)", waited).format(
+            when=_minute(row.created_at), days=waited
+        )
+        + "</td>"
         f"<td>{status_badge(row.status)}</td>"
         f'<td class="ch-recommendations small">{escape(recommendations)}</td></tr>'
     )
@@ -517,71 +677,99 @@ def _form(
         else ""
     )
     kinds = "".join(
-        f'<option value="{k}"{" selected" if k == v.organisation_kind else ""}>{w}</option>'
-        for k, w in _KINDS.items()
+        f'<option value="{k}"{" selected" if k == v.organisation_kind else ""}>'
+        + escape(_kind(k))
+        + "</option>"
+        for k in _KINDS
     )
     categories = "".join(
         f'<option value="{escape(k)}"{" selected" if k == v.category else ""}>'
-        f"{escape(c.title)}{' (priority)' if c.priority else ''}</option>"
+        + escape(c.title)
+        + (" " + _("(priority)") if c.priority else "")
+        + "</option>"
         for k, c in programme.categories.items()
     )
     gpus = "".join(
-        f'<option value="{escape(g)}"{" selected" if g == v.gpu else ""}>{escape(g.upper())}: '
-        f"{amount(rate)} credits per GPU-hour</option>"
+        f'<option value="{escape(g)}"{" selected" if g == v.gpu else ""}>'
+        + escape(
+            _("{gpu}: {rate} credits per GPU-hour").format(
+                gpu=isolate(g.upper()), rate=amount(rate)
+            )
+        )
+        + "</option>"
         for g, rate in view.rates.items()
     )
     accounts = "".join(
         f'<option value="{escape(a)}"{" selected" if a == v.account_choice else ""}>'
-        f"{escape(a)} (yours: a top-up or renewal)</option>"
+        + escape(_("{account} (yours: a top-up or renewal)").format(account=isolate(a)))
+        + "</option>"
         for a in view.owned
     )
     new_selected = " selected" if v.account_choice == "new" else ""
     note = (
-        '<div class="col-12"><label class="form-label" for="ch-apply-message">What you '
-        'changed (for the reviewers)</label><textarea class="form-control" name="message" '
+        '<div class="col-12"><label class="form-label" for="ch-apply-message">'
+        + _("What you changed (for the reviewers)")
+        + '</label><textarea class="form-control" name="message" '
         'id="ch-apply-message" rows="2" maxlength="5000"></textarea></div>'
         if message
         else ""
     )
+
+    def label(target: str, words: str) -> str:
+        return f'<label class="form-label" for="{target}">{words}</label>'
+
     return (
         f"{error}{_estimate(view)}"
         f'<form method="post" action="{action}" class="row g-3" id="ch-apply-form">{_hidden(xsrf)}'
-        '<div class="col-md-8"><label class="form-label" for="ch-organisation">Applying '
-        'organisation</label><input class="form-control" name="organisation" id="ch-organisation" '
+        '<div class="col-md-8">'
+        + label("ch-organisation", _("Applying organisation"))
+        + '<input class="form-control" name="organisation" id="ch-organisation" '
         f'required maxlength="200" value="{escape(v.organisation)}"></div>'
-        '<div class="col-md-4"><label class="form-label" for="ch-kind">Kind</label>'
-        f'<select class="form-select" name="organisation_kind" id="ch-kind">{kinds}</select></div>'
-        '<div class="col-12"><label class="form-label" for="ch-title">Project title</label>'
-        '<input class="form-control" name="title" id="ch-title" required maxlength="200" '
+        '<div class="col-md-4">'
+        + label("ch-kind", _("Kind"))
+        + '<select class="form-select" name="organisation_kind" id="ch-kind">'
+        + f"{kinds}</select></div>"
+        '<div class="col-12">'
+        + label("ch-title", _("Project title"))
+        + '<input class="form-control" name="title" id="ch-title" required maxlength="200" '
         f'value="{escape(v.title)}"></div>'
-        '<div class="col-12"><label class="form-label" for="ch-summary">Summary: what the '
-        "project does with the GPUs</label>"
-        '<textarea class="form-control" name="summary" id="ch-summary" rows="4" required '
+        '<div class="col-12">'
+        + label("ch-summary", _("Summary: what the project does with the GPUs"))
+        + '<textarea class="form-control" name="summary" id="ch-summary" rows="4" required '
         f'maxlength="5000">{escape(v.summary)}</textarea></div>'
-        '<div class="col-md-6"><label class="form-label" for="ch-category">Category</label>'
-        f'<select class="form-select" name="category" id="ch-category">{categories}</select></div>'
-        '<div class="col-md-6"><label class="form-label" for="ch-gpu">GPU type (today\'s '
-        f'rate)</label><select class="form-select" name="gpu" id="ch-gpu">{gpus}</select></div>'
-        '<div class="col-md-4"><label class="form-label" for="ch-hours">GPU-hours</label>'
-        '<input class="form-control" name="hours" id="ch-hours" inputmode="decimal" required '
-        f'value="{escape(v.hours)}"></div>'
-        '<div class="col-md-4"><label class="form-label" for="ch-starts-on">From</label>'
-        '<input class="form-control" type="date" name="starts_on" id="ch-starts-on" required '
+        '<div class="col-md-6">'
+        + label("ch-category", _("Category"))
+        + '<select class="form-select" name="category" id="ch-category">'
+        + f"{categories}</select></div>"
+        '<div class="col-md-6">'
+        + label("ch-gpu", _("GPU type (today's rate)"))
+        + f'<select class="form-select" name="gpu" id="ch-gpu">{gpus}</select></div>'
+        '<div class="col-md-4">'
+        + label("ch-hours", _("GPU-hours"))
+        + '<input class="form-control" name="hours" id="ch-hours" inputmode="decimal" required '
+        f'dir="ltr" value="{escape(v.hours)}"></div>'
+        '<div class="col-md-4">'
+        + label("ch-starts-on", _("From"))
+        + '<input class="form-control" type="date" name="starts_on" id="ch-starts-on" required '
         f'value="{escape(v.starts_on)}"></div>'
-        '<div class="col-md-4"><label class="form-label" for="ch-ends-on">To (the last day)</label>'
-        '<input class="form-control" type="date" name="ends_on" id="ch-ends-on" required '
+        '<div class="col-md-4">'
+        + label("ch-ends-on", _("To (the last day)"))
+        + '<input class="form-control" type="date" name="ends_on" id="ch-ends-on" required '
         f'value="{escape(v.ends_on)}"></div>'
-        '<div class="col-md-6"><label class="form-label" for="ch-account-choice">Account to '
-        'credit</label><select class="form-select" name="account_choice" id="ch-account-choice">'
-        f'<option value="new"{new_selected}>A new project account (named below)</option>'
-        f"{accounts}</select></div>"
-        '<div class="col-md-6"><label class="form-label" for="ch-new-account">New project '
-        'account\'s name</label><input class="form-control" name="new_account" '
+        '<div class="col-md-6">'
+        + label("ch-account-choice", _("Account to credit"))
+        + '<select class="form-select" name="account_choice" id="ch-account-choice">'
+        f'<option value="new"{new_selected}>'
+        + _("A new project account (named below)")
+        + f"</option>{accounts}</select></div>"
+        '<div class="col-md-6">'
+        + label("ch-new-account", _("New project account's name"))
+        + '<input class="form-control" name="new_account" dir="ltr" '
         f'id="ch-new-account" maxlength="64" value="{escape(v.new_account)}"></div>'
         f"{note}"
         '<div class="col-12"><button class="btn btn-outline-secondary me-2" type="submit" '
-        'name="action" value="estimate" id="ch-price">Show the cost</button>'
-        f'<button class="btn btn-primary" type="submit" name="action" value="submit" '
+        'name="action" value="estimate" id="ch-price">' + _("Show the cost") + "</button>"
+        '<button class="btn btn-primary" type="submit" name="action" value="submit" '
         f'id="ch-submit">{escape(submit)}</button></div></form>'
     )
 
@@ -599,9 +787,17 @@ def _estimate(view: FormView) -> str:
         return ""
     cost = round_credits(hours * rate)
     return (
-        f'<p class="alert alert-info" id="ch-estimate">{amount(hours)} GPU-hours of '
-        f"{escape(view.values.gpu.upper())} at {amount(rate)} credits per GPU-hour cost "
-        f'<strong class="ch-cost">{credits_text(cost)}</strong> credits at today\'s rate.</p>'
+        '<p class="alert alert-info" id="ch-estimate">'
+        + _(
+            "{hours} GPU-hours of {gpu} at {rate} credits per GPU-hour cost {cost} credits "
+            "at today's rate."
+        ).format(
+            hours=_hours(hours),
+            gpu=f"{bdi(escape(view.values.gpu.upper()))}",
+            rate=amount(rate),
+            cost=f'<strong class="ch-cost">{credits_text(cost)}</strong>',
+        )
+        + "</p>"
     )
 
 

@@ -20,6 +20,9 @@ from computehub.credits.service.consoletables import TABLE_NAMES
 from computehub.credits.service.errors import ApiError
 from computehub.credits.service.hubmaintenance import HubUnreachableError, MaintenanceRefusedError
 from computehub.credits.service.teach import PageHandler, _text
+from computehub.i18n import _
+from computehub.i18n.catalog import isolate
+from computehub.i18n.formats import datetime_text
 
 log = logging.getLogger("computehub.credits.service")
 _ARGS = ("since", "until", "days", "below")
@@ -53,7 +56,7 @@ class _ConsolePage(PageHandler):
             tables=gathered.tables,
             total=gathered.total,
             query=consolepage.shown_query(
-                query, f"{chosen.since:%Y-%m-%d %H:%M}", f"{chosen.until:%Y-%m-%d %H:%M}"
+                query, datetime_text(chosen.since), datetime_text(chosen.until)
             ),
             hub_answered=gathered.hub_answered,
             xsrf=_text(self.xsrf_token),
@@ -74,7 +77,7 @@ class ConsolePageHandler(_ConsolePage):
         """Every panel for the chosen period (default the last 30 days)."""
         caller = consoleapi.operator(self.caller)
         saved = self.get_query_argument("saved", "")
-        await self.show(caller, notice=consolepage.NOTICES.get(saved, ""))
+        await self.show(caller, notice=consolepage.notice_text(saved))
 
 
 class ExportHandler(_ConsolePage):
@@ -115,11 +118,12 @@ class MaintenanceFormHandler(_ConsolePage):
             else:
                 saved = "ended" if await client.end(hub, caller.name) else "not-in-maintenance"
         except MaintenanceRefusedError as err:
-            await self.show(caller, error=f"Nothing was changed: {err}", status=400)
+            error = _("Nothing was changed: {problem}").format(problem=isolate(str(err)))
+            await self.show(caller, error=error, status=400)
             return
         except HubUnreachableError as err:
             log.warning("The hub did not change %s's maintenance: %s", hub, err)
-            error = "The hub did not answer; nothing was changed. Please try again."
+            error = _("The hub did not answer; nothing was changed. Please try again.")
             await self.show(caller, error=error, status=503)
             return
         log.info("Operator %s: hub %s maintenance %s", caller.name, hub, action)

@@ -17,10 +17,16 @@ from html import escape
 from typing import Any, Final
 from urllib.parse import urlencode
 
+from computehub.credits import console as cs
 from computehub.credits.display import credits_text
-from computehub.credits.service import svgplot
+from computehub.credits.service import applypage, svgplot
 from computehub.credits.service.consoletables import BY_TITLES, PERIOD_COLUMNS, Column, Table
 from computehub.credits.service.page import Links, document, navbar
+from computehub.credits.service.statuspage import state_words
+from computehub.i18n import _
+from computehub.i18n.catalog import N_, bdi, language
+from computehub.i18n.choice import DEFAULT
+from computehub.i18n.formats import datetime_text
 
 #: As the course page's policy: the forms post (or GET) back to the service; inline SVG
 #: needs nothing more.
@@ -41,11 +47,18 @@ JSON_EXPORTS: Final = {
 }
 #: What the page says after the maintenance form was used.
 NOTICES: Final = {
-    "started": "The hub is in maintenance: no new sessions start there, and its running "
-    "sessions show your message.",
-    "ended": "The hub takes new sessions again.",
-    "not-in-maintenance": "That hub was not in maintenance.",
+    "started": N_(
+        "The hub is in maintenance: no new sessions start there, and its running "
+        "sessions show your message."
+    ),
+    "ended": N_("The hub takes new sessions again."),
+    "not-in-maintenance": N_("That hub was not in maintenance."),
 }
+
+
+def notice_text(saved: str) -> str:
+    """The notice after the maintenance form was used, in the page's language (or ``""``)."""
+    return _(NOTICES[saved]) if saved in NOTICES else ""
 
 
 @dataclass(frozen=True)
@@ -83,37 +96,41 @@ def render(user: str, view: ConsoleView, *, links: Links) -> str:
         alerts += f'<p class="alert alert-warning" id="ch-error">{escape(view.error)}</p>'
     if not view.hub_answered:
         alerts += (
-            '<p class="alert alert-warning" id="ch-hub-unknown">The hub did not tell the hubs\' '
-            "status: GPUs, queues and controllers are unknown; sessions come from the ledger."
-            "</p>"
+            '<p class="alert alert-warning" id="ch-hub-unknown">'
+            + _(
+                "The hub did not tell the hubs' status: GPUs, queues and controllers are "
+                "unknown; sessions come from the ledger."
+            )
+            + "</p>"
         )
     period = "".join(_panel(t[f"period-{by}"], view.query, links, level="h3") for by in BY_TITLES)
     body = "\n".join(
         [
-            navbar(user, hub),
+            navbar(user, hub, back_to=f"{links.service}console"),
             '<main class="container-fluid my-4 px-4">',
-            '<h1 class="h3 mb-3">Operator console</h1>',
+            '<h1 class="h3 mb-3">' + _("Operator console") + "</h1>",
             alerts,
             _choice_form(view.query, links),
-            '<section id="ch-now"><h2 class="h4 mt-4">Hubs now</h2>',
+            '<section id="ch-now"><h2 class="h4 mt-4">' + _("Hubs now") + "</h2>",
             _panel(t["hubs"], view.query, links, level=None),
             _maintenance_form(t["hubs"], view.xsrf, view.query, links),
             "</section>",
-            '<section id="ch-period"><h2 class="h4 mt-4">The period</h2>',
+            '<section id="ch-period"><h2 class="h4 mt-4">' + _("The period") + "</h2>",
             _total(view.total, view.query),
             period,
             "</section>",
-            '<section id="ch-programme"><h2 class="h4 mt-4">The programme</h2>',
+            '<section id="ch-programme"><h2 class="h4 mt-4">' + _("The programme") + "</h2>",
             _panel(t["applications"], view.query, links, level="h3"),
             f'<p class="small"><a href="{escape(links.service)}applications/queue">'
-            "Review the applications</a></p>",
+            + _("Review the applications")
+            + "</a></p>",
             _panel(t["funding"], view.query, links, level="h3"),
             _panel(t["accounts"], view.query, links, level="h3"),
             "</section>",
             "</main>",
         ]
     )
-    return document("Operator console", hub, body)
+    return document(_("Operator console"), hub, body)
 
 
 def _choice_form(query: Mapping[str, str], links: Links) -> str:
@@ -128,38 +145,80 @@ def _choice_form(query: Mapping[str, str], links: Links) -> str:
     return (
         f'<form class="row g-2 align-items-end" method="get" id="ch-choice" '
         f'action="{escape(links.service)}console">'
-        + field("since", "From (UTC day)", "date", "")
-        + field("until", "Until, not included", "date", "")
-        + field("days", "Expiring within days", "number", "30")
-        + field("below", "Near zero: less than", "text", "10")
+        + field("since", _("From (UTC day)"), "date", "")
+        + field("until", _("Until, not included"), "date", "")
+        + field("days", _("Expiring within days"), "number", "30")
+        + field("below", _("Near zero: less than"), "text", "10")
         + '<div class="col-auto"><button class="btn btn-sm btn-primary" type="submit">'
-        "Show</button></div></form>"
-        '<p class="text-body-secondary small mt-2">A session counts in the period in which '
-        "it was settled (charged), as the ledger's report counts it. GPU-busy hours are what "
-        "the sessions' own servers reported when they stopped (a statistic, never billed); "
-        "a session that never reported is not recorded (see the documentation).</p>"
+        + _("Show")
+        + "</button></div></form>"
+        '<p class="text-body-secondary small mt-2">'
+        + _(
+            "A session counts in the period in which it was settled (charged), as the "
+            "ledger's report counts it. GPU-busy hours are what the sessions' own servers "
+            "reported when they stopped (a statistic, never billed); a session that never "
+            "reported is not recorded (see the documentation)."
+        )
+        + "</p>"
     )
 
 
 def _total(total: Mapping[str, Any], query: Mapping[str, str]) -> str:
     since, until = escape(query.get("since_shown", "")), escape(query.get("until_shown", ""))
     items = "".join(
-        f'<div class="col"><div class="small text-body-secondary">{escape(c.title)}</div>'
+        '<div class="col"><div class="small text-body-secondary">' + escape(_(c.title)) + "</div>"
         f'<div class="fs-5" data-figure="{escape(c.title)}">{_cell(total[c.key], c)}</div></div>'
         for c in PERIOD_COLUMNS
     )
     return (
-        f'<p class="small" id="ch-period-words">From {since} until {until} (UTC).</p>'
+        '<p class="small" id="ch-period-words">'
+        + _("From {since} until {until} (UTC).").format(since=since, until=until)
+        + "</p>"
         f'<div class="row row-cols-auto g-4 mb-3" id="ch-total">{items}</div>'
     )
 
 
-def _shown(value: Any, null: str = "not recorded") -> str:
+def _shown(value: Any, null: str = N_("not recorded")) -> str:
     if value is None:
-        return f'<span class="text-body-secondary">{escape(null)}</span>'
+        return '<span class="text-body-secondary">' + escape(_(null)) + "</span>"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     return escape(str(value))
+
+
+#: An account's kind in words (as the credits page says it).
+_ACCOUNT_KINDS: Final = {
+    "personal": N_("personal"),
+    "project": N_("project"),
+    "course": N_("course"),
+}
+#: Columns whose values are the ledger's names for things, said in words on an Urdu page
+#: (English shows the names, as the JSON and CSV have them).
+_VALUE_WORDS: Final = {
+    "kind": lambda v: _(_ACCOUNT_KINDS[v]) if v in _ACCOUNT_KINDS else v,
+    "organisation_kind": applypage.kind_words,
+    "status": applypage.status_words,
+}
+#: The groups the ledger names by a word of its own: no value, and sessions without GPUs.
+_GROUP_WORDS: Final = {cs.NONE_LABEL: N_("none"), cs.CPU_ONLY: N_("CPU only")}
+
+
+def _label(value: str, table: Table) -> str:
+    """A row's name in a plot: a group the ledger names by a word, in the page's language."""
+    if language() == DEFAULT:
+        return value
+    if value in _GROUP_WORDS:
+        return _(_GROUP_WORDS[value])
+    if table.name == "period-account_kind":
+        return str(_VALUE_WORDS["kind"](value))
+    return value
+
+
+def _group_column(table: Table, column: Column) -> Column:
+    """The column as ``_cell`` reads it: the account kinds' groups are kinds."""
+    if table.name == "period-account_kind" and column.key == "key":
+        return Column("kind", column.title)
+    return column
 
 
 def _cell(value: Any, column: Column) -> str:
@@ -168,42 +227,56 @@ def _cell(value: Any, column: Column) -> str:
         return _minute(value)
     if column.credits and value is not None:
         return escape(credits_text(Decimal(str(value))))
+    if column.key == "key" and value in _GROUP_WORDS and language() != DEFAULT:
+        return escape(_(_GROUP_WORDS[value]))
+    if column.key in _VALUE_WORDS and isinstance(value, str) and language() != DEFAULT:
+        return escape(_VALUE_WORDS[column.key](value))
+    if column.key == "state" and isinstance(value, str) and language() != DEFAULT:
+        # A hub's state in the page's language (English shows the state as it is named).
+        return escape(state_words(value))
+    if isinstance(value, str) and value and language() != DEFAULT:
+        return bdi(escape(value))  # a name or a message as written, in a right-to-left page
     return _shown(value, column.null)
 
 
 def _minute(value: Any) -> str:
     """An ISO time as ``2026-12-05 00:30 UTC`` (null: none)."""
     if value is None:
-        return _shown(None, "none")
+        return _shown(None, N_("none"))
     moment = datetime.fromisoformat(str(value)).astimezone(UTC)
-    return escape(f"{moment:%Y-%m-%d %H:%M} UTC")
+    return escape(f"{datetime_text(moment)} UTC")
 
 
 def _panel(table: Table, query: Mapping[str, str], links: Links, *, level: str | None) -> str:
-    head = f'<{level} class="h5 mt-4">{escape(table.title)}</{level}>' if level else ""
+    title = _(table.title)
+    head = f'<{level} class="h5 mt-4">{escape(title)}</{level}>' if level else ""
+    titles = {c.key: _(c.title) for c in table.columns}
     header = "".join(
-        f'<th class="{"text-end" if c.numeric else ""}">{escape(c.title)}</th>'
+        f'<th class="{"text-end" if c.numeric else ""}">{escape(titles[c.key])}</th>'
         for c in table.columns
     )
     rows = "".join(
         f'<tr data-key="{escape(str(row[table.label]))}">'
         + "".join(
             f'<td class="{"text-end" if c.numeric else ""}" data-col="{c.key}">'
-            f"{_cell(row[c.key], c)}</td>"
+            f"{_cell(row[c.key], _group_column(table, c))}</td>"
             for c in table.columns
         )
         + "</tr>"
         for row in table.rows
     )
     if not table.rows:
-        rows = f'<tr><td colspan="{len(table.columns)}" class="text-body-secondary">None.</td></tr>'
-    titles = {c.key: c.title for c in table.columns}
-    nulls = {c.key: c.null for c in table.columns}
-    labels = [str(row[table.label]) for row in table.rows]
+        rows = (
+            f'<tr><td colspan="{len(table.columns)}" class="text-body-secondary">'
+            + _("None.")
+            + "</td></tr>"
+        )
+    nulls = {c.key: _(c.null) for c in table.columns}
+    labels = [_label(str(row[table.label]), table) for row in table.rows]
     plots = "".join(
         '<div class="col-auto">'
         + svgplot.bars(
-            f"{table.title}: {', '.join(titles[k] for k in keys)}",
+            f"{title}: {', '.join(titles[k] for k in keys)}",
             labels,
             [
                 svgplot.Series(
@@ -224,7 +297,7 @@ def _panel(table: Table, query: Mapping[str, str], links: Links, *, level: str |
         '<div class="table-responsive"><table class="table table-sm align-middle">'
         f"<thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table></div>"
         f'<div class="row g-3">{plots}</div>'
-        f'<p class="small">Export: <a class="ch-csv" href="{escape(csv)}">CSV</a> · '
+        '<p class="small">' + _("Export:") + f' <a class="ch-csv" href="{escape(csv)}">CSV</a> · '
         f'<a class="ch-json" href="{escape(json)}">JSON</a></p></div>'
     )
 
@@ -245,19 +318,26 @@ def _maintenance_form(hubs: Table, xsrf: str, query: Mapping[str, str], links: L
         f'<form class="row g-2 align-items-end mb-2" method="post" action="{action}" '
         'id="ch-maintenance">'
         f'<input type="hidden" name="_xsrf" value="{escape(xsrf)}">{kept}'
-        '<div class="col-auto"><label class="form-label small" for="ch-m-hub">Hub</label>'
+        '<div class="col-auto"><label class="form-label small" for="ch-m-hub">'
+        + _("Hub")
+        + "</label>"
         f'<select class="form-select form-select-sm" id="ch-m-hub" name="hub">{options}'
         "</select></div>"
         '<div class="col"><label class="form-label small" for="ch-m-message">'
-        "Message for people (one line)</label>"
+        + _("Message for people (one line)")
+        + "</label>"
         '<input class="form-control form-control-sm" id="ch-m-message" name="message" '
         'maxlength="500"></div>'
         '<div class="col-auto"><button class="btn btn-sm btn-warning" type="submit" '
-        'name="action" value="start" id="ch-m-start">Put in maintenance</button> '
+        'name="action" value="start" id="ch-m-start">' + _("Put in maintenance") + "</button> "
         '<button class="btn btn-sm btn-outline-secondary" type="submit" name="action" '
-        'value="end" id="ch-m-end">End maintenance</button></div></form>'
-        '<p class="text-body-secondary small">A hub in maintenance takes no new sessions; its '
-        "running sessions keep running and show your message in their widget.</p>"
+        'value="end" id="ch-m-end">' + _("End maintenance") + "</button></div></form>"
+        '<p class="text-body-secondary small">'
+        + _(
+            "A hub in maintenance takes no new sessions; its running sessions keep running "
+            "and show your message in their widget."
+        )
+        + "</p>"
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any, Final
 from computehub.credits import console as cs
 from computehub.credits.applications import Application
 from computehub.credits.service.views import amount, instant, optional_amount
+from computehub.i18n.catalog import N_
 
 #: The tables of the console, by the name their export and API use.
 TABLE_NAMES: Final = (
@@ -32,10 +33,10 @@ TABLE_NAMES: Final = (
 )
 #: The titles of the period's breakdowns.
 BY_TITLES: Final = {
-    "hub": "By hub",
-    "account_kind": "By account kind",
-    "category": "By category",
-    "gpu_type": "By GPU type",
+    "hub": N_("By hub"),
+    "account_kind": N_("By account kind"),
+    "category": N_("By category"),
+    "gpu_type": N_("By GPU type"),
 }
 
 
@@ -47,7 +48,7 @@ class Column:
     key: str
     title: str
     numeric: bool = False
-    null: str = "not recorded"
+    null: str = N_("not recorded")
     #: An ISO 8601 time: the page shows it to the minute, in UTC.
     time: bool = False
     #: Credits (exact in the JSON and CSV): the page shows them with 2 decimals.
@@ -104,20 +105,20 @@ def _number(text: str) -> bool:
 
 
 _KEY_TITLES: Final = {
-    "hub": "Hub",
-    "account_kind": "Account kind",
-    "category": "Category",
-    "gpu_type": "GPU type",
+    "hub": N_("Hub"),
+    "account_kind": N_("Account kind"),
+    "category": N_("Category"),
+    "gpu_type": N_("GPU type"),
 }
 PERIOD_COLUMNS: Final = (
-    Column("sessions", "Sessions", True),
-    Column("gpu_hours", "GPU-hours allocated", True),
-    Column("gpu_busy_hours", "GPU-hours busy", True),
-    Column("credits_charged", "Credits charged", True, credits=True),
-    Column("wh", "Wh", True),
-    Column("culled", "Sessions culled", True),
-    Column("credits_saved", "Credits culling saved", True, credits=True),
-    Column("wh_simulated", "Wh simulated (demo GPUs)", True),
+    Column("sessions", N_("Sessions"), True),
+    Column("gpu_hours", N_("GPU-hours allocated"), True),
+    Column("gpu_busy_hours", N_("GPU-hours busy"), True),
+    Column("credits_charged", N_("Credits charged"), True, credits=True),
+    Column("wh", N_("Wh"), True),
+    Column("culled", N_("Sessions culled"), True),
+    Column("credits_saved", N_("Credits culling saved"), True, credits=True),
+    Column("wh_simulated", N_("Wh simulated (demo GPUs)"), True),
 )
 
 
@@ -169,17 +170,17 @@ def hubs_table(hubs: Sequence[cs.HubNow]) -> Table:
     )
     return Table(
         name="hubs",
-        title="Hubs now",
+        title=N_("Hubs now"),
         columns=(
-            Column("hub", "Hub"),
-            Column("state", "State"),
-            Column("controller_up", "Controller up"),
-            Column("gpus_busy", "GPUs busy", True, "unknown"),
-            Column("gpus_free", "GPUs free", True, "unknown"),
-            Column("gpus_down", "GPUs down", True, "unknown"),
-            Column("sessions", "Sessions (running or queued)", True),
-            Column("queue", "Jobs waiting", True, "unknown"),
-            Column("message", "Maintenance message"),
+            Column("hub", N_("Hub")),
+            Column("state", N_("State")),
+            Column("controller_up", N_("Controller up")),
+            Column("gpus_busy", N_("GPUs busy"), True, N_("unknown")),
+            Column("gpus_free", N_("GPUs free"), True, N_("unknown")),
+            Column("gpus_down", N_("GPUs down"), True, N_("unknown")),
+            Column("sessions", N_("Sessions (running or queued)"), True),
+            Column("queue", N_("Jobs waiting"), True, N_("unknown")),
+            Column("message", N_("Maintenance message")),
         ),
         rows=rows,
         label="hub",
@@ -202,14 +203,14 @@ def funding_table(sources: Sequence[cs.FundingFigures]) -> Table:
     )
     return Table(
         name="funding",
-        title="Credits per funding source",
+        title=N_("Credits per funding source"),
         columns=(
-            Column("source", "Funding source"),
-            Column("granted", "Granted", True, credits=True),
-            Column("spent", "Spent", True, credits=True),
-            Column("expired", "Expired", True, credits=True),
-            Column("remaining", "Left", True, credits=True),
-            Column("expiring", "Expiring soon", True, credits=True),
+            Column("source", N_("Funding source")),
+            Column("granted", N_("Granted"), True, credits=True),
+            Column("spent", N_("Spent"), True, credits=True),
+            Column("expired", N_("Expired"), True, credits=True),
+            Column("remaining", N_("Left"), True, credits=True),
+            Column("expiring", N_("Expiring soon"), True, credits=True),
         ),
         rows=rows,
         label="source",
@@ -232,14 +233,14 @@ def accounts_table(accounts: Sequence[cs.AccountRow]) -> Table:
     )
     return Table(
         name="accounts",
-        title="Accounts near zero",
+        title=N_("Accounts near zero"),
         columns=(
-            Column("account", "Account"),
-            Column("kind", "Kind"),
-            Column("balance", "Balance", True, credits=True),
-            Column("held", "Held", True, credits=True),
-            Column("available", "Available", True, credits=True),
-            Column("next_expiry_at", "Next expiry", null="none", time=True),
+            Column("account", N_("Account")),
+            Column("kind", N_("Kind")),
+            Column("balance", N_("Balance"), True, credits=True),
+            Column("held", N_("Held"), True, credits=True),
+            Column("available", N_("Available"), True, credits=True),
+            Column("next_expiry_at", N_("Next expiry"), null=N_("none"), time=True),
         ),
         rows=rows,
         label="account",
@@ -267,19 +268,19 @@ def applications_table(applications: Sequence[Application]) -> Table:
     )
     return Table(
         name="applications",
-        title="Open applications",
+        title=N_("Open applications"),
         columns=(
-            Column("id", "No."),
-            Column("applicant", "Applicant"),
-            Column("organisation", "Organisation"),
-            Column("organisation_kind", "Kind"),
-            Column("category", "Category"),
-            Column("priority", "Priority"),
-            Column("status", "Status"),
-            Column("resource", "GPU"),
-            Column("hours", "GPU-hours asked", True),
-            Column("estimate", "Credits asked", True, credits=True),
-            Column("created_at", "Submitted", time=True),
+            Column("id", N_("No.")),
+            Column("applicant", N_("Applicant")),
+            Column("organisation", N_("Organisation")),
+            Column("organisation_kind", N_("Kind")),
+            Column("category", N_("Category")),
+            Column("priority", N_("Priority")),
+            Column("status", N_("Status")),
+            Column("resource", N_("GPU")),
+            Column("hours", N_("GPU-hours asked"), True),
+            Column("estimate", N_("Credits asked"), True, credits=True),
+            Column("created_at", N_("Submitted"), time=True),
         ),
         rows=rows,
         label="id",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from html import escape
 from urllib.parse import quote
 
@@ -21,11 +22,12 @@ from computehub.credits.service.page import Links, document, navbar
 from computehub.credits.service.teaching import (
     RosterRow,
     own_allowance_text,
-    share_left_text,
     sharing_in_words,
-    when,
 )
 from computehub.credits.service.views import amount
+from computehub.i18n import _
+from computehub.i18n.catalog import N_, bdi
+from computehub.i18n.formats import date_text, datetime_text, number_text
 
 #: As the credits page's policy, but its forms post back to the service, and Bootstrap's
 #: form controls draw their arrows with ``data:`` images.
@@ -33,7 +35,32 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'self'; form-action 'self'; base-uri 'none'"
 )
-_ROLE_WORDS = {"owner": "owner", "instructor": "instructor", "ta": "teaching assistant"}
+_ROLE_WORDS = {
+    "owner": N_("owner"),
+    "instructor": N_("instructor"),
+    "ta": N_("teaching assistant"),
+    "student": N_("student"),
+    "not on the roster": N_("not on the roster"),
+}
+
+
+def role_word(role: str | None) -> str:
+    """A role in a course, in words (someone outside it is an operator)."""
+    if not role:
+        return _("operator")
+    return _(_ROLE_WORDS[role]) if role in _ROLE_WORDS else role
+
+
+def term_text(course: r.Course) -> str:
+    """A course's term: ``2026-01-05 to 2027-06-30`` (the page's language's dates)."""
+    return _("{start} to {end}").format(
+        start=date_text(course.starts_on), end=date_text(course.ends_on)
+    )
+
+
+def _when(value: datetime | None) -> str:
+    """A time on the page (UTC, to the minute, in the page's language); ``—`` for none."""
+    return datetime_text(value) if value is not None else "—"
 
 
 @dataclass(frozen=True)
@@ -121,31 +148,43 @@ def course_list(user: str, courses: Sequence[r.Course], *, links: Links) -> str:
             f'<tr data-course="{escape(c.id)}">'
             f'<td class="ch-title"><a href="{base}courses/{escape(c.id)}">{escape(c.title)}</a>'
             f' <span class="text-body-secondary small">({escape(c.id)})</span></td>'
-            f'<td class="ch-term">{c.starts_on:%Y-%m-%d} to {c.ends_on:%Y-%m-%d}</td>'
-            f'<td class="ch-role">{escape(_ROLE_WORDS.get(c.members.get(user, ""), "operator"))}'
+            f'<td class="ch-term">{escape(term_text(c))}</td>'
+            f'<td class="ch-role">{escape(role_word(c.members.get(user)))}'
             f"</td><td>{_state(c)}</td>"
             f'<td class="ch-available text-end">{credits_text(c.pool.available)}</td></tr>'
             for c in courses
         )
         table = (
             '<table class="table table-sm align-middle" id="ch-courses">'
-            "<thead><tr><th>Course</th><th>Term</th><th>Your role</th><th>State</th>"
-            '<th class="text-end">Pool available</th></tr></thead>'
+            "<thead><tr><th>"
+            + _("Course")
+            + "</th><th>"
+            + _("Term")
+            + "</th><th>"
+            + _("Your role")
+            + "</th><th>"
+            + _("State")
+            + "</th>"
+            '<th class="text-end">' + _("Pool available") + "</th></tr></thead>"
             f"<tbody>\n{rows}\n</tbody></table>"
         )
     else:
-        table = '<p class="alert alert-light" id="ch-no-courses">There is no course yet.</p>'
+        table = (
+            '<p class="alert alert-light" id="ch-no-courses">'
+            + _("There is no course yet.")
+            + "</p>"
+        )
     body = "\n".join(
         [
-            navbar(user, hub),
+            navbar(user, hub, back_to=f"{links.service}courses"),
             '<main class="container my-4">',
             _crumbs(links, None),
-            '<h1 class="h3 mb-4">Courses you teach</h1>',
+            '<h1 class="h3 mb-4">' + _("Courses you teach") + "</h1>",
             table,
             "</main>",
         ]
     )
-    return document("Courses you teach", hub, body)
+    return document(_("Courses you teach"), hub, body)
 
 
 def course_page(user: str, view: CourseView, *, links: Links) -> str:
@@ -159,10 +198,10 @@ def course_page(user: str, view: CourseView, *, links: Links) -> str:
     )
     body = "\n".join(
         [
-            navbar(user, hub),
+            navbar(user, hub, back_to=f"{links.service}courses/{quote(course.id, safe='')}"),
             '<main class="container my-4">',
             _crumbs(links, course),
-            f'<h1 class="h3">{escape(course.title)} '
+            f'<h1 class="h3">{bdi(escape(course.title))} '
             f'<span class="text-body-secondary fs-5">{escape(course.id)}</span> {_state(course)}'
             "</h1>",
             notice,
@@ -172,64 +211,88 @@ def course_page(user: str, view: CourseView, *, links: Links) -> str:
             _upload(view, links) if view.manage else "",
             _materials(view, links),
             _assignments(view, links),
-            '<p class="text-body-secondary small">Times are UTC. Amounts are credits. '
-            "<em>Used</em> is what a person's sessions took from the pool: charges of "
-            "ended sessions and what running ones hold.</p>",
+            '<p class="text-body-secondary small">'
+            + _(
+                "Times are UTC. Amounts are credits. <em>Used</em> is what a person's "
+                "sessions took from the pool: charges of ended sessions and what running "
+                "ones hold."
+            )
+            + "</p>",
             "</main>",
         ]
     )
-    return document(f"{course.title}: course", hub, body)
+    return document(_("{title}: course").format(title=course.title), hub, body)
 
 
 def _crumbs(links: Links, course: r.Course | None) -> str:
     base = escape(links.service)
-    items = [f'<li class="breadcrumb-item"><a href="{base}">Credits and sessions</a></li>']
+    items = [
+        f'<li class="breadcrumb-item"><a href="{base}">' + _("Credits and sessions") + "</a></li>"
+    ]
     if course is None:
-        items.append('<li class="breadcrumb-item active">Courses you teach</li>')
+        items.append('<li class="breadcrumb-item active">' + _("Courses you teach") + "</li>")
     else:
         items.append(
-            f'<li class="breadcrumb-item"><a href="{base}courses">Courses you teach</a></li>'
+            f'<li class="breadcrumb-item"><a href="{base}courses">'
+            + _("Courses you teach")
+            + "</a></li>"
         )
         items.append(f'<li class="breadcrumb-item active">{escape(course.id)}</li>')
-    return f'<nav aria-label="breadcrumb"><ol class="breadcrumb">{"".join(items)}</ol></nav>'
+    label = escape(_("breadcrumb"))
+    return f'<nav aria-label="{label}"><ol class="breadcrumb">{"".join(items)}</ol></nav>'
 
 
 def _state(course: r.Course) -> str:
     if course.archived_at is not None:
+        title = _("archived on {day}").format(day=date_text(course.archived_at.date()))
         return (
-            f'<span class="badge text-bg-secondary ch-state" title="archived on '
-            f'{course.archived_at:%Y-%m-%d}">archived</span>'
+            f'<span class="badge text-bg-secondary ch-state" title="{escape(title)}">'
+            + _("archived")
+            + "</span>"
         )
-    return '<span class="badge text-bg-success ch-state">current</span>'
+    return '<span class="badge text-bg-success ch-state">' + _("current") + "</span>"
 
 
 def _summary(view: CourseView) -> str:
     course, pool = view.course, view.course.pool
-    role = _ROLE_WORDS.get(view.role or "", "operator")
+    role = role_word(view.role)
     archived = (
-        f'<dd class="col-sm-9">archived on {when(course.archived_at)} UTC: nothing more '
-        "is spent from its pool; its history stays.</dd>"
+        '<dd class="col-sm-9">'
+        + _(
+            "archived on {when} UTC: nothing more is spent from its pool; its history stays."
+        ).format(when=_when(course.archived_at))
+        + "</dd>"
         if course.archived_at is not None
-        else '<dd class="col-sm-9">current</dd>'
+        else '<dd class="col-sm-9">' + _("current") + "</dd>"
+    )
+    pool_words = _(
+        "{balance} in it, {held} held by running sessions, "
+        "<strong>{available} left</strong> to spend"
+    ).format(
+        balance=f'<span class="ch-balance">{credits_text(pool.balance)}</span>',
+        held=f'<span class="ch-held">{credits_text(pool.held)}</span>',
+        available=f'<span class="ch-available">{credits_text(pool.available)}</span>',
     )
     return (
         '<dl class="row mb-4" id="ch-course">'
-        f'<dt class="col-sm-3">Term</dt><dd class="col-sm-9 ch-term">'
-        f"{course.starts_on:%Y-%m-%d} to {course.ends_on:%Y-%m-%d}</dd>"
-        f'<dt class="col-sm-3">State</dt>{archived}'
-        f'<dt class="col-sm-3">Your role</dt><dd class="col-sm-9 ch-role">{escape(role)}</dd>'
-        '<dt class="col-sm-3">Pool</dt><dd class="col-sm-9 ch-pool">'
-        f'<span class="ch-balance">{credits_text(pool.balance)}</span> in it, '
-        f'<span class="ch-held">{credits_text(pool.held)}</span> held by running sessions, '
-        f'<strong><span class="ch-available">{credits_text(pool.available)}</span> left'
-        "</strong> to spend</dd></dl>"
+        '<dt class="col-sm-3">' + _("Term") + '</dt><dd class="col-sm-9 ch-term">'
+        f"{escape(term_text(course))}</dd>"
+        '<dt class="col-sm-3">' + _("State") + f"</dt>{archived}"
+        '<dt class="col-sm-3">'
+        + _("Your role")
+        + f'</dt><dd class="col-sm-9 ch-role">{escape(role)}</dd>'
+        '<dt class="col-sm-3">'
+        + _("Pool")
+        + '</dt><dd class="col-sm-9 ch-pool">'
+        + pool_words
+        + "</dd></dl>"
     )
 
 
 def _sharing(view: CourseView, links: Links) -> str:
     sharing = view.course.sharing
     text = (
-        '<h2 class="h5">Sharing the pool</h2>'
+        '<h2 class="h5">' + _("Sharing the pool") + "</h2>"
         f'<p id="ch-sharing">{escape(sharing_in_words(sharing))}</p>'
     )
     if not view.manage:
@@ -238,9 +301,9 @@ def _sharing(view: CourseView, links: Links) -> str:
     options = "".join(
         f'<option value="{value}"{" selected" if value == share else ""}>{label}</option>'
         for value, label in (
-            ("none", "No term limit"),
-            ("equal", "Equal share of the pool per student"),
-            ("fixed", "Fixed allowance per student"),
+            ("none", _("No term limit")),
+            ("equal", _("Equal share of the pool per student")),
+            ("fixed", _("Fixed allowance per student")),
         )
     )
     allowance = amount(sharing.allowance) if sharing.allowance is not None else ""
@@ -250,18 +313,22 @@ def _sharing(view: CourseView, links: Links) -> str:
         f'<form method="post" action="{action}" class="row g-2 align-items-end mb-4" '
         'id="ch-sharing-form">'
         f'<input type="hidden" name="_xsrf" value="{escape(view.xsrf)}">'
-        '<div class="col-md-4"><label class="form-label" for="ch-share">For the term</label>'
+        '<div class="col-md-4"><label class="form-label" for="ch-share">'
+        + _("For the term")
+        + "</label>"
         f'<select class="form-select" name="share" id="ch-share">{options}</select></div>'
         '<div class="col-md-3"><label class="form-label" for="ch-allowance">'
-        "Allowance (credits, fixed only)</label>"
+        + _("Allowance (credits, fixed only)")
+        + "</label>"
         f'<input class="form-control" name="allowance" id="ch-allowance" value="{allowance}" '
-        'inputmode="decimal"></div>'
+        'inputmode="decimal" dir="ltr"></div>'
         '<div class="col-md-3"><label class="form-label" for="ch-weekly-cap">'
-        "Weekly cap (credits, empty for none)</label>"
+        + _("Weekly cap (credits, empty for none)")
+        + "</label>"
         f'<input class="form-control" name="weekly_cap" id="ch-weekly-cap" value="{cap}" '
-        'inputmode="decimal"></div>'
+        'inputmode="decimal" dir="ltr"></div>'
         '<div class="col-md-2"><button class="btn btn-primary w-100" type="submit" '
-        'id="ch-sharing-save">Save sharing</button></div></form>'
+        'id="ch-sharing-save">' + _("Save sharing") + "</button></div></form>"
     )
 
 
@@ -269,9 +336,10 @@ def _roster(view: CourseView, links: Links) -> str:
     csv_link = f"{escape(links.service)}courses/{escape(view.course.id)}/roster.csv"
     head = (
         '<div class="d-flex align-items-center justify-content-between">'
-        '<h2 class="h5 mb-0">Roster and use of the pool</h2>'
+        '<h2 class="h5 mb-0">' + _("Roster and use of the pool") + "</h2>"
         f'<a class="btn btn-outline-secondary btn-sm" id="ch-csv" href="{csv_link}" download>'
-        "Download CSV</a></div>"
+        + _("Download CSV")
+        + "</a></div>"
     )
     refused = view.allowance
     error = (
@@ -281,9 +349,12 @@ def _roster(view: CourseView, links: Links) -> str:
     )
     explain = (
         '<p class="small text-body-secondary mt-2 mb-0" id="ch-allowance-help">'
-        "<em>Own allowance</em>: credits a student may spend from the pool for the term, "
-        "in place of the course's share (the weekly cap still applies). Leave it empty and "
-        "set it to give them the course's share again.</p>"
+        + _(
+            "<em>Own allowance</em>: credits a student may spend from the pool for the term, "
+            "in place of the course's share (the weekly cap still applies). Leave it empty "
+            "and set it to give them the course's share again."
+        )
+        + "</p>"
         if view.manage
         else ""
     )
@@ -291,18 +362,22 @@ def _roster(view: CourseView, links: Links) -> str:
     return (
         head + error + explain + '<div class="table-responsive mt-2 mb-4"><table '
         'class="table table-sm align-middle" id="ch-roster">'
-        "<thead><tr><th>User</th><th>Role</th>"
-        '<th class="text-end">Used</th><th class="text-end">Charged</th>'
-        '<th class="text-end">Held now</th><th class="text-end">Sessions</th>'
-        '<th>Last activity (UTC)</th><th class="text-end">Share left</th>'
-        "<th>Own allowance</th></tr></thead>"
+        "<thead><tr><th>" + _("User") + "</th><th>" + _("Role") + "</th>"
+        '<th class="text-end">' + _("Used") + '</th><th class="text-end">' + _("Charged") + "</th>"
+        '<th class="text-end">'
+        + _("Held now")
+        + '</th><th class="text-end">'
+        + _("Sessions")
+        + "</th>"
+        "<th>" + _("Last activity (UTC)") + '</th><th class="text-end">' + _("Share left") + "</th>"
+        "<th>" + _("Own allowance") + "</th></tr></thead>"
         f"<tbody>\n{rows}\n</tbody></table></div>"
     )
 
 
 def _roster_row(row: RosterRow, view: CourseView, links: Links) -> str:
     use = row.use
-    role = _ROLE_WORDS.get(row.role, row.role)
+    role = role_word(row.role)
     muted = " text-body-secondary" if row.role not in ("student",) else ""
     return (
         f'<tr data-username="{escape(row.username)}">'
@@ -311,11 +386,18 @@ def _roster_row(row: RosterRow, view: CourseView, links: Links) -> str:
         f'<td class="ch-used text-end fw-semibold">{credits_text(use.used)}</td>'
         f'<td class="ch-charged text-end">{credits_text(use.charged)}</td>'
         f'<td class="ch-held text-end">{credits_text(use.held)}</td>'
-        f'<td class="ch-sessions text-end">{use.sessions}</td>'
-        f'<td class="ch-last">{when(use.last_activity) or "—"}</td>'
-        f'<td class="ch-share-left text-end">{escape(share_left_text(row, shown=True)) or "—"}</td>'
+        f'<td class="ch-sessions text-end">{number_text(use.sessions, 0)}</td>'
+        f'<td class="ch-last">{_when(use.last_activity)}</td>'
+        f'<td class="ch-share-left text-end">{escape(share_left_shown(row)) or "—"}</td>'
         f'<td class="ch-allowance">{_allowance_cell(row, view, links)}</td></tr>'
     )
+
+
+def share_left_shown(row: RosterRow) -> str:
+    """A student's share left as the page shows it (2 decimals), ``no limit``, or empty."""
+    if row.share_left is not None:
+        return credits_text(row.share_left)
+    return _("no limit") if row.role == "student" else ""
 
 
 def _allowance_cell(row: RosterRow, view: CourseView, links: Links) -> str:
@@ -324,7 +406,7 @@ def _allowance_cell(row: RosterRow, view: CourseView, links: Links) -> str:
     if row.role != "student":
         return "—"
     if not view.manage:
-        return escape(shown) if shown else "course share"
+        return escape(shown) if shown else escape(_("course share"))
     refused = view.allowance if view.allowance and view.allowance.username == row.username else None
     value = refused.text if refused is not None else shown
     invalid = " is-invalid" if refused is not None else ""
@@ -337,11 +419,17 @@ def _allowance_cell(row: RosterRow, view: CourseView, links: Links) -> str:
         f'<form method="post" action="{action}" class="d-flex gap-1 ch-allowance-form">'
         f'<input type="hidden" name="_xsrf" value="{escape(view.xsrf)}">'
         f'<input class="form-control form-control-sm ch-allowance-input{invalid}" '
-        f'name="allowance" value="{escape(value)}" inputmode="decimal" size="8" '
-        f'placeholder="course share" aria-label="Own allowance of {user} in credits '
-        "(empty: the course's share)\">"
+        f'name="allowance" value="{escape(value)}" inputmode="decimal" size="8" dir="ltr" '
+        'placeholder="'
+        + escape(_("course share"))
+        + '" aria-label="'
+        + escape(_("Own allowance of {user} in credits (empty: the course's share)")).format(
+            user=user
+        )
+        + '">'
         '<button class="btn btn-outline-primary btn-sm ch-allowance-save" type="submit">'
-        "Set</button></form>"
+        + _("Set")
+        + "</button></form>"
     )
 
 
@@ -351,67 +439,98 @@ def _upload(view: CourseView, links: Links) -> str:
     result = _roster_result(view.roster, action, xsrf) if view.roster else ""
     text = escape(view.roster.text) if view.roster and view.roster.plan is None else ""
     return (
-        '<h2 class="h5" id="ch-upload">Load a roster file</h2>'
-        '<p class="small text-body-secondary">One person a line, <code>username,role</code>; '
-        "roles <code>instructor</code>, <code>ta</code>, <code>student</code>. The file is "
-        "the whole roster except owners: whoever it does not list is taken off the course. "
-        "Preview first: nothing changes until you apply.</p>"
+        '<h2 class="h5" id="ch-upload">' + _("Load a roster file") + "</h2>"
+        '<p class="small text-body-secondary">'
+        + _(
+            "One person a line, <code>username,role</code>; roles <code>instructor</code>, "
+            "<code>ta</code>, <code>student</code>. The file is the whole roster except "
+            "owners: whoever it does not list is taken off the course. Preview first: "
+            "nothing changes until you apply."
+        )
+        + "</p>"
         f"{result}"
         f'<form method="post" action="{action}" enctype="multipart/form-data" class="mb-4" '
         f'id="ch-roster-form">{xsrf}<input type="hidden" name="action" value="dry-run">'
-        '<div class="mb-2"><label class="form-label" for="ch-roster-file">A CSV file</label>'
+        '<div class="mb-2"><label class="form-label" for="ch-roster-file">'
+        + _("A CSV file")
+        + "</label>"
         '<input class="form-control" type="file" name="file" id="ch-roster-file" '
         'accept=".csv,text/csv"></div>'
-        '<div class="mb-2"><label class="form-label" for="ch-roster-text">or its text</label>'
+        '<div class="mb-2"><label class="form-label" for="ch-roster-text">'
+        + _("or its text")
+        + "</label>"
         '<textarea class="form-control font-monospace" name="csv" id="ch-roster-text" rows="4" '
-        f'placeholder="username,role">{text}</textarea></div>'
+        f'dir="ltr" placeholder="username,role">{text}</textarea></div>'
         '<button class="btn btn-outline-primary" type="submit" id="ch-roster-preview">'
-        "Preview changes</button></form>"
+        + _("Preview changes")
+        + "</button></form>"
     )
 
 
 def _roster_result(result: RosterResult, action: str, xsrf: str) -> str:
     if result.plan is None:
         items = "".join(
-            f"<li>{'the file' if line is None else f'line {line}'}: {escape(message)}</li>"
+            "<li>"
+            + (_("the file") if line is None else _("line {number}").format(number=line))
+            + f": {bdi(escape(message))}</li>"
             for line, message in result.errors
         )
         return (
-            '<div class="alert alert-danger" id="ch-roster-errors"><p>The roster file was '
-            "refused, nothing changed: correct these lines.</p>"
-            f'<ul class="mb-0">{items}</ul></div>'
+            '<div class="alert alert-danger" id="ch-roster-errors"><p>'
+            + _("The roster file was refused, nothing changed: correct these lines.")
+            + f'</p><ul class="mb-0">{items}</ul></div>'
         )
     plan = result.plan
     changes = (
-        [f"add {escape(user)} as {escape(role)}" for user, role in plan.add.items()]
-        + [f"take {escape(user)} ({escape(role)}) off" for user, role in plan.remove.items()]
+        [
+            _("add {user} as {role}").format(
+                user=f"{bdi(escape(user))}", role=escape(role_word(role))
+            )
+            for user, role in plan.add.items()
+        ]
         + [
-            f"make {escape(c.username)} {escape(c.after)} (was {escape(c.before)})"
+            _("take {user} ({role}) off").format(
+                user=f"{bdi(escape(user))}", role=escape(role_word(role))
+            )
+            for user, role in plan.remove.items()
+        ]
+        + [
+            _("make {user} {after} (was {before})").format(
+                user=f"{bdi(escape(c.username))}",
+                after=escape(role_word(c.after)),
+                before=escape(role_word(c.before)),
+            )
             for c in plan.change
         ]
     )
     listed = (
-        "".join(f"<li>{change}</li>" for change in changes) if changes else "<li>no change</li>"
+        "".join(f"<li>{change}</li>" for change in changes)
+        if changes
+        else "<li>" + _("no change") + "</li>"
     )
-    summary = f"{plan.unchanged} unchanged"
+    summary = _("{count} unchanged").format(count=number_text(plan.unchanged, 0))
     if plan.applied:
         return (
-            '<div class="alert alert-success" id="ch-roster-applied"><p>The roster was '
-            f'applied ({summary}):</p><ul class="mb-0">{listed}</ul></div>'
+            '<div class="alert alert-success" id="ch-roster-applied"><p>'
+            + _("The roster was applied ({summary}):").format(summary=summary)
+            + f'</p><ul class="mb-0">{listed}</ul></div>'
         )
     apply = (
         f'<form method="post" action="{action}" class="mt-2" id="ch-roster-apply-form">'
         f'{xsrf}<input type="hidden" name="action" value="apply">'
         f'<input type="hidden" name="csv" value="{escape(result.text)}">'
         '<button class="btn btn-primary" type="submit" id="ch-roster-apply">'
-        "Apply these changes</button></form>"
+        + _("Apply these changes")
+        + "</button></form>"
         if changes
         else ""
     )
     return (
-        '<div class="alert alert-info" id="ch-roster-preview-result"><p>Preview: this file '
-        f"would make these changes ({summary}); nothing has changed yet.</p>"
-        f'<ul class="mb-0">{listed}</ul>{apply}</div>'
+        '<div class="alert alert-info" id="ch-roster-preview-result"><p>'
+        + _(
+            "Preview: this file would make these changes ({summary}); nothing has changed yet."
+        ).format(summary=summary)
+        + f'</p><ul class="mb-0">{listed}</ul>{apply}</div>'
     )
 
 
@@ -421,16 +540,26 @@ def _materials(view: CourseView, links: Links) -> str:
     page = f"{escape(links.service)}courses/{escape(course.id)}"
     if course.repository is None:
         where = (
-            '<p class="alert alert-light" id="ch-materials">No repository of course materials '
-            "is set: set one to make nbgitpuller links for the students.</p>"
+            '<p class="alert alert-light" id="ch-materials">'
+            + _(
+                "No repository of course materials is set: set one to make nbgitpuller "
+                "links for the students."
+            )
+            + "</p>"
         )
     else:
-        branch = escape(course.branch) if course.branch else "its default branch"
+        branch = f"{bdi(escape(course.branch))}" if course.branch else _("its default branch")
         where = (
-            f'<p id="ch-materials">Students pull <code id="ch-repository">'
-            f"{escape(course.repository)}</code> ({branch}) into their home with the links "
-            "below: the first click clones it, later clicks bring new files and changes "
-            "without overwriting a student's own edits.</p>"
+            '<p id="ch-materials">'
+            + _(
+                "Students pull {repository} ({branch}) into their home with the links "
+                "below: the first click clones it, later clicks bring new files and changes "
+                "without overwriting a student's own edits."
+            ).format(
+                repository=f'<code id="ch-repository">{escape(course.repository)}</code>',
+                branch=branch,
+            )
+            + "</p>"
         )
     form = ""
     if view.manage:
@@ -439,16 +568,20 @@ def _materials(view: CourseView, links: Links) -> str:
             'mb-3" id="ch-repository-form">'
             f'<input type="hidden" name="_xsrf" value="{escape(view.xsrf)}">'
             '<div class="col-md-7"><label class="form-label" for="ch-repository-url">'
-            "Repository (https://, http:// or git:// URL the cluster's nodes reach; empty "
-            "for none)</label>"
-            f'<input class="form-control" name="repository" id="ch-repository-url" '
+            + _(
+                "Repository (https://, http:// or git:// URL the cluster's nodes reach; "
+                "empty for none)"
+            )
+            + "</label>"
+            f'<input class="form-control" name="repository" id="ch-repository-url" dir="ltr" '
             f'value="{escape(course.repository or "")}"></div>'
-            '<div class="col-md-3"><label class="form-label" for="ch-branch">Branch '
-            "(empty: default)</label>"
-            f'<input class="form-control" name="branch" id="ch-branch" '
+            '<div class="col-md-3"><label class="form-label" for="ch-branch">'
+            + _("Branch (empty: default)")
+            + "</label>"
+            f'<input class="form-control" name="branch" id="ch-branch" dir="ltr" '
             f'value="{escape(course.branch or "")}"></div>'
             '<div class="col-md-2"><button class="btn btn-primary w-100" type="submit" '
-            'id="ch-repository-save">Save repository</button></div></form>'
+            'id="ch-repository-save">' + _("Save repository") + "</button></div></form>"
         )
     generator = ""
     if course.repository is not None:
@@ -457,76 +590,117 @@ def _materials(view: CourseView, links: Links) -> str:
             made = f'<p class="alert alert-danger" id="ch-link-error">{escape(view.link.error)}</p>'
         elif view.link.link:
             made = (
-                '<label class="form-label" for="ch-link">The link (select it and copy it into '
-                "your course's pages or LMS)</label>"
+                '<label class="form-label" for="ch-link">'
+                + _("The link (select it and copy it into your course's pages or LMS)")
+                + "</label>"
                 f'<input class="form-control font-monospace mb-3" id="ch-link" readonly '
-                f'value="{escape(view.link.link)}">'
+                f'value="{escape(view.link.link)}" dir="ltr">'
             )
         generator = (
             f'<form method="get" action="{page}#ch-link" class="row g-2 align-items-end mb-2" '
             'id="ch-link-form">'
-            '<div class="col-md-5"><label class="form-label" for="ch-link-path">File or folder '
-            "in the repository (empty: the repository)</label>"
-            f'<input class="form-control" name="path" id="ch-link-path" '
+            '<div class="col-md-5"><label class="form-label" for="ch-link-path">'
+            + _("File or folder in the repository (empty: the repository)")
+            + "</label>"
+            f'<input class="form-control" name="path" id="ch-link-path" dir="ltr" '
             f'value="{escape(view.link.path)}" placeholder="week1/intro.ipynb"></div>'
-            '<div class="col-md-5"><label class="form-label" for="ch-link-hub">Hub</label>'
-            f'<input class="form-control" name="hub" id="ch-link-hub" '
+            '<div class="col-md-5"><label class="form-label" for="ch-link-hub">'
+            + _("Hub")
+            + "</label>"
+            f'<input class="form-control" name="hub" id="ch-link-hub" dir="ltr" '
             f'value="{escape(view.link.hub)}"></div>'
             '<div class="col-md-2"><button class="btn btn-outline-primary w-100" '
-            'type="submit" id="ch-link-make">Make link</button></div></form>' + made
+            'type="submit" id="ch-link-make">' + _("Make link") + "</button></div></form>" + made
         )
-    return '<h2 class="h5">Course materials</h2>' + where + form + generator
+    return '<h2 class="h5">' + _("Course materials") + "</h2>" + where + form + generator
 
 
 def _assignments(view: CourseView, links: Links) -> str:
     """The course's nbgrader assignments, with links to its formgrader (its own tab)."""
     course = view.course
+    heading = '<h2 class="h5 mt-4">' + _("Assignments") + "</h2>"
     if view.coursework is None:
         return (
-            '<h2 class="h5 mt-4">Assignments</h2><p class="text-body-secondary small" '
-            'id="ch-coursework">This course has no formgrader: an operator adds it to the '
-            "site file's <code>nbgrader.courses</code> to release and grade assignments "
-            "with nbgrader.</p>"
+            heading
+            + '<p class="text-body-secondary small" id="ch-coursework">'
+            + _(
+                "This course has no formgrader: an operator adds it to the site file's "
+                "<code>nbgrader.courses</code> to release and grade assignments with nbgrader."
+            )
+            + "</p>"
         )
     base = links.hub_prefix.removesuffix("hub/")
     formgrader = escape(f"{base}services/{quote(course.id, safe='')}/formgrader")
     opener = (
         f'<p><a class="btn btn-outline-primary btn-sm" id="ch-formgrader" href="{formgrader}" '
-        'target="_blank" rel="noopener">Open the formgrader</a> <span class="text-body-secondary '
-        'small">(in a tab of its own: create, release, collect, grade and return feedback)'
-        "</span></p>"
+        'target="_blank" rel="noopener">'
+        + _("Open the formgrader")
+        + '</a> <span class="text-body-secondary small">'
+        + _("(in a tab of its own: create, release, collect, grade and return feedback)")
+        + "</span></p>"
     )
     work = view.coursework
     if work.assignments is None:
         return (
-            '<h2 class="h5 mt-4">Assignments</h2>'
-            f'<p class="alert alert-warning" id="ch-coursework">{escape(work.error)}</p>' + opener
+            heading
+            + f'<p class="alert alert-warning" id="ch-coursework">{bdi(escape(work.error))}'
+            + "</p>"
+            + opener
         )
     if not work.assignments:
         return (
-            '<h2 class="h5 mt-4">Assignments</h2><p id="ch-coursework">No assignments yet: '
-            "create one in the formgrader.</p>" + opener
+            heading
+            + '<p id="ch-coursework">'
+            + _("No assignments yet: create one in the formgrader.")
+            + "</p>"
+            + opener
         )
     students = sum(1 for role in course.members.values() if role == "student")
     rows = "".join(_assignment_row(a, students, formgrader) for a in work.assignments)
     return (
-        '<h2 class="h5 mt-4">Assignments</h2>'
-        '<table class="table table-sm align-middle" id="ch-coursework"><thead><tr>'
-        "<th>Assignment</th><th>State</th><th>Due</th><th>Submissions collected</th>"
-        "<th>Autograded</th><th>Average score</th></tr></thead>"
+        heading + '<table class="table table-sm align-middle" id="ch-coursework"><thead><tr>'
+        "<th>"
+        + _("Assignment")
+        + "</th><th>"
+        + _("State")
+        + "</th><th>"
+        + _("Due")
+        + "</th><th>"
+        + _("Submissions collected")
+        + "</th><th>"
+        + _("Autograded")
+        + "</th><th>"
+        + _("Average score")
+        + "</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>" + opener
     )
 
 
 def _assignment_row(a: Assignment, students: int, formgrader: str) -> str:
-    state = "released" if a.released else "draft (not released)"
+    state = _("released") if a.released else _("draft (not released)")
     badge = "text-bg-success" if a.released else "text-bg-secondary"
     link = f"{formgrader}/manage_submissions/{escape(quote(a.name, safe=''))}"
-    average = f"{a.average:.1f} of {a.max_score:g}" if a.autograded else "—"
+    average = (
+        _("{score} of {most}").format(
+            score=number_text(a.average, 1), most=number_text(a.max_score, _decimals(a.max_score))
+        )
+        if a.autograded
+        else "—"
+    )
     return (
         f'<tr data-assignment="{escape(a.name)}"><td><a href="{link}" target="_blank" '
         f'rel="noopener">{escape(a.name)}</a></td>'
         f'<td><span class="badge {badge}">{state}</span></td>'
         f"<td>{escape(a.due) if a.due else '—'}</td>"
-        f"<td>{a.collected} of {students}</td><td>{a.autograded}</td><td>{average}</td></tr>"
+        "<td>"
+        + _("{score} of {most}").format(
+            score=number_text(a.collected, 0), most=number_text(students, 0)
+        )
+        + f"</td><td>{number_text(a.autograded, 0)}</td><td>{average}</td></tr>"
     )
+
+
+def _decimals(value: float) -> int:
+    """The digits after the point that ``:g`` would write of a maximum score (at most 2)."""
+    text = f"{value:g}"
+    return min(2, len(text.split(".", 1)[1])) if "." in text else 0

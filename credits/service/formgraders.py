@@ -18,6 +18,9 @@ from urllib.parse import quote
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from computehub.i18n import _
+from computehub.i18n.catalog import isolate
+
 #: One answer's limit: a course's assignment list is a few kB.
 MAX_BODY = 1024 * 1024
 TIMEOUT_S = 5.0
@@ -179,5 +182,9 @@ class FormgraderReader:
                     )
                 )
         except FormgraderError as err:
-            return Coursework(None, f"The course's formgrader can't be read now: {err}.")
+            problem = isolate(str(err))
+            return Coursework(
+                None,
+                _("The course's formgrader can't be read now: {problem}.").format(problem=problem),
+            )
         return Coursework(tuple(rows))

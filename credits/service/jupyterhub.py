@@ -23,6 +23,7 @@ from computehub.credits.service.scopes import (
     REVIEW,
     SERVICE_NAME,
 )
+from computehub.i18n.catalog import N_
 from computehub.paths import DB_URL_ENV, SITE_FILE_ENV, STATE_DIR_ENV, default_ledger_url, state_dir
 from computehub.sitefile import Site
 
@@ -39,11 +40,11 @@ DEFAULT_SERVER_SCOPES = ("users:activity!user", "access:servers!server")
 SERVER_TOKEN_SCOPES = (ACCESS, READ)
 #: The service's entry in the hub's "Services" menu (computehub's ``page.html`` shows
 #: ``info.display_name``; JupyterHub's own would show the name, ``credits``).
-DISPLAY_NAME = "Credits and sessions"
+DISPLAY_NAME = N_("Credits and sessions")
 #: More entries of the menu: the service's other pages (``info.pages``, paths under it).
 MENU_PAGES = (
-    {"name": "Courses you teach", "path": "courses"},
-    {"name": "AI hub status", "path": "hubs"},
+    {"name": N_("Courses you teach"), "path": "courses"},
+    {"name": N_("AI hub status"), "path": "hubs"},
 )
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from urllib.parse import quote, urlencode, urlsplit
 
 from computehub.credits.courses import repository_folder
+from computehub.i18n import _
+from computehub.i18n.catalog import isolate
 
 #: The longest path in the repository a link may open.
 PATH_MAX = 1000
@@ -29,14 +31,16 @@ def clean_path(path: str) -> list[str]:
     """
     path = path.strip()
     if len(path) > PATH_MAX:
-        raise LinkError(f"a path in the repository has at most {PATH_MAX} characters")
+        raise LinkError(
+            _("a path in the repository has at most {count} characters").format(count=PATH_MAX)
+        )
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path) or "\\" in path:
-        raise LinkError("a path in the repository has no backslash or control characters")
+        raise LinkError(_("a path in the repository has no backslash or control characters"))
     if path.startswith("/"):
-        raise LinkError("a path in the repository is relative to it: no leading '/'")
+        raise LinkError(_("a path in the repository is relative to it: no leading '/'"))
     parts = [part for part in path.split("/") if part != ""]
     if any(part in (".", "..") for part in parts):
-        raise LinkError("a path in the repository has no '.' or '..' parts")
+        raise LinkError(_("a path in the repository has no '.' or '..' parts"))
     return parts
 
 
@@ -50,7 +54,9 @@ def hub_base(hub_url: str) -> str:
     try:
         parts = urlsplit(hub_url)
     except ValueError:
-        raise LinkError(f"{hub_url!r} is not a hub's address") from None
+        raise LinkError(
+            _("{address} is not a hub's address").format(address=isolate(repr(hub_url)))
+        ) from None
     if (
         parts.scheme not in ("https", "http")
         or not parts.hostname
@@ -59,7 +65,13 @@ def hub_base(hub_url: str) -> str:
         or "@" in parts.netloc
         or any(c.isspace() for c in hub_url)
     ):
-        raise LinkError(f"a hub's address is https://host[/prefix] (or http://), not {hub_url!r}")
+        raise LinkError(
+            _("a hub's address is {form} (or {other}), not {address}").format(
+                form=isolate("https://host[/prefix]"),
+                other=isolate("http://"),
+                address=isolate(repr(hub_url)),
+            )
+        )
     return hub_url.rstrip("/")
 
 

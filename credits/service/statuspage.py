@@ -198,14 +198,14 @@ def _row(view: HubView) -> str:
         f'<td class="ch-hub"><strong>{escape(view.display_name)}</strong> '
         f'<span class="text-body-secondary">({escape(view.region)})</span></td>'
         f'<td class="ch-state"><span class="badge {badge}">'
-        f"{escape(_state_words(view.state))}</span>"
+        f"{escape(state_words(view.state))}</span>"
         f'<div class="ch-message small mt-1"><bdi>{escape(view.message)}</bdi></div></td>'
         f'<td class="ch-gpus">{gpus}</td>'
         f'<td class="ch-queue text-end">{queue}</td></tr>'
     )
 
 
-def _state_words(state: str) -> str:
+def state_words(state: str) -> str:
     """A hub's state in words, in the page's language."""
     words = {
         "up": _("up"),

@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 from html import escape
 from typing import Final
 
+from computehub.i18n import _
+
 #: Colours of the series (Bootstrap's blue, orange-ish, green, grey), readable on white.
 COLOURS: Final = ("#0d6efd", "#fd7e14", "#198754", "#6c757d")
 _BAR_H = 14
@@ -49,14 +51,18 @@ def bars(title: str, labels: Sequence[str], series: Sequence[Series]) -> str:
     A plot with no rows says so instead.
     """
     if not labels:
-        return '<p class="text-body-secondary small ch-plot-empty">Nothing to plot.</p>'
+        return (
+            '<p class="text-body-secondary small ch-plot-empty">' + _("Nothing to plot.") + "</p>"
+        )
     known = [v for s in series for v in s.values if v is not None]
     top = max([v for v in known if v > 0], default=Decimal(1))
     group_h = len(series) * (_BAR_H + _GAP) + _GROUP_GAP
     height = _LEGEND_H + len(labels) * group_h
     width = _LABEL_W + _PLOT_W + _VALUE_W
     parts = [
-        f'<svg class="ch-plot" role="img" xmlns="http://www.w3.org/2000/svg" '
+        # Left to right on an Urdu page too (text-anchor follows the direction), and
+        # its words in the page's text colour (currentColor: light in dark theme).
+        f'<svg class="ch-plot" role="img" xmlns="http://www.w3.org/2000/svg" direction="ltr" '
         f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
         f"<title>{escape(title)}</title>",
     ]
@@ -65,14 +71,14 @@ def bars(title: str, labels: Sequence[str], series: Sequence[Series]) -> str:
         colour = COLOURS[i % len(COLOURS)]
         parts.append(f'<rect x="{x}" y="4" width="10" height="10" fill="{colour}"/>')
         parts.append(
-            f'<text x="{x + 14}" y="13" font-size="11" fill="#212529">{escape(s.title)}</text>'
+            f'<text x="{x + 14}" y="13" font-size="11" fill="currentColor">{escape(s.title)}</text>'
         )
         x += 14 + 7 * len(s.title) + 16
     for row, label in enumerate(labels):
         y0 = _LEGEND_H + row * group_h
         parts.append(
             f'<text x="{_LABEL_W - 6}" y="{y0 + (group_h - _GROUP_GAP) / 2 + 4:.0f}" '
-            f'font-size="12" text-anchor="end" fill="#212529">{escape(label[:24])}</text>'
+            f'font-size="12" text-anchor="end" fill="currentColor">{escape(label[:24])}</text>'
         )
         for i, s in enumerate(series):
             value = s.values[row]
@@ -91,7 +97,7 @@ def bars(title: str, labels: Sequence[str], series: Sequence[Series]) -> str:
             )
             parts.append(
                 f'<text x="{_LABEL_W + length + 4:.1f}" y="{y + _BAR_H - 3}" font-size="11" '
-                f'fill="#212529">{value}</text>'
+                f'fill="currentColor">{value}</text>'
             )
     parts.append("</svg>")
     return "".join(parts)

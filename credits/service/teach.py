@@ -26,11 +26,13 @@ from computehub.credits.service.base import BaseHandler
 from computehub.credits.service.courses import course_and_role
 from computehub.credits.service.errors import ApiError
 from computehub.credits.sharing import SHARES
+from computehub.i18n import _
+from computehub.i18n.catalog import N_, isolate
 
 #: What a notice in the page's address may say after a form was saved.
 _NOTICES = {
-    "sharing": "The sharing of the pool was saved.",
-    "repository": "The repository of course materials was saved.",
+    "sharing": N_("The sharing of the pool was saved."),
+    "repository": N_("The repository of course materials was saved."),
 }
 _FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -39,6 +41,9 @@ class PageHandler(BaseHandler):
     """HTML answers and HTML refusals, in the credits page's look."""
 
     csp = coursepage.CONTENT_SECURITY_POLICY
+    #: The pages (and their refusals) are in the reader's language (docs/languages.md);
+    #: their CSV exports write no words of ours.
+    localized = True
 
     def html_headers(self) -> None:
         """A page that runs no script and posts only back to the service."""
@@ -79,7 +84,12 @@ class PageHandler(BaseHandler):
         """The caller, who must be able to read (their login gives them this)."""
         caller = self.require_caller()
         if not caller.reader:
-            raise ApiError(403, "your login lacks the custom:credits:read scope")
+            raise ApiError(
+                403,
+                _("your login lacks the {scope} scope").format(
+                    scope=isolate("custom:credits:read")
+                ),
+            )
         return caller
 
     async def course_for(self, caller: access.Caller, course: str) -> tuple[r.Course, str | None]:
@@ -134,13 +144,20 @@ class PageHandler(BaseHandler):
         if not access.may_manage_roster(caller, role):
             raise ApiError(
                 403,
-                f"only the instructors of {course!r} and operators change its roster or sharing",
+                _(
+                    "only the instructors of {course} and operators change its roster or sharing"
+                ).format(course=isolate(repr(course))),
             )
         return caller, found, role
 
 
 def _not_taught(course: str) -> ApiError:
-    return ApiError(403, f"course {course!r} is not one you teach: this page is for its staff")
+    return ApiError(
+        403,
+        _("course {course} is not one you teach: this page is for its staff").format(
+            course=isolate(repr(course))
+        ),
+    )
 
 
 def _text(value: bytes | str) -> str:
@@ -153,8 +170,10 @@ def _allowance_notice(course: r.Course, user: str) -> str:
         return ""
     own = course.sharing.students.get(user)
     if own is None:
-        return f"{user} has the course's share of the pool again."
-    return f"The allowance of {user} was saved: {credits_text(own)} credits for the term."
+        return _("{user} has the course's share of the pool again.").format(user=isolate(user))
+    return _("The allowance of {user} was saved: {amount} credits for the term.").format(
+        user=isolate(user), amount=credits_text(own)
+    )
 
 
 class TeachingHandler(PageHandler):
@@ -173,7 +192,7 @@ class TeachingHandler(PageHandler):
         if not taught and not caller.admin:
             raise ApiError(
                 403,
-                "this page is for the staff and teaching assistants of a course: you teach none",
+                _("this page is for the staff and teaching assistants of a course: you teach none"),
             )
         self.html_headers()
         self.finish(coursepage.course_list(caller.name, taught, links=self.links()))
@@ -188,7 +207,7 @@ class CoursePageHandler(PageHandler):
         caller = self.teacher()
         found, role = await self.course_for(caller, course)
         saved = self.get_query_argument("saved", "")
-        notice = _NOTICES.get(saved, "")
+        notice = _(_NOTICES[saved]) if saved in _NOTICES else ""
         if saved == "allowance":
             notice = _allowance_notice(found, self.get_query_argument("user", ""))
         await self.render_course(caller, found, role, notice=notice, link=self._link(found))
@@ -232,13 +251,16 @@ class RosterFormHandler(PageHandler):
         """``action`` is ``dry-run`` (the default) or ``apply``; the page shows the result."""
         caller, found, role = await self.staff(course)
         if len(self.request.body) > params.MAX_ROSTER_BODY:
-            raise ApiError(413, "the roster file is larger than 1 MiB")
+            raise ApiError(413, _("the roster file is larger than 1 MiB"))
         text = self._file_text()
         if len(text) > params.CSV_MAX:
-            raise ApiError(413, f"the roster file has more than {params.CSV_MAX} characters")
+            raise ApiError(
+                413,
+                _("the roster file has more than {count} characters").format(count=params.CSV_MAX),
+            )
         action = self.get_body_argument("action", "dry-run")
         if action not in ("dry-run", "apply"):
-            raise ApiError(400, "'action' is dry-run or apply")
+            raise ApiError(400, _("'action' is dry-run or apply"))
         uploader = None if caller.admin else caller.name
         try:
             lines = parse_roster(text)
@@ -271,10 +293,10 @@ class RosterFormHandler(PageHandler):
             try:
                 return upload[0].body.decode("utf-8-sig")
             except UnicodeDecodeError:
-                raise ApiError(400, "the roster file is not UTF-8 text") from None
+                raise ApiError(400, _("the roster file is not UTF-8 text")) from None
         text = self.get_body_argument("csv", "")
         if "\x00" in text:
-            raise ApiError(400, "the roster file has a NUL character")
+            raise ApiError(400, _("the roster file has a NUL character"))
         return text
 
 
@@ -288,13 +310,13 @@ class SharingFormHandler(PageHandler):
         if share == "none":
             share = None
         elif share not in SHARES:
-            raise ApiError(400, "'share' is none, equal or fixed")
+            raise ApiError(400, _("'share' is none, equal or fixed"))
         allowance = self.get_body_argument("allowance", "").strip() or None
         weekly_cap = self.get_body_argument("weekly_cap", "").strip() or None
         if share != "fixed":
             allowance = None
         elif allowance is None:
-            raise ApiError(422, "a fixed allowance per student needs an amount of credits")
+            raise ApiError(422, _("a fixed allowance per student needs an amount of credits"))
         await self.ctx.call(
             self.ctx.ledger.set_course_sharing,
             course,
@@ -366,17 +388,17 @@ class AllowanceFormHandler(PageHandler):
 def _allowance_problem(course: r.Course, username: str, text: str) -> str | None:
     """Why a student's allowance can't be saved as typed, in a sentence; ``None`` if it can."""
     if course.members.get(username) != "student":
-        return (
-            f"The allowance was not saved: {username!r} is not a student of course "
-            f"{course.id!r}. Only the course's students have an allowance of their own."
-        )
+        return _(
+            "The allowance was not saved: {user} is not a student of course {course}. "
+            "Only the course's students have an allowance of their own."
+        ).format(user=isolate(repr(username)), course=isolate(repr(course.id)))
     if not text:
         return None
     try:
         parse_decimal(text, what="the amount")
     except InvalidAmountError as err:
-        return (
-            f"The allowance of {username} was not saved: {err}. Type a positive number of "
+        return _(
+            "The allowance of {user} was not saved: {problem}. Type a positive number of "
             "credits, or leave the field empty to give them the course's share again."
-        )
+        ).format(user=isolate(username), problem=isolate(str(err)))
     return None

@@ -18,6 +18,7 @@ from computehub.credits import records as r
 from computehub.credits.courseuse import PoolUse
 from computehub.credits.display import credits_text
 from computehub.credits.service.views import amount
+from computehub.i18n import _, ngettext
 
 #: Roster order: the course's staff first, then TAs, students, and past users last.
 _ROLE_ORDER = {"owner": 0, "instructor": 1, "ta": 2, "student": 3}
@@ -89,20 +90,34 @@ def roster_rows(
 
 def sharing_in_words(sharing: r.Sharing) -> str:
     """The course's policy as its instructor would say it."""
-    parts = []
+    term = ""
     if sharing.share == "equal":
-        parts.append("an equal share of the pool per student")
+        term = _("An equal share of the pool per student")
     elif sharing.share == "fixed" and sharing.allowance is not None:
-        parts.append(f"{credits_text(sharing.allowance)} credits per student for the term")
-    if sharing.weekly_cap is not None:
-        parts.append(f"at most {credits_text(sharing.weekly_cap)} credits per student a week")
-    if not parts:
-        return "No limit: students spend from the pool until it runs out."
-    text = " and ".join(parts)
+        term = _("{amount} credits per student for the term").format(
+            amount=credits_text(sharing.allowance)
+        )
+    if sharing.weekly_cap is None and not term:
+        return _("No limit: students spend from the pool until it runs out.")
+    if sharing.weekly_cap is None:
+        text = term
+    else:
+        cap = credits_text(sharing.weekly_cap)
+        text = (
+            _("{term} and at most {amount} credits per student a week").format(
+                term=term, amount=cap
+            )
+            if term
+            else _("At most {amount} credits per student a week").format(amount=cap)
+        )
     own = len(sharing.students)
     if own:
-        text += f"; {own} student{'s' if own != 1 else ''} with an allowance of their own"
-    return text[0].upper() + text[1:] + "."
+        text = ngettext(
+            "{policy}; {count} student with an allowance of their own",
+            "{policy}; {count} students with an allowance of their own",
+            own,
+        ).format(policy=text, count=own)
+    return text + _(".")
 
 
 def when(value: datetime | None) -> str:

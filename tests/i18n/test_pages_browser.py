@@ -100,10 +100,11 @@ def test_the_pages_in_urdu_from_the_browsers_language(
         assert not _overflows(page)
         page.screenshot(path=str(output_dir / f"4-hub-status-{theme}.png"), full_page=True)
 
-        # A page not translated yet stays English, left to right, with no switch.
+        # The applications pages follow the same choice (tests/credits_service/
+        # test_pages_urdu_browser.py has them, the instructor pages and the console).
         page.goto(f"{hub.url}/services/credits/applications")
-        assert _html(page) == ("en", "ltr")
-        assert page.locator("#ch-language-switch").count() == 0
+        assert _html(page) == ("ur", "rtl")
+        assert page.locator("#ch-language-switch .ch-lang-current").inner_text() == "اردو"
     finally:
         context.close()
 
