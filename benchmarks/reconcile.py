@@ -10,12 +10,16 @@ counts its calls. Half the sessions are still running (listed by squeue); the ot
 half ended while nobody watched (gone from the queue, COMPLETED in accounting), so the
 pass settles them.
 
-Prints the time and memory (peak RSS growth, and the Python heap's peak with
-``--trace-memory``, which slows the pass) of the first pass (5,000 settled), then of a
-second pass (nothing to do), the Slurm calls of each, and ``ledger check``. Target: a
-pass <= 2 s.
+Prints the time, the CPU seconds (the pass's own and the stand-ins': unlike the time,
+not stretched by other work on a shared machine), and memory (peak RSS growth, and the
+Python heap's peak with ``--trace-memory``, which slows the pass) of the first pass
+(5,000 settled), then of a second pass (nothing to do), the Slurm calls of each, and
+``ledger check``. Target: a pass <= 2 s. ``--compare REF`` first runs the same
+benchmark on the code of the git revision ``REF`` (extracted with ``git archive`` into
+a temporary folder and put first on ``PYTHONPATH``), so that before and after are
+measured in one run on one machine.
 
-    .venv/bin/python benchmarks/reconcile.py [--sessions 10000] [--trace-memory]
+    .venv/bin/python benchmarks/reconcile.py [--sessions 10000] [--trace-memory] [--compare REF]
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import argparse
 import asyncio
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +45,8 @@ from computehub.spawners.reconcile import PassReport, Reconciler, Settle
 from computehub.spawners.registry import HubRegistry
 from computehub.spawners.slurmclient import SlurmClient
 
-SITE = Path(__file__).resolve().parents[1] / "hub_config" / "site.example.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "hub_config" / "site.example.yaml"
 HUB = "lahore"
 RESOURCES = {"cpu": 1}
 
@@ -131,6 +137,16 @@ def calls(work: Path) -> dict[str, int]:
     return {name: names.count(name) for name in sorted(set(names))}
 
 
+def cpu_s() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process (all threads) and of its children.
+
+    Unlike the wall time, not stretched by other work on a shared machine.
+    """
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
 def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -148,20 +164,51 @@ async def one_pass(reconciler: Reconciler, trace: bool) -> tuple[PassReport, flo
     return report, elapsed, peak
 
 
+def baseline(ref: str, sessions: int, trace: bool) -> None:
+    """Run this benchmark file on the code of git revision ``ref`` (before), in a child."""
+    with tempfile.TemporaryDirectory(prefix="reconcile-baseline-") as src:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", ref], capture_output=True, check=True, timeout=120
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", src], input=archive, check=True, timeout=120)
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", ref],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
+        print(f"== baseline: {ref} ({commit}) ==", flush=True)
+        argv = [sys.executable, __file__, "--sessions", str(sessions)]
+        if trace:
+            argv.append("--trace-memory")
+        subprocess.run(argv, env={**os.environ, "PYTHONPATH": src}, check=False, timeout=3600)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--trace-memory", action="store_true", help="Python heap peak (slower)")
+    parser.add_argument(
+        "--compare", metavar="REF", help="first run this benchmark on git revision REF's code"
+    )
     args = parser.parse_args()
+    if args.compare:
+        baseline(args.compare, args.sessions, args.trace_memory)
+        print("== this checkout ==", flush=True)
     with tempfile.TemporaryDirectory(prefix="reconcile-bench-") as tmp:
         work = Path(tmp)
         ledger, registry, slurm, ended = prepare(work, args.sessions)
         reconciler = Reconciler(registry, ledger, slurm, grace=timedelta(minutes=10))
         for label in ("first pass (half ended while the hub was down)", "second pass"):
             rss_before = max_rss_mb()
+            cpu_before = cpu_s()
             report, elapsed, peak = asyncio.run(one_pass(reconciler, args.trace_memory))
+            cpu_after = cpu_s()
+            own, stand_ins = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
             settled = {a.hold.id for a in report.actions if isinstance(a, Settle)}
             print(f"{label}: {elapsed:.2f} s")
+            print(f"  CPU: the pass {own:.2f} s, the Slurm stand-ins {stand_ins:.2f} s")
             print(
                 f"  settled {len(settled)} (expected {len(ended)}), "
                 f"other actions {len(report.actions) - len(settled)}, failed {len(report.failed)}"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 from computehub.credits import models as m
 from computehub.credits import records as r
@@ -57,6 +58,29 @@ def entry(row: m.JournalEntry, account_id: int, names: Mapping[int, str]) -> r.E
         reason=row.reason,
         created_at=row.created_at,
         hold_id=row.hold_id,
+    )
+
+
+def hold_of_columns(
+    columns: Sequence[Any], account: str, held_rates: Mapping[str, tuple[int, Decimal]]
+) -> r.Hold:
+    """A hold from its columns ``(id, hub, job_id, status, hours, amount, created_at,
+    cancel_requested_at)``, as :func:`~computehub.credits.convert.hold` makes it from the
+    ORM object."""
+    hold_id, hub, job_id, status, hours, amount, created_at, cancel_requested_at = columns
+    return r.Hold(
+        id=hold_id,
+        account=account,
+        hub=hub,
+        job_id=job_id,
+        status=status,
+        hours=hours,
+        amount=amount,
+        per_hour=sum((rate * count for count, rate in held_rates.values()), Decimal(0)),
+        resources={res: count for res, (count, _) in sorted(held_rates.items())},
+        rates={res: rate for res, (_, rate) in sorted(held_rates.items())},
+        created_at=created_at,
+        cancel_requested_at=cancel_requested_at,
     )
 
 

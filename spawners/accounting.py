@@ -69,6 +69,8 @@ def gpu_tres(alloc: str) -> tuple[dict[str, int], int | None]:
     typed: dict[str, int] = {}
     untyped: int | None = None
     for item in alloc.split(","):
+        if "gpu" not in item:  # most items (cpu=, mem=, node=, billing=): no match possible
+            continue
         item = item.strip()
         if match := _TYPED_GPU.match(item):
             typed[match.group(1).lower()] = typed.get(match.group(1).lower(), 0) + int(

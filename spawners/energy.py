@@ -20,12 +20,12 @@ from computehub.credits.errors import ConflictError
 from computehub.credits.ledger import Ledger
 from computehub.extensions.energyhook import EnergyNote, parse_comment
 from computehub.spawners.accounting import CLOCK_SKEW_S, ENERGY_FIELDS
-from computehub.spawners.slurmclient import SlurmClient, SlurmError
+from computehub.spawners.slurmclient import SACCT_CHUNK, SlurmClient, SlurmError
 
 log = logging.getLogger("computehub.energy")
 
 #: Job ids per sacct call.
-BATCH = 500
+BATCH = SACCT_CHUNK
 
 
 def energy_by_hold(output: str, awaiting: Iterable[AwaitingEnergy]) -> dict[int, EnergyNote]:
@@ -74,13 +74,15 @@ async def collect_energy(
             by_hub.setdefault(hold.hub, []).append(hold)
     recorded: dict[int, EnergyNote] = {}
     for hub, holds in by_hub.items():
-        for first in range(0, len(holds), BATCH):
-            chunk = holds[first : first + BATCH]
-            try:
-                out = await slurm.energy_comments(hub, sorted({h.job_id for h in chunk}))
-            except SlurmError as err:
-                log.warning("Energy of hub %s not read: sacct failed (%s)", hub, err)
-                break
+        chunks = [holds[first : first + BATCH] for first in range(0, len(holds), BATCH)]
+        try:  # the chunks' sacct calls overlap (SlurmClient.runs_of_chunks)
+            outs = await slurm.runs_of_chunks(
+                hub, [sorted({h.job_id for h in chunk}) for chunk in chunks], ENERGY_FIELDS
+            )
+        except SlurmError as err:
+            log.warning("Energy of hub %s not read: sacct failed (%s)", hub, err)
+            continue
+        for chunk, out in zip(chunks, outs, strict=True):
             for hold_id, note in energy_by_hold(out, chunk).items():
                 try:
                     await asyncio.to_thread(

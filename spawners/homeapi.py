@@ -3,7 +3,9 @@
 The home page (``hub_config/templates/home.html``) reads this with the browser's
 login: each of the user's servers that runs, starts or waits (named servers too),
 with its session's figures from the ledger and its job as Slurm sees it now (state,
-start or estimated start from ``squeue --start``, time limit, place in the queue),
+start or estimated start as ``squeue --start`` gives it, time limit, place in the
+queue: all read from the hub's shared queue listing, one ``squeue`` per hub per
+interval for every card, page and session poll),
 the accounts the user may use with what expires soon, and their last sessions with
 what each was charged. The cards are built by :mod:`computehub.spawners.homecards`.
 
@@ -12,7 +14,7 @@ every user's login holds it; a server's own token holds it for that server only,
 it can't read the user's other sessions. The answer is only ever the caller's own.
 The sentences are in the request's language (the ``computehub-lang`` cookie, else
 ``Accept-Language``; docs/languages.md); the exact values and times beside them never
-are. The ledger is read in a worker thread; every Slurm command has the hub's timeout,
+are. The ledger is read in a worker thread; the listing's squeue has the hub's timeout,
 and a hub that does not answer leaves its cards without Slurm's figures (logged).
 """
 
@@ -35,20 +37,13 @@ from computehub.credits.service.page import latest_sessions
 from computehub.i18n import use
 from computehub.i18n.hub import request_language
 from computehub.spawners import homecards as hc
+from computehub.spawners.batch import job_name
+from computehub.spawners.queueboard import QueueSnapshot
 from computehub.spawners.scopes import SESSIONS
-from computehub.spawners.slurmclient import SlurmClient, SlurmError
+from computehub.spawners.slurmclient import JobInfo, SlurmClient, SlurmError
 
 PATH = r"/api/computehub/home"
 log = logging.getLogger("computehub.home")
-
-
-def _partition(spawner: Any) -> str:
-    """The partition the server's job waits in (as the spawner's own queue position)."""
-    chosen = str(getattr(spawner, "session_partition", "") or "")
-    if chosen or not getattr(spawner, "hub_name", ""):
-        return chosen
-    req = getattr(spawner, "session_request", None)
-    return str(spawner.job_partition(req.gpu_type if req is not None else None))
 
 
 def _server(user: Any, spawner: Any) -> hc.Server:
@@ -63,40 +58,45 @@ def _server(user: Any, spawner: Any) -> hc.Server:
     )
 
 
-async def slurm_view(
-    client: SlurmClient, server: hc.Server, partition: str, user: str
-) -> hc.SlurmView | None:
-    """What Slurm says of the server's job now; None when there is no job to ask about."""
+def view_of(snapshot: QueueSnapshot[JobInfo], server: hc.Server, user: str) -> hc.SlurmView:
+    """What the hub's queue listing says of the server's job (pure).
+
+    A job the listing does not show is gone; a job that is not the session's (its user
+    or, once the hold is known, its name differ: Slurm reused the id) says nothing.
+    The start is the job's or, pending, Slurm's estimate (what ``squeue --start``
+    prints); a pending job's place is among its partition's pending jobs.
+    """
+    info = snapshot.jobs.get(server.job_id)
+    if info is None:
+        return hc.SlurmView(answered=True, state="GONE")
+    if info.user != user or (server.hold_id and info.name != job_name(server.hub, server.hold_id)):
+        return hc.SlurmView(answered=False)  # the id is someone else's job now
+    pending = info.state == "PENDING"
+    return hc.SlurmView(
+        answered=True,
+        state=info.state,
+        start=None if info.start is None else datetime.fromtimestamp(info.start, UTC),
+        limit_minutes=info.minutes,
+        reason=info.reason if pending else "",
+        position=snapshot.positions.get(server.job_id) if pending else None,
+    )
+
+
+async def slurm_view(client: SlurmClient, server: hc.Server, user: str) -> hc.SlurmView | None:
+    """What Slurm says of the server's job now; None when there is no job to ask about.
+
+    Read from the hub's shared queue listing (:meth:`SlurmClient.board`: one ``squeue``
+    per hub per interval, shared with every session's poll and every other card and
+    page), never with a ``squeue`` of its own.
+    """
     if not server.hub or not server.job_id:
         return None
     try:
-        found = None
-        if not server.ready:  # a waiting job's estimate, as squeue --start gives it
-            found = await client.start_time(server.hub, server.job_id, pending=True)
-        if found is None:
-            found = await client.start_time(server.hub, server.job_id, pending=False)
-        if found is None:
-            return hc.SlurmView(answered=True, state="GONE")
-        state, start, limit = found
-        reason, position = "", None
-        if state == "PENDING":
-            info = await client.job(server.hub, server.job_id)
-            reason = info.reason if info is not None else ""
-            if info is not None and info.user != user:
-                return hc.SlurmView(answered=False)  # the id is someone else's job now
-            if partition:
-                position = await client.queue_position(server.hub, server.job_id, partition)
+        snapshot = await client.board(server.hub).get()
     except SlurmError as err:
         log.warning("Home page: squeue for %s/%s failed: %s", server.hub, server.job_id, err)
         return hc.SlurmView(answered=False)
-    return hc.SlurmView(
-        answered=True,
-        state=state,
-        start=None if start is None else datetime.fromtimestamp(start, UTC),
-        limit_minutes=limit,
-        reason=reason,
-        position=position,
-    )
+    return view_of(snapshot, server, user)
 
 
 def read_ledger(
@@ -160,12 +160,8 @@ class HomeHandler(APIHandler):  # type: ignore[misc]
             name: hc.HubWords(registry[name].display_name, registry[name].region)
             for name in registry.names()
         }
-        partitions = [_partition(s) for s in spawners]
         views = await asyncio.gather(
-            *(
-                slurm_view(default.slurm, server, partition, user.name)
-                for server, partition in zip(servers, partitions, strict=True)
-            )
+            *(slurm_view(default.slurm, server, user.name) for server in servers)
         )
         hold_ids = [s.hold_id for s in servers if s.hold_id]
         try:

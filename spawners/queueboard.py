@@ -110,19 +110,22 @@ class QueueBoard(Generic[T]):
         #: How many reads were started (for tests and benchmarks).
         self.reads = 0
 
-    async def get(self, not_before: float | None = None) -> T:
+    async def get(self, not_before: float | None = None, max_age: float | None = None) -> T:
         """The queue as a read that started at or after ``not_before`` saw it.
 
-        Without ``not_before``, the last read if it is younger than the interval.
+        Without ``not_before``, the last read if it is younger than ``max_age`` (at
+        least the interval; by default the interval): a caller that can do with an older
+        listing (a running session's periodic poll) takes it rather than start a read.
         Cancelling the caller never cancels a read others wait for.
         """
+        fresh_for = self._interval if max_age is None else max(max_age, self._interval)
         while True:
             now = self._clock()
             last = self._last
             if (
                 last is not None
                 and (not_before is None or last.started >= not_before)
-                and now - last.started < self._interval
+                and now - last.started < fresh_for
             ):
                 return last.result()
             task = self._task

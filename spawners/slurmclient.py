@@ -17,7 +17,6 @@ from datetime import datetime
 
 from computehub.spawners.accounting import (
     CLOCK_SKEW_S,
-    ENERGY_FIELDS,
     SACCT_FIELDS,
     JobRun,
     JobUsage,
@@ -76,12 +75,16 @@ _JOB_FIELDS = (
     "MinMemory",
     "OverSubscribe",
     "RestartCnt",
+    "StartTime",
     "Name",
 )
 #: ``squeue -O`` fields of :meth:`SlurmClient.live_jobs`; the name last.
 _QUEUE_FIELDS = ("JobArrayID", "State", "UserName", "SubmitTime", "RestartCnt", "Name")
-#: Job ids per sacct call when many jobs' accounting is read at once (argv stays short).
-SACCT_CHUNK = 500
+#: Job ids per sacct call when many jobs' accounting is read at once: one argument of
+#: at most 2,000 x 13 bytes (Linux allows 128 KiB), one slurmdbd query for 2,000 jobs.
+SACCT_CHUNK = 2000
+#: sacct calls of one read that may run at once (slurmdbd answers them in parallel).
+SACCT_PARALLEL = 4
 _DURATION = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)$")
 _MEMORY = re.compile(r"^([0-9]{1,12})([KMGT]?)$")
 _MB = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
@@ -144,6 +147,9 @@ class JobInfo:
     exclusive: bool = False
     #: How often it was requeued (Slurm's restart count).
     restarts: int = 0
+    #: When it started or, pending, when Slurm expects it to (the backfill scheduler's
+    #: estimate, as ``squeue --start`` prints it); epoch seconds, None when Slurm can't tell.
+    start: int | None = None
 
     @property
     def requeued(self) -> bool:
@@ -261,6 +267,7 @@ def _job_info(fields: Sequence[str]) -> JobInfo:
         memory,
         oversubscribe,
         restarts,
+        start,
         name,
     ) = fields
     typed, untyped = gpu_tres(alloc)
@@ -280,6 +287,7 @@ def _job_info(fields: Sequence[str]) -> JobInfo:
         memory_mb=parse_memory_mb(memory),
         exclusive=oversubscribe.strip().upper() in _EXCLUSIVE,
         restarts=_count(restarts),
+        start=_epoch(start) or None,
     )
 
 
@@ -498,19 +506,24 @@ class SlurmClient:
         return board
 
     async def queued(
-        self, hub: str, job_id: str, not_before: float | None = None
+        self,
+        hub: str,
+        job_id: str,
+        not_before: float | None = None,
+        max_age: float | None = None,
     ) -> tuple[JobInfo | None, int | None]:
         """A job as the hub's shared queue listing shows it, and its place if it waits.
 
         The listing is one ``squeue`` of the whole queue per interval, shared by every
         session of the hub (see ``queueboard.py``); ``not_before`` (the client's
         :meth:`now`) asks for a listing taken after it (a job submitted or cancelled
-        since then shows as it is now). (None, None) when the queue does not list it.
+        since then shows as it is now); ``max_age`` lets a listing that old answer
+        (:meth:`QueueBoard.get`). (None, None) when the queue does not list it.
 
         Raises:
             SlurmError: squeue failed (:class:`SlurmUnavailableError`: no answer).
         """
-        snapshot = await self.board(hub).get(not_before)
+        snapshot = await self.board(hub).get(not_before, max_age)
         return snapshot.jobs.get(job_id), snapshot.positions.get(job_id)
 
     async def live_jobs(self, hub: str) -> list[QueuedJob]:
@@ -667,21 +680,37 @@ class SlurmClient:
         One ``sacct -j`` of every id (in chunks of :data:`SACCT_CHUNK`), each job's runs
         then read as :meth:`usage` reads one job's. In the order of ``sessions``.
         """
+        chunks = [sessions[at : at + SACCT_CHUNK] for at in range(0, len(sessions), SACCT_CHUNK)]
+        outs = await self.runs_of_chunks(
+            hub, [sorted({job_id for job_id, _, _ in chunk}) for chunk in chunks], SACCT_FIELDS
+        )
         found: list[JobUsage | None] = []
-        for start in range(0, len(sessions), SACCT_CHUNK):
-            chunk = sessions[start : start + SACCT_CHUNK]
-            ids = sorted({job_id for job_id, _, _ in chunk})
-            out = await self._runs_of(hub, ids, SACCT_FIELDS)
+        for chunk, out in zip(chunks, outs, strict=True):
             found.extend(usages_of(parse_sacct(out), chunk))
         return found
 
-    async def energy_comments(self, hub: str, job_ids: Sequence[str]) -> str:
-        """``sacct``'s lines of :data:`ENERGY_FIELDS` for ``job_ids`` (every run: ``-D``).
+    async def runs_of_chunks(
+        self, hub: str, chunks: Sequence[Sequence[str]], fields: str
+    ) -> list[str]:
+        """``sacct``'s lines of ``fields`` for each chunk of job ids, in order.
 
-        The AdminComment, where the node's epilog records a job's energy, comes last: it
-        is free text (see ``computehub.spawners.energy``).
+        At most :data:`SACCT_PARALLEL` calls run at once (after an outage, thousands of
+        ended jobs are read in a few calls that overlap, not one after another). The
+        first that fails fails the whole read (the others are cancelled).
         """
-        return await self._runs_of(hub, job_ids, ENERGY_FIELDS)
+        gate = asyncio.Semaphore(SACCT_PARALLEL)
+
+        async def one(ids: Sequence[str]) -> str:
+            async with gate:
+                return await self._runs_of(hub, ids, fields)
+
+        tasks = [asyncio.ensure_future(one(ids)) for ids in chunks]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
 
     async def _runs_of(self, hub: str, job_ids: Sequence[str], fields: str) -> str:
         """``sacct``'s lines of ``fields`` for every run (``-D``) of ``job_ids``, any user's."""

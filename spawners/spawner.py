@@ -247,6 +247,17 @@ class ComputeHubSpawner(BatchLifecycle):
         "per hub per interval answers every session's poll (see docs/performance.md).",
     ).tag(config=True)
 
+    poll_listing_age_s = Float(
+        None,
+        allow_none=True,
+        min=0,
+        help="How old a queue listing a running server's periodic poll may read (None: "
+        "the poll interval). With it, the polls of every running session of a hub cost "
+        "one squeue per hub per poll interval, however many there are; a job that ends "
+        "is seen within two poll intervals. Starts and stops read a listing taken after "
+        "their own sbatch or scancel, whatever this is (see docs/performance.md).",
+    ).tag(config=True)
+
     ticket_ttl_s = Integer(
         300,
         min=30,
@@ -1060,7 +1071,8 @@ class ComputeHubSpawner(BatchLifecycle):
         if self._interrupted:
             await self._end_interrupted_start()
             return 1
-        status = await self.query_job_status()
+        age = self.poll_interval if self.poll_listing_age_s is None else self.poll_listing_age_s
+        status = await self._job_status(max_age=age)
         if status in (JobStatus.PENDING, JobStatus.RUNNING):
             await self._end_if_archived()
         if status in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.UNKNOWN):
@@ -1184,7 +1196,15 @@ class ComputeHubSpawner(BatchLifecycle):
         self._listed_after = self.slurm.now()
 
     async def query_job_status(self) -> JobStatus:
+        """Ask the job's hub: a listing no older than the queue interval (:meth:`_job_status`)."""
+        return await self._job_status()
+
+    async def _job_status(self, max_age: float | None = None) -> JobStatus:
         """Ask the job's hub; an unreachable controller is UNKNOWN (never refund, never kill).
+
+        ``max_age``: how old a listing may answer (a periodic poll's; see
+        :attr:`poll_listing_age_s`); a listing taken after this session's own sbatch or
+        scancel is always required.
 
         A job Slurm's queue no longer lists, or whose id now belongs to another job, has
         ended only when its accounting is final (see :meth:`_ended_or_unknown`). A job
@@ -1193,7 +1213,9 @@ class ComputeHubSpawner(BatchLifecycle):
         if not self.job_id or not self.hub_name:
             return JobStatus.NOTFOUND
         try:
-            info, position = await self.slurm.queued(self.hub_name, self.job_id, self._listed_after)
+            info, position = await self.slurm.queued(
+                self.hub_name, self.job_id, self._listed_after, max_age
+            )
         except SlurmUnavailableError as err:
             self._slurm_down = str(err)
             self.job_status = "UNKNOWN the scheduler does not answer"

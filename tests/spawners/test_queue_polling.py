@@ -115,6 +115,11 @@ async def test_many_sessions_are_polled_with_one_squeue_per_hub_per_interval(
             single.memory_mb,
         )
         assert info.state == single.state, job_id
+        # The start (or a pending job's estimate) and limit the home page shows are
+        # what squeue --start (pending) or squeue -j print for that job alone.
+        alone_start = await alone.start_time("lahore", job_id, pending=info.state == "PENDING")
+        assert alone_start is not None
+        assert (info.start, info.minutes) == alone_start[1:], job_id
         if info.state == "PENDING":
             assert place == await alone.queue_position("lahore", job_id, info.partition)
         else:

@@ -84,7 +84,7 @@ def test_pending_positions(
 
 def _line(job_id: str, state: str, partition: str = "gpu", name: str = "jupyterhub-l-1") -> str:
     fields = [job_id, state, "n1", "None", partition, "1:00:00", "alice", "1796393480"]
-    fields += ["cpu=1,gres/gpu:h100=1", "gres/gpu:h100:1", "1", "1G", "OK", "0", name]
+    fields += ["cpu=1,gres/gpu:h100=1", "gres/gpu:h100:1", "1", "1G", "OK", "0", "N/A", name]
     return "|".join(fields) + "|"
 
 
@@ -147,6 +147,35 @@ async def test_a_fresh_enough_read_is_reused_and_a_stale_one_is_not() -> None:
     time.now += 1.0
     assert await reads.get() == 3  # older than the interval
     assert len(queue.reads) == 3
+
+
+async def test_a_thousand_running_sessions_polling_cost_one_read_per_poll_interval() -> None:
+    """Periodic polls that accept a listing as old as the poll interval (30 s): 1,000
+    sessions, each polled every 30 s at its own moment, over ten minutes."""
+    reads, queue, time = board(interval_s=0.5)
+    poll_s, sessions, minutes = 30.0, 1000, 10
+    for tick in range(int(minutes * 60 / poll_s * sessions)):
+        time.now = 100.0 + tick * poll_s / sessions  # one session's poll after another
+        assert await reads.get(max_age=poll_s) >= 1
+    assert len(queue.reads) <= minutes * 60 / poll_s + 1
+    # Without max_age the same polls read every interval.
+    eager, counted, clock = board(interval_s=0.5)
+    for tick in range(int(60 / poll_s * sessions)):
+        clock.now = 100.0 + tick * poll_s / sessions
+        await eager.get()
+    assert len(counted.reads) >= 100  # one a 0.5 s interval (plus the read itself)
+
+
+async def test_an_old_listing_never_answers_a_caller_needing_a_newer_one() -> None:
+    reads, queue, time = board(interval_s=0.5)
+    assert await reads.get(max_age=30) == 1
+    time.now += 10
+    assert await reads.get(max_age=30) == 1  # ten seconds old: the poll takes it
+    asked = time.now
+    assert await reads.get(not_before=asked, max_age=30) == 2  # after a submission
+    assert queue.reads[-1] >= asked
+    time.now += 0.2
+    assert await reads.get(max_age=0.1) == 2  # never fresher than the interval demands
 
 
 async def test_a_caller_needing_a_newer_listing_waits_for_the_next_read() -> None:

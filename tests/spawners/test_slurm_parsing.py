@@ -318,7 +318,8 @@ def test_parse_queue_keeps_names_whole_and_skips_cut_lines() -> None:
 def test_parse_job_reads_allocation_and_limits() -> None:
     out = (
         "3|RUNNING|lahore-n1|None|gpu|7:00|bob|1796393562|"
-        "cpu=1,node=1,billing=1,gres/gpu=2|gres:gpu:h100:2|1|1G|OK|0|jupyterhub-lahore-7|\n"
+        "cpu=1,node=1,billing=1,gres/gpu=2|gres:gpu:h100:2|1|1G|OK|0|1796393570|"
+        "jupyterhub-lahore-7|\n"
     )
     info = parse_job(out, "3")
     assert info == JobInfo(
@@ -337,6 +338,7 @@ def test_parse_job_reads_allocation_and_limits() -> None:
         memory_mb=1024,
         exclusive=False,
         restarts=0,
+        start=1796393570,
     )
     assert not info.requeued
     assert parse_job(out, "30") is None
@@ -345,9 +347,9 @@ def test_parse_job_reads_allocation_and_limits() -> None:
 @pytest.mark.parametrize(
     ("fields", "exclusive", "restarts", "requeued"),
     [
-        ("gres:gpu:h100:1|1|0|NO|0|", True, 0, False),  # --exclusive --mem=0
-        ("N/A|1|16000M|USER|0|", True, 0, False),
-        ("gres:gpu:h100:1|1|1G|OK|2|", False, 2, True),  # requeued twice, running again
+        ("gres:gpu:h100:1|1|0|NO|0|N/A|", True, 0, False),  # --exclusive --mem=0
+        ("N/A|1|16000M|USER|0|0|", True, 0, False),
+        ("gres:gpu:h100:1|1|1G|OK|2|1796393600|", False, 2, True),  # requeued twice, running again
     ],
 )
 def test_parse_job_reads_exclusivity_and_restarts(
@@ -360,7 +362,7 @@ def test_parse_job_reads_exclusivity_and_restarts(
 
 
 def test_parse_job_says_requeued_for_the_requeued_states() -> None:
-    out = "5|REQUEUE_HOLD|(null)|JobHeldUser|gpu|1:00|bob|1||N/A|1|1G|OK|0|jupyterhub-x-1|\n"
+    out = "5|REQUEUE_HOLD|(null)|JobHeldUser|gpu|1:00|bob|1||N/A|1|1G|OK|0|N/A|jupyterhub-x-1|\n"
     info = parse_job(out, "5")
     assert info is not None
     assert info.requeued
