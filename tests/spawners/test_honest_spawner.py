@@ -35,6 +35,7 @@ SETTINGS_THAT_TAKE_EFFECT = {
     "settle_wait_s",
     "free_gpus_cache_s",
     "queue_interval_s",
+    "controller_check_s",
     "ticket_ttl_s",
     # batchspawner's start loop
     "startup_poll_interval",
