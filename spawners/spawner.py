@@ -248,12 +248,13 @@ class ComputeHubSpawner(BatchLifecycle):
     ).tag(config=True)
 
     controller_check_s = Float(
-        5.0,
+        0.0,
         min=0,
         help="Before it holds the price, a start asks whether its hub's controller "
         "answers: it takes the hub's last shared queue read when that answered (or "
-        "failed) less than this many seconds ago, else waits for a new one. 0: every "
-        "start waits for a read begun after it asked (see docs/performance.md).",
+        "failed) less than this many seconds ago, else waits for a new one. 0 (the "
+        "default): every start waits for a read begun after it asked (see "
+        "docs/performance.md for what 5 s gave a class starting at once).",
     ).tag(config=True)
 
     ticket_ttl_s = Integer(
