@@ -289,7 +289,16 @@ def main() -> int:
         help="which hub's storms run first (on a shared machine the load drifts: run "
         "both orders to see what the order gave either side)",
     )
+    parser.add_argument(
+        "--controller-check-s",
+        type=float,
+        default=None,
+        help="ComputeHubSpawner.controller_check_s for computehub's hub (default: its own)",
+    )
     args = parser.parse_args()
+    ours_config = OURS
+    if args.controller_check_s is not None:
+        ours_config += f"c.ComputeHubSpawner.controller_check_s = {args.controller_check_s!r}\n"
     people = [f"cbench{n:03d}" for n in range(args.people)]
     for user in people:
         ensure_user(user)
@@ -318,7 +327,7 @@ def main() -> int:
     ours = HubProcess(
         base / "ours",
         site,
-        extra_config=driver_config(base / "ours.py", token, OURS),
+        extra_config=driver_config(base / "ours.py", token, ours_config),
         extra_env={**quiet, "COMPUTEHUB_CREDITS_PORT": str(free_port())},
     )
     plain = HubProcess(
