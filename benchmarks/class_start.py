@@ -17,7 +17,7 @@ computehub, the ledger's journal entries written and ``ledger check``. Then the 
 of the time until everyone was ready (computehub / plain). It asserts nothing (exit
 status 1 when someone was never ready or the ledger check is not clean).
 
-    .venv/bin/python benchmarks/class_start.py [--people 300] [--window 60]
+    .venv/bin/python benchmarks/class_start.py [--people 300] [--window 60] [--first plain]
 """
 
 from __future__ import annotations
@@ -282,7 +282,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=300)
     parser.add_argument("--window", type=float, default=60.0, help="seconds the Starts spread over")
+    parser.add_argument(
+        "--first",
+        choices=("computehub", "plain"),
+        default="computehub",
+        help="which hub's storms run first (on a shared machine the load drifts: run "
+        "both orders to see what the order gave either side)",
+    )
+    parser.add_argument(
+        "--controller-check-s",
+        type=float,
+        default=None,
+        help="ComputeHubSpawner.controller_check_s for computehub's hub (default: its own)",
+    )
     args = parser.parse_args()
+    ours_config = OURS
+    if args.controller_check_s is not None:
+        ours_config += f"c.ComputeHubSpawner.controller_check_s = {args.controller_check_s!r}\n"
     people = [f"cbench{n:03d}" for n in range(args.people)]
     for user in people:
         ensure_user(user)
@@ -311,7 +327,7 @@ def main() -> int:
     ours = HubProcess(
         base / "ours",
         site,
-        extra_config=driver_config(base / "ours.py", token, OURS),
+        extra_config=driver_config(base / "ours.py", token, ours_config),
         extra_env={**quiet, "COMPUTEHUB_CREDITS_PORT": str(free_port())},
     )
     plain = HubProcess(
@@ -335,12 +351,19 @@ def main() -> int:
                 api(hub.url, token, "POST", f"/users/{user}")
         body = {"hub": "lahore", "gpu_type": "", "hours": "1", "account": COURSE}
         print(f"{args.people} people, Starts within {args.window:.0f} s, CPU-only sessions")
-        ours_start, _ = run_storms(
-            "ComputeHubSpawner", ours, token, people, body, args.window, conf, ledger_file
-        )
-        plain_start, _ = run_storms(
-            "batchspawner SlurmSpawner", plain, token, people, None, args.window, conf, None
-        )
+        print(f"load average at the start: {os.getloadavg()[0]:.1f}")
+        runs = {
+            "computehub": lambda: run_storms(
+                "ComputeHubSpawner", ours, token, people, body, args.window, conf, ledger_file
+            ),
+            "plain": lambda: run_storms(
+                "batchspawner SlurmSpawner", plain, token, people, None, args.window, conf, None
+            ),
+        }
+        order = [args.first, *(name for name in runs if name != args.first)]
+        results = {name: runs[name]()[0] for name in order}
+        ours_start, plain_start = results["computehub"], results["plain"]
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
         with Ledger(f"sqlite:///{ledger_file}") as ledger:
             check = ledger.check()
         print(f"ledger check: {'clean' if check.ok else check.differences[:5]}")

@@ -67,11 +67,12 @@ def pending_positions(rows: Sequence[tuple[str, str, str]]) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class _Read(Generic[T]):
-    """One read of the queue: when it started, and what it gave (or why it failed)."""
+    """One read of the queue: when it started and ended, what it gave (or why it failed)."""
 
     started: float
     value: T | None = None
     error: BaseException | None = None
+    answered: float = 0.0
 
     def result(self) -> T:
         if self.error is not None:
@@ -141,6 +142,20 @@ class QueueBoard(Generic[T]):
                 return read.result()
             # That read began before the moment asked for: wait for the next one.
 
+    async def answered_within(self, max_age_s: float) -> T:
+        """The last read's answer if it came less than ``max_age_s`` ago, else a new read's.
+
+        For a question about the controller rather than a job (does it answer?): the
+        last read's outcome is given as it was, a listing or the error of a controller
+        that did not answer; one that ended longer ago is replaced by a read begun
+        now (``get(not_before=now)``). ``max_age_s`` 0 always waits for a new read.
+        """
+        last = self._last
+        now = self._clock()
+        if last is not None and now - last.answered < max_age_s:
+            return last.result()
+        return await self.get(not_before=now)
+
     async def _read_at(self, start: float) -> _Read[T]:
         delay = start - self._clock()
         if delay > 0:
@@ -148,9 +163,9 @@ class QueueBoard(Generic[T]):
         started = self._last_start = self._clock()
         self.reads += 1
         try:
-            read = _Read(started, value=await self._fetch())
+            read = _Read(started, value=await self._fetch(), answered=self._clock())
         except Exception as err:  # every caller of this read gets the error
-            read = _Read(started, error=err)
+            read = _Read(started, error=err, answered=self._clock())
         self._last = read
         return read
 

@@ -377,6 +377,10 @@ def parse_config(text: str) -> SlurmConfig:
     return SlurmConfig(items("AccountingStorageTRES"), plugins, items("AccountingStorageEnforce"))
 
 
+#: How long a command killed on its timeout is waited for before its caller is told.
+KILLED_WAIT_S = 5.0
+
+
 def _kill(proc: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
@@ -407,7 +411,11 @@ async def run_argv(
         )
     except TimeoutError:
         _kill(proc)
-        await proc.wait()
+        # Python 3.11's wait() returns only once the child's pipes close: a killed
+        # sudo's own child (sbatch) may hold them open, and the caller would never
+        # hear of the timeout (seen with 300 sbatch at once). Bounded, too.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), KILLED_WAIT_S)
         raise SlurmUnavailableError(f"{argv[0]} did not answer within {limit_s:.0f} s") from None
     except asyncio.CancelledError:
         _kill(proc)

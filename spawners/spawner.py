@@ -190,6 +190,7 @@ async def _apply_user_options(spawner: ComputeHubSpawner, user_options: dict[str
     """JupyterHub's ``apply_user_options`` hook: refuse bad options with a 400."""
     spawner.refuse_system_account()
     options = user_options or {}
+    spawner.begin_controller_check(options.get("hub") if isinstance(options, dict) else None)
     free = None
     closed: set[str] = set()
     if isinstance(options, dict) and options.get("hub") == ANY_HUB:
@@ -258,6 +259,16 @@ class ComputeHubSpawner(BatchLifecycle):
         "their own sbatch or scancel, whatever this is (see docs/performance.md).",
     ).tag(config=True)
 
+    controller_check_s = Float(
+        0.0,
+        min=0,
+        help="Before it holds the price, a start asks whether its hub's controller "
+        "answers: it takes the hub's last shared queue read when that answered (or "
+        "failed) less than this many seconds ago, else waits for a new one. 0 (the "
+        "default): every start waits for a read begun after it asked (see "
+        "docs/performance.md for what 5 s gave a class starting at once).",
+    ).tag(config=True)
+
     ticket_ttl_s = Integer(
         300,
         min=30,
@@ -307,6 +318,8 @@ class ComputeHubSpawner(BatchLifecycle):
     _submit_window: tuple[float, float] | None = None
     #: The last waiting reason logged (Slurm's words go to the log, once per change).
     _logged_reason: str | None = None
+    #: The start's controller check begun with its options (hub, the shared queue read).
+    _controller_read: tuple[str, asyncio.Future[Any]] | None = None
 
     @property
     def registry(self) -> HubRegistry:
@@ -465,6 +478,11 @@ class ComputeHubSpawner(BatchLifecycle):
 
     # -- the hub's record of the session -------------------------------------------------
 
+    def _stage_state(self) -> None:
+        """Put the spawner's state on its database row for JupyterHub's next commit."""
+        if self.orm_spawner is not None:
+            self.orm_spawner.state = self.get_state()
+
     def _persist_state(self) -> None:
         """Store the spawner's state in the hub's database now, not when start() returns.
 
@@ -557,7 +575,10 @@ class ComputeHubSpawner(BatchLifecycle):
             writer.close()
             break
         self._starting = False
-        self._persist_state()
+        # JupyterHub commits its database as soon as start() returns (the server's
+        # port), before anything else runs: the state rides in that commit, not in one
+        # of its own (one fewer commit on the event loop per start).
+        self._stage_state()
         return ip, port
 
     async def _start_job(self) -> tuple[str, int]:
@@ -797,16 +818,37 @@ class ComputeHubSpawner(BatchLifecycle):
         )
         return str(self.job_id)
 
+    def begin_controller_check(self, hub: object) -> None:
+        """Begin the start's controller check (:meth:`_refuse_closed_hub`) for a hub it names.
+
+        Called as the options are checked: the hub's shared queue read then runs while
+        the person's standing is read from the ledger, not after it. Only a hub of the
+        site file is asked (the options are not validated yet); any other choice, and
+        "any hub", is asked when the start reaches the check.
+        """
+        self._controller_read = None
+        if not isinstance(hub, str) or hub not in self.registry:
+            return
+        read = asyncio.ensure_future(self.slurm.board(hub).answered_within(self.controller_check_s))
+        # A start refused before its check still consumes the read's outcome.
+        read.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._controller_read = (hub, read)
+
     async def _refuse_closed_hub(self, name: str) -> None:
         """Refuse a session on a hub in maintenance, or whose controller does not answer
         now, before anything is held (a 503 with the sentence the form shows too).
 
-        The controller is asked afresh (not the form's cached answer): a hub that went
+        The controller is asked again (not the form's cached answer): a hub that went
         down since the page was drawn is refused here, not after a hold is placed. The
-        question is the hub's shared queue read begun after this start asked (one
-        ``squeue`` per interval for every start of a class, not one ``sinfo`` each).
+        question is the hub's shared queue read (one ``squeue`` per interval for every
+        start of a class, not one ``sinfo`` each): the last one when it answered (or
+        failed) less than ``controller_check_s`` ago, else one begun after this start
+        asked (from :meth:`begin_controller_check`, while the ledger is read). A class
+        starting at once waits for no read of its own: its sessions' polls keep the
+        answer fresh.
         """
         hub = self.registry[name]
+        begun, self._controller_read = self._controller_read, None
         notice = maintenance_notices(self.log).get(name)
         if notice is not None:
             raise SessionError(
@@ -815,7 +857,10 @@ class ComputeHubSpawner(BatchLifecycle):
                 "charged; choose another hub.",
             )
         try:
-            await self.slurm.board(name).get(not_before=self.slurm.now())
+            if begun is not None and begun[0] == name:
+                await begun[1]
+            else:
+                await self.slurm.board(name).answered_within(self.controller_check_s)
         except SlurmError as err:
             self.log.warning(
                 "Hub %s refused a start: its controller did not answer (%s)", name, err

@@ -36,6 +36,7 @@ SETTINGS_THAT_TAKE_EFFECT = {
     "free_gpus_cache_s",
     "queue_interval_s",
     "poll_listing_age_s",
+    "controller_check_s",
     "ticket_ttl_s",
     # batchspawner's start loop
     "startup_poll_interval",

@@ -212,6 +212,34 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_read() -> None:
     assert len(queue.reads) == 1
 
 
+async def test_a_controller_check_takes_a_recent_answer_and_asks_again_after() -> None:
+    reads, queue, time = board(interval_s=0.5)
+    assert await reads.get() == 1
+    time.now += 2.0  # older than the interval, younger than the check's 5 s
+    assert await reads.answered_within(5.0) == 1
+    assert len(queue.reads) == 1
+    time.now += 4.0  # the last answer came 6 s ago: a read begun now
+    asked = time.now
+    assert await reads.answered_within(5.0) == 2
+    assert queue.reads[-1] >= asked
+    assert await reads.answered_within(0) == 3  # 0: never the last answer
+    assert len(queue.reads) == 3
+
+
+async def test_a_controller_check_gives_a_recent_failure_as_it_was() -> None:
+    reads, queue, time = board(interval_s=0.5)
+    queue.fail_with = SlurmUnavailableError("Socket timed out")
+    with pytest.raises(SlurmUnavailableError):
+        await reads.get()
+    queue.fail_with = None  # answers again, but the last read (3 s ago) did not
+    time.now += 3.0
+    with pytest.raises(SlurmUnavailableError):
+        await reads.answered_within(5.0)
+    assert len(queue.reads) == 1
+    time.now += 3.0
+    assert await reads.answered_within(5.0) == 2
+
+
 SACCT = "\n".join(
     [
         "7|COMPLETED|60|cpu=1,gres/gpu:h100=1|1002|bob|100|110|170|jupyterhub-l-1",
