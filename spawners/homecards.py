@@ -385,6 +385,7 @@ def past_rows(
 ) -> list[dict[str, Any]]:
     """The last ended sessions (newest first, as given), each with what it was charged.
 
+    A named server's session says which (``server_text``; empty for the default server).
     ``hubs``: how people call each hub (a hub no longer in the site file keeps its id).
     """
     rows = []
@@ -402,6 +403,12 @@ def past_rows(
                     hubs[hold.hub].display_name if hubs and hold.hub in hubs else hold.hub
                 ),
                 "job_id": hold.job_id or "",
+                "server_name": row.server_name,
+                "server_text": (
+                    isolate(_("named server “{name}”").format(name=row.server_name))
+                    if row.server_name
+                    else ""
+                ),
                 "resources_text": resources_text(hold.resources),
                 "started_text": clock_text(hold.created_at, now),
                 "ended_text": "" if row.closed_at is None else clock_text(row.closed_at, now),

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from computehub.credits import records as r
+from computehub.i18n.catalog import isolate
 from computehub.spawners import homecards as hc
 from computehub.spawners.extend import parse_server
 from computehub.spawners.homeapi import home_answer
@@ -342,6 +343,19 @@ def test_past_rows_skip_open_sessions_and_show_the_charge() -> None:
     ]
     assert hc.past_rows(rows, NOW, limit=1)[0]["hub_text"] == "lahore"  # no names: the id
     assert len(hc.past_rows(rows, NOW, limit=1)) == 1
+
+
+def test_past_rows_name_a_named_servers_session_and_not_the_default_one() -> None:
+    ended = _hold(hold_id=8, status="settled")
+    rows = [
+        r.Session(ended, "alice", NOW, Decimal(1), Decimal(1), server_name="gpu-run"),
+        r.Session(_hold(hold_id=7, status="settled"), "alice", NOW, Decimal(1), Decimal(1)),
+    ]
+    shown = hc.past_rows(rows, NOW, {"lahore": LAHORE})
+    assert [(p["server_name"], p["server_text"]) for p in shown] == [
+        ("gpu-run", isolate("named server “gpu-run”")),
+        ("", ""),
+    ]
 
 
 def test_the_answer_pairs_each_server_with_its_own_session() -> None:
