@@ -277,6 +277,18 @@ def run_storms(
     return results[0], results[1]
 
 
+def drained(env: dict[str, str], limit_s: float = 180) -> None:
+    """Wait until the cluster's queue is empty (its jobs' processes ended)."""
+    deadline = time.perf_counter() + limit_s
+    while time.perf_counter() < deadline:
+        listed = subprocess.run(
+            ["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True, timeout=30
+        )
+        if listed.returncode == 0 and not listed.stdout.strip():
+            return
+        time.sleep(2)
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -386,6 +398,7 @@ def main() -> int:
         ours.stop()
         plain.stop()
         cluster.cancel_all()
+        drained(cluster.env)  # slurmd ends the jobs' processes only while it runs
         bed.stop()
     return status
 

@@ -31,7 +31,6 @@ import json
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from class_start import STAND_IN, every_user, proc_cpu_rss, sdiag
+from class_start import STAND_IN, drained, every_user, proc_cpu_rss, sdiag
 from spawn import api, driver_config
 
 from computehub.credits.ledger import Ledger
@@ -258,18 +257,6 @@ def stop_all(hub: HubProcess, token: str, people: list[str]) -> None:
             if not m.get("servers", {}).get("") and not m.get("pending")
         }
         if set(people) <= gone:
-            return
-        time.sleep(2)
-
-
-def drained(env: dict[str, str], limit_s: float = 180) -> None:
-    """Wait until the cluster's queue is empty (its jobs' processes ended)."""
-    deadline = time.perf_counter() + limit_s
-    while time.perf_counter() < deadline:
-        listed = subprocess.run(
-            ["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True, timeout=30
-        )
-        if listed.returncode == 0 and not listed.stdout.strip():
             return
         time.sleep(2)
 
