@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -353,6 +354,10 @@ async def extend(
     )
 
 
+#: The last archived-state read per (ledger, account): when it began, what it said.
+_ARCHIVED: dict[tuple[int, str], tuple[float, datetime | None]] = {}
+
+
 @cache
 def ledger_for(url: str) -> Ledger:
     """One ledger (engine and connection pool) per database URL in this process."""
@@ -480,8 +485,16 @@ class Billing:
         figures = await self.estimate(req)
         return within_share(figures, await self.share(figures.account))
 
-    async def archived(self, account: str) -> datetime | None:
-        """When ``account``'s course was archived; ``None`` while it is not (or no course)."""
+    async def archived(self, account: str, max_age: float = 0.0) -> datetime | None:
+        """When ``account``'s course was archived; ``None`` while it is not (or no course).
+
+        ``max_age``: an answer read from this ledger less than that many seconds ago
+        serves (every running session of a course polls this: one read per course per
+        poll interval, not one per session); 0 reads now.
+        """
+        known = _ARCHIVED.get((id(self.ledger), account))
+        if known is not None and time.monotonic() - known[0] < max_age:
+            return known[1]
 
         def lookup() -> datetime | None:
             try:
@@ -489,7 +502,10 @@ class Billing:
             except UnknownCourseError:
                 return None
 
-        return await asyncio.to_thread(lookup)
+        read_at = time.monotonic()
+        archived_at = await asyncio.to_thread(lookup)
+        _ARCHIVED[(id(self.ledger), account)] = (read_at, archived_at)
+        return archived_at
 
     async def attach(self, hold_id: int, hub: str, job_id: str) -> Hold:
         """Record the Slurm job a hold pays for (its name ``jupyterhub-<hub>-<hold>`` too)."""

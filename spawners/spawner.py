@@ -1130,7 +1130,8 @@ class ComputeHubSpawner(BatchLifecycle):
         """End a session whose course was archived: cancel its job, say why.
 
         The ledger refuses new holds and extensions on an archived course; a session
-        already running is ended here, at the hub's next poll of it, and settled as
+        already running is ended here, within two of the hub's polls of it (the
+        course's state is read once per poll interval for all its sessions), and settled as
         usual once Slurm's accounting says the job ended (a later poll). The cancel is
         recorded in the ledger first, so reconciliation ends the job if this cancel
         does not reach the controller.
@@ -1140,7 +1141,9 @@ class ComputeHubSpawner(BatchLifecycle):
         hold = await self._hold_record()
         if hold is None or hold.account == self.user.name:  # a personal account is no course
             return
-        archived_at = await self.billing.archived(hold.account)
+        # A course's archived state read for any of its sessions within a poll interval
+        # serves them all (one ledger read per course per interval).
+        archived_at = await self.billing.archived(hold.account, max_age=self.poll_interval)
         if archived_at is None:
             return
         if not self._archived:

@@ -259,7 +259,9 @@ def test_current_session_with_a_server_token(
         "course_limit",
         "hub_notice",
         "notices",
+        "server_name",
     }
+    assert body["server_name"] == ""  # the hold was placed for the default server
     assert body["notices"] == []  # 1000 credits that never expire: nothing to say
     assert body["course_limit"] is None  # paid from a personal account
     assert body["hub_notice"] is None  # lahore is not in maintenance

@@ -167,3 +167,22 @@ def test_a_student_charges_their_course_within_their_share(tmp_path: Path) -> No
         "this session needs 4. It resets on Monday 05 January 2026 at 00:00 UTC. Choose a "
         "shorter or smaller session, or another account to pay from."
     )
+
+
+def test_a_courses_archived_state_is_read_once_per_poll_interval(tmp_path: Path) -> None:
+    """Every session of a course asks each poll: an answer younger than ``max_age`` serves."""
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock=FakeClock()) as ledger:
+        ledger.create_course("intro-ml", "Intro", date(2025, 12, 1), date(2026, 6, 30), actor="op")
+        billing = Billing(ledger, "bilal")
+        assert asyncio.run(billing.archived("intro-ml")) is None
+        ledger.archive_course("intro-ml", actor="op")
+        # Within the interval the answer read a moment ago serves...
+        assert asyncio.run(billing.archived("intro-ml", max_age=3600)) is None
+        # ...a fresh read sees the archive, and then serves it too.
+        archived_at = asyncio.run(billing.archived("intro-ml"))
+        assert archived_at is not None
+        assert asyncio.run(Billing(ledger, "sami").archived("intro-ml", max_age=3600)) == (
+            archived_at
+        )
+        # A personal account is no course: never archived.
+        assert asyncio.run(billing.archived("bilal")) is None
