@@ -12,7 +12,8 @@ service of its own, one ``squeue`` a pass, every 60 s by default).
 For each size in ``--sessions`` (ascending; e.g. ``100,300,1000``) it starts sessions
 through the REST API until that many run (people ``cbenchNNN``, POSIX accounts made
 idempotently, students of one course that pays), waits until every one is ready, then
-leaves them running for ``--minutes`` while JupyterHub polls each every
+leaves them running for ``--minutes`` (one figure for every size, or one per size,
+comma-separated) while JupyterHub polls each every
 ``--poll-interval`` seconds, and prints: the hub process's CPU seconds, its CPU
 milliseconds per running session per minute, its RSS, the Slurm commands it ran (the
 shared queue listing's ``squeue`` apart), the listing's ``squeue`` calls per poll
@@ -22,6 +23,7 @@ running during a measurement, or the ledger check is not clean; the figures
 themselves are not judged.
 
     .venv/bin/python benchmarks/steady_state.py [--sessions 100,300,1000] [--minutes 10] [--lean]
+    .venv/bin/python benchmarks/steady_state.py --sessions 100,300,1000 --minutes 3,3,10 --lean
 """
 
 from __future__ import annotations
@@ -267,7 +269,11 @@ def main() -> int:
     parser.add_argument(
         "--sessions", default="100,300,1000", help="running sessions, comma-separated sizes"
     )
-    parser.add_argument("--minutes", type=float, default=10.0, help="each size runs this long")
+    parser.add_argument(
+        "--minutes",
+        default="10",
+        help="how long each size runs: one figure, or one per size (comma-separated)",
+    )
     parser.add_argument("--poll-interval", type=float, default=30.0, help="JupyterHub's")
     parser.add_argument(
         "--start-rate", type=float, default=5.0, help="Starts a second while sessions are added"
@@ -278,6 +284,10 @@ def main() -> int:
     args = parser.parse_args()
     POLL.interval_s = args.poll_interval
     sizes = sorted({int(size) for size in args.sessions.split(",")})
+    given = [float(m) for m in args.minutes.split(",")]
+    if len(given) not in (1, len(sizes)):
+        parser.error(f"--minutes: one figure, or one for each of the {len(sizes)} sizes")
+    minutes = dict(zip(sizes, given * len(sizes) if len(given) == 1 else given, strict=True))
     most = sizes[-1]
     people = [f"cbench{n:03d}" for n in range(most)]
     for user in people:
@@ -327,7 +337,7 @@ def main() -> int:
             api(hub.url, token, "POST", f"/users/{user}")
         body = {"hub": "lahore", "gpu_type": "", "hours": "1", "account": COURSE}
         print(
-            f"sizes {sizes}, {args.minutes:g} min each, JupyterHub poll interval "
+            f"sizes {sizes}, minutes {[minutes[size] for size in sizes]}, JupyterHub poll interval "
             f"{args.poll_interval:g} s, CPU-only sessions",
             flush=True,
         )
@@ -346,7 +356,7 @@ def main() -> int:
                 print(f"ERROR: {len(refused)} never ready: {refused[:5]}")
                 status = 1
                 break
-            step = measure(hub, token, people[:size], args.minutes, log, cluster.conf)
+            step = measure(hub, token, people[:size], minutes[size], log, cluster.conf)
             report(step)
             steps.append(step)
             if step.running_after != size:
