@@ -24,6 +24,7 @@ from computehub.localbed.proc import BedError, MissingComponentError
 
 #: Where scripts/deploy-bed.sh keeps the root tarball, the wheelhouse and the proxy.
 CACHE = Path(os.environ.get("COMPUTEHUB_DEPLOY_CACHE", "/var/cache/computehub-deploy"))
+_REPO = Path(__file__).resolve().parents[2]
 #: The proxy's node: Node.js as PyPI's wheel (scripts/deploy-bed.sh NODE_WHEEL_VERSION).
 NODE_WHEEL_VERSION = "22.20.0"
 #: Daemons the root's packages enable that listen on fixed ports.
@@ -189,3 +190,23 @@ class Machine:
                 self._nspawn.wait(10)
         self._log.close()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def source_archive(workdir: Path) -> Path:
+    """The checkout's files as the operator ships them: a tar of what git lists, as they are."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=_REPO,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout
+    existing = b"\0".join(p for p in listed.split(b"\0") if p and (_REPO / p.decode()).exists())
+    source = workdir / "computehub-src.tar.gz"
+    subprocess.run(
+        ["tar", "-C", str(_REPO), "--null", "-T", "-", "-czf", str(source)],
+        input=existing,
+        check=True,
+        timeout=120,
+    )
+    return source

@@ -35,6 +35,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,8 @@ import yaml
 from computehub.localbed.bed import SlurmBed
 from computehub.localbed.proc import MissingComponentError, free_port
 from computehub.localbed.slurm import SlurmCluster
-from tests.deploy.machine import CACHE, Machine, node_wheel, require_bed
+from computehub.localbed.users import ensure_user
+from tests.deploy.machine import CACHE, Machine, node_wheel, require_bed, source_archive
 from tests.support.bedtools import component_missing
 
 pytestmark = pytest.mark.integration
@@ -54,6 +56,9 @@ PLAYBOOK = REPO / ".venv-ansible" / "bin" / "ansible-playbook"
 HUBS = ("lahore", "karachi", "islamabad")
 #: The hub whose Slurm is the test bed's (the others name controllers that are not there).
 BED_HUB = "lahore"
+#: The host's account whose uid the portal's ``computehub`` user gets: a Slurm operator
+#: on the bed's Lahore cluster, as a site makes the portal's user on each cluster.
+HUB_SLURM_USER = "chportal"
 UNITS = (
     "computehub-hub.service",
     "computehub-proxy.service",
@@ -238,29 +243,17 @@ def _inventory(
     bed: SlurmBed,
     site: dict[str, Any],
     ports: dict[str, int],
+    hub_uid: int,
 ) -> Path:
     files = workdir / "files"
     _operator_files(files, bed)
-    source = workdir / "computehub-src.tar.gz"
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    ).stdout
-    existing = b"\0".join(p for p in listed.split(b"\0") if p and (REPO / p.decode()).exists())
-    subprocess.run(
-        ["tar", "-C", str(REPO), "--null", "-T", "-", "-czf", str(source)],
-        input=existing,
-        check=True,
-        timeout=120,
-    )
+    source = source_archive(workdir)
     password = secrets.token_hex(16)
     host_vars: dict[str, Any] = {
         "ansible_connection": "community.docker.nsenter",
         "ansible_nsenter_pid": machines[0].pid,
         "ansible_python_interpreter": "/usr/bin/python3",
+        "computehub_hub_uid": hub_uid,
         "computehub_hub_source_archive": str(source),
         "computehub_hub_wheelhouse_archive": str(CACHE / "wheels-hub.tar"),
         "computehub_hub_proxy_archive": str(CACHE / "configurable-http-proxy.tar.gz"),
@@ -331,6 +324,22 @@ def _same_account(machine: Machine, name: str) -> None:
     )  # fmt: skip
 
 
+def _slurm_operator(cluster: SlurmCluster) -> int:
+    """The host account the portal's hub runs Slurm commands as, a Slurm operator; its uid.
+
+    The controller knows a caller by the uid munge vouches for: the portal's
+    ``computehub`` user gets this account's uid (``computehub_hub_uid``), as a site
+    gives it the uid its clusters know it by (docs/security.md).
+    """
+    uid = ensure_user(HUB_SLURM_USER).pw_uid
+    subprocess.run(
+        ["sacctmgr", "-i", "add", "user", HUB_SLURM_USER, "account=root",
+         f"cluster={cluster.name}", "adminlevel=Operator"],
+        env=cluster.env, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return uid
+
+
 @pytest.fixture(scope="module")
 def deployment(
     slurm_bed: SlurmBed, test_users: dict[str, str], notebook_env: Path
@@ -356,7 +365,8 @@ def deployment(
             # hub submit as members of computehub-users (a directory's group on a site).
             each.run(["groupadd", "computehub-users"])
             _same_account(each, "alice")
-        inventory = _inventory(workdir, (machine, standby), slurm_bed, site, ports)
+        hub_uid = _slurm_operator(cluster)
+        inventory = _inventory(workdir, (machine, standby), slurm_bed, site, ports, hub_uid)
         started = time.monotonic()
         first = run_playbook(inventory, workdir)
         first_s = time.monotonic() - started
@@ -643,7 +653,7 @@ def session(deployment: Deployment) -> Iterator[Session]:
         started = str(_server_status(browser, "alice")["started"])
         yield Session(browser, jobs.pop(), started)
     finally:
-        # From the bed's side: the hub's Slurm user is no operator on the bed's cluster.
+        # Whatever a test left running (the last test stops it through the portal).
         for job in jobs or _running_jobs(deployment.cluster, "alice") - before:
             subprocess.run(["scancel", job], env=deployment.cluster.env, check=False, timeout=60)
 
@@ -814,3 +824,44 @@ def test_fail_over_to_the_standby_keeps_the_session(
     for unit in units:
         assert portal.unit_property(unit, "ActiveState") == "inactive", unit
         assert standby.unit_property(unit, "ActiveState") == "active", unit
+
+
+def test_a_stop_through_the_portal_ends_the_job_and_charges_the_session(
+    deployment: Deployment, session: Session
+) -> None:
+    """Alice presses Stop on whichever portal is serving (the standby, after fail-over)."""
+    browser = session.browser
+    status, body = browser.open("/hub/api/users/alice/server", method="DELETE")
+    assert status in (202, 204), body
+    deadline = time.monotonic() + 180
+    while True:
+        status, body = browser.open("/hub/api/users/alice")
+        assert status == 200, body
+        if not json.loads(body)["servers"]:
+            break
+        assert time.monotonic() < deadline, f"alice's server is still listed: {body!r}"
+        time.sleep(1)
+    # The hub's own scancel (as its computehub user, a Slurm operator by its uid) ended it.
+    assert session.job not in _running_jobs(deployment.cluster, "alice")
+    done = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-j", session.job, "-o", "State"],
+        env=deployment.cluster.env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.split()[0].startswith("CANCELLED"), done.stdout
+    # The ledger (PostgreSQL on the portal) charged the session and holds nothing for it.
+    cli = [*deployment.ledger_env(), "/opt/computehub/venv/bin/computehub", "credits"]
+    deadline = time.monotonic() + 120
+    while True:
+        done = deployment.machine.run([*cli, "balance", "alice", "--json"], timeout=120)
+        balance = json.loads(done.stdout)
+        if Decimal(str(balance["held"])) == 0:
+            break
+        assert time.monotonic() < deadline, f"alice's session is still held: {balance}"
+        time.sleep(2)
+    history = deployment.machine.run([*cli, "history", "alice", "--json"], timeout=120).stdout
+    assert any(entry["kind"] == "charge" for entry in json.loads(history)), history
+    assert json.loads(deployment.machine.run([*cli, "check", "--json"], timeout=120).stdout)["ok"]

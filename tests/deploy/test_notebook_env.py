@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from computehub.localbed.proc import MissingComponentError
-from tests.deploy.machine import CACHE, Machine, require_bed
+from tests.deploy.machine import CACHE, Machine, require_bed, source_archive
 from tests.support.bedtools import component_missing
 
 pytestmark = pytest.mark.integration
@@ -43,26 +43,6 @@ class Converged:
     machine: Machine
     outputs: list[str]
     recaps: list[dict[str, int]]
-
-
-def _source_archive(workdir: Path) -> Path:
-    """The checkout's files as the operator ships them (as tests/deploy/test_converge.py)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    ).stdout
-    existing = b"\0".join(p for p in listed.split(b"\0") if p and (REPO / p.decode()).exists())
-    source = workdir / "computehub-src.tar.gz"
-    subprocess.run(
-        ["tar", "-C", str(REPO), "--null", "-T", "-", "-czf", str(source)],
-        input=existing,
-        check=True,
-        timeout=120,
-    )
-    return source
 
 
 def _play(inventory: Path, workdir: Path) -> tuple[int, str, dict[str, int]]:
@@ -107,7 +87,7 @@ def node() -> Iterator[Converged]:
             "ansible_connection": "community.docker.nsenter",
             "ansible_nsenter_pid": machine.pid,
             "ansible_python_interpreter": "/usr/bin/python3",
-            "computehub_notebook_env_source_archive": str(_source_archive(workdir)),
+            "computehub_notebook_env_source_archive": str(source_archive(workdir)),
             "computehub_notebook_env_wheelhouse_archive": str(WHEELHOUSE),
             "computehub_notebook_env_prefix": PREFIX,
         }
