@@ -266,7 +266,8 @@ class ComputeHubSpawner(BatchLifecycle):
         "answers: it takes the hub's last shared queue read when that answered (or "
         "failed) less than this many seconds ago, else waits for a new one. A controller "
         "that stopped answering since that read is found by the start's sbatch instead "
-        "(the hold is voided, the person told to try again). 0: every start waits for a "
+        "(nothing charged: the hold is voided, or left to reconciliation with a cancel "
+        "request; the person is told to try again). 0: every start waits for a "
         "read begun after it asked (see docs/performance.md: at 300 people starting at "
         "once, 5 s made computehub faster than plain batchspawner, 0 slower).",
     ).tag(config=True)
