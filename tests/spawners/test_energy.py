@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from computehub.credits import models as m
 from computehub.credits.ledger import Ledger
-from computehub.extensions.energyhook import EnergyNote, parse_comment
+from computehub.extensions.energyhook import SIMULATED, EnergyNote, parse_comment
 from computehub.localbed.bed import SlurmBed
 from computehub.localbed.energy import power_w
 from tests.support.sessions import stop, wait_ready
@@ -166,6 +166,9 @@ def test_the_epilog_records_any_gpu_jobs_energy_and_unknown_without_a_start(
     assert note.wh is not None
     assert note.gpus == 2
     assert float(note.wh) == pytest.approx(2 * power_w("a100") * note.seconds / 3600, rel=0.01)
+    # The bed's GPUs are the fake layer (its hook runs with --allow-fake-gpus): every
+    # figure it writes says so, the unknown one too.
+    assert note.source == SIMULATED
     assert parse_comment(_comment(slurm_bed, "lahore", lost)) == EnergyNote(
-        None, 0, 1, "no-start-reading"
+        None, 0, 1, "no-start-reading", SIMULATED
     )
