@@ -112,9 +112,20 @@ def assert_equals_ledger(page: Any, hub: Any, user: str, hold_id: int) -> None:
 
 def wait_for_panel_widget(page: Any, user: str, job_id: str) -> None:
     """The side panel shows the session widget (rendered by ipywidgets) for this job."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     panel = page.locator("#computehub-session-panel")
     account = panel.locator(".computehub-widget tr", has_text="Account")
-    account.wait_for(timeout=120_000)
+    try:
+        account.wait_for(timeout=120_000)
+    except PlaywrightTimeoutError:
+        # What the page showed instead, so that a failure in CI explains itself.
+        shown = panel.inner_text(timeout=5_000) if panel.count() else "(no side panel)"
+        status = page.locator("#jp-main-statusbar")
+        bar = status.inner_text(timeout=5_000) if status.count() else "(no status bar)"
+        raise AssertionError(
+            f"no session widget in 120 s at {page.url}: side panel {shown!r}, status bar {bar!r}"
+        ) from None
     assert account.inner_text().split("\t")[-1].strip() == f"{user} · lahore · job {job_id}"
     # The GPU row comes with the sampler's first reading, which may follow the account.
     panel.locator(".computehub-gpu").first.wait_for(timeout=60_000)
