@@ -19,6 +19,18 @@ from computehub.credits import records as r
 from computehub.credits.core import LedgerCore
 from computehub.credits.errors import UnknownHoldError
 
+#: The columns :func:`~computehub.credits.convert.hold_of_columns` makes a hold from.
+_HOLD_COLUMNS = (
+    m.Hold.id,
+    m.Hold.hub,
+    m.Hold.job_id,
+    m.Hold.status,
+    m.Hold.hours,
+    m.Hold.amount,
+    m.Hold.created_at,
+    m.Hold.cancel_requested_at,
+)
+
 
 class SessionsMixin(LedgerCore):
     """Queries over holds and charges; nothing here writes."""
@@ -70,14 +82,7 @@ class SessionsMixin(LedgerCore):
             # and building (and tracking) an entity per hold cost most of the read.
             rows = db.execute(
                 select(
-                    m.Hold.id,
-                    m.Hold.hub,
-                    m.Hold.job_id,
-                    m.Hold.status,
-                    m.Hold.hours,
-                    m.Hold.amount,
-                    m.Hold.created_at,
-                    m.Hold.cancel_requested_at,
+                    *_HOLD_COLUMNS,
                     m.Hold.created_by,
                     m.Account.name,
                     m.HoldResource.resource,
@@ -89,15 +94,20 @@ class SessionsMixin(LedgerCore):
                 .where(condition)
                 .order_by(m.Hold.id, m.HoldResource.resource)
             ).all()
-            holds: dict[int, Any] = {}
+            width = len(_HOLD_COLUMNS)
+            holds: dict[int, tuple[Any, str, str]] = {}
             rates: dict[int, dict[str, tuple[int, Decimal]]] = defaultdict(dict)
             for row in rows:
-                holds[row[0]] = row
-                if row[10] is not None:
-                    rates[row[0]][row[10]] = (row[11], row[12])
+                values: tuple[Any, ...] = tuple(row)
+                columns = values[:width]
+                created_by, account, resource, count, rate = values[width:]
+                hold_id = columns[0]
+                holds[hold_id] = (columns, account, created_by)
+                if resource is not None:
+                    rates[hold_id][resource] = (count, rate)
             return [
-                (convert.hold_of_columns(row[:8], row[9], rates[hold_id]), row[8])
-                for hold_id, row in holds.items()
+                (convert.hold_of_columns(columns, account, rates[hold_id]), created_by)
+                for hold_id, (columns, account, created_by) in holds.items()
             ]
 
     def session(self, hold_id: int) -> r.Session:
