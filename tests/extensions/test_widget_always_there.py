@@ -116,19 +116,26 @@ def wait_for_panel_widget(page: Any, user: str, job_id: str) -> None:
 
     panel = page.locator("#computehub-session-panel")
     account = panel.locator(".computehub-widget tr", has_text="Account")
-    try:
-        account.wait_for(timeout=120_000)
-    except PlaywrightTimeoutError:
+
+    def shown_instead(what: str, seconds: int) -> AssertionError:
         # What the page showed instead, so that a failure in CI explains itself.
         shown = panel.inner_text(timeout=5_000) if panel.count() else "(no side panel)"
         status = page.locator("#jp-main-statusbar")
         bar = status.inner_text(timeout=5_000) if status.count() else "(no status bar)"
-        raise AssertionError(
-            f"no session widget in 120 s at {page.url}: side panel {shown!r}, status bar {bar!r}"
-        ) from None
+        return AssertionError(
+            f"no {what} in {seconds} s at {page.url}: side panel {shown!r}, status bar {bar!r}"
+        )
+
+    try:
+        account.wait_for(timeout=120_000)
+    except PlaywrightTimeoutError:
+        raise shown_instead("session widget", 120) from None
     assert account.inner_text().split("\t")[-1].strip() == f"{user} · lahore · job {job_id}"
     # The GPU row comes with the sampler's first reading, which may follow the account.
-    panel.locator(".computehub-gpu").first.wait_for(timeout=60_000)
+    try:
+        panel.locator(".computehub-gpu").first.wait_for(timeout=60_000)
+    except PlaywrightTimeoutError:
+        raise shown_instead("GPU row in the session widget", 60) from None
     assert panel.locator(".computehub-gpu").count() == 1
 
 
