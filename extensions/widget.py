@@ -2,6 +2,13 @@
 
 ipywidgets ships no type information, so its classes are `Any` to mypy; subclassing them
 needs the `type: ignore[misc]` comments below.
+
+What the widget shows is sent again every `RESYNC_S` seconds, changed or not. ipywidgets
+sends a trait only when it changes, and JupyterLab's widget manager can drop a change: when
+a notebook connects to its kernel (a page load, a new kernel) it asks the kernel for every
+widget's state and, a moment later, applies that answer over models it already has. A
+change the sampler's thread sent in between (the first GPU rows, the first credits) is then
+undone in the page, and nothing would send it again while the value stays the same.
 """
 
 from __future__ import annotations
@@ -32,6 +39,9 @@ from .render import (
 from .sampler import HistoryPoint, Sampler, Snapshot
 
 Runner = Callable[[Callable[[], None]], None]
+
+#: Seconds between two sendings of everything the widget shows (see the module docstring).
+RESYNC_S = 5.0
 
 PHASES = ("idle", "quoting", "quoted", "extending", "done", "error")
 
@@ -79,6 +89,14 @@ class GpuRow(widgets.VBox):  # type: ignore[misc]
         self.memory.bar_style = "warning" if memory is not None and memory >= 90 else ""
         self.sparkline.value = sparkline_svg(history, now, span)
         self.details.value = gpu_details_html(sample)
+
+    def resend(self) -> None:
+        """Send what the row shows to the page again, changed or not."""
+        for part in (self.title, self.sparkline, self.details):
+            part.send_state("value")
+        self.utilization.send_state("value")
+        self.memory.send_state(["value", "bar_style"])
+        self.utilization.layout.send_state("display")
 
 
 class ExtendPanel(widgets.VBox):  # type: ignore[misc]
@@ -254,6 +272,8 @@ class ComputeHubWidget(widgets.VBox):  # type: ignore[misc]
         low_credits: Warn when available credits fall below this.
         max_extend_hours: The most hours the Extend panel offers at once.
         runner: Runs extension requests away from the kernel's thread.
+        resync_seconds: Seconds between two sendings of everything shown, changed or not
+            (see the module docstring).
     """
 
     is_closed = Bool(False, help="Set once the widget is closed and unsubscribed.")
@@ -266,8 +286,11 @@ class ComputeHubWidget(widgets.VBox):  # type: ignore[misc]
         low_credits: Decimal = Decimal("5"),
         max_extend_hours: float = 24.0,
         runner: Runner = run_in_thread,
+        resync_seconds: float = RESYNC_S,
     ) -> None:
         self.sampler = sampler
+        self.resync_seconds = resync_seconds
+        self._synced_at: float | None = None
         self.warn_minutes = tuple(warn_minutes)
         self.low_credits = low_credits
         self.header = widgets.HTML(f'<div style="{BOX}"><b>ComputeHub</b> session</div>')
@@ -313,6 +336,19 @@ class ComputeHubWidget(widgets.VBox):  # type: ignore[misc]
                 return
             self._update_gpus(snapshot)
             self._update_credits(snapshot)
+            if self._synced_at is None or snapshot.at < self._synced_at:
+                self._synced_at = snapshot.at
+            elif snapshot.at - self._synced_at >= self.resync_seconds:
+                self._synced_at = snapshot.at
+                self._resync()
+
+    def _resync(self) -> None:
+        """Send everything the widget shows to the page again, changed or not."""
+        self.gpu_box.send_state("children")
+        for row in self.rows.values():
+            row.resend()
+        for part in (self.gpu_status, self.credits, self.alerts):
+            part.send_state("value")
 
     def _update_gpus(self, snapshot: Snapshot) -> None:
         samples = snapshot.gpus.gpus
@@ -340,10 +376,33 @@ class ComputeHubWidget(widgets.VBox):  # type: ignore[misc]
         self.alerts.value = alerts_html(alerts)
 
     def close(self) -> None:
-        """Unsubscribe from the sampler (the last widget stops it) and close the views."""
+        """Unsubscribe from the sampler (the last widget stops it) and close every part.
+
+        ipywidgets closes only the widget it is asked to; the parts (rows, bars, layouts,
+        styles) would stay open in the kernel, and every page that connects to it later
+        would be sent them all again.
+        """
         with self._lock:
             already = self.is_closed
             self.is_closed = True
         if not already:
             self.sampler.unsubscribe(self.update)
+        for part in parts_of(self):
+            part.close()
         super().close()
+
+
+def parts_of(root: widgets.Widget) -> list[widgets.Widget]:
+    """Every widget under `root` (children, layouts, styles), each once, `root` excluded."""
+    found: dict[int, widgets.Widget] = {}
+    stack = [root]
+    while stack:
+        widget = stack.pop()
+        for name in widget.keys:
+            value = getattr(widget, name, None)
+            items = value if isinstance(value, (tuple, list)) else (value,)
+            for item in items:
+                if isinstance(item, widgets.Widget) and item is not root and id(item) not in found:
+                    found[id(item)] = item
+                    stack.append(item)
+    return list(found.values())
