@@ -353,8 +353,13 @@ class ComputeHubWidget(widgets.VBox):  # type: ignore[misc]
     def _update_gpus(self, snapshot: Snapshot) -> None:
         samples = snapshot.gpus.gpus
         if [s.uuid for s in samples] != list(self.rows):
+            old_rows = list(self.rows.values())
             self.rows = {s.uuid: GpuRow(s) for s in samples}
             self.gpu_box.children = tuple(self.rows.values())
+            for row in old_rows:
+                for part in parts_of(row):
+                    part.close()
+                row.close()
         for sample in samples:
             history = snapshot.history.get(sample.uuid, ())
             self.rows[sample.uuid].update(
@@ -387,8 +392,9 @@ class ComputeHubWidget(widgets.VBox):  # type: ignore[misc]
             self.is_closed = True
         if not already:
             self.sampler.unsubscribe(self.update)
-        for part in parts_of(self):
-            part.close()
+        if self.comm is not None:
+            for part in parts_of(self):
+                part.close()
         super().close()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 from comm.base_comm import BaseComm
 
 from computehub.extensions.fake import FakeGpuBackend
-from computehub.extensions.gpus import GpuReader
+from computehub.extensions.gpus import GpuReader, GpuReading
 from computehub.extensions.sampler import Sampler
 from computehub.extensions.widget import ComputeHubWidget, parts_of
 from tests.support.widget_testkit import CreditsHub, FakeClock
@@ -160,3 +161,18 @@ def test_closing_the_widget_closes_every_part_in_the_kernel(
     assert page.closed == set(page.models)
     assert made.comm is None
     assert all(part.comm is None for part in parts)
+
+
+def test_rows_replaced_when_the_gpus_change_are_closed(
+    page: Page, widget: tuple[ComputeHubWidget, Sampler], clock: FakeClock
+) -> None:
+    made, sampler = widget
+    latest = sampler.tick()
+    (row,) = made.rows.values()
+    row_parts = {part.model_id for part in parts_of(row)} | {row.model_id}
+    clock.advance(1.0)
+    made.update(replace(latest, at=clock.monotonic(), gpus=GpuReading((), ("no GPU now",))))
+    assert made.rows == {}
+    assert children(page, made.gpu_box) == []
+    assert row_parts <= page.closed
+    assert "no GPU now" in page.models[made.gpu_status.model_id]["value"]
