@@ -357,8 +357,7 @@ class ComputeHubWidget(widgets.VBox):  # type: ignore[misc]
             self.rows = {s.uuid: GpuRow(s) for s in samples}
             self.gpu_box.children = tuple(self.rows.values())
             for row in old_rows:
-                for part in parts_of(row):
-                    part.close()
+                close_parts(row)
                 row.close()
         for sample in samples:
             history = snapshot.history.get(sample.uuid, ())
@@ -393,9 +392,14 @@ class ComputeHubWidget(widgets.VBox):  # type: ignore[misc]
         if not already:
             self.sampler.unsubscribe(self.update)
         if self.comm is not None:
-            for part in parts_of(self):
-                part.close()
+            close_parts(self)
         super().close()
+
+
+def close_parts(root: widgets.Widget) -> None:
+    """Close every widget under `root` (ipywidgets' own `close` closes only the one)."""
+    for part in parts_of(root):
+        part.close()
 
 
 def parts_of(root: widgets.Widget) -> list[widgets.Widget]:
