@@ -235,3 +235,46 @@ def test_the_person_turns_it_off_and_the_status_item_still_opens_it(
     finally:
         page.close()
         stop(hub, "alice")
+
+
+def test_a_restored_notebook_waiting_for_a_kernel_choice_does_not_keep_the_widget_away(
+    hub: Any, browser: Any, output_dir: Path
+) -> None:
+    """A workspace restores an old notebook that has no kernel yet (JupyterLab asks which
+    kernel to start), and the person opens another notebook: the panel opens with that one."""
+    state = spawn(hub, "alice")
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(60_000)
+    workspace = "restored"
+    try:
+        login(page, hub, "alice", "alice-pw")
+        server = Server(hub, page, "alice")
+        page.goto(f"{server.base}/lab?reset")
+        page.locator(".jp-LabShell").wait_for()
+        # Saved before any kernel ran in it (a new notebook closed at once): no kernelspec.
+        empty = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+        server.put("api/contents/no-kernel-yet.ipynb", {"type": "notebook", "content": empty})
+        server.new_notebook("opened-now.ipynb")
+        restored = "notebook:no-kernel-yet.ipynb"
+        dock = {"type": "tab-area", "currentIndex": 0, "widgets": [restored]}
+        server.put(
+            f"lab/api/workspaces/{workspace}",
+            {
+                "data": {
+                    "layout-restorer:data": {"main": {"dock": dock, "current": restored}},
+                    restored: {"data": {"path": "no-kernel-yet.ipynb", "factory": "Notebook"}},
+                },
+                "metadata": {"id": workspace},
+            },
+        )
+        page.goto(f"{server.base}/lab/workspaces/{workspace}/tree/opened-now.ipynb")
+        # JupyterLab asks which kernel the restored notebook should start; nobody answers yet.
+        page.locator(".jp-Dialog", has_text="Select Kernel").wait_for(timeout=120_000)
+        wait_for_panel_widget(page, "alice", state["job_id"])
+        page.screenshot(path=str(output_dir / "restored-and-opened.png"))
+    except Exception:
+        page.screenshot(path=str(output_dir / "failure.png"))
+        raise
+    finally:
+        page.close()
+        stop(hub, "alice")

@@ -251,15 +251,26 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     }, 5000);
 
-    // The first notebook whose kernel loaded the widget at start opens the panel.
+    // The first notebook whose kernel loaded the widget at start opens the panel. Each
+    // notebook has its turn once its kernel is there, in the order they get one: a notebook
+    // still waiting for its kernel (a restored one JupyterLab asks which kernel to start
+    // for, say) keeps no other from opening it.
     let autoOpened = false;
-    const onNotebook = async (notebook: NotebookPanel | null): Promise<void> => {
-      if (!notebook) {
+    let turn: Promise<void> = Promise.resolve();
+    const considered = new WeakSet<NotebookPanel>();
+    const autoOpen = async (notebook: NotebookPanel | null): Promise<void> => {
+      if (!notebook || considered.has(notebook)) {
         return;
       }
-      if (!autoOpened && openOnStart && item.info?.enabled) {
-        autoOpened = true;
+      considered.add(notebook);
+      await notebook.sessionContext.ready;
+      const mine = turn.then(async () => {
+        // Once the panel is there (opened by this or by the person), it only follows.
+        if (autoOpened || added || !openOnStart || !item.info?.enabled || notebook.isDisposed) {
+          return;
+        }
         if (await panel.showFor(notebook, SHOW_IF_AUTOLOADED)) {
+          autoOpened = true;
           // The main area keeps what it shows now (another notebook may have opened
           // while the kernel answered): the panel is beside it, not instead of it.
           const shown = labShell?.currentWidget;
@@ -268,12 +279,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
             labShell?.activateById(shown.id);
           }
         }
-      } else if (added && panel.isVisible && panel.shownFor !== notebook) {
+      });
+      turn = mine.catch(() => undefined);
+      await mine;
+    };
+    // An open panel shows the widget of the notebook in front.
+    const follow = async (notebook: NotebookPanel | null): Promise<void> => {
+      if (notebook && added && panel.isVisible && panel.shownFor !== notebook) {
         await panel.showFor(notebook, SHOW);
       }
     };
-    tracker.currentChanged.connect((_, notebook) => void onNotebook(notebook));
-    void onNotebook(tracker.currentWidget);
+    tracker.widgetAdded.connect((_, notebook) => void autoOpen(notebook));
+    tracker.currentChanged.connect((_, notebook) => {
+      void autoOpen(notebook);
+      void follow(notebook);
+    });
+    tracker.forEach(notebook => void autoOpen(notebook));
   }
 };
 
