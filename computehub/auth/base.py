@@ -45,6 +45,7 @@ from computehub.auth.policy import (
 from computehub.auth.roles import auth_model_fields, managed_roles
 from computehub.auth.rostersync import sync_person
 from computehub.auth.system import posix_uid
+from computehub.auth.unchanged import model_matches, stored_rights
 from computehub.clock import utcnow
 
 #: Where in ``auth_state`` the platform keeps what it decided at login.
@@ -315,6 +316,33 @@ class PlatformLogin(Authenticator):  # type: ignore[misc]
             self.log.warning("Refresh of %s postponed: the ledger is unavailable", username)
             return True
         return self.admitted_model(admission, auth_state, courses)
+
+    async def unless_unchanged(
+        self, user: Any, answer: dict[str, Any] | bool
+    ) -> dict[str, Any] | bool:
+        """A refresh's answer, or True (keep everything) where it changes nothing stored.
+
+        JupyterHub would otherwise re-sync the person's roles and groups and commit at
+        every refresh (each start, with ``refresh_pre_spawn``). Anything that differs,
+        or can't be read, keeps the full model (:mod:`computehub.auth.unchanged`).
+        """
+        if not isinstance(answer, dict) or getattr(user, "orm_user", None) is None:
+            return answer
+        if self.reconcile_auth_state_hook is not None:
+            return answer  # JupyterHub decides the state to store with it: apply
+        keeps_state = bool(self.enable_auth_state)
+        try:
+            if keeps_state:
+                state = await user.get_auth_state()
+            else:  # JupyterHub would clear a state left from when it kept them
+                state = None if user.orm_user.encrypted_auth_state is None else object()
+            stored = stored_rights(user, state)
+        except Exception as err:  # an unreadable state is applied again
+            self.log.debug("Refresh of %s applied in full: %s", user.name, err)
+            return answer
+        if stored is not None and model_matches(answer, stored, keeps_state=keeps_state):
+            return True
+        return answer
 
     def admitted_model(
         self,

@@ -44,4 +44,5 @@ class ComputeHubDummyAuthenticator(PlatformLogin, DummyAuthenticator):  # type: 
 
     async def refresh_user(self, user: Any, handler: Any = None) -> dict[str, Any] | bool:
         """The person's role and courses as the site file and the ledger say now."""
-        return await self.refreshed_model(user.name, self.identity_of(user.name), {})
+        answer = await self.refreshed_model(user.name, self.identity_of(user.name), {})
+        return await self.unless_unchanged(user, answer)

@@ -288,7 +288,8 @@ class ComputeHubLDAPAuthenticator(PlatformLogin, LDAPAuthenticator):  # type: ig
             return True
         identity = None if attributes is None else self.identity_from(attributes)
         state = {"ldap_groups": sorted(identity.groups) if identity else []}
-        return await self.refreshed_model(user.name, identity, state)
+        answer = await self.refreshed_model(user.name, identity, state)
+        return await self.unless_unchanged(user, answer)
 
     def _lookup_blocking(self, name: str) -> dict[str, Any] | None:
         """The attributes (and groups) of the entry named ``name``, or None if there is none.

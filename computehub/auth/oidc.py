@@ -172,7 +172,7 @@ class ComputeHubOIDCAuthenticator(PlatformLogin, GenericOAuthenticator):  # type
             _REFRESHING.reset(token)
         if isinstance(refreshed, dict) and _REFRESH_ANSWER in refreshed:
             return bool(refreshed[_REFRESH_ANSWER])
-        return refreshed
+        return await self.unless_unchanged(user, refreshed)
 
     def get_user_groups(self, auth_state: dict[str, Any]) -> set[str]:
         """The JupyterHub groups: those decided in update_auth_model (roles, courses)."""
