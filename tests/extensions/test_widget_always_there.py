@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -82,6 +84,29 @@ def spawn(hub: Any, user: str) -> dict[str, Any]:
     return dict(wait_ready(hub, user)["state"])
 
 
+@contextmanager
+def lab_session(
+    hub: Any, browser: Any, output_dir: Path
+) -> Iterator[tuple[dict[str, Any], Any, Server]]:
+    """alice's new session and her browser on it, in a reset JupyterLab. On the way out a
+    failure is screenshot, the page closed and the session stopped."""
+    state = spawn(hub, "alice")
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(60_000)
+    try:
+        login(page, hub, "alice", "alice-pw")
+        server = Server(hub, page, "alice")
+        page.goto(f"{server.base}/lab?reset")
+        page.locator(".jp-LabShell").wait_for()
+        yield state, page, server
+    except Exception:
+        page.screenshot(path=str(output_dir / "failure.png"))
+        raise
+    finally:
+        page.close()
+        stop(hub, "alice")
+
+
 def read_status(page: Any) -> tuple[Decimal, int]:
     """The status item's credits and minutes left, once it shows them."""
     item = page.locator(".computehub-status")
@@ -142,14 +167,7 @@ def wait_for_panel_widget(page: Any, user: str, job_id: str) -> None:
 def test_a_new_notebook_shows_the_status_item_and_the_widget_without_typing(
     hub: Any, browser: Any, output_dir: Path
 ) -> None:
-    state = spawn(hub, "alice")
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.set_default_timeout(60_000)
-    try:
-        login(page, hub, "alice", "alice-pw")
-        server = Server(hub, page, "alice")
-        page.goto(f"{server.base}/lab?reset")
-        page.locator(".jp-LabShell").wait_for()
+    with lab_session(hub, browser, output_dir) as (state, page, server):
         for name in ("in-lab.ipynb", "in-notebook7.ipynb"):
             server.new_notebook(name)
         shots = []
@@ -177,12 +195,6 @@ def test_a_new_notebook_shows_the_status_item_and_the_widget_without_typing(
             shots.append(shot)
         assert all(shot.stat().st_size > 10_000 for shot in shots)
         server.theme(LIGHT)
-    except Exception:
-        page.screenshot(path=str(output_dir / "failure.png"))
-        raise
-    finally:
-        page.close()
-        stop(hub, "alice")
 
 
 def run_cell(page: Any, code: str) -> None:
@@ -195,15 +207,8 @@ def run_cell(page: Any, code: str) -> None:
 def test_the_person_turns_it_off_and_the_status_item_still_opens_it(
     hub: Any, browser: Any, output_dir: Path
 ) -> None:
-    state = spawn(hub, "alice")
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.set_default_timeout(60_000)
     config = "~/.ipython/profile_default/ipython_kernel_config.py"
-    try:
-        login(page, hub, "alice", "alice-pw")
-        server = Server(hub, page, "alice")
-        page.goto(f"{server.base}/lab?reset")
-        page.locator(".jp-LabShell").wait_for()
+    with lab_session(hub, browser, output_dir) as (state, page, server):
         for name in ("setup.ipynb", "after.ipynb"):
             server.new_notebook(name)
         page.goto(f"{server.base}/lab/tree/setup.ipynb?reset")
@@ -229,12 +234,6 @@ def test_the_person_turns_it_off_and_the_status_item_still_opens_it(
         page.screenshot(path=str(output_dir / "off-then-clicked.png"))
         run_cell(page, f"import os; os.remove(os.path.expanduser({config!r})); print('removed')")
         page.get_by_text("removed", exact=True).wait_for()
-    except Exception:
-        page.screenshot(path=str(output_dir / "failure.png"))
-        raise
-    finally:
-        page.close()
-        stop(hub, "alice")
 
 
 def test_a_restored_notebook_waiting_for_a_kernel_choice_does_not_keep_the_widget_away(
@@ -242,15 +241,8 @@ def test_a_restored_notebook_waiting_for_a_kernel_choice_does_not_keep_the_widge
 ) -> None:
     """A workspace restores an old notebook that has no kernel yet (JupyterLab asks which
     kernel to start), and the person opens another notebook: the panel opens with that one."""
-    state = spawn(hub, "alice")
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.set_default_timeout(60_000)
     workspace = "restored"
-    try:
-        login(page, hub, "alice", "alice-pw")
-        server = Server(hub, page, "alice")
-        page.goto(f"{server.base}/lab?reset")
-        page.locator(".jp-LabShell").wait_for()
+    with lab_session(hub, browser, output_dir) as (state, page, server):
         # Saved before any kernel ran in it (a new notebook closed at once): no kernelspec.
         empty = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
         server.put("api/contents/no-kernel-yet.ipynb", {"type": "notebook", "content": empty})
@@ -272,9 +264,3 @@ def test_a_restored_notebook_waiting_for_a_kernel_choice_does_not_keep_the_widge
         page.locator(".jp-Dialog", has_text="Select Kernel").wait_for(timeout=120_000)
         wait_for_panel_widget(page, "alice", state["job_id"])
         page.screenshot(path=str(output_dir / "restored-and-opened.png"))
-    except Exception:
-        page.screenshot(path=str(output_dir / "failure.png"))
-        raise
-    finally:
-        page.close()
-        stop(hub, "alice")
