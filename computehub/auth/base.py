@@ -326,8 +326,9 @@ class PlatformLogin(Authenticator):  # type: ignore[misc]
         every refresh (each start, with ``refresh_pre_spawn``). Anything that differs,
         or can't be read, keeps the full model (:mod:`computehub.auth.unchanged`).
         """
-        if not isinstance(answer, dict) or getattr(user, "orm_user", None) is None:
-            return answer
+        orm_user = getattr(user, "orm_user", None)
+        if not isinstance(answer, dict) or orm_user is None:
+            return answer  # a refusal, a "keep", or nothing stored to compare with
         if self.reconcile_auth_state_hook is not None:
             return answer  # JupyterHub decides the state to store with it: apply
         keeps_state = bool(self.enable_auth_state)
@@ -335,12 +336,12 @@ class PlatformLogin(Authenticator):  # type: ignore[misc]
             if keeps_state:
                 state = await user.get_auth_state()
             else:  # JupyterHub would clear a state left from when it kept them
-                state = None if user.orm_user.encrypted_auth_state is None else object()
-            stored = stored_rights(user, state)
+                state = None if orm_user.encrypted_auth_state is None else object()
+            stored = stored_rights(orm_user, state)
         except Exception as err:  # an unreadable state is applied again
             self.log.debug("Refresh of %s applied in full: %s", user.name, err)
             return answer
-        if stored is not None and model_matches(answer, stored, keeps_state=keeps_state):
+        if model_matches(answer, stored, keeps_state=keeps_state):
             return True
         return answer
 

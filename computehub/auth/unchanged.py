@@ -43,11 +43,8 @@ class StoredRights:
     auth_state: Any
 
 
-def stored_rights(user: Any, auth_state: Any) -> StoredRights | None:
-    """A JupyterHub ``User``'s stored rights (None: not a JupyterHub user object)."""
-    orm_user = getattr(user, "orm_user", None)
-    if orm_user is None:
-        return None
+def stored_rights(orm_user: Any, auth_state: Any) -> StoredRights:
+    """What JupyterHub stored of a person (its ``orm.User``), with their decrypted auth state."""
     return StoredRights(
         admin=bool(orm_user.admin),
         groups=frozenset(group.name for group in orm_user.groups),

@@ -71,7 +71,8 @@ def hub_user() -> Iterator[tuple[Any, Any]]:
 
 
 def matches(user: Any, auth_model: dict[str, Any]) -> bool:
-    return model_matches(auth_model, stored_rights(user, asyncio.run(user.get_auth_state())))  # type: ignore[arg-type]
+    stored = stored_rights(user.orm_user, asyncio.run(user.get_auth_state()))
+    return model_matches(auth_model, stored)
 
 
 def test_the_model_jupyterhub_just_applied_matches(hub_user: tuple[Any, Any]) -> None:
